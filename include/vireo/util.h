@@ -1,0 +1,53 @@
+/* Small shared helpers: logging, size parsing, careful I/O. */
+#ifndef VIREO_UTIL_H
+#define VIREO_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define VIREO_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define VIREO_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define VIREO_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define VIREO_ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((__typeof__(x))(a) - 1))
+#define VIREO_ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a) - 1))
+#define VIREO_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+enum vlog_level { VLOG_ERROR = 0, VLOG_WARN, VLOG_INFO, VLOG_DEBUG };
+
+/* Program name printed before every message (default "vireo"). */
+void vlog_set_prog(const char *prog);
+void vlog_set_level(enum vlog_level lvl);
+enum vlog_level vlog_get_level(void);
+void vlog(enum vlog_level lvl, const char *fmt, ...) VIREO_PRINTF(2, 3);
+void vlogv(enum vlog_level lvl, const char *fmt, va_list ap);
+
+#define verr(...)   vlog(VLOG_ERROR, __VA_ARGS__)
+#define vwarn(...)  vlog(VLOG_WARN, __VA_ARGS__)
+#define vinfo(...)  vlog(VLOG_INFO, __VA_ARGS__)
+#define vdebug(...) vlog(VLOG_DEBUG, __VA_ARGS__)
+
+/*
+ * Parse a size such as "512", "512K", "2G", "1.5G", "64KiB".  A bare number
+ * is taken in units of @default_unit (1 for bytes, 1<<20 for MiB...).
+ * Returns 0 and stores the byte count, or -EINVAL / -ERANGE.
+ */
+int vsize_parse(const char *s, uint64_t default_unit, uint64_t *out);
+
+/* Format a byte count as "1.5 GiB" into buf. Returns buf. */
+char *vsize_format(uint64_t bytes, char *buf, size_t len);
+
+/* Parse an unsigned integer in [min, max]. Returns 0, -EINVAL or -ERANGE. */
+int vparse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Full read/write helpers that retry on EINTR and short transfers.
+ * Return 0 on success, -errno on failure, -EIO on unexpected EOF. */
+int vio_pread_full(int fd, void *buf, size_t len, off_t off);
+int vio_pwrite_full(int fd, const void *buf, size_t len, off_t off);
+int vio_write_full(int fd, const void *buf, size_t len);
+
+/* Monotonic time in nanoseconds. */
+uint64_t vtime_ns(void);
+
+#endif

@@ -1,0 +1,36 @@
+#include <stdio.h>
+#include <stdarg.h>
+#include <vireo/util.h>
+
+static const char *vlog_prog = "vireo";
+static enum vlog_level vlog_level = VLOG_INFO;
+
+void vlog_set_prog(const char *prog) { vlog_prog = prog; }
+void vlog_set_level(enum vlog_level lvl) { vlog_level = lvl; }
+enum vlog_level vlog_get_level(void) { return vlog_level; }
+
+void vlogv(enum vlog_level lvl, const char *fmt, va_list ap)
+{
+	static const char *const names[] = { "error", "warning", "info", "debug" };
+	char buf[1024];
+	int n;
+
+	if (lvl > vlog_level)
+		return;
+	n = snprintf(buf, sizeof(buf), "%s: %s: ", vlog_prog, names[lvl]);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof(buf))
+		vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+	/* One write per message so concurrent threads do not interleave. */
+	fprintf(stderr, "%s\n", buf);
+}
+
+void vlog(enum vlog_level lvl, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlogv(lvl, fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Run every test: unit and tiny-guest tests and image interop scripts (meson,
+# under ASan+UBSan), fuzz targets for a bounded time, then the lab scenarios.
+# Every test program, fuzz target and lab scenario counts once; the last line
+# is "N passed, N failed".
+#
+#   tests/run-all.sh [--skip-lab] [--skip-fuzz]
+# Env: FUZZ_SECONDS (default 30 per target), LAB_FILTER (scenario name glob).
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+skip_lab=0 skip_fuzz=0
+for a in "$@"; do
+	case "$a" in
+	--skip-lab) skip_lab=1 ;;
+	--skip-fuzz) skip_fuzz=1 ;;
+	*) echo "run-all: unknown option $a" >&2; exit 2 ;;
+	esac
+done
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+record() { echo "$1 $2" >>"$results"; echo "== $1 $2${3:+ ($3)}"; }
+
+# 1. Meson tests in the sanitizer build.
+echo "== building the test flavour (ASan+UBSan)"
+if bash scripts/build.sh asan; then
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+	meson test -C build/asan --print-errorlogs --num-processes 2 || true
+	python3 - build/asan/meson-logs/testlog.json >>"$results" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line:
+        continue
+    t = json.loads(line)
+    ok = t.get("result") in ("OK", "EXPECTEDFAIL")
+    skipped = t.get("result") == "SKIP"
+    if skipped:
+        print("FAIL", t["name"] + "(skipped)")
+    else:
+        print("PASS" if ok else "FAIL", t["name"])
+PY
+else
+	record FAIL build-asan "build failed"
+fi
+
+# 2. Fuzz targets, each for a bounded time on its checked-in seed corpus.
+if [ $skip_fuzz -eq 0 ] && [ -n "$(ls fuzz/*.c 2>/dev/null)" ]; then
+	echo "== building fuzz targets (clang, libFuzzer)"
+	if bash scripts/build.sh fuzz; then
+		for src in fuzz/fuzz_*.c; do
+			name=$(basename "$src" .c)
+			bin=build/fuzz/fuzz/$name
+			corpus=fuzz/corpus/${name#fuzz_}
+			work=$(mktemp -d)
+			[ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
+			if timeout $(( ${FUZZ_SECONDS:-30} + 60 )) "$bin" -max_total_time="${FUZZ_SECONDS:-30}" \
+				-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$work" >"$work.log" 2>&1; then
+				record PASS "fuzz-${name#fuzz_}"
+			else
+				tail -30 "$work.log"
+				record FAIL "fuzz-${name#fuzz_}" "crash or timeout, see above"
+			fi
+			rm -rf "$work" "$work.log"
+		done
+	else
+		record FAIL build-fuzz "build failed"
+	fi
+fi
+
+# 3. Lab scenarios (real Linux guests; see tests/lab/README.md).
+if [ $skip_lab -eq 0 ] && [ -x tests/lab/run.sh ]; then
+	echo "== lab scenarios"
+	bash tests/lab/run.sh ${LAB_FILTER:+--filter "$LAB_FILTER"} --all 2>&1 | tee /dev/stderr |
+		awk '$1=="RESULT" && ($2=="PASS"||$2=="FAIL") {print $2, "lab-" $3}' >>"$results"
+	[ "${PIPESTATUS[0]}" -eq 0 ] || grep -q "^FAIL lab-" "$results" || record FAIL lab "harness failed"
+fi
+
+echo
+echo "== summary"
+sort -k2 "$results" | sed 's/^/   /'
+passed=$(grep -c '^PASS ' "$results")
+failed=$(grep -c '^FAIL ' "$results")
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
