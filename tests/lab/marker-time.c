@@ -96,7 +96,9 @@ static void mt_feed(struct mt_state *st, const char *buf, size_t len)
 	size_t i, from = 0;
 
 	for (i = 0; i < len; i++) {
-		if (buf[i] == '\n' || buf[i] == '\r') {
+		if (buf[i] == '\r')
+			continue; /* serial consoles end lines with \r\n */
+		if (buf[i] == '\n') {
 			mt_write_all(st, buf + from, i + 1 - from);
 			from = i + 1;
 			mt_check_line(st);
