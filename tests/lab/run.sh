@@ -8,7 +8,8 @@
 #   tests/lab/run.sh --shell FILE.sh       boot the lab and run FILE.sh on this
 #                                          terminal, interactively (scripts/boot.sh)
 # Options: --env KEY=VALUE (passed to scenarios), --verbose (stream scenario
-# output), --mode direct|outer (default: direct when /proc/cpuinfo has vmx or
+# output), --timeout SECONDS (bound for each selected scenario instead of its
+# "# lab-timeout:" line), --mode direct|outer (default: direct when /proc/cpuinfo has vmx or
 # svm, else outer).
 # Env: LAB_SMP (outer vCPUs, default 2), LAB_MEM (outer MiB, default 2048),
 #      LAB_BOOT_SECONDS (time allowed for the outer boot, default 120).
@@ -51,12 +52,16 @@ scenario_names() {
 
 scenario_timeout() {
 	local t
+	if [ -n "${timeout_override:-}" ]; then
+		echo "$timeout_override"
+		return
+	fi
 	t=$(sed -n 's/^# lab-timeout: *\([0-9][0-9]*\).*/\1/p' "$1" | head -1)
 	echo "${t:-120}"
 }
 
 # ---- arguments -----------------------------------------------------------
-all=0 list=0 filter="" verbose=0 mode=${LAB_MODE:-auto} shell_script=""
+all=0 list=0 filter="" verbose=0 timeout_override="" mode=${LAB_MODE:-auto} shell_script=""
 envs=() picks=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -66,6 +71,9 @@ while [ $# -gt 0 ]; do
 	--filter=*) filter=${1#--filter=} ;;
 	--env) [ $# -ge 2 ] || die "--env needs KEY=VALUE"; envs+=("$2"); shift ;;
 	--verbose) verbose=1 ;;
+	--timeout)
+		[[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "bad --timeout '${2:-}': give whole seconds"
+		timeout_override=$2; shift ;;
 	--mode) [ $# -ge 2 ] || die "--mode needs direct or outer"; mode=$2; shift ;;
 	--shell) [ $# -ge 2 ] || die "--shell needs a script"; shell_script=$2; shift ;;
 	-h | --help) usage ;;
@@ -307,6 +315,8 @@ run_direct() {
 # outer_args LABMODE: the outer VM's QEMU command line, in the array qargs.
 outer_args() {
 	local append="console=ttyS0 quiet panic=-1 lab.mode=$1"
+	# Interactive: keep the outer kernel's warnings off the user's terminal.
+	[ "$1" = console ] && append="$append loglevel=1"
 	[ $verbose -eq 1 ] && append="$append lab.verbose=1"
 	qargs=(qemu-system-x86_64 -M q35 -accel tcg,thread=multi -cpu max
 		-smp "${LAB_SMP:-2}" -m "${LAB_MEM:-2048}"
@@ -323,7 +333,8 @@ prepare_outer() {
 if [ -n "$shell_script" ]; then
 	[ -f "$shell_script" ] || die "no script '$shell_script'"
 	if [ "$mode" = direct ]; then
-		exec env LAB_MODE=direct LAB_SCENARIOS="$here/scenarios" \
+		exec env "${envs[@]}" LAB_MODE=direct LAB_SCENARIOS="$here/scenarios" LAB_NAME=shell \
+			LAB_TMP="$LAB_DIR" LAB_REASON=/dev/null \
 			LAB_INNER_KERNEL="$FX_DIR/vmlinuz" LAB_INNER_INITRD="$FX_DIR/inner-initramfs.cpio.gz" \
 			PATH="$REL/vmm:$REL/tests/lab:$PATH" sh "$shell_script"
 	fi

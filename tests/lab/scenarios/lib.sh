@@ -36,34 +36,47 @@ lab_need_kvm() {
 # quiet (console output is slow under emulation), and a panic ends the VM.
 LAB_INNER_CMDLINE="console=ttyS0 quiet panic=-1"
 
-# lab_boot VMM CMDLINE [TIMEOUT] [-k]: boot the inner fixture under VMM and
-# time it with lab-marker-time. VMM is
+# lab_vmm_exec VMM CMDLINE: replace this shell with VMM running the inner
+# fixture, console on stdin/stdout. VMM is
 #   microvm  QEMU's microvm machine with KVM (the reference VMM)
-#   vireo    vireo-vmm (option names below are the lab's assumption about
-#            its command line; keep them in step with vmm/, see README)
+#   vireo    vireo-vmm (the option names are the lab's assumption about its
+#            command line; keep them in step with vmm/, see README.md)
 # CMDLINE is the guest kernel command line (start from $LAB_INNER_CMDLINE).
-# TIMEOUT (default 120 s) bounds the whole run; -k kills the VMM as soon as
-# the marker shows. Extra VMM options may be given in $LAB_VMM_ARGS.
-# The console output goes to $LAB_TMP/VMM.out and to stdout. Sets
+# Extra VMM options may be given in $LAB_VMM_ARGS (split at blanks).
+lab_vmm_exec() {
+	_vmm=$1 _cmdline=$2
+	case "$_vmm" in
+	microvm)
+		# shellcheck disable=SC2086
+		exec qemu-system-x86_64 -M microvm -accel kvm -cpu host -smp 1 -m 256 \
+			-nodefaults -no-user-config -display none -serial stdio -no-reboot \
+			-kernel "$LAB_INNER_KERNEL" -initrd "$LAB_INNER_INITRD" \
+			-append "$_cmdline" $LAB_VMM_ARGS ;;
+	vireo)
+		# shellcheck disable=SC2086
+		exec vireo-vmm --kernel "$LAB_INNER_KERNEL" --initrd "$LAB_INNER_INITRD" \
+			--cmdline "$_cmdline" --memory 256M --cpus 1 --boot-timer $LAB_VMM_ARGS ;;
+	*)
+		lab_fail "unknown VMM '$_vmm' (microvm or vireo)" ;;
+	esac
+}
+
+# lab_boot VMM CMDLINE [TIMEOUT] [-k]: boot the inner fixture under VMM (see
+# lab_vmm_exec) and time it with lab-marker-time. TIMEOUT (default 120 s)
+# bounds the whole run; -k kills the VMM as soon as the marker shows. The
+# console output goes to $LAB_TMP/VMM.out and to stdout. Sets
 #   LAB_MARKER_MS   milliseconds from VMM start to VIREO-BOOT-OK ("" if never)
 #   LAB_GUEST_EXIT  the status in VIREO-SCENARIO-EXIT ("" if none came)
 # Returns 0 when the marker showed.
 lab_boot() {
 	_vmm=$1 _cmdline=$2 _t=${3:-120} _k=${4:-}
 	case "$_vmm" in
-	microvm)
-		set -- qemu-system-x86_64 -M microvm -accel kvm -cpu host -smp 1 -m 256 \
-			-nodefaults -no-user-config -display none -serial stdio -no-reboot \
-			-kernel "$LAB_INNER_KERNEL" -initrd "$LAB_INNER_INITRD" \
-			-append "$_cmdline" ;;
-	vireo)
-		set -- vireo-vmm --kernel "$LAB_INNER_KERNEL" --initrd "$LAB_INNER_INITRD" \
-			--cmdline "$_cmdline" --memory 256M --cpus 1 --boot-timer ;;
-	*)
-		lab_fail "lab_boot: unknown VMM '$_vmm' (microvm or vireo)" ;;
+	microvm | vireo) ;;
+	*) lab_fail "lab_boot: unknown VMM '$_vmm' (microvm or vireo)" ;;
 	esac
-	# shellcheck disable=SC2086
-	lab-marker-time -t "$_t" $_k -- "$@" $LAB_VMM_ARGS >"$LAB_TMP/$_vmm.out" 2>&1
+	# shellcheck disable=SC2016,SC2086
+	lab-marker-time -t "$_t" $_k -- sh -c '. "$LAB_SCENARIOS/lib.sh" && lab_vmm_exec "$1" "$2"' \
+		lab_vmm_exec "$_vmm" "$_cmdline" >"$LAB_TMP/$_vmm.out" 2>&1
 	_rc=$?
 	tr -d '\r' <"$LAB_TMP/$_vmm.out"
 	LAB_MARKER_MS=$(sed -n 's/^MARKER-MS //p' "$LAB_TMP/$_vmm.out" | head -1)
