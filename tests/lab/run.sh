@@ -135,6 +135,12 @@ fi
 
 # ---- build what the lab carries -------------------------------------------
 mkdir -p "$LAB_DIR"
+# One lab run per checkout at a time (they share build/lab).
+exec 9>"$LAB_DIR/lock"
+if ! flock -n 9; then
+	say "another lab run in this checkout holds build/lab/lock; waiting for it"
+	flock 9
+fi
 t_build=$(now)
 bash "$top/scripts/build.sh" release || die "the release build failed (bash scripts/build.sh release)"
 fx_build
@@ -217,7 +223,7 @@ build_overlay() {
 # to say about scenarios that never ended.
 npass=0 nfail=0
 parse_results() {
-	local t0=$1 line name status secs reason wall_begin="" current=""
+	local t0=$1 line name status secs reason wall_begin="" current="" panicked=0 outer_up=0
 	local -A ended=()
 	local -a ring=() logs=()
 	: >"$LAB_DIR/console.log"
@@ -226,6 +232,7 @@ parse_results() {
 		printf '%s\n' "$line" >>"$LAB_DIR/console.log"
 		case "$line" in
 		"LAB-OUTER-UP "*)
+			outer_up=1
 			read -r _ secs rest <<<"$line"
 			say "outer VM up after $(since "$t0") s wall (guest uptime $secs s; ${rest})"
 			;;
@@ -239,7 +246,11 @@ parse_results() {
 		"LAB-END "*)
 			read -r _ name status secs reason <<<"$line"
 			ended[$name]=1
-			say "$name: $status in $(since "${wall_begin:-$t0}") s wall ($secs s in the guest)"
+			if [ "$mode" = outer ]; then
+				say "$name: $status in $(since "${wall_begin:-$t0}") s wall ($secs s in the outer VM)"
+			else
+				say "$name: $status in $secs s"
+			fi
 			if [ "$status" = PASS ]; then
 				echo "RESULT PASS $name"
 				npass=$((npass + 1))
@@ -253,19 +264,33 @@ parse_results() {
 			;;
 		"LAB-WARN "*) say "${line#LAB-WARN }" ;;
 		*)
+			[[ "$line" == *"Kernel panic"* ]] && panicked=1
 			ring+=("$line")
 			[ ${#ring[@]} -gt 20 ] && ring=("${ring[@]:1}")
 			;;
 		esac
 	done
+	local why=$2 rc
+	rc=$(cat "$LAB_DIR/qemu.rc" 2>/dev/null || true)
+	if [ "$rc" = 137 ]; then
+		why="the batch's time bound ran out"
+	elif [ $panicked -eq 1 ]; then
+		why="the outer kernel panicked"
+	elif [ -n "$rc" ]; then
+		why="the outer VM stopped (QEMU exit status $rc, see build/lab/qemu.err)"
+	fi
+	if [ $outer_up -eq 0 ] && [ "$mode" = outer ]; then
+		say "the outer VM never came up ($why); its last console lines:"
+		[ ${#ring[@]} -eq 0 ] || printf '    outer| %s\n' "${ring[@]}"
+	fi
 	for name in "${names[@]}"; do
 		[ -n "${ended[$name]:-}" ] && continue
 		if [ "$name" = "$current" ]; then
-			echo "RESULT FAIL $name $2 while it ran"
+			echo "RESULT FAIL $name $why while it ran"
 			local l
 			for l in "${ring[@]}"; do printf '    %s| %s\n' "$name" "$l"; done
 		else
-			echo "RESULT FAIL $name $2 before it ran"
+			echo "RESULT FAIL $name $why before it ran"
 		fi
 		nfail=$((nfail + 1))
 	done
@@ -347,6 +372,7 @@ fi
 say "build and fixtures ready in $(since "$t_build") s; mode $mode; ${#names[@]} scenario(s): ${names[*]}"
 t_run=$(now)
 if [ "$mode" = direct ]; then
+	rm -f "$LAB_DIR/qemu.rc"
 	parse_results "$t_run" "the harness stopped" < <(run_direct)
 else
 	prepare_outer
@@ -356,9 +382,11 @@ else
 		total=$((total + $(scenario_timeout "${files[$i]}") + 10))
 	done
 	t_boot=$(now)
-	parse_results "$t_boot" "the outer VM stopped (crash, or the ${total} s bound for the batch)" \
-		< <(outer_args batch; timeout -s KILL "$total" "${qargs[@]}" -serial stdio \
-			2>"$LAB_DIR/qemu.err" </dev/null || true)
+	rm -f "$LAB_DIR/qemu.rc"
+	say "booting the outer VM; the batch may take up to $total s"
+	parse_results "$t_boot" "the outer VM stopped" \
+		< <(outer_args batch; rc=0; timeout -s KILL "$total" "${qargs[@]}" -serial stdio \
+			2>"$LAB_DIR/qemu.err" </dev/null || rc=$?; echo "$rc" >"$LAB_DIR/qemu.rc")
 	if [ -s "$LAB_DIR/qemu.err" ]; then
 		grep -v "TCG doesn't support requested feature" "$LAB_DIR/qemu.err" | sed 's/^/lab: qemu: /' || true
 	fi
