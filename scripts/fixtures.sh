@@ -236,10 +236,10 @@ fx_busybox_root() {
 	for a in $("$FX_DIR/busybox" --list-full); do
 		[ -e "$root/$a" ] || ln -s /bin/busybox "$root/$a"
 	done
-	if [ "$(id -u)" -eq 0 ]; then
-		mknod -m 600 "$root/dev/console" c 5 1
-		mknod -m 666 "$root/dev/null" c 1 3
-	fi
+	# Without these (no right to mknod) the inits reopen their stdio on
+	# /dev/console once devtmpfs is mounted.
+	mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || true
+	mknod -m 666 "$root/dev/null" c 1 3 2>/dev/null || true
 }
 
 # fx_cpio ROOT: write ROOT as an uncompressed newc archive on stdout, files
