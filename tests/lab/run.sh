@@ -152,7 +152,7 @@ done
 release_bins() {
 	find "$REL" \( -name 'meson-*' -o -name '*.p' \) -prune -o -type f -perm -u+x -print |
 		while read -r f; do
-			[ "$(head -c4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ] && echo "$f"
+			if [ "$(head -c4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ]; then echo "$f"; fi
 		done | sort
 }
 
