@@ -68,6 +68,7 @@ def run_entry(name, entry, runs):
             side, value = fields.get("side"), fields.get(entry["unit"])
             if side in values and value is not None:
                 values[side].append(float(value))
+            print("  " + line, file=sys.stderr)
             continue
         if line.startswith("RESULT "):
             result = line
@@ -83,7 +84,7 @@ def fmt(v):
 
 
 def print_table(rows):
-    head = ["entry", "side", "n", "median", "min", "max", "ratio vs A"]
+    head = ["entry", "side", "n", "median", "min", "max", "ratio vs A", "runs in order"]
     table = [head]
     for r in rows:
         table.append(r)
@@ -127,14 +128,14 @@ def main():
             v = values.get(key, [])
             if not v:
                 rows.append([name, f"{'AB'[i]} {label}", 0, "-", "-", "-",
-                             "not yet" if not available() else "no data"])
+                             "not yet" if not available() else "no data", ""])
                 continue
             med = statistics.median(v)
             if i == 0:
                 ref = med
             ratio = "1.00" if i == 0 else (f"{med / ref:.2f}" if ref else "-")
             rows.append([name, f"{'AB'[i]} {label}", len(v), f"{fmt(med)} {entry['unit']}",
-                         fmt(min(v)), fmt(max(v)), ratio])
+                         fmt(min(v)), fmt(max(v)), ratio, " ".join(fmt(x) for x in v)])
     print()
     print_table(rows)
     return 1 if failed else 0
