@@ -339,7 +339,9 @@ run_direct() {
 # ---- outer mode: a TCG VM with nested SVM -----------------------------------
 # outer_args LABMODE: the outer VM's QEMU command line, in the array qargs.
 outer_args() {
-	local append="console=ttyS0 quiet panic=-1 lab.mode=$1"
+	# loglevel=3: only critical kernel messages (oops, panic) share the console
+	# with the LAB-* lines.
+	local append="console=ttyS0 quiet loglevel=3 panic=-1 lab.mode=$1"
 	# Interactive: keep the outer kernel's warnings off the user's terminal.
 	[ "$1" = console ] && append="$append loglevel=1"
 	[ $verbose -eq 1 ] && append="$append lab.verbose=1"
