@@ -672,6 +672,31 @@ static void test_aml_encodings(void **state)
 	aml_eisaid(&a, "pnp0a08");
 	assert_int_equal(aml_finish(&a), -EINVAL);
 
+	/* ToUUID: a 16-byte buffer, first three groups byte-swapped */
+	aml_init(&a, buf, sizeof(buf));
+	aml_uuid(&a, "33DB4D5B-1ff7-401c-9657-7441c03dd766");
+	assert_int_equal(aml_finish(&a), 20);
+	assert_memory_equal(buf, "\x11\x13\x0a\x10"
+			    "\x5b\x4d\xdb\x33\xf7\x1f\x1c\x40"
+			    "\x96\x57\x74\x41\xc0\x3d\xd7\x66", 20);
+	static const char *bad_uuid[] = {
+		"33db4d5b-1ff7-401c-9657-7441c03dd76",
+		"33db4d5b-1ff7-401c-9657x7441c03dd766",
+		"33db4d5b-1ff7-401c-9657-7441c03dd76g",
+	};
+	for (size_t i = 0; i < 3; i++) {
+		aml_init(&a, buf, sizeof(buf));
+		aml_uuid(&a, bad_uuid[i]);
+		assert_int_equal(aml_finish(&a), -EINVAL);
+	}
+	aml_init(&a, buf, sizeof(buf));
+	aml_arg(&a, 6);
+	aml_local(&a, 7);
+	assert_int_equal(aml_finish(&a), 2);
+	assert_memory_equal(buf, "\x6e\x67", 2);
+	aml_arg(&a, 7);
+	assert_int_equal(aml_finish(&a), -EINVAL);
+
 	/* IO and IRQ descriptors */
 	aml_init(&a, buf, sizeof(buf));
 	aml_res_io(&a, 0x3f8, 0x3f8, 1, 8);
@@ -833,6 +858,7 @@ static void test_iasl(void **state)
 		"Device (MRES)", "EisaId (\"PNP0C02\")",
 		"Memory32Fixed (ReadWrite", "0xB0000000",
 		"Device (C000)", "Device (C001)", "\"ACPI0007\"",
+		"Method (_OSC, 4", "ToUUID (\"33db4d5b-1ff7-401c-9657-7441c03dd766\")",
 	};
 	for (size_t i = 0; i < sizeof(dsdt_want) / sizeof(dsdt_want[0]); i++)
 		expect_in(s, dsdt_want[i], "dsdt.dsl");
@@ -920,6 +946,42 @@ static void test_iasl(void **state)
 			} while (a != EOF || b != EOF);
 			fclose(f1);
 			fclose(f2);
+		}
+	}
+
+	/* Run _OSC in ACPICA's interpreter (acpiexec): known UUID grants
+	 * hotplug/PME/AER/caps (0x1d) and flags the masked SHPC bit; a bad
+	 * revision or UUID is flagged. */
+	{
+		static const char *uuid = "5b 4d db 33 f7 1f 1c 40 96 57 74 41 "
+					  "c0 3d d7 66";
+		static const struct {
+			const char *uuid_first, *rev, *in, *out;
+		} osc[] = {
+			{ "5b", "1", "01 00 00 00 1f 00 00 00 1f 00 00 00",
+			  "0000: 11 00 00 00 1F 00 00 00 1D 00 00 00" },
+			{ "5b", "1", "00 00 00 00 1f 00 00 00 1c 00 00 00",
+			  "0000: 00 00 00 00 1F 00 00 00 1C 00 00 00" },
+			{ "5b", "2", "00 00 00 00 1f 00 00 00 1d 00 00 00",
+			  "0000: 08 00 00 00 1F 00 00 00 1D 00 00 00" },
+			{ "5c", "1", "00 00 00 00 1f 00 00 00 1f 00 00 00",
+			  "0000: 04 00 00 00 1F 00 00 00 1F 00 00 00" },
+		};
+		char cmd[512];
+
+		for (size_t i = 0; i < sizeof(osc) / sizeof(osc[0]); i++) {
+			snprintf(cmd, sizeof(cmd),
+				 "timeout 60 acpiexec -b 'execute "
+				 "\\_SB.PCI0._OSC (%s%s) %s 3 (%s)' dsdt.dat",
+				 osc[i].uuid_first, uuid + 2, osc[i].rev,
+				 osc[i].in);
+			log = run(dir, cmd, &st);
+			assert_non_null(log);
+			if (st != 0 || !strstr(log, osc[i].out))
+				fail_msg("_OSC case %zu: expected \"%s\" "
+					 "(status %d):\n%s", i, osc[i].out,
+					 st, log);
+			free(log);
 		}
 	}
 

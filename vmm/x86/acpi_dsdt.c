@@ -4,7 +4,8 @@
  *
  *   \_S5_                  sleep type for soft-off (ACPI_S5_SLP_TYP)
  *   \_SB_.PCI0             PCIe host bridge (PNP0A08, _CID PNP0A03) with
- *                          _SEG/_UID/_BBN, _CRS windows and _PRT for INTx
+ *                          _SEG/_UID/_BBN, _CRS windows, _PRT for INTx
+ *                          and _OSC granting native PCIe control
  *   \_SB_.MRES             motherboard resources (PNP0C02): the PM block
  *                          and the ECAM window, so the OS keeps off them
  *   \_SB_.COM1, COM2       16550 UARTs (PNP0501), when configured
@@ -83,6 +84,88 @@ static void dsdt_pci_prt(struct aml *a, const struct acpi_cfg *cfg)
 	aml_end(a);
 }
 
+/* Or(name, bit, name) */
+static void dsdt_or_bit(struct aml *a, const char *name, uint64_t bit)
+{
+	aml_op(a, AML_OP_OR);
+	aml_namestring(a, name);
+	aml_integer(a, bit);
+	aml_namestring(a, name);
+}
+
+/*
+ * _OSC for the PCI host bridge (PCI Firmware spec 4.5): grant the OS every
+ * feature it asks for among native PCIe hotplug, PME, AER and the PCIe
+ * capability structure (there is no SHPC), and flag an unknown revision
+ * or UUID.  In ASL:
+ *
+ *   Method (_OSC, 4) {
+ *     CreateDWordField (Arg3, 0, CDW1)
+ *     If (Arg0 == ToUUID ("33db4d5b-1ff7-401c-9657-7441c03dd766")) {
+ *       CreateDWordField (Arg3, 8, CDW3)
+ *       If (Arg1 != 1) { CDW1 |= 0x08 }
+ *       Local0 = CDW3 & 0x1d
+ *       If (CDW3 != Local0) { CDW1 |= 0x10 }
+ *       CDW3 = Local0
+ *     } Else { CDW1 |= 0x04 }
+ *     Return (Arg3)
+ *   }
+ */
+#define OSC_GRANTED 0x1d
+
+static void dsdt_pci_osc(struct aml *a)
+{
+	aml_method_begin(a, "_OSC", 4, false);
+	aml_op(a, AML_OP_CREATE_DWORD_FIELD);
+	aml_arg(a, 3);
+	aml_integer(a, 0);
+	aml_namestring(a, "CDW1");
+
+	aml_if_begin(a);
+	aml_op(a, AML_OP_LEQUAL);
+	aml_arg(a, 0);
+	aml_uuid(a, "33db4d5b-1ff7-401c-9657-7441c03dd766");
+
+	aml_op(a, AML_OP_CREATE_DWORD_FIELD);
+	aml_arg(a, 3);
+	aml_integer(a, 8);
+	aml_namestring(a, "CDW3");
+
+	aml_if_begin(a);
+	aml_op(a, AML_OP_LNOT);
+	aml_op(a, AML_OP_LEQUAL);
+	aml_arg(a, 1);
+	aml_integer(a, 1);
+	dsdt_or_bit(a, "CDW1", 0x08);             /* unrecognized revision */
+	aml_end(a);
+
+	aml_op(a, AML_OP_AND);
+	aml_namestring(a, "CDW3");
+	aml_integer(a, OSC_GRANTED);
+	aml_local(a, 0);
+
+	aml_if_begin(a);
+	aml_op(a, AML_OP_LNOT);
+	aml_op(a, AML_OP_LEQUAL);
+	aml_namestring(a, "CDW3");
+	aml_local(a, 0);
+	dsdt_or_bit(a, "CDW1", 0x10);             /* capabilities masked */
+	aml_end(a);
+
+	aml_op(a, AML_OP_STORE);
+	aml_local(a, 0);
+	aml_namestring(a, "CDW3");
+	aml_end(a);                               /* If (UUID) */
+
+	aml_else_begin(a);
+	dsdt_or_bit(a, "CDW1", 0x04);             /* unrecognized UUID */
+	aml_end(a);
+
+	aml_return(a);
+	aml_arg(a, 3);
+	aml_end(a);                               /* Method */
+}
+
 static void dsdt_pci(struct aml *a, const struct acpi_cfg *cfg)
 {
 	aml_device_begin(a, "PCI0");
@@ -95,6 +178,7 @@ static void dsdt_pci(struct aml *a, const struct acpi_cfg *cfg)
 	aml_name_integer(a, "_BBN", cfg->pci_bus_start);
 	dsdt_pci_crs(a, cfg);
 	dsdt_pci_prt(a, cfg);
+	dsdt_pci_osc(a);
 	aml_end(a);
 }
 

@@ -359,6 +359,80 @@ void aml_return(struct aml *a)
 	aml_byte(a, AML_RETURN_OP);
 }
 
+void aml_op(struct aml *a, enum aml_op op)
+{
+	aml_byte(a, (uint8_t)op);
+}
+
+void aml_arg(struct aml *a, unsigned n)
+{
+	if (n > 6) {
+		aml_fail(a, -EINVAL);
+		return;
+	}
+	aml_byte(a, (uint8_t)(0x68 + n));
+}
+
+void aml_local(struct aml *a, unsigned n)
+{
+	if (n > 7) {
+		aml_fail(a, -EINVAL);
+		return;
+	}
+	aml_byte(a, (uint8_t)(0x60 + n));
+}
+
+void aml_if_begin(struct aml *a)
+{
+	aml_byte(a, 0xa0);
+	aml_open(a);
+}
+
+void aml_else_begin(struct aml *a)
+{
+	aml_byte(a, 0xa1);
+	aml_open(a);
+}
+
+void aml_uuid(struct aml *a, const char *uuid)
+{
+	/* Byte order of ToUUID: the first three groups little-endian, the
+	 * last two as written. */
+	static const uint8_t order[16] = { 3, 2, 1, 0, 5, 4, 7, 6,
+					   8, 9, 10, 11, 12, 13, 14, 15 };
+	uint8_t raw[16], out[16];
+	unsigned k = 0;
+
+	if (!uuid || strlen(uuid) != 36) {
+		aml_fail(a, -EINVAL);
+		return;
+	}
+	for (unsigned i = 0; i < 36;) {
+		int hi, lo;
+
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (uuid[i] != '-') {
+				aml_fail(a, -EINVAL);
+				return;
+			}
+			i++;
+			continue;
+		}
+		hi = aml_hex(uuid[i] >= 'a' ? (char)(uuid[i] - 32) : uuid[i]);
+		lo = aml_hex(uuid[i + 1] >= 'a' ? (char)(uuid[i + 1] - 32) :
+			     uuid[i + 1]);
+		if (hi < 0 || lo < 0) {
+			aml_fail(a, -EINVAL);
+			return;
+		}
+		raw[k++] = (uint8_t)(hi << 4 | lo);
+		i += 2;
+	}
+	for (unsigned i = 0; i < 16; i++)
+		out[i] = raw[order[i]];
+	aml_buffer(a, out, sizeof(out));
+}
+
 /* ---- resource template items (ACPI 6.x section 6.4) ---- */
 
 void aml_res_io(struct aml *r, uint16_t min, uint16_t max, uint8_t align,

@@ -78,6 +78,28 @@ void aml_end(struct aml *a);
 void aml_return(struct aml *a);
 
 /*
+ * Method code.  AML is prefix notation: emit an operator, then its
+ * operands (objects, names, ArgN/LocalN or nested operators), then its
+ * target where it has one (a name, LocalN, or aml_integer(a, 0) for none).
+ */
+enum aml_op {
+	AML_OP_STORE = 0x70,              /* Store(src, dst) */
+	AML_OP_AND = 0x7b,                /* And(a, b, target) */
+	AML_OP_OR = 0x7d,                 /* Or(a, b, target) */
+	AML_OP_CREATE_DWORD_FIELD = 0x8a, /* CreateDWordField(buf, byte, name) */
+	AML_OP_LNOT = 0x92,               /* LNot(a) */
+	AML_OP_LEQUAL = 0x93,             /* LEqual(a, b) */
+};
+void aml_op(struct aml *a, enum aml_op op);
+void aml_arg(struct aml *a, unsigned n);     /* Arg0..Arg6 */
+void aml_local(struct aml *a, unsigned n);   /* Local0..Local7 */
+/* If(<next object>) { ... aml_end() } and Else { ... aml_end() } */
+void aml_if_begin(struct aml *a);
+void aml_else_begin(struct aml *a);
+/* ToUUID("xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx") as a 16-byte Buffer. */
+void aml_uuid(struct aml *a, const char *uuid);
+
+/*
  * Resource template items, written into a separate struct aml used as a
  * plain byte buffer; finish with aml_res_end() and emit the bytes with
  * aml_buffer().
