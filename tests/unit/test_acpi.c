@@ -156,11 +156,13 @@ static void walk(struct tables *t, const uint8_t *buf, long used,
 	assert_int_equal(rd(t->fadt + 4, 4), 276);
 	assert_int_equal(t->fadt[8], 6);
 
-	/* FACS and DSDT via the 64-bit fields; the 32-bit copies agree. */
-	assert_int_equal(rd(t->fadt + 132, 8), rd(t->fadt + 36, 4));
+	/* FACS in exactly one of FIRMWARE_CTRL / X_FIRMWARE_CTRL (below
+	 * 4 GiB: the 32-bit one); DSDT in X_DSDT, with an equal 32-bit copy. */
+	assert_int_equal(rd(t->fadt + 132, 8), 0);
+	assert_int_not_equal(rd(t->fadt + 36, 4), 0);
 	assert_int_equal(rd(t->fadt + 140, 8), rd(t->fadt + 40, 4));
-	assert_true(rd(t->fadt + 132, 8) % 64 == 0);
-	t->facs = at_gpa(t, rd(t->fadt + 132, 8), 64);
+	assert_true(rd(t->fadt + 36, 4) % 64 == 0);
+	t->facs = at_gpa(t, rd(t->fadt + 36, 4), 64);
 	assert_memory_equal(t->facs, "FACS", 4);
 	assert_int_equal(rd(t->facs + 4, 4), 64);
 	t->dsdt = check_table(t, rd(t->fadt + 140, 8), "DSDT");
@@ -221,6 +223,32 @@ static void test_chain_and_checksums(void **state)
 	assert_int_equal(f[209], 32);
 	assert_int_equal(rd(f + 212, 8), 0x608);
 	assert_int_equal(t.dsdt[8], 2);                  /* 64-bit AML */
+	free(buf);
+}
+
+/* Tables placed above 4 GiB: only the 64-bit pointers are used. */
+static void test_above_4g(void **state)
+{
+	const uint64_t gpa = 0x100000000ULL;
+	uint8_t *buf = malloc(BUF_LEN);
+	struct acpi_cfg c = make_cfg(2);
+	uint64_t rsdp = 0, xsdt, fadt;
+	long n;
+
+	(void)state;
+	n = acpi_build(&c, buf, BUF_LEN, gpa, &rsdp);
+	assert_true(n > 0);
+	assert_int_equal(rsdp, gpa);
+	xsdt = rd(buf + 24, 8) - gpa;
+	fadt = rd(buf + xsdt + 36, 8) - gpa;
+	assert_true(fadt + 276 <= (uint64_t)n);
+	assert_memory_equal(buf + fadt, "FACP", 4);
+	assert_int_equal(rd(buf + fadt + 36, 4), 0);      /* FIRMWARE_CTRL */
+	assert_int_equal(rd(buf + fadt + 40, 4), 0);      /* DSDT */
+	assert_true(rd(buf + fadt + 132, 8) >= gpa);      /* X_FIRMWARE_CTRL */
+	assert_memory_equal(buf + rd(buf + fadt + 132, 8) - gpa, "FACS", 4);
+	assert_memory_equal(buf + rd(buf + fadt + 140, 8) - gpa, "DSDT", 4);
+	assert_int_equal(sum(buf + fadt, 276), 0);
 	free(buf);
 }
 
@@ -816,6 +844,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chain_and_checksums),
 		cmocka_unit_test(test_oem_id_padding),
+		cmocka_unit_test(test_above_4g),
 		cmocka_unit_test(test_madt_cpu_counts),
 		cmocka_unit_test(test_mcfg_iff_ecam),
 		cmocka_unit_test(test_bad_cfg),

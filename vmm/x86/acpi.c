@@ -333,8 +333,10 @@ static size_t acpi_build_fadt(struct tw *t, const struct acpi_cfg *cfg)
 	return s;
 }
 
-/* Point FADT's FACS and DSDT fields at their tables (32-bit copies only
- * when the address fits). */
+/* Point FADT's FACS and DSDT fields at their tables.  The FACS goes in
+ * exactly one of FIRMWARE_CTRL / X_FIRMWARE_CTRL (the spec wants the other
+ * zero; with both set Linux installs the FACS twice); the DSDT goes in
+ * X_DSDT and, when it fits, in DSDT too. */
 static void acpi_fadt_link(struct tw *t, size_t fadt, size_t facs,
 			   size_t dsdt)
 {
@@ -342,9 +344,10 @@ static void acpi_fadt_link(struct tw *t, size_t fadt, size_t facs,
 
 	if (facs_gpa < (1ULL << 32))
 		tw_patch(t, fadt + 36, facs_gpa, 4);
+	else
+		tw_patch(t, fadt + 132, facs_gpa, 8);
 	if (dsdt_gpa < (1ULL << 32))
 		tw_patch(t, fadt + 40, dsdt_gpa, 4);
-	tw_patch(t, fadt + 132, facs_gpa, 8);
 	tw_patch(t, fadt + 140, dsdt_gpa, 8);
 }
 
