@@ -31,6 +31,26 @@ int guest_main(void *bp)
 		serial_puts("still running after poweroff\n");
 		return 99;
 	}
+	if (has_word(cmdline, "spin")) {
+		serial_puts("spinning\n");
+		for (;;)
+			__asm__ volatile("sti; hlt");   /* wait forever, stopped from outside */
+	}
+	if (has_word(cmdline, "echo")) {
+		/* Echo console input back, upper-cased, until a 'q'. */
+		serial_puts("echo ready\n");
+		for (;;) {
+			char c;
+			while (!(inb(COM1 + 5) & 1))
+				cpu_relax();
+			c = (char)inb(COM1);
+			if (c == 'q')
+				break;
+			serial_putc(c >= 'a' && c <= 'z' ? (char)(c - 32) : c);
+		}
+		serial_puts("\necho done\n");
+		return 0;
+	}
 	if (has_word(cmdline, "boottimer"))
 		mmio_write32(0xfeb00000, 123);
 	if (has_word(cmdline, "reset"))
