@@ -146,6 +146,12 @@ static void test_bars(void **state)
 	assert_true(bus_access(&vm.pio, bar1 & ~3u, d, 1, false));
 	cfg_write32((unsigned)slot, 4, 0x3);
 	assert_true(bus_access(&vm.mmio, 0xd0000000, d, 4, false));
+	/* An access running past the BAR's end never reaches the device. */
+	t.hits[0] = 0;
+	assert_false(bus_access(&vm.mmio, 0xd0000000 + 0x4000 - 2, d, 4, false));
+	assert_int_equal(d[0], 0xff);
+	assert_int_equal(t.hits[0], 0);
+	assert_true(bus_access(&vm.mmio, 0xd0000000 + 0x4000 - 4, d, 4, false));
 	/* A hostile BAR over guest RAM or the APICs is not decoded. */
 	cfg_write32((unsigned)slot, 0x10, 0x00100000);
 	assert_false(bus_access(&vm.mmio, 0x00100000, d, 4, false));
