@@ -95,6 +95,22 @@ static void test_single_cpu(void **state)
 	assert_int_equal(cpuid_find(e, n, 0xb, 1)->ebx, 1);
 }
 
+static void test_xsave_coherent(void **state)
+{
+	struct kvm_cpuid_entry2 e[CPUID_MAX_ENTRIES], *c;
+	unsigned n = base(e);
+
+	/* XCR0 mask says x87, SSE, AVX (2) and PKRU (9); only AVX has a sub-leaf. */
+	e[n].function = 0xd; e[n].index = 0; e[n].flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+	e[n].eax = 0x207; e[n].ebx = 2696; e[n].ecx = 2696; n++;
+	e[n].function = 0xd; e[n].index = 2; e[n].flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+	e[n].eax = 256; e[n].ebx = 576; n++;
+	n = cpuid_fixup(e, n, CPUID_MAX_ENTRIES, 0, 1, 0);
+	c = cpuid_find(e, n, 0xd, 0);
+	assert_int_equal(c->eax, 0x7);            /* PKRU dropped, AVX kept */
+	assert_int_equal(c->ecx, 832);            /* 576 + 256 */
+}
+
 static void test_cap_respected(void **state)
 {
 	struct kvm_cpuid_entry2 e[CPUID_MAX_ENTRIES];
@@ -110,6 +126,7 @@ int main(void)
 		cmocka_unit_test(test_id_bits),
 		cmocka_unit_test(test_topology),
 		cmocka_unit_test(test_single_cpu),
+		cmocka_unit_test(test_xsave_coherent),
 		cmocka_unit_test(test_cap_respected),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

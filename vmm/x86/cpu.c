@@ -10,7 +10,6 @@
 #include "cpu.h"
 #include "cpuid.h"
 
-#define MSR_IA32_TSC              0x10
 #define MSR_IA32_APICBASE         0x1b
 #define MSR_IA32_SYSENTER_CS      0x174
 #define MSR_IA32_SYSENTER_ESP     0x175
@@ -54,7 +53,6 @@ static int cpu_set_msrs(int fd, unsigned index)
 		{ MSR_IA32_SYSENTER_CS, 0 }, { MSR_IA32_SYSENTER_ESP, 0 },
 		{ MSR_IA32_SYSENTER_EIP, 0 }, { MSR_STAR, 0 }, { MSR_CSTAR, 0 },
 		{ MSR_KERNEL_GS_BASE, 0 }, { MSR_SYSCALL_MASK, 0 }, { MSR_LSTAR, 0 },
-		{ MSR_IA32_TSC, 0 },
 		{ MSR_IA32_MISC_ENABLE, 1 },                 /* fast strings */
 		{ MSR_MTRR_DEF_TYPE, (1u << 11) | 6 },       /* MTRRs on, WB */
 	};
