@@ -43,12 +43,13 @@ static void test_topology(void **state)
 	struct kvm_cpuid_entry2 e[CPUID_MAX_ENTRIES], *c;
 	unsigned n = base(e);
 
-	n = cpuid_fixup(e, n, CPUID_MAX_ENTRIES, 2, 3, 2500000);
+	n = cpuid_fixup(e, n, CPUID_MAX_ENTRIES, 2, 3, 2500000, true);
 	c = cpuid_find(e, n, 1, 0);
 	assert_int_equal(c->ebx >> 24, 2);                /* initial APIC id */
 	assert_int_equal((c->ebx >> 16) & 0xff, 4);       /* logical count: 2^2 */
 	assert_true(c->edx & (1u << 28));                 /* HTT */
 	assert_true(c->ecx & (1u << 31));                 /* hypervisor */
+	assert_true(c->ecx & (1u << 24));                 /* TSC deadline */
 	assert_int_equal(c->ebx & 0xffff, 0x0800);        /* CLFLUSH size kept */
 
 	c = cpuid_find(e, n, 4, 0);
@@ -88,9 +89,10 @@ static void test_single_cpu(void **state)
 	struct kvm_cpuid_entry2 e[CPUID_MAX_ENTRIES], *c;
 	unsigned n = base(e);
 
-	n = cpuid_fixup(e, n, CPUID_MAX_ENTRIES, 0, 1, 0);
+	n = cpuid_fixup(e, n, CPUID_MAX_ENTRIES, 0, 1, 0, false);
 	c = cpuid_find(e, n, 1, 0);
 	assert_false(c->edx & (1u << 28));
+	assert_false(c->ecx & (1u << 24));
 	assert_int_equal(c->ebx >> 24, 0);
 	assert_int_equal(cpuid_find(e, n, 0xb, 1)->ebx, 1);
 }
@@ -105,7 +107,7 @@ static void test_xsave_coherent(void **state)
 	e[n].eax = 0x207; e[n].ebx = 2696; e[n].ecx = 2696; n++;
 	e[n].function = 0xd; e[n].index = 2; e[n].flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
 	e[n].eax = 256; e[n].ebx = 576; n++;
-	n = cpuid_fixup(e, n, CPUID_MAX_ENTRIES, 0, 1, 0);
+	n = cpuid_fixup(e, n, CPUID_MAX_ENTRIES, 0, 1, 0, false);
 	c = cpuid_find(e, n, 0xd, 0);
 	assert_int_equal(c->eax, 0x7);            /* PKRU dropped, AVX kept */
 	assert_int_equal(c->ecx, 832);            /* 576 + 256 */
@@ -117,7 +119,7 @@ static void test_cap_respected(void **state)
 	unsigned n = base(e);
 
 	/* No room: nothing added, nothing written past cap. */
-	assert_int_equal(cpuid_fixup(e, n, n, 0, 2, 1000), n);
+	assert_int_equal(cpuid_fixup(e, n, n, 0, 2, 1000, false), n);
 }
 
 int main(void)

@@ -38,7 +38,8 @@ static int cpu_set_cpuid(struct vm *vm, int fd, unsigned index)
 		return -ENOMEM;
 	memcpy(c->entries, sup->entries, sup->nent * sizeof(c->entries[0]));
 	c->nent = cpuid_fixup(c->entries, sup->nent, CPUID_MAX_ENTRIES, index,
-			      vm->ncpus, (uint32_t)vm->tsc_khz);
+			      vm->ncpus, (uint32_t)vm->tsc_khz,
+			      ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0);
 	if (ioctl(fd, KVM_SET_CPUID2, c) < 0) {
 		ret = -errno;
 		verr("KVM_SET_CPUID2 for vCPU %u failed: %s", index, strerror(errno));

@@ -82,7 +82,8 @@ static void cpuid_xsave_coherent(struct kvm_cpuid_entry2 *e, unsigned n)
 }
 
 unsigned cpuid_fixup(struct kvm_cpuid_entry2 *e, unsigned n, unsigned cap,
-		     unsigned index, unsigned ncpus, uint32_t tsc_khz)
+		     unsigned index, unsigned ncpus, uint32_t tsc_khz,
+		     bool tsc_deadline)
 {
 	unsigned shift = cpuid_id_bits(ncpus);
 	unsigned logical = 1u << shift;
@@ -99,6 +100,10 @@ unsigned cpuid_fixup(struct kvm_cpuid_entry2 *e, unsigned n, unsigned cap,
 			else
 				c->edx &= ~(1u << 28);
 			c->ecx |= 1u << 31;            /* running under a hypervisor */
+			if (tsc_deadline)
+				c->ecx |= 1u << 24;
+			else
+				c->ecx &= ~(1u << 24);
 			break;
 		case 4:
 			if ((c->eax & 0x1f) == 0)      /* no more cache levels */
