@@ -33,4 +33,23 @@ if [ $fail -ne 0 ]; then
 	echo "--- typescript:"; cat -v "$dir/typescript"; echo "--- stderr:"; cat "$dir/err"
 	exit 1
 fi
+# Ctrl-A x quits (status 130) and the terminal comes back too.
+cat >"$dir/inner2.sh" <<INNER
+stty -g >"$dir/before2"
+"$vmm" --kernel "$guest" --cmdline spin 2>"$dir/err2"
+echo "status=\$?" >"$dir/status2"
+stty -g >"$dir/after2"
+INNER
+( for _ in $(seq 600); do
+	grep -q "spinning" "$dir/typescript2" 2>/dev/null && break
+	sleep 0.1
+  done
+  printf '\001x'
+  sleep 2 ) | timeout 120 script -qfec "bash $dir/inner2.sh" "$dir/typescript2" >/dev/null
+grep -q "status=130" "$dir/status2" 2>/dev/null || { echo "Ctrl-A x: $(cat "$dir/status2" 2>/dev/null), expected status=130"; fail=1; }
+cmp -s "$dir/before2" "$dir/after2" || { echo "Ctrl-A x: terminal settings not restored"; fail=1; }
+if [ $fail -ne 0 ]; then
+	cat -v "$dir/typescript2"; cat "$dir/err2"
+	exit 1
+fi
 echo "console: ok"
