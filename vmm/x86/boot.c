@@ -119,7 +119,10 @@ void boot_params_fill(uint8_t *zp, const uint8_t *hdr, const struct bzimage_info
 static int boot_open(const char *what, const char *path, uint64_t *size)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd;
+
+	*size = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0) {
 		int err = -errno;
@@ -162,7 +165,7 @@ static uint64_t boot_low_ram_end(const struct gmem *m)
 static int boot_load_initrd(struct gmem *m, const char *path, uint64_t min_start,
 			    uint64_t max_end, uint64_t *gpa, uint64_t *size)
 {
-	uint64_t fsize, at;
+	uint64_t fsize = 0, at;
 	int fd, ret;
 
 	*gpa = *size = 0;
@@ -420,7 +423,7 @@ int boot_load(struct gmem *m, const struct boot_request *req,
 	      struct boot_entry *entry)
 {
 	uint8_t hdr[1024];
-	uint64_t fsize;
+	uint64_t fsize = 0;
 	size_t hlen;
 	ssize_t n;
 	int fd, ret;

@@ -57,25 +57,25 @@ static int cpu_set_msrs(int fd, unsigned index)
 		{ MSR_IA32_MISC_ENABLE, 1 },                 /* fast strings */
 		{ MSR_MTRR_DEF_TYPE, (1u << 11) | 6 },       /* MTRRs on, WB */
 	};
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e[VIREO_ARRAY_SIZE(init)];
-	} m;
-	int n;
+	size_t nr = VIREO_ARRAY_SIZE(init);
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + nr * sizeof(m->entries[0]));
+	int n, ret = 0;
 
-	memset(&m, 0, sizeof(m));
-	for (size_t i = 0; i < VIREO_ARRAY_SIZE(init); i++) {
-		m.e[i].index = init[i].idx;
-		m.e[i].data = init[i].val;
+	if (!m)
+		return -ENOMEM;
+	for (size_t i = 0; i < nr; i++) {
+		m->entries[i].index = init[i].idx;
+		m->entries[i].data = init[i].val;
 	}
-	m.h.nmsrs = VIREO_ARRAY_SIZE(init);
-	n = ioctl(fd, KVM_SET_MSRS, &m);
+	m->nmsrs = (uint32_t)nr;
+	n = ioctl(fd, KVM_SET_MSRS, m);
 	if (n < 0)
-		return -errno;
-	if ((unsigned)n != m.h.nmsrs)
+		ret = -errno;
+	else if ((unsigned)n != m->nmsrs)
 		vdebug("vCPU %u: KVM accepted %d of %u boot MSRs (MSR 0x%x refused)",
-		       index, n, m.h.nmsrs, m.e[n].index);
-	return 0;
+		       index, n, m->nmsrs, m->entries[n].index);
+	free(m);
+	return ret;
 }
 
 static int cpu_set_fpu(int fd)
