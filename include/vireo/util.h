@@ -21,7 +21,7 @@ void vlog_set_prog(const char *prog);
 void vlog_set_level(enum vlog_level lvl);
 enum vlog_level vlog_get_level(void);
 void vlog(enum vlog_level lvl, const char *fmt, ...) VIREO_PRINTF(2, 3);
-void vlogv(enum vlog_level lvl, const char *fmt, va_list ap);
+void vlogv(enum vlog_level lvl, const char *fmt, va_list ap) VIREO_PRINTF(2, 0);
 
 #define verr(...)   vlog(VLOG_ERROR, __VA_ARGS__)
 #define vwarn(...)  vlog(VLOG_WARN, __VA_ARGS__)
