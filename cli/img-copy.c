@@ -187,6 +187,17 @@ int cmd_convert(int argc, char **argv)
 				break;
 			}
 			n = ext.len;
+			/* Keep chunks on output-cluster boundaries (compression
+			 * needs whole clusters; it also keeps writes aligned). */
+			if (gran && (done + n) % gran && off + n < size) {
+				uint64_t end = done + n;
+				if (n > gran) {
+					n = end - end % gran - done;
+				} else {
+					n = VIREO_MIN(end - end % gran + gran - done, size - off);
+					ext.flags = VIMG_BS_DATA;
+				}
+			}
 			if ((ext.flags & VIMG_BS_ZERO) && !(ext.flags & VIMG_BS_DATA)) {
 				if (no_create && vimg_pwrite_zeroes(dst, done, n) < 0) {
 					verr("%s: %s", dst_path, vimg_errmsg(dst));
@@ -467,8 +478,6 @@ int cmd_compare(int argc, char **argv)
 		verr("Expecting two image file names");
 		return 2;
 	}
-	if (!fmt2)
-		fmt2 = fmt1;
 	a = cli_open(argv[optind], fmt1, true, false);
 	if (!a)
 		return 2;

@@ -29,6 +29,7 @@ struct vimg {
 	bool readonly;
 	uint64_t size;
 	struct vimg *backing;
+	struct vimg *parent;     /* the image this is the backing of (while opening) */
 	int chain_depth;
 	struct vimg_open_opts opts;
 	pthread_mutex_t lock;

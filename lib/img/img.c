@@ -114,7 +114,7 @@ static int open_one(const char *path, const struct vimg_open_opts *opts,
 			&vimg_qcow2_driver : &vimg_raw_driver;
 	}
 	img->drv = drv;
-	(void)parent;
+	img->parent = parent;
 	r = drv->open(img);
 	if (r < 0) {
 		snprintf(err, errlen, "%s: %s", path, img->err);
@@ -176,13 +176,17 @@ int vimg_open_backing(struct vimg *img, const char *name, const char *fmt)
 	if (!path)
 		return -ENOMEM;
 	if (stat(path, &st_new) == 0) {
-		/* Loop detection: the new file must not be this image itself. */
-		struct stat st_self;
-		if (fstat(img->fd, &st_self) == 0 && st_self.st_dev == st_new.st_dev &&
-		    st_self.st_ino == st_new.st_ino) {
-			free(path);
-			return vimg_fail(img, -ELOOP,
-				"backing file '%s' is the image itself (a loop)", name);
+		/* Loop detection: the new file must not be this image or any
+		 * image above it in the chain being opened. */
+		for (struct vimg *a = img; a; a = a->parent) {
+			struct stat st_a;
+			if (fstat(a->fd, &st_a) == 0 && st_a.st_dev == st_new.st_dev &&
+			    st_a.st_ino == st_new.st_ino) {
+				free(path);
+				return vimg_fail(img, -ELOOP,
+					"backing file '%s' of '%s' is already in the chain (a loop)",
+					name, img->filename);
+			}
 		}
 	}
 	o.format = fmt && fmt[0] ? fmt : NULL;

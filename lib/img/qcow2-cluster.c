@@ -424,7 +424,7 @@ int qcow2_read(struct qcow2 *q, void *buf, size_t len, uint64_t off)
 					     "data cluster");
 			if (r < 0)
 				return r;
-			if (run_len && run_host + run_len == h) {
+			if (run_len && run_host + run_len == h && run_dst + run_len == p) {
 				run_len += n;
 			} else {
 				if (run_len) {
@@ -509,7 +509,7 @@ int qcow2_write(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 					     "data cluster");
 			if (r < 0)
 				return r;
-			if (run_len && run_host + run_len == hh) {
+			if (run_len && run_host + run_len == hh && run_src + run_len == p) {
 				run_len += n;
 			} else {
 				if (run_len) {
