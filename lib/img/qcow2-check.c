@@ -195,6 +195,7 @@ static int check_once(struct qcow2 *q, int fix, struct vimg_check *res, FILE *lo
 	uint64_t *l1;
 	int r = 0;
 
+	memset(res, 0, sizeof(*res));
 	w.n = qcow2_align(q, VIREO_MAX(q->file_size, q->file_end)) >> q->cluster_bits;
 	w.counts = calloc(w.n + 1, sizeof(uint64_t));
 	w.t = malloc(q->cluster_size);
