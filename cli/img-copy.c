@@ -619,7 +619,7 @@ int cmd_map(int argc, char **argv)
 			}
 			if (have && e.flags == cur.flags && e.depth == cur.depth &&
 			    !(e.flags & VIMG_BS_COMPRESSED) && !(cur.flags & VIMG_BS_COMPRESSED) &&
-			    (!(e.flags & VIMG_BS_DATA) || e.host_off == cur.host_off + cur.len)) {
+			    (!(e.flags & VIMG_BS_OFFSET_VALID) || e.host_off == cur.host_off + cur.len)) {
 				cur.len += e.len;
 				off += e.len;
 				continue;
@@ -634,7 +634,7 @@ int cmd_map(int argc, char **argv)
 				       first ? "" : ",\n", cur.off, cur.len, cur.depth,
 				       present ? "true" : "false", zero ? "true" : "false",
 				       data ? "true" : "false");
-				if (data && !(cur.flags & VIMG_BS_COMPRESSED))
+				if (cur.flags & VIMG_BS_OFFSET_VALID)
 					printf(", \"offset\": %" PRIu64, cur.host_off);
 				printf("}");
 				first = false;

@@ -66,11 +66,12 @@ uint32_t vimg_cluster_size(const struct vimg *img);
 #define VIMG_BS_DATA 1u   /* host data (reads from a file) */
 #define VIMG_BS_ZERO 2u   /* reads as zeros */
 #define VIMG_BS_COMPRESSED 4u
+#define VIMG_BS_OFFSET_VALID 8u /* host_off is meaningful (raw holes too) */
 struct vimg_extent {
 	uint64_t off, len;
 	unsigned flags;
 	int depth;
-	uint64_t host_off;      /* valid when DATA and !COMPRESSED */
+	uint64_t host_off;      /* valid with VIMG_BS_OFFSET_VALID */
 };
 int vimg_block_status(struct vimg *img, uint64_t off, uint64_t len,
 		      bool whole_chain, struct vimg_extent *ext);

@@ -384,7 +384,7 @@ int vimg_block_status(struct vimg *img, uint64_t off, uint64_t len,
 			return r;
 		}
 		ext->depth = depth;
-		if (ext->flags || !whole_chain)
+		if ((ext->flags & ~VIMG_BS_OFFSET_VALID) || !whole_chain)
 			break;
 		/* Unallocated here: look below, within what the backing has. */
 		if (!cur->backing) {
@@ -402,8 +402,7 @@ int vimg_block_status(struct vimg *img, uint64_t off, uint64_t len,
 		cur = cur->backing;
 		depth++;
 	}
-	if (!(ext->flags & VIMG_BS_DATA) && !(ext->flags & VIMG_BS_ZERO) &&
-	    !whole_chain)
+	if (!(ext->flags & (VIMG_BS_DATA | VIMG_BS_ZERO)) && !whole_chain)
 		ext->depth = -1;
 	return 0;
 }

@@ -694,7 +694,7 @@ int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t len,
 		case C_ZERO: f = VIMG_BS_ZERO; break;
 		case C_COMPRESSED: f = VIMG_BS_DATA | VIMG_BS_COMPRESSED; break;
 		case C_NORMAL:
-			f = VIMG_BS_DATA;
+			f = VIMG_BS_DATA | VIMG_BS_OFFSET_VALID;
 			h = (e & QCOW2_OFFSET_MASK) + in_cl;
 			break;
 		}
@@ -702,7 +702,7 @@ int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t len,
 			uint32_t sc = q->subcluster_size, i = in_cl / sc;
 			n = VIREO_MIN(n, (uint64_t)sc - in_cl % sc);
 			if (bmp & (1ull << i))
-				f = VIMG_BS_DATA;
+				f = VIMG_BS_DATA | VIMG_BS_OFFSET_VALID;
 			else if (bmp & (1ull << (32 + i)))
 				f = VIMG_BS_ZERO, h = 0;
 			else

@@ -343,8 +343,8 @@ int vimg_qcow2_snapshot_create(struct vimg *img, const char *name)
 	s.date_sec = (uint32_t)ts.tv_sec;
 	s.date_nsec = (uint32_t)ts.tv_nsec;
 	s.disk_size = img->size;
-	s.extra_size = 16;
-	s.extra = calloc(1, 16);
+	s.extra_size = 24;   /* vm_state_size_large, disk_size, icount */
+	s.extra = calloc(1, 24);
 	if (!s.id || !s.name || !s.extra) {
 		snap_clear(&s);
 		return -ENOMEM;

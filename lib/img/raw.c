@@ -92,18 +92,18 @@ static int raw_block_status(struct vimg *img, uint64_t off, uint64_t len,
 
 	ext->off = off;
 	ext->len = len;
-	ext->flags = VIMG_BS_DATA;
+	ext->flags = VIMG_BS_DATA | VIMG_BS_OFFSET_VALID;
 	ext->host_off = off;
 	data = lseek(img->fd, (off_t)off, SEEK_DATA);
 	if (data < 0) {
 		if (errno == ENXIO) {   /* all hole up to EOF */
-			ext->flags = VIMG_BS_ZERO;
+			ext->flags = VIMG_BS_ZERO | VIMG_BS_OFFSET_VALID;
 			return 0;
 		}
 		return 0;
 	}
 	if ((uint64_t)data > off) {
-		ext->flags = VIMG_BS_ZERO;
+		ext->flags = VIMG_BS_ZERO | VIMG_BS_OFFSET_VALID;
 		ext->len = VIREO_MIN(len, (uint64_t)data - off);
 		return 0;
 	}
