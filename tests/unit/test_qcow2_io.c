@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include <vireo/img.h>
@@ -95,6 +96,38 @@ static void random_ops(struct vimg *img, uint8_t *shadow, size_t size, int n)
 		}
 	}
 	free(buf);
+}
+
+
+/* Replay random_ops on a shadow only (same RNG draws). */
+static void random_ops_shadow_only(uint8_t *shadow, size_t size, int n)
+{
+	for (int i = 0; i < n; i++) {
+		uint64_t len = 1 + rnd() % 200000, off = rnd() % size, op = rnd() % 10;
+		if (off + len > size)
+			len = size - off;
+		if (op < 7) {
+			for (uint64_t k = 0; k < len; k++)
+				shadow[off + k] = (uint8_t)(rnd() | 1);
+		} else if (op < 9) {
+			memset(shadow + off, 0, len);
+		}
+	}
+}
+
+/* Mark the bytes the next n random_ops would touch. */
+static void random_ops_mark(uint8_t *mark, size_t size, int n)
+{
+	for (int i = 0; i < n; i++) {
+		uint64_t len = 1 + rnd() % 200000, off = rnd() % size, op = rnd() % 10;
+		if (off + len > size)
+			len = size - off;
+		if (op < 7)
+			for (uint64_t k = 0; k < len; k++)
+				(void)rnd();
+		if (op < 9)
+			memset(mark + off, 1, len);
+	}
 }
 
 static void io_with(uint32_t cluster, int rbits, int version)
@@ -339,6 +372,76 @@ static void test_leak_repair(void **s)
 	vimg_close(img);
 }
 
+
+/* A child writes, flushes, writes more and dies without closing: the
+ * flushed data must survive and the image may only have leaks. */
+static void crash_with(bool lazy)
+{
+	struct vimg_create_opts co = { .format = VIMG_FMT_QCOW2, .size = 8u << 20,
+				       .cluster_size = 4096, .lazy_refcounts = lazy };
+	struct vimg_open_opts o = { .format = "qcow2", .cache_size = 4 * 4096 };
+	size_t size = 8u << 20;
+	uint8_t *shadow = calloc(1, size);
+	struct vimg_check res;
+	struct vimg *img;
+	char err[512];
+	pid_t pid;
+	int st;
+
+	assert_int_equal(vimg_create(path("crash.qcow2"), &co, err, sizeof(err)), 0);
+	/* Same random sequence in parent (for the shadow) and child. */
+	rng_state = 12345;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (vimg_open(path("crash.qcow2"), &o, &img, err, sizeof(err)) < 0)
+			_exit(2);
+		random_ops(img, shadow, size, 80);
+		if (vimg_flush(img) < 0)
+			_exit(3);
+		random_ops(img, shadow, size, 40);  /* lost: never flushed */
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* Read-only look first: no corruption, at worst leaks. */
+	o.readonly = true;
+	o.no_repair = true;
+	assert_int_equal(vimg_open(path("crash.qcow2"), &o, &img, err, sizeof(err)), 0);
+	assert_int_equal(vimg_check(img, 0, &res, NULL), 0);
+	if (!lazy)
+		assert_int_equal(res.corruptions, 0);
+	vimg_close(img);
+	/* Opening read-write repairs (lazy: rebuilds refcounts). */
+	o.readonly = false;
+	o.no_repair = false;
+	assert_int_equal(vimg_open(path("crash.qcow2"), &o, &img, err, sizeof(err)), 0);
+	if (!lazy)
+		assert_int_equal(vimg_check(img, VIMG_FIX_LEAKS, &res, NULL), 0);
+	assert_clean(img);
+	{
+		/* Where the unflushed writes never touched, every byte must
+		 * hold its flushed value. */
+		uint8_t *buf = malloc(size), *after = calloc(1, size);
+		uint8_t *lost = calloc(1, size);
+		rng_state = 12345;
+		random_ops_shadow_only(after, size, 80);
+		random_ops_mark(lost, size, 40);
+		assert_int_equal(vimg_pread(img, buf, size, 0), 0);
+		for (size_t i = 0; i < size; i++)
+			if (!lost[i] && buf[i] != after[i])
+				fail_msg("flushed byte %zu lost: %u != %u", i, buf[i], after[i]);
+		free(buf);
+		free(after);
+		free(lost);
+	}
+	vimg_close(img);
+	free(shadow);
+}
+
+static void test_crash(void **s) { (void)s; crash_with(false); }
+static void test_crash_lazy(void **s) { (void)s; crash_with(true); }
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +456,8 @@ int main(void)
 		cmocka_unit_test(test_bad_headers),
 		cmocka_unit_test(test_l2_past_eof),
 		cmocka_unit_test(test_leak_repair),
+		cmocka_unit_test(test_crash),
+		cmocka_unit_test(test_crash_lazy),
 	};
 	int r;
 
