@@ -10,6 +10,9 @@
 /* Open an image or print why not; returns NULL on failure. */
 struct vimg *cli_open(const char *path, const char *fmt, bool readonly,
 		      bool no_backing);
+/* Same, with cache=unsafe semantics (no syncs) when unsafe. */
+struct vimg *cli_open_cache(const char *path, const char *fmt, bool readonly,
+			    bool no_backing, bool unsafe);
 void cli_progress(bool on, uint64_t done, uint64_t total);
 char *cli_human_size(uint64_t v, char *buf, size_t len);
 bool cli_is_zero(const void *buf, size_t len);

@@ -2,6 +2,7 @@
  * bench. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,7 @@ int cmd_convert(int argc, char **argv)
 {
 	const char *fmt = NULL, *ofmt = "raw", *oopts = NULL, *obacking = NULL, *dst_path;
 	bool progress = false, compress = false, no_create = false, quiet = false;
+	bool unsafe = true;   /* qemu-img convert defaults to cache=unsafe */
 	uint64_t total = 0, done = 0, sparse = 4096;
 	struct vimg_create_opts co = { 0 };
 	struct vimg **src;
@@ -106,7 +108,8 @@ int cmd_convert(int argc, char **argv)
 				return 1;
 			}
 			break;
-		case 't': case 'T': case 'm': case 'W': case 'U': case 'C': case 'Z': break;
+		case 't': unsafe = !strcmp(optarg, "unsafe"); break;
+		case 'T': case 'm': case 'W': case 'U': case 'C': case 'Z': break;
 		case 'h': usage_convert:
 			printf("Usage: vireo-img convert [-p] [-c] [-n] [-f fmt] [-O fmt] [-o opts] [-S size] src... dst\n");
 			return 0;
@@ -159,7 +162,7 @@ int cmd_convert(int argc, char **argv)
 			goto out_src;
 		}
 	}
-	dst = cli_open(dst_path, ofmt, false, false);
+	dst = cli_open_cache(dst_path, ofmt, false, false, unsafe);
 	if (!dst) {
 		r = 1;
 		goto out_src;
@@ -658,14 +661,50 @@ int cmd_map(int argc, char **argv)
 	return r;
 }
 
+struct bench_job {
+	struct vimg *img;
+	uint64_t count, offset, size, step, isize, flush_every;
+	int tid, nthreads, pattern, r;
+	bool write;
+};
+
+/* One worker: requests i = tid, tid + n, ... keep the overall order of
+ * offsets that a single queue of depth n would issue. */
+static void *bench_worker(void *arg)
+{
+	struct bench_job *j = arg;
+	uint8_t *buf = xalloc(j->size);
+	uint64_t span = j->isize - j->offset, slots;
+
+	memset(buf, j->pattern, j->size);
+	slots = span >= j->size ? (span - j->size) / j->step + 1 : 1;
+	for (uint64_t i = (uint64_t)j->tid; i < j->count; i += (uint64_t)j->nthreads) {
+		uint64_t pos = j->offset + (i % slots) * j->step;
+		int r = j->write ? vimg_pwrite(j->img, buf, j->size, pos) :
+				   vimg_pread(j->img, buf, j->size, pos);
+		if (r < 0) {
+			verr("request at %" PRIu64 " failed: %s", pos, vimg_errmsg(j->img));
+			j->r = r;
+			break;
+		}
+		if (j->write && j->flush_every && j->tid == 0 &&
+		    (i / (uint64_t)j->nthreads + 1) % j->flush_every == 0 && vimg_flush(j->img) < 0) {
+			j->r = -EIO;
+			break;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
 int cmd_bench(int argc, char **argv)
 {
 	const char *fmt = NULL;
 	uint64_t count = 75000, depth = 64, offset = 0, size = 4096, step = 0,
-		 flush_every = 0, pattern = 0xa5, t0, t1, pos, isize;
+		 flush_every = 0, pattern = 0, t0, t1, pos, isize;
 	bool write = false, quiet = false, no_drain = false;
 	struct vimg *img;
-	uint8_t *buf;
+	void *buf = NULL;
 	int c, r = 0;
 
 	static const struct option lo[] = { { "pattern", 1, 0, 'P' },
@@ -713,33 +752,37 @@ int cmd_bench(int argc, char **argv)
 		vimg_close(img);
 		return 1;
 	}
-	buf = xalloc(size);
-	memset(buf, (int)pattern, size);
+	(void)buf;
 	if (!quiet)
 		printf("Sending %" PRIu64 " %s requests, %" PRIu64 " bytes each, %" PRIu64 " in parallel (starting at offset %" PRIu64 ", step size %" PRIu64 ")\n",
 		       count, write ? "write" : "read", size, depth, offset, step);
 	t0 = vtime_ns();
-	pos = offset;
-	for (uint64_t i = 0; i < count; i++) {
-		if (pos + size > isize)
-			pos = offset;
-		r = write ? vimg_pwrite(img, buf, size, pos) : vimg_pread(img, buf, size, pos);
-		if (r < 0) {
-			verr("request at %" PRIu64 " failed: %s", pos, vimg_errmsg(img));
-			break;
+	{
+		int n = (int)VIREO_MIN(depth, (uint64_t)8);
+		struct bench_job jobs[8];
+		pthread_t th[8];
+		for (int t = 0; t < n; t++) {
+			jobs[t] = (struct bench_job){ .img = img, .count = count, .offset = offset,
+				.size = size, .step = step, .isize = isize, .flush_every = flush_every,
+				.tid = t, .nthreads = n, .pattern = (int)pattern, .write = write };
+			if (pthread_create(&th[t], NULL, bench_worker, &jobs[t]) != 0) {
+				bench_worker(&jobs[t]);
+				th[t] = 0;
+			}
 		}
-		if (write && flush_every && (i + 1) % flush_every == 0 && vimg_flush(img) < 0) {
-			r = -EIO;
-			break;
+		for (int t = 0; t < n; t++) {
+			if (th[t])
+				pthread_join(th[t], NULL);
+			if (jobs[t].r < 0)
+				r = jobs[t].r;
 		}
-		pos += step;
 	}
+	(void)pos;
 	if (write && r == 0)
 		r = vimg_flush(img);
 	t1 = vtime_ns();
 	if (r == 0 && !quiet)
 		printf("Run completed in %.3f seconds.\n", (double)(t1 - t0) / 1e9);
-	free(buf);
 	if (vimg_close(img) < 0)
 		r = -EIO;
 	return r < 0 ? 1 : 0;

@@ -89,8 +89,14 @@ void cli_progress(bool on, uint64_t done, uint64_t total)
 struct vimg *cli_open(const char *path, const char *fmt, bool readonly,
 		      bool no_backing)
 {
+	return cli_open_cache(path, fmt, readonly, no_backing, false);
+}
+
+struct vimg *cli_open_cache(const char *path, const char *fmt, bool readonly,
+			    bool no_backing, bool unsafe)
+{
 	struct vimg_open_opts o = { .format = fmt, .readonly = readonly,
-				    .no_backing = no_backing };
+				    .no_backing = no_backing, .unsafe = unsafe };
 	struct vimg *img;
 	char err[1024];
 	int r = vimg_open(path, &o, &img, err, sizeof(err));

@@ -30,6 +30,8 @@ struct vimg_open_opts {
 	bool no_backing;        /* do not open the backing file */
 	bool no_repair;         /* do not rebuild refcounts of a dirty image */
 	bool writethrough;      /* flush after every write */
+	bool unsafe;            /* never sync to disk (like cache=unsafe);
+	                         * writes stay ordered only in the page cache */
 	uint64_t cache_size;    /* bytes of L2+refcount cache, 0 for default */
 };
 

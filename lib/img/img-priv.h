@@ -33,6 +33,8 @@ struct vimg {
 	int chain_depth;
 	struct vimg_open_opts opts;
 	pthread_mutex_t lock;
+	pthread_cond_t idle;      /* signalled when inflight drops to 0 */
+	int inflight;             /* direct data I/Os running outside the lock */
 	void *priv;
 	char err[512];
 };
@@ -42,6 +44,9 @@ extern const struct vimg_driver vimg_qcow2_driver;
 
 /* Record an error message on img and return err (a negative errno). */
 int vimg_fail(struct vimg *img, int err, const char *fmt, ...) VIREO_PRINTF(3, 4);
+
+/* With img->lock held: wait until no direct data I/O is running. */
+void vimg_drain(struct vimg *img);
 
 /* Open the backing file named in an image (path relative to the image). */
 int vimg_open_backing(struct vimg *img, const char *name, const char *fmt);

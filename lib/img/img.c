@@ -86,6 +86,7 @@ static int open_one(const char *path, const struct vimg_open_opts *opts,
 	img->chain_depth = depth;
 	img->filename = strdup(path);
 	pthread_mutex_init(&img->lock, NULL);
+	pthread_cond_init(&img->idle, NULL);
 	img->fd = open(path, (img->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (img->fd < 0) {
 		r = -errno;
@@ -127,6 +128,7 @@ fail:
 		close(img->fd);
 	free(img->filename);
 	pthread_mutex_destroy(&img->lock);
+	pthread_cond_destroy(&img->idle);
 	free(img);
 	return r;
 }
@@ -252,6 +254,7 @@ int vimg_close(struct vimg *img)
 	if (img->fd >= 0)
 		close(img->fd);
 	pthread_mutex_destroy(&img->lock);
+	pthread_cond_destroy(&img->idle);
 	free(img->filename);
 	free(img);
 	return r;
@@ -279,6 +282,49 @@ static int check_write(struct vimg *img, uint64_t off, uint64_t len)
 	return check_range(img, off, len);
 }
 
+void vimg_drain(struct vimg *img)
+{
+	while (img->inflight)
+		pthread_cond_wait(&img->idle, &img->lock);
+}
+
+static void direct_done(struct vimg *img)
+{
+	pthread_mutex_lock(&img->lock);
+	if (--img->inflight == 0)
+		pthread_cond_broadcast(&img->idle);
+	pthread_mutex_unlock(&img->lock);
+}
+
+/*
+ * Fast path: when the whole request maps to plain data in the host file,
+ * do the data I/O outside the lock so requests from several threads run in
+ * parallel.  Operations that could move or share clusters (flush, which
+ * applies frees, discard, snapshots...) drain these first.
+ */
+static int try_direct(struct vimg *img, void *rbuf, const void *wbuf,
+		      size_t len, uint64_t off)
+{
+	uint64_t h, run;
+	int r;
+
+	r = img->drv->map(img, off, len, wbuf != NULL, &h, &run);
+	if (r < 0 || run < len)
+		return 1;
+	img->inflight++;
+	pthread_mutex_unlock(&img->lock);
+	r = wbuf ? vio_pwrite_full(img->fd, wbuf, len, (off_t)h) :
+		   vimg_pread_zfill(img->fd, rbuf, len, h);
+	if (r < 0) {
+		pthread_mutex_lock(&img->lock);
+		vimg_fail(img, r, "%s at %llu: %s", wbuf ? "write" : "read",
+			  (unsigned long long)off, strerror(-r));
+		pthread_mutex_unlock(&img->lock);
+	}
+	direct_done(img);
+	return r;
+}
+
 int vimg_pread(struct vimg *img, void *buf, size_t len, uint64_t off)
 {
 	int r = check_range(img, off, len);
@@ -286,6 +332,9 @@ int vimg_pread(struct vimg *img, void *buf, size_t len, uint64_t off)
 	if (r < 0 || !len)
 		return r;
 	pthread_mutex_lock(&img->lock);
+	r = try_direct(img, buf, NULL, len, off);
+	if (r <= 0)
+		return r;
 	r = img->drv->pread(img, buf, len, off);
 	pthread_mutex_unlock(&img->lock);
 	return r;
@@ -298,9 +347,14 @@ int vimg_pwrite(struct vimg *img, const void *buf, size_t len, uint64_t off)
 	if (r < 0 || !len)
 		return r;
 	pthread_mutex_lock(&img->lock);
+	r = img->opts.writethrough ? 1 : try_direct(img, NULL, buf, len, off);
+	if (r <= 0)
+		return r;
 	r = img->drv->pwrite(img, buf, len, off);
-	if (r >= 0 && img->opts.writethrough)
+	if (r >= 0 && img->opts.writethrough) {
+		vimg_drain(img);
 		r = img->drv->flush(img);
+	}
 	pthread_mutex_unlock(&img->lock);
 	return r;
 }
@@ -312,6 +366,7 @@ int vimg_pwrite_zeroes(struct vimg *img, uint64_t off, uint64_t len)
 	if (r < 0 || !len)
 		return r;
 	pthread_mutex_lock(&img->lock);
+	vimg_drain(img);
 	r = img->drv->pwrite_zeroes(img, off, len);
 	pthread_mutex_unlock(&img->lock);
 	return r;
@@ -324,6 +379,7 @@ int vimg_discard(struct vimg *img, uint64_t off, uint64_t len)
 	if (r < 0 || !len)
 		return r;
 	pthread_mutex_lock(&img->lock);
+	vimg_drain(img);
 	r = img->drv->discard(img, off, len);
 	pthread_mutex_unlock(&img->lock);
 	return r;
@@ -336,6 +392,7 @@ int vimg_flush(struct vimg *img)
 	if (img->readonly)
 		return 0;
 	pthread_mutex_lock(&img->lock);
+	vimg_drain(img);
 	r = img->drv->flush(img);
 	pthread_mutex_unlock(&img->lock);
 	return r;
@@ -351,6 +408,7 @@ int vimg_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
 	if (img->drv->fmt != VIMG_FMT_QCOW2)
 		return vimg_fail(img, -ENOTSUP, "compressed writes need a qcow2 image");
 	pthread_mutex_lock(&img->lock);
+	vimg_drain(img);
 	r = vimg_qcow2_pwrite_compressed(img, buf, len, off);
 	pthread_mutex_unlock(&img->lock);
 	return r;
@@ -484,6 +542,7 @@ int vimg_check(struct vimg *img, int fix, struct vimg_check *res, FILE *log)
 	if (fix && img->readonly)
 		return vimg_fail(img, -EROFS, "cannot repair a read-only image");
 	pthread_mutex_lock(&img->lock);
+	vimg_drain(img);
 	r = vimg_qcow2_check(img, fix, res, log);
 	pthread_mutex_unlock(&img->lock);
 	return r;
@@ -496,7 +555,7 @@ int vimg_check(struct vimg *img, int fix, struct vimg_check *res, FILE *log)
 	} while (0)
 
 #define LOCKED(img, call) \
-	({ int _r; pthread_mutex_lock(&(img)->lock); _r = (call); \
+	({ int _r; pthread_mutex_lock(&(img)->lock); vimg_drain(img); _r = (call); \
 	   pthread_mutex_unlock(&(img)->lock); _r; })
 
 int vimg_snapshot_list(struct vimg *img, struct vimg_snapshot **out, int *n)

@@ -551,6 +551,14 @@ int qcow2_write(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 			uint64_t dlen = VIREO_MIN((uint64_t)len, span);
 			uint64_t gbase = off - in_cl;
 			bool fresh = h >= fe;
+			/* Grow the file to the end of the new clusters at once so
+			 * the data writes below do not each extend it. */
+			if (h + (k << cb) > q->file_size) {
+				if (ftruncate(q->fd, (off_t)(h + (k << cb))) < 0)
+					return vimg_fail(q->img, -errno, "cannot extend file: %s",
+							 strerror(errno));
+				q->file_size = h + (k << cb);
+			}
 			first_e = qcow2_l2_entry(q, t, l2i);
 			last_e = qcow2_l2_entry(q, t, l2i + (uint32_t)k - 1);
 			r = cow_fill(q, first_e, gbase, h, 0, in_cl, fresh);

@@ -32,6 +32,8 @@ int qcow2_pwrite(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 
 int qcow2_sync(struct qcow2 *q)
 {
+	if (q->img->opts.unsafe)
+		return 0;
 	if (fdatasync(q->fd) < 0)
 		return vimg_fail(q->img, -errno, "flush: %s", strerror(errno));
 	return 0;
@@ -511,34 +513,35 @@ static int drv_map(struct vimg *img, uint64_t off, uint64_t len, bool for_write,
 		   uint64_t *host_off, uint64_t *run)
 {
 	struct qcow2 *q = qcow2_of(img);
-	struct vimg_extent ext;
+	uint32_t l1i = (uint32_t)(off >> (q->cluster_bits + q->l2_bits));
+	uint32_t l2i = (uint32_t)((off >> q->cluster_bits) & (q->l2_entries - 1));
+	uint64_t in_cl = off & (q->cluster_size - 1), e, h;
 	uint8_t *t;
 	int r;
 
-	if (for_write) {
-		uint32_t l1i = (uint32_t)(off >> (q->cluster_bits + q->l2_bits));
-		uint32_t l2i = (uint32_t)((off >> q->cluster_bits) & (q->l2_entries - 1));
-		if (q->extl2 || !(q->l1[l1i] & QCOW2_OFLAG_COPIED))
-			return -ENOENT;
-		r = qcow2_l2_load(q, l1i, &t);
+	if (q->extl2 || l1i >= q->l1_size)
+		return -ENOENT;
+	if (for_write && !(q->l1[l1i] & QCOW2_OFLAG_COPIED))
+		return -ENOENT;
+	r = qcow2_l2_load(q, l1i, &t);
+	if (r < 0 || !t)
+		return -ENOENT;
+	e = qcow2_l2_entry(q, t, l2i);
+	h = e & QCOW2_OFFSET_MASK;
+	if ((e & QCOW2_OFLAG_COMPRESSED) || !h || (h & (q->cluster_size - 1)) ||
+	    ((e & QCOW2_OFLAG_ZERO) && q->version >= 3))
+		return -ENOENT;
+	if (for_write && !(e & QCOW2_OFLAG_COPIED))
+		return -ENOENT;
+	if (qcow2_check_host(q, h, q->cluster_size, "data cluster") < 0)
+		return -ENOENT;   /* the slow path reports it */
+	if (for_write && !q->dirty_written) {
+		r = qcow2_mark_dirty(q);
 		if (r < 0)
 			return r;
-		if (!t || !(qcow2_l2_entry(q, t, l2i) & QCOW2_OFLAG_COPIED))
-			return -ENOENT;
-		if (!q->dirty_written) {
-			r = qcow2_mark_dirty(q);
-			if (r < 0)
-				return r;
-		}
 	}
-	r = qcow2_status(q, off, VIREO_MIN(len, (uint64_t)q->cluster_size -
-				(off & (q->cluster_size - 1))), &ext);
-	if (r < 0)
-		return r;
-	if (!(ext.flags & VIMG_BS_DATA) || (ext.flags & VIMG_BS_COMPRESSED) || q->extl2)
-		return -ENOENT;
-	*host_off = ext.host_off;
-	*run = ext.len;
+	*host_off = h + in_cl;
+	*run = VIREO_MIN(len, q->cluster_size - in_cl);
 	return 0;
 }
 
