@@ -618,7 +618,8 @@ int cmd_map(int argc, char **argv)
 				for (struct vimg *b = vimg_backing(img); b; b = vimg_backing(b))
 					depth_chain++;
 				e.depth = depth_chain;
-				e.flags = VIMG_BS_ZERO | 0x100;  /* not present */
+				e.flags = VIMG_BS_ZERO | 0x100 |  /* not present */
+					  (e.flags & VIMG_BS_OFFSET_VALID);
 			}
 			if (have && e.flags == cur.flags && e.depth == cur.depth &&
 			    !(e.flags & VIMG_BS_COMPRESSED) && !(cur.flags & VIMG_BS_COMPRESSED) &&

@@ -446,7 +446,7 @@ int vimg_block_status(struct vimg *img, uint64_t off, uint64_t len,
 			break;
 		/* Unallocated here: look below, within what the backing has. */
 		if (!cur->backing) {
-			ext->flags = VIMG_BS_ZERO;
+			ext->flags = VIMG_BS_ZERO | (ext->flags & VIMG_BS_OFFSET_VALID);
 			ext->depth = -1;
 			break;
 		}

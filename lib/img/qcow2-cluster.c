@@ -709,19 +709,22 @@ int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t len,
 		if (q->extl2 && !(f & VIMG_BS_COMPRESSED)) {
 			uint32_t sc = q->subcluster_size, i = in_cl / sc;
 			n = VIREO_MIN(n, (uint64_t)sc - in_cl % sc);
+			h = (e & QCOW2_OFFSET_MASK) ? (e & QCOW2_OFFSET_MASK) + in_cl : 0;
 			if (bmp & (1ull << i))
-				f = VIMG_BS_DATA | VIMG_BS_OFFSET_VALID;
+				f = VIMG_BS_DATA;
 			else if (bmp & (1ull << (32 + i)))
-				f = VIMG_BS_ZERO, h = 0;
+				f = VIMG_BS_ZERO;
 			else
-				f = 0, h = 0;
+				f = 0;
+			if (h)
+				f |= VIMG_BS_OFFSET_VALID;
 		}
 		if (first) {
 			flags = f;
 			first_h = h;
 			first = false;
 		} else if (f != flags || (f & VIMG_BS_COMPRESSED) ||
-			   ((f & VIMG_BS_DATA) && h != first_h + (pos - off))) {
+			   ((f & VIMG_BS_OFFSET_VALID) && h != first_h + (pos - off))) {
 			break;
 		}
 		pos += n;
