@@ -16,7 +16,17 @@ struct walk {
 	int fix;
 	uint8_t *t;
 	uint64_t last_host;
+	uint8_t *meta;         /* clusters holding metadata */
 };
+
+static void mark_meta(struct walk *w, uint64_t off, uint64_t len)
+{
+	if (!len || !off)
+		return;
+	for (uint64_t c = off >> w->q->cluster_bits;
+	     c <= (off + len - 1) >> w->q->cluster_bits && c < w->n; c++)
+		w->meta[c] = 1;
+}
 
 static void inc(struct walk *w, uint64_t off, uint64_t len, const char *what)
 {
@@ -82,6 +92,23 @@ static int walk_l2(struct walk *w, uint64_t l2off, bool active)
 				w->res->corruptions_fixed++;
 			}
 			continue;
+		}
+		{
+			bool overlap = false;
+			for (uint64_t c = first; c <= last; c++)
+				overlap |= w->meta[c] != 0;
+			if (overlap) {
+				if (w->log)
+					fprintf(w->log, "ERROR data cluster at %llx (guest cluster %u of its L2 table) overlaps metadata\n",
+						(unsigned long long)(first << q->cluster_bits), j);
+				w->res->corruptions++;
+				if ((w->fix & VIMG_FIX_ERRORS) && active) {
+					memset(w->t + (size_t)j * q->l2_entry_size, 0, q->l2_entry_size);
+					changed = true;
+					w->res->corruptions_fixed++;
+				}
+				continue;
+			}
 		}
 		if (active) {
 			w->res->allocated_clusters++;
@@ -204,6 +231,37 @@ static int check_once(struct qcow2 *q, int fix, struct vimg_check *res, FILE *lo
 		free(w.t);
 		return -ENOMEM;
 	}
+	w.meta = calloc(w.n + 1, 1);
+	if (!w.meta) {
+		free(w.counts);
+		free(w.t);
+		return -ENOMEM;
+	}
+	mark_meta(&w, 0, q->cluster_size);
+	mark_meta(&w, q->l1_offset, (uint64_t)q->l1_size * 8);
+	mark_meta(&w, q->rt_offset, (uint64_t)q->rt_clusters << q->cluster_bits);
+	if (q->nb_snapshots)
+		mark_meta(&w, q->snapshots_offset, q->snapshots_size);
+	for (uint64_t ri = 0; ri < q->rt_size; ri++)
+		mark_meta(&w, q->rt[ri] & QCOW2_RT_OFFSET_MASK, q->cluster_size);
+	for (uint32_t i = 0; i < q->l1_size; i++)
+		if (!((q->l1[i] & QCOW2_OFFSET_MASK) & (q->cluster_size - 1)))
+			mark_meta(&w, q->l1[i] & QCOW2_OFFSET_MASK, q->cluster_size);
+	for (uint32_t i = 0; i < q->nb_snapshots; i++) {
+		struct qcow2_snap *s = &q->snaps[i];
+		l1 = calloc(s->l1_size + 1, 8);
+		if (!l1 || qcow2_pread(q, l1, (size_t)s->l1_size * 8, s->l1_offset) < 0) {
+			free(l1);
+			continue;
+		}
+		mark_meta(&w, s->l1_offset, (uint64_t)s->l1_size * 8);
+		for (uint32_t k = 0; k < s->l1_size; k++) {
+			uint64_t o = be64toh(l1[k]) & QCOW2_OFFSET_MASK;
+			if (!(o & (q->cluster_size - 1)))
+				mark_meta(&w, o, q->cluster_size);
+		}
+		free(l1);
+	}
 	inc(&w, 0, q->cluster_size, "header");
 	inc(&w, q->l1_offset, (uint64_t)q->l1_size * 8, "L1 table");
 	inc(&w, q->rt_offset, (uint64_t)q->rt_clusters << q->cluster_bits, "refcount table");
@@ -289,6 +347,7 @@ static int check_once(struct qcow2 *q, int fix, struct vimg_check *res, FILE *lo
 		}
 	res->total_clusters = (q->img->size + q->cluster_size - 1) >> q->cluster_bits;
 	free(w.t);
+	free(w.meta);
 	if (r < 0 || !counts_out) {
 		free(w.counts);
 		return r;

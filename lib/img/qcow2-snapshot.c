@@ -254,6 +254,46 @@ static int tree_update(struct qcow2 *q, uint64_t *l1, uint32_t n, int delta,
 	return r;
 }
 
+/* Would one more reference to everything in the tree overflow a refcount?
+ * Checked before a snapshot changes anything. */
+static int tree_precheck(struct qcow2 *q, const uint64_t *l1, uint32_t n)
+{
+	uint8_t *t = malloc(q->cluster_size);
+	int r = 0;
+
+	if (!t)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n && r == 0; i++) {
+		uint64_t l2off = l1[i] & QCOW2_OFFSET_MASK, rc = 0;
+		if (!l2off)
+			continue;
+		r = qcow2_check_host(q, l2off, q->cluster_size, "L2 table");
+		if (r == 0)
+			r = qcow2_refcount_get(q, l2off >> q->cluster_bits, &rc);
+		if (r == 0 && rc >= q->refcount_max)
+			goto overflow;
+		if (r == 0)
+			r = qcow2_pread(q, t, q->cluster_size, l2off);
+		for (uint32_t j = 0; j < q->l2_entries && r == 0; j++) {
+			uint64_t first, last;
+			if (!qcow2_entry_clusters(q, qcow2_l2_entry(q, t, j), &first, &last))
+				continue;
+			for (uint64_t c = first; c <= last && r == 0; c++) {
+				r = qcow2_refcount_get(q, c, &rc);
+				if (r == 0 && rc + (last > first ? 1 : 0) >= q->refcount_max)
+					goto overflow;
+			}
+		}
+	}
+	free(t);
+	return r;
+overflow:
+	free(t);
+	return vimg_fail(q->img, -ERANGE,
+		"refcount overflow: %u-bit refcounts cannot hold another reference; recreate the image with a larger refcount_bits",
+		q->refcount_bits);
+}
+
 static int write_active_l1(struct qcow2 *q)
 {
 	q->l1_dirty_lo = 0;
@@ -307,6 +347,9 @@ int vimg_qcow2_snapshot_create(struct vimg *img, const char *name)
 		maxid = VIREO_MAX(maxid, v);
 	}
 	snprintf(idbuf, sizeof(idbuf), "%llu", (unsigned long long)maxid + 1);
+	r = tree_precheck(q, q->l1, q->l1_size);
+	if (r < 0)
+		return r;
 	/* 1. Copy of the active L1 table. */
 	l1c = qcow2_align(q, (uint64_t)q->l1_size * 8) >> q->cluster_bits;
 	if (q->l1_size) {
@@ -391,6 +434,9 @@ int vimg_qcow2_snapshot_apply(struct vimg *img, const char *name)
 	r = read_l1(q, s->l1_offset, s->l1_size, &sl1);
 	if (r < 0)
 		return r;
+	r = tree_precheck(q, sl1, s->l1_size);
+	if (r < 0)
+		goto out;
 	/* New tree gains a reference before anything points to it. */
 	r = tree_update(q, sl1, s->l1_size, 1, false, &ch);
 	if (r == 0)
