@@ -505,7 +505,7 @@ static int cmd_check(int argc, char **argv)
 		vimg_close(img);
 		return 63;
 	}
-	r = vimg_check(img, fix, &res, quiet || json ? NULL : stdout);
+	r = vimg_check(img, fix, &res, quiet || json ? NULL : stderr);
 	if (r < 0) {
 		verr("Check failed: %s", vimg_errmsg(img));
 		vimg_close(img);

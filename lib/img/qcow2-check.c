@@ -296,6 +296,11 @@ static int check_once(struct qcow2 *q, int fix, struct vimg_check *res, FILE *lo
 		q->l1_dirty_hi = q->l1_size;
 		r = qcow2_l1_write_dirty(q);
 	}
+	for (uint64_t c = w.n; c-- > 0;)
+		if (w.counts[c]) {
+			res->image_end_offset = (c + 1) << q->cluster_bits;
+			break;
+		}
 	/* Compare with what is stored. */
 	for (uint64_t ri = 0; r == 0 && ri < q->rt_size; ri++) {
 		uint64_t off = q->rt[ri] & QCOW2_RT_OFFSET_MASK;
@@ -340,11 +345,6 @@ static int check_once(struct qcow2 *q, int fix, struct vimg_check *res, FILE *lo
 				w.counts[c] = 0;
 		}
 	}
-	for (uint64_t c = w.n; c-- > 0;)
-		if (w.counts[c]) {
-			res->image_end_offset = (c + 1) << q->cluster_bits;
-			break;
-		}
 	res->total_clusters = (q->img->size + q->cluster_size - 1) >> q->cluster_bits;
 	free(w.t);
 	free(w.meta);
