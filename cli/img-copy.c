@@ -33,16 +33,23 @@ static int write_sparse(struct vimg *dst, const uint8_t *buf, size_t len,
 	int r;
 
 	if (compress) {
-		for (i = 0; i < len; i += gran) {
-			size_t n = VIREO_MIN((size_t)gran, len - i);
+		/* Runs of non-zero clusters go down in one call, which
+		 * compresses them on several threads. */
+		while (i < len) {
+			size_t n = VIREO_MIN((size_t)gran, len - i), j;
 			if (cli_is_zero(buf + i, n)) {
 				if (need_zero && (r = vimg_pwrite_zeroes(dst, off + i, n)) < 0)
 					return r;
+				i += n;
 				continue;
 			}
-			r = vimg_pwrite_compressed(dst, buf + i, n, off + i);
+			j = i + n;
+			while (j < len && !cli_is_zero(buf + j, VIREO_MIN((size_t)gran, len - j)))
+				j += VIREO_MIN((size_t)gran, len - j);
+			r = vimg_pwrite_compressed(dst, buf + i, j - i, off + i);
 			if (r < 0)
 				return r;
+			i = j;
 		}
 		return 0;
 	}

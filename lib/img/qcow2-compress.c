@@ -1,5 +1,8 @@
 /* qcow2 compressed clusters: deflate (zlib) and zstd, read and write. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -106,20 +109,94 @@ int qcow2_read_compressed(struct qcow2 *q, uint64_t e, uint8_t *out)
 	return 0;
 }
 
+/* Store one cluster already compressed into cdata (clen bytes; 0 means it
+ * did not compress: write buf plainly). */
+static int store_compressed(struct qcow2 *q, const void *buf, const uint8_t *cdata,
+			    long clen, uint64_t off);
+
 int qcow2_write_compressed(struct qcow2 *q, const void *buf, uint64_t off)
+{
+	long clen;
+
+	if (q->extl2)
+		return vimg_fail(q->img, -ENOTSUP,
+			"compressed writes to images with subclusters are not supported");
+	clen = qcow2_compress(q->compression, buf, q->cluster_size, q->cbuf,
+			      q->cluster_size - 1);
+	return store_compressed(q, buf, q->cbuf, clen < 0 ? 0 : clen, off);
+}
+
+struct cjob {
+	const uint8_t *src;
+	uint8_t *dst;
+	long *lens;
+	uint32_t cs;
+	int type;
+	size_t n, next;
+	pthread_mutex_t *mu;
+};
+
+static void *cworker(void *arg)
+{
+	struct cjob *j = arg;
+
+	for (;;) {
+		size_t i;
+		pthread_mutex_lock(j->mu);
+		i = j->next++;
+		pthread_mutex_unlock(j->mu);
+		if (i >= j->n)
+			return NULL;
+		j->lens[i] = qcow2_compress(j->type, j->src + i * j->cs, j->cs,
+					    j->dst + i * j->cs, j->cs - 1);
+	}
+}
+
+int qcow2_write_compressed_many(struct qcow2 *q, const uint8_t *buf, size_t n,
+				uint64_t off)
+{
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	struct cjob job = { .src = buf, .cs = q->cluster_size, .type = q->compression,
+			    .n = n, .mu = &mu };
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int nt = (int)VIREO_MAX(1, VIREO_MIN(ncpu, 8)), started = 0, r = 0;
+	pthread_t th[8];
+
+	if (q->extl2)
+		return vimg_fail(q->img, -ENOTSUP,
+			"compressed writes to images with subclusters are not supported");
+	job.dst = malloc(n * q->cluster_size);
+	job.lens = calloc(n, sizeof(long));
+	if (!job.dst || !job.lens) {
+		free(job.dst);
+		free(job.lens);
+		return -ENOMEM;
+	}
+	for (int t = 1; t < nt && (size_t)t < n; t++)
+		if (pthread_create(&th[started], NULL, cworker, &job) == 0)
+			started++;
+	cworker(&job);
+	for (int t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = store_compressed(q, buf + i * q->cluster_size, job.dst + i * q->cluster_size,
+				     job.lens[i] < 0 ? 0 : job.lens[i],
+				     off + i * q->cluster_size);
+	free(job.dst);
+	free(job.lens);
+	return r;
+}
+
+static int store_compressed(struct qcow2 *q, const void *buf, const uint8_t *cdata,
+			    long clen, uint64_t off)
 {
 	uint32_t cb = q->cluster_bits, x = 62 - (cb - 8);
 	uint32_t l1i = (uint32_t)(off >> (cb + q->l2_bits));
 	uint32_t l2i = (uint32_t)((off >> cb) & (q->l2_entries - 1));
 	uint64_t cs = q->cluster_size, hoff, nsec, e, old;
-	long clen;
 	uint8_t *t;
 	int r;
 
-	if (q->extl2)
-		return vimg_fail(q->img, -ENOTSUP,
-			"compressed writes to images with subclusters are not supported");
-	clen = qcow2_compress(q->compression, buf, cs, q->cbuf, cs - 1);
 	if (clen <= 0)
 		return qcow2_write(q, buf, cs, off);
 	r = qcow2_mark_dirty(q);
@@ -150,7 +227,7 @@ int qcow2_write_compressed(struct qcow2 *q, const void *buf, uint64_t off)
 		if (r < 0)
 			return r;
 	}
-	r = qcow2_pwrite(q, q->cbuf, (size_t)clen, hoff);
+	r = qcow2_pwrite(q, cdata, (size_t)clen, hoff);
 	if (r < 0)
 		return r;
 	q->comp_cursor = hoff + (uint64_t)clen;

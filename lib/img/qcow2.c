@@ -572,6 +572,9 @@ int vimg_qcow2_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
 		int r;
 		if (n < q->cluster_size) {
 			r = qcow2_write(q, p, n, off);  /* short tail cluster */
+		} else if (len >= 2 * (size_t)q->cluster_size) {
+			n = len & ~((size_t)q->cluster_size - 1);
+			r = qcow2_write_compressed_many(q, p, n >> q->cluster_bits, off);
 		} else {
 			r = qcow2_write_compressed(q, p, off);
 		}

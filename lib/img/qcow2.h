@@ -198,6 +198,9 @@ long qcow2_compress(int type, const void *src, size_t slen, void *dst,
 		    size_t dcap);
 int qcow2_read_compressed(struct qcow2 *q, uint64_t entry, uint8_t *out);
 int qcow2_write_compressed(struct qcow2 *q, const void *buf, uint64_t off);
+/* n whole clusters, compressed on several threads, stored in order. */
+int qcow2_write_compressed_many(struct qcow2 *q, const uint8_t *buf, size_t n,
+				uint64_t off);
 
 /* qcow2.c */
 int qcow2_mark_dirty(struct qcow2 *q);
