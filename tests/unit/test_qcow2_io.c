@@ -37,9 +37,11 @@ static uint64_t rnd(void)
 	return rng_state;
 }
 
+static uint64_t cache_bytes;   /* 0: default; small values force evictions */
+
 static struct vimg *open_rw(const char *p)
 {
-	struct vimg_open_opts o = { .format = "qcow2" };
+	struct vimg_open_opts o = { .format = "qcow2", .cache_size = cache_bytes };
 	struct vimg *img;
 	char err[512];
 	int r = vimg_open(p, &o, &img, err, sizeof(err));
@@ -158,6 +160,14 @@ static void test_io_small_clusters(void **s) { (void)s; io_with(512, 64, 3); }
 static void test_io_4k_1bit(void **s) { (void)s; io_with(4096, 1, 3); }
 static void test_io_v2(void **s) { (void)s; io_with(65536, 16, 2); }
 static void test_io_2m(void **s) { (void)s; io_with(2u << 20, 8, 3); }
+static void test_io_evict(void **s)
+{
+	(void)s;
+	cache_bytes = 1;   /* the minimum: 16 L2 tables, 8 refcount blocks */
+	io_with(512, 16, 3);
+	io_with(1024, 4, 3);
+	cache_bytes = 0;
+}
 
 static void test_snapshots(void **s)
 {
@@ -451,6 +461,7 @@ int main(void)
 		cmocka_unit_test(test_io_4k_1bit),
 		cmocka_unit_test(test_io_v2),
 		cmocka_unit_test(test_io_2m),
+		cmocka_unit_test(test_io_evict),
 		cmocka_unit_test(test_snapshots),
 		cmocka_unit_test(test_backing),
 		cmocka_unit_test(test_bad_headers),
