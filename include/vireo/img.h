@@ -153,4 +153,25 @@ int vimg_make_empty(struct vimg *img);
 /* Change the recorded backing file without touching data (rebase -u). */
 int vimg_set_backing(struct vimg *img, const char *backing, const char *fmt);
 
+/*
+ * Asynchronous requests.  A pool of nthreads workers (0: 4) runs requests
+ * in submission order of pick-up; requests to distinct clusters complete in
+ * any order, so the caller orders dependent requests itself (e.g. submits a
+ * flush only after the writes it covers have completed).  cb runs on a
+ * worker thread with the request's result (0 or -errno).  vimg_aio_stop
+ * finishes every queued request, then stops the workers.
+ */
+enum vimg_aio_op {
+	VIMG_AIO_READ, VIMG_AIO_WRITE, VIMG_AIO_FLUSH, VIMG_AIO_DISCARD,
+	VIMG_AIO_WRITE_ZEROES,
+};
+typedef void (*vimg_aio_cb)(void *opaque, int ret);
+struct vimg_aio;
+int vimg_aio_start(struct vimg *img, int nthreads, struct vimg_aio **out);
+int vimg_aio_submit(struct vimg_aio *a, enum vimg_aio_op op, void *buf,
+		    size_t len, uint64_t off, vimg_aio_cb cb, void *opaque);
+/* Wait until every submitted request has completed. */
+void vimg_aio_drain(struct vimg_aio *a);
+void vimg_aio_stop(struct vimg_aio *a);
+
 #endif

@@ -452,6 +452,55 @@ static void crash_with(bool lazy)
 static void test_crash(void **s) { (void)s; crash_with(false); }
 static void test_crash_lazy(void **s) { (void)s; crash_with(true); }
 
+static void aio_done(void *opaque, int ret)
+{
+	int *left = opaque;
+
+	assert_int_equal(ret, 0);
+	__atomic_sub_fetch(left, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Many concurrent writes to distinct 4 KiB blocks through the async pool,
+ * some in allocated clusters (direct path), some allocating. */
+static void test_aio(void **s)
+{
+	struct vimg_create_opts co = { .format = VIMG_FMT_QCOW2, .size = 16u << 20,
+				       .cluster_size = 65536 };
+	size_t size = 16u << 20, nblk = size / 4096;
+	uint8_t *shadow = calloc(1, size), *bufs = calloc(1, size);
+	struct vimg_aio *a;
+	struct vimg *img;
+	char err[512];
+	int left;
+
+	(void)s;
+	assert_int_equal(vimg_create(path("aio.qcow2"), &co, err, sizeof(err)), 0);
+	img = open_rw(path("aio.qcow2"));
+	memset(bufs, 0x5a, 1u << 20);
+	assert_int_equal(vimg_pwrite(img, bufs, 1u << 20, 0), 0);   /* allocate 1 MiB */
+	memcpy(shadow, bufs, 1u << 20);
+	assert_int_equal(vimg_aio_start(img, 8, &a), 0);
+	left = (int)nblk / 2;
+	for (size_t i = 0; i < nblk / 2; i++) {
+		size_t b = (i * 7919) % nblk;   /* distinct blocks, scattered */
+		memset(bufs + b * 4096, (int)(i & 0xff) | 1, 4096);
+		memcpy(shadow + b * 4096, bufs + b * 4096, 4096);
+		assert_int_equal(vimg_aio_submit(a, VIMG_AIO_WRITE, bufs + b * 4096, 4096,
+						 b * 4096, aio_done, &left), 0);
+	}
+	vimg_aio_drain(a);
+	assert_int_equal(left, 0);
+	left = 1;
+	assert_int_equal(vimg_aio_submit(a, VIMG_AIO_FLUSH, NULL, 0, 0, aio_done, &left), 0);
+	vimg_aio_stop(a);
+	assert_int_equal(left, 0);
+	assert_same(img, shadow, size);
+	assert_clean(img);
+	vimg_close(img);
+	free(shadow);
+	free(bufs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -468,6 +517,7 @@ int main(void)
 		cmocka_unit_test(test_l2_past_eof),
 		cmocka_unit_test(test_leak_repair),
 		cmocka_unit_test(test_crash),
+		cmocka_unit_test(test_aio),
 		cmocka_unit_test(test_crash_lazy),
 	};
 	int r;
