@@ -136,8 +136,8 @@ int cmd_convert(int argc, char **argv)
 		verr("Compression needs the qcow2 output format (-O qcow2)");
 		return 1;
 	}
-	if (obacking) {
-		verr("-B (output backing file) is not supported; convert then rebase -u instead");
+	if (obacking && no_create) {
+		verr("-B and -n cannot be used together");
 		return 1;
 	}
 	nsrc = argc - optind - 1;
@@ -158,10 +158,29 @@ int cmd_convert(int argc, char **argv)
 			goto out_src;
 		}
 		co.size = total;
-		if (co.backing) {
-			verr("backing_file in -o is not supported by convert");
+		if (obacking)
+			co.backing = obacking;
+		if (co.backing && co.format != VIMG_FMT_QCOW2) {
+			verr("A backing file for the output needs -O qcow2");
 			r = 1;
 			goto out_src;
+		}
+		if (co.backing && !co.backing_fmt) {
+			/* Record the backing file's format, as probed. */
+			struct vimg *bk;
+			char *bp = NULL;
+			const char *slash = strrchr(dst_path, '/');
+			if (co.backing[0] != '/' && slash &&
+			    asprintf(&bp, "%.*s/%s", (int)(slash - dst_path), dst_path, co.backing) < 0)
+				bp = NULL;
+			bk = cli_open(bp ? bp : co.backing, NULL, true, true);
+			free(bp);
+			if (!bk) {
+				r = 1;
+				goto out_src;
+			}
+			co.backing_fmt = vimg_format_name(vimg_get_format(bk));
+			vimg_close(bk);
 		}
 		if (vimg_create(dst_path, &co, err, sizeof(err)) < 0) {
 			verr("%s: %s", dst_path, err);
@@ -209,7 +228,7 @@ int cmd_convert(int argc, char **argv)
 				}
 			}
 			if ((ext.flags & VIMG_BS_ZERO) && !(ext.flags & VIMG_BS_DATA)) {
-				if (no_create && vimg_pwrite_zeroes(dst, done, n) < 0) {
+				if ((no_create || co.backing) && vimg_pwrite_zeroes(dst, done, n) < 0) {
 					verr("%s: %s", dst_path, vimg_errmsg(dst));
 					r = 1;
 					break;
@@ -221,7 +240,26 @@ int cmd_convert(int argc, char **argv)
 					r = 1;
 					break;
 				}
-				if (write_sparse(dst, buf, n, done, gran, compress, no_create) < 0) {
+				if (co.backing && !compress) {
+					/* Only what differs from the backing file. */
+					uint8_t *cur = xalloc(n);
+					uint32_t cs = vimg_cluster_size(dst);
+					int w = vimg_pread(dst, cur, n, done);
+					for (uint64_t k = 0; w == 0 && k < n;) {
+						uint64_t step = VIREO_MIN((uint64_t)cs - ((done + k) % cs), n - k);
+						if (memcmp(cur + k, buf + k, step))
+							w = vimg_pwrite(dst, buf + k, step, done + k);
+						k += step;
+					}
+					free(cur);
+					if (w < 0) {
+						verr("error while writing '%s' at %" PRIu64 ": %s",
+						     dst_path, done, vimg_errmsg(dst));
+						r = 1;
+						break;
+					}
+				} else if (write_sparse(dst, buf, n, done, gran, compress,
+						no_create || co.backing) < 0) {
 					verr("error while writing '%s' at %" PRIu64 ": %s",
 					     dst_path, done, vimg_errmsg(dst));
 					r = 1;

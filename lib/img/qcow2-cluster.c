@@ -160,6 +160,10 @@ bool qcow2_entry_clusters(const struct qcow2 *q, uint64_t e, uint64_t *first,
 		uint64_t end = (hoff & ~511ull) + nsec * 512 - 1;
 		*first = hoff >> q->cluster_bits;
 		*last = end >> q->cluster_bits;
+		/* Compressed data spans at most two host clusters; a larger
+		 * count from a hostile image is cut (check flags the rest). */
+		if (*last > *first + 1)
+			*last = *first + 1;
 		return true;
 	}
 	if (e & QCOW2_OFFSET_MASK) {
