@@ -415,8 +415,9 @@ static int qcow2_open_inner(struct vimg *img)
 	cache = img->opts.cache_size ? img->opts.cache_size : 32ull << 20;
 	{
 		uint64_t l2n = VIREO_MIN((uint64_t)q->l1_size + 1, cache / q->cluster_size);
-		uint64_t rbn = VIREO_MIN(q->rt_size + 4, (img->opts.cache_size ?
-				img->opts.cache_size / 4 : 4ull << 20) / q->cluster_size);
+		/* Not bounded by today's table: it grows with the image. */
+		uint64_t rbn = (img->opts.cache_size ? img->opts.cache_size / 4 :
+				4ull << 20) / q->cluster_size;
 		l2n = VIREO_MAX(VIREO_MIN(l2n, 4096), 16);
 		rbn = VIREO_MAX(VIREO_MIN(rbn, 1024), 8);
 		r = qcow2_cache_init(&q->l2c, q->cluster_size, (int)l2n);
