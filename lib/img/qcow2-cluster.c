@@ -80,6 +80,7 @@ static int l2_evict_slot(struct qcow2 *q, int slot)
 
 	if (!e->off || !e->dirty)
 		return 0;
+	vimg_drain(q->img);   /* data writes running outside the lock first */
 	r = qcow2_sync(q);
 	if (r < 0)
 		return r;
@@ -558,19 +559,30 @@ int qcow2_write(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 			/* Grow the file to the end of the new clusters at once so
 			 * the data writes below do not each extend it. */
 			if (h + (k << cb) > q->file_size) {
-				if (ftruncate(q->fd, (off_t)(h + (k << cb))) < 0)
+				/* Extend ahead (sparse) so most allocations need no
+				 * syscall; close trims the file back to its end. */
+				uint64_t ns = VIREO_MAX(h + (k << cb), q->file_size +
+					VIREO_MIN(VIREO_MAX(q->file_size / 8, 1ull << 20), 64ull << 20));
+				ns = qcow2_align(q, ns);
+				if (ftruncate(q->fd, (off_t)ns) < 0)
 					return vimg_fail(q->img, -errno, "cannot extend file: %s",
 							 strerror(errno));
-				q->file_size = h + (k << cb);
+				q->file_size = ns;
 			}
 			first_e = qcow2_l2_entry(q, t, l2i);
 			last_e = qcow2_l2_entry(q, t, l2i + (uint32_t)k - 1);
 			r = cow_fill(q, first_e, gbase, h, 0, in_cl, fresh);
 			if (r < 0)
 				return r;
-			r = qcow2_pwrite(q, p, dlen, h + in_cl);
-			if (r < 0)
-				return r;
+			if (q->defer_ok && dlen == len && !run_len) {
+				q->defer_src = p;
+				q->defer_host = h + in_cl;
+				q->defer_len = dlen;
+			} else {
+				r = qcow2_pwrite(q, p, dlen, h + in_cl);
+				if (r < 0)
+					return r;
+			}
 			tail = (uint32_t)((in_cl + dlen) & (q->cluster_size - 1));
 			if (tail) {
 				uint64_t lh = h + ((k - 1) << cb);

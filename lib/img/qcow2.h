@@ -124,6 +124,11 @@ struct qcow2 {
 	uint64_t comp_cursor;         /* next free byte for compressed data */
 	uint8_t *cbuf, *cbuf2;        /* cluster-size scratch buffers */
 	uint8_t *zbuf;                /* a cluster of zeros */
+	/* Deferred data write of an allocating request: when defer_ok, the
+	 * last data write is left to the caller (outside the lock). */
+	bool defer_ok;
+	const uint8_t *defer_src;
+	uint64_t defer_host, defer_len;
 };
 
 static inline struct qcow2 *qcow2_of(struct vimg *img)
