@@ -11,7 +11,7 @@
 
 #include "img-priv.h"
 
-#define VIMG_MAX_CHAIN 64
+#define VIMG_MAX_CHAIN 256
 
 int vimg_fail(struct vimg *img, int err, const char *fmt, ...)
 {

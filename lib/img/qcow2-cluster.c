@@ -84,12 +84,15 @@ static int l2_evict_slot(struct qcow2 *q, int slot)
 	r = qcow2_sync(q);
 	if (r < 0)
 		return r;
-	r = qcow2_refcount_write_dirty(q);
-	if (r < 0)
-		return r;
-	r = qcow2_sync(q);
-	if (r < 0)
-		return r;
+	if (!q->lazy) {
+		/* Lazy refcounts: the dirty bit covers them until close. */
+		r = qcow2_refcount_write_dirty(q);
+		if (r < 0)
+			return r;
+		r = qcow2_sync(q);
+		if (r < 0)
+			return r;
+	}
 	r = qcow2_pwrite(q, q->l2c.mem + (size_t)slot * q->l2c.tsize,
 			 q->cluster_size, e->off);
 	if (r == 0)
@@ -306,12 +309,14 @@ int qcow2_flush_all(struct qcow2 *q)
 						 strerror(errno));
 			q->file_size = q->file_end;
 		}
-		r = qcow2_refcount_write_dirty(q);  /* refcounts before L2 */
-		if (r < 0)
-			return r;
-		r = qcow2_sync(q);
-		if (r < 0)
-			return r;
+		if (!q->lazy || q->closing) {
+			r = qcow2_refcount_write_dirty(q);  /* refcounts before L2 */
+			if (r < 0)
+				return r;
+			r = qcow2_sync(q);
+			if (r < 0)
+				return r;
+		}
 		r = qcow2_l2_write_dirty(q);        /* L2 before L1 */
 		if (r < 0)
 			return r;

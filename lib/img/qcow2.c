@@ -473,6 +473,10 @@ static void qcow2_close(struct vimg *img)
 	if (!q)
 		return;
 	if (!img->readonly && q->l1) {
+		if (q->lazy && q->dirty_written) {
+			q->closing = true;
+			q->meta_changed = true;
+		}
 		if (qcow2_flush_all(q) == 0) {
 			/* Trim the sparse room made ahead of allocations. */
 			if (q->file_size > q->file_end &&

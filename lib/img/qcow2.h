@@ -120,6 +120,7 @@ struct qcow2 {
 	size_t n_pending, cap_pending;
 	bool dirty_written;           /* header dirty bit is on disk */
 	bool lazy;
+	bool closing;                 /* lazy refcounts: write them out now */
 	bool meta_changed;            /* something to write at flush */
 	uint64_t comp_cursor;         /* next free byte for compressed data */
 	uint8_t *cbuf, *cbuf2;        /* cluster-size scratch buffers */
