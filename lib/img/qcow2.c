@@ -601,8 +601,9 @@ int vimg_qcow2_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
 	while (len) {
 		size_t n = VIREO_MIN(len, (size_t)q->cluster_size);
 		int r;
-		if (n < q->cluster_size) {
-			r = qcow2_write(q, p, n, off);  /* short tail cluster */
+		if (n < q->cluster_size || q->extl2) {
+			/* Short tail cluster; subcluster images store plainly. */
+			r = qcow2_write(q, p, n, off);
 		} else if (len >= 2 * (size_t)q->cluster_size) {
 			n = len & ~((size_t)q->cluster_size - 1);
 			r = qcow2_write_compressed_many(q, p, n >> q->cluster_bits, off);

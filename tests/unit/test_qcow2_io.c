@@ -132,11 +132,13 @@ static void random_ops_mark(uint8_t *mark, size_t size, int n)
 	}
 }
 
+static bool extl2;
+
 static void io_with(uint32_t cluster, int rbits, int version)
 {
 	struct vimg_create_opts co = { .format = VIMG_FMT_QCOW2, .size = 8u << 20,
 				       .cluster_size = cluster, .refcount_bits = rbits,
-				       .version = version };
+				       .version = version, .extended_l2 = extl2 };
 	size_t size = 8u << 20;
 	uint8_t *shadow = calloc(1, size);
 	struct vimg *img;
@@ -160,6 +162,15 @@ static void test_io_small_clusters(void **s) { (void)s; io_with(512, 64, 3); }
 static void test_io_4k_1bit(void **s) { (void)s; io_with(4096, 1, 3); }
 static void test_io_v2(void **s) { (void)s; io_with(65536, 16, 2); }
 static void test_io_2m(void **s) { (void)s; io_with(2u << 20, 8, 3); }
+static void test_io_extl2(void **s)
+{
+	(void)s;
+	extl2 = true;
+	io_with(65536, 16, 3);
+	io_with(16384, 16, 3);
+	extl2 = false;
+}
+
 static void test_io_evict(void **s)
 {
 	(void)s;
@@ -511,6 +522,7 @@ int main(void)
 		cmocka_unit_test(test_io_v2),
 		cmocka_unit_test(test_io_2m),
 		cmocka_unit_test(test_io_evict),
+		cmocka_unit_test(test_io_extl2),
 		cmocka_unit_test(test_snapshots),
 		cmocka_unit_test(test_backing),
 		cmocka_unit_test(test_bad_headers),
