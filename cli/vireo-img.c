@@ -21,7 +21,7 @@ static const char usage_text[] =
 "  create [-q] [-f fmt] [-b backing [-F backing_fmt]] [-o options] [-u] file [size]\n"
 "  info [-f fmt] [--output=human|json] [--backing-chain] [-U] file\n"
 "  check [-q] [-f fmt] [--output=human|json] [-r leaks|all] [-U] file\n"
-"  convert [-q] [-p] [-c] [-n] [-f fmt] [-O out_fmt] [-o options] [-S size] [-U] src... dst\n"
+"  convert [-q] [-p] [-c] [-n] [-f fmt] [-O out_fmt] [-o options] [-B backing] [-S size] [-U] src... dst\n"
 "  snapshot [-q] [-f fmt] [-l | -c name | -a name | -d name] [-U] file\n"
 "  resize [-q] [-f fmt] [--shrink] file [+|-]size\n"
 "  commit [-q] [-p] [-f fmt] [-b base] [-d] file\n"
