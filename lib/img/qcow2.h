@@ -188,6 +188,7 @@ int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, int mode);
 int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t len,
 		 struct vimg_extent *ext);
 int qcow2_flush_all(struct qcow2 *q);
+int qcow2_preallocate(struct qcow2 *q);
 /* Validate a host offset taken from metadata. */
 int qcow2_check_host(struct qcow2 *q, uint64_t off, uint64_t len,
 		     const char *what);
