@@ -568,6 +568,8 @@ int blk_raw_open(const char *path, unsigned flags, struct blk_backend **out)
 #ifdef VIREO_HAVE_URING
 	if (!(flags & BLK_RAW_NO_URING)) {
 		int e = io_uring_queue_init(RAW_URING_DEPTH, &r->ring, 0);
+		if (e == 0 && (e = io_uring_register_eventfd(&r->ring, r->efd)) < 0)
+			io_uring_queue_exit(&r->ring);
 		if (e == 0) {
 			r->engine = RAW_ENGINE_URING;
 		} else {
