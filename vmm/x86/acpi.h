@@ -26,6 +26,10 @@
 #define ACPI_RESET_VALUE  0x01
 #define ACPI_S5_SLP_TYP   0x05
 
+/* Added by the table builder (compatible with the original contract):
+ * the largest ncpus acpi_build() accepts. */
+#define ACPI_MAX_CPUS     4096
+
 struct acpi_cfg {
 	unsigned ncpus;
 	const uint32_t *apic_ids;      /* ncpus entries; x2APIC entries used above 254 */
@@ -38,7 +42,13 @@ struct acpi_cfg {
 	uint8_t sci_irq;               /* ISA IRQ of the SCI, e.g. 9 */
 	bool has_i8042;                /* IAPC_BOOT_ARCH 8042 flag */
 
-	/* PCI host bridge; ecam_size == 0 means no PCI in the tables. */
+	/* PCI host bridge; ecam_size == 0 means no PCI in the tables.
+	 * ecam_base is the address of bus pci_bus_start's configuration
+	 * space (1 MiB per bus); ecam_size must be a multiple of 1 MiB that
+	 * covers pci_bus_start..pci_bus_end.  The I/O window, when present,
+	 * must lie in 0x0d00..0xffff (the builder always also passes
+	 * 0x0000..0x0cf7 through to legacy devices; 0xcf8..0xcff are the
+	 * bridge's own config ports).  INTx GSIs are level, active low. */
 	uint64_t ecam_base;
 	uint64_t ecam_size;            /* 1 MiB per bus */
 	uint8_t pci_bus_start, pci_bus_end;
