@@ -362,10 +362,12 @@ void virtio_blk_complete(struct virtio_dev *d)
 
 	if (!b->be->ops->complete)
 		return;
+	virtio_dev_lock(d);
 	if (b->be->ops->complete(b->be) > 0 && virtio_dev_running(d))
 		virtio_dev_queue_interrupt(d, 0);
 	if (b->throttled)
 		blk_process(b);
+	virtio_dev_unlock(d);
 }
 
 static void blk_fd_ready(void *opaque)
@@ -377,7 +379,10 @@ void virtio_blk_drain(struct virtio_dev *d)
 {
 	struct virtio_blk *b = to_blk(d);
 
-	while (b->inflight && b->be->ops->event_fd) {
+	/* Unlocked read: only this thread submits (it holds no lock here),
+	 * and completions run below under the lock. */
+	while (__atomic_load_n(&b->inflight, __ATOMIC_RELAXED) &&
+	       b->be->ops->event_fd) {
 		struct pollfd p = { .fd = b->be->ops->event_fd(b->be),
 				    .events = POLLIN };
 		if (poll(&p, 1, 1000) < 0)

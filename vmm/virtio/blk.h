@@ -55,7 +55,8 @@ int virtio_blk_create(const struct virtio_env *env, struct blk_backend *be,
 		      struct virtio_dev **out);
 
 /* Collect finished backend requests and interrupt the guest (the
- * callback the event loop runs when the backend fd is readable). */
+ * callback the event loop runs when the backend fd is readable).  Takes
+ * the device lock, as does virtio_blk_drain(): call both without it. */
 void virtio_blk_complete(struct virtio_dev *d);
 
 /* Wait until no request is in flight (tests, shutdown, snapshots). */

@@ -51,8 +51,11 @@ static void con_rx(struct virtio_console *c)
 		virtq_push(q, c->chain.head, (uint32_t)written);
 		pushed = true;
 	}
-	if (pushed)
+	if (pushed) {
 		virtio_dev_queue_interrupt(&c->vdev, 0);
+		if (c->be.rx_room)
+			c->be.rx_room(c->be.opaque);
+	}
 }
 
 static void con_tx(struct virtio_console *c)
@@ -95,6 +98,7 @@ size_t virtio_console_input(struct virtio_dev *d, const void *buf, size_t len)
 	struct virtio_console *c = to_con(d);
 	size_t taken = 0;
 
+	virtio_dev_lock(d);
 	while (taken < len && c->in_len < VIRTIO_CONSOLE_INBUF) {
 		size_t tail = (c->in_head + c->in_len) % VIRTIO_CONSOLE_INBUF;
 		size_t n = VIREO_MIN(len - taken, VIRTIO_CONSOLE_INBUF - c->in_len);
@@ -104,14 +108,19 @@ size_t virtio_console_input(struct virtio_dev *d, const void *buf, size_t len)
 		taken += n;
 	}
 	con_rx(c);
+	virtio_dev_unlock(d);
 	return taken;
 }
 
-size_t virtio_console_input_room(const struct virtio_dev *d)
+size_t virtio_console_input_room(struct virtio_dev *d)
 {
-	const struct virtio_console *c = (const struct virtio_console *)d;
+	struct virtio_console *c = to_con(d);
+	size_t room;
 
-	return VIRTIO_CONSOLE_INBUF - c->in_len;
+	virtio_dev_lock(&c->vdev);
+	room = VIRTIO_CONSOLE_INBUF - c->in_len;
+	virtio_dev_unlock(&c->vdev);
+	return room;
 }
 
 static void con_config_read(struct virtio_dev *d, uint32_t off, void *buf,

@@ -16,6 +16,9 @@
 /* Where guest output goes (the VMM's stdio / file / nothing). */
 struct virtio_console_backend {
 	void (*write)(void *opaque, const void *buf, size_t len);
+	/* Optional: the guest took buffered input; there is room again
+	 * (called with the device lock held: do not call back in). */
+	void (*rx_room)(void *opaque);
 	void *opaque;
 };
 
@@ -28,9 +31,9 @@ int virtio_console_create(const struct virtio_env *env,
 /* Host input for the guest: buffers up to VIRTIO_CONSOLE_INBUF bytes and
  * passes them on as the guest provides receive buffers.  Returns the bytes
  * taken (fewer than len when the buffer is full: try again later, when
- * virtio_console_input_room() is non-zero). */
+ * virtio_console_input_room() is non-zero).  Both take the device lock. */
 size_t virtio_console_input(struct virtio_dev *d, const void *buf, size_t len);
-size_t virtio_console_input_room(const struct virtio_dev *d);
+size_t virtio_console_input_room(struct virtio_dev *d);
 
 /* Terminal size changed (only with VIRTIO_CONSOLE_F_SIZE). */
 void virtio_console_resize(struct virtio_dev *d, uint16_t cols, uint16_t rows);

@@ -123,6 +123,14 @@ static void rng_process(struct virtio_rng *r)
 		virtio_dev_queue_interrupt(&r->vdev, 0);
 }
 
+static void rng_timer_locked(struct virtio_rng *r)
+{
+	virtio_dev_lock(&r->vdev);
+	r->timer_armed = false;
+	rng_process(r);
+	virtio_dev_unlock(&r->vdev);
+}
+
 static void rng_timer(void *opaque)
 {
 	struct virtio_rng *r = opaque;
@@ -131,14 +139,12 @@ static void rng_timer(void *opaque)
 	if (read(r->tfd, &exp, sizeof(exp)) < 0) {
 		/* spurious wake-up: fine */
 	}
-	r->timer_armed = false;
-	rng_process(r);
+	rng_timer_locked(r);
 }
 
 void virtio_rng_kick(struct virtio_dev *d)
 {
-	to_rng(d)->timer_armed = false;
-	rng_process(to_rng(d));
+	rng_timer_locked(to_rng(d));
 }
 
 uint64_t virtio_rng_bytes(const struct virtio_dev *d)

@@ -16,7 +16,8 @@
 int virtio_rng_create(const struct virtio_env *env, uint64_t rate,
 		      struct virtio_dev **out);
 
-/* Serve waiting requests (the timer callback; tests call it directly). */
+/* Serve waiting requests (the timer callback; tests call it directly).
+ * Takes the device lock. */
 void virtio_rng_kick(struct virtio_dev *d);
 
 /* Replace the monotonic clock (ns) behind the rate limit (tests). */

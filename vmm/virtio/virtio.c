@@ -16,6 +16,7 @@ void virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops,
 	d->ops = ops;
 	d->env = env;
 	snprintf(d->name, sizeof(d->name), "%s", name);
+	pthread_mutex_init(&d->lock, NULL);
 	d->host_features = features | VIRTIO_BIT(VIRTIO_F_VERSION_1) |
 			   VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) |
 			   VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
@@ -219,7 +220,10 @@ void virtio_dev_fail(struct virtio_dev *d, const char *fmt, ...)
 
 void virtio_dev_destroy(struct virtio_dev *d)
 {
-	if (d && d->ops->destroy)
+	if (!d)
+		return;
+	pthread_mutex_destroy(&d->lock);
+	if (d->ops->destroy)
 		d->ops->destroy(d);
 }
 

@@ -8,11 +8,16 @@
  * feature negotiation state machine (virtio 1.2, 3.1) and the queue set-up,
  * and it delivers interrupts through struct virtio_transport.
  *
- * Everything here runs on the VMM's event-loop thread.
+ * Threads: every entry into a device holds its lock (d->lock): the
+ * transport takes it around register accesses (vCPU threads) and queue
+ * kicks (event loop); device callbacks registered through virtio_env and
+ * the devices' public functions take it themselves.  Functions declared
+ * here expect the caller to hold it, except init and destroy.
  */
 #ifndef VIREO_VMM_VIRTIO_H
 #define VIREO_VMM_VIRTIO_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -107,8 +112,19 @@ struct virtio_dev {
 	uint8_t isr;                 /* for transports with an ISR register */
 	uint32_t config_generation;
 	bool fail_logged;
+	pthread_mutex_t lock;
 	struct virtq vq[VIRTIO_MAX_QUEUES];
 };
+
+static inline void virtio_dev_lock(struct virtio_dev *d)
+{
+	pthread_mutex_lock(&d->lock);
+}
+
+static inline void virtio_dev_unlock(struct virtio_dev *d)
+{
+	pthread_mutex_unlock(&d->lock);
+}
 
 /* Prepare the common part; VERSION_1, INDIRECT_DESC and EVENT_IDX are
  * added to @features. */
