@@ -55,6 +55,10 @@ struct virtio_pci {
 	struct vp_kick kick[VIRTIO_MAX_QUEUES];
 	bool ioev_on;
 	uint64_t ioev_base;
+	/* Inside a BAR access: the bus lock is held, so no KVM route update
+	 * (pci_msi_route takes the host lock, which BAR moves hold while
+	 * waiting for the bus lock); such interrupts use KVM_SIGNAL_MSI. */
+	bool in_bar;
 };
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
@@ -98,7 +102,7 @@ static void vp_vector_fire(struct virtio_pci *vp, unsigned v)
 		return;
 	}
 	e = &vp->msix[v];
-	if (vp->irqfd[v] >= 0 && !vp->routed[v] &&
+	if (vp->irqfd[v] >= 0 && !vp->routed[v] && !vp->in_bar &&
 	    pci_msi_route(vp->vm->pci, (unsigned)vp->gsi[v],
 			  (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data, false) == 0)
 		vp->routed[v] = true;
@@ -321,7 +325,9 @@ static void vp_bar_io(struct pci_dev *pd, unsigned bar, uint64_t off,
 		return;
 	}
 	virtio_dev_lock(vp->vdev);
+	vp->in_bar = true;
 	vp_bar_locked(vp, off, data, len, is_write);
+	vp->in_bar = false;
 	virtio_dev_unlock(vp->vdev);
 }
 

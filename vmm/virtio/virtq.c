@@ -108,9 +108,11 @@ int virtq_enable(struct virtq *q, const struct gmem *mem)
 		q->desc = q->avail = q->used = NULL;
 		return -EINVAL;
 	}
+	/* Both indexes start at 0 (2.7.13.1 and the reset rules); the
+	 * driver zeroed the rings it handed us. */
 	q->last_avail = 0;
-	q->used_idx = le16toh(LOAD(&q_used(q)->idx));
-	q->signalled_used = q->used_idx;
+	q->used_idx = 0;
+	q->signalled_used = 0;
 	q->signalled_valid = false;
 	q->broken = false;
 	q->ready = true;
@@ -254,8 +256,18 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	if (!q_usable(q))
 		return q->broken ? -EIO : 0;
 	avail_idx = le16toh(LOAD(&q_avail(q)->idx));
-	if (avail_idx == q->last_avail)
-		return 0;
+	if (avail_idx == q->last_avail) {
+		if (!q->event_idx)
+			return 0;
+		/* With EVENT_IDX the driver kicks only when it passes
+		 * avail_event: ask for a kick for the next entry, then look
+		 * again in case it was added before the driver saw that. */
+		STORE(q_avail_event(q), htole16(q->last_avail));
+		virtq_mb();
+		avail_idx = le16toh(LOAD(&q_avail(q)->idx));
+		if (avail_idx == q->last_avail)
+			return 0;
+	}
 	if ((uint16_t)(avail_idx - q->last_avail) > q->size) {
 		virtq_fail(q, "available index jumped from %u to %u (queue size %u)",
 			   q->last_avail, avail_idx, q->size);
