@@ -1,6 +1,14 @@
 # Inner scenario: the virtio devices vireo-vmm gives with --disk (id=data,
 # a 16 MiB image starting with VIREO-LAB-DISK), --virtio-console and --rng.
-fail() { echo "virtio: FAIL: $*"; exit 1; }
+fail() {
+	echo "virtio: FAIL: $*"
+	for d in /sys/bus/pci/devices/*; do
+		echo "virtio: pci $d: $(cat $d/vendor $d/device $d/class 2>/dev/null | tr '\n' ' ')driver=$(readlink $d/driver)"
+	done
+	grep -i -E 'virtio|msi' /proc/interrupts
+	dmesg | grep -i -E 'virtio|vda' | tail -20
+	exit 1
+}
 [ -b /dev/vda ] || fail "no /dev/vda (virtio-blk not found)"
 [ "$(cat /sys/block/vda/size)" = 32768 ] || fail "/dev/vda has $(cat /sys/block/vda/size) sectors, want 32768"
 [ "$(head -c 14 /dev/vda)" = VIREO-LAB-DISK ] || fail "sector 0 of /dev/vda is not the image's"

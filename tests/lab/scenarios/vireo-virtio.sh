@@ -8,7 +8,7 @@ lab_need_kvm
 img=$LAB_TMP/disk.img
 dd if=/dev/zero of="$img" bs=1024 count=16384 2>/dev/null || lab_fail "cannot create $img"
 printf 'VIREO-LAB-DISK' | dd of="$img" conv=notrunc 2>/dev/null
-LAB_VMM_ARGS="--disk path=$img,id=data --virtio-console --rng"
+export LAB_VMM_ARGS="--disk path=$img,id=data --virtio-console --rng"
 lab_boot vireo "$LAB_INNER_CMDLINE vireo.run=virtio" 160 ||
 	lab_fail "no VIREO-BOOT-OK under vireo-vmm with --disk/--virtio-console/--rng"
 lab_expect "$LAB_TMP/vireo.out" '^virtio: ok' "the inner virtio scenario did not report ok"
