@@ -112,8 +112,12 @@ bool bus_access(struct bus *b, uint64_t addr, uint8_t *data, unsigned len,
 	for (unsigned i = 0; i < b->n; i++) {
 		struct bus_range *r = &b->r[i];
 		if (addr >= r->base && addr - r->base < r->len) {
-			r->fn(r->opaque, addr - r->base, data, len, is_write);
-			found = true;
+			/* An access straddling the end of a range is dropped:
+			 * handlers only ever see offsets inside their range. */
+			if (len <= r->len - (addr - r->base)) {
+				r->fn(r->opaque, addr - r->base, data, len, is_write);
+				found = true;
+			}
 			break;
 		}
 	}

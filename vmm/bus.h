@@ -42,8 +42,9 @@ int bus_add(struct bus *b, uint64_t base, uint64_t len, bus_io_fn *fn,
 int bus_remove(struct bus *b, uint64_t base, void *opaque);
 /* Move a range to new_base (same length); -EEXIST on overlap. */
 int bus_move(struct bus *b, uint64_t old_base, void *opaque, uint64_t new_base);
-/* Dispatch an access.  Returns false if no device claims addr (reads then
- * return all-ones). */
+/* Dispatch an access.  Returns false if no device claims addr, or the
+ * access runs past the end of the range that holds addr (reads then
+ * return all-ones; writes are dropped). */
 bool bus_access(struct bus *b, uint64_t addr, uint8_t *data, unsigned len,
 		bool is_write);
 

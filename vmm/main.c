@@ -33,7 +33,7 @@ int main(int argc, char **argv)
 	struct vmm_opts opts;
 	struct sigaction sa;
 	sigset_t set;
-	char err[256];
+	char err[256], prog[96];
 	int status;
 
 	vlog_set_prog("vireo-vmm");
@@ -51,6 +51,11 @@ int main(int argc, char **argv)
 	}
 	if (opts.verbose)
 		vlog_set_level(VLOG_DEBUG);
+	if (opts.name_given) {
+		/* Messages name the VM: "vireo-vmm[web1]: error: ..." */
+		snprintf(prog, sizeof(prog), "vireo-vmm[%s]", opts.name);
+		vlog_set_prog(prog);
+	}
 
 	/* Signals: SIGTERM/SIGINT/SIGHUP/SIGUSR2 arrive through the event
 	 * loop's signalfd, so block them in every thread; SIGUSR1 kicks vCPU

@@ -55,7 +55,7 @@ void vmm_opts_usage(FILE *f)
 "                         in raw mode, Ctrl-A x quits)\n"
 "  --boot-timer           log the time since start when the guest writes\n"
 "                         123 to MMIO 0xfeb00000\n"
-"  --name NAME            VM name used in messages\n"
+"  --name NAME            VM name used in messages (\"vireo-vmm[NAME]: ...\")\n"
 "  --on-reboot restart|exit\n"
 "                         on a guest reboot, start again or exit with status\n"
 "                         3 (default exit)\n"
@@ -113,6 +113,7 @@ int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
 				return vmm_opts_err(err, errlen,
 					"--name '%s': must be 1 to 64 characters", optarg);
 			o->name = optarg;
+			o->name_given = true;
 			break;
 		case OPT_CPUS:
 			if (vparse_u64(optarg, 1, 4096, &v))

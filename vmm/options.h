@@ -22,6 +22,7 @@ struct vmm_opts {
 	const char *initrd;
 	const char *cmdline;
 	const char *name;
+	bool name_given;
 	unsigned cpus;
 	uint64_t memory;
 	enum vmm_console console;

@@ -115,6 +115,9 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
+	if (v->index == 0)
+		vdebug("entering the guest %.3f ms after start",
+		       (double)(vtime_ns() - v->vm->start_ns) / 1e6);
 	while (!vm_stopping(v->vm)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)

@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -204,8 +205,8 @@ static int vm_open_kvm(struct vm *vm)
 static int vm_check_limits(struct vm *vm, const struct vmm_opts *o)
 {
 	int max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
-	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-	uint64_t host = (pages > 0 && psize > 0) ? (uint64_t)pages * (uint64_t)psize : 0;
+	struct sysinfo si;
+	uint64_t host = 0;
 	char b1[32], b2[32];
 
 	if (max <= 0)
@@ -216,8 +217,12 @@ static int vm_check_limits(struct vm *vm, const struct vmm_opts *o)
 		verr("--cpus %u: KVM on this host allows 1 to %d vCPUs", o->cpus, max);
 		return -EINVAL;
 	}
+	/* Guest RAM is allocated lazily, so some overcommit is fine; the
+	 * limit is twice the host's RAM plus swap. */
+	if (sysinfo(&si) == 0)
+		host = 2 * ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
 	if (host && o->memory > host) {
-		verr("--memory %s: more than the host's %s of RAM",
+		verr("--memory %s: more than this host allows (%s: twice its RAM plus swap)",
 		     vsize_format(o->memory, b1, sizeof(b1)), vsize_format(host, b2, sizeof(b2)));
 		return -EINVAL;
 	}

@@ -3,8 +3,8 @@
 #   check.sh NAME STATUS STDOUT_RE STDERR_RE -- VMM [ARGS...]
 # STATUS: expected exit status; *_RE: extended regexps, each of which must
 # match a line of the output; several are separated by ' && ' (empty: no
-# check).  Also checks that no vireo-vmm child is
-# left running and, when stdin is a terminal, nothing else.
+# check; EMPTY: the output must be empty), and that no sanitizer report
+# appeared.  A run that hangs is killed after 120 s (and fails).
 set -u
 name=$1 want=$2 out_re=$3 err_re=$4
 shift 4
@@ -20,6 +20,10 @@ if [ "$got" != "$want" ]; then
 fi
 match() {   # match FILE WHAT RES
 	local rest=$3 re
+	if [ "$rest" = EMPTY ]; then
+		[ -s "$1" ] && { echo "$name: $2 is not empty"; fail=1; }
+		return
+	fi
 	while [ -n "$rest" ]; do
 		re=${rest%% && *}
 		[ "$re" = "$rest" ] && rest= || rest=${rest#* && }

@@ -317,22 +317,28 @@ static int pci_routes_commit(struct pci_host *h)
 	return ioctl(h->vm->vm_fd, KVM_SET_GSI_ROUTING, r) < 0 ? -errno : 0;
 }
 
+/*
+ * The legacy routes, installed at creation so the table is always ours:
+ * ISA IRQs 0-15 to the 8259 pins (2 is the cascade), GSIs 1-23 to the same
+ * I/O APIC pins, and GSI 0 (where KVM's PIT and ISA IRQ 0 arrive) to I/O APIC
+ * pin 2, which is what the MADT's interrupt source override tells the guest.
+ */
 static void pci_routes_default(struct pci_host *h)
 {
 	struct kvm_irq_routing *r = h->routes;
 	unsigned n = 0;
 
-	/* What KVM sets up with the in-kernel irqchip: PIC 0-15, IOAPIC 0-23. */
 	for (unsigned gsi = 0; gsi < 24; gsi++) {
-		if (gsi < 16 && gsi != 2) {
+		if (gsi < 16 && gsi != 2)
 			r->entries[n++] = (struct kvm_irq_routing_entry){
 				.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
 				.u.irqchip = { .irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
 					       .pin = gsi % 8 } };
-		}
-		r->entries[n++] = (struct kvm_irq_routing_entry){
-			.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
-			.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi } };
+		if (gsi != 2)
+			r->entries[n++] = (struct kvm_irq_routing_entry){
+				.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+				.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC,
+					       .pin = gsi == 0 ? 2 : gsi } };
 	}
 	h->nr_routes = n;
 }
@@ -432,6 +438,8 @@ struct pci_host *pci_host_new(struct vm *vm)
 	h->pio_end = LAYOUT_PIO_PCI_BASE + LAYOUT_PIO_PCI_SIZE;
 	h->next_gsi = 24;
 	pci_routes_default(h);
+	if (vm->vm_fd >= 0 && pci_routes_commit(h))
+		vwarn("cannot install the interrupt routes: %s", strerror(errno));
 	/* Slot 0: the host bridge itself (Red Hat vendor id, generic PCIe
 	 * host bridge device id, class 0x0600). */
 	pci_dev_init(&h->bridge, 0x1b36, 0x0008, 0x060000, 0x1af4, 0x1100,

@@ -10,7 +10,6 @@
 #include "cpu.h"
 #include "cpuid.h"
 
-#define MSR_IA32_TSC              0x10
 #define MSR_IA32_APICBASE         0x1b
 #define MSR_IA32_SYSENTER_CS      0x174
 #define MSR_IA32_SYSENTER_ESP     0x175
@@ -39,7 +38,8 @@ static int cpu_set_cpuid(struct vm *vm, int fd, unsigned index)
 		return -ENOMEM;
 	memcpy(c->entries, sup->entries, sup->nent * sizeof(c->entries[0]));
 	c->nent = cpuid_fixup(c->entries, sup->nent, CPUID_MAX_ENTRIES, index,
-			      vm->ncpus, (uint32_t)vm->tsc_khz);
+			      vm->ncpus, (uint32_t)vm->tsc_khz,
+			      ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0);
 	if (ioctl(fd, KVM_SET_CPUID2, c) < 0) {
 		ret = -errno;
 		verr("KVM_SET_CPUID2 for vCPU %u failed: %s", index, strerror(errno));
@@ -54,7 +54,6 @@ static int cpu_set_msrs(int fd, unsigned index)
 		{ MSR_IA32_SYSENTER_CS, 0 }, { MSR_IA32_SYSENTER_ESP, 0 },
 		{ MSR_IA32_SYSENTER_EIP, 0 }, { MSR_STAR, 0 }, { MSR_CSTAR, 0 },
 		{ MSR_KERNEL_GS_BASE, 0 }, { MSR_SYSCALL_MASK, 0 }, { MSR_LSTAR, 0 },
-		{ MSR_IA32_TSC, 0 },
 		{ MSR_IA32_MISC_ENABLE, 1 },                 /* fast strings */
 		{ MSR_MTRR_DEF_TYPE, (1u << 11) | 6 },       /* MTRRs on, WB */
 	};

@@ -47,8 +47,43 @@ static void cpuid_topology_leaf(struct kvm_cpuid_entry2 *c, unsigned apic_id,
 	c->edx = apic_id;
 }
 
+/*
+ * Leaf 0xD: keep only the XSAVE state components that have a sub-leaf
+ * describing them (some hosts, e.g. nested under emulators, announce a
+ * component in XCR0's supported mask without its size and offset; Linux
+ * then finds the sizes inconsistent and turns XSAVE off altogether), and
+ * make the maximum size (ECX) match what remains.
+ */
+static void cpuid_xsave_coherent(struct kvm_cpuid_entry2 *e, unsigned n)
+{
+	struct kvm_cpuid_entry2 *d0 = cpuid_find(e, n, 0xd, 0), *c;
+	uint64_t mask;
+	uint32_t max = 576;     /* legacy area + XSAVE header */
+
+	if (!d0)
+		return;
+	mask = d0->eax | (uint64_t)d0->edx << 32;
+	for (unsigned i = 2; i < 64; i++) {
+		if (!(mask & (1ULL << i)))
+			continue;
+		c = cpuid_find(e, n, 0xd, i);
+		if (!c || c->index != i || c->eax == 0) {
+			mask &= ~(1ULL << i);
+			continue;
+		}
+		/* User (XCR0) components have a standard-format offset. */
+		if (!(c->ecx & 1) && c->ebx + c->eax > max)
+			max = c->ebx + c->eax;
+	}
+	d0->eax = (uint32_t)mask;
+	d0->edx = (uint32_t)(mask >> 32);
+	if (d0->ecx > max || d0->ecx < 576)
+		d0->ecx = max;
+}
+
 unsigned cpuid_fixup(struct kvm_cpuid_entry2 *e, unsigned n, unsigned cap,
-		     unsigned index, unsigned ncpus, uint32_t tsc_khz)
+		     unsigned index, unsigned ncpus, uint32_t tsc_khz,
+		     bool tsc_deadline)
 {
 	unsigned shift = cpuid_id_bits(ncpus);
 	unsigned logical = 1u << shift;
@@ -65,6 +100,10 @@ unsigned cpuid_fixup(struct kvm_cpuid_entry2 *e, unsigned n, unsigned cap,
 			else
 				c->edx &= ~(1u << 28);
 			c->ecx |= 1u << 31;            /* running under a hypervisor */
+			if (tsc_deadline)
+				c->ecx |= 1u << 24;
+			else
+				c->ecx &= ~(1u << 24);
 			break;
 		case 4:
 			if ((c->eax & 0x1f) == 0)      /* no more cache levels */
@@ -100,6 +139,7 @@ unsigned cpuid_fixup(struct kvm_cpuid_entry2 *e, unsigned n, unsigned cap,
 			break;
 		}
 	}
+	cpuid_xsave_coherent(e, n);
 	/* KVM's signature leaf; some hosts leave it out. */
 	if (!cpuid_find(e, n, 0x40000000, 0) && n < cap) {
 		c = &e[n++];
