@@ -6,6 +6,8 @@
  * command line: the disk is read-only and the write must fail; prints
  * "virtio-blk ok").  "rng": reads random bytes from virtio-rng ("virtio-rng
  * ok").  "hvc": writes a line through virtio-console ("virtio-console ok").
+ * "intx": a virtio-blk read with MSI-X left off, so the interrupt comes as
+ * INTx through the IOAPIC and the ISR register ("virtio-intx ok").
  */
 #include "guest.h"
 
@@ -20,8 +22,29 @@ static volatile int irqs;
 static uint16_t avail_idx;
 static uint64_t notify_addr;
 
+static uint64_t isr_addr;
+static volatile int intx_irqs, isr_queue_bits;
+
 void msi_entry(void);
 void msi_handler(void);
+void intx_entry(void);
+void intx_handler(void);
+void intx_handler(void)
+{
+	uint8_t v = *(volatile uint8_t *)isr_addr;   /* read clears, lowers INTx */
+
+	intx_irqs++;
+	isr_queue_bits += v & 1;
+	lapic_eoi();
+}
+
+__asm__(".text\n.globl intx_entry\nintx_entry:\n"
+	"push %rax; push %rcx; push %rdx; push %rsi; push %rdi;"
+	"push %r8; push %r9; push %r10; push %r11\n"
+	"call intx_handler\n"
+	"pop %r11; pop %r10; pop %r9; pop %r8; pop %rdi; pop %rsi;"
+	"pop %rdx; pop %rcx; pop %rax\n"
+	"iretq\n");
 void msi_handler(void)
 {
 	irqs++;
@@ -177,26 +200,37 @@ static int vdev_features(struct vdev *v)
 	return 0;
 }
 
-/* MSI-X vector 0 to this CPU, queue q on the shared ring, DRIVER_OK. */
-static int vdev_start(struct vdev *v, unsigned q)
+/* Queue q on the shared ring, DRIVER_OK; with MSI-X vector 0 to this
+ * CPU, else INTx (the PCI interrupt line) through the IOAPIC. */
+static int vdev_start_irq(struct vdev *v, unsigned q, int msix)
 {
 	uint64_t c = v->common;
 
-	idt_set(VEC, msi_entry);
 	lapic_enable();
-	w32(v->bar + 0x4000, 0xfee00000u | lapic_id() << 12);
-	w32(v->bar + 0x4004, 0);
-	w32(v->bar + 0x4008, VEC);
-	w32(v->bar + 0x400c, 0);
-	cfg_w16(v->slot, v->msix + 2, 0x8000);
+	if (msix) {
+		idt_set(VEC, msi_entry);
+		w32(v->bar + 0x4000, 0xfee00000u | lapic_id() << 12);
+		w32(v->bar + 0x4004, 0);
+		w32(v->bar + 0x4008, VEC);
+		w32(v->bar + 0x400c, 0);
+		cfg_w16(v->slot, v->msix + 2, 0x8000);
+	} else {
+		outb(0x21, 0xff);   /* 8259s masked: the IOAPIC delivers */
+		outb(0xa1, 0xff);
+		isr_addr = v->isr;
+		idt_set(VEC + 1, intx_entry);
+		ioapic_route(cfg8(v->slot, 0x3c), VEC + 1, lapic_id());
+	}
 
 	w16(c + 0x16, (uint16_t)q);
 	if (r16(c + 0x18) < QSIZE)
 		return fail("queue too small");
 	w16(c + 0x18, QSIZE);
-	w16(c + 0x1a, 0);
-	if (r16(c + 0x1a) != 0)
-		return fail("MSI-X vector refused");
+	if (msix) {
+		w16(c + 0x1a, 0);
+		if (r16(c + 0x1a) != 0)
+			return fail("MSI-X vector refused");
+	}
 	w64(c + 0x20, (uint64_t)ring);
 	w64(c + 0x28, (uint64_t)ring + 4096);
 	w64(c + 0x30, (uint64_t)ring + 8192);
@@ -205,6 +239,11 @@ static int vdev_start(struct vdev *v, unsigned q)
 	w8(c + 0x14, 3 | 8 | 4);
 	__asm__ volatile("sti");
 	return 0;
+}
+
+static int vdev_start(struct vdev *v, unsigned q)
+{
+	return vdev_start_irq(v, q, 1);
 }
 
 /* Publish the chain at descriptor 0 and wait for it; returns the used
@@ -263,6 +302,32 @@ static int test_rng(void)
 	return 0;
 }
 
+static int test_intx(void)
+{
+	struct vdev v;
+
+	if (vdev_find(&v, 0x1042) || vdev_features(&v) || vdev_start_irq(&v, 0, 0))
+		return 1;
+	serial_puts("INTx line ");
+	serial_put_dec(cfg8(v.slot, 0x3c));
+	serial_puts("\n");
+	if (request(0, 0, 512, 1) != 0)
+		return fail("read sector 0");
+	for (unsigned i = 0; i < 10000000 && !intx_irqs; i++)
+		cpu_relax();
+	serial_puts("intx interrupts: ");
+	serial_put_dec((uint64_t)intx_irqs);
+	serial_puts(", with the queue bit: ");
+	serial_put_dec((uint64_t)isr_queue_bits);
+	serial_puts("\n");
+	if (!intx_irqs || !isr_queue_bits)
+		return fail("no INTx interrupt with the ISR queue bit");
+	if (irqs)
+		return fail("an MSI-X interrupt although MSI-X is off");
+	serial_puts("virtio-intx ok\n");
+	return 0;
+}
+
 static int test_hvc(void)
 {
 	static const char line[] = "hello through virtio-console\n";
@@ -293,6 +358,8 @@ int guest_main(void *bp)
 		return test_rng();
 	if (has_word(cmdline, "hvc"))
 		return test_hvc();
+	if (has_word(cmdline, "intx"))
+		return test_intx();
 
 	if (vdev_find(&v, 0x1042) || vdev_features(&v))
 		return 1;
