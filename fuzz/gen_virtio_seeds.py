@@ -97,3 +97,49 @@ blk('write_zeroes', 0, 3, [(13, 0, struct.pack('<QII', 3, 2, 1), False)])
 blk('discard', 0, 3, [(11, 0, struct.pack('<QII', 0, 8, 0), False)])
 blk('readonly_write', 1, 3, [(1, 0, b'\x01' * 512, False)])
 blk('out_of_range', 0, 3, [(0, 127, 1024, True), (99, 0, None, False)])
+
+# ---- fuzz_virtio_pci: records [kind][addr le32][len][data le32]; kind
+# 0x0a/0x0b read/write in the BAR window (blk BAR 4 at its start), 0x30
+# writes 4 bytes of guest RAM.
+def rec(kind, addr, length, value):
+    return struct.pack('<BIBI', kind, addr, length, value & 0xffffffff)
+
+
+def bar_w(off, length, value):
+    return rec(0x0b, off, length, value)
+
+
+def ram(addr, data):
+    data = data + b'\0' * (-len(data) % 4)
+    return b''.join(rec(0x30, addr + i, 4, struct.unpack('<I', data[i:i + 4])[0])
+                    for i in range(0, len(data), 4))
+
+
+def blk_init(event_idx=False):
+    p = bar_w(0x14, 1, 0) + bar_w(0x14, 1, 1) + bar_w(0x14, 1, 3)
+    p += bar_w(0x08, 4, 1) + bar_w(0x0c, 4, 1)
+    p += bar_w(0x08, 4, 0) + bar_w(0x0c, 4, (1 << 29) if event_idx else 0)
+    p += bar_w(0x14, 1, 0xb) + rec(0x0a, 0x14, 1, 0)
+    p += bar_w(0x16, 2, 0) + bar_w(0x18, 2, 8)
+    p += bar_w(0x20, 4, 0x1000) + bar_w(0x24, 4, 0)
+    p += bar_w(0x28, 4, 0x2000) + bar_w(0x2c, 4, 0)
+    p += bar_w(0x30, 4, 0x3000) + bar_w(0x34, 4, 0)
+    p += bar_w(0x1c, 2, 1) + bar_w(0x14, 1, 0xf)
+    return p
+
+
+def blk_read_req():
+    p = ram(0x1000, desc(0x4000, 16, N, 1) + desc(0x5000, 512, W | N, 2) + desc(0x6000, 1, W))
+    p += ram(0x4000, struct.pack('<IIQ', 0, 0, 3))
+    p += ram(0x2000, struct.pack('<HHH', 0, 1, 0))
+    return p + bar_w(0x3000, 2, 0)
+
+write('virtio_pci', 'blk_read', blk_init() + blk_read_req())
+write('virtio_pci', 'blk_read_event_idx', blk_init(True) + blk_read_req()
+      + rec(0x0a, 0x1000, 1, 0))
+write('virtio_pci', 'config_reads', b''.join(rec(0x0a, o, 4, 0) for o in range(0, 0x40, 4))
+      + b''.join(rec(0x0a, 0x2000 + o, 4, 0) for o in range(0, 0x40, 4))
+      + rec(0x0a, 0x1000, 1, 0) + rec(0x0a, 0x5000, 8, 0))
+write('virtio_pci', 'msix_table', blk_init() + bar_w(0x4000, 4, 0xfee00000)
+      + bar_w(0x4008, 4, 0x41) + bar_w(0x400c, 4, 0) + bar_w(0x1a, 2, 0)
+      + bar_w(0x10, 2, 1) + blk_read_req())
