@@ -142,4 +142,7 @@ write('virtio_pci', 'config_reads', b''.join(rec(0x0a, o, 4, 0) for o in range(0
       + rec(0x0a, 0x1000, 1, 0) + rec(0x0a, 0x5000, 8, 0))
 write('virtio_pci', 'msix_table', blk_init() + bar_w(0x4000, 4, 0xfee00000)
       + bar_w(0x4008, 4, 0x41) + bar_w(0x400c, 4, 0) + bar_w(0x1a, 2, 0)
-      + bar_w(0x10, 2, 1) + blk_read_req())
+      + bar_w(0x10, 2, 1)
+      # MSI-X enable in config space (ECAM, slot 1; the MSI-X capability
+      # follows the five virtio ones at 0x98)
+      + rec(0x07, (1 << 15) | 0x9a, 2, 0x8000) + blk_read_req())
