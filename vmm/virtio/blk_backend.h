@@ -96,6 +96,20 @@ int blk_raw_open(const char *path, unsigned flags, struct blk_backend **out);
 /* Which async engine a raw backend uses: "io_uring", "threads", "sync". */
 const char *blk_raw_engine(const struct blk_backend *b);
 
+/*
+ * Image-library backend (blk_img.c): a qcow2 (or raw) disk through lib/img,
+ * with its backing chain.  @format is "qcow2" or "raw" (never probed).
+ * Locks like blk_raw_open (the image exclusive when writable, shared when
+ * read-only; every backing file shared).  Returns 0 and *out, or -errno
+ * after printing one line naming the file and the problem.
+ */
+#define BLK_IMG_READONLY  1u
+int blk_img_open(const char *path, const char *format, unsigned flags,
+		 struct blk_backend **out);
+/* The library image behind an image backend, or NULL for another backend. */
+struct vimg;
+struct vimg *blk_img_image(struct blk_backend *b);
+
 static inline void blk_backend_close(struct blk_backend *b)
 {
 	if (b)

@@ -105,13 +105,7 @@ static int vv_check_format(const struct virtio_disk_opt *d)
 	uint8_t magic[4] = { 0 };
 	int fd;
 
-	if (d->format == VIRTIO_DISK_QCOW2) {
-		verr("disk %s (%s): format qcow2 is not available in this build yet; "
-		     "convert it with 'qemu-img convert -O raw' or use a raw image",
-		     d->id, d->path);
-		return -ENOTSUP;
-	}
-	if (d->format == VIRTIO_DISK_RAW)
+	if (d->format == VIRTIO_DISK_QCOW2 || d->format == VIRTIO_DISK_RAW)
 		return 0;
 	fd = open(d->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -156,7 +150,10 @@ int virtio_vmm_create(struct vm *vm)
 		struct blk_backend *be;
 
 		r = vv_check_format(disk);
-		if (r == 0)
+		if (r == 0 && disk->format == VIRTIO_DISK_QCOW2)
+			r = blk_img_open(disk->path, "qcow2",
+					 disk->readonly ? BLK_IMG_READONLY : 0, &be);
+		else if (r == 0)
 			r = blk_raw_open(disk->path, disk->readonly ? BLK_RAW_READONLY : 0, &be);
 		if (r == 0)
 			r = virtio_blk_create(&v->env, be, disk->id,
@@ -164,7 +161,7 @@ int virtio_vmm_create(struct vm *vm)
 		if (r == 0) {
 			vdebug("disk %s: %s, %llu bytes%s, %s I/O", disk->id, disk->path,
 			       (unsigned long long)be->size, disk->readonly ? ", read-only" : "",
-			       blk_raw_engine(be));
+			       blk_img_image(be) ? "image-library" : blk_raw_engine(be));
 			r = vv_add(v, d);
 		}
 	}

@@ -1,0 +1,400 @@
+/*
+ * The image-library virtio-blk backend (blk_img.c) against a temporary
+ * qcow2 overlay whose backing file is a raw image with a known pattern:
+ * writes land in the overlay, reads fall through to the backing file,
+ * flush, discard and write-zeroes, many requests in flight, read-only
+ * refusal, locking and format errors.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <vireo/img.h>
+#include <vireo/util.h>
+
+#include "blk_backend.h"
+
+#define DISK_SIZE (1u << 20)
+#define CLUSTER (64u << 10)
+
+struct fx {
+	char dir[64];
+	char base[96];
+	char top[96];
+};
+
+/* Byte at offset o of the backing file. */
+static uint8_t base_byte(uint64_t o)
+{
+	return (uint8_t)(o / 512 + 1);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct vimg_create_opts co = { .format = VIMG_FMT_QCOW2 };
+	char err[256];
+	uint8_t *buf = malloc(DISK_SIZE);
+	int fd;
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/vireo-blkimg-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->base, sizeof(f->base), "%s/base.raw", f->dir);
+	snprintf(f->top, sizeof(f->top), "%s/top.qcow2", f->dir);
+	for (unsigned i = 0; i < DISK_SIZE; i++)
+		buf[i] = base_byte(i);
+	fd = open(f->base, O_CREAT | O_RDWR | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(vio_pwrite_full(fd, buf, DISK_SIZE, 0), 0);
+	close(fd);
+	free(buf);
+	co.backing = "base.raw";   /* relative to the overlay's directory */
+	co.backing_fmt = "raw";
+	assert_int_equal(vimg_create(f->top, &co, err, sizeof(err)), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	unlink(f->top);
+	unlink(f->base);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+struct done {
+	int calls;
+	int result;
+};
+
+static void io_done(struct blk_io *io, int result)
+{
+	struct done *d = io->opaque;
+
+	d->calls++;
+	d->result = result;
+}
+
+/* Run complete() until @n requests have finished. */
+static void wait_done(struct blk_backend *b, int *finished, int n)
+{
+	int spins = 0;
+
+	while (*finished < n) {
+		struct pollfd p = { .fd = b->ops->event_fd(b), .events = POLLIN };
+		assert_true(poll(&p, 1, 1000) >= 0);
+		b->ops->complete(b);
+		assert_true(++spins < 30000);
+	}
+}
+
+/* Submit one request and wait for it; returns its result. */
+static int do_io(struct blk_backend *b, enum blk_op op, const struct iovec *iov,
+		 int iovcnt, uint64_t off, uint64_t len)
+{
+	struct done d = { 0 };
+	struct blk_io io = {
+		.op = op, .iov = iov, .iovcnt = iovcnt, .offset = off, .len = len,
+		.done = io_done, .opaque = &d,
+	};
+	int r = b->ops->submit(b, &io);
+
+	if (r < 0)
+		return r;
+	wait_done(b, &d.calls, 1);
+	assert_int_equal(d.calls, 1);
+	return d.result;
+}
+
+static int rw(struct blk_backend *b, bool write, void *buf, size_t len,
+	      uint64_t off)
+{
+	/* split in three segments to exercise the per-segment path */
+	size_t a = len / 3 & ~(size_t)511, c = len / 3 & ~(size_t)511;
+	struct iovec iov[3] = {
+		{ buf, a }, { (uint8_t *)buf + a, len - a - c },
+		{ (uint8_t *)buf + len - c, c },
+	};
+
+	return do_io(b, write ? BLK_OP_WRITE : BLK_OP_READ, iov, 3, off, len);
+}
+
+static void check_base_untouched(const struct fx *f)
+{
+	uint8_t *buf = malloc(DISK_SIZE);
+	int fd = open(f->base, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(vio_pread_full(fd, buf, DISK_SIZE, 0), 0);
+	close(fd);
+	for (unsigned i = 0; i < DISK_SIZE; i++)
+		if (buf[i] != base_byte(i))
+			fail_msg("backing file changed at byte %u", i);
+	free(buf);
+}
+
+/* Where offset @off of the overlay reads from: 0 overlay, 1 backing. */
+static int depth_of(const struct fx *f, uint64_t off, unsigned *flags)
+{
+	struct vimg_open_opts o = { .format = "qcow2", .readonly = true };
+	struct vimg_extent e;
+	struct vimg *img;
+	char err[256];
+
+	assert_int_equal(vimg_open(f->top, &o, &img, err, sizeof(err)), 0);
+	assert_int_equal(vimg_block_status(img, off, 512, true, &e), 0);
+	vimg_close(img);
+	*flags = e.flags;
+	return e.depth;
+}
+
+static void check_clean(const struct fx *f)
+{
+	struct vimg_open_opts o = { .format = "qcow2", .readonly = true };
+	struct vimg_check res;
+	struct vimg *img;
+	char err[256];
+
+	assert_int_equal(vimg_open(f->top, &o, &img, err, sizeof(err)), 0);
+	assert_int_equal(vimg_check(img, 0, &res, NULL), 0);
+	assert_int_equal(res.corruptions, 0);
+	assert_int_equal(res.leaks, 0);
+	assert_int_equal(res.check_errors, 0);
+	vimg_close(img);
+}
+
+static void test_write_overlay_read_backing(void **state)
+{
+	struct fx *f = *state;
+	struct blk_backend *b;
+	uint8_t *buf = malloc(3 * CLUSTER);
+	unsigned fl;
+
+	assert_int_equal(blk_img_open(f->top, "qcow2", 0, &b), 0);
+	assert_string_equal(b->ops->format, "qcow2");
+	assert_int_equal(b->size, DISK_SIZE);
+	assert_false(b->read_only);
+	assert_true(b->can_discard && b->can_write_zeroes);
+	assert_ptr_not_equal(blk_img_image(b), NULL);
+
+	/* untouched overlay reads the backing pattern */
+	assert_int_equal(rw(b, false, buf, 3 * CLUSTER, 0), 0);
+	for (unsigned i = 0; i < 3 * CLUSTER; i++)
+		if (buf[i] != base_byte(i))
+			fail_msg("byte %u reads %u, backing has %u", i, buf[i], base_byte(i));
+
+	/* a write in the middle of cluster 1 (COW from the backing file) */
+	memset(buf, 0xab, 4096);
+	assert_int_equal(rw(b, true, buf, 4096, CLUSTER + 8192), 0);
+	assert_int_equal(do_io(b, BLK_OP_FLUSH, NULL, 0, 0, 0), 0);
+	assert_int_equal(rw(b, false, buf, 3 * CLUSTER, 0), 0);
+	for (unsigned i = 0; i < 3 * CLUSTER; i++) {
+		uint8_t want = i >= CLUSTER + 8192 && i < CLUSTER + 8192 + 4096 ?
+			       0xab : base_byte(i);
+		if (buf[i] != want)
+			fail_msg("byte %u reads %u, want %u", i, buf[i], want);
+	}
+	blk_backend_close(b);
+
+	/* the write landed in the overlay, the rest still comes from below */
+	assert_int_equal(depth_of(f, CLUSTER + 8192, &fl), 0);
+	assert_true(fl & VIMG_BS_DATA);
+	assert_int_equal(depth_of(f, 0, &fl), 1);
+	assert_int_equal(depth_of(f, 5 * CLUSTER, &fl), 1);
+	check_base_untouched(f);
+	check_clean(f);
+	free(buf);
+}
+
+static void test_sync_ops(void **state)
+{
+	struct fx *f = *state;
+	struct blk_backend *b;
+	uint8_t w[1024], r[1024];
+	struct iovec wi[2] = { { w, 512 }, { w + 512, 512 } };
+	struct iovec ri[1] = { { r, 1024 } };
+
+	memset(w, 0x5c, sizeof(w));
+	assert_int_equal(blk_img_open(f->top, "qcow2", 0, &b), 0);
+	assert_int_equal(b->ops->pwritev(b, wi, 2, 7 * CLUSTER - 512), 0);
+	assert_int_equal(b->ops->flush(b), 0);
+	assert_int_equal(b->ops->preadv(b, ri, 1, 7 * CLUSTER - 512), 0);
+	assert_memory_equal(r, w, sizeof(w));
+	blk_backend_close(b);
+	check_base_untouched(f);
+	check_clean(f);
+}
+
+static void test_discard_write_zeroes(void **state)
+{
+	struct fx *f = *state;
+	struct blk_backend *b;
+	uint8_t *buf = malloc(2 * CLUSTER);
+
+	assert_int_equal(blk_img_open(f->top, "qcow2", 0, &b), 0);
+	memset(buf, 0x77, 2 * CLUSTER);
+	assert_int_equal(rw(b, true, buf, 2 * CLUSTER, 4 * CLUSTER), 0);
+	/* write-zeroes over a backed, unwritten cluster hides the backing data */
+	assert_int_equal(do_io(b, BLK_OP_WRITE_ZEROES, NULL, 0, 2 * CLUSTER, CLUSTER), 0);
+	assert_int_equal(rw(b, false, buf, CLUSTER, 2 * CLUSTER), 0);
+	for (unsigned i = 0; i < CLUSTER; i++)
+		if (buf[i])
+			fail_msg("write-zeroes: byte %u reads %u", i, buf[i]);
+	/* discard a written cluster: its data is gone (qcow2 v3: zeros) */
+	assert_int_equal(do_io(b, BLK_OP_DISCARD, NULL, 0, 4 * CLUSTER, CLUSTER), 0);
+	assert_int_equal(rw(b, false, buf, 2 * CLUSTER, 4 * CLUSTER), 0);
+	for (unsigned i = 0; i < CLUSTER; i++)
+		if (buf[i] == 0x77)
+			fail_msg("discard: byte %u still reads the written data", i);
+	for (unsigned i = CLUSTER; i < 2 * CLUSTER; i++)
+		if (buf[i] != 0x77)
+			fail_msg("discard went past its range at byte %u", i);
+	assert_int_equal(do_io(b, BLK_OP_FLUSH, NULL, 0, 0, 0), 0);
+	blk_backend_close(b);
+	check_base_untouched(f);
+	check_clean(f);
+	free(buf);
+}
+
+static void test_many_in_flight(void **state)
+{
+	struct fx *f = *state;
+	enum { NR = 24 };
+	struct blk_backend *b;
+	static uint8_t data[NR][4096];
+	struct iovec iov[NR];
+	struct blk_io io[NR];
+	struct done d = { 0 };
+
+	assert_int_equal(blk_img_open(f->top, "qcow2", 0, &b), 0);
+	for (int i = 0; i < NR; i++) {
+		memset(data[i], 0x10 + i, sizeof(data[i]));
+		iov[i] = (struct iovec){ data[i], sizeof(data[i]) };
+		/* two requests per cluster: allocations race within a cluster */
+		io[i] = (struct blk_io){ .op = BLK_OP_WRITE, .iov = &iov[i],
+			.iovcnt = 1, .offset = (uint64_t)i * 32768, .len = 4096,
+			.done = io_done, .opaque = &d };
+	}
+	for (int i = 0; i < NR; i++)
+		assert_int_equal(b->ops->submit(b, &io[i]), 0);
+	wait_done(b, &d.calls, NR);
+	assert_int_equal(d.calls, NR);
+	assert_int_equal(d.result, 0);
+	for (int i = 0; i < NR; i++) {
+		uint8_t r[4096 + 512];
+		assert_int_equal(rw(b, false, r, sizeof(r), (uint64_t)i * 32768), 0);
+		for (unsigned k = 0; k < 4096; k++)
+			if (r[k] != 0x10 + i)
+				fail_msg("request %d byte %u reads %u", i, k, r[k]);
+		for (unsigned k = 4096; k < sizeof(r); k++)
+			if (r[k] != base_byte((uint64_t)i * 32768 + k))
+				fail_msg("request %d: byte %u after it changed", i, k);
+	}
+	blk_backend_close(b);
+	check_base_untouched(f);
+	check_clean(f);
+}
+
+static void test_read_only(void **state)
+{
+	struct fx *f = *state;
+	struct blk_backend *b, *b2;
+	uint8_t buf[512];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct stat st1, st2;
+
+	assert_int_equal(stat(f->top, &st1), 0);
+	assert_int_equal(blk_img_open(f->top, "qcow2", BLK_IMG_READONLY, &b), 0);
+	assert_true(b->read_only);
+	assert_false(b->can_discard || b->can_write_zeroes);
+	memset(buf, 0xee, sizeof(buf));
+	assert_int_equal(b->ops->pwritev(b, &iov, 1, 0), -EROFS);
+	assert_int_equal(do_io(b, BLK_OP_WRITE, &iov, 1, 0, 512), -EROFS);
+	assert_int_equal(do_io(b, BLK_OP_DISCARD, NULL, 0, 0, CLUSTER), -EROFS);
+	assert_int_equal(do_io(b, BLK_OP_WRITE_ZEROES, NULL, 0, 0, CLUSTER), -EROFS);
+	assert_int_equal(do_io(b, BLK_OP_FLUSH, NULL, 0, 0, 0), 0);
+	assert_int_equal(do_io(b, BLK_OP_READ, &iov, 1, 512, 512), 0);
+	assert_int_equal(buf[0], base_byte(512));
+	/* readers share the lock; a writer is refused */
+	assert_int_equal(blk_img_open(f->top, "qcow2", BLK_IMG_READONLY, &b2), 0);
+	blk_backend_close(b2);
+	assert_int_equal(blk_img_open(f->top, "qcow2", 0, &b2), -EBUSY);
+	blk_backend_close(b);
+	assert_int_equal(stat(f->top, &st2), 0);
+	assert_int_equal(st1.st_size, st2.st_size);
+	assert_int_equal(st1.st_mtim.tv_sec, st2.st_mtim.tv_sec);
+	assert_int_equal(st1.st_mtim.tv_nsec, st2.st_mtim.tv_nsec);
+	check_base_untouched(f);
+}
+
+static void test_locks(void **state)
+{
+	struct fx *f = *state;
+	struct blk_backend *b, *b2;
+
+	assert_int_equal(blk_img_open(f->top, "qcow2", 0, &b), 0);
+	/* a second writer, or a reader, of the overlay is refused */
+	assert_int_equal(blk_img_open(f->top, "qcow2", 0, &b2), -EBUSY);
+	assert_int_equal(blk_img_open(f->top, "qcow2", BLK_IMG_READONLY, &b2), -EBUSY);
+	/* the backing file is shared: readers welcome, writers refused */
+	assert_int_equal(blk_raw_open(f->base, BLK_RAW_READONLY | BLK_RAW_SYNC, &b2), 0);
+	blk_backend_close(b2);
+	assert_int_equal(blk_raw_open(f->base, BLK_RAW_SYNC, &b2), -EBUSY);
+	blk_backend_close(b);
+	assert_int_equal(blk_raw_open(f->base, BLK_RAW_SYNC, &b2), 0);
+	/* and the overlay cannot start while its backing file is written */
+	assert_int_equal(blk_img_open(f->top, "qcow2", 0, &b), -EBUSY);
+	blk_backend_close(b2);
+	assert_int_equal(blk_img_open(f->top, "qcow2", 0, &b), 0);
+	blk_backend_close(b);
+}
+
+static void test_format_errors(void **state)
+{
+	struct fx *f = *state;
+	struct blk_backend *b;
+
+	/* a raw file given as qcow2 */
+	assert_int_equal(blk_img_open(f->base, "qcow2", BLK_IMG_READONLY, &b), -EINVAL);
+	assert_int_equal(blk_img_open(f->base, "qcow2", 0, &b), -EINVAL);
+	assert_int_equal(blk_img_open(f->top, "vmdk", 0, &b), -EINVAL);
+	assert_int_equal(blk_img_open(f->top, NULL, 0, &b), -EINVAL);
+	assert_int_equal(blk_img_open("/nonexistent/x.qcow2", "qcow2", 0, &b), -ENOENT);
+	/* nothing was written to the raw file by the failed opens */
+	check_base_untouched(f);
+	/* raw through the library works too */
+	assert_int_equal(blk_img_open(f->base, "raw", BLK_IMG_READONLY, &b), 0);
+	assert_string_equal(b->ops->format, "raw");
+	assert_int_equal(b->size, DISK_SIZE);
+	blk_backend_close(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_write_overlay_read_backing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_ops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_discard_write_zeroes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_locks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_format_errors, setup, teardown),
+	};
+
+	vlog_set_level(VLOG_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,407 @@
+/*
+ * Image-library backend for virtio-blk: qcow2 disks (and raw, though the
+ * VMM keeps the io_uring backend for raw) through lib/img.
+ *
+ * Requests go to the library's async pool (vimg_aio_*): a read or write is
+ * split into one pool request per iovec segment (no bounce buffer), and the
+ * blk_io completes when its last segment does.  Callbacks run on pool
+ * threads; they queue the blk_io on a done list and signal an eventfd, and
+ * complete() (the VMM's event loop) runs the done() callbacks, as the raw
+ * backend does.
+ *
+ * Locking: like raw disks, the image file is locked with an OFD lock
+ * (exclusive when writable, shared when read-only) before the library
+ * opens it, so nothing is written to an image another VMM uses; every
+ * backing file (opened read-only by the library) gets a shared lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <vireo/img.h>
+#include <vireo/util.h>
+
+#include "blk_backend.h"
+
+#define IMG_THREADS 4
+#define IMG_MAX_LOCKS 64   /* image + backing files holding a lock */
+
+struct blk_img {
+	struct blk_backend b;
+	struct vimg *img;
+	struct vimg_aio *aio;
+	char *path;
+	int efd;
+	int lock_fd[IMG_MAX_LOCKS];
+	int nr_locks;
+	pthread_mutex_t lock;
+	struct blk_io *done_head, *done_tail;
+};
+
+/* One blk_io split into pool requests: completes when pending reaches 0. */
+struct img_req {
+	struct blk_img *bi;
+	struct blk_io *io;
+	int pending;          /* outstanding pool requests + 1 while submitting */
+	int err;              /* first error */
+};
+
+static struct blk_img *to_img(struct blk_backend *b)
+{
+	return (struct blk_img *)b;
+}
+
+/* ---- synchronous operations ---- */
+
+static int img_preadv(struct blk_backend *b, const struct iovec *iov,
+		      int iovcnt, uint64_t off)
+{
+	struct blk_img *bi = to_img(b);
+
+	for (int i = 0; i < iovcnt; i++) {
+		int r = vimg_pread(bi->img, iov[i].iov_base, iov[i].iov_len, off);
+		if (r < 0)
+			return r;
+		off += iov[i].iov_len;
+	}
+	return 0;
+}
+
+static int img_pwritev(struct blk_backend *b, const struct iovec *iov,
+		       int iovcnt, uint64_t off)
+{
+	struct blk_img *bi = to_img(b);
+
+	if (b->read_only)
+		return -EROFS;
+	for (int i = 0; i < iovcnt; i++) {
+		int r = vimg_pwrite(bi->img, iov[i].iov_base, iov[i].iov_len, off);
+		if (r < 0)
+			return r;
+		off += iov[i].iov_len;
+	}
+	return 0;
+}
+
+static int img_flush(struct blk_backend *b)
+{
+	if (b->read_only)
+		return 0;
+	return vimg_flush(to_img(b)->img);
+}
+
+static int img_discard(struct blk_backend *b, uint64_t off, uint64_t len)
+{
+	if (b->read_only)
+		return -EROFS;
+	return vimg_discard(to_img(b)->img, off, len);
+}
+
+static int img_write_zeroes(struct blk_backend *b, uint64_t off, uint64_t len,
+			    bool unmap)
+{
+	(void)unmap;   /* the library decides (zero clusters on qcow2 v3) */
+	if (b->read_only)
+		return -EROFS;
+	return vimg_pwrite_zeroes(to_img(b)->img, off, len);
+}
+
+/* ---- asynchronous operations ---- */
+
+static void img_finished(struct blk_img *bi, struct blk_io *io, int result)
+{
+	uint64_t one = 1;
+
+	io->done_bytes = (uint64_t)(int64_t)result;   /* carries the result */
+	io->next = NULL;
+	pthread_mutex_lock(&bi->lock);
+	if (bi->done_tail)
+		bi->done_tail->next = io;
+	else
+		bi->done_head = io;
+	bi->done_tail = io;
+	pthread_mutex_unlock(&bi->lock);
+	if (write(bi->efd, &one, sizeof(one)) < 0) {
+		/* counter saturation cannot happen; nothing to do */
+	}
+}
+
+/* Drop one reference of req; the last one finishes the blk_io. */
+static void img_req_put(struct img_req *req, int ret)
+{
+	struct blk_img *bi = req->bi;
+	int left;
+
+	pthread_mutex_lock(&bi->lock);
+	if (ret < 0 && req->err == 0)
+		req->err = ret;
+	left = --req->pending;
+	pthread_mutex_unlock(&bi->lock);
+	if (left == 0) {
+		img_finished(bi, req->io, req->err);
+		free(req);
+	}
+}
+
+static void img_aio_cb(void *opaque, int ret)
+{
+	img_req_put(opaque, ret);
+}
+
+static int img_queue(struct img_req *req, enum vimg_aio_op op, void *buf,
+		     size_t len, uint64_t off)
+{
+	struct blk_img *bi = req->bi;
+	int r;
+
+	pthread_mutex_lock(&bi->lock);
+	req->pending++;
+	pthread_mutex_unlock(&bi->lock);
+	r = vimg_aio_submit(bi->aio, op, buf, len, off, img_aio_cb, req);
+	if (r < 0)
+		img_req_put(req, r);
+	return r;
+}
+
+static int img_submit(struct blk_backend *b, struct blk_io *io)
+{
+	struct blk_img *bi = to_img(b);
+	struct img_req *req;
+	uint64_t off = io->offset;
+
+	if (b->read_only && io->op != BLK_OP_READ && io->op != BLK_OP_FLUSH)
+		return -EROFS;
+	req = calloc(1, sizeof(*req));
+	if (!req)
+		return -ENOMEM;
+	req->bi = bi;
+	req->io = io;
+	req->pending = 1;   /* held until every part is queued */
+	switch (io->op) {
+	case BLK_OP_READ:
+	case BLK_OP_WRITE:
+		for (int i = 0; i < io->iovcnt; i++) {
+			if (io->iov[i].iov_len == 0)
+				continue;
+			if (img_queue(req, io->op == BLK_OP_READ ? VIMG_AIO_READ :
+				      VIMG_AIO_WRITE, io->iov[i].iov_base,
+				      io->iov[i].iov_len, off) < 0)
+				break;   /* the error finishes the request */
+			off += io->iov[i].iov_len;
+		}
+		break;
+	case BLK_OP_FLUSH:
+		if (!b->read_only)
+			img_queue(req, VIMG_AIO_FLUSH, NULL, 0, 0);
+		break;
+	case BLK_OP_DISCARD:
+		img_queue(req, VIMG_AIO_DISCARD, NULL, io->len, io->offset);
+		break;
+	case BLK_OP_WRITE_ZEROES:
+		img_queue(req, VIMG_AIO_WRITE_ZEROES, NULL, io->len, io->offset);
+		break;
+	default:
+		img_req_put(req, -EINVAL);
+		return 0;
+	}
+	img_req_put(req, 0);
+	return 0;
+}
+
+static int img_event_fd(struct blk_backend *b)
+{
+	return to_img(b)->efd;
+}
+
+static int img_complete(struct blk_backend *b)
+{
+	struct blk_img *bi = to_img(b);
+	struct blk_io *list, *io;
+	uint64_t cnt;
+	int n = 0;
+
+	if (read(bi->efd, &cnt, sizeof(cnt)) < 0) {
+		/* EAGAIN: nothing signalled, still look */
+	}
+	pthread_mutex_lock(&bi->lock);
+	list = bi->done_head;
+	bi->done_head = bi->done_tail = NULL;
+	pthread_mutex_unlock(&bi->lock);
+	while ((io = list)) {
+		list = io->next;
+		io->next = NULL;
+		io->done(io, (int)(int64_t)io->done_bytes);
+		n++;
+	}
+	return n;
+}
+
+static void img_close(struct blk_backend *b)
+{
+	struct blk_img *bi = to_img(b);
+
+	if (bi->aio)
+		vimg_aio_stop(bi->aio);   /* finishes what is queued */
+	if (bi->img) {
+		int r = vimg_close(bi->img);
+		if (r < 0)
+			verr("disk image %s: final flush failed: %s", bi->path,
+			     strerror(-r));
+	}
+	for (int i = 0; i < bi->nr_locks; i++)
+		close(bi->lock_fd[i]);
+	if (bi->efd >= 0)
+		close(bi->efd);
+	pthread_mutex_destroy(&bi->lock);
+	free(bi->path);
+	free(bi);
+}
+
+static const struct blk_backend_ops img_ops_qcow2 = {
+	.format = "qcow2",
+	.preadv = img_preadv,
+	.pwritev = img_pwritev,
+	.flush = img_flush,
+	.discard = img_discard,
+	.write_zeroes = img_write_zeroes,
+	.submit = img_submit,
+	.event_fd = img_event_fd,
+	.complete = img_complete,
+	.close = img_close,
+};
+
+static const struct blk_backend_ops img_ops_raw = {
+	.format = "raw",
+	.preadv = img_preadv,
+	.pwritev = img_pwritev,
+	.flush = img_flush,
+	.discard = img_discard,
+	.write_zeroes = img_write_zeroes,
+	.submit = img_submit,
+	.event_fd = img_event_fd,
+	.complete = img_complete,
+	.close = img_close,
+};
+
+/* Take an OFD lock on its own descriptor of @path (whole file). */
+static int img_lock(struct blk_img *bi, const char *path, bool shared,
+		    bool backing)
+{
+	struct flock fl = {
+		.l_type = shared ? F_RDLCK : F_WRLCK,
+		.l_whence = SEEK_SET,
+	};
+	int fd;
+
+	if (bi->nr_locks == IMG_MAX_LOCKS) {
+		verr("disk image %s: backing chain longer than %d files; flatten "
+		     "it with 'vireo-img convert'", bi->path, IMG_MAX_LOCKS - 1);
+		return -E2BIG;
+	}
+	fd = open(path, (shared ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		verr("cannot open disk image %s: %s%s", path, strerror(e),
+		     !backing && (e == EACCES || e == EROFS) ? " (try readonly=on)" : "");
+		return -e;
+	}
+	if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+		int e = errno;
+		close(fd);
+		if (e == EAGAIN || e == EACCES) {
+			if (backing)
+				verr("backing file %s of disk image %s is being written by "
+				     "another process; stop that VM first", path, bi->path);
+			else
+				verr("disk image %s is in use by another process (it holds "
+				     "a conflicting lock); stop the other VM or open the "
+				     "disk with readonly=on in both", path);
+			return -EBUSY;
+		}
+		verr("cannot lock disk image %s: %s", path, strerror(e));
+		return -e;
+	}
+	bi->lock_fd[bi->nr_locks++] = fd;
+	return 0;
+}
+
+int blk_img_open(const char *path, const char *format, unsigned flags,
+		 struct blk_backend **out)
+{
+	struct vimg_open_opts o = { 0 };
+	struct blk_img *bi;
+	char err[512];
+	int ret;
+
+	if (!format || (strcmp(format, "qcow2") && strcmp(format, "raw"))) {
+		verr("disk image %s: unknown format '%s'; use raw or qcow2", path,
+		     format ? format : "(none)");
+		return -EINVAL;
+	}
+	bi = calloc(1, sizeof(*bi));
+	if (!bi)
+		return -ENOMEM;
+	bi->efd = -1;
+	pthread_mutex_init(&bi->lock, NULL);
+	bi->path = strdup(path);
+	bi->b.ops = strcmp(format, "qcow2") ? &img_ops_raw : &img_ops_qcow2;
+	bi->b.path = bi->path;
+	bi->b.read_only = (flags & BLK_IMG_READONLY) != 0;
+	if (!bi->path) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	/* Lock before the library opens it: opening a dirty qcow2 read-write
+	 * rebuilds its refcounts, a write. */
+	ret = img_lock(bi, path, bi->b.read_only, false);
+	if (ret < 0)
+		goto fail;
+	o.format = format;
+	o.readonly = bi->b.read_only;
+	ret = vimg_open(path, &o, &bi->img, err, sizeof(err));
+	if (ret < 0) {
+		/* The library's message usually names the file already. */
+		if (strstr(err, path))
+			verr("%s (disk given as format=%s)", err, format);
+		else
+			verr("disk image %s (format=%s): %s", path, format, err);
+		goto fail;
+	}
+	for (struct vimg *bk = vimg_backing(bi->img); bk; bk = vimg_backing(bk)) {
+		ret = img_lock(bi, vimg_filename(bk), true, true);
+		if (ret < 0)
+			goto fail;
+	}
+	bi->b.size = vimg_size(bi->img);
+	bi->b.can_discard = !bi->b.read_only;
+	bi->b.can_write_zeroes = !bi->b.read_only;
+	bi->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (bi->efd < 0) {
+		ret = -errno;
+		verr("disk image %s: cannot create an eventfd: %s", path,
+		     strerror(-ret));
+		goto fail;
+	}
+	ret = vimg_aio_start(bi->img, IMG_THREADS, &bi->aio);
+	if (ret < 0) {
+		verr("disk image %s: cannot start I/O threads: %s", path,
+		     strerror(-ret));
+		goto fail;
+	}
+	*out = &bi->b;
+	return 0;
+fail:
+	img_close(&bi->b);
+	return ret;
+}
+
+struct vimg *blk_img_image(struct blk_backend *b)
+{
+	if (b->ops != &img_ops_qcow2 && b->ops != &img_ops_raw)
+		return NULL;
+	return to_img(b)->img;
+}
