@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -360,6 +361,17 @@ int blk_img_open(const char *path, const char *format, unsigned flags,
 	ret = img_lock(bi, path, bi->b.read_only, false);
 	if (ret < 0)
 		goto fail;
+	if (!strcmp(format, "qcow2")) {
+		uint8_t magic[4] = { 0 };
+		if (pread(bi->lock_fd[0], magic, 4, 0) != 4 ||
+		    memcmp(magic, "QFI\xfb", 4)) {
+			verr("disk image %s was given as format=qcow2 but is not a qcow2 "
+			     "image (no qcow2 header); say format=raw if it is a raw "
+			     "image", path);
+			ret = -EINVAL;
+			goto fail;
+		}
+	}
 	o.format = format;
 	o.readonly = bi->b.read_only;
 	ret = vimg_open(path, &o, &bi->img, err, sizeof(err));

@@ -45,6 +45,7 @@ int virtio_opts_disk(struct virtio_opts *o, char *arg, char *err, size_t errlen)
 {
 	struct virtio_disk_opt *d;
 	char *save = NULL, *item;
+	const char *bad_format = NULL;
 	bool first = true;
 
 	if (o->nr_disks >= VIRTIO_OPTS_MAX_DISKS)
@@ -75,8 +76,7 @@ int virtio_opts_disk(struct virtio_opts *o, char *arg, char *err, size_t errlen)
 			else if (!strcmp(val, "qcow2"))
 				d->format = VIRTIO_DISK_QCOW2;
 			else
-				return vopts_err(err, errlen,
-						 "--disk format '%s': use raw or qcow2", val);
+				bad_format = val;   /* reported with the path below */
 		} else if (!strcmp(key, "readonly") || !strcmp(key, "ro")) {
 			if (vopts_bool(val, &d->readonly))
 				return vopts_err(err, errlen,
@@ -100,6 +100,9 @@ int virtio_opts_disk(struct virtio_opts *o, char *arg, char *err, size_t errlen)
 	if (!d->path || !*d->path)
 		return vopts_err(err, errlen, "--disk: no image given: use "
 				 "--disk path=FILE[,format=raw|qcow2][,readonly=on][,id=NAME]");
+	if (bad_format)
+		return vopts_err(err, errlen, "--disk %s: unknown format '%s': use "
+				 "raw or qcow2", d->path, bad_format);
 	if (!d->id[0])
 		snprintf(d->id, sizeof(d->id), "disk%u", o->nr_disks);
 	for (unsigned i = 0; i < o->nr_disks; i++)
@@ -131,7 +134,10 @@ void virtio_opts_usage(FILE *f)
 	fputs(
 "  --disk path=FILE[,format=raw|qcow2][,readonly=on][,id=NAME][,serial=S]\n"
 "                         a virtio-blk disk (repeatable; the image is locked\n"
-"                         against a second writer; the guest sees /dev/vda...)\n"
+"                         against a second writer; the guest sees /dev/vda...;\n"
+"                         format=qcow2 opens a qcow2 image with its backing\n"
+"                         chain through the image library; the format is\n"
+"                         never guessed)\n"
 "  --virtio-console       a virtio console on the same output as COM1; add\n"
 "                         console=hvc0 to --cmdline; keyboard input then goes\n"
 "                         to it instead of COM1\n"
