@@ -181,6 +181,9 @@ build_outer_base() {
 	cp "$FX_DIR/vmlinuz" "$root/lab/inner/vmlinuz"
 	cp "$FX_DIR/inner-initramfs.cpio.gz" "$root/lab/inner/initramfs.cpio.gz"
 	fx_copy_with_libs "$root" "$qemu" /usr/bin/qemu-system-x86_64
+	# qemu-img checks images the guests wrote (blk-qcow2).
+	fx_copy_with_libs "$root" "$(command -v qemu-img ||
+		die "qemu-img not found: run 'bash scripts/setup.sh' (package qemu-utils)")" /usr/bin/qemu-img
 	for f in $LAB_QEMU_DATA; do
 		[ -e "/usr/share/qemu/$f" ] || die "missing /usr/share/qemu/$f: run 'bash scripts/setup.sh' (package qemu-system-x86)"
 		cp -L "/usr/share/qemu/$f" "$root/usr/share/qemu/$f"
