@@ -1,7 +1,8 @@
 # A guest in the lab writes through a qcow2 disk with a backing file; the
 # result checks clean with qemu-img: the overlay (made by vireo-img over a
-# raw base) holds the guest's writes, converts to raw as the base with the
-# new data where written, and the base file is unchanged.
+# raw base) holds the guest's writes (and a discarded cluster as zeros),
+# converts to raw as the base with the new data where written, and the base
+# file is unchanged.
 # lab-timeout: 220
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
@@ -32,13 +33,19 @@ yes NEW-GUEST-DATA-qcow2 | head -c 4096 >new
 for off in 4096 1049088 2095104 8384512; do
 	dd if=new of=want.raw bs=512 seek=$((off / 512)) conv=notrunc 2>/dev/null
 done
+# ... and zeros in the cluster the guest wrote, then discarded.
+dd if=/dev/zero of=want.raw bs=65536 seek=48 count=1 conv=notrunc 2>/dev/null
 cmp flat.raw want.raw >cmp.out 2>&1 ||
 	lab_fail "converted overlay is not base + guest writes: $(head -1 cmp.out)"
-# The overlay holds exactly the clusters the guest wrote: 0, 16, 31 and 32
-# (the write across 2 MiB) and 127, 64 KiB each; the rest is the base's.
+# The overlay holds data for exactly the clusters the guest wrote: 0, 16,
+# 31 and 32 (the write across 2 MiB) and 127, 64 KiB each; the discarded
+# cluster at 3 MiB is a zero cluster; the rest is the base's.
 qemu-img map --output=json overlay.qcow2 >map.out 2>&1 || lab_fail "qemu-img map failed"
-alloc=$(sed -n 's/.*"length": \([0-9]*\), "depth": 0,.*/\1/p' map.out | awk '{ s += $1 } END { print s + 0 }')
+alloc=$(sed -n 's/.*"length": \([0-9]*\), "depth": 0, "present": true, "zero": false, "data": true.*/\1/p' map.out |
+	awk '{ s += $1 } END { print s + 0 }')
 [ "$alloc" = 327680 ] ||
 	lab_fail "overlay holds $alloc bytes of data, want 327680 (5 clusters): $(tr '\n' ' ' <map.out)"
+grep -q '"start": 3145728, "length": 65536, "depth": 0, "present": true, "zero": true, "data": false' map.out ||
+	lab_fail "the discarded cluster at 3 MiB is not a zero cluster in the overlay: $(tr '\n' ' ' <map.out)"
 grep -q '"depth": 1,' map.out || lab_fail "qemu-img map shows nothing coming from the base"
 echo "blk-qcow2: ok (marker after $LAB_MARKER_MS ms, $alloc bytes in the overlay)"
