@@ -3,7 +3,8 @@
  * qcow2 overlay whose backing file is a raw image with a known pattern:
  * writes land in the overlay, reads fall through to the backing file,
  * flush, discard and write-zeroes, many requests in flight, read-only
- * refusal, locking and format errors.
+ * refusal, locking and format errors; and the virtio-blk device over it
+ * (requests in flight, discard, read-only device).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +23,9 @@
 #include <vireo/img.h>
 #include <vireo/util.h>
 
+#include "blk.h"
 #include "blk_backend.h"
+#include "virtio_test_ring.h"
 
 #define DISK_SIZE (1u << 20)
 #define CLUSTER (64u << 10)
@@ -383,6 +386,166 @@ static void test_format_errors(void **state)
 	blk_backend_close(b);
 }
 
+/* ---- the virtio-blk device over the image backend ---- */
+
+#define QSIZE 64
+
+struct dev {
+	struct tmem m;
+	struct virtio_env env;
+	struct tring r;
+	struct virtio_dev *d;
+	uint16_t next;
+};
+
+struct dreq {
+	uint16_t head;
+	uint64_t data, status;
+};
+
+static void dev_start(struct dev *v, const char *path, unsigned flags)
+{
+	struct blk_backend *be;
+	struct virtio_dev *d;
+	uint8_t st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
+
+	memset(v, 0, sizeof(*v));
+	assert_int_equal(blk_img_open(path, "qcow2", flags, &be), 0);
+	tmem_init(&v->m);
+	v->env.mem = &v->m.mem;
+	assert_int_equal(virtio_blk_create(&v->env, be, "disk0", NULL, &v->d), 0);
+	d = v->d;
+	virtio_dev_set_status(d, st);
+	virtio_dev_set_guest_features(d, 0, virtio_dev_host_features(d, 0));
+	virtio_dev_set_guest_features(d, 1, virtio_dev_host_features(d, 1));
+	virtio_dev_set_status(d, st | VIRTIO_STATUS_FEATURES_OK);
+	tring_init(&v->r, &v->m, TMEM_GPA, QSIZE);
+	tring_attach(&v->r, &d->vq[0]);
+	assert_int_equal(virtio_dev_queue_enable(d, 0), 0);
+	virtio_dev_set_status(d, st | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	assert_true(virtio_dev_running(d));
+}
+
+static void dev_stop(struct dev *v)
+{
+	virtio_dev_destroy(v->d);
+	tmem_free(&v->m);
+}
+
+/* Lay out and publish a request: header, data (len > 0), status. */
+static struct dreq dev_req(struct dev *v, uint32_t type, uint64_t sector,
+			   const void *out, uint32_t len, bool data_in)
+{
+	uint8_t hdr[16] = { 0 };
+	struct dreq q;
+	uint64_t h = tmem_alloc(&v->m, 16, 0);
+	uint16_t i = v->next;
+
+	memcpy(hdr, &type, 4);
+	memcpy(hdr + 8, &sector, 8);
+	memcpy(tmem_ptr(&v->m, h), hdr, 16);
+	q.head = i;
+	q.data = len ? tmem_alloc(&v->m, len, 0) : 0;
+	if (len && out)
+		memcpy(tmem_ptr(&v->m, q.data), out, len);
+	q.status = tmem_alloc(&v->m, 1, 0xee);
+	tring_desc(&v->r, i, h, 16, VIRTQ_DESC_F_NEXT, (uint16_t)((i + 1) % QSIZE));
+	if (len) {
+		i = (uint16_t)((i + 1) % QSIZE);
+		tring_desc(&v->r, i, q.data, len,
+			   (data_in ? VIRTQ_DESC_F_WRITE : 0) | VIRTQ_DESC_F_NEXT,
+			   (uint16_t)((i + 1) % QSIZE));
+	}
+	i = (uint16_t)((i + 1) % QSIZE);
+	tring_desc(&v->r, i, q.status, 1, VIRTQ_DESC_F_WRITE, 0);
+	v->next = (uint16_t)((i + 1) % QSIZE);
+	tring_publish(&v->r, q.head);
+	return q;
+}
+
+static void dev_run(struct dev *v)
+{
+	virtio_dev_queue_notify(v->d, 0);
+	virtio_blk_drain(v->d);
+	assert_int_equal(virtio_blk_inflight(v->d), 0);
+}
+
+static uint8_t dev_status(struct dev *v, const struct dreq *q)
+{
+	return *(uint8_t *)tmem_ptr(&v->m, q->status);
+}
+
+static void test_device(void **state)
+{
+	struct fx *f = *state;
+	enum { NW = 8, NR = 12 };
+	struct dev v;
+	struct dreq w[NW], r[NR], q;
+	uint8_t seg[16], buf[4096];
+	uint64_t sector = 1024, nsect = 128;
+	uint32_t flags = 0;
+
+	dev_start(&v, f->top, 0);
+	assert_true(virtio_dev_has(v.d, VIRTIO_BLK_F_DISCARD));
+	/* writes in flight together: 4 KiB each at sectors 256, 272, ... */
+	for (int i = 0; i < NW; i++) {
+		memset(buf, 0x40 + i, sizeof(buf));
+		w[i] = dev_req(&v, VIRTIO_BLK_T_OUT, 256 + 16 * (uint64_t)i, buf, 4096, false);
+	}
+	dev_run(&v);
+	assert_int_equal(tring_used_idx(&v.r), NW);
+	for (int i = 0; i < NW; i++)
+		assert_int_equal(dev_status(&v, &w[i]), VIRTIO_BLK_S_OK);
+	/* reads of written and unwritten places in flight together */
+	for (int i = 0; i < NR; i++)
+		r[i] = dev_req(&v, VIRTIO_BLK_T_IN, 256 + 16 * (uint64_t)i, NULL, 4096, true);
+	q = dev_req(&v, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, false);
+	dev_run(&v);
+	assert_int_equal(dev_status(&v, &q), VIRTIO_BLK_S_OK);
+	for (int i = 0; i < NR; i++) {
+		const uint8_t *d = tmem_ptr(&v.m, r[i].data);
+		uint64_t base = (256 + 16 * (uint64_t)i) * 512;
+		assert_int_equal(dev_status(&v, &r[i]), VIRTIO_BLK_S_OK);
+		for (unsigned k = 0; k < 4096; k++) {
+			uint8_t want = i < NW ? (uint8_t)(0x40 + i) : base_byte(base + k);
+			if (d[k] != want)
+				fail_msg("read %d byte %u: %u, want %u", i, k, d[k], want);
+		}
+	}
+	/* discard one whole cluster the guest wrote into: reads as zeros */
+	memset(buf, 0x99, sizeof(buf));
+	q = dev_req(&v, VIRTIO_BLK_T_OUT, sector, buf, 4096, false);
+	dev_run(&v);
+	assert_int_equal(dev_status(&v, &q), VIRTIO_BLK_S_OK);
+	memcpy(seg, &sector, 8);
+	memcpy(seg + 8, &nsect, 4);
+	memcpy(seg + 12, &flags, 4);
+	q = dev_req(&v, VIRTIO_BLK_T_DISCARD, 0, seg, 16, false);
+	dev_run(&v);
+	assert_int_equal(dev_status(&v, &q), VIRTIO_BLK_S_OK);
+	q = dev_req(&v, VIRTIO_BLK_T_IN, sector, NULL, 4096, true);
+	dev_run(&v);
+	assert_int_equal(dev_status(&v, &q), VIRTIO_BLK_S_OK);
+	for (unsigned k = 0; k < 4096; k++)
+		if (((uint8_t *)tmem_ptr(&v.m, q.data))[k])
+			fail_msg("discarded byte %u is not zero", k);
+	dev_stop(&v);
+	check_base_untouched(f);
+	check_clean(f);
+
+	/* read-only device: writes and discards fail, reads work */
+	dev_start(&v, f->top, BLK_IMG_READONLY);
+	q = dev_req(&v, VIRTIO_BLK_T_OUT, 0, buf, 512, false);
+	dev_run(&v);
+	assert_int_equal(dev_status(&v, &q), VIRTIO_BLK_S_IOERR);
+	q = dev_req(&v, VIRTIO_BLK_T_IN, 256, NULL, 512, true);
+	dev_run(&v);
+	assert_int_equal(dev_status(&v, &q), VIRTIO_BLK_S_OK);
+	assert_int_equal(*(uint8_t *)tmem_ptr(&v.m, q.data), 0x40);
+	dev_stop(&v);
+	check_clean(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -393,6 +556,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_format_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device, setup, teardown),
 	};
 
 	vlog_set_level(VLOG_ERROR);
