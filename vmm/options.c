@@ -12,6 +12,7 @@ enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY,
 	OPT_CONSOLE, OPT_BOOT_TIMER, OPT_NAME, OPT_ON_REBOOT, OPT_MEM_MERGE,
 	OPT_MEM_HUGE, OPT_DEBUG_EXIT, OPT_HELP, OPT_VERSION, OPT_VERBOSE,
+	OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_RNG,
 };
 
 static const struct option vmm_longopts[] = {
@@ -28,6 +29,9 @@ static const struct option vmm_longopts[] = {
 	{ "mem-hugepages", no_argument, NULL, OPT_MEM_HUGE },
 	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "virtio-console", no_argument, NULL, OPT_VIRTIO_CONSOLE },
+	{ "rng", optional_argument, NULL, OPT_RNG },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -59,7 +63,10 @@ void vmm_opts_usage(FILE *f)
 "  --mem-hugepages        ask for transparent huge pages for guest RAM\n"
 "  --debug-exit           port 0x501: a guest write of V exits with status V\n"
 "                         (test guests)\n"
-"  --verbose              more messages on stderr\n"
+"  --verbose              more messages on stderr\n",
+	      f);
+	virtio_opts_usage(f);
+	fputs(
 "  --help, --version\n"
 "\n"
 "Exit status: 0 guest powered off, 1 error (bad input, triple fault, KVM\n"
@@ -153,6 +160,15 @@ int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
 		case OPT_MEM_HUGE: o->mem_hugepages = true; break;
 		case OPT_DEBUG_EXIT: o->debug_exit = true; break;
 		case OPT_VERBOSE: o->verbose++; break;
+		case OPT_DISK:
+			if (virtio_opts_disk(&o->virtio, optarg, err, errlen))
+				return -EINVAL;
+			break;
+		case OPT_VIRTIO_CONSOLE: o->virtio.console = true; break;
+		case OPT_RNG:
+			if (virtio_opts_rng(&o->virtio, optarg, err, errlen))
+				return -EINVAL;
+			break;
 		case 'h':
 		case OPT_HELP: o->help = true; return 0;
 		case OPT_VERSION: o->version = true; return 0;

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "virtio/vopts.h"
+
 /* Exit statuses (documented in docs/vireo-vmm.1). */
 #define VMM_EXIT_POWEROFF  0    /* guest powered off */
 #define VMM_EXIT_ERROR     1    /* bad input, set-up failure, guest crash */
@@ -33,6 +35,7 @@ struct vmm_opts {
 	bool help;
 	bool version;
 	int verbose;
+	struct virtio_opts virtio;   /* --disk, --virtio-console, --rng */
 };
 
 /* Parse argv into o (defaults first).  On error writes one line into err

@@ -17,6 +17,8 @@
 #include "dev/legacy.h"
 #include "dev/ns16550.h"
 #include "dev/pci.h"
+#include "virtio/console.h"
+#include "virtio/vmm.h"
 #include "layout.h"
 #include "loop.h"
 #include "memory.h"
@@ -169,6 +171,8 @@ static int vm_create_devices(struct vm *vm)
 			      "acpi-pm");
 	}
 #endif
+	if (!ret)
+		ret = virtio_vmm_create(vm);
 	return ret;
 }
 
@@ -417,7 +421,8 @@ static void vm_console_input(void *opaque, uint32_t events)
 	struct vm *vm = opaque;
 	struct console *c = &vm->console;
 	uint8_t buf[NS16550_RX_FIFO];
-	size_t space = ns16550_rx_space(vm->uart);
+	struct virtio_dev *vcon = virtio_vmm_console(vm);
+	size_t space = vcon ? virtio_console_input_room(vcon) : ns16550_rx_space(vm->uart);
 	ssize_t n;
 
 	if (space == 0) {
@@ -451,7 +456,10 @@ static void vm_console_input(void *opaque, uint32_t events)
 		}
 		n = (ssize_t)o;
 	}
-	ns16550_rx_push(vm->uart, buf, (size_t)n);
+	if (vcon)
+		virtio_console_input(vcon, buf, (size_t)n);
+	else
+		ns16550_rx_push(vm->uart, buf, (size_t)n);
 }
 
 static void vm_console_wake(void *opaque, uint32_t events)
@@ -544,6 +552,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->pm)
 		acpi_pm_free(vm->pm);
 #endif
+	virtio_vmm_destroy(vm);
 	pci_host_free(vm->pci);
 	if (vm->uart)
 		ns16550_destroy(vm->uart);

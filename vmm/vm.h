@@ -25,6 +25,7 @@ struct mc146818;
 struct boot_timer;
 struct pci_host;
 struct acpi_pm;
+struct virtio_vmm;
 
 /* Why the VM stopped; main() maps it to the exit status (see options.h). */
 enum vm_stop {
@@ -68,6 +69,7 @@ struct vm {
 	struct mc146818 *rtc;
 	struct pci_host *pci;
 	struct acpi_pm *pm;
+	struct virtio_vmm *virtio;        /* vmm/virtio/vmm.h */
 	pthread_mutex_t pm_lock;
 	uint64_t rsdp_gpa;
 };
