@@ -34,7 +34,7 @@ FX_DEBS=$FX_DIR/debs
 FX_INNER_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev
 virtio_pci virtio_mmio virtio_blk failover net_failover virtio_net
 virtio_console virtio_rng virtio_balloon vsock vmw_vsock_virtio_transport_common
-vmw_vsock_virtio_transport"
+vmw_vsock_virtio_transport evdev button"
 
 fx_log() { echo "fixtures: $*" >&2; }
 fx_die() { echo "fixtures: $*" >&2; exit 1; }
@@ -306,6 +306,9 @@ fx_build() {
 	install -m 755 "$inner/init" "$root/init"
 	mkdir -p "$root/scenarios"
 	cp "$inner"/*.sh "$root/scenarios/" 2>/dev/null || true
+	# The ACPI power-button action busybox acpid runs (its default table
+	# maps KEY_POWER to PWRF/00000080 under its config dir /etc/acpi).
+	install -D -m 755 "$inner/power-button" "$root/etc/acpi/PWRF/00000080"
 	# Extra tools for scenarios: lines "PACKAGE path/in/package ..."
 	if [ -f "$inner/packages" ]; then
 		local line
