@@ -35,6 +35,9 @@ FX_INNER_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev
 virtio_pci virtio_mmio virtio_blk failover net_failover virtio_net
 virtio_console virtio_rng virtio_balloon vsock vmw_vsock_virtio_transport_common
 vmw_vsock_virtio_transport"
+# Loaded after the marker (so they cost the boot nothing): the ACPI power
+# button driver and evdev, through which acpid sees its KEY_POWER.
+FX_INNER_LATE_MODULES="evdev button"
 
 fx_log() { echo "fixtures: $*" >&2; }
 fx_die() { echo "fixtures: $*" >&2; exit 1; }
@@ -152,19 +155,23 @@ fx_modules_ordered() {
 	done
 }
 
-# fx_install_modules MODDIR ROOT NAME...: copy the modules with their
-# dependencies into ROOT/lib/modules/ and write their load order, one file
-# name a line, to ROOT/etc/modules.order.
+# fx_install_modules MODDIR ROOT [--list FILE] NAME...: copy the modules with
+# their dependencies into ROOT/lib/modules/ and write their load order, one
+# file name a line, to ROOT/etc/modules.order (or ROOT/etc/FILE).
 fx_install_modules() {
-	local moddir=$1 root=$2 m
+	local moddir=$1 root=$2 m listfile=modules.order
 	shift 2
+	if [ "${1:-}" = "--list" ]; then
+		listfile=$2
+		shift 2
+	fi
 	mkdir -p "$root/lib/modules" "$root/etc"
-	: >"$root/etc/modules.order"
+	: >"$root/etc/$listfile"
 	local list
 	list=$(fx_modules_ordered "$moddir" "$@")
 	for m in $list; do
 		cp "$moddir/$m" "$root/lib/modules/"
-		basename "$m" >>"$root/etc/modules.order"
+		basename "$m" >>"$root/etc/$listfile"
 	done
 }
 
@@ -264,7 +271,7 @@ fx_build() {
 	kdeb=$(fx_deb "$kpkg")
 	bbdeb=$(fx_deb busybox-static)
 	inner=$FX_TOP/tests/lab/inner
-	key=$( (basename "$kdeb"; basename "$bbdeb"; echo "$FX_INNER_MODULES";
+	key=$( (basename "$kdeb"; basename "$bbdeb"; echo "$FX_INNER_MODULES $FX_INNER_LATE_MODULES";
 		fx_inputs_hash "${BASH_SOURCE[0]}" "$inner"/*) | sha256sum | cut -d' ' -f1)
 	if [ $force -eq 0 ] && [ "$(cat "$FX_DIR/stamp" 2>/dev/null)" = "$key" ] &&
 		[ -f "$FX_DIR/inner-initramfs.cpio.gz" ]; then
@@ -303,9 +310,14 @@ fx_build() {
 	fx_busybox_root "$root"
 	# shellcheck disable=SC2086
 	fx_install_modules "$FX_DIR/modules/$kver" "$root" $FX_INNER_MODULES
+	# shellcheck disable=SC2086
+	fx_install_modules "$FX_DIR/modules/$kver" "$root" --list modules.late $FX_INNER_LATE_MODULES
 	install -m 755 "$inner/init" "$root/init"
 	mkdir -p "$root/scenarios"
 	cp "$inner"/*.sh "$root/scenarios/" 2>/dev/null || true
+	# The ACPI power-button action busybox acpid runs (its default table
+	# maps KEY_POWER to PWRF/00000080 under its config dir /etc/acpi).
+	install -D -m 755 "$inner/power-button" "$root/etc/acpi/PWRF/00000080"
 	# Extra tools for scenarios: lines "PACKAGE path/in/package ..."
 	if [ -f "$inner/packages" ]; then
 		local line
