@@ -13,7 +13,7 @@ werror=false
 [ "${CI:-}" = "true" ] || [ "${WERROR:-0}" = "1" ] && werror=true
 opts=(-Dwerror=$werror)
 case "$flavour" in
-release) opts+=(--buildtype=release -Doptimization=2 -Dtests=disabled) ;;
+release) opts+=(-Doptimization=2 -Ddebug=false -Db_ndebug=true -Dtests=disabled) ;;
 debug)   opts+=(--buildtype=debug) ;;
 asan)    opts+=(--buildtype=debug -Doptimization=1 -Db_sanitize=address,undefined -Db_lundef=false) ;;
 fuzz)    export CC=clang

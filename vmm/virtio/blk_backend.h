@@ -116,4 +116,12 @@ static inline void blk_backend_close(struct blk_backend *b)
 		b->ops->close(b);
 }
 
+/*
+ * Take an OFD lock on the whole file behind @fd: shared (F_RDLCK) for a
+ * read-only user, exclusive (F_WRLCK) for a writer.  On a conflict prints
+ * one line naming @path (and, for a backing file, the image @backing_of that
+ * needs it) and returns -EBUSY; other failures return -errno.
+ */
+int blk_lock_file(int fd, bool shared, const char *path, const char *backing_of);
+
 #endif

@@ -163,8 +163,15 @@ static int img_queue(struct img_req *req, enum vimg_aio_op op, void *buf,
 	req->pending++;
 	pthread_mutex_unlock(&bi->lock);
 	r = vimg_aio_submit(bi->aio, op, buf, len, off, img_aio_cb, req);
-	if (r < 0)
-		img_req_put(req, r);
+	if (r < 0) {
+		/* Not queued: undo the reference taken for it.  The submitter's
+		 * own reference keeps req alive, so this never frees it. */
+		pthread_mutex_lock(&bi->lock);
+		if (req->err == 0)
+			req->err = r;
+		req->pending--;
+		pthread_mutex_unlock(&bi->lock);
+	}
 	return r;
 }
 
@@ -292,10 +299,6 @@ static const struct blk_backend_ops img_ops_raw = {
 static int img_lock(struct blk_img *bi, const char *path, bool shared,
 		    bool backing)
 {
-	struct flock fl = {
-		.l_type = shared ? F_RDLCK : F_WRLCK,
-		.l_whence = SEEK_SET,
-	};
 	int fd;
 
 	if (bi->nr_locks == IMG_MAX_LOCKS) {
@@ -310,21 +313,10 @@ static int img_lock(struct blk_img *bi, const char *path, bool shared,
 		     !backing && (e == EACCES || e == EROFS) ? " (try readonly=on)" : "");
 		return -e;
 	}
-	if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
-		int e = errno;
+	int r = blk_lock_file(fd, shared, path, backing ? bi->path : NULL);
+	if (r < 0) {
 		close(fd);
-		if (e == EAGAIN || e == EACCES) {
-			if (backing)
-				verr("backing file %s of disk image %s is being written by "
-				     "another process; stop that VM first", path, bi->path);
-			else
-				verr("disk image %s is in use by another process (it holds "
-				     "a conflicting lock); stop the other VM or open the "
-				     "disk with readonly=on in both", path);
-			return -EBUSY;
-		}
-		verr("cannot lock disk image %s: %s", path, strerror(e));
-		return -e;
+		return r;
 	}
 	bi->lock_fd[bi->nr_locks++] = fd;
 	return 0;

@@ -519,23 +519,34 @@ static const struct blk_backend_ops raw_sync_ops = {
 	.close = raw_close,
 };
 
-static int raw_lock(struct blk_raw *r)
+int blk_lock_file(int fd, bool shared, const char *path, const char *backing_of)
 {
 	struct flock fl = {
-		.l_type = r->b.read_only ? F_RDLCK : F_WRLCK,
+		.l_type = shared ? F_RDLCK : F_WRLCK,
 		.l_whence = SEEK_SET,
 	};
+	int e;
 
-	if (fcntl(r->fd, F_OFD_SETLK, &fl) == 0)
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
 		return 0;
-	if (errno == EAGAIN || errno == EACCES) {
-		verr("disk image %s is in use by another process (it holds a "
-		     "conflicting lock); stop the other VM or open the disk with "
-		     "readonly=on in both", r->path);
+	e = errno;
+	if (e == EAGAIN || e == EACCES) {
+		if (backing_of)
+			verr("backing file %s of disk image %s is being written by "
+			     "another process; stop that VM first", path, backing_of);
+		else
+			verr("disk image %s is in use by another process (it holds a "
+			     "conflicting lock); stop the other VM or open the disk with "
+			     "readonly=on in both", path);
 		return -EBUSY;
 	}
-	verr("cannot lock disk image %s: %s", r->path, strerror(errno));
-	return -errno;
+	verr("cannot lock disk image %s: %s", path, strerror(e));
+	return -e;
+}
+
+static int raw_lock(struct blk_raw *r)
+{
+	return blk_lock_file(r->fd, r->b.read_only, r->path, NULL);
 }
 
 int blk_raw_open(const char *path, unsigned flags, struct blk_backend **out)
