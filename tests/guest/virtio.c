@@ -1,0 +1,414 @@
+/*
+ * A tiny virtio driver: finds a virtio PCI function, reads its virtio
+ * capabilities, negotiates VERSION_1 and sets up one queue with an MSI-X
+ * vector.  By default it drives virtio-blk: writes, reads back and checks
+ * sectors, reads the serial and probes the error statuses ("ro" on the
+ * command line: the disk is read-only and the write must fail; prints
+ * "virtio-blk ok").  "rng": reads random bytes from virtio-rng ("virtio-rng
+ * ok").  "hvc": writes a line through virtio-console ("virtio-console ok").
+ * "intx": a virtio-blk read with MSI-X left off, so the interrupt comes as
+ * INTx through the IOAPIC and the ISR register ("virtio-intx ok").
+ */
+#include "guest.h"
+
+#define QSIZE 8
+#define VEC 0x41
+
+static uint8_t ring[3 * 4096] __attribute__((aligned(4096)));
+static uint8_t hdr[16] __attribute__((aligned(16)));
+static uint8_t buf[512] __attribute__((aligned(16)));
+static volatile uint8_t status;
+static volatile int irqs;
+static uint16_t avail_idx;
+static uint64_t notify_addr;
+
+static uint64_t isr_addr;
+static volatile int intx_irqs, isr_queue_bits;
+
+void msi_entry(void);
+void msi_handler(void);
+void intx_entry(void);
+void intx_handler(void);
+void intx_handler(void)
+{
+	uint8_t v = *(volatile uint8_t *)isr_addr;   /* read clears, lowers INTx */
+
+	intx_irqs++;
+	isr_queue_bits += v & 1;
+	lapic_eoi();
+}
+
+__asm__(".text\n.globl intx_entry\nintx_entry:\n"
+	"push %rax; push %rcx; push %rdx; push %rsi; push %rdi;"
+	"push %r8; push %r9; push %r10; push %r11\n"
+	"call intx_handler\n"
+	"pop %r11; pop %r10; pop %r9; pop %r8; pop %rdi; pop %rsi;"
+	"pop %rdx; pop %rcx; pop %rax\n"
+	"iretq\n");
+void msi_handler(void)
+{
+	irqs++;
+	lapic_eoi();
+}
+
+__asm__(".text\n.globl msi_entry\nmsi_entry:\n"
+	"push %rax; push %rcx; push %rdx; push %rsi; push %rdi;"
+	"push %r8; push %r9; push %r10; push %r11\n"
+	"call msi_handler\n"
+	"pop %r11; pop %r10; pop %r9; pop %r8; pop %rdi; pop %rsi;"
+	"pop %rdx; pop %rcx; pop %rax\n"
+	"iretq\n");
+
+static int has_word(const char *s, const char *w)
+{
+	for (; *s; s++) {
+		const char *a = s, *b = w;
+		while (*a && *b && *a == *b) { a++; b++; }
+		if (!*b)
+			return 1;
+	}
+	return 0;
+}
+
+static uint32_t cfg32(unsigned slot, unsigned off)
+{
+	outl(0xcf8, 0x80000000u | slot << 11 | (off & 0xfc));
+	return inl(0xcfc);
+}
+
+static uint8_t cfg8(unsigned slot, unsigned off)
+{
+	return (uint8_t)(cfg32(slot, off) >> (8 * (off & 3)));
+}
+
+static void cfg_w16(unsigned slot, unsigned off, uint16_t v)
+{
+	outl(0xcf8, 0x80000000u | slot << 11 | (off & 0xfc));
+	outw((uint16_t)(0xcfc + (off & 2)), v);
+}
+
+static void w8(uint64_t a, uint8_t v) { *(volatile uint8_t *)a = v; }
+static void w16(uint64_t a, uint16_t v) { *(volatile uint16_t *)a = v; }
+static void w32(uint64_t a, uint32_t v) { *(volatile uint32_t *)a = v; }
+static uint8_t r8(uint64_t a) { return *(volatile uint8_t *)a; }
+static uint16_t r16(uint64_t a) { return *(volatile uint16_t *)a; }
+static uint32_t r32(uint64_t a) { return *(volatile uint32_t *)a; }
+static void w64(uint64_t a, uint64_t v) { w32(a, (uint32_t)v); w32(a + 4, (uint32_t)(v >> 32)); }
+
+static void desc(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+	uint8_t *d = ring + 16 * i;
+
+	*(uint64_t *)d = addr;
+	*(uint32_t *)(d + 8) = len;
+	*(uint16_t *)(d + 12) = flags;
+	*(uint16_t *)(d + 14) = next;
+}
+
+static uint16_t used_idx(void)
+{
+	return *(volatile uint16_t *)(ring + 8192 + 2);
+}
+
+/* One request; returns the status byte (0xff: no answer). */
+static int64_t submit(void);
+
+static int request(uint32_t type, uint64_t sector, uint32_t len, int data_in)
+{
+	*(uint32_t *)hdr = type;
+	*(uint32_t *)(hdr + 4) = 0;
+	*(uint64_t *)(hdr + 8) = sector;
+	status = 0xff;
+	desc(0, (uint64_t)hdr, 16, 1, 1);
+	if (len) {
+		desc(1, (uint64_t)buf, len, (uint16_t)(1 | (data_in ? 2 : 0)), 2);
+		desc(2, (uint64_t)&status, 1, 2, 0);
+	} else {
+		desc(1, (uint64_t)&status, 1, 2, 0);
+	}
+	return submit() < 0 ? 0xff : status;
+}
+
+
+static int fail(const char *what)
+{
+	serial_puts("FAIL: ");
+	serial_puts(what);
+	serial_puts("\n");
+	return 1;
+}
+
+struct vdev {
+	unsigned slot, msix;
+	uint64_t bar, common, isr, dev, notify;
+	uint32_t mult;
+};
+
+static int vdev_find(struct vdev *v, uint16_t id)
+{
+	unsigned p;
+
+	for (v->slot = 0; v->slot < 32; v->slot++)
+		if (cfg32(v->slot, 0) == ((uint32_t)id << 16 | 0x1af4u))
+			break;
+	if (v->slot == 32)
+		return fail("no virtio PCI function of that type");
+	serial_puts("virtio device at slot ");
+	serial_put_dec(v->slot);
+	serial_puts(", revision ");
+	serial_put_dec(cfg8(v->slot, 8));
+	serial_puts("\n");
+	v->bar = (cfg32(v->slot, 0x20) & ~0xfULL) | (uint64_t)cfg32(v->slot, 0x24) << 32;
+	for (p = cfg8(v->slot, 0x34); p; p = cfg8(v->slot, p + 1)) {
+		if (cfg8(v->slot, p) == 0x11)
+			v->msix = p;
+		if (cfg8(v->slot, p) != 0x09 || cfg8(v->slot, p + 4) != 4)
+			continue;
+		switch (cfg8(v->slot, p + 3)) {
+		case 1: v->common = v->bar + cfg32(v->slot, p + 8); break;
+		case 2: v->notify = v->bar + cfg32(v->slot, p + 8);
+			v->mult = cfg32(v->slot, p + 16); break;
+		case 3: v->isr = v->bar + cfg32(v->slot, p + 8); break;
+		case 4: v->dev = v->bar + cfg32(v->slot, p + 8); break;
+		}
+	}
+	if (!v->common || !v->notify || !v->isr || !v->dev || !v->msix)
+		return fail("missing virtio or MSI-X capability");
+	return 0;
+}
+
+/* Reset, negotiate VERSION_1 only, then FEATURES_OK. */
+static int vdev_features(struct vdev *v)
+{
+	uint64_t c = v->common;
+
+	w8(c + 0x14, 0);
+	if (r8(c + 0x14) != 0)
+		return fail("reset");
+	w8(c + 0x14, 1);
+	w8(c + 0x14, 3);
+	w32(c + 0x00, 1);
+	if (!(r32(c + 0x04) & 1))
+		return fail("no VERSION_1");
+	w32(c + 0x08, 0);
+	w32(c + 0x0c, 0);
+	w32(c + 0x08, 1);
+	w32(c + 0x0c, 1);
+	w8(c + 0x14, 3 | 8);
+	if (!(r8(c + 0x14) & 8))
+		return fail("FEATURES_OK refused");
+	return 0;
+}
+
+/* Queue q on the shared ring, DRIVER_OK; with MSI-X vector 0 to this
+ * CPU, else INTx (the PCI interrupt line) through the IOAPIC. */
+static int vdev_start_irq(struct vdev *v, unsigned q, int msix)
+{
+	uint64_t c = v->common;
+
+	lapic_enable();
+	if (msix) {
+		idt_set(VEC, msi_entry);
+		w32(v->bar + 0x4000, 0xfee00000u | lapic_id() << 12);
+		w32(v->bar + 0x4004, 0);
+		w32(v->bar + 0x4008, VEC);
+		w32(v->bar + 0x400c, 0);
+		cfg_w16(v->slot, v->msix + 2, 0x8000);
+	} else {
+		outb(0x21, 0xff);   /* 8259s masked: the IOAPIC delivers */
+		outb(0xa1, 0xff);
+		isr_addr = v->isr;
+		idt_set(VEC + 1, intx_entry);
+		ioapic_route(cfg8(v->slot, 0x3c), VEC + 1, lapic_id());
+	}
+
+	w16(c + 0x16, (uint16_t)q);
+	if (r16(c + 0x18) < QSIZE)
+		return fail("queue too small");
+	w16(c + 0x18, QSIZE);
+	if (msix) {
+		w16(c + 0x1a, 0);
+		if (r16(c + 0x1a) != 0)
+			return fail("MSI-X vector refused");
+	}
+	w64(c + 0x20, (uint64_t)ring);
+	w64(c + 0x28, (uint64_t)ring + 4096);
+	w64(c + 0x30, (uint64_t)ring + 8192);
+	w16(c + 0x1c, 1);
+	notify_addr = v->notify + (uint64_t)r16(c + 0x1e) * v->mult;
+	w8(c + 0x14, 3 | 8 | 4);
+	__asm__ volatile("sti");
+	return 0;
+}
+
+static int vdev_start(struct vdev *v, unsigned q)
+{
+	return vdev_start_irq(v, q, 1);
+}
+
+/* Publish the chain at descriptor 0 and wait for it; returns the used
+ * length, or -1 when the device did not answer. */
+static int64_t submit(void)
+{
+	uint16_t want = (uint16_t)(avail_idx + 1);
+
+	*(volatile uint16_t *)(ring + 4096 + 4 + 2 * (avail_idx % QSIZE)) = 0;
+	__asm__ volatile("" ::: "memory");
+	*(volatile uint16_t *)(ring + 4096 + 2) = want;
+	avail_idx = want;
+	__asm__ volatile("mfence" ::: "memory");
+	w16(notify_addr, 0);
+	for (unsigned i = 0; i < 50000000 && used_idx() != want; i++)
+		cpu_relax();
+	if (used_idx() != want)
+		return -1;
+	return *(volatile uint32_t *)(ring + 8192 + 4 + 8 * ((want - 1) % QSIZE) + 4);
+}
+
+static int wait_irq(void)
+{
+	for (unsigned i = 0; i < 10000000 && !irqs; i++)
+		cpu_relax();
+	serial_puts("interrupts: ");
+	serial_puts(irqs ? "yes" : "none");
+	serial_puts("\n");
+	return irqs ? 0 : fail("no MSI-X interrupt");
+}
+
+static int test_rng(void)
+{
+	struct vdev v;
+	int64_t n;
+	unsigned nonzero = 0;
+
+	if (vdev_find(&v, 0x1044) || vdev_features(&v) || vdev_start(&v, 0))
+		return 1;
+	for (unsigned i = 0; i < 512; i++)
+		buf[i] = 0;
+	desc(0, (uint64_t)buf, 512, 2, 0);
+	n = submit();
+	if (n <= 0 || n > 512)
+		return fail("no random bytes");
+	for (unsigned i = 0; i < (unsigned)n; i++)
+		nonzero += buf[i] != 0;
+	serial_puts("rng: ");
+	serial_put_dec((uint64_t)n);
+	serial_puts(" bytes\n");
+	if (nonzero < (unsigned)n / 2)
+		return fail("random bytes look like zeros");
+	if (wait_irq())
+		return 1;
+	serial_puts("virtio-rng ok\n");
+	return 0;
+}
+
+static int test_intx(void)
+{
+	struct vdev v;
+
+	if (vdev_find(&v, 0x1042) || vdev_features(&v) || vdev_start_irq(&v, 0, 0))
+		return 1;
+	serial_puts("INTx line ");
+	serial_put_dec(cfg8(v.slot, 0x3c));
+	serial_puts("\n");
+	if (request(0, 0, 512, 1) != 0)
+		return fail("read sector 0");
+	for (unsigned i = 0; i < 10000000 && !intx_irqs; i++)
+		cpu_relax();
+	serial_puts("intx interrupts: ");
+	serial_put_dec((uint64_t)intx_irqs);
+	serial_puts(", with the queue bit: ");
+	serial_put_dec((uint64_t)isr_queue_bits);
+	serial_puts("\n");
+	if (!intx_irqs || !isr_queue_bits)
+		return fail("no INTx interrupt with the ISR queue bit");
+	if (irqs)
+		return fail("an MSI-X interrupt although MSI-X is off");
+	serial_puts("virtio-intx ok\n");
+	return 0;
+}
+
+static int test_hvc(void)
+{
+	static const char line[] = "hello through virtio-console\n";
+	struct vdev v;
+
+	if (vdev_find(&v, 0x1043) || vdev_features(&v) || vdev_start(&v, 1))
+		return 1;
+	for (unsigned i = 0; i < sizeof(line) - 1; i++)
+		buf[i] = (uint8_t)line[i];
+	desc(0, (uint64_t)buf, sizeof(line) - 1, 0, 0);
+	if (submit() != 0)
+		return fail("console transmit");
+	if (wait_irq())
+		return 1;
+	serial_puts("virtio-console ok\n");
+	return 0;
+}
+
+int guest_main(void *bp)
+{
+	const char *cmdline = (const char *)(uint64_t)*(const uint32_t *)((uint8_t *)bp + 0x228);
+	int ro = has_word(cmdline, "ro");
+	static const char msg[] = "written by the tiny guest";
+	struct vdev v;
+	int st;
+
+	if (has_word(cmdline, "rng"))
+		return test_rng();
+	if (has_word(cmdline, "hvc"))
+		return test_hvc();
+	if (has_word(cmdline, "intx"))
+		return test_intx();
+
+	if (vdev_find(&v, 0x1042) || vdev_features(&v))
+		return 1;
+	serial_puts("capacity ");
+	serial_put_dec(r32(v.dev) | (uint64_t)r32(v.dev + 4) << 32);
+	serial_puts(" sectors\n");
+
+	if (vdev_start(&v, 0))
+		return 1;
+
+	for (unsigned i = 0; i < 512; i++)
+		buf[i] = (uint8_t)(i < sizeof(msg) ? (unsigned)msg[i] : i);
+	st = request(1, 1, 512, 0);
+	if (ro) {
+		if (st != 1)
+			return fail("write to a read-only disk did not fail");
+		serial_puts("write refused\n");
+	} else if (st != 0) {
+		return fail("write");
+	}
+	for (unsigned i = 0; i < 512; i++)
+		buf[i] = 0;
+	if (request(0, 1, 512, 1) != 0)
+		return fail("read sector 1");
+	if (!ro) {
+		for (unsigned i = 0; i < 512; i++)
+			if (buf[i] != (uint8_t)(i < sizeof(msg) ? (unsigned)msg[i] : i))
+				return fail("sector 1 read back differs");
+		serial_puts("sector 1 read back\n");
+	}
+	if (request(0, 0, 512, 1) != 0)
+		return fail("read sector 0");
+	buf[40] = 0;
+	serial_puts("sector 0: ");
+	serial_puts((const char *)buf);
+	serial_puts("\n");
+	if (request(8, 0, 20, 1) != 0)
+		return fail("GET_ID");
+	buf[20] = 0;
+	serial_puts("serial: ");
+	serial_puts((const char *)buf);
+	serial_puts("\n");
+	if (request(0, 1ULL << 40, 512, 1) != 1)
+		return fail("read past the end did not fail");
+	if (request(77, 0, 0, 0) != 2)
+		return fail("unknown request type not UNSUPP");
+	if (wait_irq())
+		return 1;
+	(void)r8(v.isr);
+	serial_puts("virtio-blk ok\n");
+	return 0;
+}

@@ -1,0 +1,98 @@
+/* vireo-vmm's --disk / --rng option parsing. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "vopts.h"
+
+static int disk(struct virtio_opts *o, const char *arg, char *err)
+{
+	static char copies[8][128];
+	static unsigned n;
+	char *a = copies[n++ % 8];
+
+	strcpy(a, arg);   /* the parser keeps pointers into its argument */
+	return virtio_opts_disk(o, a, err, 200);
+}
+
+static void test_disk_full(void **state)
+{
+	struct virtio_opts o = { 0 };
+	char err[200] = "";
+
+	(void)state;
+	assert_int_equal(disk(&o, "path=/img/a.raw,format=raw,readonly=on,id=root,serial=S1", err), 0);
+	assert_int_equal(o.nr_disks, 1);
+	assert_string_equal(o.disk[0].path, "/img/a.raw");
+	assert_int_equal(o.disk[0].format, VIRTIO_DISK_RAW);
+	assert_true(o.disk[0].readonly);
+	assert_string_equal(o.disk[0].id, "root");
+	assert_string_equal(o.disk[0].serial, "S1");
+	/* a bare path, defaults, generated id */
+	assert_int_equal(disk(&o, "/img/b.qcow2,format=qcow2", err), 0);
+	assert_string_equal(o.disk[1].path, "/img/b.qcow2");
+	assert_int_equal(o.disk[1].format, VIRTIO_DISK_QCOW2);
+	assert_false(o.disk[1].readonly);
+	assert_string_equal(o.disk[1].id, "disk1");
+	assert_string_equal(o.disk[1].serial, "");
+}
+
+static void test_disk_bad(void **state)
+{
+	struct virtio_opts o = { 0 };
+	char err[200];
+
+	(void)state;
+	assert_int_equal(disk(&o, "format=raw", err), -EINVAL);
+	assert_non_null(strstr(err, "no image given"));
+	assert_int_equal(disk(&o, "path=a,format=vmdk", err), -EINVAL);
+	assert_non_null(strstr(err, "'vmdk'"));
+	assert_int_equal(disk(&o, "path=a,readonly=maybe", err), -EINVAL);
+	assert_non_null(strstr(err, "'maybe'"));
+	assert_int_equal(disk(&o, "path=a,size=1G", err), -EINVAL);
+	assert_non_null(strstr(err, "unknown key 'size'"));
+	assert_int_equal(disk(&o, "path=a,id=has space", err), -EINVAL);
+	assert_int_equal(disk(&o, "path=a,serial=123456789012345678901", err), -EINVAL);
+	assert_int_equal(disk(&o, "path=a,b", err), -EINVAL);
+	assert_int_equal(o.nr_disks, 0);
+	assert_int_equal(disk(&o, "path=a,id=x", err), 0);
+	assert_int_equal(disk(&o, "path=b,id=x", err), -EINVAL);
+	assert_non_null(strstr(err, "used twice"));
+	assert_int_equal(o.nr_disks, 1);
+	for (unsigned i = 1; i < VIRTIO_OPTS_MAX_DISKS; i++)
+		assert_int_equal(disk(&o, "path=c", err), 0);
+	assert_int_equal(disk(&o, "path=c", err), -EINVAL);
+	assert_non_null(strstr(err, "at most"));
+}
+
+static void test_rng(void **state)
+{
+	struct virtio_opts o = { 0 };
+	char err[200];
+
+	(void)state;
+	assert_int_equal(virtio_opts_rng(&o, NULL, err, sizeof(err)), 0);
+	assert_true(o.rng);
+	assert_int_equal(o.rng_rate, 0);
+	assert_int_equal(virtio_opts_rng(&o, "rate=64K", err, sizeof(err)), 0);
+	assert_int_equal(o.rng_rate, 65536);
+	assert_int_equal(virtio_opts_rng(&o, "rate=0", err, sizeof(err)), -EINVAL);
+	assert_int_equal(virtio_opts_rng(&o, "rate=2G", err, sizeof(err)), -EINVAL);
+	assert_int_equal(virtio_opts_rng(&o, "speed=1", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "'speed=1'"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_disk_full),
+		cmocka_unit_test(test_disk_bad),
+		cmocka_unit_test(test_rng),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,99 @@
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <vireo/util.h>
+
+#include "layout.h"
+#include "memory.h"
+
+#define MEMORY_GUARD (2 * MiB)
+
+int memory_layout(struct gmem *m, uint64_t ram)
+{
+	memset(m, 0, sizeof(*m));
+	if (ram < 2 * MiB || ram > (1ULL << 46))
+		return -EINVAL;
+	m->region[0].gpa = 0;
+	m->region[0].size = VIREO_MIN(ram, LAYOUT_PCI_HOLE);
+	m->nr_regions = 1;
+	if (ram > LAYOUT_PCI_HOLE) {
+		m->region[1].gpa = LAYOUT_4G;
+		m->region[1].size = ram - LAYOUT_PCI_HOLE;
+		m->nr_regions = 2;
+	}
+	m->ram_size = ram;
+	return 0;
+}
+
+static unsigned e820_add(struct e820_entry *e, unsigned n, unsigned max,
+			 uint64_t addr, uint64_t size, uint32_t type)
+{
+	if (n < max && size)
+		e[n++] = (struct e820_entry){ addr, size, type };
+	return n;
+}
+
+unsigned memory_e820(const struct gmem *m, struct e820_entry *e, unsigned max)
+{
+	unsigned n = 0;
+	uint64_t low = m->region[0].size;
+
+	n = e820_add(e, n, max, 0, VIREO_MIN(low, LAYOUT_EBDA), E820_RAM);
+	n = e820_add(e, n, max, LAYOUT_EBDA, LAYOUT_HIGH_RAM - LAYOUT_EBDA,
+		     E820_RESERVED);
+	if (low > LAYOUT_HIGH_RAM)
+		n = e820_add(e, n, max, LAYOUT_HIGH_RAM, low - LAYOUT_HIGH_RAM,
+			     E820_RAM);
+	/* ECAM must be reserved in e820 for Linux to trust MCFG. */
+	n = e820_add(e, n, max, LAYOUT_ECAM_BASE, LAYOUT_ECAM_SIZE, E820_RESERVED);
+	for (unsigned i = 1; i < m->nr_regions; i++)
+		n = e820_add(e, n, max, m->region[i].gpa, m->region[i].size,
+			     E820_RAM);
+	return n;
+}
+
+int memory_map(struct gmem *m, bool merge, bool hugepages,
+	       uint8_t **reservation, size_t *reservation_len)
+{
+	size_t total = MEMORY_GUARD, off;
+	uint8_t *base;
+
+	for (unsigned i = 0; i < m->nr_regions; i++)
+		total += m->region[i].size + MEMORY_GUARD;
+	/* Reserve address space only: PROT_NONE, no commit. */
+	base = mmap(NULL, total + MEMORY_GUARD, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return -errno;
+	/* Align the start to 2 MiB so huge pages can back the RAM. */
+	off = VIREO_ALIGN_UP((uintptr_t)base, MEMORY_GUARD) - (uintptr_t)base;
+	*reservation = base;
+	*reservation_len = total + MEMORY_GUARD;
+	off += MEMORY_GUARD;
+	for (unsigned i = 0; i < m->nr_regions; i++) {
+		struct gmem_region *r = &m->region[i];
+		void *p = mmap(base + off, r->size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+			       -1, 0);
+		if (p == MAP_FAILED) {
+			int err = -errno;
+			memory_unmap(base, *reservation_len);
+			*reservation = NULL;
+			return err;
+		}
+		if (merge)
+			madvise(p, r->size, MADV_MERGEABLE);
+		if (hugepages)
+			madvise(p, r->size, MADV_HUGEPAGE);
+		r->hva = p;
+		off += r->size + MEMORY_GUARD;
+	}
+	return 0;
+}
+
+void memory_unmap(uint8_t *reservation, size_t reservation_len)
+{
+	if (reservation)
+		munmap(reservation, reservation_len);
+}

@@ -1,0 +1,189 @@
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <vireo/util.h>
+
+#include "options.h"
+
+enum {
+	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY,
+	OPT_CONSOLE, OPT_BOOT_TIMER, OPT_NAME, OPT_ON_REBOOT, OPT_MEM_MERGE,
+	OPT_MEM_HUGE, OPT_DEBUG_EXIT, OPT_HELP, OPT_VERSION, OPT_VERBOSE,
+	OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_RNG,
+};
+
+static const struct option vmm_longopts[] = {
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "boot-timer", no_argument, NULL, OPT_BOOT_TIMER },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
+	{ "mem-merge", no_argument, NULL, OPT_MEM_MERGE },
+	{ "mem-hugepages", no_argument, NULL, OPT_MEM_HUGE },
+	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+	{ "verbose", no_argument, NULL, OPT_VERBOSE },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "virtio-console", no_argument, NULL, OPT_VIRTIO_CONSOLE },
+	{ "rng", optional_argument, NULL, OPT_RNG },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+void vmm_opts_usage(FILE *f)
+{
+	fputs(
+"Usage: vireo-vmm --kernel PATH [OPTIONS]\n"
+"Boot a Linux kernel (bzImage or ELF vmlinux) in a KVM virtual machine.\n"
+"\n"
+"  --kernel PATH          kernel: bzImage (64-bit boot protocol >= 2.12) or\n"
+"                         ELF (PVH entry note if present, else 64-bit entry)\n"
+"  --initrd PATH          initial ramdisk\n"
+"  --cmdline STRING       kernel command line (default \"console=ttyS0\")\n"
+"  --cpus N               number of vCPUs (default 1, at most KVM's limit)\n"
+"  --memory SIZE          guest RAM, e.g. 512M, 2G (default 512M; a bare\n"
+"                         number is MiB)\n"
+"  --console stdio|file:PATH|none\n"
+"                         where COM1 goes (default stdio; a terminal is put\n"
+"                         in raw mode, Ctrl-A x quits)\n"
+"  --boot-timer           log the time since start when the guest writes\n"
+"                         123 to MMIO 0xfeb00000\n"
+"  --name NAME            VM name used in messages (\"vireo-vmm[NAME]: ...\")\n"
+"  --on-reboot restart|exit\n"
+"                         on a guest reboot, start again or exit with status\n"
+"                         3 (default exit)\n"
+"  --mem-merge            mark guest RAM MADV_MERGEABLE (KSM)\n"
+"  --mem-hugepages        ask for transparent huge pages for guest RAM\n"
+"  --debug-exit           port 0x501: a guest write of V exits with status V\n"
+"                         (test guests)\n"
+"  --verbose              more messages on stderr\n",
+	      f);
+	virtio_opts_usage(f);
+	fputs(
+"  --help, --version\n"
+"\n"
+"Exit status: 0 guest powered off, 1 error (bad input, triple fault, KVM\n"
+"error; one line and a register dump on stderr), 2 bad command line,\n"
+"3 guest reboot, 128+N stopped by signal N (SIGTERM, SIGINT, SIGHUP).\n",
+	      f);
+}
+
+static int vmm_opts_err(char *err, size_t errlen, const char *fmt, ...)
+	VIREO_PRINTF(3, 4);
+static int vmm_opts_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
+		   char *err, size_t errlen)
+{
+	uint64_t v;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->cpus = 1;
+	o->memory = 512ULL << 20;
+	o->cmdline = "console=ttyS0";
+	o->console = VMM_CONSOLE_STDIO;
+	o->name = "vm";
+	err[0] = 0;
+
+	optind = 0;   /* full reset of getopt state: parse may run twice */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", vmm_longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_KERNEL: o->kernel = optarg; break;
+		case OPT_INITRD: o->initrd = optarg; break;
+		case OPT_CMDLINE: o->cmdline = optarg; break;
+		case OPT_NAME:
+			if (!*optarg || strlen(optarg) > 64)
+				return vmm_opts_err(err, errlen,
+					"--name '%s': must be 1 to 64 characters", optarg);
+			o->name = optarg;
+			o->name_given = true;
+			break;
+		case OPT_CPUS:
+			if (vparse_u64(optarg, 1, 4096, &v))
+				return vmm_opts_err(err, errlen,
+					"--cpus '%s': not a number of vCPUs from 1 to KVM's limit", optarg);
+			o->cpus = (unsigned)v;
+			break;
+		case OPT_MEMORY:
+			if (vsize_parse(optarg, 1ULL << 20, &v))
+				return vmm_opts_err(err, errlen,
+					"--memory '%s': not a size (use e.g. 512M or 2G)", optarg);
+			if (v < (16ULL << 20))
+				return vmm_opts_err(err, errlen,
+					"--memory '%s': too small, the minimum is 16M", optarg);
+			if (v > (1ULL << 46))
+				return vmm_opts_err(err, errlen,
+					"--memory '%s': too large, the maximum is 64T", optarg);
+			o->memory = VIREO_ALIGN_UP(v, 1ULL << 20);
+			break;
+		case OPT_CONSOLE:
+			if (!strcmp(optarg, "stdio")) {
+				o->console = VMM_CONSOLE_STDIO;
+			} else if (!strcmp(optarg, "none")) {
+				o->console = VMM_CONSOLE_NONE;
+			} else if (!strncmp(optarg, "file:", 5) && optarg[5]) {
+				o->console = VMM_CONSOLE_FILE;
+				o->console_path = optarg + 5;
+			} else {
+				return vmm_opts_err(err, errlen,
+					"--console '%s': use stdio, file:PATH or none", optarg);
+			}
+			break;
+		case OPT_BOOT_TIMER: o->boot_timer = true; break;
+		case OPT_ON_REBOOT:
+			if (!strcmp(optarg, "restart"))
+				o->reboot_restart = true;
+			else if (!strcmp(optarg, "exit"))
+				o->reboot_restart = false;
+			else
+				return vmm_opts_err(err, errlen,
+					"--on-reboot '%s': use restart or exit", optarg);
+			break;
+		case OPT_MEM_MERGE: o->mem_merge = true; break;
+		case OPT_MEM_HUGE: o->mem_hugepages = true; break;
+		case OPT_DEBUG_EXIT: o->debug_exit = true; break;
+		case OPT_VERBOSE: o->verbose++; break;
+		case OPT_DISK:
+			if (virtio_opts_disk(&o->virtio, optarg, err, errlen))
+				return -EINVAL;
+			break;
+		case OPT_VIRTIO_CONSOLE: o->virtio.console = true; break;
+		case OPT_RNG:
+			if (virtio_opts_rng(&o->virtio, optarg, err, errlen))
+				return -EINVAL;
+			break;
+		case 'h':
+		case OPT_HELP: o->help = true; return 0;
+		case OPT_VERSION: o->version = true; return 0;
+		case ':':
+			return vmm_opts_err(err, errlen, "option '%s' needs a value",
+					    argv[optind - 1]);
+		default:
+			return vmm_opts_err(err, errlen,
+				"unknown option '%s' (see --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return vmm_opts_err(err, errlen,
+			"unexpected argument '%s' (see --help)", argv[optind]);
+	if (!o->kernel)
+		return vmm_opts_err(err, errlen, "no kernel given: use --kernel PATH");
+	return 0;
+}

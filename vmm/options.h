@@ -1,0 +1,47 @@
+/* Command-line options of vireo-vmm (parsing is pure: tests/unit). */
+#ifndef VIREO_VMM_OPTIONS_H
+#define VIREO_VMM_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "virtio/vopts.h"
+
+/* Exit statuses (documented in docs/vireo-vmm.1). */
+#define VMM_EXIT_POWEROFF  0    /* guest powered off */
+#define VMM_EXIT_ERROR     1    /* bad input, set-up failure, guest crash */
+#define VMM_EXIT_USAGE     2    /* bad command line */
+#define VMM_EXIT_REBOOT    3    /* guest asked for a reboot (--on-reboot exit) */
+/* 128 + signal number when stopped by SIGTERM, SIGINT or SIGHUP. */
+
+enum vmm_console { VMM_CONSOLE_STDIO, VMM_CONSOLE_FILE, VMM_CONSOLE_NONE };
+
+struct vmm_opts {
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;
+	const char *name;
+	bool name_given;
+	unsigned cpus;
+	uint64_t memory;
+	enum vmm_console console;
+	const char *console_path;
+	bool boot_timer;
+	bool reboot_restart;
+	bool mem_merge;
+	bool mem_hugepages;
+	bool debug_exit;
+	bool help;
+	bool version;
+	int verbose;
+	struct virtio_opts virtio;   /* --disk, --virtio-console, --rng */
+};
+
+/* Parse argv into o (defaults first).  On error writes one line into err
+ * and returns -EINVAL.  No I/O, no exit. */
+int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
+		   char *err, size_t errlen);
+void vmm_opts_usage(FILE *f);
+
+#endif

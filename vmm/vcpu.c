@@ -1,0 +1,195 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <vireo/util.h>
+
+#include "dev/pci.h"
+#include "vcpu.h"
+#include "vm.h"
+#include "x86/cpu.h"
+
+int vcpu_create(struct vm *vm, unsigned index, struct vcpu **out)
+{
+	struct vcpu *v = calloc(1, sizeof(*v));
+	int ret;
+
+
+	if (!v)
+		return -ENOMEM;
+	v->vm = vm;
+	v->index = index;
+	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
+	if (v->fd < 0) {
+		ret = -errno;
+		verr("cannot create vCPU %u: %s", index, strerror(errno));
+		free(v);
+		return ret;
+	}
+	v->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		ret = -errno;
+		verr("cannot map the run area of vCPU %u: %s", index, strerror(errno));
+		close(v->fd);
+		free(v);
+		return ret;
+	}
+	*out = v;
+	return 0;
+}
+
+void vcpu_destroy(struct vcpu *v)
+{
+	if (!v)
+		return;
+	munmap(v->run, v->vm->run_size);
+	close(v->fd);
+	free(v);
+}
+
+static void vcpu_fatal(struct vcpu *v, const char *fmt, ...) VIREO_PRINTF(2, 3);
+static void vcpu_fatal(struct vcpu *v, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (vm_stopping(v->vm))
+		return;
+	verr("vCPU %u: %s", v->index, msg);
+	cpu_dump(v->fd, stderr);
+	vm_request_stop(v->vm, VM_STOP_ERROR, 1);
+}
+
+static void vcpu_io(struct vcpu *v)
+{
+	struct kvm_run *r = v->run;
+	uint8_t *data = (uint8_t *)r + r->io.data_offset;
+	bool wr = r->io.direction == KVM_EXIT_IO_OUT;
+
+	if (r->io.size == 0 || r->io.size > 4 ||
+	    r->io.data_offset + (uint64_t)r->io.size * r->io.count > v->vm->run_size)
+		return;
+	for (unsigned i = 0; i < r->io.count; i++, data += r->io.size) {
+		if (pci_cfg_pio(v->vm->pci, r->io.port, data, r->io.size, wr))
+			continue;
+		if (!bus_access(&v->vm->pio, r->io.port, data, r->io.size, wr))
+			vdebug("vCPU %u: unclaimed port %s 0x%x size %u", v->index,
+			       wr ? "write" : "read", r->io.port, r->io.size);
+	}
+}
+
+static void vcpu_mmio(struct vcpu *v)
+{
+	struct kvm_run *r = v->run;
+	unsigned len = r->mmio.len;
+
+	if (len == 0 || len > 8)
+		return;
+	if (pci_cfg_mmio(v->vm->pci, r->mmio.phys_addr, r->mmio.data, len,
+			 r->mmio.is_write))
+		return;
+	if (!bus_access(&v->vm->mmio, r->mmio.phys_addr, r->mmio.data, len,
+			r->mmio.is_write))
+		vdebug("vCPU %u: unclaimed MMIO %s 0x%llx size %u", v->index,
+		       r->mmio.is_write ? "write" : "read", r->mmio.phys_addr, len);
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct kvm_run *r = v->run;
+	sigset_t set;
+	char name[16];
+
+	snprintf(name, sizeof(name), "vcpu%u", v->index);
+	pthread_setname_np(pthread_self(), name);
+	sigemptyset(&set);
+	sigaddset(&set, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	if (v->index == 0)
+		vdebug("entering the guest %.3f ms after start",
+		       (double)(vtime_ns() - v->vm->start_ns) / 1e6);
+	while (!vm_stopping(v->vm)) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			vcpu_fatal(v, "KVM_RUN failed: %s", strerror(errno));
+			break;
+		}
+		switch (r->exit_reason) {
+		case KVM_EXIT_IO:
+			vcpu_io(v);
+			break;
+		case KVM_EXIT_MMIO:
+			vcpu_mmio(v);
+			break;
+		case KVM_EXIT_INTR:
+			break;
+		case KVM_EXIT_HLT:
+			/* Only without an in-kernel LAPIC: treat as power off. */
+			vm_request_stop(v->vm, VM_STOP_POWEROFF, 0);
+			break;
+		case KVM_EXIT_SHUTDOWN:
+			vcpu_fatal(v, "triple fault (KVM_EXIT_SHUTDOWN): the guest crashed");
+			break;
+		case KVM_EXIT_SYSTEM_EVENT:
+			if (r->system_event.type == KVM_SYSTEM_EVENT_RESET)
+				vm_request_stop(v->vm, VM_STOP_REBOOT, 0);
+			else if (r->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
+				vm_request_stop(v->vm, VM_STOP_POWEROFF, 0);
+			else
+				vcpu_fatal(v, "system event %u", r->system_event.type);
+			break;
+		case KVM_EXIT_FAIL_ENTRY:
+			vcpu_fatal(v, "KVM entry failed (hardware reason 0x%llx)",
+				   (unsigned long long)r->fail_entry.hardware_entry_failure_reason);
+			break;
+		case KVM_EXIT_INTERNAL_ERROR:
+			vcpu_fatal(v, "KVM internal error (suberror %u%s)",
+				   r->internal.suberror,
+				   r->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
+				   ": instruction emulation failed" : "");
+			break;
+		default:
+			vcpu_fatal(v, "unhandled KVM exit reason %u", r->exit_reason);
+			break;
+		}
+	}
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *v)
+{
+	int ret = pthread_create(&v->thread, NULL, vcpu_thread, v);
+
+	if (ret) {
+		verr("cannot start the thread of vCPU %u: %s", v->index, strerror(ret));
+		return -ret;
+	}
+	v->started = true;
+	return 0;
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+	v->run->immediate_exit = 1;
+	if (v->started)
+		pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_join(struct vcpu *v)
+{
+	if (v->started) {
+		pthread_join(v->thread, NULL);
+		v->started = false;
+	}
+}

@@ -1,0 +1,451 @@
+#include <elf.h>
+#include <stdbool.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vireo/util.h>
+
+#include "../layout.h"
+#include "boot.h"
+
+static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t le32(const uint8_t *p) { return (uint32_t)le16(p) | (uint32_t)le16(p + 2) << 16; }
+static uint64_t le64(const uint8_t *p) { return le32(p) | (uint64_t)le32(p + 4) << 32; }
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
+static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
+
+#define XLF_KERNEL_64 0x1
+
+int boot_bzimage_check(const uint8_t *h, size_t len, uint64_t file_size,
+		       struct bzimage_info *bi, char *msg, size_t msglen)
+{
+	unsigned setup_sects;
+	uint32_t syssize;
+
+	memset(bi, 0, sizeof(*bi));
+	if (len < 0x264 || le16(h + 0x1fe) != 0xaa55 || memcmp(h + 0x202, "HdrS", 4)) {
+		snprintf(msg, msglen, "not a bzImage (no Linux boot header)");
+		return -ENOEXEC;
+	}
+	bi->version = le16(h + 0x206);
+	if (bi->version < 0x20c) {
+		snprintf(msg, msglen, "boot protocol %u.%02u is too old (2.12 or later needed)",
+			 bi->version >> 8, bi->version & 0xff);
+		return -ENOTSUP;
+	}
+	bi->xloadflags = le16(h + 0x236);
+	if (!(bi->xloadflags & XLF_KERNEL_64)) {
+		snprintf(msg, msglen, "kernel has no 64-bit entry point (xloadflags 0x%x)",
+			 bi->xloadflags);
+		return -ENOTSUP;
+	}
+	setup_sects = h[0x1f1] ? h[0x1f1] : 4;
+	bi->setup_size = (setup_sects + 1) * 512;
+	syssize = le32(h + 0x1f4);
+	/* syssize is rounded up to 16 bytes: allow that much slack. */
+	if (file_size <= bi->setup_size ||
+	    file_size - bi->setup_size + 15 < (uint64_t)syssize * 16) {
+		snprintf(msg, msglen, "truncated bzImage: %llu bytes, header needs %llu",
+			 (unsigned long long)file_size,
+			 (unsigned long long)bi->setup_size + (uint64_t)syssize * 16);
+		return -EIO;
+	}
+	bi->pm_size = file_size - bi->setup_size;
+	bi->pref_address = le64(h + 0x258);
+	bi->init_size = le32(h + 0x260);
+	bi->cmdline_max = le32(h + 0x238);
+	bi->initrd_addr_max = le32(h + 0x22c);
+	if (!bi->pref_address)
+		bi->pref_address = LAYOUT_KERNEL_DEF;
+	if (bi->init_size < bi->pm_size)
+		bi->init_size = (uint32_t)VIREO_MIN(bi->pm_size, UINT32_MAX);
+	bi->hdr_len = 0x202 + h[0x201] - BOOT_HDR_OFF;
+	if (bi->hdr_len > 0x290 - BOOT_HDR_OFF)
+		bi->hdr_len = 0x290 - BOOT_HDR_OFF;
+	if (BOOT_HDR_OFF + bi->hdr_len > len)
+		bi->hdr_len = (uint32_t)(len - BOOT_HDR_OFF);
+	return 0;
+}
+
+void boot_params_fill(uint8_t *zp, const uint8_t *hdr, const struct bzimage_info *bi,
+		      uint64_t cmdline_gpa, uint32_t cmdline_max,
+		      uint64_t initrd_gpa, uint64_t initrd_size,
+		      const struct e820_entry *e820, unsigned n_e820,
+		      uint64_t rsdp_gpa)
+{
+	uint8_t *h = zp + BOOT_HDR_OFF;
+
+	memset(zp, 0, BOOT_PARAMS_SIZE);
+	if (hdr && bi) {
+		memcpy(h, hdr + BOOT_HDR_OFF, bi->hdr_len);
+	} else {
+		/* ELF vmlinux entered at startup_64: a minimal header. */
+		put16(zp + 0x1fe, 0xaa55);
+		memcpy(zp + 0x202, "HdrS", 4);
+		put16(zp + 0x206, 0x20f);
+		put32(zp + 0x230, 0x1000000);    /* kernel_alignment */
+	}
+	put16(zp + 0x1fa, 0xffff);                /* vid_mode: normal */
+	zp[0x210] = 0xff;                          /* type_of_loader: undefined */
+	zp[0x211] |= 0x01 | 0x80;                  /* LOADED_HIGH | CAN_USE_HEAP */
+	put16(zp + 0x224, 0xfe00);                 /* heap_end_ptr */
+	put32(zp + 0x228, (uint32_t)cmdline_gpa);
+	put32(zp + 0x238, cmdline_max);
+	put32(zp + 0x218, (uint32_t)initrd_gpa);
+	put32(zp + 0x21c, (uint32_t)initrd_size);
+	put32(zp + 0x0c0, (uint32_t)(initrd_gpa >> 32));   /* ext_ramdisk_image */
+	put32(zp + 0x0c4, (uint32_t)(initrd_size >> 32));  /* ext_ramdisk_size */
+	put32(zp + 0x0c8, (uint32_t)(cmdline_gpa >> 32));  /* ext_cmd_line_ptr */
+	put64(zp + 0x070, rsdp_gpa);               /* acpi_rsdp_addr (2.14+) */
+	if (n_e820 > BOOT_E820_MAX)
+		n_e820 = BOOT_E820_MAX;
+	zp[0x1e8] = (uint8_t)n_e820;
+	for (unsigned i = 0; i < n_e820; i++) {
+		uint8_t *e = zp + 0x2d0 + 20 * i;
+		put64(e, e820[i].addr);
+		put64(e + 8, e820[i].size);
+		put32(e + 16, e820[i].type);
+	}
+}
+
+/* --- file helpers ------------------------------------------------------- */
+
+static int boot_open(const char *what, const char *path, uint64_t *size)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		int err = -errno;
+		verr("cannot open %s '%s': %s", what, path, strerror(errno));
+		return err;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		verr("%s '%s' is not a regular file", what, path);
+		close(fd);
+		return -EINVAL;
+	}
+	*size = (uint64_t)st.st_size;
+	return fd;
+}
+
+static int boot_read_into(struct gmem *m, int fd, const char *path,
+			  uint64_t gpa, uint64_t len, uint64_t off)
+{
+	uint8_t *p = gmem_ptr(m, gpa, len);
+	int ret;
+
+	if (!p) {
+		verr("'%s': %llu bytes at guest address 0x%llx fall outside guest RAM; "
+		     "give more --memory", path, (unsigned long long)len,
+		     (unsigned long long)gpa);
+		return -ENOSPC;
+	}
+	ret = vio_pread_full(fd, p, len, (off_t)off);
+	if (ret)
+		verr("cannot read '%s': %s", path, strerror(-ret));
+	return ret;
+}
+
+static uint64_t boot_low_ram_end(const struct gmem *m)
+{
+	return m->region[0].size;
+}
+
+/* Place the initrd as high as allowed below max_end, above min_start. */
+static int boot_load_initrd(struct gmem *m, const char *path, uint64_t min_start,
+			    uint64_t max_end, uint64_t *gpa, uint64_t *size)
+{
+	uint64_t fsize, at;
+	int fd, ret;
+
+	*gpa = *size = 0;
+	if (!path)
+		return 0;
+	fd = boot_open("initrd", path, &fsize);
+	if (fd < 0)
+		return fd;
+	max_end = VIREO_MIN(max_end, boot_low_ram_end(m));
+	if (fsize == 0 || fsize > max_end ||
+	    VIREO_ALIGN_DOWN(max_end - fsize, 4096) < min_start) {
+		char b1[32], b2[32];
+		verr("initrd '%s' (%s) does not fit in guest memory (%s free for it); "
+		     "give more --memory", path, vsize_format(fsize, b1, sizeof(b1)),
+		     vsize_format(max_end > min_start ? max_end - min_start : 0, b2, sizeof(b2)));
+		close(fd);
+		return fsize == 0 ? -EINVAL : -ENOSPC;
+	}
+	at = VIREO_ALIGN_DOWN(max_end - fsize, 4096);
+	ret = boot_read_into(m, fd, path, at, fsize, 0);
+	close(fd);
+	if (ret)
+		return ret;
+	*gpa = at;
+	*size = fsize;
+	return 0;
+}
+
+static int boot_put_cmdline(struct gmem *m, const char *cmdline, uint32_t max,
+			    const char *kernel)
+{
+	size_t len = strlen(cmdline);
+	char *p;
+
+	if (max == 0 || max > LAYOUT_CMDLINE_MAX - 1)
+		max = LAYOUT_CMDLINE_MAX - 1;
+	if (len > max) {
+		verr("command line is %zu bytes, kernel '%s' accepts at most %u",
+		     len, kernel, max);
+		return -E2BIG;
+	}
+	p = gmem_ptr(m, LAYOUT_CMDLINE, len + 1);
+	if (!p)
+		return -ENOSPC;
+	memcpy(p, cmdline, len + 1);
+	return 0;
+}
+
+/* --- bzImage -------------------------------------------------------------- */
+
+static int boot_load_bzimage(struct gmem *m, const struct boot_request *req,
+			     int fd, uint64_t fsize, const uint8_t *hdr, size_t hlen,
+			     struct boot_entry *entry)
+{
+	struct bzimage_info bi;
+	struct e820_entry e820[BOOT_E820_MAX];
+	uint64_t load, initrd_gpa, initrd_size;
+	char msg[160];
+	uint8_t *zp;
+	unsigned n;
+	int ret;
+
+	ret = boot_bzimage_check(hdr, hlen, fsize, &bi, msg, sizeof(msg));
+	if (ret) {
+		verr("kernel '%s': %s", req->kernel, msg);
+		return ret;
+	}
+	load = bi.pref_address;
+	if (load < LAYOUT_HIGH_RAM || load + bi.init_size > boot_low_ram_end(m)) {
+		char b[32];
+		verr("kernel '%s' needs %s from 0x%llx; give more --memory", req->kernel,
+		     vsize_format(bi.init_size, b, sizeof(b)), (unsigned long long)load);
+		return -ENOSPC;
+	}
+	ret = boot_read_into(m, fd, req->kernel, load, bi.pm_size, bi.setup_size);
+	if (ret)
+		return ret;
+	ret = boot_put_cmdline(m, req->cmdline, bi.cmdline_max ? bi.cmdline_max : 255,
+			       req->kernel);
+	if (ret)
+		return ret;
+	ret = boot_load_initrd(m, req->initrd, load + bi.init_size,
+			       (uint64_t)bi.initrd_addr_max + 1, &initrd_gpa, &initrd_size);
+	if (ret)
+		return ret;
+	n = memory_e820(m, e820, BOOT_E820_MAX);
+	zp = gmem_ptr(m, LAYOUT_BOOT_PARAMS, BOOT_PARAMS_SIZE);
+	boot_params_fill(zp, hdr, &bi, LAYOUT_CMDLINE, bi.cmdline_max, initrd_gpa,
+			 initrd_size, e820, n, req->rsdp_gpa);
+	put32(zp + 0x214, (uint32_t)load);   /* code32_start */
+	entry->mode = BOOT_MODE_LINUX64;
+	entry->rip = load + 0x200;
+	entry->arg = LAYOUT_BOOT_PARAMS;
+	return 0;
+}
+
+/* --- ELF ---------------------------------------------------------------- */
+
+struct elf_seg { uint64_t off, paddr, filesz, memsz; };
+
+static int boot_elf_fail(const char *path, const char *what)
+{
+	verr("kernel '%s': %s", path, what);
+	return -ENOEXEC;
+}
+
+static int boot_load_elf(struct gmem *m, const struct boot_request *req,
+			 int fd, uint64_t fsize, const uint8_t *h, size_t hlen,
+			 struct boot_entry *entry)
+{
+	bool is64 = h[EI_CLASS] == ELFCLASS64;
+	uint64_t phoff, pvh_entry = 0, initrd_gpa, initrd_size, e_entry, highest = 0;
+	unsigned phnum, phentsize;
+	uint8_t *ph = NULL;
+	int ret;
+
+	if (h[EI_DATA] != ELFDATA2LSB || (h[EI_CLASS] != ELFCLASS64 && h[EI_CLASS] != ELFCLASS32))
+		return boot_elf_fail(req->kernel, "unsupported ELF class or byte order");
+	if (is64) {
+		const Elf64_Ehdr *e = (const void *)h;
+		if (hlen < sizeof(*e) || e->e_machine != EM_X86_64)
+			return boot_elf_fail(req->kernel, "ELF file is not for x86-64");
+		phoff = e->e_phoff; phnum = e->e_phnum; phentsize = e->e_phentsize;
+		e_entry = e->e_entry;
+		if (phentsize != sizeof(Elf64_Phdr))
+			return boot_elf_fail(req->kernel, "bad ELF program header size");
+	} else {
+		const Elf32_Ehdr *e = (const void *)h;
+		if (hlen < sizeof(*e) || (e->e_machine != EM_386 && e->e_machine != EM_X86_64))
+			return boot_elf_fail(req->kernel, "ELF file is not for x86");
+		phoff = e->e_phoff; phnum = e->e_phnum; phentsize = e->e_phentsize;
+		e_entry = e->e_entry;
+		if (phentsize != sizeof(Elf32_Phdr))
+			return boot_elf_fail(req->kernel, "bad ELF program header size");
+	}
+	if (phnum == 0 || phnum > 64 || phoff > fsize || (uint64_t)phnum * phentsize > fsize - phoff)
+		return boot_elf_fail(req->kernel, "truncated or bad ELF program headers");
+	ph = malloc((size_t)phnum * phentsize);
+	if (!ph)
+		return -ENOMEM;
+	ret = vio_pread_full(fd, ph, (size_t)phnum * phentsize, (off_t)phoff);
+	if (ret) {
+		free(ph);
+		return boot_elf_fail(req->kernel, "cannot read ELF program headers");
+	}
+	for (unsigned i = 0; i < phnum; i++) {
+		struct elf_seg s;
+		uint32_t type;
+		if (is64) {
+			const Elf64_Phdr *p = (const void *)(ph + i * phentsize);
+			type = p->p_type; s.off = p->p_offset; s.paddr = p->p_paddr;
+			s.filesz = p->p_filesz; s.memsz = p->p_memsz;
+		} else {
+			const Elf32_Phdr *p = (const void *)(ph + i * phentsize);
+			type = p->p_type; s.off = p->p_offset; s.paddr = p->p_paddr;
+			s.filesz = p->p_filesz; s.memsz = p->p_memsz;
+		}
+		if (type != PT_LOAD && type != PT_NOTE)
+			continue;
+		if (s.off > fsize || s.filesz > fsize - s.off || s.filesz > s.memsz) {
+			free(ph);
+			return boot_elf_fail(req->kernel, "ELF segment extends past the end of the file (truncated?)");
+		}
+		if (type == PT_NOTE) {
+			uint8_t note[4096];
+			size_t n = (size_t)VIREO_MIN(s.filesz, sizeof(note)), pos = 0;
+			if (vio_pread_full(fd, note, n, (off_t)s.off))
+				continue;
+			while (pos + 12 <= n) {
+				uint32_t namesz = le32(note + pos), descsz = le32(note + pos + 4);
+				uint32_t ntype = le32(note + pos + 8);
+				size_t name_off = pos + 12;
+				size_t desc_off = name_off + VIREO_ALIGN_UP((size_t)namesz, 4);
+				if (namesz > n || descsz > n || desc_off + descsz > n)
+					break;
+				if (ntype == BOOT_XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 &&
+				    !memcmp(note + name_off, "Xen", 4) && descsz >= 4)
+					pvh_entry = descsz >= 8 ? le64(note + desc_off) : le32(note + desc_off);
+				pos = desc_off + VIREO_ALIGN_UP((size_t)descsz, 4);
+			}
+			continue;
+		}
+		if (!s.memsz)
+			continue;
+		if (s.paddr + s.memsz < s.paddr || !gmem_ptr(m, s.paddr, s.memsz)) {
+			char b[32];
+			verr("kernel '%s': segment of %s at 0x%llx is outside guest RAM; "
+			     "give more --memory", req->kernel,
+			     vsize_format(s.memsz, b, sizeof(b)), (unsigned long long)s.paddr);
+			free(ph);
+			return -ENOSPC;
+		}
+		ret = boot_read_into(m, fd, req->kernel, s.paddr, s.filesz, s.off);
+		if (ret) {
+			free(ph);
+			return ret;
+		}
+		memset((uint8_t *)gmem_ptr(m, s.paddr, s.memsz) + s.filesz, 0, s.memsz - s.filesz);
+		highest = VIREO_MAX(highest, s.paddr + s.memsz);
+	}
+	free(ph);
+	if (highest == 0)
+		return boot_elf_fail(req->kernel, "ELF file has no loadable segment");
+	if (!is64 && !pvh_entry)
+		return boot_elf_fail(req->kernel, "32-bit ELF without a PVH entry note");
+
+	ret = boot_put_cmdline(m, req->cmdline, 2047, req->kernel);
+	if (ret)
+		return ret;
+	ret = boot_load_initrd(m, req->initrd, VIREO_MAX(highest, LAYOUT_HIGH_RAM),
+			       LAYOUT_PCI_HOLE, &initrd_gpa, &initrd_size);
+	if (ret)
+		return ret;
+
+	if (pvh_entry) {
+		struct e820_entry e820[32];
+		unsigned n = memory_e820(m, e820, 32);
+		uint8_t *si = gmem_ptr(m, LAYOUT_PVH_INFO, 0x1000);
+		uint8_t *map = si + 0x40, *mod = si + 0x400;
+		memset(si, 0, 0x1000);
+		put32(si + 0, BOOT_PVH_MAGIC);
+		put32(si + 4, 1);                         /* version */
+		put32(si + 12, initrd_size ? 1 : 0);      /* nr_modules */
+		put64(si + 16, LAYOUT_PVH_INFO + 0x400);  /* modlist_paddr */
+		put64(si + 24, LAYOUT_CMDLINE);
+		put64(si + 32, req->rsdp_gpa);
+		put64(si + 40, LAYOUT_PVH_INFO + 0x40);   /* memmap_paddr */
+		put32(si + 48, n);
+		for (unsigned i = 0; i < n; i++) {
+			put64(map + 24 * i, e820[i].addr);
+			put64(map + 24 * i + 8, e820[i].size);
+			put32(map + 24 * i + 16, e820[i].type);
+		}
+		put64(mod, initrd_gpa);
+		put64(mod + 8, initrd_size);
+		entry->mode = BOOT_MODE_PVH32;
+		entry->rip = pvh_entry;
+		entry->arg = LAYOUT_PVH_INFO;
+	} else {
+		struct e820_entry e820[BOOT_E820_MAX];
+		unsigned n = memory_e820(m, e820, BOOT_E820_MAX);
+		boot_params_fill(gmem_ptr(m, LAYOUT_BOOT_PARAMS, BOOT_PARAMS_SIZE), NULL, NULL,
+				 LAYOUT_CMDLINE, 2047, initrd_gpa, initrd_size, e820, n,
+				 req->rsdp_gpa);
+		entry->mode = BOOT_MODE_LINUX64;
+		entry->rip = e_entry;
+		entry->arg = LAYOUT_BOOT_PARAMS;
+	}
+	if (!gmem_ptr(m, entry->rip, 1))
+		return boot_elf_fail(req->kernel, "ELF entry point is outside guest RAM");
+	return 0;
+}
+
+int boot_load(struct gmem *m, const struct boot_request *req,
+	      struct boot_entry *entry)
+{
+	uint8_t hdr[1024];
+	uint64_t fsize;
+	size_t hlen;
+	ssize_t n;
+	int fd, ret;
+
+	fd = boot_open("kernel", req->kernel, &fsize);
+	if (fd < 0)
+		return fd;
+	n = pread(fd, hdr, sizeof(hdr), 0);
+	if (n < 0) {
+		ret = -errno;
+		verr("cannot read kernel '%s': %s", req->kernel, strerror(errno));
+		goto out;
+	}
+	hlen = (size_t)n;
+	memset(hdr + hlen, 0, sizeof(hdr) - hlen);
+	if (hlen >= SELFMAG && !memcmp(hdr, ELFMAG, SELFMAG))
+		ret = boot_load_elf(m, req, fd, fsize, hdr, hlen, entry);
+	else if (hlen >= 0x264 && le16(hdr + 0x1fe) == 0xaa55 && !memcmp(hdr + 0x202, "HdrS", 4))
+		ret = boot_load_bzimage(m, req, fd, fsize, hdr, hlen, entry);
+	else {
+		verr("kernel '%s' is neither a bzImage nor an ELF file (%llu bytes)",
+		     req->kernel, (unsigned long long)fsize);
+		ret = -ENOEXEC;
+	}
+out:
+	close(fd);
+	return ret;
+}

@@ -1,0 +1,22 @@
+/* Per-vCPU x86 set-up: CPUID, MSRs, FPU, LAPIC LINT pins, and the entry
+ * registers for the boot vCPU (64-bit with identity paging, or PVH 32-bit). */
+#ifndef VIREO_VMM_X86_CPU_H
+#define VIREO_VMM_X86_CPU_H
+
+#include <stdio.h>
+
+#include "../gmem.h"
+#include "boot.h"
+
+struct vm;
+
+/* Set CPUID, MSRs, FPU and LAPIC of vCPU fd index. */
+int cpu_init(struct vm *vm, int vcpu_fd, unsigned index);
+/* Page tables and GDT in guest memory (for BOOT_MODE_LINUX64). */
+void cpu_write_boot_tables(struct gmem *m);
+/* Entry registers of the boot vCPU. */
+int cpu_set_entry(int vcpu_fd, const struct boot_entry *e);
+/* One-paragraph register dump for error reports. */
+void cpu_dump(int vcpu_fd, FILE *f);
+
+#endif
