@@ -19,7 +19,7 @@ mem=${LAB_INNER_MEM:-256}
 
 # sample PID: print "HWM RAM" in KiB, nothing once the process is gone.
 sample() {
-	_h=$(sed -n 's/^VmHWM: *\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null)
+	_h=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null)
 	[ -n "$_h" ] || return 0
 	_r=$(awk -v want=$((mem * 1024)) '
 		/^[0-9a-f]+-[0-9a-f]+ / { sz = -1; next }
