@@ -5,8 +5,9 @@
 #   ram  Rss of the guest RAM mapping in /proc/PID/smaps: the mapping whose
 #        Size is the guest RAM size (up to 8 MiB more, for alignment), the
 #        one with the largest Rss if several (guest RAM the guest touched)
-# and keeps the last sample taken before the process exited (both only
-# grow). overhead = hwm - ram: what the VMM itself costs.
+# and keeps the largest of each (both only grow while the guest runs; the
+# RAM mapping goes away as the VMM tears the VM down, so the last sample
+# may miss it). overhead = hwm - ram: what the VMM itself costs.
 # Env: BENCH_SIDES, BENCH_RUNS (default 5), BENCH_WARMUP (default 1).
 # Reports "LAB-DATA side=NAME run=I overhead=KiB hwm=KiB ram=KiB".
 # lab-timeout: 900
@@ -35,10 +36,15 @@ while [ $i -le "$runs" ]; do
 		out=$LAB_TMP/$side.out
 		(lab_vmm_exec "$side" "$LAB_INNER_CMDLINE vireo.run=poweroff") </dev/null >"$out" 2>&1 &
 		pid=$!
-		last="" t=0
+		hwm=0 ram=0 t=0
 		while kill -0 $pid 2>/dev/null && [ $t -lt 1200 ]; do
 			s=$(sample $pid)
-			[ -n "$s" ] && last=$s
+			if [ -n "$s" ]; then
+				set -- $s
+				[ "$1" -gt $hwm ] && hwm=$1
+				[ "$2" -gt $ram ] && ram=$2
+				[ "$2" -gt 0 ] || cp "/proc/$pid/smaps" "$LAB_TMP/smaps.noram" 2>/dev/null
+			fi
 			sleep 0.1
 			t=$((t + 1))
 		done
@@ -47,13 +53,13 @@ while [ $i -le "$runs" ]; do
 		rc=$?
 		tr -d '\r' <"$out" | grep -q '^VIREO-BOOT-OK' ||
 			{ tail -n 20 "$out"; lab_fail "$side run $i: no VIREO-BOOT-OK (exit status $rc)"; }
-		[ -n "$last" ] || lab_fail "$side run $i: no sample of /proc/$pid"
-		set -- $last
-		[ "$2" -gt 0 ] || lab_fail "$side run $i: no $mem MiB guest RAM mapping in /proc/$pid/smaps"
+		[ $hwm -gt 0 ] || lab_fail "$side run $i: no sample of /proc/$pid"
+		[ $ram -gt 0 ] || { grep -B1 '^Size: *[0-9]\{6,\} kB' "$LAB_TMP/smaps.noram"
+			lab_fail "$side run $i: no $mem MiB guest RAM mapping in /proc/$pid/smaps"; }
 		if [ $i -ge 1 ]; then
-			lab_data "side=$side run=$i overhead=$(($1 - $2)) hwm=$1 ram=$2"
+			lab_data "side=$side run=$i overhead=$((hwm - ram)) hwm=$hwm ram=$ram"
 		fi
-		echo "$side run $i: VmHWM $1 KiB, guest RAM Rss $2 KiB, overhead $(($1 - $2)) KiB (exit $rc)"
+		echo "$side run $i: VmHWM $hwm KiB, guest RAM Rss $ram KiB, overhead $((hwm - ram)) KiB (exit $rc)"
 	done
 	i=$((i + 1))
 done
