@@ -37,7 +37,11 @@ while [ $i -le "$runs" ]; do
 		(lab_vmm_exec "$side" "$LAB_INNER_CMDLINE vireo.run=poweroff") </dev/null >"$out" 2>&1 &
 		pid=$!
 		hwm=0 ram=0 t=0
-		while kill -0 $pid 2>/dev/null && [ $t -lt 1200 ]; do
+		# Until it exits: a zombie (not reaped before `wait`) still
+		# answers kill -0, so look at its state.
+		while [ $t -lt 1200 ]; do
+			st=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$pid/status" 2>/dev/null)
+			case "$st" in "" | Z | X) break ;; esac
 			s=$(sample $pid)
 			if [ -n "$s" ]; then
 				set -- $s
