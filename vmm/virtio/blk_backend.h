@@ -61,7 +61,8 @@ struct blk_backend_ops {
 	int (*write_zeroes)(struct blk_backend *b, uint64_t off, uint64_t len,
 			    bool unmap);
 	/* Asynchronous (optional): queue io; 0 or -errno (then done() is not
-	 * called). */
+	 * called).  done() may run before submit() returns (a request the
+	 * page cache served at once), on the submitting thread. */
 	int (*submit)(struct blk_backend *b, struct blk_io *io);
 	/* Readable when completions wait; -1 if none. */
 	int (*event_fd)(struct blk_backend *b);

@@ -37,6 +37,7 @@ struct blk_raw {
 	int efd;                    /* completions ready */
 	enum raw_engine engine;
 	bool is_blockdev;
+	bool no_nowait;             /* RWF_NOWAIT refused by the file */
 	/* Finished requests waiting for complete() (all engines). */
 	pthread_mutex_t lock;
 	struct blk_io *done_head, *done_tail;
@@ -363,12 +364,43 @@ static void raw_uring_reap(struct blk_raw *r)
 
 /* ---- async interface ---- */
 
+/* Try a read or write that the page cache can serve without blocking
+ * (RWF_NOWAIT): when it completes in full, queueing it would only add a
+ * round trip through the ring or a thread.  Returns true when done. */
+static bool raw_try_nowait(struct blk_raw *r, struct blk_io *io)
+{
+	ssize_t n;
+
+	if (io->op != BLK_OP_READ && io->op != BLK_OP_WRITE)
+		return false;
+	if (io->iovcnt > IOV_MAX || r->no_nowait)
+		return false;
+	n = io->op == BLK_OP_READ
+		? preadv2(r->fd, io->iov, io->iovcnt, (off_t)io->offset, RWF_NOWAIT)
+		: pwritev2(r->fd, io->iov, io->iovcnt, (off_t)io->offset, RWF_NOWAIT);
+	if (n < 0) {
+		if (errno == EOPNOTSUPP || errno == EINVAL)
+			r->no_nowait = true;   /* not on this file: stop trying */
+		return false;
+	}
+	if ((uint64_t)n == iov_total(io->iov, io->iovcnt)) {
+		io->done(io, 0);   /* allowed: see submit() in blk_backend.h */
+		return true;
+	}
+	/* A short transfer: finish the rest the ordinary way. */
+	io->done(io, raw_rw_rest(r, io->op == BLK_OP_WRITE, io->iov, io->iovcnt,
+				 io->offset, (uint64_t)n));
+	return true;
+}
+
 static int raw_submit(struct blk_backend *b, struct blk_io *io)
 {
 	struct blk_raw *r = to_raw(b);
 
 	if (b->read_only && io->op != BLK_OP_READ && io->op != BLK_OP_FLUSH)
 		return -EROFS;
+	if (r->engine != RAW_ENGINE_SYNC && raw_try_nowait(r, io))
+		return 0;
 	switch (r->engine) {
 	case RAW_ENGINE_THREADS:
 		pthread_mutex_lock(&r->lock);
