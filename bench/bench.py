@@ -132,9 +132,13 @@ def run_entry(name, entry, runs):
             return values, str(e)
     # Time bound: a generous two minutes per guest run, warm-up included.
     bound = 120 + 120 * (runs + 1) * len(sides)
+    # BENCH_* settings of this environment reach the scenario too.
+    passed = [a for k, v in sorted(os.environ.items())
+              if k.startswith("BENCH_") and k not in ("BENCH_SIDES", "BENCH_RUNS")
+              for a in ("--env", f"{k}={v}")]
     cmd = ["bash", os.path.join(TOP, "tests", "lab", "run.sh"),
            "--env", "BENCH_SIDES=" + " ".join(s[1] for s in sides),
-           "--env", f"BENCH_RUNS={runs}",
+           "--env", f"BENCH_RUNS={runs}"] + passed + [
            "--timeout", str(bound)] + extra + [entry["scenario"]]
     env = dict(os.environ, **entry.get("lab_env", {}))
     print(f"bench: {name}: {' '.join(cmd[1:])}", file=sys.stderr)

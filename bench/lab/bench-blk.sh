@@ -12,7 +12,8 @@
 # same concatenation). Guest RAM 512 MiB on both (the archive is ~80 MiB).
 # Env: BENCH_SIDES, BENCH_RUNS (default 5), BENCH_WARMUP (default 0: the
 # image is rewritten in full by every run anyway), BENCH_DISK_MIB,
-# BENCH_FIO_SECONDS (default 5).
+# BENCH_FIO_SECONDS (default 5), BENCH_BLK_MAX_KB (cap the guest's request
+# size, max_sectors_kb, on both sides; unset: the driver's own limit).
 # Reports "LAB-DATA side=NAME run=I seqwrite=.. seqread=.. randread=.. randwrite=..".
 # lab-timeout: 1500
 . "$LAB_SCENARIOS/lib.sh"
@@ -39,6 +40,8 @@ dd if=/dev/zero of="$img" bs=1M count="$mib" 2>/dev/null || lab_fail "cannot cre
 echo "disk: $img, $mib MiB on $(df -P "$LAB_TMP" | awk 'NR == 2 {print $1}')"
 
 cmdline="$LAB_INNER_CMDLINE vireo.run=blk bench.fio_seconds=$fio_secs"
+# BENCH_BLK_MAX_KB: cap the guest's request size on both sides (see blk.sh).
+[ -z "${BENCH_BLK_MAX_KB:-}" ] || cmdline="$cmdline bench.max_kb=$BENCH_BLK_MAX_KB"
 i=$((1 - warm))
 while [ $i -le "$runs" ]; do
 	for side in $sides; do

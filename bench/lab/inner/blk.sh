@@ -5,9 +5,12 @@
 #   BLK seqwrite=MB/s seqread=MB/s randread=IOPS randwrite=IOPS
 # (MB = 10^6 bytes). Carried in the fio archive as /scenarios/blk.sh.
 dev=/dev/vda
-secs=5
+secs=5 maxkb=
 for arg in $(cat /proc/cmdline); do
-	case "$arg" in bench.fio_seconds=*) secs=${arg#bench.fio_seconds=} ;; esac
+	case "$arg" in
+	bench.fio_seconds=*) secs=${arg#bench.fio_seconds=} ;;
+	bench.max_kb=*) maxkb=${arg#bench.max_kb=} ;;
+	esac
 done
 n=0
 while [ ! -b $dev ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
@@ -15,6 +18,13 @@ while [ ! -b $dev ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
 command -v fio >/dev/null || { echo "blk: no fio in this initramfs"; exit 1; }
 mib=$(($(cat /sys/block/vda/size) / 2048))
 echo "blk: $dev is $mib MiB"
+# bench.max_kb=N caps the guest's request size (max_sectors_kb), for both
+# VMMs alike: a workaround when a VMM cannot take the driver's largest
+# requests.
+if [ -n "$maxkb" ]; then
+	echo "$maxkb" >/sys/block/vda/queue/max_sectors_kb || exit 1
+	echo "blk: requests capped at $(cat /sys/block/vda/queue/max_sectors_kb) KiB"
+fi
 
 # dd_rate ARGS...: run busybox dd, print MB/s (this busybox prints no
 # timing line; /proc/uptime gives 10 ms steps, small against the seconds
