@@ -4,73 +4,160 @@ each, in one run, and print medians and the ratio B/A. See bench/README.md.
 
     python3 bench/bench.py [--runs N] [--list] [ENTRY ...]
 
-With no ENTRY every entry runs. Exit status 0 when every entry produced its
+Entries: boot (alias boot-microvm), rss, blk (lab), first-kvm-run (this
+host). With no ENTRY every entry runs. Exit status 0 when every entry produced its
 numbers, 1 otherwise.
 """
 import argparse
 import os
 import re
 import statistics
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VMM = os.path.join(TOP, "build", "release", "vmm", "vireo-vmm")
+FIXTURES = os.path.join(TOP, "build", "fixtures")
 
 
 def have_vireo_vmm():
     return os.access(VMM, os.X_OK)
 
 
-# Each entry: what it measures, the lab scenario that measures it, and its
-# sides. A side is (label, the scenario's name for it, available?). Side A is
-# the reference; side B the one compared against it. A side that is not
+def have_strace():
+    return shutil.which("strace") is not None
+
+
+def build_fio_archive():
+    """The inner guest's fio (an extra initramfs archive, see
+    scripts/fixtures.sh fx_build_extra); returns its path."""
+    script = ('. scripts/fixtures.sh && fx_build_extra bench-fio bench/lab/fio-packages '
+              'bench/lab/inner/blk.sh')
+    out = subprocess.run(["bash", "-c", script], cwd=TOP, stdout=subprocess.PIPE, text=True)
+    path = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+    if out.returncode != 0 or not os.path.isfile(path):
+        raise RuntimeError(f"building the fio archive failed (status {out.returncode})")
+    return [path]
+
+
+# A metric: (key in the scenario's DATA lines, label, unit, goal). goal is
+# None or (kind, value): "ratio<=" / "ratio>=" compare B's median to A's,
+# "abs<=" compares B's median to value (in the metric's unit).
+#
+# Each entry: what it measures, where ("lab": a lab scenario that reports
+# DATA lines; "host": a function run here), its metrics and its sides. A
+# side is (label, the scenario's name for it, available?). Side A is the
+# reference; side B the one compared against it. A side that is not
 # available yet is shown as such and left out of the run.
 ENTRIES = {
-    "boot-microvm": {
+    "boot": {
         "what": "boot-to-marker wall time of the inner fixture in the lab (ms, lower is better)",
         "scenario": os.path.join(TOP, "bench", "lab", "bench-boot.sh"),
-        "unit": "ms",
+        "metrics": [("ms", "boot to marker", "ms", ("ratio<=", 0.6))],
         "sides": [
             ("qemu-microvm", "microvm", lambda: True),
             ("vireo-vmm", "vireo", have_vireo_vmm),
         ],
     },
+    "rss": {
+        "what": "VMM memory overhead in the lab: VmHWM minus the guest RAM mapping's Rss, "
+                "sampled until the guest powers off (KiB, lower is better)",
+        "scenario": os.path.join(TOP, "bench", "lab", "bench-rss.sh"),
+        "metrics": [("overhead", "overhead (HWM-RAM)", "KiB", ("abs<=", 5120)),
+                    ("hwm", "VmHWM", "KiB", None),
+                    ("ram", "guest RAM Rss", "KiB", None)],
+        "sides": [
+            ("qemu-microvm", "microvm", lambda: True),
+            ("vireo-vmm", "vireo", have_vireo_vmm),
+        ],
+    },
+    "blk": {
+        "what": "virtio-blk in the lab, same raw image on tmpfs: dd 1 MiB O_DIRECT, "
+                "fio 4 KiB random O_DIRECT QD16 (higher is better)",
+        "scenario": os.path.join(TOP, "bench", "lab", "bench-blk.sh"),
+        "files": build_fio_archive,
+        "lab_env": {"LAB_MEM": "3072"},
+        "metrics": [("seqwrite", "seq write 1M", "MB/s", ("ratio>=", 1.0)),
+                    ("seqread", "seq read 1M", "MB/s", ("ratio>=", 1.0)),
+                    ("randread", "rand read 4K", "IOPS", ("ratio>=", 1.0)),
+                    ("randwrite", "rand write 4K", "IOPS", ("ratio>=", 1.0))],
+        "sides": [
+            ("qemu-microvm-pci", "microvm", lambda: True),
+            ("vireo-vmm", "vireo", have_vireo_vmm),
+        ],
+    },
+    "first-kvm-run": {
+        "what": "on this host's /dev/kvm, the PVH tiny guest (tests/guest/pvh.elf): "
+                "exec to first KVM_RUN and whole run (ms, lower is better)",
+        "host": "first_kvm_run",
+        "metrics": [("strace", "exec>KVM_RUN strace", "ms", ("abs<=", 5.0)),
+                    ("verbose", "main>guest --verbose", "ms", None),
+                    ("tomain", "exec>exit --version", "ms", None),
+                    ("total", "whole run", "ms", None)],
+        "sides": [
+            ("qemu-microvm", "qemu", lambda: True),
+            ("vireo-vmm", "vireo", have_vireo_vmm),
+        ],
+    },
 }
+ALIASES = {"boot-microvm": "boot"}
 
 DATA_RE = re.compile(r"^DATA (\S+) (.*)$")
 
 
+def metrics_of(entry):
+    return entry.get("metrics") or [(entry["unit"], entry["unit"], entry["unit"], None)]
+
+
 def run_entry(name, entry, runs):
-    """Run one entry in the lab; return ({side: [values]}, error or None)."""
+    """Run one entry; return ({side: {metric: [values]}}, error or None)."""
     sides = [s for s in entry["sides"] if s[2]()]
     missing = [s[0] for s in entry["sides"] if not s[2]()]
     for label in missing:
         print(f"bench: {name}: side {label} is not available yet; measuring without it",
               file=sys.stderr)
-    # Time bound: a generous minute per boot, warm-up included.
-    bound = 120 + 60 * (runs + 1) * len(sides)
+    if "host" in entry:
+        return globals()[entry["host"]](sides, runs)
+    keys = [m[0] for m in metrics_of(entry)]
+    values = {s[1]: {k: [] for k in keys} for s in sides}
+    extra = []
+    if "files" in entry:
+        try:
+            for f in entry["files"]():
+                extra += ["--file", f]
+        except RuntimeError as e:
+            return values, str(e)
+    # Time bound: a generous two minutes per guest run, warm-up included.
+    bound = 120 + 120 * (runs + 1) * len(sides)
+    # BENCH_* settings of this environment reach the scenario too.
+    passed = [a for k, v in sorted(os.environ.items())
+              if k.startswith("BENCH_") and k not in ("BENCH_SIDES", "BENCH_RUNS")
+              for a in ("--env", f"{k}={v}")]
     cmd = ["bash", os.path.join(TOP, "tests", "lab", "run.sh"),
            "--env", "BENCH_SIDES=" + " ".join(s[1] for s in sides),
-           "--env", f"BENCH_RUNS={runs}",
-           "--timeout", str(bound),
-           entry["scenario"]]
+           "--env", f"BENCH_RUNS={runs}"] + passed + [
+           "--timeout", str(bound)] + extra + [entry["scenario"]]
+    env = dict(os.environ, **entry.get("lab_env", {}))
     print(f"bench: {name}: {' '.join(cmd[1:])}", file=sys.stderr)
-    values = {s[1]: [] for s in sides}
     result = None
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, cwd=TOP)
+                            text=True, cwd=TOP, env=env)
     for line in proc.stdout:
         line = line.rstrip("\n")
         m = DATA_RE.match(line)
         if m:
             fields = dict(kv.split("=", 1) for kv in m.group(2).split() if "=" in kv)
-            side, value = fields.get("side"), fields.get(entry["unit"])
-            if side in values and value is not None:
-                values[side].append(float(value))
-            print("  " + line, file=sys.stderr)
-            continue
-        if line.startswith("RESULT "):
+            side = fields.get("side")
+            if side in values:
+                for k in keys:
+                    try:
+                        values[side][k].append(float(fields[k]))
+                    except (KeyError, ValueError):
+                        pass
+        elif line.startswith("RESULT "):
             result = line
         print("  " + line, file=sys.stderr)
     proc.wait()
@@ -79,15 +166,135 @@ def run_entry(name, entry, runs):
     return values, None
 
 
+# ---- first-kvm-run: on this host ------------------------------------------
+def tiny_guest(name):
+    """A tiny guest from tests/guest (built by the test flavours only)."""
+    for flavour in ("asan", "debug"):
+        g = os.path.join(TOP, "build", flavour, "tests", "guest", name)
+        if os.path.isfile(g):
+            return g
+    subprocess.run(["bash", os.path.join(TOP, "scripts", "build.sh"), "debug"], check=True)
+    return os.path.join(TOP, "build", "debug", "tests", "guest", name)
+
+
+def first_kvm_run(sides, runs):
+    """Per side, alternately: a strace-free whole run of the PVH tiny guest
+    (exec to exit, wall clock here), a run under strace for the time from
+    execve to the first KVM_RUN (strace --seccomp-bpf stops only at the
+    traced calls), and for vireo-vmm its own --verbose figure (from main()
+    to entering the guest) and a whole `vireo-vmm --version` run (exec,
+    loader, exit: an upper bound of the exec-to-main part)."""
+    guest = tiny_guest("pvh.elf")
+    # QEMU: the same guest through -M microvm's PVH boot; its debug-exit
+    # device at port 0x501 ends it like vireo-vmm's --debug-exit. KVM here
+    # refuses the MSR IA32_ARCH_CAPABILITIES that -cpu host sets.
+    cmds = {
+        "qemu": ["qemu-system-x86_64", "-M", "microvm,rtc=on", "-accel", "kvm",
+                 "-cpu", "host,-arch-capabilities", "-smp", "1", "-m", "256",
+                 "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
+                 "-no-reboot", "-device", "isa-debug-exit,iobase=0x501,iosize=1",
+                 "-kernel", guest, "-append", "pvh-cmdline"],
+        "vireo": [VMM, "--debug-exit", "--memory", "256M", "--cpus", "1",
+                  "--kernel", guest, "--cmdline", "pvh-cmdline"],
+    }
+    ok_status = {"qemu": 1, "vireo": 0}   # isa-debug-exit: (0 << 1) | 1
+    keys = ("strace", "verbose", "tomain", "total")
+    values = {s[1]: {k: [] for k in keys} for s in sides}
+    strace = shutil.which("strace")
+
+    def once(side, measured):
+        cmd = cmds[side]
+        t0 = time.monotonic()
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        total = (time.monotonic() - t0) * 1e3
+        if p.returncode != ok_status[side] or "hello from PVH" not in p.stdout:
+            raise RuntimeError(f"{side}: the PVH guest did not run (status {p.returncode}): "
+                               f"{p.stderr.strip()[-300:]}")
+        if measured:
+            values[side]["total"].append(total)
+        if strace:
+            with tempfile.NamedTemporaryFile("r", suffix=".strace") as tf:
+                subprocess.run([strace, "-f", "--seccomp-bpf", "-ttt", "-e", "trace=execve,ioctl",
+                                "-e", "signal=none", "-o", tf.name] + cmd,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                t_exec = t_run = None
+                for line in tf:
+                    f = line.split(None, 2)
+                    if len(f) < 3:
+                        continue
+                    if t_exec is None and f[2].startswith("execve("):
+                        t_exec = float(f[1])
+                    elif t_run is None and "KVM_RUN" in f[2]:
+                        t_run = float(f[1])
+                if measured and t_exec is not None and t_run is not None:
+                    values[side]["strace"].append((t_run - t_exec) * 1e3)
+        if side == "vireo":
+            t0 = time.monotonic()
+            subprocess.run([VMM, "--version"], stdout=subprocess.DEVNULL)
+            to_main = (time.monotonic() - t0) * 1e3
+            p = subprocess.run(cmd + ["--verbose"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+            m = re.search(r"entering the guest ([0-9.]+) ms after start", p.stderr)
+            if m and measured:
+                values[side]["verbose"].append(float(m.group(1)))
+                values[side]["tomain"].append(to_main)
+
+    try:
+        for i in range(0, runs + 1):   # run 0: warm-up
+            for s in sides:
+                once(s[1], i > 0)
+    except RuntimeError as e:
+        return values, str(e)
+    return values, None
+
+
 def fmt(v):
     return f"{v:.0f}" if v >= 100 else f"{v:.1f}"
 
 
+def goal_text(goal, med, ref):
+    """The goal of side B and whether its median meets it."""
+    if goal is None:
+        return ""
+    kind, val = goal
+    if kind == "abs<=":
+        ok, text = med <= val, f"B <= {fmt(val)}"
+    elif ref:
+        ratio = med / ref
+        ok = ratio <= val if kind == "ratio<=" else ratio >= val
+        text = f"B/A {kind[5:]} {val:.2f}"
+    else:
+        return f"{kind} {val} (no A)"
+    return f"{text}: {'met' if ok else 'MISSED'}"
+
+
+def entry_rows(name, entry, values):
+    rows = []
+    metrics = metrics_of(entry)
+    for key, label, unit, goal in metrics:
+        ref = None
+        title = name if len(metrics) == 1 else f"{name} {label}"
+        for i, (slabel, skey, available) in enumerate(entry["sides"]):
+            v = values.get(skey, {}).get(key, [])
+            side = f"{'AB'[i]} {slabel}"
+            if not v:
+                rows.append([title, side, 0, "-", "-", "-",
+                             "not yet" if not available() else "no data", "", ""])
+                continue
+            med = statistics.median(v)
+            if i == 0:
+                ref = med
+            ratio = "1.00" if i == 0 else (f"{med / ref:.2f}" if ref else "-")
+            rows.append([title, side, len(v), f"{fmt(med)} {unit}", fmt(min(v)), fmt(max(v)),
+                         ratio, "" if i == 0 else goal_text(goal, med, ref),
+                         " ".join(fmt(x) for x in v)])
+    return rows
+
+
 def print_table(rows):
-    head = ["entry", "side", "n", "median", "min", "max", "ratio vs A", "runs in order"]
-    table = [head]
-    for r in rows:
-        table.append(r)
+    head = ["entry", "side", "n", "median", "min", "max", "ratio vs A", "goal",
+            "runs in order"]
+    table = [head] + rows
     widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
     for k, row in enumerate(table):
         print("  ".join(str(c).ljust(widths[i]) for i, c in enumerate(row)).rstrip())
@@ -105,13 +312,15 @@ def main():
         for name, e in ENTRIES.items():
             sides = ", ".join(f"{'AB'[i]}={s[0]}{'' if s[2]() else ' (not yet)'}"
                               for i, s in enumerate(e["sides"]))
-            print(f"{name}: {e['what']}; sides {sides}")
+            alias = [a for a, n in ALIASES.items() if n == name]
+            aka = f" (also {', '.join(alias)})" if alias else ""
+            print(f"{name}{aka}: {e['what']}; sides {sides}")
         return 0
     if args.runs < 5:
         print(f"bench: --runs {args.runs} is too few: medians need at least 5 runs per side",
               file=sys.stderr)
         return 2
-    names = args.entries or list(ENTRIES)
+    names = [ALIASES.get(n, n) for n in args.entries] or list(ENTRIES)
     for n in names:
         if n not in ENTRIES:
             print(f"bench: unknown entry '{n}' (have: {', '.join(ENTRIES)})", file=sys.stderr)
@@ -123,19 +332,7 @@ def main():
         if err:
             print(f"bench: {name}: FAILED: {err}", file=sys.stderr)
             failed += 1
-        ref = None
-        for i, (label, key, available) in enumerate(entry["sides"]):
-            v = values.get(key, [])
-            if not v:
-                rows.append([name, f"{'AB'[i]} {label}", 0, "-", "-", "-",
-                             "not yet" if not available() else "no data", ""])
-                continue
-            med = statistics.median(v)
-            if i == 0:
-                ref = med
-            ratio = "1.00" if i == 0 else (f"{med / ref:.2f}" if ref else "-")
-            rows.append([name, f"{'AB'[i]} {label}", len(v), f"{fmt(med)} {entry['unit']}",
-                         fmt(min(v)), fmt(max(v)), ratio, " ".join(fmt(x) for x in v)])
+        rows += entry_rows(name, entry, values)
     print()
     print_table(rows)
     return 1 if failed else 0

@@ -333,6 +333,41 @@ fx_build() {
 	fx_log "ready in $FX_DIR (kernel $kver)"
 }
 
+# fx_build_extra NAME LIST [SCRIPT.sh...]: an extra initramfs archive
+# $FX_DIR/NAME.cpio (uncompressed newc) holding the programs LIST names (same
+# format as tests/lab/inner/packages) with their libraries, and each SCRIPT
+# as /scenarios/SCRIPT. Appended to the inner fixture's archive (the kernel
+# unpacks concatenated archives, the second one over the first), it adds
+# tools only the runs that need them carry (the benches' fio: ~80 MiB with
+# its libraries, too big for every boot). Cached; prints the archive's path.
+fx_build_extra() {
+	local name=$1 list=$2 key root line out=$FX_DIR/$1.cpio
+	shift 2
+	mkdir -p "$FX_DIR"
+	key=$( (sed -n '/^fx_build_extra()/,/^}/p;/^fx_add_deb_bins()/,/^}/p' "${BASH_SOURCE[0]}";
+		fx_inputs_hash "$list" "$@") | sha256sum | cut -d' ' -f1)
+	if [ "$(cat "$out.stamp" 2>/dev/null)" = "$key" ] && [ -f "$out" ]; then
+		echo "$out"
+		return 0
+	fi
+	fx_log "building $name.cpio from $list"
+	root=$FX_DIR/$name-root
+	rm -rf "$root"
+	mkdir -p "$root/scenarios"
+	while read -r line; do
+		case "$line" in '' | '#'*) continue ;; esac
+		# shellcheck disable=SC2086
+		fx_add_deb_bins "$root" $line
+	done <"$list"
+	[ $# -eq 0 ] || cp "$@" "$root/scenarios/"
+	fx_cpio "$root" >"$out.tmp"
+	mv "$out.tmp" "$out"
+	echo "$key" >"$out.stamp"
+	rm -rf "$root"
+	fx_log "$name.cpio ready ($(du -m "$out" | cut -f1) MiB)"
+	echo "$out"
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	fx_build "$@"
 fi

@@ -7,7 +7,9 @@
 #   tests/lab/run.sh --list                names and time bounds
 #   tests/lab/run.sh --shell FILE.sh       boot the lab and run FILE.sh on this
 #                                          terminal, interactively (scripts/boot.sh)
-# Options: --env KEY=VALUE (passed to scenarios), --verbose (stream scenario
+# Options: --env KEY=VALUE (passed to scenarios), --file PATH (carried to the
+# scenarios as $LAB_FILES/BASENAME, e.g. an extra initramfs archive),
+# --verbose (stream scenario
 # output), --timeout SECONDS (bound for each selected scenario instead of its
 # "# lab-timeout:" line), --mode direct|outer (default: direct when /proc/cpuinfo has vmx or
 # svm, else outer).
@@ -62,7 +64,7 @@ scenario_timeout() {
 
 # ---- arguments -----------------------------------------------------------
 all=0 list=0 filter="" verbose=0 timeout_override="" mode=${LAB_MODE:-auto} shell_script=""
-envs=() picks=()
+envs=() picks=() extra_files=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--all) all=1 ;;
@@ -70,6 +72,10 @@ while [ $# -gt 0 ]; do
 	--filter) [ $# -ge 2 ] || die "--filter needs a glob"; filter=$2; shift ;;
 	--filter=*) filter=${1#--filter=} ;;
 	--env) [ $# -ge 2 ] || die "--env needs KEY=VALUE"; envs+=("$2"); shift ;;
+	--file)
+		[ $# -ge 2 ] || die "--file needs a path"
+		[ -f "$2" ] || die "--file '$2': no such file"
+		extra_files+=("$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"); shift ;;
 	--verbose) verbose=1 ;;
 	--timeout)
 		[[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "bad --timeout '${2:-}': give whole seconds"
@@ -199,7 +205,8 @@ build_outer_base() {
 build_overlay() {
 	local root=$LAB_DIR/overlay-root b i e
 	rm -rf "$root"
-	mkdir -p "$root/lab/scenarios" "$root/vireo/bin"
+	mkdir -p "$root/lab/scenarios" "$root/vireo/bin" "$root/lab/files"
+	for f in "${extra_files[@]}"; do cp -L "$f" "$root/lab/files/"; done
 	for b in $(release_bins); do
 		fx_copy_with_libs "$root" "$b" "/vireo/bin/$(basename "$b")"
 	done
@@ -306,6 +313,9 @@ run_direct() {
 	mkdir -p "$bindir"
 	for b in $(release_bins); do ln -s "$b" "$bindir/$(basename "$b")"; done
 	mkdir -p "$LAB_DIR/direct/scenarios"
+	rm -rf "$LAB_DIR/direct/files"
+	mkdir -p "$LAB_DIR/direct/files"
+	for f in "${extra_files[@]}"; do ln -s "$f" "$LAB_DIR/direct/files/"; done
 	cp "$here/scenarios/lib.sh" "$LAB_DIR/direct/scenarios/"
 	for i in "${!names[@]}"; do
 		name=${names[$i]}
@@ -319,6 +329,7 @@ run_direct() {
 		rc=0
 		(cd "$tmp" && env "${envs[@]}" LAB_NAME="$name" LAB_MODE=direct LAB_TMP="$tmp" \
 			LAB_REASON="$tmp/reason" LAB_SCENARIOS="$LAB_DIR/direct/scenarios" \
+			LAB_FILES="$LAB_DIR/direct/files" \
 			LAB_INNER_KERNEL="$FX_DIR/vmlinuz" LAB_INNER_INITRD="$FX_DIR/inner-initramfs.cpio.gz" \
 			PATH="$bindir:$PATH" timeout -s KILL "$limit" sh "$LAB_DIR/direct/scenarios/$name.sh") \
 			</dev/null >"$tmp/log" 2>&1 || rc=$?

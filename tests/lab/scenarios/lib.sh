@@ -42,23 +42,25 @@ LAB_INNER_CMDLINE="console=ttyS0 quiet panic=-1"
 #   vireo    vireo-vmm (the option names are the lab's assumption about its
 #            command line; keep them in step with vmm/, see README.md)
 # CMDLINE is the guest kernel command line (start from $LAB_INNER_CMDLINE).
-# Extra VMM options may be given in $LAB_VMM_ARGS (split at blanks).
+# Extra VMM options may be given in $LAB_VMM_ARGS (split at blanks); guest
+# RAM is $LAB_INNER_MEM MiB (default 256) and the initramfs $LAB_INNER_INITRD
+# on both.
 lab_vmm_exec() {
-	_vmm=$1 _cmdline=$2
+	_vmm=$1 _cmdline=$2 _mem=${LAB_INNER_MEM:-256}
 	case "$_vmm" in
 	microvm)
 		# rtc=on: with KVM microvm has no CMOS RTC by default, and the
 		# Debian kernel's rtc_cmos probe of the missing one costs ~10 s
 		# of boot in the lab (measured: marker 9 s with, 20 s without).
 		# shellcheck disable=SC2086
-		exec qemu-system-x86_64 -M microvm,rtc=on -accel kvm -cpu host -smp 1 -m 256 \
+		exec qemu-system-x86_64 -M microvm,rtc=on -accel kvm -cpu host -smp 1 -m "$_mem" \
 			-nodefaults -no-user-config -display none -serial stdio -no-reboot \
 			-kernel "$LAB_INNER_KERNEL" -initrd "$LAB_INNER_INITRD" \
 			-append "$_cmdline" $LAB_VMM_ARGS ;;
 	vireo)
 		# shellcheck disable=SC2086
 		exec vireo-vmm --kernel "$LAB_INNER_KERNEL" --initrd "$LAB_INNER_INITRD" \
-			--cmdline "$_cmdline" --memory 256M --cpus 1 --boot-timer $LAB_VMM_ARGS ;;
+			--cmdline "$_cmdline" --memory "${_mem}M" --cpus 1 --boot-timer $LAB_VMM_ARGS ;;
 	*)
 		lab_fail "unknown VMM '$_vmm' (microvm or vireo)" ;;
 	esac
