@@ -221,6 +221,27 @@ static void test_indirect_too_many(void **state)
 	expect_broken(f);
 }
 
+static void test_indirect_full_queue_size(void **state)
+{
+	/* A table of exactly queue-size entries, reached through a ring
+	 * descriptor, is legal: Linux's virtio-blk sends seg_max + 2 entries
+	 * with seg_max = queue size - 2. */
+	struct fx *f = fx_new(4, true, false);
+	uint64_t t = tmem_alloc(&f->m, 16 * 4, 0);
+
+	(void)state;
+	for (uint16_t i = 0; i < 4; i++)
+		tring_idesc(&f->m, t, i, tmem_alloc(&f->m, 8, 0), 8,
+			    (i < 3 ? N : 0) | (i == 3 ? W : 0), (uint16_t)(i + 1));
+	tring_desc(&f->r, 0, t, 16 * 4, I, 0);
+	tring_publish(&f->r, 0);
+	assert_int_equal(virtq_pop(&f->q, &f->c), 1);
+	assert_false(f->q.broken);
+	assert_int_equal(f->c.nr_out, 3);
+	assert_int_equal(f->c.nr_in, 1);
+	fx_free(f);
+}
+
 static void test_indirect_loop(void **state)
 {
 	struct fx *f = fx_new(8, true, false);
@@ -573,6 +594,7 @@ int main(void)
 		cmocka_unit_test(test_indirect_bad_len),
 		cmocka_unit_test(test_indirect_with_next),
 		cmocka_unit_test(test_indirect_too_many),
+		cmocka_unit_test(test_indirect_full_queue_size),
 		cmocka_unit_test(test_indirect_loop),
 		cmocka_unit_test(test_indirect_next_out_of_table),
 		cmocka_unit_test(test_indirect_table_outside),

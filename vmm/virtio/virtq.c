@@ -180,9 +180,15 @@ static int chain_add(struct virtq *q, struct virtq_chain *c,
 	return 0;
 }
 
-/* Walk an indirect table (virtio 1.2, 2.7.5.3). */
+/*
+ * Walk an indirect table (virtio 1.2, 2.7.5.3).  The table may hold up to
+ * queue-size entries of its own: Linux's virtio-blk fills one with seg_max
+ * data segments plus header and status (seg_max + 2 == queue size), on top
+ * of the ring descriptor that points at it.  The chain's total is still
+ * capped by VIRTQ_CHAIN_MAX in chain_add().
+ */
 static int chain_indirect(struct virtq *q, struct virtq_chain *c,
-			  const struct vring_desc *ind, unsigned *budget)
+			  const struct vring_desc *ind)
 {
 	const struct vring_desc *t;
 	struct vring_desc d;
@@ -203,7 +209,7 @@ static int chain_indirect(struct virtq *q, struct virtq_chain *c,
 		return -EIO;
 	}
 	count = ind->len / 16;
-	if (count > *budget) {
+	if (count > q->size) {
 		virtq_fail(q, "chain %u: indirect table of %u entries exceeds the "
 			   "queue size %u", c->head, count, q->size);
 		return -EIO;
@@ -242,7 +248,6 @@ static int chain_indirect(struct virtq *q, struct virtq_chain *c,
 		}
 		i = d.next;
 	}
-	*budget -= count;
 	return 0;
 }
 
@@ -296,7 +301,7 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 		budget--;
 		desc_load(table, i, &d);
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
-			if (chain_indirect(q, c, &d, &budget) < 0)
+			if (chain_indirect(q, c, &d) < 0)
 				return -EIO;
 			break;
 		}
