@@ -1,0 +1,220 @@
+# Sourced by every numbered image test (tests/img/NNN-name.sh).
+#
+# Environment:
+#   VIREO_IMG   path of the vireo-img under test (meson passes the built one;
+#               point it at qemu-img to check that a test itself is right)
+#   QEMU_IMG    qemu-img (default: qemu-img in PATH)
+#   QEMU_IO     qemu-io  (default: qemu-io in PATH)
+#   IMG_KEEP=1  keep the scratch directory for a failing test
+#
+# Each test prints deterministic lines on stdout (compared with NNN-name.out by
+# run.sh); diagnostics go to stderr.  A test also exits non-zero as soon as
+# anything went wrong, so it fails even without an expectation file.
+set -uo pipefail
+
+IMG_TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOP=$(cd "$IMG_TESTS/../.." && pwd)
+QEMU_IMG=${QEMU_IMG:-qemu-img}
+QEMU_IO=${QEMU_IO:-qemu-io}
+QCOW2PY="python3 $IMG_TESTS/qcow2.py"
+
+if [ -z "${VIREO_IMG:-}" ]; then
+	for c in "$TOP/build/asan/cli/vireo-img" "$TOP/build/debug/cli/vireo-img" \
+		"$TOP/build/release/cli/vireo-img"; do
+		[ -x "$c" ] && VIREO_IMG=$c && break
+	done
+fi
+if [ -z "${VIREO_IMG:-}" ] || ! command -v "$VIREO_IMG" >/dev/null; then
+	echo "vireo-img not found (set VIREO_IMG)" >&2
+	exit 77
+fi
+for t in "$QEMU_IMG" "$QEMU_IO" python3; do
+	command -v "$t" >/dev/null || { echo "$t not found (install qemu-utils, python3)" >&2; exit 77; }
+done
+
+# Sanitizer reports must make the run fail loudly, and without LSan noise
+# from the qemu tools (they are not instrumented, so it does not apply).
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:abort_on_error=1}
+
+TEST_DIR=$(mktemp -d "${TMPDIR:-/tmp}/vireo-img-test.XXXXXX")
+FAILED=0
+cleanup_test_dir() {
+	if [ "$FAILED" -ne 0 ] && [ "${IMG_KEEP:-0}" = 1 ]; then
+		echo "kept scratch directory $TEST_DIR" >&2
+	else
+		rm -rf "$TEST_DIR"
+	fi
+}
+trap cleanup_test_dir EXIT
+cd "$TEST_DIR" || exit 1
+
+# fail MESSAGE: record a failure (printed on stdout, so the diff shows it).
+fail() {
+	echo "FAIL: $*"
+	FAILED=1
+}
+
+# finish: last line of every test.
+finish() {
+	if [ "$FAILED" -ne 0 ]; then
+		echo "test failed (scratch: $TEST_DIR)" >&2
+		exit 1
+	fi
+	exit 0
+}
+
+# run_tool LABEL CMD...: run a command with stderr kept in $TEST_DIR/LAST.err,
+# stdout in LAST.out; returns its exit status.  A signal death or a
+# sanitizer report is a failure of the test whatever the caller expected.
+run_tool() {
+	local label=$1 rc
+	shift
+	"$@" >"$TEST_DIR/LAST.out" 2>"$TEST_DIR/LAST.err"
+	rc=$?
+	if [ $rc -ge 128 ] || grep -qE 'Sanitizer|runtime error:' "$TEST_DIR/LAST.err"; then
+		fail "$label: crashed (exit $rc): $*"
+		sed 's/^/    /' "$TEST_DIR/LAST.err" | head -40 >&2
+	fi
+	return $rc
+}
+
+# vimg ARGS...: run vireo-img; ok/exit code as run_tool.
+vimg() { run_tool "vireo-img $1" "$VIREO_IMG" "$@"; }
+qimg() { run_tool "qemu-img $1" "$QEMU_IMG" "$@"; }
+
+# must LABEL CMD...: the command must succeed.
+must() {
+	local label=$1
+	shift
+	if ! run_tool "$label" "$@"; then
+		fail "$label: exit $? from: $*"
+		sed 's/^/    /' "$TEST_DIR/LAST.err" | head -20 >&2
+		return 1
+	fi
+	return 0
+}
+
+# qio IMG CMD...: run qemu-io commands on a qcow2 image (each arg one -c).
+qio() {
+	local img=$1 a args=()
+	shift
+	for a in "$@"; do args+=(-c "$a"); done
+	must "qemu-io $img" "$QEMU_IO" -f qcow2 "${args[@]}" "$img" || return 1
+	if grep -q 'error\|failed' "$TEST_DIR/LAST.out"; then
+		fail "qemu-io reported an error: $(head -1 "$TEST_DIR/LAST.out")"
+		return 1
+	fi
+}
+
+# mkraw FILE SIZE SEED: a raw file with a deterministic mix of random data,
+# single-byte patterns, all-zero clusters and partial clusters.  Pieces start
+# and end at 512-byte multiples and at odd sector offsets so that they cross
+# every cluster size between 512 B and 2 MiB.
+mkraw() {
+	python3 - "$@" <<'PY'
+import random, sys
+path, size, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+r = random.Random(seed)
+with open(path, "wb") as f:
+    f.truncate(size)
+    off = 0
+    while off < size:
+        gap = r.choice([0, 512, 4096, 65536, 3 * 512, 1 << 20])
+        off += gap
+        if off >= size:
+            break
+        n = min(size - off, r.choice([512, 1024, 4096, 7 * 512, 65536, 200 * 512, 1 << 20]))
+        kind = r.randrange(3)
+        if kind == 0:
+            data = bytes([r.randrange(1, 256)]) * n
+        elif kind == 1:
+            data = r.randbytes(n) if hasattr(r, "randbytes") else bytes(r.getrandbits(8) for _ in range(n))
+        else:
+            # compressible but not uniform: a counter pattern
+            data = bytes((i * 7 + seed) & 0xFF for i in range(n))
+        f.seek(off)
+        f.write(data)
+        off += n
+PY
+}
+
+# same_raw A B LABEL: byte comparison; prints a line either way.
+same_raw() {
+	if cmp -s "$1" "$2"; then
+		echo "$3: identical"
+	else
+		fail "$3: contents differ ($(cmp "$1" "$2" 2>&1 | head -1 | sed "s|$TEST_DIR/||g"))"
+	fi
+}
+
+# qemu_check IMG LABEL: qemu-img check must say the image is clean.
+qemu_check() {
+	run_tool "qemu-img check" "$QEMU_IMG" check "$1"
+	local rc=$?
+	if [ $rc -eq 0 ]; then
+		echo "$2: qemu-img check clean"
+	else
+		fail "$2: qemu-img check exit $rc: $(grep -v '^$' "$TEST_DIR/LAST.out" | head -3 | tr '\n' ' ')"
+	fi
+}
+
+# vireo_check IMG LABEL: vireo-img check must say the image is clean.
+vireo_check() {
+	vimg check "$1"
+	local rc=$?
+	if [ $rc -eq 0 ]; then
+		echo "$2: vireo-img check clean"
+	else
+		fail "$2: vireo-img check exit $rc: $(cat "$TEST_DIR/LAST.out" "$TEST_DIR/LAST.err" | grep -v '^$' | head -3 | tr '\n' ' ')"
+	fi
+}
+
+# qemu_raw IMG OUT [extra qemu-img convert args]: read an image through QEMU.
+qemu_raw() {
+	local img=$1 out=$2
+	shift 2
+	must "qemu-img convert" "$QEMU_IMG" convert "$@" -O raw "$img" "$out"
+}
+
+# vireo_raw IMG OUT [extra args]: read an image through vireo-img.
+vireo_raw() {
+	local img=$1 out=$2
+	shift 2
+	must "vireo-img convert" "$VIREO_IMG" convert "$@" -O raw "$img" "$out"
+}
+
+# sum FILE...: checksums, to prove a refused image was not written.
+sum() { sha256sum "$@" | cut -d' ' -f1 | tr '\n' ' '; }
+
+# json_field IMG KEY: a field of `qemu-img info --output=json`.
+qemu_info_field() {
+	"$QEMU_IMG" info --output=json "$1" | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v = v.get(k) if isinstance(v, dict) else None
+print(v)' "$2"
+}
+
+# bench_write TOOL IMG OFF COUNT SIZE STEP PATTERN: COUNT writes of SIZE bytes
+# of byte PATTERN starting at OFF, STEP apart, through `TOOL bench -w`
+# (qemu-img's write verb); keep STEP >= SIZE (the writes run in parallel).
+bench_write() {
+	local tool=$1 img=$2 off=$3 count=$4 bsz=$5 step=$6 pat=$7
+	must "$(basename "$tool") bench -w" "$tool" bench -w -f qcow2 -c "$count" -s "$bsz" \
+		-S "$step" -o "$off" --pattern="$pat" "$img"
+}
+
+# raw_write FILE OFF COUNT SIZE STEP PATTERN: the same writes on a raw file
+# (the expectation).
+raw_write() {
+	python3 - "$@" <<'PY'
+import sys
+path, off, count, size, step, pat = sys.argv[1], *[int(a, 0) for a in sys.argv[2:]]
+with open(path, "r+b") as f:
+    for i in range(count):
+        f.seek(off + i * step)
+        f.write(bytes([pat]) * size)
+PY
+}
