@@ -218,3 +218,31 @@ with open(path, "r+b") as f:
         f.write(bytes([pat]) * size)
 PY
 }
+
+# check_agree IMG LABEL: `vireo-img check` must give the same verdict (exit
+# status: 0 clean, 2 corruptions, 3 leaks only) as `qemu-img check`.
+check_agree() {
+	local q v
+	"$QEMU_IMG" check "$1" >"$TEST_DIR/QCHECK.out" 2>&1
+	q=$?
+	vimg check "$1"
+	v=$?
+	if [ "$q" = "$v" ]; then
+		echo "$2: check agrees with qemu-img (exit $q)"
+	else
+		fail "$2: vireo-img check exit $v, qemu-img check exit $q"
+		sed 's/^/    qemu-img: /' "$TEST_DIR/QCHECK.out" | head -8 >&2
+		cat "$TEST_DIR/LAST.out" "$TEST_DIR/LAST.err" | sed 's/^/    vireo-img: /' | head -8 >&2
+	fi
+}
+
+# read_agree IMG LABEL [convert args]: vireo-img and qemu-img read the same
+# bytes from an image (its whole backing chain included).
+read_agree() {
+	local img=$1 label=$2
+	shift 2
+	rm -f "$TEST_DIR/RA.q" "$TEST_DIR/RA.v"
+	qemu_raw "$img" "$TEST_DIR/RA.q" "$@" || return
+	vireo_raw "$img" "$TEST_DIR/RA.v" "$@" || return
+	same_raw "$TEST_DIR/RA.q" "$TEST_DIR/RA.v" "$label: vireo-img reads what qemu-img reads"
+}
