@@ -246,3 +246,67 @@ read_agree() {
 	vireo_raw "$img" "$TEST_DIR/RA.v" "$@" || return
 	same_raw "$TEST_DIR/RA.q" "$TEST_DIR/RA.v" "$label: vireo-img reads what qemu-img reads"
 }
+
+# img_state IMG: size and checksum of an image with the "corrupt" header bit
+# masked (a tool may mark an image corrupt when it refuses to write it; it
+# may not change anything else).  Huge files are reported by size only.
+img_state() {
+	python3 - "$1" <<'PY'
+import hashlib, os, sys
+p = sys.argv[1]
+n = os.path.getsize(p)
+if n > (1 << 30):
+    print("size", n)
+    sys.exit()
+h = hashlib.sha256()
+with open(p, "rb") as f:
+    d = bytearray(f.read(4096))
+    if len(d) >= 80:
+        d[79] &= ~2
+    h.update(d)
+    for b in iter(lambda: f.read(1 << 20), b""):
+        h.update(b)
+print("size", n, h.hexdigest())
+PY
+}
+
+# refuse LABEL REGEX ARGS...: `vireo-img ARGS` must exit non-zero (not
+# crash), print an error matching REGEX (grep -Ei, stdout or stderr) and
+# leave the image (last argument before any output file: $IMG) unchanged.
+refuse() {
+	local label=$1 re=$2 before after rc
+	shift 2
+	before=$(img_state "$IMG")
+	vimg "$@"
+	rc=$?
+	after=$(img_state "$IMG")
+	if [ $rc -eq 0 ]; then
+		fail "$label: vireo-img $1 accepted it (exit 0)"
+	elif [ $rc -ge 128 ]; then
+		:   # already reported by run_tool
+	elif ! grep -qEi -- "$re" "$TEST_DIR/LAST.err" "$TEST_DIR/LAST.out"; then
+		fail "$label: vireo-img $1: error does not name the problem (/$re/): $(head -c 300 "$TEST_DIR/LAST.err" | tr '\n' ' ')"
+	elif [ "$before" != "$after" ]; then
+		fail "$label: vireo-img $1 refused but changed the image ($before -> $after)"
+	else
+		echo "$label: vireo-img $1 refused it, names the problem, image unchanged"
+	fi
+}
+
+# survive LABEL ARGS...: `vireo-img ARGS` may succeed or fail but must not
+# crash, and if it fails the image must be unchanged.
+survive() {
+	local label=$1 before after rc
+	shift
+	before=$(img_state "$IMG")
+	vimg "$@"
+	rc=$?
+	after=$(img_state "$IMG")
+	if [ $rc -ge 128 ]; then
+		:
+	elif [ $rc -ne 0 ] && [ "$before" != "$after" ]; then
+		fail "$label: vireo-img $1 failed but changed the image ($before -> $after)"
+	else
+		echo "$label: vireo-img $1 did not crash"
+	fi
+}
