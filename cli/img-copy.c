@@ -1,0 +1,835 @@
+/* vireo-img verbs that move data: convert, commit, rebase, compare, map,
+ * bench. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "img-cli.h"
+
+#define CHUNK (2u << 20)
+
+static void *xalloc(size_t n)
+{
+	void *p = aligned_alloc(4096, VIREO_ALIGN_UP(n, 4096));
+
+	if (!p) {
+		verr("out of memory (%zu bytes)", n);
+		exit(1);
+	}
+	return p;
+}
+
+/* Write buf[0..len) at off, skipping zero blocks of @gran bytes (sparse),
+ * coalescing non-zero runs into single writes. */
+static int write_sparse(struct vimg *dst, const uint8_t *buf, size_t len,
+			uint64_t off, uint32_t gran, bool compress, bool need_zero)
+{
+	size_t i = 0;
+	int r;
+
+	if (compress) {
+		/* Runs of non-zero clusters go down in one call, which
+		 * compresses them on several threads. */
+		while (i < len) {
+			size_t n = VIREO_MIN((size_t)gran, len - i), j;
+			if (cli_is_zero(buf + i, n)) {
+				if (need_zero && (r = vimg_pwrite_zeroes(dst, off + i, n)) < 0)
+					return r;
+				i += n;
+				continue;
+			}
+			j = i + n;
+			while (j < len && !cli_is_zero(buf + j, VIREO_MIN((size_t)gran, len - j)))
+				j += VIREO_MIN((size_t)gran, len - j);
+			r = vimg_pwrite_compressed(dst, buf + i, j - i, off + i);
+			if (r < 0)
+				return r;
+			i = j;
+		}
+		return 0;
+	}
+	while (i < len) {
+		size_t n = VIREO_MIN((size_t)gran - (size_t)((off + i) % gran), len - i), j;
+		if (gran && cli_is_zero(buf + i, n)) {
+			j = i + n;
+			while (j < len) {
+				size_t m = VIREO_MIN((size_t)gran, len - j);
+				if (!cli_is_zero(buf + j, m))
+					break;
+				j += m;
+			}
+			if (need_zero && (r = vimg_pwrite_zeroes(dst, off + i, j - i)) < 0)
+				return r;
+			i = j;
+			continue;
+		}
+		j = i + n;
+		while (j < len) {
+			size_t m = VIREO_MIN((size_t)gran, len - j);
+			if (cli_is_zero(buf + j, m))
+				break;
+			j += m;
+		}
+		r = vimg_pwrite(dst, buf + i, j - i, off + i);
+		if (r < 0)
+			return r;
+		i = j;
+	}
+	return 0;
+}
+
+int cmd_convert(int argc, char **argv)
+{
+	const char *fmt = NULL, *ofmt = "raw", *oopts = NULL, *obacking = NULL, *dst_path;
+	bool progress = false, compress = false, no_create = false, quiet = false;
+	bool unsafe = true;   /* qemu-img convert defaults to cache=unsafe */
+	uint64_t total = 0, done = 0, sparse = 4096;
+	struct vimg_create_opts co = { 0 };
+	struct vimg **src;
+	struct vimg *dst;
+	int nsrc, c, r = 0;
+	uint8_t *buf;
+	char err[1024];
+	uint32_t gran;
+
+	static const struct option lo[] = { { "force-share", 0, 0, 'U' },
+		{ "help", 0, 0, 'h' }, { "target-is-zero", 0, 0, 'Z' }, { 0, 0, 0, 0 } };
+	while ((c = getopt_long(argc, argv, "hqpcnf:O:o:B:S:t:T:m:WUC", lo, NULL)) != -1) {
+		switch (c) {
+		case 'q': quiet = true; break;
+		case 'p': progress = true; break;
+		case 'c': compress = true; break;
+		case 'n': no_create = true; break;
+		case 'f': fmt = optarg; break;
+		case 'O': ofmt = optarg; break;
+		case 'o': oopts = optarg; break;
+		case 'B': obacking = optarg; break;
+		case 'S':
+			if (vsize_parse(optarg, 1, &sparse) < 0) {
+				verr("Invalid sparse size '%s'", optarg);
+				return 1;
+			}
+			break;
+		case 't': unsafe = !strcmp(optarg, "unsafe"); break;
+		case 'T': case 'm': case 'W': case 'U': case 'C': case 'Z': break;
+		case 'h': usage_convert:
+			printf("Usage: vireo-img convert [-p] [-c] [-n] [-f fmt] [-O fmt] [-o opts] [-S size] src... dst\n");
+			return 0;
+		default: goto usage_convert;
+		}
+	}
+	(void)quiet;
+	if (argc - optind < 2) {
+		verr("Expecting at least one source and a destination");
+		return 1;
+	}
+	if (strcmp(ofmt, "raw") && strcmp(ofmt, "qcow2")) {
+		verr("Unknown output format '%s' (use raw or qcow2)", ofmt);
+		return 1;
+	}
+	if (compress && strcmp(ofmt, "qcow2")) {
+		verr("Compression needs the qcow2 output format (-O qcow2)");
+		return 1;
+	}
+	if (obacking && no_create) {
+		verr("-B and -n cannot be used together");
+		return 1;
+	}
+	nsrc = argc - optind - 1;
+	dst_path = argv[argc - 1];
+	src = calloc((size_t)nsrc, sizeof(*src));
+	for (int i = 0; i < nsrc; i++) {
+		src[i] = cli_open(argv[optind + i], fmt, true, false);
+		if (!src[i]) {
+			r = 1;
+			goto out_src;
+		}
+		total += vimg_size(src[i]);
+	}
+	if (!no_create) {
+		co.format = !strcmp(ofmt, "qcow2") ? VIMG_FMT_QCOW2 : VIMG_FMT_RAW;
+		if (oopts && cli_parse_create_opts(oopts, &co) < 0) {
+			r = 1;
+			goto out_src;
+		}
+		co.size = total;
+		if (obacking)
+			co.backing = obacking;
+		if (co.backing && co.format != VIMG_FMT_QCOW2) {
+			verr("A backing file for the output needs -O qcow2");
+			r = 1;
+			goto out_src;
+		}
+		if (co.backing && !co.backing_fmt) {
+			/* Record the backing file's format, as probed. */
+			struct vimg *bk;
+			char *bp = NULL;
+			const char *slash = strrchr(dst_path, '/');
+			if (co.backing[0] != '/' && slash &&
+			    asprintf(&bp, "%.*s/%s", (int)(slash - dst_path), dst_path, co.backing) < 0)
+				bp = NULL;
+			bk = cli_open(bp ? bp : co.backing, NULL, true, true);
+			free(bp);
+			if (!bk) {
+				r = 1;
+				goto out_src;
+			}
+			co.backing_fmt = vimg_format_name(vimg_get_format(bk));
+			vimg_close(bk);
+		}
+		if (vimg_create(dst_path, &co, err, sizeof(err)) < 0) {
+			verr("%s: %s", dst_path, err);
+			r = 1;
+			goto out_src;
+		}
+	}
+	dst = cli_open_cache(dst_path, ofmt, false, false, unsafe);
+	if (!dst) {
+		r = 1;
+		goto out_src;
+	}
+	if (vimg_size(dst) < total) {
+		verr("Output image '%s' is too small (%" PRIu64 " bytes, need %" PRIu64 ")",
+		     dst_path, vimg_size(dst), total);
+		r = 1;
+		goto out_dst;
+	}
+	gran = compress ? vimg_cluster_size(dst) :
+	       sparse ? (uint32_t)VIREO_MIN(sparse, (uint64_t)vimg_cluster_size(dst)) : 0;
+	if (!compress && vimg_get_format(dst) == VIMG_FMT_RAW && sparse)
+		gran = (uint32_t)VIREO_MIN(sparse, 65536);
+	buf = xalloc(CHUNK);
+	cli_progress(progress, 0, total);
+	for (int i = 0; i < nsrc && !r; i++) {
+		uint64_t size = vimg_size(src[i]), off = 0;
+		while (off < size) {
+			struct vimg_extent ext;
+			uint64_t n = VIREO_MIN((uint64_t)CHUNK, size - off);
+			if (vimg_block_status(src[i], off, n, true, &ext) < 0) {
+				verr("%s: %s", argv[optind + i], vimg_errmsg(src[i]));
+				r = 1;
+				break;
+			}
+			n = ext.len;
+			/* Keep chunks on output-cluster boundaries (compression
+			 * needs whole clusters; it also keeps writes aligned). */
+			if (gran && (done + n) % gran && off + n < size) {
+				uint64_t end = done + n;
+				if (n > gran) {
+					n = end - end % gran - done;
+				} else {
+					n = VIREO_MIN(end - end % gran + gran - done, size - off);
+					ext.flags = VIMG_BS_DATA;
+				}
+			}
+			if ((ext.flags & VIMG_BS_ZERO) && !(ext.flags & VIMG_BS_DATA)) {
+				if ((no_create || co.backing) && vimg_pwrite_zeroes(dst, done, n) < 0) {
+					verr("%s: %s", dst_path, vimg_errmsg(dst));
+					r = 1;
+					break;
+				}
+			} else {
+				if (vimg_pread(src[i], buf, n, off) < 0) {
+					verr("error while reading '%s' at %" PRIu64 ": %s",
+					     argv[optind + i], off, vimg_errmsg(src[i]));
+					r = 1;
+					break;
+				}
+				if (co.backing && !compress) {
+					/* Only what differs from the backing file. */
+					uint8_t *cur = xalloc(n);
+					uint32_t cs = vimg_cluster_size(dst);
+					int w = vimg_pread(dst, cur, n, done);
+					for (uint64_t k = 0; w == 0 && k < n;) {
+						uint64_t step = VIREO_MIN((uint64_t)cs - ((done + k) % cs), n - k);
+						if (memcmp(cur + k, buf + k, step))
+							w = vimg_pwrite(dst, buf + k, step, done + k);
+						k += step;
+					}
+					free(cur);
+					if (w < 0) {
+						verr("error while writing '%s' at %" PRIu64 ": %s",
+						     dst_path, done, vimg_errmsg(dst));
+						r = 1;
+						break;
+					}
+				} else if (write_sparse(dst, buf, n, done, gran, compress,
+						no_create || co.backing) < 0) {
+					verr("error while writing '%s' at %" PRIu64 ": %s",
+					     dst_path, done, vimg_errmsg(dst));
+					r = 1;
+					break;
+				}
+			}
+			off += n;
+			done += n;
+			cli_progress(progress, done, total);
+		}
+	}
+	if (progress)
+		printf("\n");
+	free(buf);
+out_dst:
+	if (vimg_close(dst) < 0 && !r) {
+		verr("%s: flush failed", dst_path);
+		r = 1;
+	}
+out_src:
+	for (int i = 0; i < nsrc; i++)
+		vimg_close(src[i]);
+	free(src);
+	return r;
+}
+
+int cmd_commit(int argc, char **argv)
+{
+	const char *fmt = NULL, *base_name = NULL;
+	bool progress = false, keep = false, quiet = false;
+	struct vimg *top, *base_ro, *base;
+	int c, depth = 1, r = 0;
+	uint64_t off = 0, size;
+	uint8_t *buf;
+
+	static const struct option lo[] = { { "help", 0, 0, 'h' }, { 0, 0, 0, 0 } };
+	while ((c = getopt_long(argc, argv, "hqpdf:b:t:r:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'q': quiet = true; break;
+		case 'p': progress = true; break;
+		case 'd': keep = true; break;
+		case 'f': fmt = optarg; break;
+		case 'b': base_name = optarg; break;
+		case 't': case 'r': break;
+		case 'h': printf("Usage: vireo-img commit [-q] [-p] [-d] [-f fmt] [-b base] file\n"); return 0;
+		default: return 1;
+		}
+	}
+	if (optind != argc - 1) {
+		verr("Expecting one image file name");
+		return 1;
+	}
+	top = cli_open(argv[optind], fmt, true, false);
+	if (!top)
+		return 1;
+	base_ro = vimg_backing(top);
+	if (!base_ro) {
+		verr("Image '%s' does not have a backing file", argv[optind]);
+		vimg_close(top);
+		return 1;
+	}
+	if (base_name) {
+		struct stat want, st;
+		if (stat(base_name, &want) < 0) {
+			verr("Cannot find base '%s': %s", base_name, strerror(errno));
+			vimg_close(top);
+			return 1;
+		}
+		while (base_ro && !(stat(vimg_filename(base_ro), &st) == 0 &&
+				     st.st_ino == want.st_ino && st.st_dev == want.st_dev)) {
+			base_ro = vimg_backing(base_ro);
+			depth++;
+		}
+		if (!base_ro) {
+			verr("'%s' is not in the backing chain of '%s'", base_name, argv[optind]);
+			vimg_close(top);
+			return 1;
+		}
+		keep = keep || depth > 1;
+	}
+	base = cli_open(vimg_filename(base_ro), vimg_format_name(vimg_get_format(base_ro)),
+			false, true);
+	if (!base) {
+		vimg_close(top);
+		return 1;
+	}
+	size = vimg_size(top);
+	if (vimg_size(base) < size && vimg_resize(base, size) < 0) {
+		verr("Cannot grow base to %" PRIu64 " bytes: %s", size, vimg_errmsg(base));
+		r = 1;
+	}
+	buf = xalloc(CHUNK);
+	while (!r && off < size) {
+		struct vimg_extent e;
+		if (vimg_block_status(top, off, VIREO_MIN((uint64_t)CHUNK, size - off), true, &e) < 0) {
+			verr("%s", vimg_errmsg(top));
+			r = 1;
+			break;
+		}
+		if (e.depth >= 0 && e.depth < depth) {
+			if ((e.flags & VIMG_BS_ZERO) && !(e.flags & VIMG_BS_DATA)) {
+				if (vimg_pwrite_zeroes(base, off, e.len) < 0)
+					r = 1;
+			} else if (vimg_pread(top, buf, e.len, off) < 0) {
+				verr("read: %s", vimg_errmsg(top));
+				r = 1;
+				break;
+			} else if (vimg_pwrite(base, buf, e.len, off) < 0) {
+				r = 1;
+			}
+			if (r)
+				verr("write to base: %s", vimg_errmsg(base));
+		}
+		off += e.len;
+		cli_progress(progress, off, size);
+	}
+	free(buf);
+	if (progress)
+		printf("\n");
+	if (vimg_close(base) < 0 && !r) {
+		verr("flush of base failed");
+		r = 1;
+	}
+	vimg_close(top);
+	if (!r && !keep) {
+		top = cli_open(argv[optind], fmt, false, true);
+		if (!top)
+			return 1;
+		if (vimg_get_format(top) == VIMG_FMT_QCOW2 && vimg_make_empty(top) < 0) {
+			verr("Could not empty '%s': %s", argv[optind], vimg_errmsg(top));
+			r = 1;
+		}
+		if (vimg_close(top) < 0)
+			r = 1;
+	}
+	if (!r && !quiet)
+		printf("Image committed.\n");
+	return r;
+}
+
+int cmd_rebase(int argc, char **argv)
+{
+	const char *fmt = NULL, *bfmt = NULL, *backing = NULL;
+	bool unsafe = false, progress = false, quiet = false;
+	struct vimg *img, *nb = NULL;
+	int c, r = 0;
+
+	static const struct option lo[] = { { "help", 0, 0, 'h' },
+		{ "force-share", 0, 0, 'U' }, { 0, 0, 0, 0 } };
+	while ((c = getopt_long(argc, argv, "hqpuf:F:b:t:T:U", lo, NULL)) != -1) {
+		switch (c) {
+		case 'q': quiet = true; break;
+		case 'p': progress = true; break;
+		case 'u': unsafe = true; break;
+		case 'f': fmt = optarg; break;
+		case 'F': bfmt = optarg; break;
+		case 'b': backing = optarg; break;
+		case 't': case 'T': case 'U': break;
+		case 'h': printf("Usage: vireo-img rebase [-q] [-p] [-u] [-f fmt] -b backing [-F fmt] file\n"); return 0;
+		default: return 1;
+		}
+	}
+	(void)quiet;
+	if (optind != argc - 1 || !backing) {
+		verr("Expecting -b backing and one image file name");
+		return 1;
+	}
+	img = cli_open(argv[optind], fmt, false, unsafe);
+	if (!img)
+		return 1;
+	if (backing[0] && !unsafe) {
+		const char *slash = strrchr(argv[optind], '/');
+		char *bp = NULL;
+		if (backing[0] != '/' && slash &&
+		    asprintf(&bp, "%.*s/%s", (int)(slash - argv[optind]), argv[optind], backing) < 0)
+			bp = NULL;
+		nb = cli_open(bp ? bp : backing, bfmt, true, false);
+		free(bp);
+		if (!nb) {
+			vimg_close(img);
+			return 1;
+		}
+		if (!bfmt)
+			bfmt = vimg_format_name(vimg_get_format(nb));
+	}
+	if (!unsafe) {
+		uint64_t size = vimg_size(img), off = 0;
+		uint32_t cs = vimg_cluster_size(img);
+		uint8_t *a = xalloc(CHUNK), *b = xalloc(CHUNK);
+		while (!r && off < size) {
+			struct vimg_extent e;
+			uint64_t n;
+			if (vimg_block_status(img, off, VIREO_MIN((uint64_t)CHUNK, size - off), false, &e) < 0) {
+				r = 1;
+				break;
+			}
+			n = e.len;
+			if (!(e.flags & (VIMG_BS_DATA | VIMG_BS_ZERO))) {
+				/* Not allocated here: keep the old view if the new differs. */
+				uint64_t nsz = nb ? vimg_size(nb) : 0, k;
+				if (vimg_pread(img, a, n, off) < 0) {
+					r = 1;
+					break;
+				}
+				memset(b, 0, n);
+				if (nb && off < nsz && vimg_pread(nb, b, VIREO_MIN(n, nsz - off), off) < 0) {
+					verr("read of new backing: %s", vimg_errmsg(nb));
+					r = 1;
+					break;
+				}
+				for (k = 0; k < n && !r;) {
+					uint64_t step = VIREO_MIN((uint64_t)cs - ((off + k) % cs), n - k);
+					if (memcmp(a + k, b + k, step) &&
+					    vimg_pwrite(img, a + k, step, off + k) < 0)
+						r = 1;
+					k += step;
+				}
+			}
+			off += n;
+			cli_progress(progress, off, size);
+		}
+		if (r)
+			verr("%s", vimg_errmsg(img));
+		free(a);
+		free(b);
+		if (progress)
+			printf("\n");
+	}
+	if (!r && vimg_set_backing(img, backing, backing[0] ? bfmt : NULL) < 0) {
+		verr("Could not change the backing file of '%s': %s", argv[optind], vimg_errmsg(img));
+		r = 1;
+	}
+	if (nb)
+		vimg_close(nb);
+	if (vimg_close(img) < 0)
+		r = 1;
+	return r;
+}
+
+int cmd_compare(int argc, char **argv)
+{
+	const char *fmt1 = NULL, *fmt2 = NULL;
+	bool strict = false, quiet = false, progress = false;
+	struct vimg *a, *b;
+	uint64_t sa, sb, common, off = 0;
+	uint8_t *ba, *bb;
+	int c, r = 0;
+
+	static const struct option lo[] = { { "help", 0, 0, 'h' },
+		{ "force-share", 0, 0, 'U' }, { 0, 0, 0, 0 } };
+	while ((c = getopt_long(argc, argv, "hqpsf:F:T:U", lo, NULL)) != -1) {
+		switch (c) {
+		case 'q': quiet = true; break;
+		case 'p': progress = true; break;
+		case 's': strict = true; break;
+		case 'f': fmt1 = optarg; break;
+		case 'F': fmt2 = optarg; break;
+		case 'T': case 'U': break;
+		case 'h': printf("Usage: vireo-img compare [-q] [-s] [-f fmt] [-F fmt] file1 file2\n"); return 0;
+		default: return 2;
+		}
+	}
+	if (optind != argc - 2) {
+		verr("Expecting two image file names");
+		return 2;
+	}
+	a = cli_open(argv[optind], fmt1, true, false);
+	if (!a)
+		return 2;
+	b = cli_open(argv[optind + 1], fmt2, true, false);
+	if (!b) {
+		vimg_close(a);
+		return 2;
+	}
+	sa = vimg_size(a);
+	sb = vimg_size(b);
+	if (strict && sa != sb) {
+		if (!quiet)
+			printf("Strict mode: Image size mismatch!\n");
+		r = 1;
+		goto out;
+	}
+	common = VIREO_MIN(sa, sb);
+	ba = xalloc(CHUNK);
+	bb = xalloc(CHUNK);
+	while (!r && off < VIREO_MAX(sa, sb)) {
+		struct vimg_extent ea, eb;
+		struct vimg *big = sa > sb ? a : b;
+		uint64_t n;
+		if (off < common) {
+			n = VIREO_MIN((uint64_t)CHUNK, common - off);
+			if (vimg_block_status(a, off, n, true, &ea) < 0 ||
+			    vimg_block_status(b, off, n, true, &eb) < 0) {
+				r = 2;
+				break;
+			}
+			n = VIREO_MIN(ea.len, eb.len);
+			if ((ea.flags & VIMG_BS_ZERO) && !(ea.flags & VIMG_BS_DATA) &&
+			    (eb.flags & VIMG_BS_ZERO) && !(eb.flags & VIMG_BS_DATA)) {
+				off += n;
+				continue;
+			}
+			if (vimg_pread(a, ba, n, off) < 0 || vimg_pread(b, bb, n, off) < 0) {
+				verr("read error: %s / %s", vimg_errmsg(a), vimg_errmsg(b));
+				r = 2;
+				break;
+			}
+		} else {
+			n = VIREO_MIN((uint64_t)CHUNK, VIREO_MAX(sa, sb) - off);
+			if (vimg_pread(big, ba, n, off) < 0) {
+				r = 2;
+				break;
+			}
+			memset(bb, 0, n);
+		}
+		if (memcmp(ba, bb, n)) {
+			uint64_t k = 0;
+			while (ba[k] == bb[k])
+				k++;
+			if (!quiet)
+				printf("Content mismatch at offset %" PRIu64 "!\n", (off + k) & ~(uint64_t)511);
+			r = 1;
+			break;
+		}
+		off += n;
+		cli_progress(progress, off, VIREO_MAX(sa, sb));
+	}
+	free(ba);
+	free(bb);
+	if (!r && !quiet) {
+		if (sa != sb)
+			printf("Warning: Image size mismatch!\n");
+		printf("Images are identical.\n");
+	}
+out:
+	vimg_close(a);
+	vimg_close(b);
+	return r;
+}
+
+int cmd_map(int argc, char **argv)
+{
+	const char *fmt = NULL, *output = "human";
+	uint64_t start = 0, maxlen = UINT64_MAX, off, end;
+	struct vimg *img;
+	bool json, first = true, have = false;
+	struct vimg_extent cur = { 0 };
+	int c, r = 0;
+
+	static const struct option lo[] = { { "output", 1, 0, 'O' },
+		{ "start-offset", 1, 0, 's' }, { "max-length", 1, 0, 'l' },
+		{ "force-share", 0, 0, 'U' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 } };
+	while ((c = getopt_long(argc, argv, "hf:U", lo, NULL)) != -1) {
+		switch (c) {
+		case 'f': fmt = optarg; break;
+		case 'O': output = optarg; break;
+		case 's':
+			if (vsize_parse(optarg, 1, &start) < 0) {
+				verr("Invalid start offset '%s'", optarg);
+				return 1;
+			}
+			break;
+		case 'l':
+			if (vsize_parse(optarg, 1, &maxlen) < 0) {
+				verr("Invalid max length '%s'", optarg);
+				return 1;
+			}
+			break;
+		case 'U': break;
+		case 'h': printf("Usage: vireo-img map [-f fmt] [--output=human|json] file\n"); return 0;
+		default: return 1;
+		}
+	}
+	if (optind != argc - 1) {
+		verr("Expecting one image file name");
+		return 1;
+	}
+	json = !strcmp(output, "json");
+	img = cli_open(argv[optind], fmt, true, false);
+	if (!img)
+		return 1;
+	end = vimg_size(img);
+	if (maxlen != UINT64_MAX && start + maxlen < end)
+		end = start + maxlen;
+	if (!json)
+		printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
+	if (json)
+		printf("[");
+	off = start;
+	while (off <= end) {
+		struct vimg_extent e = { 0 };
+		int depth_chain = 0;
+		bool flush = off == end;
+		if (!flush) {
+			if (vimg_block_status(img, off, VIREO_MIN(end - off, 1ull << 30), true, &e) < 0) {
+				verr("%s", vimg_errmsg(img));
+				r = 1;
+				break;
+			}
+			if (e.depth < 0) {
+				for (struct vimg *b = vimg_backing(img); b; b = vimg_backing(b))
+					depth_chain++;
+				e.depth = depth_chain;
+				e.flags = VIMG_BS_ZERO | 0x100 |  /* not present */
+					  (e.flags & VIMG_BS_OFFSET_VALID);
+			}
+			if (have && e.flags == cur.flags && e.depth == cur.depth &&
+			    !(e.flags & VIMG_BS_COMPRESSED) && !(cur.flags & VIMG_BS_COMPRESSED) &&
+			    (!(e.flags & VIMG_BS_OFFSET_VALID) || e.host_off == cur.host_off + cur.len)) {
+				cur.len += e.len;
+				off += e.len;
+				continue;
+			}
+		}
+		if (have) {
+			bool present = !(cur.flags & 0x100);
+			bool data = cur.flags & VIMG_BS_DATA;
+			bool zero = (cur.flags & VIMG_BS_ZERO) && !data;
+			if (json) {
+				printf("%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64 ", \"depth\": %d, \"present\": %s, \"zero\": %s, \"data\": %s",
+				       first ? "" : ",\n", cur.off, cur.len, cur.depth,
+				       present ? "true" : "false", zero ? "true" : "false",
+				       data ? "true" : "false");
+				if (cur.flags & VIMG_BS_OFFSET_VALID)
+					printf(", \"offset\": %" PRIu64, cur.host_off);
+				printf("}");
+				first = false;
+			} else if (data && !(cur.flags & VIMG_BS_COMPRESSED)) {
+				struct vimg *f = img;
+				for (int d = 0; d < cur.depth && f; d++)
+					f = vimg_backing(f);
+				printf("%#-16" PRIx64 "%#-16" PRIx64 "%#-16" PRIx64 "%s\n",
+				       cur.off, cur.len, cur.host_off, f ? vimg_filename(f) : "");
+			}
+		}
+		if (flush)
+			break;
+		cur = e;
+		have = true;
+		off += e.len;
+	}
+	if (json)
+		printf("]\n");
+	vimg_close(img);
+	return r;
+}
+
+struct bench_job {
+	struct vimg *img;
+	uint64_t count, offset, size, step, isize, flush_every;
+	int tid, nthreads, pattern, r;
+	bool write;
+};
+
+/* One worker: requests i = tid, tid + n, ... keep the overall order of
+ * offsets that a single queue of depth n would issue. */
+static void *bench_worker(void *arg)
+{
+	struct bench_job *j = arg;
+	uint8_t *buf = xalloc(j->size);
+	uint64_t span = j->isize - j->offset, slots;
+
+	memset(buf, j->pattern, j->size);
+	slots = span >= j->size ? (span - j->size) / j->step + 1 : 1;
+	for (uint64_t i = (uint64_t)j->tid; i < j->count; i += (uint64_t)j->nthreads) {
+		uint64_t pos = j->offset + (i % slots) * j->step;
+		int r = j->write ? vimg_pwrite(j->img, buf, j->size, pos) :
+				   vimg_pread(j->img, buf, j->size, pos);
+		if (r < 0) {
+			verr("request at %" PRIu64 " failed: %s", pos, vimg_errmsg(j->img));
+			j->r = r;
+			break;
+		}
+		if (j->write && j->flush_every && j->tid == 0 &&
+		    (i / (uint64_t)j->nthreads + 1) % j->flush_every == 0 && vimg_flush(j->img) < 0) {
+			j->r = -EIO;
+			break;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+	const char *fmt = NULL;
+	uint64_t count = 75000, depth = 64, offset = 0, size = 4096, step = 0,
+		 flush_every = 0, pattern = 0, t0, t1, pos, isize;
+	bool write = false, quiet = false, no_drain = false;
+	struct vimg *img;
+	void *buf = NULL;
+	int c, r = 0;
+
+	static const struct option lo[] = { { "pattern", 1, 0, 'P' },
+		{ "flush-interval", 1, 0, 'F' }, { "no-drain", 0, 0, 'D' },
+		{ "force-share", 0, 0, 'U' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 } };
+	while ((c = getopt_long(argc, argv, "hqc:d:f:ni:o:s:S:t:wU", lo, NULL)) != -1) {
+		uint64_t *dst = NULL, min = 1;
+		switch (c) {
+		case 'q': quiet = true; break;
+		case 'c': dst = &count; break;
+		case 'd': dst = &depth; break;
+		case 'o': dst = &offset; min = 0; break;
+		case 's': dst = &size; break;
+		case 'S': dst = &step; min = 0; break;
+		case 'P': dst = &pattern; min = 0; break;
+		case 'F': dst = &flush_every; min = 0; break;
+		case 'f': fmt = optarg; break;
+		case 'w': write = true; break;
+		case 'D': no_drain = true; break;
+		case 'n': case 'i': case 't': case 'U': break;
+		case 'h': printf("Usage: vireo-img bench [-c count] [-d depth] [-f fmt] [-o offset] [-s size] [-S step] [-w] [--pattern=N] [--flush-interval=N] file\n"); return 0;
+		default: return 1;
+		}
+		if (dst && (c == 'c' || c == 'd' || c == 'F' || c == 'P' ?
+			    vparse_u64(optarg, min, UINT64_MAX, dst) :
+			    vsize_parse(optarg, 1, dst)) < 0) {
+			verr("Invalid value '%s' for -%c", optarg, c < 128 ? c : '-');
+			return 1;
+		}
+	}
+	(void)no_drain;
+	(void)depth;
+	if (optind != argc - 1) {
+		verr("Expecting one image file name");
+		return 1;
+	}
+	if (!step)
+		step = size;
+	img = cli_open(argv[optind], fmt, !write, false);
+	if (!img)
+		return 1;
+	isize = vimg_size(img);
+	if (size > isize || size > (64u << 20)) {
+		verr("Request size %" PRIu64 " is larger than the image (%" PRIu64 ") or 64 MiB", size, isize);
+		vimg_close(img);
+		return 1;
+	}
+	(void)buf;
+	if (!quiet)
+		printf("Sending %" PRIu64 " %s requests, %" PRIu64 " bytes each, %" PRIu64 " in parallel (starting at offset %" PRIu64 ", step size %" PRIu64 ")\n",
+		       count, write ? "write" : "read", size, depth, offset, step);
+	t0 = vtime_ns();
+	{
+		int n = (int)VIREO_MIN(depth, (uint64_t)8);
+		struct bench_job jobs[8];
+		pthread_t th[8];
+		for (int t = 0; t < n; t++) {
+			jobs[t] = (struct bench_job){ .img = img, .count = count, .offset = offset,
+				.size = size, .step = step, .isize = isize, .flush_every = flush_every,
+				.tid = t, .nthreads = n, .pattern = (int)pattern, .write = write };
+			if (pthread_create(&th[t], NULL, bench_worker, &jobs[t]) != 0) {
+				bench_worker(&jobs[t]);
+				th[t] = 0;
+			}
+		}
+		for (int t = 0; t < n; t++) {
+			if (th[t])
+				pthread_join(th[t], NULL);
+			if (jobs[t].r < 0)
+				r = jobs[t].r;
+		}
+	}
+	(void)pos;
+	if (write && r == 0)
+		r = vimg_flush(img);
+	t1 = vtime_ns();
+	if (r == 0 && !quiet)
+		printf("Run completed in %.3f seconds.\n", (double)(t1 - t0) / 1e9);
+	if (vimg_close(img) < 0)
+		r = -EIO;
+	return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,78 @@
+/* Internal contract between the image dispatcher and the format drivers. */
+#ifndef VIREO_IMG_PRIV_H
+#define VIREO_IMG_PRIV_H
+
+#include <pthread.h>
+#include <vireo/img.h>
+#include <vireo/util.h>
+
+struct vimg_driver {
+	const char *name;
+	enum vimg_format fmt;
+	int (*open)(struct vimg *img);
+	void (*close)(struct vimg *img);
+	int (*pread)(struct vimg *img, void *buf, size_t len, uint64_t off);
+	int (*pwrite)(struct vimg *img, const void *buf, size_t len, uint64_t off);
+	int (*pwrite_zeroes)(struct vimg *img, uint64_t off, uint64_t len);
+	int (*discard)(struct vimg *img, uint64_t off, uint64_t len);
+	int (*flush)(struct vimg *img);
+	int (*block_status)(struct vimg *img, uint64_t off, uint64_t len,
+			    struct vimg_extent *ext);
+	int (*map)(struct vimg *img, uint64_t off, uint64_t len, bool for_write,
+		   uint64_t *host_off, uint64_t *run);
+};
+
+struct vimg {
+	const struct vimg_driver *drv;
+	char *filename;
+	int fd;
+	bool readonly;
+	uint64_t size;
+	struct vimg *backing;
+	struct vimg *parent;     /* the image this is the backing of (while opening) */
+	int chain_depth;
+	struct vimg_open_opts opts;
+	pthread_mutex_t lock;
+	pthread_cond_t idle;      /* signalled when inflight drops to 0 */
+	int inflight;             /* direct data I/Os running outside the lock */
+	void *priv;
+	char err[512];
+};
+
+extern const struct vimg_driver vimg_raw_driver;
+extern const struct vimg_driver vimg_qcow2_driver;
+
+/* Record an error message on img and return err (a negative errno). */
+int vimg_fail(struct vimg *img, int err, const char *fmt, ...) VIREO_PRINTF(3, 4);
+
+/* With img->lock held: wait until no direct data I/O is running. */
+void vimg_drain(struct vimg *img);
+
+/* Open the backing file named in an image (path relative to the image). */
+int vimg_open_backing(struct vimg *img, const char *name, const char *fmt);
+/* Read from the backing chain (zeros where none / past its end). */
+int vimg_read_backing(struct vimg *img, void *buf, size_t len, uint64_t off);
+
+/* Read that fills with zeros past the end of the file. */
+int vimg_pread_zfill(int fd, void *buf, size_t len, uint64_t off);
+
+/* Probe a file's leading bytes. */
+enum vimg_format vimg_probe(const void *buf, size_t len);
+
+/* qcow2 pieces used by the dispatcher. */
+int vimg_qcow2_create(const char *path, const struct vimg_create_opts *o,
+		      char *err, size_t errlen);
+int vimg_qcow2_info(struct vimg *img, struct vimg_info *info);
+int vimg_qcow2_check(struct vimg *img, int fix, struct vimg_check *res, FILE *log);
+int vimg_qcow2_resize(struct vimg *img, uint64_t size);
+int vimg_qcow2_set_backing(struct vimg *img, const char *b, const char *fmt);
+int vimg_qcow2_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
+				 uint64_t off);
+uint32_t vimg_qcow2_cluster_size(struct vimg *img);
+int vimg_qcow2_make_empty(struct vimg *img);
+int vimg_qcow2_snapshot_list(struct vimg *img, struct vimg_snapshot **out, int *n);
+int vimg_qcow2_snapshot_create(struct vimg *img, const char *name);
+int vimg_qcow2_snapshot_apply(struct vimg *img, const char *name);
+int vimg_qcow2_snapshot_delete(struct vimg *img, const char *name);
+
+#endif

@@ -1,0 +1,621 @@
+/* Image dispatcher: open with probing, backing chains, locking, create. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "img-priv.h"
+
+#define VIMG_MAX_CHAIN 64
+
+int vimg_fail(struct vimg *img, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(img->err, sizeof(img->err), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+const char *vimg_errmsg(const struct vimg *img)
+{
+	return img->err[0] ? img->err : "no error";
+}
+
+enum vimg_format vimg_probe(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	if (len >= 4 && p[0] == 'Q' && p[1] == 'F' && p[2] == 'I' && p[3] == 0xfb)
+		return VIMG_FMT_QCOW2;
+	return VIMG_FMT_RAW;
+}
+
+const char *vimg_format_name(enum vimg_format f)
+{
+	switch (f) {
+	case VIMG_FMT_RAW: return "raw";
+	case VIMG_FMT_QCOW2: return "qcow2";
+	default: return "none";
+	}
+}
+
+int vimg_pread_zfill(int fd, void *buf, size_t len, uint64_t off)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0) {
+			memset(p, 0, len);
+			return 0;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int open_one(const char *path, const struct vimg_open_opts *opts,
+		    struct vimg *parent, int depth, struct vimg **out,
+		    char *err, size_t errlen)
+{
+	struct vimg *img;
+	const struct vimg_driver *drv = NULL;
+	unsigned char magic[4] = { 0 };
+	int r;
+
+	img = calloc(1, sizeof(*img));
+	if (!img)
+		return -ENOMEM;
+	img->fd = -1;
+	img->opts = *opts;
+	img->readonly = opts->readonly;
+	img->chain_depth = depth;
+	img->filename = strdup(path);
+	pthread_mutex_init(&img->lock, NULL);
+	pthread_cond_init(&img->idle, NULL);
+	img->fd = open(path, (img->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (img->fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		goto fail;
+	}
+	if (opts->format && opts->format[0]) {
+		if (!strcmp(opts->format, "raw"))
+			drv = &vimg_raw_driver;
+		else if (!strcmp(opts->format, "qcow2"))
+			drv = &vimg_qcow2_driver;
+		else {
+			r = -EINVAL;
+			snprintf(err, errlen, "unknown image format '%s' (use raw or qcow2)",
+				 opts->format);
+			goto fail;
+		}
+	} else {
+		ssize_t n = pread(img->fd, magic, sizeof(magic), 0);
+		if (n < 0) {
+			r = -errno;
+			snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
+			goto fail;
+		}
+		drv = vimg_probe(magic, (size_t)n) == VIMG_FMT_QCOW2 ?
+			&vimg_qcow2_driver : &vimg_raw_driver;
+	}
+	img->drv = drv;
+	img->parent = parent;
+	r = drv->open(img);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: %s", path, img->err);
+		goto fail;
+	}
+	*out = img;
+	return 0;
+fail:
+	if (img->fd >= 0)
+		close(img->fd);
+	free(img->filename);
+	pthread_mutex_destroy(&img->lock);
+	pthread_cond_destroy(&img->idle);
+	free(img);
+	return r;
+}
+
+int vimg_open(const char *path, const struct vimg_open_opts *opts,
+	      struct vimg **out, char *err, size_t errlen)
+{
+	struct vimg_open_opts def = { 0 };
+	char dummy[8];
+
+	if (!err) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	err[0] = 0;
+	return open_one(path, opts ? opts : &def, NULL, 0, out, err, errlen);
+}
+
+/* Resolve a backing name relative to the directory of the image. */
+static char *backing_path(const char *img_path, const char *name)
+{
+	const char *slash;
+	char *p;
+
+	if (name[0] == '/')
+		return strdup(name);
+	slash = strrchr(img_path, '/');
+	if (!slash)
+		return strdup(name);
+	if (asprintf(&p, "%.*s/%s", (int)(slash - img_path), img_path, name) < 0)
+		return NULL;
+	return p;
+}
+
+int vimg_open_backing(struct vimg *img, const char *name, const char *fmt)
+{
+	struct vimg_open_opts o = { 0 };
+	char *path, err[700];
+	struct stat st_new;
+	int r;
+
+	if (img->chain_depth + 1 >= VIMG_MAX_CHAIN)
+		return vimg_fail(img, -ELOOP,
+			"backing chain deeper than %d images (a loop?) at '%s'",
+			VIMG_MAX_CHAIN, name);
+	path = backing_path(img->filename, name);
+	if (!path)
+		return -ENOMEM;
+	if (stat(path, &st_new) == 0) {
+		/* Loop detection: the new file must not be this image or any
+		 * image above it in the chain being opened. */
+		for (struct vimg *a = img; a; a = a->parent) {
+			struct stat st_a;
+			if (fstat(a->fd, &st_a) == 0 && st_a.st_dev == st_new.st_dev &&
+			    st_a.st_ino == st_new.st_ino) {
+				free(path);
+				return vimg_fail(img, -ELOOP,
+					"backing file '%s' of '%s' is already in the chain (a loop)",
+					name, img->filename);
+			}
+		}
+	}
+	o.format = fmt && fmt[0] ? fmt : NULL;
+	o.readonly = true;
+	o.cache_size = img->opts.cache_size;
+	r = open_one(path, &o, img, img->chain_depth + 1, &img->backing, err,
+		     sizeof(err));
+	if (r < 0) {
+		free(path);
+		return vimg_fail(img, r, "cannot open backing file: %s", err);
+	}
+	/* Loop detection over the whole chain below: no file may repeat. */
+	for (struct vimg *a = img->backing; a; a = a->backing) {
+		struct stat sa;
+		if (fstat(a->fd, &sa) < 0)
+			continue;
+		for (struct vimg *b = a->backing; b; b = b->backing) {
+			struct stat sb;
+			if (fstat(b->fd, &sb) == 0 && sa.st_dev == sb.st_dev &&
+			    sa.st_ino == sb.st_ino) {
+				vimg_close(img->backing);
+				img->backing = NULL;
+				free(path);
+				return vimg_fail(img, -ELOOP,
+					"backing chain of '%s' has a loop", img->filename);
+			}
+		}
+	}
+	free(path);
+	return 0;
+}
+
+int vimg_read_backing(struct vimg *img, void *buf, size_t len, uint64_t off)
+{
+	struct vimg *b = img->backing;
+	size_t n = 0;
+	int r;
+
+	if (b && off < b->size) {
+		n = (size_t)VIREO_MIN((uint64_t)len, b->size - off);
+		r = vimg_pread(b, buf, n, off);
+		if (r < 0)
+			return vimg_fail(img, r, "backing file: %s", b->err);
+	}
+	if (n < len)
+		memset((char *)buf + n, 0, len - n);
+	return 0;
+}
+
+int vimg_close(struct vimg *img)
+{
+	int r = 0;
+
+	if (!img)
+		return 0;
+	if (img->drv && img->drv->close) {
+		if (!img->readonly)
+			r = vimg_flush(img);
+		img->drv->close(img);
+	}
+	if (img->backing)
+		vimg_close(img->backing);
+	if (img->fd >= 0)
+		close(img->fd);
+	pthread_mutex_destroy(&img->lock);
+	pthread_cond_destroy(&img->idle);
+	free(img->filename);
+	free(img);
+	return r;
+}
+
+enum vimg_format vimg_get_format(const struct vimg *img) { return img->drv->fmt; }
+uint64_t vimg_size(const struct vimg *img) { return img->size; }
+const char *vimg_filename(const struct vimg *img) { return img->filename; }
+struct vimg *vimg_backing(const struct vimg *img) { return img->backing; }
+
+static int check_range(struct vimg *img, uint64_t off, uint64_t len)
+{
+	if (off > img->size || len > img->size - off)
+		return vimg_fail(img, -EINVAL,
+			"request at offset %llu length %llu is past the end of the image (%llu bytes)",
+			(unsigned long long)off, (unsigned long long)len,
+			(unsigned long long)img->size);
+	return 0;
+}
+
+static int check_write(struct vimg *img, uint64_t off, uint64_t len)
+{
+	if (img->readonly)
+		return vimg_fail(img, -EROFS, "image '%s' is open read-only", img->filename);
+	return check_range(img, off, len);
+}
+
+void vimg_drain(struct vimg *img)
+{
+	while (img->inflight)
+		pthread_cond_wait(&img->idle, &img->lock);
+}
+
+static void direct_done(struct vimg *img)
+{
+	pthread_mutex_lock(&img->lock);
+	if (--img->inflight == 0)
+		pthread_cond_broadcast(&img->idle);
+	pthread_mutex_unlock(&img->lock);
+}
+
+/*
+ * Fast path: when the whole request maps to plain data in the host file,
+ * do the data I/O outside the lock so requests from several threads run in
+ * parallel.  Operations that could move or share clusters (flush, which
+ * applies frees, discard, snapshots...) drain these first.
+ */
+static int try_direct(struct vimg *img, void *rbuf, const void *wbuf,
+		      size_t len, uint64_t off)
+{
+	uint64_t h, run;
+	int r;
+
+	r = img->drv->map(img, off, len, wbuf != NULL, &h, &run);
+	if (r < 0 || run < len)
+		return 1;
+	img->inflight++;
+	pthread_mutex_unlock(&img->lock);
+	r = wbuf ? vio_pwrite_full(img->fd, wbuf, len, (off_t)h) :
+		   vimg_pread_zfill(img->fd, rbuf, len, h);
+	if (r < 0) {
+		pthread_mutex_lock(&img->lock);
+		vimg_fail(img, r, "%s at %llu: %s", wbuf ? "write" : "read",
+			  (unsigned long long)off, strerror(-r));
+		pthread_mutex_unlock(&img->lock);
+	}
+	direct_done(img);
+	return r;
+}
+
+int vimg_pread(struct vimg *img, void *buf, size_t len, uint64_t off)
+{
+	int r = check_range(img, off, len);
+
+	if (r < 0 || !len)
+		return r;
+	pthread_mutex_lock(&img->lock);
+	r = try_direct(img, buf, NULL, len, off);
+	if (r <= 0)
+		return r;
+	r = img->drv->pread(img, buf, len, off);
+	pthread_mutex_unlock(&img->lock);
+	return r;
+}
+
+int vimg_pwrite(struct vimg *img, const void *buf, size_t len, uint64_t off)
+{
+	int r = check_write(img, off, len);
+
+	if (r < 0 || !len)
+		return r;
+	pthread_mutex_lock(&img->lock);
+	r = img->opts.writethrough ? 1 : try_direct(img, NULL, buf, len, off);
+	if (r <= 0)
+		return r;
+	r = img->drv->pwrite(img, buf, len, off);
+	if (r >= 0 && img->opts.writethrough) {
+		vimg_drain(img);
+		r = img->drv->flush(img);
+	}
+	pthread_mutex_unlock(&img->lock);
+	return r;
+}
+
+int vimg_pwrite_zeroes(struct vimg *img, uint64_t off, uint64_t len)
+{
+	int r = check_write(img, off, len);
+
+	if (r < 0 || !len)
+		return r;
+	pthread_mutex_lock(&img->lock);
+	vimg_drain(img);
+	r = img->drv->pwrite_zeroes(img, off, len);
+	pthread_mutex_unlock(&img->lock);
+	return r;
+}
+
+int vimg_discard(struct vimg *img, uint64_t off, uint64_t len)
+{
+	int r = check_write(img, off, len);
+
+	if (r < 0 || !len)
+		return r;
+	pthread_mutex_lock(&img->lock);
+	vimg_drain(img);
+	r = img->drv->discard(img, off, len);
+	pthread_mutex_unlock(&img->lock);
+	return r;
+}
+
+int vimg_flush(struct vimg *img)
+{
+	int r;
+
+	if (img->readonly)
+		return 0;
+	pthread_mutex_lock(&img->lock);
+	vimg_drain(img);
+	r = img->drv->flush(img);
+	pthread_mutex_unlock(&img->lock);
+	return r;
+}
+
+int vimg_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
+			   uint64_t off)
+{
+	int r = check_write(img, off, len);
+
+	if (r < 0 || !len)
+		return r;
+	if (img->drv->fmt != VIMG_FMT_QCOW2)
+		return vimg_fail(img, -ENOTSUP, "compressed writes need a qcow2 image");
+	pthread_mutex_lock(&img->lock);
+	vimg_drain(img);
+	r = vimg_qcow2_pwrite_compressed(img, buf, len, off);
+	pthread_mutex_unlock(&img->lock);
+	return r;
+}
+
+uint32_t vimg_cluster_size(const struct vimg *img)
+{
+	if (img->drv->fmt == VIMG_FMT_QCOW2)
+		return vimg_qcow2_cluster_size((struct vimg *)img);
+	return 65536;
+}
+
+int vimg_block_status(struct vimg *img, uint64_t off, uint64_t len,
+		      bool whole_chain, struct vimg_extent *ext)
+{
+	int r = check_range(img, off, len);
+	struct vimg *cur = img;
+	int depth = 0;
+
+	if (r < 0)
+		return r;
+	if (!len)
+		return vimg_fail(img, -EINVAL, "block status of an empty range");
+	for (;;) {
+		pthread_mutex_lock(&cur->lock);
+		r = cur->drv->block_status(cur, off, len, ext);
+		pthread_mutex_unlock(&cur->lock);
+		if (r < 0) {
+			if (cur != img)
+				vimg_fail(img, r, "%s", cur->err);
+			return r;
+		}
+		ext->depth = depth;
+		if ((ext->flags & ~VIMG_BS_OFFSET_VALID) || !whole_chain)
+			break;
+		/* Unallocated here: look below, within what the backing has. */
+		if (!cur->backing) {
+			ext->flags = VIMG_BS_ZERO | (ext->flags & VIMG_BS_OFFSET_VALID);
+			ext->depth = -1;
+			break;
+		}
+		len = ext->len;
+		if (off >= cur->backing->size) {
+			ext->flags = VIMG_BS_ZERO;
+			ext->depth = -1;
+			break;
+		}
+		len = VIREO_MIN(len, cur->backing->size - off);
+		cur = cur->backing;
+		depth++;
+	}
+	if (!(ext->flags & (VIMG_BS_DATA | VIMG_BS_ZERO)) && !whole_chain)
+		ext->depth = -1;
+	return 0;
+}
+
+int vimg_map(struct vimg *img, uint64_t off, uint64_t len, bool for_write,
+	     int *fd, uint64_t *host_off, uint64_t *run)
+{
+	int r = check_range(img, off, len);
+
+	if (r < 0)
+		return r;
+	if (for_write && img->readonly)
+		return -EROFS;
+	pthread_mutex_lock(&img->lock);
+	r = img->drv->map(img, off, len, for_write, host_off, run);
+	pthread_mutex_unlock(&img->lock);
+	*fd = img->fd;
+	return r;
+}
+
+int vimg_create(const char *path, const struct vimg_create_opts *o,
+		char *err, size_t errlen)
+{
+	int fd;
+
+	if (o->format == VIMG_FMT_QCOW2)
+		return vimg_qcow2_create(path, o, err, errlen);
+	if (o->format != VIMG_FMT_RAW) {
+		snprintf(err, errlen, "unknown format to create");
+		return -EINVAL;
+	}
+	if (o->backing) {
+		snprintf(err, errlen, "raw images cannot have a backing file");
+		return -EINVAL;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create '%s': %s", path, strerror(errno));
+		return -errno;
+	}
+	if (ftruncate(fd, (off_t)o->size) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "cannot set size of '%s' to %llu: %s", path,
+			 (unsigned long long)o->size, strerror(e));
+		close(fd);
+		return -e;
+	}
+	close(fd);
+	return 0;
+}
+
+int vimg_get_info(struct vimg *img, struct vimg_info *info)
+{
+	struct stat st;
+	int r = 0;
+
+	memset(info, 0, sizeof(*info));
+	info->format = img->drv->fmt;
+	info->size = img->size;
+	if (fstat(img->fd, &st) == 0) {
+		info->file_length = (uint64_t)st.st_size;
+		info->actual_size = (uint64_t)st.st_blocks * 512;
+	}
+	if (img->drv->fmt == VIMG_FMT_QCOW2) {
+		pthread_mutex_lock(&img->lock);
+		r = vimg_qcow2_info(img, info);
+		pthread_mutex_unlock(&img->lock);
+	}
+	return r;
+}
+
+int vimg_check(struct vimg *img, int fix, struct vimg_check *res, FILE *log)
+{
+	int r = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (img->drv->fmt != VIMG_FMT_QCOW2)
+		return -ENOTSUP;
+	if (fix && img->readonly)
+		return vimg_fail(img, -EROFS, "cannot repair a read-only image");
+	pthread_mutex_lock(&img->lock);
+	vimg_drain(img);
+	r = vimg_qcow2_check(img, fix, res, log);
+	pthread_mutex_unlock(&img->lock);
+	return r;
+}
+
+#define QCOW2_ONLY(img, what) \
+	do { \
+		if ((img)->drv->fmt != VIMG_FMT_QCOW2) \
+			return vimg_fail(img, -ENOTSUP, "%s needs a qcow2 image", what); \
+	} while (0)
+
+#define LOCKED(img, call) \
+	({ int _r; pthread_mutex_lock(&(img)->lock); vimg_drain(img); _r = (call); \
+	   pthread_mutex_unlock(&(img)->lock); _r; })
+
+int vimg_snapshot_list(struct vimg *img, struct vimg_snapshot **out, int *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (img->drv->fmt != VIMG_FMT_QCOW2)
+		return 0;
+	return LOCKED(img, vimg_qcow2_snapshot_list(img, out, n));
+}
+
+int vimg_snapshot_create(struct vimg *img, const char *name)
+{
+	QCOW2_ONLY(img, "an internal snapshot");
+	if (img->readonly)
+		return vimg_fail(img, -EROFS, "image is open read-only");
+	return LOCKED(img, vimg_qcow2_snapshot_create(img, name));
+}
+
+int vimg_snapshot_apply(struct vimg *img, const char *name)
+{
+	QCOW2_ONLY(img, "an internal snapshot");
+	if (img->readonly)
+		return vimg_fail(img, -EROFS, "image is open read-only");
+	return LOCKED(img, vimg_qcow2_snapshot_apply(img, name));
+}
+
+int vimg_snapshot_delete(struct vimg *img, const char *name)
+{
+	QCOW2_ONLY(img, "an internal snapshot");
+	if (img->readonly)
+		return vimg_fail(img, -EROFS, "image is open read-only");
+	return LOCKED(img, vimg_qcow2_snapshot_delete(img, name));
+}
+
+int vimg_resize(struct vimg *img, uint64_t new_size)
+{
+	if (img->readonly)
+		return vimg_fail(img, -EROFS, "image is open read-only");
+	if (img->drv->fmt == VIMG_FMT_RAW) {
+		if (ftruncate(img->fd, (off_t)new_size) < 0)
+			return vimg_fail(img, -errno, "cannot resize: %s", strerror(errno));
+		img->size = new_size;
+		return 0;
+	}
+	return LOCKED(img, vimg_qcow2_resize(img, new_size));
+}
+
+int vimg_set_backing(struct vimg *img, const char *backing, const char *fmt)
+{
+	QCOW2_ONLY(img, "a backing file");
+	if (img->readonly)
+		return vimg_fail(img, -EROFS, "image is open read-only");
+	return LOCKED(img, vimg_qcow2_set_backing(img, backing, fmt));
+}
+
+int vimg_make_empty(struct vimg *img)
+{
+	QCOW2_ONLY(img, "emptying an image");
+	if (img->readonly)
+		return vimg_fail(img, -EROFS, "image is open read-only");
+	return LOCKED(img, vimg_qcow2_make_empty(img));
+}

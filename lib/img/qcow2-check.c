@@ -1,0 +1,397 @@
+/* qcow2 consistency check: walk every reference, compare with the stored
+ * refcounts, report leaks and corruptions, and repair by rebuilding. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qcow2.h"
+
+struct walk {
+	struct qcow2 *q;
+	uint64_t *counts;
+	uint64_t n;            /* clusters in the file */
+	struct vimg_check *res;
+	FILE *log;
+	int fix;
+	uint8_t *t;
+	uint64_t last_host;
+	uint8_t *meta;         /* clusters holding metadata */
+};
+
+static void mark_meta(struct walk *w, uint64_t off, uint64_t len)
+{
+	if (!len || !off)
+		return;
+	for (uint64_t c = off >> w->q->cluster_bits;
+	     c <= (off + len - 1) >> w->q->cluster_bits && c < w->n; c++)
+		w->meta[c] = 1;
+}
+
+static void inc(struct walk *w, uint64_t off, uint64_t len, const char *what)
+{
+	uint64_t first = off >> w->q->cluster_bits;
+	uint64_t last = (off + len - 1) >> w->q->cluster_bits;
+
+	if (!len)
+		return;
+	for (uint64_t c = first; c <= last; c++) {
+		if (c >= w->n) {
+			if (w->log)
+				fprintf(w->log, "ERROR %s at offset %llu is past the end of the file\n",
+					what, (unsigned long long)(c << w->q->cluster_bits));
+			w->res->corruptions++;
+			return;
+		}
+		w->counts[c]++;
+	}
+}
+
+/* Is this host range fully inside the file and clear of the header? */
+static bool valid_range(struct walk *w, uint64_t off, uint64_t len, const char *what)
+{
+	if (off == 0 || ((off + len - 1) >> w->q->cluster_bits) >= w->n) {
+		if (w->log)
+			fprintf(w->log, "ERROR %s offset=%llx is %s\n", what,
+				(unsigned long long)off,
+				off == 0 ? "in the header" : "past the end of the file");
+		w->res->corruptions++;
+		return false;
+	}
+	return true;
+}
+
+static int walk_l2(struct walk *w, uint64_t l2off, bool active)
+{
+	struct qcow2 *q = w->q;
+	bool changed = false;
+	int r;
+
+	r = qcow2_pread(q, w->t, q->cluster_size, l2off);
+	if (r < 0)
+		return r;
+	for (uint32_t j = 0; j < q->l2_entries; j++) {
+		uint64_t e = qcow2_l2_entry(q, w->t, j), first, last;
+		if (!qcow2_entry_clusters(q, e, &first, &last))
+			continue;
+		if (e & QCOW2_OFLAG_COMPRESSED) {
+			if (active)
+				w->res->compressed_clusters++;
+		} else if ((e & QCOW2_OFFSET_MASK) & (q->cluster_size - 1)) {
+			if (w->log)
+				fprintf(w->log, "ERROR offset=%llx: data cluster is not properly aligned; L2 entry corrupted\n",
+					(unsigned long long)(e & QCOW2_OFFSET_MASK));
+			w->res->corruptions++;
+			continue;
+		}
+		if (!valid_range(w, first << q->cluster_bits,
+				 (last - first + 1) << q->cluster_bits, "data cluster")) {
+			if ((w->fix & VIMG_FIX_ERRORS) && active) {
+				memset(w->t + (size_t)j * q->l2_entry_size, 0, q->l2_entry_size);
+				changed = true;
+				w->res->corruptions_fixed++;
+			}
+			continue;
+		}
+		{
+			bool overlap = false;
+			for (uint64_t c = first; c <= last; c++)
+				overlap |= w->meta[c] != 0;
+			if (overlap) {
+				if (w->log)
+					fprintf(w->log, "ERROR data cluster at %llx (guest cluster %u of its L2 table) overlaps metadata\n",
+						(unsigned long long)(first << q->cluster_bits), j);
+				w->res->corruptions++;
+				if ((w->fix & VIMG_FIX_ERRORS) && active) {
+					memset(w->t + (size_t)j * q->l2_entry_size, 0, q->l2_entry_size);
+					changed = true;
+					w->res->corruptions_fixed++;
+				}
+				continue;
+			}
+		}
+		if (active) {
+			w->res->allocated_clusters++;
+			if (!(e & QCOW2_OFLAG_COMPRESSED)) {
+				if (w->last_host && first != w->last_host + 1)
+					w->res->fragmented_clusters++;
+				w->last_host = first;
+			}
+		}
+		for (uint64_t c = first; c <= last; c++)
+			w->counts[c]++;
+	}
+	if (changed)
+		return qcow2_pwrite(q, w->t, q->cluster_size, l2off);
+	return 0;
+}
+
+static int walk_l1(struct walk *w, uint64_t *l1, uint32_t n, bool active,
+		   bool *l1_changed)
+{
+	struct qcow2 *q = w->q;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t off = l1[i] & QCOW2_OFFSET_MASK;
+		int r;
+		if (!off)
+			continue;
+		if ((off & (q->cluster_size - 1)) || !valid_range(w, off, q->cluster_size, "L2 table")) {
+			if (off & (q->cluster_size - 1)) {
+				if (w->log)
+					fprintf(w->log, "ERROR l2_offset=%llx: Table is not cluster aligned; L1 entry corrupted\n",
+						(unsigned long long)off);
+				w->res->corruptions++;
+			}
+			if ((w->fix & VIMG_FIX_ERRORS) && active) {
+				l1[i] = 0;
+				*l1_changed = true;
+				w->res->corruptions_fixed++;
+			}
+			continue;
+		}
+		w->counts[off >> q->cluster_bits]++;
+		r = walk_l2(w, off, active);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Check (and with fix, repair) OFLAG_COPIED in the active tree. */
+static int check_copied(struct walk *w, bool *l1_changed)
+{
+	struct qcow2 *q = w->q;
+
+	for (uint32_t i = 0; i < q->l1_size; i++) {
+		uint64_t off = q->l1[i] & QCOW2_OFFSET_MASK, c = off >> q->cluster_bits;
+		bool changed = false;
+		int r;
+		if (!off || (off & (q->cluster_size - 1)) || c >= w->n)
+			continue;
+		if ((w->counts[c] == 1) != !!(q->l1[i] & QCOW2_OFLAG_COPIED)) {
+			if (w->log)
+				fprintf(w->log, "%s OFLAG_COPIED L2 cluster: l1_index=%u l1_entry=%llx refcount=%llu\n",
+					w->fix & VIMG_FIX_ERRORS ? "Repairing" : "ERROR", i,
+					(unsigned long long)q->l1[i], (unsigned long long)w->counts[c]);
+			w->res->corruptions++;
+			if (w->fix & VIMG_FIX_ERRORS) {
+				q->l1[i] ^= QCOW2_OFLAG_COPIED;
+				*l1_changed = true;
+				w->res->corruptions_fixed++;
+			}
+		}
+		r = qcow2_pread(q, w->t, q->cluster_size, off);
+		if (r < 0)
+			return r;
+		for (uint32_t j = 0; j < q->l2_entries; j++) {
+			uint64_t e = qcow2_l2_entry(q, w->t, j), dc;
+			if ((e & QCOW2_OFLAG_COMPRESSED) || !(e & QCOW2_OFFSET_MASK))
+				continue;
+			dc = (e & QCOW2_OFFSET_MASK) >> q->cluster_bits;
+			if (dc >= w->n)
+				continue;
+			if ((w->counts[dc] == 1) != !!(e & QCOW2_OFLAG_COPIED)) {
+				if (w->log)
+					fprintf(w->log, "%s OFLAG_COPIED data cluster: l2_entry=%llx refcount=%llu\n",
+						w->fix & VIMG_FIX_ERRORS ? "Repairing" : "ERROR",
+						(unsigned long long)e, (unsigned long long)w->counts[dc]);
+				w->res->corruptions++;
+				if (w->fix & VIMG_FIX_ERRORS) {
+					uint64_t be = htobe64(e ^ QCOW2_OFLAG_COPIED);
+					memcpy(w->t + (size_t)j * q->l2_entry_size, &be, 8);
+					changed = true;
+					w->res->corruptions_fixed++;
+				}
+			}
+		}
+		if (changed) {
+			r = qcow2_pwrite(q, w->t, q->cluster_size, off);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int check_once(struct qcow2 *q, int fix, struct vimg_check *res, FILE *log,
+		      uint64_t **counts_out, uint64_t *n_out)
+{
+	struct walk w = { .q = q, .res = res, .log = log, .fix = fix };
+	bool l1_changed = false;
+	uint64_t *l1;
+	int r = 0;
+
+	memset(res, 0, sizeof(*res));
+	w.n = qcow2_align(q, VIREO_MAX(q->file_size, q->file_end)) >> q->cluster_bits;
+	w.counts = calloc(w.n + 1, sizeof(uint64_t));
+	w.t = malloc(q->cluster_size);
+	if (!w.counts || !w.t) {
+		free(w.counts);
+		free(w.t);
+		return -ENOMEM;
+	}
+	w.meta = calloc(w.n + 1, 1);
+	if (!w.meta) {
+		free(w.counts);
+		free(w.t);
+		return -ENOMEM;
+	}
+	mark_meta(&w, 0, q->cluster_size);
+	mark_meta(&w, q->l1_offset, (uint64_t)q->l1_size * 8);
+	mark_meta(&w, q->rt_offset, (uint64_t)q->rt_clusters << q->cluster_bits);
+	if (q->nb_snapshots)
+		mark_meta(&w, q->snapshots_offset, q->snapshots_size);
+	for (uint64_t ri = 0; ri < q->rt_size; ri++)
+		mark_meta(&w, q->rt[ri] & QCOW2_RT_OFFSET_MASK, q->cluster_size);
+	for (uint32_t i = 0; i < q->l1_size; i++)
+		if (!((q->l1[i] & QCOW2_OFFSET_MASK) & (q->cluster_size - 1)))
+			mark_meta(&w, q->l1[i] & QCOW2_OFFSET_MASK, q->cluster_size);
+	for (uint32_t i = 0; i < q->nb_snapshots; i++) {
+		struct qcow2_snap *s = &q->snaps[i];
+		l1 = calloc(s->l1_size + 1, 8);
+		if (!l1 || qcow2_pread(q, l1, (size_t)s->l1_size * 8, s->l1_offset) < 0) {
+			free(l1);
+			continue;
+		}
+		mark_meta(&w, s->l1_offset, (uint64_t)s->l1_size * 8);
+		for (uint32_t k = 0; k < s->l1_size; k++) {
+			uint64_t o = be64toh(l1[k]) & QCOW2_OFFSET_MASK;
+			if (!(o & (q->cluster_size - 1)))
+				mark_meta(&w, o, q->cluster_size);
+		}
+		free(l1);
+	}
+	inc(&w, 0, q->cluster_size, "header");
+	inc(&w, q->l1_offset, (uint64_t)q->l1_size * 8, "L1 table");
+	inc(&w, q->rt_offset, (uint64_t)q->rt_clusters << q->cluster_bits, "refcount table");
+	if (q->nb_snapshots)
+		inc(&w, q->snapshots_offset, q->snapshots_size, "snapshot table");
+	r = walk_l1(&w, q->l1, q->l1_size, true, &l1_changed);
+	for (uint32_t i = 0; r == 0 && i < q->nb_snapshots; i++) {
+		struct qcow2_snap *s = &q->snaps[i];
+		bool dummy = false;
+		l1 = calloc(s->l1_size + 1, 8);
+		if (!l1) {
+			r = -ENOMEM;
+			break;
+		}
+		inc(&w, s->l1_offset, (uint64_t)s->l1_size * 8, "snapshot L1 table");
+		r = qcow2_pread(q, l1, (size_t)s->l1_size * 8, s->l1_offset);
+		for (uint32_t k = 0; r == 0 && k < s->l1_size; k++)
+			l1[k] = be64toh(l1[k]);
+		if (r == 0)
+			r = walk_l1(&w, l1, s->l1_size, false, &dummy);
+		free(l1);
+	}
+	for (uint64_t ri = 0; r == 0 && ri < q->rt_size; ri++) {
+		uint64_t off = q->rt[ri] & QCOW2_RT_OFFSET_MASK;
+		if (off && valid_range(&w, off, q->cluster_size, "refcount block"))
+			w.counts[off >> q->cluster_bits]++;
+	}
+	if (r == 0)
+		r = check_copied(&w, &l1_changed);
+	if (r == 0 && l1_changed) {
+		q->l1_dirty_lo = 0;
+		q->l1_dirty_hi = q->l1_size;
+		r = qcow2_l1_write_dirty(q);
+	}
+	for (uint64_t c = w.n; c-- > 0;)
+		if (w.counts[c]) {
+			res->image_end_offset = (c + 1) << q->cluster_bits;
+			break;
+		}
+	/* Compare with what is stored. */
+	for (uint64_t ri = 0; r == 0 && ri < q->rt_size; ri++) {
+		uint64_t off = q->rt[ri] & QCOW2_RT_OFFSET_MASK;
+		if (!off || ((off >> q->cluster_bits) >= w.n))
+			continue;
+		r = qcow2_pread(q, w.t, q->cluster_size, off);
+		for (uint64_t i = 0; r == 0 && i < q->rb_entries; i++) {
+			uint64_t c = (ri << q->rb_bits) + i;
+			uint64_t v = qcow2_rb_get(w.t, (uint32_t)q->refcount_order, i);
+			uint64_t want = c < w.n ? w.counts[c] : 0;
+			if (v > want) {
+				if (log)
+					fprintf(log, "%s cluster %llu refcount=%llu reference=%llu\n",
+						fix & VIMG_FIX_LEAKS ? "Repairing" : "Leaked",
+						(unsigned long long)c, (unsigned long long)v,
+						(unsigned long long)want);
+				res->leaks++;
+			} else if (v < want) {
+				if (log)
+					fprintf(log, "%s cluster %llu refcount=%llu reference=%llu\n",
+						fix & VIMG_FIX_ERRORS ? "Repairing" : "ERROR",
+						(unsigned long long)c, (unsigned long long)v,
+						(unsigned long long)want);
+				res->corruptions++;
+			}
+			if (c < w.n)
+				w.counts[c] = (fix & VIMG_FIX_ERRORS) || v >= want ?
+					      want : v;  /* -r leaks leaves errors alone */
+		}
+	}
+	/* Clusters referenced but with no refcount block at all. */
+	for (uint64_t c = 0; r == 0 && c < w.n; c++) {
+		uint64_t ri = c >> q->rb_bits;
+		if (w.counts[c] && (ri >= q->rt_size || !q->rt[ri] ||
+				    ((q->rt[ri] & QCOW2_RT_OFFSET_MASK) >> q->cluster_bits) >= w.n)) {
+			if (log)
+				fprintf(log, "%s cluster %llu refcount=0 reference=%llu\n",
+					fix & VIMG_FIX_ERRORS ? "Repairing" : "ERROR",
+					(unsigned long long)c, (unsigned long long)w.counts[c]);
+			res->corruptions++;
+			if (!(fix & VIMG_FIX_ERRORS))
+				w.counts[c] = 0;
+		}
+	}
+	res->total_clusters = (q->img->size + q->cluster_size - 1) >> q->cluster_bits;
+	free(w.t);
+	free(w.meta);
+	if (r < 0 || !counts_out) {
+		free(w.counts);
+		return r;
+	}
+	*counts_out = w.counts;
+	*n_out = w.n;
+	return 0;
+}
+
+int vimg_qcow2_check(struct vimg *img, int fix, struct vimg_check *res, FILE *log)
+{
+	struct qcow2 *q = qcow2_of(img);
+	uint64_t *counts = NULL, n = 0;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	if (!img->readonly) {
+		r = qcow2_flush_all(q);
+		if (r < 0)
+			return r;
+	}
+	for (int i = 0; i < q->n_exts; i++)
+		if (q->exts[i].type == 0x23852875u && fix)
+			return vimg_fail(img, -ENOTSUP,
+				"repairing images with persistent bitmaps is not supported");
+	qcow2_cache_clear(&q->l2c);
+	r = check_once(q, fix, res, log, fix ? &counts : NULL, &n);
+	if (r < 0 || !fix)
+		goto out;
+	if ((res->leaks && (fix & VIMG_FIX_LEAKS)) || (res->corruptions && (fix & VIMG_FIX_ERRORS))) {
+		struct vimg_check again;
+		uint64_t leaks = res->leaks, corr = res->corruptions;
+		r = qcow2_rebuild_refcounts(q, counts, n);
+		if (r < 0)
+			goto out;
+		qcow2_cache_clear(&q->l2c);
+		r = check_once(q, 0, &again, NULL, NULL, NULL);
+		if (r < 0)
+			goto out;
+		again.leaks_fixed = leaks > again.leaks ? leaks - again.leaks : 0;
+		again.corruptions_fixed = corr > again.corruptions ? corr - again.corruptions : 0;
+		*res = again;
+	}
+out:
+	free(counts);
+	return r;
+}

@@ -1,0 +1,743 @@
+/* qcow2 cluster mapping: L1/L2 lookups through the cache, reads, allocating
+ * writes with copy-on-write, zero clusters, block status and the ordered
+ * flush (data, refcounts, L2, L1) that keeps the image crash-consistent. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "qcow2.h"
+
+enum ctype { C_UNALLOC, C_ZERO, C_NORMAL, C_COMPRESSED };
+
+static enum ctype classify(const struct qcow2 *q, uint64_t e)
+{
+	if (e & QCOW2_OFLAG_COMPRESSED)
+		return C_COMPRESSED;
+	if (!q->extl2 && (e & QCOW2_OFLAG_ZERO) && q->version >= 3)
+		return C_ZERO;
+	if (e & QCOW2_OFFSET_MASK)
+		return C_NORMAL;
+	return C_UNALLOC;
+}
+
+uint64_t qcow2_l2_entry(const struct qcow2 *q, const uint8_t *t, uint32_t i)
+{
+	uint64_t v;
+
+	memcpy(&v, t + (size_t)i * q->l2_entry_size, 8);
+	return be64toh(v);
+}
+
+uint64_t qcow2_l2_bitmap(const struct qcow2 *q, const uint8_t *t, uint32_t i)
+{
+	uint64_t v;
+
+	if (!q->extl2)
+		return 0;
+	memcpy(&v, t + (size_t)i * q->l2_entry_size + 8, 8);
+	return be64toh(v);
+}
+
+void qcow2_l2_set(struct qcow2 *q, uint8_t *t, uint32_t i, uint64_t e)
+{
+	uint64_t v = htobe64(e);
+
+	memcpy(t + (size_t)i * q->l2_entry_size, &v, 8);
+	qcow2_cache_mark_dirty(&q->l2c, t);
+	q->meta_changed = true;
+}
+
+int qcow2_check_host(struct qcow2 *q, uint64_t off, uint64_t len,
+		     const char *what)
+{
+	uint64_t end = off + len;
+
+	if (off == 0 || end < off)
+		return vimg_fail(q->img, -EIO, "%s at host offset %llu overlaps the header",
+				 what, (unsigned long long)off);
+	if (end > q->file_end)
+		return vimg_fail(q->img, -EIO,
+			"%s at host offset %llu points past the end of the file (%llu bytes); run 'vireo-img check'",
+			what, (unsigned long long)off, (unsigned long long)q->file_end);
+	if (off < q->l1_offset + (uint64_t)q->l1_size * 8 && end > q->l1_offset)
+		return vimg_fail(q->img, -EIO,
+			"%s at host offset %llu overlaps the L1 table; run 'vireo-img check'",
+			what, (unsigned long long)off);
+	if (off < q->rt_offset + ((uint64_t)q->rt_clusters << q->cluster_bits) &&
+	    end > q->rt_offset)
+		return vimg_fail(q->img, -EIO,
+			"%s at host offset %llu overlaps the refcount table; run 'vireo-img check'",
+			what, (unsigned long long)off);
+	return 0;
+}
+
+/* Write back one L2 slot; refcounts must reach the disk before it. */
+static int l2_evict_slot(struct qcow2 *q, int slot)
+{
+	struct qcow2_cache_entry *e = &q->l2c.e[slot];
+	int r;
+
+	if (!e->off || !e->dirty)
+		return 0;
+	r = qcow2_sync(q);
+	if (r < 0)
+		return r;
+	r = qcow2_refcount_write_dirty(q);
+	if (r < 0)
+		return r;
+	r = qcow2_sync(q);
+	if (r < 0)
+		return r;
+	r = qcow2_pwrite(q, q->l2c.mem + (size_t)slot * q->l2c.tsize,
+			 q->cluster_size, e->off);
+	if (r == 0)
+		e->dirty = false;
+	return r;
+}
+
+int qcow2_l2_load(struct qcow2 *q, uint32_t l1_idx, uint8_t **table)
+{
+	uint64_t off;
+	uint8_t *t;
+	int slot, r;
+
+	*table = NULL;
+	if (l1_idx >= q->l1_size)
+		return 0;
+	off = q->l1[l1_idx] & QCOW2_OFFSET_MASK;
+	if (!off)
+		return 0;
+	t = qcow2_cache_find(&q->l2c, l1_idx, off);
+	if (t) {
+		*table = t;
+		return 0;
+	}
+	if (off & (q->cluster_size - 1))
+		return vimg_fail(q->img, -EIO,
+			"L1 entry %u: L2 table offset %llu is not cluster-aligned; run 'vireo-img check'",
+			l1_idx, (unsigned long long)off);
+	r = qcow2_check_host(q, off, q->cluster_size, "L2 table");
+	if (r < 0)
+		return r;
+	slot = qcow2_cache_victim(&q->l2c);
+	r = l2_evict_slot(q, slot);
+	if (r < 0)
+		return r;
+	t = qcow2_cache_install(&q->l2c, slot, l1_idx, off);
+	if (!t)
+		return -ENOMEM;
+	r = qcow2_pread(q, t, q->cluster_size, off);
+	if (r < 0) {
+		qcow2_cache_drop(&q->l2c, l1_idx);
+		return r;
+	}
+	*table = t;
+	return 0;
+}
+
+static void l1_touch(struct qcow2 *q, uint32_t i)
+{
+	if (q->l1_dirty_lo >= q->l1_dirty_hi) {
+		q->l1_dirty_lo = i;
+		q->l1_dirty_hi = i + 1;
+	} else {
+		q->l1_dirty_lo = VIREO_MIN(q->l1_dirty_lo, i);
+		q->l1_dirty_hi = VIREO_MAX(q->l1_dirty_hi, i + 1);
+	}
+	q->meta_changed = true;
+}
+
+bool qcow2_entry_clusters(const struct qcow2 *q, uint64_t e, uint64_t *first,
+			  uint64_t *last)
+{
+	enum ctype ct = classify(q, e);
+
+	if (ct == C_COMPRESSED) {
+		uint32_t x = 62 - (q->cluster_bits - 8);
+		uint64_t hoff = e & ((1ull << x) - 1);
+		uint64_t nsec = ((e & ~QCOW2_OFLAG_COPIED & ~QCOW2_OFLAG_COMPRESSED) >> x) + 1;
+		uint64_t end = (hoff & ~511ull) + nsec * 512 - 1;
+		*first = hoff >> q->cluster_bits;
+		*last = end >> q->cluster_bits;
+		/* Compressed data spans at most two host clusters; a larger
+		 * count from a hostile image is cut (check flags the rest). */
+		if (*last > *first + 1)
+			*last = *first + 1;
+		return true;
+	}
+	if (e & QCOW2_OFFSET_MASK) {
+		*first = *last = (e & QCOW2_OFFSET_MASK) >> q->cluster_bits;
+		return true;
+	}
+	return false;
+}
+
+/* Add or drop one reference to every host cluster an L2 entry uses. */
+static int entry_ref(struct qcow2 *q, uint64_t e, int delta, bool later)
+{
+	uint64_t first, last;
+
+	if (!qcow2_entry_clusters(q, e, &first, &last))
+		return 0;
+	if (last > (q->file_end >> q->cluster_bits))
+		last = first;
+	for (uint64_t c = first; c <= last; c++) {
+		int r = later ? qcow2_free_later(q, c << q->cluster_bits, 1) :
+				qcow2_refcount_update(q, c, delta);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int qcow2_l2_prepare(struct qcow2 *q, uint32_t l1_idx, uint8_t **table)
+{
+	uint64_t ent = q->l1[l1_idx], old = ent & QCOW2_OFFSET_MASK, noff, rc;
+	uint8_t *t, *src = NULL;
+	int slot, r;
+
+	if (old) {
+		r = qcow2_l2_load(q, l1_idx, &t);
+		if (r < 0)
+			return r;
+		if (ent & QCOW2_OFLAG_COPIED) {
+			*table = t;
+			return 0;
+		}
+		r = qcow2_refcount_get(q, old >> q->cluster_bits, &rc);
+		if (r < 0)
+			return r;
+		if (rc == 1) {
+			q->l1[l1_idx] |= QCOW2_OFLAG_COPIED;
+			l1_touch(q, l1_idx);
+			*table = t;
+			return 0;
+		}
+		/* Shared with a snapshot: copy it. */
+		memcpy(q->cbuf2, t, q->cluster_size);
+		src = q->cbuf2;
+	}
+	r = qcow2_alloc_clusters(q, 1, &noff);
+	if (r < 0)
+		return r;
+	slot = qcow2_cache_victim(&q->l2c);
+	r = l2_evict_slot(q, slot);
+	if (r < 0)
+		return r;
+	t = qcow2_cache_install(&q->l2c, slot, l1_idx, noff);
+	if (!t)
+		return -ENOMEM;
+	if (src) {
+		memcpy(t, src, q->cluster_size);
+		/* Data clusters are counted once per L1 path: moving the
+		 * active path from the old table to the copy leaves their
+		 * refcounts unchanged; only the old table loses one. */
+		for (uint32_t i = 0; i < q->l2_entries; i++) {
+			uint64_t e = qcow2_l2_entry(q, t, i);
+			if (e & QCOW2_OFLAG_COPIED) {
+				uint64_t v = htobe64(e & ~QCOW2_OFLAG_COPIED);
+				memcpy(t + (size_t)i * q->l2_entry_size, &v, 8);
+			}
+		}
+		r = qcow2_free_later(q, old, 1);
+		if (r < 0)
+			return r;
+	} else {
+		memset(t, 0, q->cluster_size);
+	}
+	q->l2c.e[slot].dirty = true;
+	q->l1[l1_idx] = noff | QCOW2_OFLAG_COPIED;
+	l1_touch(q, l1_idx);
+	*table = t;
+	return 0;
+}
+
+int qcow2_l2_write_dirty(struct qcow2 *q)
+{
+	for (int i = 0; i < q->l2c.n; i++) {
+		struct qcow2_cache_entry *e = &q->l2c.e[i];
+		if (e->off && e->dirty) {
+			int r = qcow2_pwrite(q, q->l2c.mem + (size_t)i * q->l2c.tsize,
+					     q->cluster_size, e->off);
+			if (r < 0)
+				return r;
+			e->dirty = false;
+		}
+	}
+	return 0;
+}
+
+int qcow2_l1_write_dirty(struct qcow2 *q)
+{
+	uint32_t lo = q->l1_dirty_lo, hi = q->l1_dirty_hi;
+	uint64_t *be;
+	int r;
+
+	if (lo >= hi)
+		return 0;
+	be = malloc((size_t)(hi - lo) * 8);
+	if (!be)
+		return -ENOMEM;
+	for (uint32_t i = lo; i < hi; i++)
+		be[i - lo] = htobe64(q->l1[i]);
+	r = qcow2_pwrite(q, be, (size_t)(hi - lo) * 8, q->l1_offset + (uint64_t)lo * 8);
+	free(be);
+	if (r == 0)
+		q->l1_dirty_lo = q->l1_dirty_hi = 0;
+	return r;
+}
+
+int qcow2_flush_all(struct qcow2 *q)
+{
+	int r;
+
+	for (int pass = 0; pass < 2; pass++) {
+		bool had_frees = q->n_pending > 0;
+		r = qcow2_sync(q);                  /* guest data */
+		if (r < 0)
+			return r;
+		if (!q->meta_changed)
+			return 0;
+		if (q->file_size < q->file_end) {
+			if (ftruncate(q->fd, (off_t)q->file_end) < 0)
+				return vimg_fail(q->img, -errno, "cannot extend file: %s",
+						 strerror(errno));
+			q->file_size = q->file_end;
+		}
+		r = qcow2_refcount_write_dirty(q);  /* refcounts before L2 */
+		if (r < 0)
+			return r;
+		r = qcow2_sync(q);
+		if (r < 0)
+			return r;
+		r = qcow2_l2_write_dirty(q);        /* L2 before L1 */
+		if (r < 0)
+			return r;
+		r = qcow2_sync(q);
+		if (r < 0)
+			return r;
+		r = qcow2_l1_write_dirty(q);
+		if (r < 0)
+			return r;
+		r = qcow2_sync(q);
+		if (r < 0)
+			return r;
+		/* Only now may references dropped from L2/L1 leave refcounts. */
+		r = qcow2_apply_pending_frees(q);
+		if (r < 0)
+			return r;
+		q->meta_changed = had_frees;
+		if (!had_frees)
+			break;
+	}
+	return 0;
+}
+
+/* Read part of one guest cluster given its L2 entry (not extended). */
+static int read_part(struct qcow2 *q, uint64_t e, uint64_t bmp, uint64_t goff,
+		     uint32_t in_cl, uint32_t n, uint8_t *dst)
+{
+	enum ctype ct = classify(q, e);
+	int r;
+
+	if (q->extl2 && ct != C_COMPRESSED) {
+		uint32_t sc = q->subcluster_size;
+		while (n) {
+			uint32_t i = in_cl / sc, k = VIREO_MIN(n, sc - in_cl % sc);
+			if (bmp & (1ull << i)) {
+				uint64_t h = (e & QCOW2_OFFSET_MASK);
+				if (!h)
+					return vimg_fail(q->img, -EIO,
+						"subcluster allocated without a host cluster");
+				r = qcow2_check_host(q, h, q->cluster_size, "data cluster");
+				if (r < 0)
+					return r;
+				r = vimg_pread_zfill(q->fd, dst, k, h + in_cl);
+				if (r < 0)
+					return vimg_fail(q->img, r, "read: %s", strerror(-r));
+			} else if (bmp & (1ull << (32 + i))) {
+				memset(dst, 0, k);
+			} else {
+				r = vimg_read_backing(q->img, dst, k, goff + in_cl);
+				if (r < 0)
+					return r;
+			}
+			dst += k;
+			in_cl += k;
+			n -= k;
+		}
+		return 0;
+	}
+	switch (ct) {
+	case C_ZERO:
+		memset(dst, 0, n);
+		return 0;
+	case C_UNALLOC:
+		return vimg_read_backing(q->img, dst, n, goff + in_cl);
+	case C_COMPRESSED:
+		r = qcow2_read_compressed(q, e, q->cbuf);
+		if (r < 0)
+			return r;
+		memcpy(dst, q->cbuf + in_cl, n);
+		return 0;
+	case C_NORMAL: {
+		uint64_t h = e & QCOW2_OFFSET_MASK;
+		if (h & (q->cluster_size - 1))
+			return vimg_fail(q->img, -EIO,
+				"L2 entry for guest offset %llu: host offset %llu is not cluster-aligned",
+				(unsigned long long)goff, (unsigned long long)h);
+		r = qcow2_check_host(q, h, q->cluster_size, "data cluster");
+		if (r < 0)
+			return r;
+		r = vimg_pread_zfill(q->fd, dst, n, h + in_cl);
+		if (r < 0)
+			return vimg_fail(q->img, r, "read: %s", strerror(-r));
+		return 0;
+	}
+	}
+	return 0;
+}
+
+int qcow2_read(struct qcow2 *q, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf, *run_dst = NULL;
+	uint64_t run_host = 0, run_len = 0;
+	uint32_t cb = q->cluster_bits, l2b = q->l2_bits;
+	int r;
+
+	while (len) {
+		uint32_t l1i = (uint32_t)(off >> (cb + l2b));
+		uint32_t l2i = (uint32_t)((off >> cb) & (q->l2_entries - 1));
+		uint32_t in_cl = (uint32_t)(off & (q->cluster_size - 1));
+		uint32_t n = (uint32_t)VIREO_MIN((uint64_t)len, q->cluster_size - in_cl);
+		uint64_t e = 0, bmp = 0;
+		uint8_t *t;
+
+		r = qcow2_l2_load(q, l1i, &t);
+		if (r < 0)
+			return r;
+		if (t) {
+			e = qcow2_l2_entry(q, t, l2i);
+			bmp = qcow2_l2_bitmap(q, t, l2i);
+		}
+		if (!q->extl2 && classify(q, e) == C_NORMAL &&
+		    !((e & QCOW2_OFFSET_MASK) & (q->cluster_size - 1))) {
+			uint64_t h = (e & QCOW2_OFFSET_MASK) + in_cl;
+			r = qcow2_check_host(q, e & QCOW2_OFFSET_MASK, q->cluster_size,
+					     "data cluster");
+			if (r < 0)
+				return r;
+			if (run_len && run_host + run_len == h && run_dst + run_len == p) {
+				run_len += n;
+			} else {
+				if (run_len) {
+					r = vimg_pread_zfill(q->fd, run_dst, run_len, run_host);
+					if (r < 0)
+						return vimg_fail(q->img, r, "read: %s", strerror(-r));
+				}
+				run_host = h;
+				run_dst = p;
+				run_len = n;
+			}
+		} else {
+			r = read_part(q, e, bmp, off - in_cl, in_cl, n, p);
+			if (r < 0)
+				return r;
+		}
+		p += n;
+		off += n;
+		len -= n;
+	}
+	if (run_len) {
+		r = vimg_pread_zfill(q->fd, run_dst, run_len, run_host);
+		if (r < 0)
+			return vimg_fail(q->img, r, "read: %s", strerror(-r));
+	}
+	return 0;
+}
+
+static bool in_place(const struct qcow2 *q, uint64_t e)
+{
+	return classify(q, e) == C_NORMAL && (e & QCOW2_OFLAG_COPIED) &&
+	       !((e & QCOW2_OFFSET_MASK) & (q->cluster_size - 1));
+}
+
+/* Fill [h+from, h+to) of a new host cluster with the old content. */
+static int cow_fill(struct qcow2 *q, uint64_t e, uint64_t goff, uint64_t h,
+		    uint32_t from, uint32_t to, bool fresh)
+{
+	enum ctype ct = classify(q, e);
+	int r;
+
+	if (from >= to)
+		return 0;
+	if (fresh && (ct == C_ZERO || (ct == C_UNALLOC && !q->img->backing)))
+		return 0;   /* past the old end of file: already reads as zeros */
+	r = read_part(q, e, 0, goff, from, to - from, q->cbuf2);
+	if (r < 0)
+		return r;
+	return qcow2_pwrite(q, q->cbuf2, to - from, h + from);
+}
+
+int qcow2_write(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+	uint32_t cb = q->cluster_bits, l2b = q->l2_bits;
+	uint64_t run_host = 0, run_len = 0;
+	const uint8_t *run_src = NULL;
+	int r;
+
+	if (q->extl2)
+		return vimg_fail(q->img, -ENOTSUP,
+			"writing to images with extended L2 entries (subclusters) is not supported; convert the image first");
+	r = qcow2_mark_dirty(q);
+	if (r < 0)
+		return r;
+	while (len) {
+		uint32_t l1i = (uint32_t)(off >> (cb + l2b));
+		uint32_t l2i = (uint32_t)((off >> cb) & (q->l2_entries - 1));
+		uint32_t in_cl = (uint32_t)(off & (q->cluster_size - 1));
+		uint8_t *t;
+		uint64_t e, k, h, fe, total, first_e, last_e;
+		uint32_t tail;
+
+		r = qcow2_l2_prepare(q, l1i, &t);
+		if (r < 0)
+			return r;
+		e = qcow2_l2_entry(q, t, l2i);
+		if (in_place(q, e)) {
+			uint32_t n = (uint32_t)VIREO_MIN((uint64_t)len, q->cluster_size - in_cl);
+			uint64_t hh = (e & QCOW2_OFFSET_MASK) + in_cl;
+			r = qcow2_check_host(q, e & QCOW2_OFFSET_MASK, q->cluster_size,
+					     "data cluster");
+			if (r < 0)
+				return r;
+			if (run_len && run_host + run_len == hh && run_src + run_len == p) {
+				run_len += n;
+			} else {
+				if (run_len) {
+					r = qcow2_pwrite(q, run_src, run_len, run_host);
+					if (r < 0)
+						return r;
+				}
+				run_host = hh;
+				run_src = p;
+				run_len = n;
+			}
+			p += n;
+			off += n;
+			len -= n;
+			continue;
+		}
+		if (run_len) {
+			r = qcow2_pwrite(q, run_src, run_len, run_host);
+			if (r < 0)
+				return r;
+			run_len = 0;
+		}
+		/* How many clusters of this request in this L2 table need new space. */
+		total = ((uint64_t)in_cl + len + q->cluster_size - 1) >> cb;
+		k = 1;
+		while (k < total && l2i + k < q->l2_entries && k < 1024 &&
+		       k < q->rb_entries / 2 && !in_place(q, qcow2_l2_entry(q, t, l2i + (uint32_t)k)))
+			k++;
+		fe = q->file_end;
+		r = qcow2_alloc_clusters(q, k, &h);
+		if (r < 0)
+			return r;
+		/* The L2 table may have been evicted by allocation; reload. */
+		r = qcow2_l2_prepare(q, l1i, &t);
+		if (r < 0)
+			return r;
+		{
+			uint64_t span = (k << cb) - in_cl;
+			uint64_t dlen = VIREO_MIN((uint64_t)len, span);
+			uint64_t gbase = off - in_cl;
+			bool fresh = h >= fe;
+			/* Grow the file to the end of the new clusters at once so
+			 * the data writes below do not each extend it. */
+			if (h + (k << cb) > q->file_size) {
+				if (ftruncate(q->fd, (off_t)(h + (k << cb))) < 0)
+					return vimg_fail(q->img, -errno, "cannot extend file: %s",
+							 strerror(errno));
+				q->file_size = h + (k << cb);
+			}
+			first_e = qcow2_l2_entry(q, t, l2i);
+			last_e = qcow2_l2_entry(q, t, l2i + (uint32_t)k - 1);
+			r = cow_fill(q, first_e, gbase, h, 0, in_cl, fresh);
+			if (r < 0)
+				return r;
+			r = qcow2_pwrite(q, p, dlen, h + in_cl);
+			if (r < 0)
+				return r;
+			tail = (uint32_t)((in_cl + dlen) & (q->cluster_size - 1));
+			if (tail) {
+				uint64_t lh = h + ((k - 1) << cb);
+				r = cow_fill(q, last_e, gbase + ((k - 1) << cb), lh, tail,
+					     q->cluster_size, fresh);
+				if (r < 0)
+					return r;
+			}
+			for (uint64_t i = 0; i < k; i++) {
+				uint64_t oe = qcow2_l2_entry(q, t, l2i + (uint32_t)i);
+				r = entry_ref(q, oe, -1, true);
+				if (r < 0)
+					return r;
+				qcow2_l2_set(q, t, l2i + (uint32_t)i,
+					     (h + (i << cb)) | QCOW2_OFLAG_COPIED);
+			}
+			p += dlen;
+			off += dlen;
+			len -= dlen;
+		}
+	}
+	if (run_len)
+		return qcow2_pwrite(q, run_src, run_len, run_host);
+	return 0;
+}
+
+int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, int mode)
+{
+	bool discard = mode != QCOW2_ZERO_WRITE;
+
+	uint32_t cb = q->cluster_bits, l2b = q->l2_bits;
+	int r;
+
+	if (q->extl2)
+		return vimg_fail(q->img, -ENOTSUP,
+			"writing to images with extended L2 entries is not supported");
+	r = qcow2_mark_dirty(q);
+	if (r < 0)
+		return r;
+	while (len) {
+		uint32_t in_cl = (uint32_t)(off & (q->cluster_size - 1));
+		uint32_t n = (uint32_t)VIREO_MIN(len, (uint64_t)q->cluster_size - in_cl);
+		uint32_t l1i = (uint32_t)(off >> (cb + l2b));
+		uint32_t l2i = (uint32_t)((off >> cb) & (q->l2_entries - 1));
+		bool whole = in_cl == 0 && n == q->cluster_size;
+		uint64_t ne;
+		uint8_t *t;
+
+		/* A cluster past the end of a shorter image is still whole. */
+		if (!whole && in_cl == 0 && off + n == q->img->size)
+			whole = true;
+		if (!whole) {
+			if (!discard) {
+				r = qcow2_write(q, q->zbuf, n, off);
+				if (r < 0)
+					return r;
+			}
+		} else {
+			bool backing = q->img->backing != NULL;
+			if (mode == QCOW2_ZERO_UNALLOC) {
+				r = qcow2_l2_load(q, l1i, &t);
+				if (r < 0)
+					return r;
+				if (!t || !qcow2_l2_entry(q, t, l2i))
+					goto next;
+				r = qcow2_l2_prepare(q, l1i, &t);
+				if (r < 0)
+					return r;
+				r = entry_ref(q, qcow2_l2_entry(q, t, l2i), -1, true);
+				if (r < 0)
+					return r;
+				qcow2_l2_set(q, t, l2i, 0);
+			} else if (q->version < 3 && backing) {
+				if (!discard) {
+					r = qcow2_write(q, q->zbuf, n, off);
+					if (r < 0)
+						return r;
+				}
+			} else {
+				if (!discard && !backing) {
+					/* Skip clusters that already read as zeros. */
+					r = qcow2_l2_load(q, l1i, &t);
+					if (r < 0)
+						return r;
+					if (!t || classify(q, qcow2_l2_entry(q, t, l2i)) == C_UNALLOC)
+						goto next;
+				}
+				ne = (q->version >= 3 && (backing || !discard)) ?
+					QCOW2_OFLAG_ZERO : 0;
+				r = qcow2_l2_prepare(q, l1i, &t);
+				if (r < 0)
+					return r;
+				r = entry_ref(q, qcow2_l2_entry(q, t, l2i), -1, true);
+				if (r < 0)
+					return r;
+				qcow2_l2_set(q, t, l2i, ne);
+			}
+		}
+next:
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t len,
+		 struct vimg_extent *ext)
+{
+	uint32_t cb = q->cluster_bits, l2b = q->l2_bits;
+	uint64_t pos = off, first_h = 0;
+	unsigned flags = 0;
+	bool first = true;
+	int r;
+
+	while (pos < off + len) {
+		uint32_t l1i = (uint32_t)(pos >> (cb + l2b));
+		uint32_t l2i = (uint32_t)((pos >> cb) & (q->l2_entries - 1));
+		uint32_t in_cl = (uint32_t)(pos & (q->cluster_size - 1));
+		uint64_t n = VIREO_MIN(off + len - pos, (uint64_t)q->cluster_size - in_cl);
+		uint64_t e = 0, bmp = 0, h = 0;
+		unsigned f = 0;
+		uint8_t *t;
+
+		r = qcow2_l2_load(q, l1i, &t);
+		if (r < 0)
+			return r;
+		if (t) {
+			e = qcow2_l2_entry(q, t, l2i);
+			bmp = qcow2_l2_bitmap(q, t, l2i);
+		}
+		switch (classify(q, e)) {
+		case C_UNALLOC: f = 0; break;
+		case C_ZERO: f = VIMG_BS_ZERO; break;
+		case C_COMPRESSED: f = VIMG_BS_DATA | VIMG_BS_COMPRESSED; break;
+		case C_NORMAL:
+			f = VIMG_BS_DATA | VIMG_BS_OFFSET_VALID;
+			h = (e & QCOW2_OFFSET_MASK) + in_cl;
+			break;
+		}
+		if (q->extl2 && !(f & VIMG_BS_COMPRESSED)) {
+			uint32_t sc = q->subcluster_size, i = in_cl / sc;
+			n = VIREO_MIN(n, (uint64_t)sc - in_cl % sc);
+			h = (e & QCOW2_OFFSET_MASK) ? (e & QCOW2_OFFSET_MASK) + in_cl : 0;
+			if (bmp & (1ull << i))
+				f = VIMG_BS_DATA;
+			else if (bmp & (1ull << (32 + i)))
+				f = VIMG_BS_ZERO;
+			else
+				f = 0;
+			if (h)
+				f |= VIMG_BS_OFFSET_VALID;
+		}
+		if (first) {
+			flags = f;
+			first_h = h;
+			first = false;
+		} else if (f != flags || (f & VIMG_BS_COMPRESSED) ||
+			   ((f & VIMG_BS_OFFSET_VALID) && h != first_h + (pos - off))) {
+			break;
+		}
+		pos += n;
+		if (f & VIMG_BS_COMPRESSED)
+			break;
+	}
+	ext->off = off;
+	ext->len = pos - off;
+	ext->flags = flags;
+	ext->host_off = first_h;
+	return 0;
+}

@@ -1,0 +1,138 @@
+/* Raw images: the file is the disk. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "img-priv.h"
+
+static int raw_open(struct vimg *img)
+{
+	struct stat st;
+
+	if (fstat(img->fd, &st) < 0)
+		return vimg_fail(img, -errno, "cannot stat: %s", strerror(errno));
+	img->size = (uint64_t)st.st_size;
+	if (S_ISBLK(st.st_mode)) {
+		off_t end = lseek(img->fd, 0, SEEK_END);
+		if (end > 0)
+			img->size = (uint64_t)end;
+	}
+	return 0;
+}
+
+static void raw_close(struct vimg *img)
+{
+	(void)img;
+}
+
+static int raw_pread(struct vimg *img, void *buf, size_t len, uint64_t off)
+{
+	int r = vimg_pread_zfill(img->fd, buf, len, off);
+
+	if (r < 0)
+		return vimg_fail(img, r, "read at %llu: %s",
+				 (unsigned long long)off, strerror(-r));
+	return 0;
+}
+
+static int raw_pwrite(struct vimg *img, const void *buf, size_t len, uint64_t off)
+{
+	int r = vio_pwrite_full(img->fd, buf, len, (off_t)off);
+
+	if (r < 0)
+		return vimg_fail(img, r, "write at %llu: %s",
+				 (unsigned long long)off, strerror(-r));
+	return 0;
+}
+
+static int raw_pwrite_zeroes(struct vimg *img, uint64_t off, uint64_t len)
+{
+	static const char zero[65536];
+
+	if (fallocate(img->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len) == 0)
+		return 0;
+	if (fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len) == 0)
+		return 0;
+	while (len) {
+		size_t n = (size_t)VIREO_MIN(len, sizeof(zero));
+		int r = raw_pwrite(img, zero, n, off);
+		if (r < 0)
+			return r;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int raw_discard(struct vimg *img, uint64_t off, uint64_t len)
+{
+	if (fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len) == 0)
+		return 0;
+	return raw_pwrite_zeroes(img, off, len);
+}
+
+static int raw_flush(struct vimg *img)
+{
+	if (img->opts.unsafe)
+		return 0;
+	if (fdatasync(img->fd) < 0)
+		return vimg_fail(img, -errno, "flush: %s", strerror(errno));
+	return 0;
+}
+
+static int raw_block_status(struct vimg *img, uint64_t off, uint64_t len,
+			    struct vimg_extent *ext)
+{
+	off_t data, hole;
+
+	ext->off = off;
+	ext->len = len;
+	ext->flags = VIMG_BS_DATA | VIMG_BS_OFFSET_VALID;
+	ext->host_off = off;
+	data = lseek(img->fd, (off_t)off, SEEK_DATA);
+	if (data < 0) {
+		if (errno == ENXIO) {   /* all hole up to EOF */
+			ext->flags = VIMG_BS_ZERO | VIMG_BS_OFFSET_VALID;
+			return 0;
+		}
+		return 0;
+	}
+	if ((uint64_t)data > off) {
+		ext->flags = VIMG_BS_ZERO | VIMG_BS_OFFSET_VALID;
+		ext->len = VIREO_MIN(len, (uint64_t)data - off);
+		return 0;
+	}
+	hole = lseek(img->fd, (off_t)off, SEEK_HOLE);
+	if (hole > (off_t)off)
+		ext->len = VIREO_MIN(len, (uint64_t)hole - off);
+	return 0;
+}
+
+static int raw_map(struct vimg *img, uint64_t off, uint64_t len, bool for_write,
+		   uint64_t *host_off, uint64_t *run)
+{
+	*host_off = off;
+	*run = len;
+	return 0;
+}
+
+const struct vimg_driver vimg_raw_driver = {
+	.name = "raw",
+	.fmt = VIMG_FMT_RAW,
+	.open = raw_open,
+	.close = raw_close,
+	.pread = raw_pread,
+	.pwrite = raw_pwrite,
+	.pwrite_zeroes = raw_pwrite_zeroes,
+	.discard = raw_discard,
+	.flush = raw_flush,
+	.block_status = raw_block_status,
+	.map = raw_map,
+};
