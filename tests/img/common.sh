@@ -6,6 +6,7 @@
 #   QEMU_IMG    qemu-img (default: qemu-img in PATH)
 #   QEMU_IO     qemu-io  (default: qemu-io in PATH)
 #   IMG_KEEP=1  keep the scratch directory for a failing test
+#   TOOL_TIMEOUT  seconds one tool run may take before it counts as hung (300)
 #
 # Each test prints deterministic lines on stdout (compared with NNN-name.out by
 # run.sh); diagnostics go to stderr.  A test also exits non-zero as soon as
@@ -70,9 +71,11 @@ finish() {
 run_tool() {
 	local label=$1 rc
 	shift
-	"$@" >"$TEST_DIR/LAST.out" 2>"$TEST_DIR/LAST.err"
+	timeout -s KILL "${TOOL_TIMEOUT:-300}" "$@" >"$TEST_DIR/LAST.out" 2>"$TEST_DIR/LAST.err"
 	rc=$?
-	if [ $rc -ge 128 ] || grep -qE 'Sanitizer|runtime error:' "$TEST_DIR/LAST.err"; then
+	if [ $rc -eq 137 ] && ! grep -q . "$TEST_DIR/LAST.err"; then
+		fail "$label: hung (killed after ${TOOL_TIMEOUT:-300} s): $*"
+	elif [ $rc -ge 128 ] || grep -qE 'Sanitizer|runtime error:' "$TEST_DIR/LAST.err"; then
 		fail "$label: crashed (exit $rc): $*"
 		sed 's/^/    /' "$TEST_DIR/LAST.err" | head -40 >&2
 	fi
@@ -87,8 +90,11 @@ qimg() { run_tool "qemu-img $1" "$QEMU_IMG" "$@"; }
 must() {
 	local label=$1
 	shift
-	if ! run_tool "$label" "$@"; then
-		fail "$label: exit $? from: $*"
+	local rc
+	run_tool "$label" "$@"
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		fail "$label: exit $rc from: $*"
 		sed 's/^/    /' "$TEST_DIR/LAST.err" | head -20 >&2
 		return 1
 	fi
