@@ -20,7 +20,7 @@ mk() {
 CASES=(
 "truncated-50|truncate -s 50 \$IMG|header|trunc|short|small|end of file|eof"
 "truncated-100|truncate -s 100 \$IMG|header|trunc|short|small|end of file|eof"
-"bad-magic|\$QCOW2PY \$IMG set magic 0x51464900|magic|not a qcow2|format"
+"bad-magic|\$QCOW2PY \$IMG set magic 0x51464900|magic|qcow2|format"
 "version-1|\$QCOW2PY \$IMG set version 1|version|format|cluster"
 "version-4|\$QCOW2PY \$IMG set version 4|version"
 "unknown-incompatible-bit|\$QCOW2PY \$IMG set incompatible_features 0x1000000000000000|feature|incompatible"

@@ -40,8 +40,8 @@ check_verdict() {   # name: check must report a problem and agree with qemu's ki
 for c in \
 	"l1-past-eof|l1 0 0x8000000100000000|eof" \
 	"l1-into-refcount-table|l1 0 0x8000000000010000|meta" \
-	"l1-into-header|l1 0 0x8000000000000000|meta" \
-	"l1-unaligned|l1 0 0x8000000000040100|align" \
+	"l1-into-refcount-block|l1 0 0x8000000000020000|meta" \
+	"l1-unaligned|l1 0 0x8000000000040200|align" \
 	"l2-past-eof|l2 0 0x8000000100000000|eof" \
 	"l2-into-refcount-table|l2 0 0x8000000000010000|meta" \
 	"l2-into-l1|l2 0 0x8000000000030000|meta" \
@@ -66,6 +66,15 @@ for c in \
 	refuse "$name" "$re|corrupt" bench -f qcow2 -w -c 1 -s 4096 -o 0 $IMG
 	rm -f out.raw
 done
+
+# An L1 entry with a reserved bit set: check must call it a corruption (as
+# qemu-img check does); reading and writing must not crash.
+IFS='|' read -r name patch <<<"l1-reserved-bit|l1 0 0x8000000000040100"
+mk && $QCOW2PY $IMG $patch
+check_verdict "$name"
+survive "$name" convert -f qcow2 -O raw $IMG out.raw
+survive "$name" bench -f qcow2 -w -c 1 -s 4096 -o 0 $IMG
+rm -f out.raw
 
 # Refcount table entries: reading needs no refcounts, an allocating write
 # (guest offset 2 MiB is unallocated) does.
