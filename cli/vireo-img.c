@@ -21,7 +21,7 @@ static const char usage_text[] =
 "  create [-q] [-f fmt] [-b backing [-F backing_fmt]] [-o options] [-u] file [size]\n"
 "  info [-f fmt] [--output=human|json] [--backing-chain] [-U] file\n"
 "  check [-q] [-f fmt] [--output=human|json] [-r leaks|all] [-U] file\n"
-"  convert [-q] [-p] [-c] [-n] [-f fmt] [-O out_fmt] [-o options] [-S size] [-U] src... dst\n"
+"  convert [-q] [-p] [-c] [-n] [-f fmt] [-O out_fmt] [-o options] [-B backing] [-S size] [-U] src... dst\n"
 "  snapshot [-q] [-f fmt] [-l | -c name | -a name | -d name] [-U] file\n"
 "  resize [-q] [-f fmt] [--shrink] file [+|-]size\n"
 "  commit [-q] [-p] [-f fmt] [-b base] [-d] file\n"
@@ -165,8 +165,8 @@ int cli_parse_create_opts(const char *s, struct vimg_create_opts *o)
 		} else if (!strcmp(tok, "backing_fmt")) {
 			o->backing_fmt = strdup(v);
 		} else if (!strcmp(tok, "preallocation")) {
-			if (!strcmp(v, "metadata"))
-				o->preallocate_metadata = true;
+			if (!strcmp(v, "metadata") || !strcmp(v, "falloc") || !strcmp(v, "full"))
+				vwarn("preallocation=%s is not implemented: creating a sparse image", v);
 			else if (strcmp(v, "off"))
 				r = -ENOTSUP;
 		} else {

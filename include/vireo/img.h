@@ -79,7 +79,9 @@ int vimg_block_status(struct vimg *img, uint64_t off, uint64_t len,
 		      bool whole_chain, struct vimg_extent *ext);
 
 /*
- * Map for direct data I/O: when [off, off+len) is plain allocated data in
+ * Map for direct data I/O (the caller must not run such I/O across
+ * vimg_flush, discard, snapshot or resize calls: those may move clusters):
+ * when [off, off+len) is plain allocated data in
  * this image (not compressed, not shared with a snapshot if for_write),
  * store the host fd and offset and the length of the run, return 0.
  * Otherwise returns -ENOENT and the caller uses vimg_pread/vimg_pwrite.

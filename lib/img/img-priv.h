@@ -70,6 +70,11 @@ int vimg_qcow2_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
 				 uint64_t off);
 uint32_t vimg_qcow2_cluster_size(struct vimg *img);
 int vimg_qcow2_make_empty(struct vimg *img);
+/* Like a write, but may leave the final data write (returns 1 and fills
+ * host/dlen/src) for the caller to do after dropping the lock. */
+int vimg_qcow2_pwrite_defer(struct vimg *img, const void *buf, size_t len,
+			    uint64_t off, uint64_t *host, uint64_t *dlen,
+			    const void **src);
 int vimg_qcow2_snapshot_list(struct vimg *img, struct vimg_snapshot **out, int *n);
 int vimg_qcow2_snapshot_create(struct vimg *img, const char *name);
 int vimg_qcow2_snapshot_apply(struct vimg *img, const char *name);

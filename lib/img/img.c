@@ -11,7 +11,7 @@
 
 #include "img-priv.h"
 
-#define VIMG_MAX_CHAIN 64
+#define VIMG_MAX_CHAIN 256
 
 int vimg_fail(struct vimg *img, int err, const char *fmt, ...)
 {
@@ -350,6 +350,27 @@ int vimg_pwrite(struct vimg *img, const void *buf, size_t len, uint64_t off)
 	r = img->opts.writethrough ? 1 : try_direct(img, NULL, buf, len, off);
 	if (r <= 0)
 		return r;
+	if (img->drv->fmt == VIMG_FMT_QCOW2 && !img->opts.writethrough) {
+		/* Allocating write: metadata under the lock, data outside. */
+		uint64_t h, dlen;
+		const void *src;
+		r = vimg_qcow2_pwrite_defer(img, buf, len, off, &h, &dlen, &src);
+		if (r == 1) {
+			img->inflight++;
+			pthread_mutex_unlock(&img->lock);
+			r = vio_pwrite_full(img->fd, src, dlen, (off_t)h);
+			if (r < 0) {
+				pthread_mutex_lock(&img->lock);
+				vimg_fail(img, r, "write at %llu: %s",
+					  (unsigned long long)off, strerror(-r));
+				pthread_mutex_unlock(&img->lock);
+			}
+			direct_done(img);
+			return r;
+		}
+		pthread_mutex_unlock(&img->lock);
+		return r;
+	}
 	r = img->drv->pwrite(img, buf, len, off);
 	if (r >= 0 && img->opts.writethrough) {
 		vimg_drain(img);

@@ -366,6 +366,10 @@ int vimg_qcow2_check(struct vimg *img, int fix, struct vimg_check *res, FILE *lo
 	memset(res, 0, sizeof(*res));
 	if (!img->readonly) {
 		r = qcow2_flush_all(q);
+		if (r == 0)
+			r = qcow2_refcount_write_dirty(q);   /* lazy ones too */
+		if (r == 0)
+			r = qcow2_sync(q);
 		if (r < 0)
 			return r;
 	}

@@ -48,6 +48,14 @@ void qcow2_l2_set(struct qcow2 *q, uint8_t *t, uint32_t i, uint64_t e)
 	q->meta_changed = true;
 }
 
+static void l2_set_bitmap(struct qcow2 *q, uint8_t *t, uint32_t i, uint64_t b)
+{
+	uint64_t v = htobe64(b);
+
+	memcpy(t + (size_t)i * q->l2_entry_size + 8, &v, 8);
+	qcow2_cache_mark_dirty(&q->l2c, t);
+}
+
 int qcow2_check_host(struct qcow2 *q, uint64_t off, uint64_t len,
 		     const char *what)
 {
@@ -80,15 +88,19 @@ static int l2_evict_slot(struct qcow2 *q, int slot)
 
 	if (!e->off || !e->dirty)
 		return 0;
+	vimg_drain(q->img);   /* data writes running outside the lock first */
 	r = qcow2_sync(q);
 	if (r < 0)
 		return r;
-	r = qcow2_refcount_write_dirty(q);
-	if (r < 0)
-		return r;
-	r = qcow2_sync(q);
-	if (r < 0)
-		return r;
+	if (!q->lazy) {
+		/* Lazy refcounts: the dirty bit covers them until close. */
+		r = qcow2_refcount_write_dirty(q);
+		if (r < 0)
+			return r;
+		r = qcow2_sync(q);
+		if (r < 0)
+			return r;
+	}
 	r = qcow2_pwrite(q, q->l2c.mem + (size_t)slot * q->l2c.tsize,
 			 q->cluster_size, e->off);
 	if (r == 0)
@@ -305,12 +317,14 @@ int qcow2_flush_all(struct qcow2 *q)
 						 strerror(errno));
 			q->file_size = q->file_end;
 		}
-		r = qcow2_refcount_write_dirty(q);  /* refcounts before L2 */
-		if (r < 0)
-			return r;
-		r = qcow2_sync(q);
-		if (r < 0)
-			return r;
+		if (!q->lazy || q->closing) {
+			r = qcow2_refcount_write_dirty(q);  /* refcounts before L2 */
+			if (r < 0)
+				return r;
+			r = qcow2_sync(q);
+			if (r < 0)
+				return r;
+		}
 		r = qcow2_l2_write_dirty(q);        /* L2 before L1 */
 		if (r < 0)
 			return r;
@@ -480,6 +494,98 @@ static int cow_fill(struct qcow2 *q, uint64_t e, uint64_t goff, uint64_t h,
 	return qcow2_pwrite(q, q->cbuf2, to - from, h + from);
 }
 
+#define SC_ALLOC(i) (1ull << (i))
+#define SC_ZERO(i) (1ull << (32 + (i)))
+
+/*
+ * Write within one cluster of an image with extended L2 entries: touched
+ * subclusters become allocated; partly written ones are completed from
+ * their old content (zeros, backing or data).  A compressed or shared
+ * cluster is copied whole first.
+ */
+static int write_extl2(struct qcow2 *q, const uint8_t *p, uint64_t off, uint32_t n)
+{
+	uint32_t cb = q->cluster_bits, sc = q->subcluster_size;
+	uint32_t l1i = (uint32_t)(off >> (cb + q->l2_bits));
+	uint32_t l2i = (uint32_t)((off >> cb) & (q->l2_entries - 1));
+	uint32_t in_cl = (uint32_t)(off & (q->cluster_size - 1));
+	uint32_t fs = in_cl / sc, ls = (in_cl + n - 1) / sc;
+	uint64_t goff = off - in_cl, e, bmp, h;
+	enum ctype ct;
+	uint8_t *t;
+	int r;
+
+	r = qcow2_l2_prepare(q, l1i, &t);
+	if (r < 0)
+		return r;
+	e = qcow2_l2_entry(q, t, l2i);
+	bmp = qcow2_l2_bitmap(q, t, l2i);
+	ct = classify(q, e);
+	if (ct == C_COMPRESSED || (ct == C_NORMAL && !(e & QCOW2_OFLAG_COPIED))) {
+		uint8_t *full = malloc(q->cluster_size);
+		if (!full)
+			return -ENOMEM;
+		r = read_part(q, e, bmp, goff, 0, q->cluster_size, full);
+		if (r == 0) {
+			memcpy(full + in_cl, p, n);
+			r = qcow2_alloc_clusters(q, 1, &h);
+		}
+		if (r == 0)
+			r = qcow2_pwrite(q, full, q->cluster_size, h);
+		free(full);
+		if (r == 0)
+			r = qcow2_l2_prepare(q, l1i, &t);
+		if (r == 0)
+			r = entry_ref(q, e, -1, true);
+		if (r < 0)
+			return r;
+		qcow2_l2_set(q, t, l2i, h | QCOW2_OFLAG_COPIED);
+		l2_set_bitmap(q, t, l2i, 0xffffffffull);
+		return 0;
+	}
+	if (ct == C_NORMAL) {
+		h = e & QCOW2_OFFSET_MASK;
+		if (h & (q->cluster_size - 1))
+			return vimg_fail(q->img, -EIO, "L2 entry host offset %llu is not cluster-aligned",
+					 (unsigned long long)h);
+		r = qcow2_check_host(q, h, q->cluster_size, "data cluster");
+		if (r < 0)
+			return r;
+	} else {
+		r = qcow2_alloc_clusters(q, 1, &h);
+		if (r == 0)
+			r = qcow2_l2_prepare(q, l1i, &t);
+		if (r < 0)
+			return r;
+	}
+	{
+		uint32_t from = fs * sc, to = (ls + 1) * sc;
+		uint8_t *buf = q->cbuf;   /* read_part uses cbuf only for compressed */
+		uint8_t *tmp = malloc(to - from);
+		if (!tmp)
+			return -ENOMEM;
+		(void)buf;
+		r = 0;
+		if (in_cl > from)
+			r = read_part(q, e, bmp, goff, from, in_cl - from, tmp);
+		if (r == 0 && in_cl + n < to)
+			r = read_part(q, e, bmp, goff, in_cl + n, to - (in_cl + n),
+				      tmp + (in_cl + n - from));
+		if (r == 0) {
+			memcpy(tmp + (in_cl - from), p, n);
+			r = qcow2_pwrite(q, tmp, to - from, h + from);
+		}
+		free(tmp);
+		if (r < 0)
+			return r;
+	}
+	for (uint32_t i = fs; i <= ls; i++)
+		bmp = (bmp | SC_ALLOC(i)) & ~SC_ZERO(i);
+	qcow2_l2_set(q, t, l2i, h | QCOW2_OFLAG_COPIED);
+	l2_set_bitmap(q, t, l2i, bmp);
+	return 0;
+}
+
 int qcow2_write(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 {
 	const uint8_t *p = buf;
@@ -488,12 +594,19 @@ int qcow2_write(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 	const uint8_t *run_src = NULL;
 	int r;
 
-	if (q->extl2)
-		return vimg_fail(q->img, -ENOTSUP,
-			"writing to images with extended L2 entries (subclusters) is not supported; convert the image first");
 	r = qcow2_mark_dirty(q);
 	if (r < 0)
 		return r;
+	while (q->extl2 && len) {
+		uint32_t n = (uint32_t)VIREO_MIN((uint64_t)len,
+				q->cluster_size - (off & (q->cluster_size - 1)));
+		r = write_extl2(q, p, off, n);
+		if (r < 0)
+			return r;
+		p += n;
+		off += n;
+		len -= n;
+	}
 	while (len) {
 		uint32_t l1i = (uint32_t)(off >> (cb + l2b));
 		uint32_t l2i = (uint32_t)((off >> cb) & (q->l2_entries - 1));
@@ -558,19 +671,30 @@ int qcow2_write(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 			/* Grow the file to the end of the new clusters at once so
 			 * the data writes below do not each extend it. */
 			if (h + (k << cb) > q->file_size) {
-				if (ftruncate(q->fd, (off_t)(h + (k << cb))) < 0)
+				/* Extend ahead (sparse) so most allocations need no
+				 * syscall; close trims the file back to its end. */
+				uint64_t ns = VIREO_MAX(h + (k << cb), q->file_size +
+					VIREO_MIN(VIREO_MAX(q->file_size / 8, 1ull << 20), 64ull << 20));
+				ns = qcow2_align(q, ns);
+				if (ftruncate(q->fd, (off_t)ns) < 0)
 					return vimg_fail(q->img, -errno, "cannot extend file: %s",
 							 strerror(errno));
-				q->file_size = h + (k << cb);
+				q->file_size = ns;
 			}
 			first_e = qcow2_l2_entry(q, t, l2i);
 			last_e = qcow2_l2_entry(q, t, l2i + (uint32_t)k - 1);
 			r = cow_fill(q, first_e, gbase, h, 0, in_cl, fresh);
 			if (r < 0)
 				return r;
-			r = qcow2_pwrite(q, p, dlen, h + in_cl);
-			if (r < 0)
-				return r;
+			if (q->defer_ok && dlen == len && !run_len) {
+				q->defer_src = p;
+				q->defer_host = h + in_cl;
+				q->defer_len = dlen;
+			} else {
+				r = qcow2_pwrite(q, p, dlen, h + in_cl);
+				if (r < 0)
+					return r;
+			}
 			tail = (uint32_t)((in_cl + dlen) & (q->cluster_size - 1));
 			if (tail) {
 				uint64_t lh = h + ((k - 1) << cb);
@@ -604,9 +728,6 @@ int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, int mode)
 	uint32_t cb = q->cluster_bits, l2b = q->l2_bits;
 	int r;
 
-	if (q->extl2)
-		return vimg_fail(q->img, -ENOTSUP,
-			"writing to images with extended L2 entries is not supported");
 	r = qcow2_mark_dirty(q);
 	if (r < 0)
 		return r;
@@ -622,7 +743,20 @@ int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, int mode)
 		/* A cluster past the end of a shorter image is still whole. */
 		if (!whole && in_cl == 0 && off + n == q->img->size)
 			whole = true;
-		if (!whole) {
+		if (q->extl2 && whole) {
+			/* Drop the host cluster; subclusters read as zeros (or
+			 * unallocated when making room for the backing file). */
+			uint64_t nb = (mode == QCOW2_ZERO_UNALLOC ||
+				       (discard && !q->img->backing)) ? 0 : 0xffffffff00000000ull;
+			r = qcow2_l2_prepare(q, l1i, &t);
+			if (r < 0)
+				return r;
+			r = entry_ref(q, qcow2_l2_entry(q, t, l2i), -1, true);
+			if (r < 0)
+				return r;
+			qcow2_l2_set(q, t, l2i, 0);
+			l2_set_bitmap(q, t, l2i, nb);
+		} else if (!whole) {
 			if (!discard) {
 				r = qcow2_write(q, q->zbuf, n, off);
 				if (r < 0)

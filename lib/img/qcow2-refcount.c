@@ -183,9 +183,12 @@ int qcow2_refcount_update(struct qcow2 *q, uint64_t cluster, int64_t delta)
 }
 
 /* Find n free contiguous clusters starting at the hint. */
-static int find_free(struct qcow2 *q, uint64_t n, uint64_t *start)
+static int find_free(struct qcow2 *q, uint64_t n, uint64_t *start,
+		     uint64_t *first_free)
 {
 	uint64_t c = VIREO_MAX(q->free_hint, 1), s = c, run = 0;
+
+	*first_free = UINT64_MAX;
 	uint64_t limit = (1ull << 56) >> q->cluster_bits;
 
 	while (run < n) {
@@ -195,6 +198,8 @@ static int find_free(struct qcow2 *q, uint64_t n, uint64_t *start)
 		if (ri >= q->rt_size || !q->rt[ri]) {
 			/* Whole block free: jump over it. */
 			uint64_t end = (ri + 1) << q->rb_bits;
+			if (*first_free == UINT64_MAX)
+				*first_free = c;
 			run += end - c;
 			c = end;
 			continue;
@@ -206,6 +211,8 @@ static int find_free(struct qcow2 *q, uint64_t n, uint64_t *start)
 			run = 0;
 			s = c + 1;
 		} else {
+			if (*first_free == UINT64_MAX)
+				*first_free = c;
 			run++;
 		}
 		c++;
@@ -216,13 +223,13 @@ static int find_free(struct qcow2 *q, uint64_t n, uint64_t *start)
 
 int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *off)
 {
-	uint64_t s;
+	uint64_t s, first_free;
 	int r;
 	bool again;
 
 	do {
 		again = false;
-		r = find_free(q, n, &s);
+		r = find_free(q, n, &s, &first_free);
 		if (r < 0)
 			return r;
 		for (uint64_t ri = s >> q->rb_bits; ri <= (s + n - 1) >> q->rb_bits; ri++) {
@@ -240,8 +247,8 @@ int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *off)
 		if (r < 0)
 			return r;
 	}
-	if (q->free_hint >= s)
-		q->free_hint = s + n;
+	/* Everything before the first free cluster seen is in use. */
+	q->free_hint = first_free >= s ? s + n : first_free;
 	*off = s << q->cluster_bits;
 	q->file_end = VIREO_MAX(q->file_end, (s + n) << q->cluster_bits);
 	return 0;

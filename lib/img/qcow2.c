@@ -473,8 +473,18 @@ static void qcow2_close(struct vimg *img)
 	if (!q)
 		return;
 	if (!img->readonly && q->l1) {
-		if (qcow2_flush_all(q) == 0 && q->dirty_written)
-			clear_dirty(q);
+		if (q->lazy && q->dirty_written) {
+			q->closing = true;
+			q->meta_changed = true;
+		}
+		if (qcow2_flush_all(q) == 0) {
+			/* Trim the sparse room made ahead of allocations. */
+			if (q->file_size > q->file_end &&
+			    ftruncate(q->fd, (off_t)q->file_end) == 0)
+				q->file_size = q->file_end;
+			if (q->dirty_written)
+				clear_dirty(q);
+		}
 	}
 	qcow2_free(q);
 	img->priv = NULL;
@@ -555,6 +565,25 @@ int vimg_qcow2_make_empty(struct vimg *img)
 	return r < 0 ? r : qcow2_flush_all(q);
 }
 
+int vimg_qcow2_pwrite_defer(struct vimg *img, const void *buf, size_t len,
+			    uint64_t off, uint64_t *host, uint64_t *dlen,
+			    const void **src)
+{
+	struct qcow2 *q = qcow2_of(img);
+	int r;
+
+	q->defer_ok = true;
+	q->defer_len = 0;
+	r = qcow2_write(q, buf, len, off);
+	q->defer_ok = false;
+	if (r < 0 || !q->defer_len)
+		return r;
+	*host = q->defer_host;
+	*dlen = q->defer_len;
+	*src = q->defer_src;
+	return 1;
+}
+
 uint32_t vimg_qcow2_cluster_size(struct vimg *img)
 {
 	return qcow2_of(img)->cluster_size;
@@ -572,8 +601,9 @@ int vimg_qcow2_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
 	while (len) {
 		size_t n = VIREO_MIN(len, (size_t)q->cluster_size);
 		int r;
-		if (n < q->cluster_size) {
-			r = qcow2_write(q, p, n, off);  /* short tail cluster */
+		if (n < q->cluster_size || q->extl2) {
+			/* Short tail cluster; subcluster images store plainly. */
+			r = qcow2_write(q, p, n, off);
 		} else if (len >= 2 * (size_t)q->cluster_size) {
 			n = len & ~((size_t)q->cluster_size - 1);
 			r = qcow2_write_compressed_many(q, p, n >> q->cluster_bits, off);

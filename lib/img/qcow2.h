@@ -120,10 +120,16 @@ struct qcow2 {
 	size_t n_pending, cap_pending;
 	bool dirty_written;           /* header dirty bit is on disk */
 	bool lazy;
+	bool closing;                 /* lazy refcounts: write them out now */
 	bool meta_changed;            /* something to write at flush */
 	uint64_t comp_cursor;         /* next free byte for compressed data */
 	uint8_t *cbuf, *cbuf2;        /* cluster-size scratch buffers */
 	uint8_t *zbuf;                /* a cluster of zeros */
+	/* Deferred data write of an allocating request: when defer_ok, the
+	 * last data write is left to the caller (outside the lock). */
+	bool defer_ok;
+	const uint8_t *defer_src;
+	uint64_t defer_host, defer_len;
 };
 
 static inline struct qcow2 *qcow2_of(struct vimg *img)
