@@ -95,7 +95,7 @@ int cmd_convert(int argc, char **argv)
 	int nsrc, c, r = 0;
 	uint8_t *buf;
 	char err[1024];
-	uint32_t gran;
+	uint32_t gran, chunk;
 
 	static const struct option lo[] = { { "force-share", 0, 0, 'U' },
 		{ "help", 0, 0, 'h' }, { "target-is-zero", 0, 0, 'Z' }, { 0, 0, 0, 0 } };
@@ -203,13 +203,15 @@ int cmd_convert(int argc, char **argv)
 	       sparse ? (uint32_t)VIREO_MIN(sparse, (uint64_t)vimg_cluster_size(dst)) : 0;
 	if (!compress && vimg_get_format(dst) == VIMG_FMT_RAW && sparse)
 		gran = (uint32_t)VIREO_MIN(sparse, 65536);
-	buf = xalloc(CHUNK);
+	/* Compression runs on several threads per call: give them more. */
+	chunk = compress ? 4 * CHUNK : CHUNK;
+	buf = xalloc(chunk);
 	cli_progress(progress, 0, total);
 	for (int i = 0; i < nsrc && !r; i++) {
 		uint64_t size = vimg_size(src[i]), off = 0;
 		while (off < size) {
 			struct vimg_extent ext;
-			uint64_t n = VIREO_MIN((uint64_t)CHUNK, size - off);
+			uint64_t n = VIREO_MIN((uint64_t)chunk, size - off);
 			if (vimg_block_status(src[i], off, n, true, &ext) < 0) {
 				verr("%s: %s", argv[optind + i], vimg_errmsg(src[i]));
 				r = 1;

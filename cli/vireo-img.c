@@ -165,7 +165,9 @@ int cli_parse_create_opts(const char *s, struct vimg_create_opts *o)
 		} else if (!strcmp(tok, "backing_fmt")) {
 			o->backing_fmt = strdup(v);
 		} else if (!strcmp(tok, "preallocation")) {
-			if (!strcmp(v, "metadata") || !strcmp(v, "falloc") || !strcmp(v, "full"))
+			if (!strcmp(v, "metadata"))
+				o->preallocate_metadata = true;
+			else if (!strcmp(v, "falloc") || !strcmp(v, "full"))
 				vwarn("preallocation=%s is not implemented: creating a sparse image", v);
 			else if (strcmp(v, "off"))
 				r = -ENOTSUP;

@@ -73,7 +73,7 @@ fi
 if [ $skip_lab -eq 0 ] && [ -x tests/lab/run.sh ]; then
 	echo "== lab scenarios"
 	bash tests/lab/run.sh ${LAB_FILTER:+--filter "$LAB_FILTER"} --all 2>&1 | tee /dev/stderr |
-		awk '$1=="RESULT" && ($2=="PASS"||$2=="FAIL") {print $2, "lab-" $3}' >>"$results"
+		awk '$1=="RESULT" && ($2=="PASS"||$2=="FAIL") {print $2, $3}' >>"$results"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || grep -q "^FAIL lab-" "$results" || record FAIL lab "harness failed"
 fi
 

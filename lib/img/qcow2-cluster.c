@@ -875,3 +875,45 @@ int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t len,
 	ext->host_off = first_h;
 	return 0;
 }
+
+/* Preallocation of metadata: every guest cluster gets a host cluster past
+ * the old end of the file (which reads as zeros), in large batches. */
+int qcow2_preallocate(struct qcow2 *q)
+{
+	uint64_t nclusters = (q->img->size + q->cluster_size - 1) >> q->cluster_bits;
+	uint64_t g = 0;
+	int r = qcow2_mark_dirty(q);
+
+	while (r == 0 && g < nclusters) {
+		uint32_t l1i = (uint32_t)(g >> q->l2_bits);
+		uint32_t l2i = (uint32_t)(g & (q->l2_entries - 1));
+		uint64_t k = VIREO_MIN(nclusters - g, (uint64_t)(q->l2_entries - l2i));
+		uint64_t h;
+		uint8_t *t;
+
+		k = VIREO_MIN(k, VIREO_MAX(q->rb_entries / 2, 1u));
+		r = qcow2_l2_prepare(q, l1i, &t);
+		if (r == 0)
+			r = qcow2_alloc_clusters(q, k, &h);
+		if (r == 0)
+			r = qcow2_l2_prepare(q, l1i, &t);
+		for (uint64_t i = 0; r == 0 && i < k; i++) {
+			uint64_t e = qcow2_l2_entry(q, t, l2i + (uint32_t)i);
+			if (e) {   /* already mapped: give the new cluster back */
+				r = qcow2_free_later(q, h + (i << q->cluster_bits), 1);
+				continue;
+			}
+			/* With subclusters the bitmap stays 0 (unallocated
+			 * subclusters of a mapped cluster), as qemu-img does. */
+			qcow2_l2_set(q, t, l2i + (uint32_t)i, (h + (i << q->cluster_bits)) |
+				     QCOW2_OFLAG_COPIED);
+		}
+		g += k;
+	}
+	if (r == 0 && q->file_size < q->file_end) {
+		if (ftruncate(q->fd, (off_t)q->file_end) < 0)
+			return vimg_fail(q->img, -errno, "cannot extend file: %s", strerror(errno));
+		q->file_size = q->file_end;
+	}
+	return r == 0 ? qcow2_flush_all(q) : r;
+}

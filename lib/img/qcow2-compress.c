@@ -126,64 +126,136 @@ int qcow2_write_compressed(struct qcow2 *q, const void *buf, uint64_t off)
 	return store_compressed(q, buf, q->cbuf, clen < 0 ? 0 : clen, off);
 }
 
-struct cjob {
+/*
+ * A pool of compression threads kept for the life of the image: a batch is
+ * posted, the caller works on it too, and waits only until every item is
+ * done, so idle or late-scheduled workers never delay it.
+ */
+struct qcow2_cpool {
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
 	const uint8_t *src;
 	uint8_t *dst;
 	long *lens;
 	uint32_t cs;
 	int type;
-	size_t n, next;
-	pthread_mutex_t *mu;
+	size_t n, next, finished;
+	bool stop;
+	int nthreads;
+	pthread_t th[8];
 };
 
-static void *cworker(void *arg)
+/* Take and run items of the current batch; called with mu held. */
+static void cpool_run(struct qcow2_cpool *p)
 {
-	struct cjob *j = arg;
-
-	for (;;) {
-		size_t i;
-		pthread_mutex_lock(j->mu);
-		i = j->next++;
-		pthread_mutex_unlock(j->mu);
-		if (i >= j->n)
-			return NULL;
-		j->lens[i] = qcow2_compress(j->type, j->src + i * j->cs, j->cs,
-					    j->dst + i * j->cs, j->cs - 1);
+	while (p->next < p->n) {
+		size_t i = p->next++;
+		pthread_mutex_unlock(&p->mu);
+		long l = qcow2_compress(p->type, p->src + i * p->cs, p->cs,
+					p->dst + i * p->cs, p->cs - 1);
+		pthread_mutex_lock(&p->mu);
+		p->lens[i] = l;
+		if (++p->finished == p->n)
+			pthread_cond_broadcast(&p->done);
 	}
+}
+
+static void *cpool_worker(void *arg)
+{
+	struct qcow2_cpool *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->stop) {
+		if (p->next < p->n)
+			cpool_run(p);
+		else
+			pthread_cond_wait(&p->work, &p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+void qcow2_cpool_free(struct qcow2 *q)
+{
+	struct qcow2_cpool *p = q->cpool;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < p->nthreads; i++)
+		pthread_join(p->th[i], NULL);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->work);
+	pthread_cond_destroy(&p->done);
+	free(p);
+	q->cpool = NULL;
+}
+
+static struct qcow2_cpool *cpool_get(struct qcow2 *q)
+{
+	struct qcow2_cpool *p = q->cpool;
+	long ncpu;
+
+	if (p)
+		return p;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->done, NULL);
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	for (long t = 1; t < VIREO_MIN(ncpu, 8); t++) {
+		if (pthread_create(&p->th[p->nthreads], NULL, cpool_worker, p) != 0)
+			break;
+		p->nthreads++;
+	}
+	q->cpool = p;
+	return p;
 }
 
 int qcow2_write_compressed_many(struct qcow2 *q, const uint8_t *buf, size_t n,
 				uint64_t off)
 {
-	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	struct cjob job = { .src = buf, .cs = q->cluster_size, .type = q->compression,
-			    .n = n, .mu = &mu };
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int nt = (int)VIREO_MAX(1, VIREO_MIN(ncpu, 8)), started = 0, r = 0;
-	pthread_t th[8];
+	struct qcow2_cpool *p;
+	uint8_t *dst;
+	long *lens;
+	int r = 0;
 
 	if (q->extl2)
 		return vimg_fail(q->img, -ENOTSUP,
 			"compressed writes to images with subclusters are not supported");
-	job.dst = malloc(n * q->cluster_size);
-	job.lens = calloc(n, sizeof(long));
-	if (!job.dst || !job.lens) {
-		free(job.dst);
-		free(job.lens);
+	p = cpool_get(q);
+	dst = malloc(n * q->cluster_size);
+	lens = calloc(n, sizeof(long));
+	if (!p || !dst || !lens) {
+		free(dst);
+		free(lens);
 		return -ENOMEM;
 	}
-	for (int t = 1; t < nt && (size_t)t < n; t++)
-		if (pthread_create(&th[started], NULL, cworker, &job) == 0)
-			started++;
-	cworker(&job);
-	for (int t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
+	pthread_mutex_lock(&p->mu);
+	p->src = buf;
+	p->dst = dst;
+	p->lens = lens;
+	p->cs = q->cluster_size;
+	p->type = q->compression;
+	p->n = n;
+	p->next = 0;
+	p->finished = 0;
+	pthread_cond_broadcast(&p->work);
+	cpool_run(p);
+	while (p->finished < p->n)
+		pthread_cond_wait(&p->done, &p->mu);
+	p->n = p->next = p->finished = 0;
+	pthread_mutex_unlock(&p->mu);
 	for (size_t i = 0; i < n && r == 0; i++)
-		r = store_compressed(q, buf + i * q->cluster_size, job.dst + i * q->cluster_size,
-				     job.lens[i] < 0 ? 0 : job.lens[i],
-				     off + i * q->cluster_size);
-	free(job.dst);
-	free(job.lens);
+		r = store_compressed(q, buf + i * q->cluster_size, dst + i * q->cluster_size,
+				     lens[i] < 0 ? 0 : lens[i], off + i * q->cluster_size);
+	free(dst);
+	free(lens);
 	return r;
 }
 

@@ -154,5 +154,22 @@ int vimg_qcow2_create(const char *path, const struct vimg_create_opts *o,
 out:
 	free(buf);
 	close(fd);
+	if (r == 0 && o->preallocate_metadata) {
+		struct vimg_open_opts po = { .format = "qcow2", .no_backing = true };
+		struct vimg *pi;
+		char e2[600];
+		r = vimg_open(path, &po, &pi, e2, sizeof(e2));
+		if (r < 0) {
+			snprintf(err, errlen, "cannot reopen to preallocate: %s", e2);
+			return r;
+		}
+		r = qcow2_preallocate(qcow2_of(pi));
+		if (r < 0)
+			snprintf(err, errlen, "preallocation failed: %s", vimg_errmsg(pi));
+		if (vimg_close(pi) < 0 && r == 0) {
+			snprintf(err, errlen, "preallocation: flush failed");
+			r = -EIO;
+		}
+	}
 	return r;
 }

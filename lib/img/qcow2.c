@@ -212,6 +212,7 @@ static void qcow2_free(struct qcow2 *q)
 {
 	if (!q)
 		return;
+	qcow2_cpool_free(q);
 	qcow2_cache_free(&q->l2c);
 	qcow2_cache_free(&q->rbc);
 	qcow2_snapshots_free(q);

@@ -125,6 +125,7 @@ struct qcow2 {
 	uint64_t comp_cursor;         /* next free byte for compressed data */
 	uint8_t *cbuf, *cbuf2;        /* cluster-size scratch buffers */
 	uint8_t *zbuf;                /* a cluster of zeros */
+	struct qcow2_cpool *cpool;    /* compression threads (convert -c) */
 	/* Deferred data write of an allocating request: when defer_ok, the
 	 * last data write is left to the caller (outside the lock). */
 	bool defer_ok;
@@ -188,6 +189,7 @@ int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, int mode);
 int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t len,
 		 struct vimg_extent *ext);
 int qcow2_flush_all(struct qcow2 *q);
+int qcow2_preallocate(struct qcow2 *q);
 /* Validate a host offset taken from metadata. */
 int qcow2_check_host(struct qcow2 *q, uint64_t off, uint64_t len,
 		     const char *what);
@@ -203,6 +205,7 @@ int qcow2_decompress(int type, const void *src, size_t slen, void *dst,
 long qcow2_compress(int type, const void *src, size_t slen, void *dst,
 		    size_t dcap);
 int qcow2_read_compressed(struct qcow2 *q, uint64_t entry, uint8_t *out);
+void qcow2_cpool_free(struct qcow2 *q);
 int qcow2_write_compressed(struct qcow2 *q, const void *buf, uint64_t off);
 /* n whole clusters, compressed on several threads, stored in order. */
 int qcow2_write_compressed_many(struct qcow2 *q, const uint8_t *buf, size_t n,

@@ -26,6 +26,10 @@
 #define ACPI_RESET_VALUE  0x01
 #define ACPI_S5_SLP_TYP   0x05
 
+/* Added by the table builder (compatible with the original contract):
+ * the largest ncpus acpi_build() accepts. */
+#define ACPI_MAX_CPUS     4096
+
 struct acpi_cfg {
 	unsigned ncpus;
 	const uint32_t *apic_ids;      /* ncpus entries; x2APIC entries used above 254 */
@@ -38,7 +42,13 @@ struct acpi_cfg {
 	uint8_t sci_irq;               /* ISA IRQ of the SCI, e.g. 9 */
 	bool has_i8042;                /* IAPC_BOOT_ARCH 8042 flag */
 
-	/* PCI host bridge; ecam_size == 0 means no PCI in the tables. */
+	/* PCI host bridge; ecam_size == 0 means no PCI in the tables.
+	 * ecam_base is the address of bus pci_bus_start's configuration
+	 * space (1 MiB per bus); ecam_size must be a multiple of 1 MiB that
+	 * covers pci_bus_start..pci_bus_end.  The I/O window, when present,
+	 * must lie in 0x0d00..0xffff (the builder always also passes
+	 * 0x0000..0x0cf7 through to legacy devices; 0xcf8..0xcff are the
+	 * bridge's own config ports).  INTx GSIs are level, active low. */
 	uint64_t ecam_base;
 	uint64_t ecam_size;            /* 1 MiB per bus */
 	uint8_t pci_bus_start, pci_bus_end;
@@ -60,6 +70,21 @@ struct acpi_cfg {
  * buf_gpa (so buf_gpa in 0xe0000..0xfffff also satisfies the legacy scan).
  * On success returns the number of bytes used and stores the RSDP's guest
  * address in *rsdp_gpa; returns -EINVAL for a bad cfg, -ENOSPC if too small.
+ *
+ * (Added with the implementation.)  A cfg is bad when: ncpus is 0 or above
+ * ACPI_MAX_CPUS, apic_ids is NULL, has duplicates or 0xffffffff; lapic or
+ * ioapic address is not below 4 GiB; sci_irq is 0, 2, above 15, or the IRQ
+ * of an enabled COM port / the 8042; the PM block is at port 0, runs past
+ * 0xffff, or overlaps 0xcf8..0xcff or the PCI I/O window; oem_id has a
+ * non-printable character; or, with ecam_size != 0, the PCI fields break
+ * the rules in the struct (bus range, 1 MiB ECAM granularity, 32-bit window
+ * below 4 GiB, INTx GSIs on the IOAPIC's 24 pins from ioapic_gsi_base).
+ * buf_gpa must be 16-byte aligned; buf NULL is bad; rsdp_gpa may be NULL.
+ * Nothing is written for a bad cfg.  A CPU gets a Processor Local APIC
+ * entry (UID = its index) when its APIC id and index are below 255, an
+ * x2APIC entry otherwise.  The DSDT has \_S5, \_SB.PCI0 (with _OSC),
+ * \_SB.MRES (PNP0C02: PM ports and a below-4G ECAM), COM1/COM2, PS2K (8042)
+ * and one ACPI0007 processor device per CPU (\_SB.Cnnn, _UID = index).
  */
 long acpi_build(const struct acpi_cfg *cfg, void *buf, size_t buf_len,
 		uint64_t buf_gpa, uint64_t *rsdp_gpa);

@@ -1,0 +1,31 @@
+# Benchmark (lab): boot-to-marker wall time of the inner fixture, per VMM.
+# Env: BENCH_SIDES  VMMs in run order, e.g. "microvm vireo" (see lab_boot)
+#      BENCH_RUNS   measured runs per side (default 5)
+#      BENCH_WARMUP unmeasured runs per side first (default 1)
+# Each round runs every side once, in order (A B A B ...). Reports
+# "LAB-DATA side=NAME run=I ms=MS" per measured run. bench/bench.py drives it.
+# lab-timeout: 900
+. "$LAB_SCENARIOS/lib.sh"
+lab_need_kvm
+sides=${BENCH_SIDES:-microvm}
+runs=${BENCH_RUNS:-5}
+warm=${BENCH_WARMUP:-1}
+for side in $sides; do
+	case "$side" in
+	microvm) command -v qemu-system-x86_64 >/dev/null || lab_fail "no qemu-system-x86_64 here" ;;
+	vireo) command -v vireo-vmm >/dev/null || lab_fail "no vireo-vmm here (build it first)" ;;
+	*) lab_fail "unknown side '$side' (microvm or vireo)" ;;
+	esac
+done
+i=$((1 - warm))
+while [ $i -le "$runs" ]; do
+	for side in $sides; do
+		lab_boot "$side" "$LAB_INNER_CMDLINE vireo.run=poweroff" 120 -k >/dev/null ||
+			{ tail -n 20 "$LAB_TMP/$side.out"; lab_fail "$side run $i: no VIREO-BOOT-OK within 120 s"; }
+		if [ $i -ge 1 ]; then
+			lab_data "side=$side run=$i ms=$LAB_MARKER_MS"
+		fi
+		echo "$side run $i: $LAB_MARKER_MS ms"
+	done
+	i=$((i + 1))
+done

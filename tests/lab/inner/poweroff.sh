@@ -1,0 +1,2 @@
+# Inner scenario: do nothing (boot-time measurements end here).
+exit 0

@@ -1,0 +1,397 @@
+#!/usr/bin/env bash
+# Run lab scenarios: real Linux guests under a real /dev/kvm. See README.md.
+#
+#   tests/lab/run.sh --all                 every scenario in tests/lab/scenarios
+#   tests/lab/run.sh NAME|FILE.sh ...      the named ones (FILE.sh: any scenario file)
+#   tests/lab/run.sh --filter GLOB --all   those whose name matches GLOB
+#   tests/lab/run.sh --list                names and time bounds
+#   tests/lab/run.sh --shell FILE.sh       boot the lab and run FILE.sh on this
+#                                          terminal, interactively (scripts/boot.sh)
+# Options: --env KEY=VALUE (passed to scenarios), --verbose (stream scenario
+# output), --timeout SECONDS (bound for each selected scenario instead of its
+# "# lab-timeout:" line), --mode direct|outer (default: direct when /proc/cpuinfo has vmx or
+# svm, else outer).
+# Env: LAB_SMP (outer vCPUs, default 2), LAB_MEM (outer MiB, default 2048),
+#      LAB_BOOT_SECONDS (time allowed for the outer boot, default 120).
+#
+# Prints one "RESULT PASS <name>" or "RESULT FAIL <name> <reason>" line per
+# scenario (a failure is followed by the scenario's last console lines) and
+# "DATA <name> ..." for each data line a scenario reports. Exits 0 only when
+# every scenario passed.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=../../scripts/fixtures.sh
+. "$top/scripts/fixtures.sh"
+LAB_DIR=$top/build/lab
+REL=$top/build/release
+
+# Modules of the outer VM, by name (dependencies are added and ordered).
+LAB_OUTER_MODULES="irqbypass kvm kvm_amd tun tap vhost_iotlb vhost vhost_net
+vsock vmw_vsock_virtio_transport_common vhost_vsock"
+# Firmware QEMU needs for -M microvm (from qemu-system-data / seabios).
+LAB_QEMU_DATA="bios-microvm.bin linuxboot_dma.bin pvh.bin kvmvapic.bin"
+
+die() { echo "lab: $*" >&2; exit 2; }
+say() { echo "lab: $*"; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+usage() {
+	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+	exit 2
+}
+
+scenario_names() {
+	local f n
+	for f in "$here"/scenarios/*.sh; do
+		n=$(basename "$f" .sh)
+		[ "$n" = lib ] || echo "$n"
+	done
+}
+
+scenario_timeout() {
+	local t
+	if [ -n "${timeout_override:-}" ]; then
+		echo "$timeout_override"
+		return
+	fi
+	t=$(sed -n 's/^# lab-timeout: *\([0-9][0-9]*\).*/\1/p' "$1" | head -1)
+	echo "${t:-120}"
+}
+
+# ---- arguments -----------------------------------------------------------
+all=0 list=0 filter="" verbose=0 timeout_override="" mode=${LAB_MODE:-auto} shell_script=""
+envs=() picks=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--all) all=1 ;;
+	--list) list=1 ;;
+	--filter) [ $# -ge 2 ] || die "--filter needs a glob"; filter=$2; shift ;;
+	--filter=*) filter=${1#--filter=} ;;
+	--env) [ $# -ge 2 ] || die "--env needs KEY=VALUE"; envs+=("$2"); shift ;;
+	--verbose) verbose=1 ;;
+	--timeout)
+		[[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "bad --timeout '${2:-}': give whole seconds"
+		timeout_override=$2; shift ;;
+	--mode) [ $# -ge 2 ] || die "--mode needs direct or outer"; mode=$2; shift ;;
+	--shell) [ $# -ge 2 ] || die "--shell needs a script"; shell_script=$2; shift ;;
+	-h | --help) usage ;;
+	-*) die "unknown option '$1' (see --help)" ;;
+	*) picks+=("$1") ;;
+	esac
+	shift
+done
+for e in "${envs[@]}"; do
+	[[ "$e" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "bad --env '$e': give KEY=VALUE"
+done
+case "$mode" in
+auto) if grep -qwE 'vmx|svm' /proc/cpuinfo; then mode=direct; else mode=outer; fi ;;
+direct | outer) ;;
+*) die "bad --mode '$mode': give direct or outer" ;;
+esac
+
+if [ $list -eq 1 ]; then
+	for n in $(scenario_names); do
+		printf '%-28s %4ss\n' "$n" "$(scenario_timeout "$here/scenarios/$n.sh")"
+	done
+	exit 0
+fi
+
+# Selected scenarios: parallel arrays of names and files.
+names=() files=()
+add_scenario() {
+	local name=$1 file=$2 n
+	for n in "${names[@]}"; do
+		[ "$n" = "$name" ] && die "scenario '$name' given twice (or two files share that name)"
+	done
+	names+=("$name")
+	files+=("$file")
+}
+if [ $all -eq 1 ]; then
+	for n in $(scenario_names); do add_scenario "$n" "$here/scenarios/$n.sh"; done
+fi
+for p in "${picks[@]}"; do
+	if [[ "$p" == *.sh ]]; then
+		[ -f "$p" ] || die "no scenario file '$p'"
+		add_scenario "$(basename "$p" .sh)" "$(cd "$(dirname "$p")" && pwd)/$(basename "$p")"
+	else
+		[ -f "$here/scenarios/$p.sh" ] || die "no scenario '$p' (see --list)"
+		add_scenario "$p" "$here/scenarios/$p.sh"
+	fi
+done
+if [ -n "$filter" ]; then
+	kept_n=() kept_f=()
+	for i in "${!names[@]}"; do
+		# shellcheck disable=SC2053
+		[[ "${names[$i]}" == $filter ]] && kept_n+=("${names[$i]}") && kept_f+=("${files[$i]}")
+	done
+	names=("${kept_n[@]}") files=("${kept_f[@]}")
+fi
+if [ ${#names[@]} -eq 0 ] && [ -z "$shell_script" ]; then
+	[ -n "$filter" ] && { say "no scenario matches '$filter'"; exit 0; }
+	usage
+fi
+
+# ---- build what the lab carries -------------------------------------------
+mkdir -p "$LAB_DIR"
+# One lab run per checkout at a time (they share build/lab).
+exec 9>"$LAB_DIR/lock"
+if ! flock -n 9; then
+	say "another lab run in this checkout holds build/lab/lock; waiting for it"
+	flock 9
+fi
+t_build=$(now)
+bash "$top/scripts/build.sh" release || die "the release build failed (bash scripts/build.sh release)"
+fx_build
+for b in tests/lab/kvm-probe tests/lab/lab-marker-time; do
+	[ -x "$REL/$b" ] || die "missing $REL/$b after the release build"
+done
+
+# The project's programs from the release build (ELF executables).
+release_bins() {
+	find "$REL" \( -name 'meson-*' -o -name '*.p' \) -prune -o -type f -perm -u+x -print |
+		while read -r f; do
+			if [ "$(head -c4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ]; then echo "$f"; fi
+		done | sort
+}
+
+# Outer initramfs, part 1 (cached): busybox, outer modules, the inner
+# fixture, QEMU (reference VMM) with its libraries and firmware.
+build_outer_base() {
+	local kver qemu key root f
+	kver=$(cat "$FX_DIR/kver")
+	qemu=$(command -v qemu-system-x86_64) ||
+		die "qemu-system-x86_64 not found: run 'bash scripts/setup.sh' (package qemu-system-x86)"
+	key=$( (cat "$FX_DIR/stamp"; echo "$LAB_OUTER_MODULES $LAB_QEMU_DATA";
+		stat -L -c '%n %s %Y' "$qemu"; fx_inputs_hash "$here/outer/init" "$top/scripts/fixtures.sh";
+		sed -n '/^build_outer_base()/,/^}/p' "${BASH_SOURCE[0]}") | sha256sum | cut -d' ' -f1)
+	if [ "$(cat "$LAB_DIR/outer-base.stamp" 2>/dev/null)" = "$key" ] &&
+		[ -f "$LAB_DIR/outer-base.cpio" ]; then
+		return
+	fi
+	say "building the outer initramfs (base)"
+	root=$LAB_DIR/outer-root
+	rm -rf "$root"
+	fx_busybox_root "$root"
+	# shellcheck disable=SC2086
+	fx_install_modules "$FX_DIR/modules/$kver" "$root" $LAB_OUTER_MODULES
+	install -m 755 "$here/outer/init" "$root/init"
+	mkdir -p "$root/lab/inner" "$root/usr/share/qemu"
+	cp "$FX_DIR/vmlinuz" "$root/lab/inner/vmlinuz"
+	cp "$FX_DIR/inner-initramfs.cpio.gz" "$root/lab/inner/initramfs.cpio.gz"
+	fx_copy_with_libs "$root" "$qemu" /usr/bin/qemu-system-x86_64
+	for f in $LAB_QEMU_DATA; do
+		[ -e "/usr/share/qemu/$f" ] || die "missing /usr/share/qemu/$f: run 'bash scripts/setup.sh' (package qemu-system-x86)"
+		cp -L "/usr/share/qemu/$f" "$root/usr/share/qemu/$f"
+	done
+	fx_cpio "$root" >"$LAB_DIR/outer-base.cpio.tmp"
+	mv "$LAB_DIR/outer-base.cpio.tmp" "$LAB_DIR/outer-base.cpio"
+	echo "$key" >"$LAB_DIR/outer-base.stamp"
+	rm -rf "$root"
+}
+
+# Outer initramfs, part 2 (each run): the project's binaries, the scenarios,
+# the batch list and the environment.
+build_overlay() {
+	local root=$LAB_DIR/overlay-root b i e
+	rm -rf "$root"
+	mkdir -p "$root/lab/scenarios" "$root/vireo/bin"
+	for b in $(release_bins); do
+		fx_copy_with_libs "$root" "$b" "/vireo/bin/$(basename "$b")"
+	done
+	cp "$here/scenarios/lib.sh" "$root/lab/scenarios/lib.sh"
+	: >"$root/lab/batch"
+	for i in "${!names[@]}"; do
+		cp "${files[$i]}" "$root/lab/scenarios/${names[$i]}.sh"
+		echo "${names[$i]} $(scenario_timeout "${files[$i]}")" >>"$root/lab/batch"
+	done
+	: >"$root/lab/env"
+	for e in "${envs[@]}"; do
+		printf "%s='%s'\n" "${e%%=*}" "$(sed "s/'/'\\\\''/g" <<<"${e#*=}")" >>"$root/lab/env"
+	done
+	if [ -n "$shell_script" ]; then
+		cp "$shell_script" "$root/lab/console.sh"
+	fi
+	fx_cpio "$root"
+	rm -rf "$root"
+}
+
+# ---- reading the results ---------------------------------------------------
+# Reads the LAB-* protocol (see tests/lab/outer/init) on stdin; prints
+# RESULT/DATA lines; sets npass/nfail. $1: start time of the run, $2: what
+# to say about scenarios that never ended.
+npass=0 nfail=0
+parse_results() {
+	local t0=$1 line name status secs reason wall_begin="" current="" panicked=0 outer_up=0
+	local -A ended=()
+	local -a ring=() logs=()
+	: >"$LAB_DIR/console.log"
+	while IFS= read -r line; do
+		line=${line%$'\r'}
+		printf '%s\n' "$line" >>"$LAB_DIR/console.log"
+		case "$line" in
+		"LAB-OUTER-UP "*)
+			outer_up=1
+			read -r _ secs rest <<<"$line"
+			say "outer VM up after $(since "$t0") s wall (guest uptime $secs s; ${rest})"
+			;;
+		"LAB-BEGIN "*)
+			current=${line#LAB-BEGIN }
+			wall_begin=$(now) ring=() logs=()
+			;;
+		"LAB-DATA "*) echo "DATA ${line#LAB-DATA }" ;;
+		"LAB-LOG "*) logs+=("${line#LAB-LOG * }") ;;
+		"LAB-OUT "*) [ $verbose -eq 1 ] && echo "  ${line#LAB-OUT }" ;;
+		"LAB-END "*)
+			read -r _ name status secs reason <<<"$line"
+			ended[$name]=1
+			if [ "$mode" = outer ]; then
+				say "$name: $status in $(since "${wall_begin:-$t0}") s wall ($secs s in the outer VM)"
+			else
+				say "$name: $status in $secs s"
+			fi
+			if [ "$status" = PASS ]; then
+				echo "RESULT PASS $name"
+				npass=$((npass + 1))
+			else
+				echo "RESULT FAIL $name ${reason:-failed}"
+				local l
+				for l in "${logs[@]}"; do printf '    %s| %s\n' "$name" "$l"; done
+				nfail=$((nfail + 1))
+			fi
+			current=""
+			;;
+		"LAB-WARN "*) say "${line#LAB-WARN }" ;;
+		*)
+			[[ "$line" == *"Kernel panic"* ]] && panicked=1
+			ring+=("$line")
+			[ ${#ring[@]} -gt 20 ] && ring=("${ring[@]:1}")
+			;;
+		esac
+	done
+	local why=$2 rc
+	rc=$(cat "$LAB_DIR/qemu.rc" 2>/dev/null || true)
+	if [ "$rc" = 137 ]; then
+		why="the batch's time bound ran out"
+	elif [ $panicked -eq 1 ]; then
+		why="the outer kernel panicked"
+	elif [ -n "$rc" ]; then
+		why="the outer VM stopped (QEMU exit status $rc, see build/lab/qemu.err)"
+	fi
+	if [ $outer_up -eq 0 ] && [ "$mode" = outer ]; then
+		say "the outer VM never came up ($why); its last console lines:"
+		[ ${#ring[@]} -eq 0 ] || printf '    outer| %s\n' "${ring[@]}"
+	fi
+	for name in "${names[@]}"; do
+		[ -n "${ended[$name]:-}" ] && continue
+		if [ "$name" = "$current" ]; then
+			echo "RESULT FAIL $name $why while it ran"
+			local l
+			for l in "${ring[@]}"; do printf '    %s| %s\n' "$name" "$l"; done
+		else
+			echo "RESULT FAIL $name $why before it ran"
+		fi
+		nfail=$((nfail + 1))
+	done
+}
+
+# ---- direct mode: the host's own /dev/kvm ----------------------------------
+run_direct() {
+	local bindir=$LAB_DIR/direct-bin i name tmp rc limit t0 secs reason
+	rm -rf "$bindir"
+	mkdir -p "$bindir"
+	for b in $(release_bins); do ln -s "$b" "$bindir/$(basename "$b")"; done
+	mkdir -p "$LAB_DIR/direct/scenarios"
+	cp "$here/scenarios/lib.sh" "$LAB_DIR/direct/scenarios/"
+	for i in "${!names[@]}"; do
+		name=${names[$i]}
+		cp "${files[$i]}" "$LAB_DIR/direct/scenarios/$name.sh"
+		limit=$(scenario_timeout "${files[$i]}")
+		tmp=$LAB_DIR/direct/run/$name
+		rm -rf "$tmp"
+		mkdir -p "$tmp"
+		echo "LAB-BEGIN $name"
+		t0=$(now)
+		rc=0
+		(cd "$tmp" && env "${envs[@]}" LAB_NAME="$name" LAB_MODE=direct LAB_TMP="$tmp" \
+			LAB_REASON="$tmp/reason" LAB_SCENARIOS="$LAB_DIR/direct/scenarios" \
+			LAB_INNER_KERNEL="$FX_DIR/vmlinuz" LAB_INNER_INITRD="$FX_DIR/inner-initramfs.cpio.gz" \
+			PATH="$bindir:$PATH" timeout -s KILL "$limit" sh "$LAB_DIR/direct/scenarios/$name.sh") \
+			</dev/null >"$tmp/log" 2>&1 || rc=$?
+		secs=$(since "$t0")
+		tr -d '\r' <"$tmp/log" >"$tmp/log.txt"
+		grep '^LAB-DATA ' "$tmp/log.txt" | sed "s/^LAB-DATA /LAB-DATA $name /" || true
+		[ $verbose -eq 1 ] && sed "s/^/LAB-OUT $name /" "$tmp/log.txt"
+		if [ $rc -eq 0 ]; then
+			echo "LAB-END $name PASS $secs"
+			continue
+		fi
+		if [ -s "$tmp/reason" ]; then reason=$(head -1 "$tmp/reason")
+		elif [ $rc -eq 137 ]; then reason="timed out after ${limit}s"
+		else reason="exit status $rc"; fi
+		tail -n 20 "$tmp/log.txt" | sed "s/^/LAB-LOG $name /"
+		echo "LAB-END $name FAIL $secs $reason"
+	done
+	echo LAB-DONE
+}
+
+# ---- outer mode: a TCG VM with nested SVM -----------------------------------
+# outer_args LABMODE: the outer VM's QEMU command line, in the array qargs.
+outer_args() {
+	# loglevel=3: only critical kernel messages (oops, panic) share the console
+	# with the LAB-* lines.
+	local append="console=ttyS0 quiet loglevel=3 panic=-1 lab.mode=$1"
+	# Interactive: keep the outer kernel's warnings off the user's terminal.
+	[ "$1" = console ] && append="$append loglevel=1"
+	[ $verbose -eq 1 ] && append="$append lab.verbose=1"
+	qargs=(qemu-system-x86_64 -M q35 -accel tcg,thread=multi -cpu max
+		-smp "${LAB_SMP:-2}" -m "${LAB_MEM:-2048}"
+		-nodefaults -no-user-config -display none -no-reboot
+		-kernel "$FX_DIR/vmlinuz" -initrd "$LAB_DIR/outer.cpio" -append "$append")
+}
+
+prepare_outer() {
+	build_outer_base
+	build_overlay >"$LAB_DIR/overlay.cpio"
+	cat "$LAB_DIR/outer-base.cpio" "$LAB_DIR/overlay.cpio" >"$LAB_DIR/outer.cpio"
+}
+
+if [ -n "$shell_script" ]; then
+	[ -f "$shell_script" ] || die "no script '$shell_script'"
+	if [ "$mode" = direct ]; then
+		exec env "${envs[@]}" LAB_MODE=direct LAB_SCENARIOS="$here/scenarios" LAB_NAME=shell \
+			LAB_TMP="$LAB_DIR" LAB_REASON=/dev/null \
+			LAB_INNER_KERNEL="$FX_DIR/vmlinuz" LAB_INNER_INITRD="$FX_DIR/inner-initramfs.cpio.gz" \
+			PATH="$REL/vmm:$REL/tests/lab:$PATH" sh "$shell_script"
+	fi
+	prepare_outer
+	say "starting the lab's outer VM (about 10 s under emulation); Ctrl-A X quits QEMU"
+	outer_args console
+	exec "${qargs[@]}" -serial mon:stdio
+fi
+
+say "build and fixtures ready in $(since "$t_build") s; mode $mode; ${#names[@]} scenario(s): ${names[*]}"
+t_run=$(now)
+if [ "$mode" = direct ]; then
+	rm -f "$LAB_DIR/qemu.rc"
+	parse_results "$t_run" "the harness stopped" < <(run_direct)
+else
+	prepare_outer
+	say "outer initramfs ready ($(du -m "$LAB_DIR/outer.cpio" | cut -f1) MiB) in $(since "$t_run") s"
+	total=${LAB_BOOT_SECONDS:-120}
+	for i in "${!names[@]}"; do
+		total=$((total + $(scenario_timeout "${files[$i]}") + 10))
+	done
+	t_boot=$(now)
+	rm -f "$LAB_DIR/qemu.rc"
+	say "booting the outer VM; the batch may take up to $total s"
+	parse_results "$t_boot" "the outer VM stopped" \
+		< <(outer_args batch; rc=0; timeout -s KILL "$total" "${qargs[@]}" -serial stdio \
+			2>"$LAB_DIR/qemu.err" </dev/null || rc=$?; echo "$rc" >"$LAB_DIR/qemu.rc")
+	if [ -s "$LAB_DIR/qemu.err" ]; then
+		grep -v "TCG doesn't support requested feature" "$LAB_DIR/qemu.err" | sed 's/^/lab: qemu: /' || true
+	fi
+fi
+say "$npass passed, $nfail failed; lab time $(since "$t_run") s (console log: build/lab/console.log)"
+[ $nfail -eq 0 ]

@@ -1,0 +1,96 @@
+# Helpers for lab scenarios (POSIX sh: busybox ash in the outer VM, the
+# host's sh in direct mode). A scenario is tests/lab/scenarios/NAME.sh; it
+# starts with `. "$LAB_SCENARIOS/lib.sh"`, may declare its time bound with a
+# line "# lab-timeout: SECONDS" (default 120), and passes by exiting 0.
+#
+# The harness provides:
+#   LAB_NAME          the scenario's name
+#   LAB_MODE          outer (inside the lab's outer VM) or direct (on a host
+#                     with vmx/svm)
+#   LAB_TMP           a fresh scratch directory (also the working directory)
+#   LAB_REASON        write a one-line failure reason here (lab_fail does)
+#   LAB_SCENARIOS     the folder holding the scenarios and this file
+#   LAB_INNER_KERNEL  the inner fixture's kernel (bzImage)
+#   LAB_INNER_INITRD  the inner fixture's initramfs
+#   PATH              includes the project's release binaries (vireo-vmm,
+#                     kvm-probe, lab-marker-time, ...) and qemu-system-x86_64
+
+# lab_fail REASON...: record why the scenario failed and stop it.
+lab_fail() {
+	echo "$*" >"$LAB_REASON"
+	echo "FAIL: $*"
+	exit 1
+}
+
+# lab_data WORDS...: a data line the harness passes back to the host
+# (printed there as "DATA <name> WORDS..."); benchmarks use these.
+lab_data() {
+	echo "LAB-DATA $*"
+}
+
+lab_need_kvm() {
+	[ -c /dev/kvm ] || lab_fail "no /dev/kvm in the $LAB_MODE environment (kvm modules not loaded?)"
+}
+
+# The inner guest's kernel command line: console on the first serial port,
+# quiet (console output is slow under emulation), and a panic ends the VM.
+LAB_INNER_CMDLINE="console=ttyS0 quiet panic=-1"
+
+# lab_vmm_exec VMM CMDLINE: replace this shell with VMM running the inner
+# fixture, console on stdin/stdout. VMM is
+#   microvm  QEMU's microvm machine with KVM (the reference VMM)
+#   vireo    vireo-vmm (the option names are the lab's assumption about its
+#            command line; keep them in step with vmm/, see README.md)
+# CMDLINE is the guest kernel command line (start from $LAB_INNER_CMDLINE).
+# Extra VMM options may be given in $LAB_VMM_ARGS (split at blanks).
+lab_vmm_exec() {
+	_vmm=$1 _cmdline=$2
+	case "$_vmm" in
+	microvm)
+		# rtc=on: with KVM microvm has no CMOS RTC by default, and the
+		# Debian kernel's rtc_cmos probe of the missing one costs ~10 s
+		# of boot in the lab (measured: marker 9 s with, 20 s without).
+		# shellcheck disable=SC2086
+		exec qemu-system-x86_64 -M microvm,rtc=on -accel kvm -cpu host -smp 1 -m 256 \
+			-nodefaults -no-user-config -display none -serial stdio -no-reboot \
+			-kernel "$LAB_INNER_KERNEL" -initrd "$LAB_INNER_INITRD" \
+			-append "$_cmdline" $LAB_VMM_ARGS ;;
+	vireo)
+		# shellcheck disable=SC2086
+		exec vireo-vmm --kernel "$LAB_INNER_KERNEL" --initrd "$LAB_INNER_INITRD" \
+			--cmdline "$_cmdline" --memory 256M --cpus 1 --boot-timer $LAB_VMM_ARGS ;;
+	*)
+		lab_fail "unknown VMM '$_vmm' (microvm or vireo)" ;;
+	esac
+}
+
+# lab_boot VMM CMDLINE [TIMEOUT] [-k]: boot the inner fixture under VMM (see
+# lab_vmm_exec) and time it with lab-marker-time. TIMEOUT (default 120 s)
+# bounds the whole run; -k kills the VMM as soon as the marker shows. The
+# console output goes to $LAB_TMP/VMM.out and to stdout. Sets
+#   LAB_MARKER_MS   milliseconds from VMM start to VIREO-BOOT-OK ("" if never)
+#   LAB_GUEST_EXIT  the status in VIREO-SCENARIO-EXIT ("" if none came)
+# Returns 0 when the marker showed.
+lab_boot() {
+	_vmm=$1 _cmdline=$2 _t=${3:-120} _k=${4:-}
+	case "$_vmm" in
+	microvm | vireo) ;;
+	*) lab_fail "lab_boot: unknown VMM '$_vmm' (microvm or vireo)" ;;
+	esac
+	export LAB_VMM_ARGS
+	# shellcheck disable=SC2016
+	lab-marker-time -t "$_t" $_k -- sh -c '. "$LAB_SCENARIOS/lib.sh" && lab_vmm_exec "$1" "$2"' \
+		lab_vmm_exec "$_vmm" "$_cmdline" >"$LAB_TMP/$_vmm.out" 2>&1
+	_rc=$?
+	tr -d '\r' <"$LAB_TMP/$_vmm.out"
+	LAB_MARKER_MS=$(sed -n 's/^MARKER-MS //p' "$LAB_TMP/$_vmm.out" | head -1)
+	LAB_GUEST_EXIT=$(tr -d '\r' <"$LAB_TMP/$_vmm.out" |
+		sed -n 's/^VIREO-SCENARIO-EXIT \([0-9][0-9]*\)$/\1/p' | head -1)
+	return $_rc
+}
+
+# lab_expect FILE PATTERN WHAT: fail unless FILE has a line matching PATTERN
+# (grep -E); WHAT says what was expected.
+lab_expect() {
+	grep -Eq "$2" "$1" || lab_fail "$3 (no line matching '$2')"
+}
