@@ -800,18 +800,27 @@ struct bench_job {
 	bool write;
 };
 
-/* One worker: requests i = tid, tid + n, ... keep the overall order of
- * offsets that a single queue of depth n would issue. */
+/*
+ * One worker: requests i = tid, tid + n, ... keep the overall order of
+ * offsets that a single queue of depth n would issue.  As in qemu-img
+ * bench, request 0 is at the -o offset and each later one is step bytes
+ * further, wrapping modulo the image size: request i is at
+ * (offset + i * step) mod size, so the whole image is covered.
+ */
 static void *bench_worker(void *arg)
 {
 	struct bench_job *j = arg;
 	uint8_t *buf = xalloc(j->size);
-	uint64_t span = j->isize - j->offset, slots;
+	uint64_t m = j->isize, st = j->step % m;
+	uint64_t stride = (uint64_t)j->nthreads * st % m;
+	uint64_t pos = (j->offset % m + (uint64_t)j->tid * st % m) % m;
 
 	memset(buf, j->pattern, j->size);
-	slots = span >= j->size ? (span - j->size) / j->step + 1 : 1;
 	for (uint64_t i = (uint64_t)j->tid; i < j->count; i += (uint64_t)j->nthreads) {
-		uint64_t pos = j->offset + (i % slots) * j->step;
+		if (i == 0)
+			pos = j->offset;   /* the first request is not wrapped */
+		else if (i >= (uint64_t)j->nthreads)
+			pos = (pos + stride) % m;
 		int r = j->write ? vimg_pwrite(j->img, buf, j->size, pos) :
 				   vimg_pread(j->img, buf, j->size, pos);
 		if (r < 0) {
