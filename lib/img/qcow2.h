@@ -25,6 +25,7 @@
 #define QCOW2_OFLAG_ZERO       1ull
 #define QCOW2_OFFSET_MASK      0x00fffffffffffe00ull
 #define QCOW2_L1_RESERVED      0x7f000000000001ffull
+#define QCOW2_L2_RESERVED      0x3f000000000001feull  /* standard clusters */
 #define QCOW2_RT_OFFSET_MASK   0xfffffffffffffe00ull
 
 #define QCOW2_EXT_END          0x00000000u
