@@ -421,6 +421,12 @@ int vimg_qcow2_check(struct vimg *img, int fix, struct vimg_check *res, FILE *lo
 		again.corruptions_fixed = corr > again.corruptions ? corr - again.corruptions : 0;
 		*res = again;
 	}
+	/* Refcounts are now right: a dirty (lazy refcounts) image is clean,
+	 * as after qemu-img check -r. */
+	if (res->corruptions == 0) {
+		r = qcow2_clear_dirty(q);
+		q->dirty_written = false;   /* a later write marks it again */
+	}
 out:
 	free(counts);
 	return r;

@@ -74,7 +74,7 @@ int qcow2_mark_dirty(struct qcow2 *q)
 	return 0;
 }
 
-static int clear_dirty(struct qcow2 *q)
+int qcow2_clear_dirty(struct qcow2 *q)
 {
 	uint8_t b[8];
 	int r;
@@ -449,7 +449,7 @@ static int qcow2_open_inner(struct vimg *img)
 			return vimg_fail(img, -EIO,
 				"image was not closed cleanly and %llu corruptions remain after repair",
 				(unsigned long long)res.corruptions);
-		r = clear_dirty(q);
+		r = qcow2_clear_dirty(q);
 		if (r < 0)
 			return r;
 	}
@@ -490,7 +490,7 @@ static void qcow2_close(struct vimg *img)
 			    ftruncate(q->fd, (off_t)q->file_end) == 0)
 				q->file_size = q->file_end;
 			if (q->dirty_written)
-				clear_dirty(q);
+				qcow2_clear_dirty(q);
 		}
 	}
 	qcow2_free(q);
