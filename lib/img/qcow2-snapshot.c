@@ -38,6 +38,11 @@ int qcow2_snapshots_load(struct qcow2 *q)
 
 	if (!q->nb_snapshots)
 		return 0;
+	/* An unsigned on-disk count: bound it before it sizes anything or
+	 * is reported as an int. */
+	if (q->nb_snapshots > QCOW2_MAX_SNAPSHOTS)
+		return vimg_fail(q->img, -EINVAL, "too many snapshots: %u (at most %u)",
+				 q->nb_snapshots, (unsigned)QCOW2_MAX_SNAPSHOTS);
 	if ((q->snapshots_offset & (q->cluster_size - 1)) || !q->snapshots_offset ||
 	    q->snapshots_offset >= q->file_end)
 		return vimg_fail(q->img, -EINVAL,
