@@ -95,7 +95,7 @@ static int convert_snapshot_opt(const char *arg, char **dup, const char **id,
 	free(*dup);
 	*dup = NULL;
 	*id = *name = NULL;
-	if (!strstr(arg, "snapshot.id=") && !strstr(arg, "snapshot.name=")) {
+	if (strncmp(arg, "snapshot.", 9)) {
 		*id = arg;
 		return 0;
 	}

@@ -232,7 +232,7 @@ static int find_free(struct qcow2 *q, uint64_t n, uint64_t *start,
 
 int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *off)
 {
-	uint64_t s, first_free;
+	uint64_t s = 0, first_free = 0;
 	int r;
 	bool again;
 

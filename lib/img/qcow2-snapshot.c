@@ -577,9 +577,10 @@ int vimg_qcow2_snapshot_load(struct vimg *img, const char *id, const char *name)
 	}
 	if (!s)
 		return vimg_fail(img, -ENOENT,
-			"no snapshot with %s%s%s%s%s (see 'vireo-img snapshot -l')",
+			"no snapshot with %s%s%s%s%s%s (see 'vireo-img snapshot -l')",
 			id ? "id '" : "", id ? id : "", id ? "'" : "",
-			name ? (id ? " and name '" : "name '") : "", name ? name : "");
+			name ? (id ? " and name '" : "name '") : "", name ? name : "",
+			name ? "'" : "");
 	if (s->disk_size > (1ull << 56))
 		return vimg_fail(img, -EINVAL, "snapshot '%s' has an absurd disk size %llu",
 				 s->name, (unsigned long long)s->disk_size);
