@@ -83,25 +83,61 @@ static int write_sparse(struct vimg *dst, const uint8_t *buf, size_t len,
 	return 0;
 }
 
+/*
+ * -l takes either a bare snapshot name/ID or "snapshot.id=ID[,snapshot.name=NAME]"
+ * (either key alone too), as qemu-img does.  *dup keeps the parsed copy.
+ */
+static int convert_snapshot_opt(const char *arg, char **dup, const char **id,
+				const char **name)
+{
+	char *save = NULL, *tok;
+
+	free(*dup);
+	*dup = NULL;
+	*id = *name = NULL;
+	if (strncmp(arg, "snapshot.", 9)) {
+		*id = arg;
+		return 0;
+	}
+	*dup = strdup(arg);
+	if (!*dup) {
+		verr("out of memory");
+		return -1;
+	}
+	for (tok = strtok_r(*dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(tok, "snapshot.id=", 12)) {
+			*id = tok + 12;
+		} else if (!strncmp(tok, "snapshot.name=", 14)) {
+			*name = tok + 14;
+		} else {
+			verr("Invalid snapshot option '%s' in -l '%s' (use snapshot.id=ID,snapshot.name=NAME)",
+			     tok, arg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int convert_run(int argc, char **argv, const char *fmt, const char *ofmt,
+		       const char *oopts, const char *obacking, const char *obacking_fmt,
+		       const char *snap_id, const char *snap_name, bool progress,
+		       bool compress, bool no_create, bool unsafe, uint64_t sparse);
+
 int cmd_convert(int argc, char **argv)
 {
-	const char *fmt = NULL, *ofmt = "raw", *oopts = NULL, *obacking = NULL, *dst_path;
-	bool progress = false, compress = false, no_create = false, quiet = false;
+	const char *fmt = NULL, *ofmt = "raw", *oopts = NULL, *obacking = NULL;
+	const char *obacking_fmt = NULL, *snap_id = NULL, *snap_name = NULL;
+	char *snap_opts = NULL;
+	bool progress = false, compress = false, no_create = false;
 	bool unsafe = true;   /* qemu-img convert defaults to cache=unsafe */
-	uint64_t total = 0, done = 0, sparse = 4096;
-	struct vimg_create_opts co = { 0 };
-	struct vimg **src;
-	struct vimg *dst;
-	int nsrc, c, r = 0;
-	uint8_t *buf;
-	char err[1024];
-	uint32_t gran, chunk;
+	uint64_t sparse = 4096;
+	int c, r;
 
 	static const struct option lo[] = { { "force-share", 0, 0, 'U' },
 		{ "help", 0, 0, 'h' }, { "target-is-zero", 0, 0, 'Z' }, { 0, 0, 0, 0 } };
-	while ((c = getopt_long(argc, argv, "hqpcnf:O:o:B:S:t:T:m:WUC", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hqpcnf:O:o:B:F:l:s:S:t:T:m:WUC", lo, NULL)) != -1) {
 		switch (c) {
-		case 'q': quiet = true; break;
+		case 'q': break;
 		case 'p': progress = true; break;
 		case 'c': compress = true; break;
 		case 'n': no_create = true; break;
@@ -109,21 +145,53 @@ int cmd_convert(int argc, char **argv)
 		case 'O': ofmt = optarg; break;
 		case 'o': oopts = optarg; break;
 		case 'B': obacking = optarg; break;
+		case 'F': obacking_fmt = optarg; break;
+		case 's': snap_id = optarg; snap_name = NULL; break;
+		case 'l':
+			if (convert_snapshot_opt(optarg, &snap_opts, &snap_id, &snap_name) < 0)
+				return 1;
+			break;
 		case 'S':
 			if (vsize_parse(optarg, 1, &sparse) < 0) {
 				verr("Invalid sparse size '%s'", optarg);
+				free(snap_opts);
 				return 1;
 			}
 			break;
 		case 't': unsafe = !strcmp(optarg, "unsafe"); break;
 		case 'T': case 'm': case 'W': case 'U': case 'C': case 'Z': break;
-		case 'h': usage_convert:
-			printf("Usage: vireo-img convert [-p] [-c] [-n] [-f fmt] [-O fmt] [-o opts] [-S size] src... dst\n");
+		case 'h':
+			printf("Usage: vireo-img convert [-p] [-c] [-n] [-f fmt] [-O fmt] [-o opts] [-B backing [-F fmt]] [-l snapshot.id=ID,snapshot.name=NAME | -l NAME | -s NAME] [-S size] src... dst\n");
+			free(snap_opts);
 			return 0;
-		default: goto usage_convert;
+		default:
+			/* getopt has named the option; like qemu-img, fail. */
+			verr("Try 'vireo-img convert --help' for the options");
+			free(snap_opts);
+			return 1;
 		}
 	}
-	(void)quiet;
+	r = convert_run(argc, argv, fmt, ofmt, oopts, obacking, obacking_fmt,
+			snap_id, snap_name, progress, compress, no_create, unsafe, sparse);
+	free(snap_opts);
+	return r;
+}
+
+static int convert_run(int argc, char **argv, const char *fmt, const char *ofmt,
+		       const char *oopts, const char *obacking, const char *obacking_fmt,
+		       const char *snap_id, const char *snap_name, bool progress,
+		       bool compress, bool no_create, bool unsafe, uint64_t sparse)
+{
+	uint64_t total = 0, done = 0;
+	struct vimg_create_opts co = { 0 };
+	struct vimg **src;
+	struct vimg *dst;
+	int nsrc, r = 0;
+	uint8_t *buf;
+	char err[1024];
+	uint32_t gran, chunk;
+	const char *dst_path;
+
 	if (argc - optind < 2) {
 		verr("Expecting at least one source and a destination");
 		return 1;
@@ -134,6 +202,14 @@ int cmd_convert(int argc, char **argv)
 	}
 	if (compress && strcmp(ofmt, "qcow2")) {
 		verr("Compression needs the qcow2 output format (-O qcow2)");
+		return 1;
+	}
+	if (obacking_fmt && !obacking) {
+		verr("-F %s needs a backing file (-B)", obacking_fmt);
+		return 1;
+	}
+	if ((snap_id || snap_name) && argc - optind > 2) {
+		verr("A snapshot (-l/-s) can only be read from a single source image");
 		return 1;
 	}
 	if (obacking && no_create) {
@@ -149,6 +225,12 @@ int cmd_convert(int argc, char **argv)
 			r = 1;
 			goto out_src;
 		}
+		if ((snap_id || snap_name) && vimg_snapshot_load(src[i], snap_id, snap_name) < 0) {
+			verr("Failed to load snapshot: %s: %s", argv[optind + i],
+			     vimg_errmsg(src[i]));
+			r = 1;
+			goto out_src;
+		}
 		total += vimg_size(src[i]);
 	}
 	if (!no_create) {
@@ -160,6 +242,8 @@ int cmd_convert(int argc, char **argv)
 		co.size = total;
 		if (obacking)
 			co.backing = obacking;
+		if (obacking_fmt)
+			co.backing_fmt = obacking_fmt;
 		if (co.backing && co.format != VIMG_FMT_QCOW2) {
 			verr("A backing file for the output needs -O qcow2");
 			r = 1;
@@ -716,18 +800,27 @@ struct bench_job {
 	bool write;
 };
 
-/* One worker: requests i = tid, tid + n, ... keep the overall order of
- * offsets that a single queue of depth n would issue. */
+/*
+ * One worker: requests i = tid, tid + n, ... keep the overall order of
+ * offsets that a single queue of depth n would issue.  As in qemu-img
+ * bench, request 0 is at the -o offset and each later one is step bytes
+ * further, wrapping modulo the image size: request i is at
+ * (offset + i * step) mod size, so the whole image is covered.
+ */
 static void *bench_worker(void *arg)
 {
 	struct bench_job *j = arg;
 	uint8_t *buf = xalloc(j->size);
-	uint64_t span = j->isize - j->offset, slots;
+	uint64_t m = j->isize, st = j->step % m;
+	uint64_t stride = (uint64_t)j->nthreads * st % m;
+	uint64_t pos = (j->offset % m + (uint64_t)j->tid * st % m) % m;
 
 	memset(buf, j->pattern, j->size);
-	slots = span >= j->size ? (span - j->size) / j->step + 1 : 1;
 	for (uint64_t i = (uint64_t)j->tid; i < j->count; i += (uint64_t)j->nthreads) {
-		uint64_t pos = j->offset + (i % slots) * j->step;
+		if (i == 0)
+			pos = j->offset;   /* the first request is not wrapped */
+		else if (i >= (uint64_t)j->nthreads)
+			pos = (pos + stride) % m;
 		int r = j->write ? vimg_pwrite(j->img, buf, j->size, pos) :
 				   vimg_pread(j->img, buf, j->size, pos);
 		if (r < 0) {

@@ -17,7 +17,7 @@ release) opts+=(-Doptimization=2 -Ddebug=false -Db_ndebug=true -Dtests=disabled)
 debug)   opts+=(--buildtype=debug) ;;
 asan)    opts+=(--buildtype=debug -Doptimization=1 -Db_sanitize=address,undefined -Db_lundef=false) ;;
 fuzz)    export CC=clang
-         opts+=(--buildtype=debug -Doptimization=1 -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false -Dtests=disabled) ;;
+         opts+=(--buildtype=debug -Doptimization=1 -Dfuzzing=true -Dc_args=-fsanitize=fuzzer-no-link -Db_sanitize=address,undefined -Db_lundef=false -Dtests=disabled) ;;
 *) echo "build.sh: unknown flavour '$flavour' (release, debug, asan, fuzz)" >&2; exit 2 ;;
 esac
 if [ -f "$dir/build.ninja" ]; then

@@ -146,6 +146,10 @@ int vimg_snapshot_list(struct vimg *img, struct vimg_snapshot **out, int *n);
 int vimg_snapshot_create(struct vimg *img, const char *name);
 int vimg_snapshot_apply(struct vimg *img, const char *name_or_id);
 int vimg_snapshot_delete(struct vimg *img, const char *name_or_id);
+/* Make an image opened read-only read as one of its snapshots (what
+ * 'qemu-img convert -l' does).  id and/or name (NULL: any) select it; a
+ * bare id that matches no ID is also tried as a name.  -ENOENT if none. */
+int vimg_snapshot_load(struct vimg *img, const char *id, const char *name);
 
 /* Change the virtual size (qcow2: growing, or shrinking unused space). */
 int vimg_resize(struct vimg *img, uint64_t new_size);

@@ -79,5 +79,6 @@ int vimg_qcow2_snapshot_list(struct vimg *img, struct vimg_snapshot **out, int *
 int vimg_qcow2_snapshot_create(struct vimg *img, const char *name);
 int vimg_qcow2_snapshot_apply(struct vimg *img, const char *name);
 int vimg_qcow2_snapshot_delete(struct vimg *img, const char *name);
+int vimg_qcow2_snapshot_load(struct vimg *img, const char *id, const char *name);
 
 #endif

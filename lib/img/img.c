@@ -612,6 +612,14 @@ int vimg_snapshot_delete(struct vimg *img, const char *name)
 	return LOCKED(img, vimg_qcow2_snapshot_delete(img, name));
 }
 
+int vimg_snapshot_load(struct vimg *img, const char *id, const char *name)
+{
+	QCOW2_ONLY(img, "an internal snapshot");
+	if (!img->readonly)
+		return vimg_fail(img, -EINVAL, "a snapshot can only be loaded into a read-only image");
+	return LOCKED(img, vimg_qcow2_snapshot_load(img, id, name));
+}
+
 int vimg_resize(struct vimg *img, uint64_t new_size)
 {
 	if (img->readonly)

@@ -17,6 +17,7 @@ struct walk {
 	uint8_t *t;
 	uint64_t last_host;
 	uint8_t *meta;         /* clusters holding metadata */
+	uint64_t *eff;         /* stored refcounts as they are after this pass */
 };
 
 static void mark_meta(struct walk *w, uint64_t off, uint64_t len)
@@ -74,6 +75,12 @@ static int walk_l2(struct walk *w, uint64_t l2off, bool active)
 		uint64_t e = qcow2_l2_entry(q, w->t, j), first, last;
 		if (!qcow2_entry_clusters(q, e, &first, &last))
 			continue;
+		if (!(e & QCOW2_OFLAG_COMPRESSED) && (e & QCOW2_L2_RESERVED)) {
+			if (w->log)
+				fprintf(w->log, "ERROR found L2 entry with reserved bits set: %llx\n",
+					(unsigned long long)e);
+			w->res->corruptions++;
+		}
 		if (e & QCOW2_OFLAG_COMPRESSED) {
 			if (active)
 				w->res->compressed_clusters++;
@@ -134,6 +141,12 @@ static int walk_l1(struct walk *w, uint64_t *l1, uint32_t n, bool active,
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t off = l1[i] & QCOW2_OFFSET_MASK;
 		int r;
+		if (l1[i] & QCOW2_L1_RESERVED) {
+			if (w->log)
+				fprintf(w->log, "ERROR found L1 entry with reserved bits set: %llx\n",
+					(unsigned long long)l1[i]);
+			w->res->corruptions++;
+		}
 		if (!off)
 			continue;
 		if ((off & (q->cluster_size - 1)) || !valid_range(w, off, q->cluster_size, "L2 table")) {
@@ -169,11 +182,11 @@ static int check_copied(struct walk *w, bool *l1_changed)
 		int r;
 		if (!off || (off & (q->cluster_size - 1)) || c >= w->n)
 			continue;
-		if ((w->counts[c] == 1) != !!(q->l1[i] & QCOW2_OFLAG_COPIED)) {
+		if ((w->eff[c] == 1) != !!(q->l1[i] & QCOW2_OFLAG_COPIED)) {
 			if (w->log)
 				fprintf(w->log, "%s OFLAG_COPIED L2 cluster: l1_index=%u l1_entry=%llx refcount=%llu\n",
 					w->fix & VIMG_FIX_ERRORS ? "Repairing" : "ERROR", i,
-					(unsigned long long)q->l1[i], (unsigned long long)w->counts[c]);
+					(unsigned long long)q->l1[i], (unsigned long long)w->eff[c]);
 			w->res->corruptions++;
 			if (w->fix & VIMG_FIX_ERRORS) {
 				q->l1[i] ^= QCOW2_OFLAG_COPIED;
@@ -191,11 +204,11 @@ static int check_copied(struct walk *w, bool *l1_changed)
 			dc = (e & QCOW2_OFFSET_MASK) >> q->cluster_bits;
 			if (dc >= w->n)
 				continue;
-			if ((w->counts[dc] == 1) != !!(e & QCOW2_OFLAG_COPIED)) {
+			if ((w->eff[dc] == 1) != !!(e & QCOW2_OFLAG_COPIED)) {
 				if (w->log)
 					fprintf(w->log, "%s OFLAG_COPIED data cluster: l2_entry=%llx refcount=%llu\n",
 						w->fix & VIMG_FIX_ERRORS ? "Repairing" : "ERROR",
-						(unsigned long long)e, (unsigned long long)w->counts[dc]);
+						(unsigned long long)e, (unsigned long long)w->eff[dc]);
 				w->res->corruptions++;
 				if (w->fix & VIMG_FIX_ERRORS) {
 					uint64_t be = htobe64(e ^ QCOW2_OFLAG_COPIED);
@@ -232,9 +245,12 @@ static int check_once(struct qcow2 *q, int fix, struct vimg_check *res, FILE *lo
 		return -ENOMEM;
 	}
 	w.meta = calloc(w.n + 1, 1);
-	if (!w.meta) {
+	w.eff = calloc(w.n + 1, sizeof(uint64_t));
+	if (!w.meta || !w.eff) {
 		free(w.counts);
 		free(w.t);
+		free(w.meta);
+		free(w.eff);
 		return -ENOMEM;
 	}
 	mark_meta(&w, 0, q->cluster_size);
@@ -289,13 +305,6 @@ static int check_once(struct qcow2 *q, int fix, struct vimg_check *res, FILE *lo
 		if (off && valid_range(&w, off, q->cluster_size, "refcount block"))
 			w.counts[off >> q->cluster_bits]++;
 	}
-	if (r == 0)
-		r = check_copied(&w, &l1_changed);
-	if (r == 0 && l1_changed) {
-		q->l1_dirty_lo = 0;
-		q->l1_dirty_hi = q->l1_size;
-		r = qcow2_l1_write_dirty(q);
-	}
 	for (uint64_t c = w.n; c-- > 0;)
 		if (w.counts[c]) {
 			res->image_end_offset = (c + 1) << q->cluster_bits;
@@ -326,9 +335,13 @@ static int check_once(struct qcow2 *q, int fix, struct vimg_check *res, FILE *lo
 						(unsigned long long)want);
 				res->corruptions++;
 			}
-			if (c < w.n)
+			if (c < w.n) {
 				w.counts[c] = (fix & VIMG_FIX_ERRORS) || v >= want ?
 					      want : v;  /* -r leaks leaves errors alone */
+				/* What the refcount is once this pass is done. */
+				w.eff[c] = (v > want && (fix & VIMG_FIX_LEAKS)) ||
+					   (v < want && (fix & VIMG_FIX_ERRORS)) ? want : v;
+			}
 		}
 	}
 	/* Clusters referenced but with no refcount block at all. */
@@ -343,11 +356,24 @@ static int check_once(struct qcow2 *q, int fix, struct vimg_check *res, FILE *lo
 			res->corruptions++;
 			if (!(fix & VIMG_FIX_ERRORS))
 				w.counts[c] = 0;
+			else
+				w.eff[c] = w.counts[c];
 		}
+	}
+	/* OFLAG_COPIED is checked against the refcounts as stored (or as
+	 * repaired), as qemu-img does: a shared cluster with COPIED set is a
+	 * corruption even when the extra reference is only a leak. */
+	if (r == 0)
+		r = check_copied(&w, &l1_changed);
+	if (r == 0 && l1_changed) {
+		q->l1_dirty_lo = 0;
+		q->l1_dirty_hi = q->l1_size;
+		r = qcow2_l1_write_dirty(q);
 	}
 	res->total_clusters = (q->img->size + q->cluster_size - 1) >> q->cluster_bits;
 	free(w.t);
 	free(w.meta);
+	free(w.eff);
 	if (r < 0 || !counts_out) {
 		free(w.counts);
 		return r;
@@ -394,6 +420,12 @@ int vimg_qcow2_check(struct vimg *img, int fix, struct vimg_check *res, FILE *lo
 		again.leaks_fixed = leaks > again.leaks ? leaks - again.leaks : 0;
 		again.corruptions_fixed = corr > again.corruptions ? corr - again.corruptions : 0;
 		*res = again;
+	}
+	/* Refcounts are now right: a dirty (lazy refcounts) image is clean,
+	 * as after qemu-img check -r. */
+	if (res->corruptions == 0) {
+		r = qcow2_clear_dirty(q);
+		q->dirty_written = false;   /* a later write marks it again */
 	}
 out:
 	free(counts);

@@ -132,6 +132,11 @@ int qcow2_l2_load(struct qcow2 *q, uint32_t l1_idx, uint8_t **table)
 	r = qcow2_check_host(q, off, q->cluster_size, "L2 table");
 	if (r < 0)
 		return r;
+	for (uint64_t ri = 0; ri < q->rt_size; ri++)
+		if ((q->rt[ri] & QCOW2_RT_OFFSET_MASK) == off)
+			return vimg_fail(q->img, -EIO,
+				"L1 entry %u: L2 table at host offset %llu is refcount block %llu; run 'vireo-img check'",
+				l1_idx, (unsigned long long)off, (unsigned long long)ri);
 	slot = qcow2_cache_victim(&q->l2c);
 	r = l2_evict_slot(q, slot);
 	if (r < 0)
@@ -494,6 +499,30 @@ static int cow_fill(struct qcow2 *q, uint64_t e, uint64_t goff, uint64_t h,
 	return qcow2_pwrite(q, q->cbuf2, to - from, h + from);
 }
 
+/*
+ * Validate an L2 entry that an allocating write will copy from and drop a
+ * reference to, before anything is allocated: a write the image refuses
+ * must leave the file as it was.
+ */
+static int entry_check(struct qcow2 *q, uint64_t e, uint64_t goff)
+{
+	enum ctype ct = classify(q, e);
+	uint64_t h = e & QCOW2_OFFSET_MASK, first, last;
+
+	if (ct == C_COMPRESSED) {
+		if (!qcow2_entry_clusters(q, e, &first, &last))
+			return 0;
+		return qcow2_check_host(q, first << q->cluster_bits, 1, "compressed cluster");
+	}
+	if (!h || ct == C_UNALLOC)
+		return 0;
+	if (h & (q->cluster_size - 1))
+		return vimg_fail(q->img, -EIO,
+			"L2 entry for guest offset %llu: host offset %llu is not cluster-aligned; run 'vireo-img check'",
+			(unsigned long long)goff, (unsigned long long)h);
+	return qcow2_check_host(q, h, q->cluster_size, "data cluster");
+}
+
 #define SC_ALLOC(i) (1ull << (i))
 #define SC_ZERO(i) (1ull << (32 + (i)))
 
@@ -655,6 +684,12 @@ int qcow2_write(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 		while (k < total && l2i + k < q->l2_entries && k < 1024 &&
 		       k < q->rb_entries / 2 && !in_place(q, qcow2_l2_entry(q, t, l2i + (uint32_t)k)))
 			k++;
+		for (uint64_t i = 0; i < k; i++) {
+			r = entry_check(q, qcow2_l2_entry(q, t, l2i + (uint32_t)i),
+					off - in_cl + (i << cb));
+			if (r < 0)
+				return r;
+		}
 		fe = q->file_end;
 		r = qcow2_alloc_clusters(q, k, &h);
 		if (r < 0)

@@ -207,6 +207,15 @@ static int find_free(struct qcow2 *q, uint64_t n, uint64_t *start,
 		int r = qcow2_refcount_get(q, c, &rc);
 		if (r < 0)
 			return r;
+		if (rc && c >= q->file_end >> q->cluster_bits)
+			/* Nothing past the end of the file can be in use: this
+			 * refcount block holds something else (e.g. data). */
+			return vimg_fail(q->img, -EIO,
+				"corrupt refcounts: refcount block %llu (host offset %llu) says cluster at %llu, past the end of the file (%llu bytes), is in use; run 'vireo-img check -r all'",
+				(unsigned long long)ri,
+				(unsigned long long)(q->rt[ri] & QCOW2_RT_OFFSET_MASK),
+				(unsigned long long)(c << q->cluster_bits),
+				(unsigned long long)q->file_end);
 		if (rc) {
 			run = 0;
 			s = c + 1;

@@ -38,6 +38,11 @@ int qcow2_snapshots_load(struct qcow2 *q)
 
 	if (!q->nb_snapshots)
 		return 0;
+	/* An unsigned on-disk count: bound it before it sizes anything or
+	 * is reported as an int. */
+	if (q->nb_snapshots > QCOW2_MAX_SNAPSHOTS)
+		return vimg_fail(q->img, -EINVAL, "too many snapshots: %u (at most %u)",
+				 q->nb_snapshots, (unsigned)QCOW2_MAX_SNAPSHOTS);
 	if ((q->snapshots_offset & (q->cluster_size - 1)) || !q->snapshots_offset ||
 	    q->snapshots_offset >= q->file_end)
 		return vimg_fail(q->img, -EINVAL,
@@ -546,4 +551,52 @@ int vimg_qcow2_snapshot_delete(struct vimg *img, const char *name)
 	free(s.extra);
 	free(sl1);
 	return r;
+}
+
+/*
+ * Read-only view of a snapshot: the active L1 table in memory is replaced
+ * by the snapshot's (nothing is written; the image must be read-only).
+ * id and/or name select it; with both, both must match.
+ */
+int vimg_qcow2_snapshot_load(struct vimg *img, const char *id, const char *name)
+{
+	struct qcow2 *q = qcow2_of(img);
+	struct qcow2_snap *s = NULL;
+	uint64_t *sl1;
+	int r;
+
+	for (uint32_t i = 0; i < q->nb_snapshots && !s; i++)
+		if ((!id || !strcmp(q->snaps[i].id, id)) &&
+		    (!name || !strcmp(q->snaps[i].name, name)))
+			s = &q->snaps[i];
+	if (!s && id && !name) {
+		/* A bare word is an ID first, then a name (as qemu-img). */
+		for (uint32_t i = 0; i < q->nb_snapshots && !s; i++)
+			if (!strcmp(q->snaps[i].name, id))
+				s = &q->snaps[i];
+	}
+	if (!s)
+		return vimg_fail(img, -ENOENT,
+			"no snapshot with %s%s%s%s%s%s (see 'vireo-img snapshot -l')",
+			id ? "id '" : "", id ? id : "", id ? "'" : "",
+			name ? (id ? " and name '" : "name '") : "", name ? name : "",
+			name ? "'" : "");
+	if (s->disk_size > (1ull << 56))
+		return vimg_fail(img, -EINVAL, "snapshot '%s' has an absurd disk size %llu",
+				 s->name, (unsigned long long)s->disk_size);
+	if ((uint64_t)s->l1_size << (q->cluster_bits + q->l2_bits) < s->disk_size)
+		return vimg_fail(img, -EINVAL,
+			"snapshot '%s': L1 table of %u entries is too small for %llu bytes",
+			s->name, s->l1_size, (unsigned long long)s->disk_size);
+	r = read_l1(q, s->l1_offset, s->l1_size, &sl1);
+	if (r < 0)
+		return r;
+	qcow2_cache_clear(&q->l2c);
+	free(q->l1);
+	q->l1 = sl1;
+	q->l1_size = s->l1_size;
+	q->l1_offset = s->l1_offset;
+	q->l1_dirty_lo = q->l1_dirty_hi = 0;
+	img->size = s->disk_size;
+	return 0;
 }

@@ -74,7 +74,7 @@ int qcow2_mark_dirty(struct qcow2 *q)
 	return 0;
 }
 
-static int clear_dirty(struct qcow2 *q)
+int qcow2_clear_dirty(struct qcow2 *q)
 {
 	uint8_t b[8];
 	int r;
@@ -255,10 +255,10 @@ static int qcow2_open_inner(struct vimg *img)
 		return r;
 	if (get32(h0) != QCOW2_MAGIC)
 		return vimg_fail(img, -EINVAL, "not a qcow2 image (bad magic 0x%08x)", get32(h0));
+	if (get32(h0 + 4) != 2 && get32(h0 + 4) != 3)
+		return vimg_fail(img, -ENOTSUP, "unsupported qcow2 version %u (2 and 3 are)",
+				 get32(h0 + 4));
 	q->version = (int)get32(h0 + 4);
-	if (q->version != 2 && q->version != 3)
-		return vimg_fail(img, -ENOTSUP, "unsupported qcow2 version %d (2 and 3 are)",
-				 q->version);
 	q->cluster_bits = get32(h0 + 20);
 	if (q->cluster_bits < QCOW2_MIN_CLUSTER_BITS || q->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
 		return vimg_fail(img, -EINVAL,
@@ -285,6 +285,12 @@ static int qcow2_open_inner(struct vimg *img)
 		q->incompat = get64(h0 + 72);
 		q->compat = get64(h0 + 80);
 		q->autoclear = get64(h0 + 88);
+		/* Checked as the unsigned field it is on disk: a value such
+		 * as 0xffffff04 must not turn into a small negative int. */
+		if (get32(h0 + 96) > 6)
+			return vimg_fail(img, -EINVAL,
+				"bad refcount_order %u (at most 6: 64-bit refcounts)",
+				get32(h0 + 96));
 		q->refcount_order = (int)get32(h0 + 96);
 		q->header_length = get32(h0 + 100);
 		if (q->header_length < 104 || q->header_length > q->cluster_size ||
@@ -315,7 +321,7 @@ static int qcow2_open_inner(struct vimg *img)
 		q->refcount_order = 4;
 		q->header_length = 72;
 	}
-	if (q->refcount_order > 6)
+	if (q->refcount_order < 0 || q->refcount_order > 6)
 		return vimg_fail(img, -EINVAL, "bad refcount_order %d (at most 6: 64-bit refcounts)",
 				 q->refcount_order);
 	if (q->extl2 && q->cluster_bits < 14)
@@ -443,7 +449,7 @@ static int qcow2_open_inner(struct vimg *img)
 			return vimg_fail(img, -EIO,
 				"image was not closed cleanly and %llu corruptions remain after repair",
 				(unsigned long long)res.corruptions);
-		r = clear_dirty(q);
+		r = qcow2_clear_dirty(q);
 		if (r < 0)
 			return r;
 	}
@@ -484,7 +490,7 @@ static void qcow2_close(struct vimg *img)
 			    ftruncate(q->fd, (off_t)q->file_end) == 0)
 				q->file_size = q->file_end;
 			if (q->dirty_written)
-				clear_dirty(q);
+				qcow2_clear_dirty(q);
 		}
 	}
 	qcow2_free(q);

@@ -25,6 +25,7 @@
 #define QCOW2_OFLAG_ZERO       1ull
 #define QCOW2_OFFSET_MASK      0x00fffffffffffe00ull
 #define QCOW2_L1_RESERVED      0x7f000000000001ffull
+#define QCOW2_L2_RESERVED      0x3f000000000001feull  /* standard clusters */
 #define QCOW2_RT_OFFSET_MASK   0xfffffffffffffe00ull
 
 #define QCOW2_EXT_END          0x00000000u
@@ -213,6 +214,8 @@ int qcow2_write_compressed_many(struct qcow2 *q, const uint8_t *buf, size_t n,
 
 /* qcow2.c */
 int qcow2_mark_dirty(struct qcow2 *q);
+/* Clear the header dirty bit (refcounts are known to be right). */
+int qcow2_clear_dirty(struct qcow2 *q);
 int qcow2_write_header(struct qcow2 *q);
 int qcow2_build_header_for_create(struct qcow2 *q, uint8_t *h);
 int qcow2_sync(struct qcow2 *q);
