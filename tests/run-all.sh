@@ -5,7 +5,8 @@
 # is "N passed, N failed".
 #
 #   tests/run-all.sh [--skip-lab] [--skip-fuzz]
-# Env: FUZZ_SECONDS (default 30 per target), LAB_FILTER (scenario name glob).
+# Env: FUZZ_SECONDS (per target; default 60 in CI, 30 otherwise), LAB_FILTER
+# (scenario name glob).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -17,6 +18,8 @@ for a in "$@"; do
 	*) echo "run-all: unknown option $a" >&2; exit 2 ;;
 	esac
 done
+fuzz_seconds=${FUZZ_SECONDS:-30}
+[ -z "${FUZZ_SECONDS:-}" ] && [ "${CI:-}" = "true" ] && fuzz_seconds=60
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 record() { echo "$1 $2" >>"$results"; echo "== $1 $2${3:+ ($3)}"; }
@@ -55,7 +58,7 @@ if [ $skip_fuzz -eq 0 ] && [ -n "$(ls fuzz/*.c 2>/dev/null)" ]; then
 			corpus=fuzz/corpus/${name#fuzz_}
 			work=$(mktemp -d)
 			[ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
-			if timeout $(( ${FUZZ_SECONDS:-30} + 60 )) "$bin" -max_total_time="${FUZZ_SECONDS:-30}" \
+			if timeout $(( fuzz_seconds + 60 )) "$bin" -max_total_time="$fuzz_seconds" \
 				-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$work" >"$work.log" 2>&1; then
 				record PASS "fuzz-${name#fuzz_}"
 			else
