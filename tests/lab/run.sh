@@ -13,7 +13,7 @@
 # output), --timeout SECONDS (bound for each selected scenario instead of its
 # "# lab-timeout:" line), --mode direct|outer (default: direct when /proc/cpuinfo has vmx or
 # svm, else outer).
-# Env: LAB_SMP (outer vCPUs, default 2), LAB_MEM (outer MiB, default 2048),
+# Env: LAB_SMP (outer vCPUs, default 2), LAB_MEM (outer MiB, default 4096),
 #      LAB_BOOT_SECONDS (time allowed for the outer boot, default 120).
 #
 # Prints one "RESULT PASS <name>" or "RESULT FAIL <name> <reason>" line per
@@ -360,7 +360,7 @@ outer_args() {
 	[ "$1" = console ] && append="$append loglevel=1"
 	[ $verbose -eq 1 ] && append="$append lab.verbose=1"
 	qargs=(qemu-system-x86_64 -M q35 -accel tcg,thread=multi -cpu max
-		-smp "${LAB_SMP:-2}" -m "${LAB_MEM:-2048}"
+		-smp "${LAB_SMP:-2}" -m "${LAB_MEM:-4096}"
 		-nodefaults -no-user-config -display none -no-reboot
 		-kernel "$FX_DIR/vmlinuz" -initrd "$LAB_DIR/outer.cpio" -append "$append")
 }
