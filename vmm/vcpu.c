@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,17 @@ static void *vcpu_thread(void *arg)
 		vdebug("entering the guest %.3f ms after start",
 		       (double)(vtime_ns() - v->vm->start_ns) / 1e6);
 	while (!vm_stopping(v->vm)) {
+		unsigned gen = atomic_load(&v->vm->dump_gen);
+
+		if (gen != v->dumped_gen) {
+			/* SIGQUIT: show where this vCPU is, then go on. */
+			v->dumped_gen = gen;
+			vinfo("vCPU %u state (SIGQUIT):", v->index);
+			cpu_dump(v->fd, stderr);
+			v->run->immediate_exit = 0;
+			if (vm_stopping(v->vm))
+				break;  /* a stop's kick may have been undone */
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;

@@ -17,6 +17,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool started;
+	unsigned dumped_gen;             /* last vm->dump_gen handled */
 };
 
 int vcpu_create(struct vm *vm, unsigned index, struct vcpu **out);

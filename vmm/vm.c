@@ -306,6 +306,14 @@ static int vm_setup_memory(struct vm *vm)
 	return 0;
 }
 
+/* --verbose: how long each start-up step took (ms since start). */
+static void vm_phase(const struct vm *vm, const char *what)
+{
+	if (vlog_get_level() >= VLOG_DEBUG)
+		vdebug("start-up: %s done at %.3f ms", what,
+		       (double)(vtime_ns() - vm->start_ns) / 1e6);
+}
+
 int vm_create(struct vm *vm, const struct vmm_opts *opts, uint64_t start_ns)
 {
 	int ret;
@@ -328,9 +336,11 @@ int vm_create(struct vm *vm, const struct vmm_opts *opts, uint64_t start_ns)
 	ret = vm_kvm_setup(vm);
 	if (ret)
 		return ret;
+	vm_phase(vm, "KVM VM, irqchip and PIT");
 	ret = vm_setup_memory(vm);
 	if (ret)
 		return ret;
+	vm_phase(vm, "guest RAM");
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm->console_wake_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm->loop = evloop_new();
@@ -344,6 +354,7 @@ int vm_create(struct vm *vm, const struct vmm_opts *opts, uint64_t start_ns)
 		verr("cannot set up devices: %s", strerror(-ret));
 		return ret;
 	}
+	vm_phase(vm, "devices");
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		vm->apic_ids[i] = i;
 		ret = vcpu_create(vm, i, &vm->vcpus[i]);
@@ -357,6 +368,7 @@ int vm_create(struct vm *vm, const struct vmm_opts *opts, uint64_t start_ns)
 		if (ret)
 			return ret;
 	}
+	vm_phase(vm, "vCPUs");
 	return 0;
 }
 
@@ -393,10 +405,12 @@ int vm_load(struct vm *vm)
 		}
 		req.rsdp_gpa = vm->rsdp_gpa;
 	}
+	vm_phase(vm, "ACPI tables");
 #endif
 	ret = boot_load(&vm->mem, &req, &entry);
 	if (ret)
 		return ret;
+	vm_phase(vm, "kernel and initrd loaded");
 	cpu_write_boot_tables(&vm->mem);
 	ret = cpu_set_entry(vm->vcpus[0]->fd, &entry);
 	if (ret)
@@ -481,6 +495,43 @@ struct vm_sig {
 	int fd;
 };
 
+/* SIGQUIT: print the platform's interrupt state and have every vCPU print
+ * its registers (for a guest that seems stuck); the guest runs on. */
+static void vm_dump_state(struct vm *vm)
+{
+	struct kvm_irqchip chip = { .chip_id = KVM_IRQCHIP_IOAPIC };
+
+	vinfo("state dump (SIGQUIT), %.3f ms after start",
+	      (double)(vtime_ns() - vm->start_ns) / 1e6);
+	if (vm->uart) {
+		struct ns16550 *u = vm->uart;
+
+		pthread_mutex_lock(&u->lock);
+		vinfo("COM1: ier=%02x lcr=%02x mcr=%02x lsr=%02x thr_pending=%d rx=%u irq=%d",
+		      u->ier, u->lcr, u->mcr, u->lsr, u->thr_ipending, u->rx_count,
+		      u->irq_level);
+		pthread_mutex_unlock(&u->lock);
+	}
+	if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &chip) == 0) {
+		const struct kvm_ioapic_state *io = &chip.chip.ioapic;
+
+		vinfo("IOAPIC: irr=%08x", io->irr);
+		for (unsigned i = 0; i < KVM_IOAPIC_NUM_PINS; i++) {
+			uint64_t e = io->redirtbl[i].bits;
+
+			if (!(e & (1ull << 16)) || (io->irr & (1u << i)))
+				vinfo("IOAPIC pin %2u: vector %3u %s %s%s%s", i, (unsigned)(e & 0xff),
+				      (e & (1ull << 15)) ? "level" : "edge",
+				      (e & (1ull << 16)) ? "masked" : "unmasked",
+				      (e & (1ull << 14)) ? " remote-irr" : "",
+				      (io->irr & (1u << i)) ? " pending" : "");
+		}
+	}
+	atomic_fetch_add(&vm->dump_gen, 1);
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_kick(vm->vcpus[i]);
+}
+
 static void vm_on_signal(void *opaque, uint32_t events)
 {
 	struct vm_sig *s = opaque;
@@ -490,6 +541,8 @@ static void vm_on_signal(void *opaque, uint32_t events)
 		return;
 	if (si.ssi_signo == SIGUSR2)
 		vm_power_button(s->vm);
+	else if (si.ssi_signo == SIGQUIT)
+		vm_dump_state(s->vm);
 	else
 		vm_request_stop(s->vm, VM_STOP_SIGNAL, (int)si.ssi_signo);
 }
@@ -505,6 +558,7 @@ int vm_run(struct vm *vm)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGQUIT);
 	sig.fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sig.fd < 0 || evloop_add(vm->loop, sig.fd, EPOLLIN, vm_on_signal, &sig) ||
 	    evloop_add(vm->loop, vm->stop_efd, EPOLLIN, vm_on_stop, vm) ||

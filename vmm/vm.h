@@ -54,6 +54,7 @@ struct vm {
 	struct evloop *loop;
 	int stop_efd;                    /* eventfd: a vCPU asks main to stop */
 	_Atomic int stop;                /* enum vm_stop */
+	_Atomic unsigned dump_gen;       /* SIGQUIT: vCPUs dump their state */
 	int stop_status;                 /* debug-exit value or signal */
 	uint64_t start_ns;               /* process start (boot timer) */
 	uint64_t tsc_khz;

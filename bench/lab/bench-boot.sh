@@ -2,6 +2,9 @@
 # Env: BENCH_SIDES  VMMs in run order, e.g. "microvm vireo" (see lab_boot)
 #      BENCH_RUNS   measured runs per side (default 5)
 #      BENCH_WARMUP unmeasured runs per side first (default 1)
+#      BENCH_SCRUB_MIB before every run, write this many MiB of zeros through
+#                   tmpfs and free them (default 1024; 0 = off): see
+#                   "Scrubbing" in bench/README.md
 # Each round runs every side once, in order (A B A B ...). Reports
 # "LAB-DATA side=NAME run=I ms=MS" per measured run. bench/bench.py drives it.
 # lab-timeout: 900
@@ -17,9 +20,18 @@ for side in $sides; do
 	*) lab_fail "unknown side '$side' (microvm or vireo)" ;;
 	esac
 done
+scrub=${BENCH_SCRUB_MIB:-1024}
+# Rewrite free memory the previous guest used, outside the timed span, so
+# that no run pays for stale emulator translations of its predecessor's code.
+scrub_memory() {
+	[ "$scrub" -gt 0 ] || return 0
+	dd if=/dev/zero of=/dev/shm/bench-scrub bs=1M count="$scrub" 2>/dev/null
+	rm -f /dev/shm/bench-scrub
+}
 i=$((1 - warm))
 while [ $i -le "$runs" ]; do
 	for side in $sides; do
+		scrub_memory
 		lab_boot "$side" "$LAB_INNER_CMDLINE vireo.run=poweroff" 120 -k >/dev/null ||
 			{ tail -n 20 "$LAB_TMP/$side.out"; lab_fail "$side run $i: no VIREO-BOOT-OK within 120 s"; }
 		if [ $i -ge 1 ]; then

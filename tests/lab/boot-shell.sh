@@ -7,5 +7,5 @@ if [ ! -c /dev/kvm ]; then
 	echo "boot: no /dev/kvm here ($LAB_MODE); cannot start the guest"
 	exit 1
 fi
-echo "boot: starting the guest under ${BOOT_VMM:-vireo}; in its shell, 'poweroff -f' ends it"
+echo "boot: starting the guest under ${BOOT_VMM:-vireo}; in its shell, 'poweroff' ends it"
 lab_vmm_exec "${BOOT_VMM:-vireo}" "$LAB_INNER_CMDLINE"

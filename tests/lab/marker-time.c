@@ -2,7 +2,7 @@
  * lab-marker-time: run a command, pass its output through, and time how long
  * it takes until a marker line appears.
  *
- *   lab-marker-time [-t SECONDS] [-m MARKER] [-k] -- COMMAND [ARG...]
+ *   lab-marker-time [-t SECONDS] [-m MARKER] [-k] [-T] -- COMMAND [ARG...]
  *
  * COMMAND runs in its own process group with stdin from /dev/null and its
  * stdout and stderr copied to ours. The clock starts just before COMMAND is
@@ -12,6 +12,10 @@
  * killed and "MARKER-TIMEOUT <seconds>" printed. At the end
  * "MARKER-EXIT <status>" gives the command's exit status (128+signal if it
  * was killed).
+ *
+ * With -T every line of the command's output is prefixed with "[+MS] ", the
+ * milliseconds since the start when its first byte arrived (for profiling
+ * where a boot spends its time).
  *
  * Exit status: 0 when the marker was seen, 1 when not (a command that
  * cannot be started exits 127), 2 on bad usage.
@@ -37,6 +41,7 @@
 struct mt_state {
 	const char *marker;
 	bool kill_at_marker;
+	bool stamp; /* -T */
 	bool seen;
 	struct timespec start;
 	char line[MT_LINE_MAX];
@@ -90,12 +95,27 @@ static void mt_check_line(struct mt_state *st)
 	st->len = 0;
 }
 
+/* With -T, start a line of the command's output with its arrival time. */
+static void mt_stamp(struct mt_state *st)
+{
+	char msg[32];
+	int n;
+
+	if (!st->stamp || !st->at_line_start)
+		return;
+	n = snprintf(msg, sizeof(msg), "[+%lld] ", (long long)mt_ms_since(&st->start));
+	mt_write_all(st, msg, (size_t)n);
+	st->at_line_start = false;
+}
+
 /* Pass output through line by line, so MARKER-MS follows its line. */
 static void mt_feed(struct mt_state *st, const char *buf, size_t len)
 {
 	size_t i, from = 0;
 
 	for (i = 0; i < len; i++) {
+		if (i == from)
+			mt_stamp(st);
 		if (buf[i] == '\r')
 			continue; /* serial consoles end lines with \r\n */
 		if (buf[i] == '\n') {
@@ -116,7 +136,7 @@ static void mt_feed(struct mt_state *st, const char *buf, size_t len)
 
 static int mt_usage(void)
 {
-	fprintf(stderr, "usage: lab-marker-time [-t SECONDS] [-m MARKER] [-k] -- COMMAND [ARG...]\n");
+	fprintf(stderr, "usage: lab-marker-time [-t SECONDS] [-m MARKER] [-k] [-T] -- COMMAND [ARG...]\n");
 	return 2;
 }
 
@@ -129,7 +149,7 @@ int main(int argc, char **argv)
 	pid_t pid;
 	char *end;
 
-	while ((opt = getopt(argc, argv, "+t:m:k")) != -1) {
+	while ((opt = getopt(argc, argv, "+t:m:kT")) != -1) {
 		switch (opt) {
 		case 't':
 			errno = 0;
@@ -149,6 +169,9 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			st.kill_at_marker = true;
+			break;
+		case 'T':
+			st.stamp = true;
 			break;
 		default:
 			return mt_usage();

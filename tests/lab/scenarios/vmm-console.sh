@@ -1,5 +1,5 @@
 # The serial console works both ways: a command typed into the guest's
-# interactive shell runs and its output comes back; `poweroff -f` typed on
+# interactive shell runs and its output comes back; `poweroff` typed on
 # the console ends vireo-vmm with status 0.
 # lab-timeout: 150
 . "$LAB_SCENARIOS/lib.sh"
@@ -23,7 +23,7 @@ until grep -q 'TYPED-42' "$out"; do
 	i=$((i + 1)); [ $i -lt 300 ] || { kill $pid; tr -d '\r' <"$out" | tail; lab_fail "typed command's output did not come back"; }
 	sleep 0.1
 done
-echo 'poweroff -f' >&3
+echo 'poweroff' >&3
 wait $pid
 rc=$?
 exec 3>&-

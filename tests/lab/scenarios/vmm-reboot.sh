@@ -2,8 +2,8 @@
 # lab-timeout: 150
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
-s=$(printf '%s\n' 'echo REBOOTING' 'reboot -f' 'sleep 10' | base64 | tr -d '\n')
-timeout 120 vireo-vmm --kernel "$LAB_INNER_KERNEL" --initrd "$LAB_INNER_INITRD" \
+s=$(printf '%s\n' 'echo REBOOTING' 'reboot' 'sleep 100' | base64 | tr -d '\n')
+timeout 60 vireo-vmm --kernel "$LAB_INNER_KERNEL" --initrd "$LAB_INNER_INITRD" \
 	--cmdline "$LAB_INNER_CMDLINE vireo.notimer vireo.sh=$s" --memory 256M \
 	</dev/null >"$LAB_TMP/out" 2>&1
 rc=$?

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# SIGQUIT makes a running VM print its interrupt state and every vCPU's
+# registers on stderr, and the guest runs on (a later SIGTERM still ends it
+# with status 143).   sigquit.sh VMM GUEST
+set -u
+vmm=$1 guest=$2
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+"$vmm" --cpus 2 --kernel "$guest" --cmdline spin </dev/null >"$dir/out" 2>"$dir/err" &
+pid=$!
+for _ in $(seq 600); do
+	grep -q spinning "$dir/out" && break
+	sleep 0.1
+done
+if ! grep -q spinning "$dir/out"; then
+	echo "guest did not start"; kill -KILL $pid; cat "$dir/err"; exit 1
+fi
+kill -QUIT $pid
+for _ in $(seq 300); do
+	[ "$(grep -c 'state (SIGQUIT)' "$dir/err")" -ge 2 ] && grep -q 'vCPU 1 state' "$dir/err" &&
+		[ "$(grep -c 'rip' "$dir/err")" -ge 2 ] && break
+	sleep 0.1
+done
+sleep 0.5
+fail=0
+grep -q 'state dump (SIGQUIT)' "$dir/err" || { echo "no state dump header"; fail=1; }
+grep -q 'COM1: ier=' "$dir/err" || { echo "no COM1 state"; fail=1; }
+grep -q 'IOAPIC: irr=' "$dir/err" || { echo "no IOAPIC state"; fail=1; }
+for c in 0 1; do
+	grep -q "vCPU $c state (SIGQUIT)" "$dir/err" || { echo "vCPU $c did not dump"; fail=1; }
+done
+[ "$(grep -c 'rip' "$dir/err")" -ge 2 ] || { echo "fewer than two register dumps"; fail=1; }
+if ! kill -0 $pid 2>/dev/null; then
+	echo "vireo-vmm ended after SIGQUIT; it should run on"; fail=1
+else
+	kill -TERM $pid
+fi
+wait $pid
+got=$?
+cat "$dir/err"
+[ "$got" = 143 ] || { echo "exit status $got after SIGTERM, expected 143"; fail=1; }
+grep -q "Sanitizer\|runtime error" "$dir/err" && { echo "sanitizer report"; fail=1; }
+[ $fail -eq 0 ] && echo "SIGQUIT: ok"
+exit $fail

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# lab-marker-time: the marker is timed, -T stamps each output line with its
+# arrival time, -k kills at the marker, a missing marker gives exit 1 and a
+# timeout line.   marker-time-test.sh LAB-MARKER-TIME
+set -u
+mt=$1 fail=0
+out=$("$mt" -T -t 10 -- sh -c 'echo first; sleep 0.3; printf "VIREO-BOOT-OK\r\n"; echo last' | tr -d '\r'; exit "${PIPESTATUS[0]}")
+rc=$?
+echo "$out"
+[ $rc -eq 0 ] || { echo "exit status $rc with the marker, want 0"; fail=1; }
+first=$(echo "$out" | sed -n 's/^\[+\([0-9]*\)\] first$/\1/p')
+mark=$(echo "$out" | sed -n 's/^\[+\([0-9]*\)\] VIREO-BOOT-OK$/\1/p')
+ms=$(echo "$out" | sed -n 's/^MARKER-MS \([0-9]*\)$/\1/p')
+[ -n "$first" ] && [ -n "$mark" ] || { echo "lines not stamped [+MS]"; fail=1; }
+[ -n "$ms" ] || { echo "no MARKER-MS line"; fail=1; }
+if [ -n "$first" ] && [ -n "$mark" ] && [ -n "$ms" ]; then
+	[ "$mark" -ge $((first + 250)) ] || { echo "marker stamp $mark not >= first $first + 250"; fail=1; }
+	[ "$ms" -ge "$mark" ] && [ "$ms" -le $((mark + 200)) ] ||
+		{ echo "MARKER-MS $ms far from the marker line's stamp $mark"; fail=1; }
+fi
+echo "$out" | grep -q '^\[+[0-9]*\] last$' || { echo "output after the marker lost"; fail=1; }
+echo "$out" | grep -q '^MARKER-EXIT 0$' || { echo "no MARKER-EXIT 0"; fail=1; }
+# Without -T nothing is stamped; -k ends a command that would run on.
+out=$("$mt" -k -t 10 -- sh -c 'echo VIREO-BOOT-OK; sleep 30')
+rc=$?
+[ $rc -eq 0 ] || { echo "-k: exit status $rc, want 0"; fail=1; }
+echo "$out" | grep -q '^VIREO-BOOT-OK$' || { echo "-k: marker line missing or stamped"; fail=1; }
+echo "$out" | grep -q '^MARKER-EXIT 137$' || { echo "-k: command not killed"; fail=1; }
+# No marker: exit 1 and MARKER-TIMEOUT.
+out=$("$mt" -t 1 -- sh -c 'echo nothing; sleep 5')
+rc=$?
+[ $rc -eq 1 ] || { echo "no marker: exit status $rc, want 1"; fail=1; }
+echo "$out" | grep -q '^MARKER-TIMEOUT 1$' || { echo "no MARKER-TIMEOUT line"; fail=1; }
+[ $fail -eq 0 ] && echo "lab-marker-time: ok"
+exit $fail
