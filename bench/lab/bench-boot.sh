@@ -35,7 +35,9 @@ while [ $i -le "$runs" ]; do
 		lab_boot "$side" "$LAB_INNER_CMDLINE vireo.run=poweroff" 120 -k >/dev/null ||
 			{ tail -n 20 "$LAB_TMP/$side.out"; lab_fail "$side run $i: no VIREO-BOOT-OK within 120 s"; }
 		if [ $i -ge 1 ]; then
-			lab_data "side=$side run=$i ms=$LAB_MARKER_MS"
+			up=${LAB_GUEST_UPTIME_MS:-}
+			[ -n "$up" ] || lab_fail "$side run $i: no uptime in the marker line"
+			lab_data "side=$side run=$i ms=$LAB_MARKER_MS kernel=$up pre=$((LAB_MARKER_MS - up))"
 		fi
 		echo "$side run $i: $LAB_MARKER_MS ms"
 	done

@@ -234,21 +234,52 @@ build_overlay() {
 npass=0 nfail=0
 parse_results() {
 	local t0=$1 line name status secs reason wall_begin="" current="" panicked=0 outer_up=0
-	local -A ended=()
+	local partial="" deadline=0 i rs
+	local -A ended=() limits=()
 	local -a ring=() logs=()
+	for i in "${!names[@]}"; do limits[${names[$i]}]=$(scenario_timeout "${files[$i]}"); done
 	: >"$LAB_DIR/console.log"
-	while IFS= read -r line; do
+	rm -f "$LAB_DIR/watchdog"
+	local grace=${LAB_WATCHDOG_GRACE:-90} waiting="the outer VM's boot" bound=${LAB_BOOT_SECONDS:-120}
+	[ "$mode" = outer ] && deadline=$(($(date +%s) + bound + grace))
+	while :; do
+		# Host-side watchdog: a scenario has its own bound inside the outer
+		# VM; if the outer VM itself stalls, no LAB-END ever comes, so give
+		# up on it WATCHDOG_GRACE s after that bound instead of waiting for
+		# the whole batch's.
+		line=""
+		if IFS= read -r -t 5 line; then
+			line=$partial$line partial=""
+		else
+			rs=$?
+			partial+=$line
+			if [ $rs -gt 128 ]; then
+				# No complete line for 5 s.
+				if [ "$deadline" -gt 0 ] && [ "$(date +%s)" -gt "$deadline" ]; then
+					echo "$bound $waiting" >"$LAB_DIR/watchdog"
+					say "watchdog: nothing from $waiting $grace s after its $bound s bound; stopping the outer VM"
+					[ -s "$LAB_DIR/qemu.pid" ] && kill "$(cat "$LAB_DIR/qemu.pid")" 2>/dev/null
+					deadline=0
+				fi
+				continue
+			fi
+			# End of input; a last line without a newline still counts.
+			[ -n "$partial" ] || break
+			line=$partial partial=""
+		fi
 		line=${line%$'\r'}
 		printf '%s\n' "$line" >>"$LAB_DIR/console.log"
 		case "$line" in
 		"LAB-OUTER-UP "*)
-			outer_up=1
+			outer_up=1 deadline=0
 			read -r _ secs rest <<<"$line"
 			say "outer VM up after $(since "$t0") s wall (guest uptime $secs s; ${rest})"
 			;;
 		"LAB-BEGIN "*)
 			current=${line#LAB-BEGIN }
 			wall_begin=$(now) ring=() logs=()
+			bound=${limits[$current]:-120} waiting="scenario $current"
+			deadline=$(($(date +%s) + bound + grace))
 			;;
 		"LAB-DATA "*) echo "DATA ${line#LAB-DATA }" ;;
 		"LAB-LOG "*) logs+=("${line#LAB-LOG * }") ;;
@@ -270,7 +301,8 @@ parse_results() {
 				for l in "${logs[@]}"; do printf '    %s| %s\n' "$name" "$l"; done
 				nfail=$((nfail + 1))
 			fi
-			current=""
+			current="" bound=60 waiting="the outer VM after $name"
+			[ "$mode" = outer ] && deadline=$(($(date +%s) + bound + grace))
 			;;
 		"LAB-WARN "*) say "${line#LAB-WARN }" ;;
 		*)
@@ -282,7 +314,10 @@ parse_results() {
 	done
 	local why=$2 rc
 	rc=$(cat "$LAB_DIR/qemu.rc" 2>/dev/null || true)
-	if [ "$rc" = 137 ]; then
+	if [ -s "$LAB_DIR/watchdog" ]; then
+		read -r secs name <"$LAB_DIR/watchdog"
+		why="the outer VM stalled (nothing from $name ${LAB_WATCHDOG_GRACE:-90} s after its $secs s bound)"
+	elif [ "$rc" = 137 ]; then
 		why="the batch's time bound ran out"
 	elif [ $panicked -eq 1 ]; then
 		why="the outer kernel panicked"
@@ -398,11 +433,14 @@ else
 		total=$((total + $(scenario_timeout "${files[$i]}") + 10))
 	done
 	t_boot=$(now)
-	rm -f "$LAB_DIR/qemu.rc"
+	rm -f "$LAB_DIR/qemu.rc" "$LAB_DIR/qemu.pid"
 	say "booting the outer VM; the batch may take up to $total s"
 	parse_results "$t_boot" "the outer VM stopped" \
-		< <(outer_args batch; rc=0; timeout -s KILL "$total" "${qargs[@]}" -serial stdio \
-			2>"$LAB_DIR/qemu.err" </dev/null || rc=$?; echo "$rc" >"$LAB_DIR/qemu.rc")
+		< <(outer_args batch; rc=0
+			timeout -s KILL "$total" "${qargs[@]}" -serial stdio 2>"$LAB_DIR/qemu.err" </dev/null &
+			echo $! >"$LAB_DIR/qemu.pid"
+			wait $! || rc=$?
+			echo "$rc" >"$LAB_DIR/qemu.rc")
 	if [ -s "$LAB_DIR/qemu.err" ]; then
 		grep -v "TCG doesn't support requested feature" "$LAB_DIR/qemu.err" | sed 's/^/lab: qemu: /' || true
 	fi
