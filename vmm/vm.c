@@ -229,10 +229,8 @@ static int vm_check_limits(struct vm *vm, const struct vmm_opts *o)
 	return 0;
 }
 
-static int vm_kvm_setup(struct vm *vm)
+static int vm_create_kvm_vm(struct vm *vm)
 {
-	struct kvm_pit_config pit = { .flags = 0 };
-	uint64_t map = LAYOUT_IDENTITY_MAP;
 	int ret;
 
 	do {
@@ -249,6 +247,15 @@ static int vm_kvm_setup(struct vm *vm)
 		return -ENOTSUP;
 	}
 	vm->run_size = (size_t)ret;
+	return 0;
+}
+
+static int vm_kvm_setup(struct vm *vm)
+{
+	struct kvm_pit_config pit = { .flags = 0 };
+	uint64_t map = LAYOUT_IDENTITY_MAP;
+	int ret;
+
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_TSS) < 0)
 		vdebug("KVM_SET_TSS_ADDR: %s (ignored)", strerror(errno));
 	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &map) < 0)
@@ -264,6 +271,13 @@ static int vm_kvm_setup(struct vm *vm)
 		verr("KVM_CREATE_PIT2 failed: %s", strerror(errno));
 		return ret;
 	}
+	return 0;
+}
+
+static int vm_get_cpuid(struct vm *vm)
+{
+	int ret;
+
 	vm->supported_cpuid = calloc(1, sizeof(struct kvm_cpuid2) +
 				     CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2));
 	if (!vm->supported_cpuid)
@@ -275,6 +289,43 @@ static int vm_kvm_setup(struct vm *vm)
 		return ret;
 	}
 	return 0;
+}
+
+/* Register guest RAM with KVM. The first KVM_SET_USER_MEMORY_REGION of a VM
+ * can take milliseconds inside the host kernel (measured 3-6 ms on a PVM
+ * host whatever the size), so it runs on its own thread while the main
+ * thread creates the devices and vCPUs and loads the kernel; vm_slots_join()
+ * waits for it before the first KVM_RUN. */
+static void *vm_slots_thread(void *arg)
+{
+	struct vm *vm = arg;
+
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		struct kvm_userspace_memory_region r = {
+			.slot = i, .guest_phys_addr = vm->mem.region[i].gpa,
+			.memory_size = vm->mem.region[i].size,
+			.userspace_addr = (uintptr_t)vm->mem.region[i].hva,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+			vm->slots_err = -errno;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int vm_slots_join(struct vm *vm)
+{
+	char b[32];
+
+	if (!vm->slots_pending)
+		return vm->slots_err;
+	pthread_join(vm->slots_thread, NULL);
+	vm->slots_pending = false;
+	if (vm->slots_err)
+		verr("--memory %s: KVM refused the guest RAM: %s",
+		     vsize_format(vm->opts->memory, b, sizeof(b)), strerror(-vm->slots_err));
+	return vm->slots_err;
 }
 
 static int vm_setup_memory(struct vm *vm)
@@ -290,19 +341,14 @@ static int vm_setup_memory(struct vm *vm)
 		     vsize_format(vm->opts->memory, b, sizeof(b)), strerror(-ret));
 		return ret;
 	}
-	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
-		struct kvm_userspace_memory_region r = {
-			.slot = i, .guest_phys_addr = vm->mem.region[i].gpa,
-			.memory_size = vm->mem.region[i].size,
-			.userspace_addr = (uintptr_t)vm->mem.region[i].hva,
-		};
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
-			ret = -errno;
-			verr("--memory %s: KVM refused the guest RAM: %s",
-			     vsize_format(vm->opts->memory, b, sizeof(b)), strerror(errno));
-			return ret;
-		}
+	vm->slots_err = 0;
+	ret = pthread_create(&vm->slots_thread, NULL, vm_slots_thread, vm);
+	if (ret) {
+		/* No thread: do it here. */
+		vm_slots_thread(vm);
+		return vm_slots_join(vm);
 	}
+	vm->slots_pending = true;
 	return 0;
 }
 
@@ -333,14 +379,20 @@ int vm_create(struct vm *vm, const struct vmm_opts *opts, uint64_t start_ns)
 	ret = vm_check_limits(vm, opts);
 	if (ret)
 		return ret;
-	ret = vm_kvm_setup(vm);
+	ret = vm_create_kvm_vm(vm);
 	if (ret)
 		return ret;
-	vm_phase(vm, "KVM VM, irqchip and PIT");
 	ret = vm_setup_memory(vm);
 	if (ret)
 		return ret;
-	vm_phase(vm, "guest RAM");
+	vm_phase(vm, "KVM VM and guest RAM mapped (registering with KVM meanwhile)");
+	ret = vm_kvm_setup(vm);
+	if (ret)
+		return ret;
+	vm_phase(vm, "irqchip and PIT");
+	ret = vm_get_cpuid(vm);
+	if (ret)
+		return ret;
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm->console_wake_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm->loop = evloop_new();
@@ -413,8 +465,12 @@ int vm_load(struct vm *vm)
 	vm_phase(vm, "kernel and initrd loaded");
 	cpu_write_boot_tables(&vm->mem);
 	ret = cpu_set_entry(vm->vcpus[0]->fd, &entry);
-	if (ret)
+	if (ret) {
 		verr("cannot set the boot registers: %s", strerror(-ret));
+		return ret;
+	}
+	ret = vm_slots_join(vm);
+	vm_phase(vm, "guest RAM registered");
 	return ret;
 }
 
@@ -597,6 +653,10 @@ int vm_run(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+	if (vm->slots_pending) {
+		pthread_join(vm->slots_thread, NULL);
+		vm->slots_pending = false;
+	}
 	if (vm->vcpus) {
 		for (unsigned i = 0; i < vm->ncpus; i++)
 			vcpu_destroy(vm->vcpus[i]);
