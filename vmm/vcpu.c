@@ -66,6 +66,8 @@ static void vcpu_fatal(struct vcpu *v, const char *fmt, ...)
 		return;
 	verr("vCPU %u: %s", v->index, msg);
 	cpu_dump(v->fd, stderr);
+	/* The other vCPUs print where they were as they stop. */
+	v->dumped_gen = atomic_fetch_add(&v->vm->dump_gen, 1) + 1;
 	vm_request_stop(v->vm, VM_STOP_ERROR, 1);
 }
 
@@ -175,6 +177,10 @@ static void *vcpu_thread(void *arg)
 			vcpu_fatal(v, "unhandled KVM exit reason %u", r->exit_reason);
 			break;
 		}
+	}
+	if (atomic_load(&v->vm->dump_gen) != v->dumped_gen) {
+		vinfo("vCPU %u state when the VM stopped:", v->index);
+		cpu_dump(v->fd, stderr);
 	}
 	return NULL;
 }
