@@ -20,6 +20,11 @@ if [ -n "$first" ] && [ -n "$mark" ] && [ -n "$ms" ]; then
 fi
 echo "$out" | grep -q '^\[+[0-9]*\] last$' || { echo "output after the marker lost"; fail=1; }
 echo "$out" | grep -q '^MARKER-EXIT 0$' || { echo "no MARKER-EXIT 0"; fail=1; }
+# A stderr line that comes while a stdout line is half written does not cut it.
+out=$("$mt" -t 10 -- sh -c 'printf "VIREO-"; sleep 0.2; echo "a log line" >&2; sleep 0.1; echo "BOOT-OK x"')
+echo "$out" | grep -q '^VIREO-BOOT-OK x$' || { echo "stdout line cut by stderr"; fail=1; }
+echo "$out" | grep -q '^a log line$' || { echo "stderr line lost"; fail=1; }
+echo "$out" | grep -q '^MARKER-MS ' || { echo "marker split by stderr not seen"; fail=1; }
 # Without -T nothing is stamped; -k ends a command that would run on.
 out=$("$mt" -k -t 10 -- sh -c 'echo VIREO-BOOT-OK; sleep 30')
 rc=$?

@@ -4,8 +4,10 @@
  *
  *   lab-marker-time [-t SECONDS] [-m MARKER] [-k] [-T] -- COMMAND [ARG...]
  *
- * COMMAND runs in its own process group with stdin from /dev/null and its
- * stdout and stderr copied to ours. The clock starts just before COMMAND is
+ * COMMAND runs in its own process group with stdin from /dev/null; its
+ * stdout and stderr are copied to our stdout a whole line at a time, so a
+ * line of one is never cut by a line of the other (a VMM's log line on
+ * stderr cannot split the guest's console line on stdout). The clock starts just before COMMAND is
  * started. When a line containing MARKER (default VIREO-BOOT-OK) first comes,
  * "MARKER-MS <milliseconds>" is printed on its own line; with -k the command
  * is then killed. After SECONDS (default 120) the command's process group is
@@ -38,14 +40,22 @@
 
 #define MT_LINE_MAX 4096
 
+/* One output stream of the command (its stdout or its stderr), cut into
+ * lines so that the two never mix inside a line. */
+struct mt_stream {
+	int fd;
+	bool eof;
+	char line[MT_LINE_MAX];
+	size_t len;
+	int64_t first_ms; /* when the pending line's first byte came (-T) */
+};
+
 struct mt_state {
 	const char *marker;
 	bool kill_at_marker;
 	bool stamp; /* -T */
 	bool seen;
 	struct timespec start;
-	char line[MT_LINE_MAX];
-	size_t len;
 	bool at_line_start; /* the last byte we wrote was a newline */
 };
 
@@ -84,54 +94,48 @@ static void mt_say(struct mt_state *st, const char *label, long long v)
 	mt_write_all(st, msg, (size_t)n);
 }
 
-/* Check one complete (or overlong) line for the marker. */
-static void mt_check_line(struct mt_state *st)
+/* Write out a stream's pending line (complete, overlong, or the last one
+ * without a newline) and check it for the marker. */
+static void mt_emit(struct mt_state *st, struct mt_stream *in)
 {
-	st->line[st->len] = '\0';
-	if (!st->seen && strstr(st->line, st->marker)) {
+	char stamp[32];
+	char text[MT_LINE_MAX];
+	size_t i, n = 0;
+
+	if (!in->len)
+		return;
+	if (st->stamp) {
+		int k = snprintf(stamp, sizeof(stamp), "[+%lld] ", (long long)in->first_ms);
+
+		mt_write_all(st, stamp, (size_t)k);
+	}
+	mt_write_all(st, in->line, in->len);
+	if (in->line[in->len - 1] != '\n')
+		mt_write_all(st, "\n", 1);
+	/* The marker check ignores \r (serial consoles end lines with \r\n). */
+	for (i = 0; i < in->len && n < sizeof(text) - 1; i++) {
+		if (in->line[i] == '\r' || in->line[i] == '\n')
+			continue;
+		text[n++] = in->line[i] ? in->line[i] : ' ';
+	}
+	text[n] = '\0';
+	in->len = 0;
+	if (!st->seen && strstr(text, st->marker)) {
 		st->seen = true;
 		mt_say(st, "MARKER-MS", (long long)mt_ms_since(&st->start));
 	}
-	st->len = 0;
 }
 
-/* With -T, start a line of the command's output with its arrival time. */
-static void mt_stamp(struct mt_state *st)
+/* Take bytes of one stream; whole lines go out as they complete. */
+static void mt_feed(struct mt_state *st, struct mt_stream *in, const char *buf, size_t len)
 {
-	char msg[32];
-	int n;
-
-	if (!st->stamp || !st->at_line_start)
-		return;
-	n = snprintf(msg, sizeof(msg), "[+%lld] ", (long long)mt_ms_since(&st->start));
-	mt_write_all(st, msg, (size_t)n);
-	st->at_line_start = false;
-}
-
-/* Pass output through line by line, so MARKER-MS follows its line. */
-static void mt_feed(struct mt_state *st, const char *buf, size_t len)
-{
-	size_t i, from = 0;
-
-	for (i = 0; i < len; i++) {
-		if (i == from)
-			mt_stamp(st);
-		if (buf[i] == '\r')
-			continue; /* serial consoles end lines with \r\n */
-		if (buf[i] == '\n') {
-			mt_write_all(st, buf + from, i + 1 - from);
-			from = i + 1;
-			mt_check_line(st);
-			continue;
-		}
-		st->line[st->len++] = buf[i] ? buf[i] : ' ';
-		if (st->len == MT_LINE_MAX - 1) {
-			mt_write_all(st, buf + from, i + 1 - from);
-			from = i + 1;
-			mt_check_line(st);
-		}
+	for (size_t i = 0; i < len; i++) {
+		if (!in->len)
+			in->first_ms = mt_ms_since(&st->start);
+		in->line[in->len++] = buf[i];
+		if (buf[i] == '\n' || in->len == MT_LINE_MAX)
+			mt_emit(st, in);
 	}
-	mt_write_all(st, buf + from, len - from);
 }
 
 static int mt_usage(void)
@@ -144,8 +148,10 @@ int main(int argc, char **argv)
 {
 	struct mt_state st = { .marker = "VIREO-BOOT-OK", .at_line_start = true };
 	long timeout_s = 120;
-	int fds[2], opt, status = 0, devnull;
-	bool timed_out = false, killed = false, eof = false;
+	int fds[2], efds[2], opt, status = 0, devnull;
+	struct mt_stream out = { .fd = -1 }, err = { .fd = -1 };
+	struct mt_stream *streams[2] = { &out, &err };
+	bool timed_out = false, killed = false;
 	pid_t pid;
 	char *end;
 
@@ -180,7 +186,7 @@ int main(int argc, char **argv)
 	if (optind >= argc)
 		return mt_usage();
 
-	if (pipe2(fds, O_CLOEXEC) < 0) {
+	if (pipe2(fds, O_CLOEXEC) < 0 || pipe2(efds, O_CLOEXEC) < 0) {
 		perror("lab-marker-time: pipe");
 		return 2;
 	}
@@ -196,48 +202,63 @@ int main(int argc, char **argv)
 		if (devnull >= 0)
 			dup2(devnull, STDIN_FILENO);
 		dup2(fds[1], STDOUT_FILENO);
-		dup2(fds[1], STDERR_FILENO);
+		dup2(efds[1], STDERR_FILENO);
 		execvp(argv[optind], &argv[optind]);
 		fprintf(stderr, "lab-marker-time: cannot run %s: %s\n", argv[optind], strerror(errno));
 		_exit(127);
 	}
 	setpgid(pid, pid);
 	close(fds[1]);
+	close(efds[1]);
+	out.fd = fds[0];
+	err.fd = efds[0];
 
-	/* Copy output until EOF, the deadline, or (with -k) the marker. */
-	while (!eof) {
+	/* Copy output until EOF on both, the deadline, or (with -k) the marker. */
+	while (!out.eof || !err.eof) {
 		int64_t left = timeout_s * 1000 - mt_ms_since(&st.start);
-		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
+		struct pollfd pfd[2];
 		char buf[4096];
-		ssize_t n;
 		int r;
 
 		if (left <= 0) {
 			timed_out = true;
 			break;
 		}
-		r = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
+		for (int k = 0; k < 2; k++) {
+			pfd[k].fd = streams[k]->eof ? -1 : streams[k]->fd;
+			pfd[k].events = POLLIN;
+			pfd[k].revents = 0;
+		}
+		r = poll(pfd, 2, (int)(left > 1000 ? 1000 : left));
 		if (r < 0 && errno != EINTR) {
 			perror("lab-marker-time: poll");
 			break;
 		}
 		if (r <= 0)
 			continue;
-		n = read(fds[0], buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			eof = true;
-			break;
+		for (int k = 0; k < 2; k++) {
+			ssize_t n;
+
+			if (!(pfd[k].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			n = read(streams[k]->fd, buf, sizeof(buf));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				streams[k]->eof = true;
+				mt_emit(&st, streams[k]);
+				continue;
+			}
+			mt_feed(&st, streams[k], buf, (size_t)n);
 		}
-		mt_feed(&st, buf, (size_t)n);
 		if (st.seen && st.kill_at_marker) {
 			killed = true;
 			break;
 		}
 	}
-	if (st.len)
-		mt_check_line(&st);
+	/* Lines cut short by the end (a command killed mid-line). */
+	mt_emit(&st, &out);
+	mt_emit(&st, &err);
 
 	/* Reap the command; after EOF give it what is left of the deadline. */
 	if (timed_out || killed) {
@@ -265,6 +286,7 @@ int main(int argc, char **argv)
 	/* Whatever else the command left in its group goes too. */
 	kill(-pid, SIGKILL);
 	close(fds[0]);
+	close(efds[0]);
 
 	if (timed_out)
 		mt_say(&st, "MARKER-TIMEOUT", timeout_s);
