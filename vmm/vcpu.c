@@ -53,6 +53,20 @@ void vcpu_destroy(struct vcpu *v)
 	free(v);
 }
 
+/* Print this vCPU's registers if a dump was asked for since its last one
+ * (SIGQUIT, or another vCPU's crash); returns whether it printed. */
+static bool vcpu_dump_if_asked(struct vcpu *v, const char *when)
+{
+	unsigned gen = atomic_load(&v->vm->dump_gen);
+
+	if (gen == v->dumped_gen)
+		return false;
+	v->dumped_gen = gen;
+	vinfo("vCPU %u state %s:", v->index, when);
+	cpu_dump(v->fd, stderr);
+	return true;
+}
+
 static void vcpu_fatal(struct vcpu *v, const char *fmt, ...) VIREO_PRINTF(2, 3);
 static void vcpu_fatal(struct vcpu *v, const char *fmt, ...)
 {
@@ -119,16 +133,10 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	if (v->index == 0)
-		vdebug("entering the guest %.3f ms after start",
-		       (double)(vtime_ns() - v->vm->start_ns) / 1e6);
+		vdebug("entering the guest %.3f ms after start", vm_ms_since_start(v->vm));
 	while (!vm_stopping(v->vm)) {
-		unsigned gen = atomic_load(&v->vm->dump_gen);
-
-		if (gen != v->dumped_gen) {
-			/* SIGQUIT: show where this vCPU is, then go on. */
-			v->dumped_gen = gen;
-			vinfo("vCPU %u state (SIGQUIT):", v->index);
-			cpu_dump(v->fd, stderr);
+		if (vcpu_dump_if_asked(v, "(SIGQUIT)")) {
+			/* The kick that asked for it set immediate_exit. */
 			v->run->immediate_exit = 0;
 			if (vm_stopping(v->vm))
 				break;  /* a stop's kick may have been undone */
@@ -178,10 +186,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 	}
-	if (atomic_load(&v->vm->dump_gen) != v->dumped_gen) {
-		vinfo("vCPU %u state when the VM stopped:", v->index);
-		cpu_dump(v->fd, stderr);
-	}
+	vcpu_dump_if_asked(v, "when the VM stopped");
 	return NULL;
 }
 

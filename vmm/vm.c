@@ -314,14 +314,20 @@ static void *vm_slots_thread(void *arg)
 	return NULL;
 }
 
+/* Wait for the RAM registration thread, if it runs. */
+static void vm_slots_wait(struct vm *vm)
+{
+	if (vm->slots_pending) {
+		pthread_join(vm->slots_thread, NULL);
+		vm->slots_pending = false;
+	}
+}
+
 static int vm_slots_join(struct vm *vm)
 {
 	char b[32];
 
-	if (!vm->slots_pending)
-		return vm->slots_err;
-	pthread_join(vm->slots_thread, NULL);
-	vm->slots_pending = false;
+	vm_slots_wait(vm);
 	if (vm->slots_err)
 		verr("--memory %s: KVM refused the guest RAM: %s",
 		     vsize_format(vm->opts->memory, b, sizeof(b)), strerror(-vm->slots_err));
@@ -352,12 +358,16 @@ static int vm_setup_memory(struct vm *vm)
 	return 0;
 }
 
+double vm_ms_since_start(const struct vm *vm)
+{
+	return (double)(vtime_ns() - vm->start_ns) / 1e6;
+}
+
 /* --verbose: how long each start-up step took (ms since start). */
 static void vm_phase(const struct vm *vm, const char *what)
 {
 	if (vlog_get_level() >= VLOG_DEBUG)
-		vdebug("start-up: %s done at %.3f ms", what,
-		       (double)(vtime_ns() - vm->start_ns) / 1e6);
+		vdebug("start-up: %s done at %.3f ms", what, vm_ms_since_start(vm));
 }
 
 int vm_create(struct vm *vm, const struct vmm_opts *opts, uint64_t start_ns)
@@ -557,8 +567,7 @@ static void vm_dump_state(struct vm *vm)
 {
 	struct kvm_irqchip chip = { .chip_id = KVM_IRQCHIP_IOAPIC };
 
-	vinfo("state dump (SIGQUIT), %.3f ms after start",
-	      (double)(vtime_ns() - vm->start_ns) / 1e6);
+	vinfo("state dump (SIGQUIT), %.3f ms after start", vm_ms_since_start(vm));
 	if (vm->uart) {
 		struct ns16550 *u = vm->uart;
 
@@ -653,10 +662,7 @@ int vm_run(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
-	if (vm->slots_pending) {
-		pthread_join(vm->slots_thread, NULL);
-		vm->slots_pending = false;
-	}
+	vm_slots_wait(vm);
 	if (vm->vcpus) {
 		for (unsigned i = 0; i < vm->ncpus; i++)
 			vcpu_destroy(vm->vcpus[i]);

@@ -81,6 +81,8 @@ struct vm {
 /* Create the VM: KVM fds, memory, irqchip, devices, vCPUs.  On failure
  * prints one error line and returns -errno (vm_destroy still required). */
 int vm_create(struct vm *vm, const struct vmm_opts *opts, uint64_t start_ns);
+/* Milliseconds since the process started (for log lines). */
+double vm_ms_since_start(const struct vm *vm);
 /* Load the kernel and set the boot vCPU's registers. */
 int vm_load(struct vm *vm);
 /* Run until the guest or a signal stops it; returns the enum vm_stop. */
