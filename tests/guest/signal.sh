@@ -3,17 +3,8 @@
 # report, process gone.   signal.sh VMM GUEST SIGNAL STATUS
 set -u
 vmm=$1 guest=$2 sig=$3 want=$4
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-"$vmm" --cpus 2 --kernel "$guest" --cmdline spin </dev/null >"$dir/out" 2>"$dir/err" &
-pid=$!
-for _ in $(seq 600); do
-	grep -q spinning "$dir/out" && break
-	sleep 0.1
-done
-if ! grep -q spinning "$dir/out"; then
-	echo "guest did not start"; kill -KILL $pid; cat "$dir/err"; exit 1
-fi
+. "$(dirname "$0")/spin-lib.sh"
+start_spinning "$vmm" "$guest"
 kill -"$sig" $pid
 for _ in $(seq 300); do
 	kill -0 $pid 2>/dev/null || break

@@ -4,17 +4,8 @@
 # with status 143).   sigquit.sh VMM GUEST
 set -u
 vmm=$1 guest=$2
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-"$vmm" --cpus 2 --kernel "$guest" --cmdline spin </dev/null >"$dir/out" 2>"$dir/err" &
-pid=$!
-for _ in $(seq 600); do
-	grep -q spinning "$dir/out" && break
-	sleep 0.1
-done
-if ! grep -q spinning "$dir/out"; then
-	echo "guest did not start"; kill -KILL $pid; cat "$dir/err"; exit 1
-fi
+. "$(dirname "$0")/spin-lib.sh"
+start_spinning "$vmm" "$guest"
 kill -QUIT $pid
 for _ in $(seq 300); do
 	[ "$(grep -c 'state (SIGQUIT)' "$dir/err")" -ge 2 ] && grep -q 'vCPU 1 state' "$dir/err" &&
