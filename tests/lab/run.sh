@@ -138,6 +138,9 @@ if [ ${#names[@]} -eq 0 ] && [ -z "$shell_script" ]; then
 	[ -n "$filter" ] && { say "no scenario matches '$filter'"; exit 0; }
 	usage
 fi
+# Each selected scenario's time bound, in step with names[].
+limits=()
+for i in "${!names[@]}"; do limits+=("$(scenario_timeout "${files[$i]}")"); done
 
 # ---- build what the lab carries -------------------------------------------
 mkdir -p "$LAB_DIR"
@@ -214,7 +217,7 @@ build_overlay() {
 	: >"$root/lab/batch"
 	for i in "${!names[@]}"; do
 		cp "${files[$i]}" "$root/lab/scenarios/${names[$i]}.sh"
-		echo "${names[$i]} $(scenario_timeout "${files[$i]}")" >>"$root/lab/batch"
+		echo "${names[$i]} ${limits[$i]}" >>"$root/lab/batch"
 	done
 	: >"$root/lab/env"
 	for e in "${envs[@]}"; do
@@ -235,9 +238,9 @@ npass=0 nfail=0
 parse_results() {
 	local t0=$1 line name status secs reason wall_begin="" current="" panicked=0 outer_up=0
 	local partial="" deadline=0 i rs
-	local -A ended=() limits=()
+	local -A ended=() limit_of=()
 	local -a ring=() logs=()
-	for i in "${!names[@]}"; do limits[${names[$i]}]=$(scenario_timeout "${files[$i]}"); done
+	for i in "${!names[@]}"; do limit_of[${names[$i]}]=${limits[$i]}; done
 	: >"$LAB_DIR/console.log"
 	rm -f "$LAB_DIR/watchdog"
 	local grace=${LAB_WATCHDOG_GRACE:-90} waiting="the outer VM's boot" bound=${LAB_BOOT_SECONDS:-120}
@@ -278,7 +281,7 @@ parse_results() {
 		"LAB-BEGIN "*)
 			current=${line#LAB-BEGIN }
 			wall_begin=$(now) ring=() logs=()
-			bound=${limits[$current]:-120} waiting="scenario $current"
+			bound=${limit_of[$current]:-120} waiting="scenario $current"
 			deadline=$(($(date +%s) + bound + grace))
 			;;
 		"LAB-DATA "*) echo "DATA ${line#LAB-DATA }" ;;
@@ -355,7 +358,7 @@ run_direct() {
 	for i in "${!names[@]}"; do
 		name=${names[$i]}
 		cp "${files[$i]}" "$LAB_DIR/direct/scenarios/$name.sh"
-		limit=$(scenario_timeout "${files[$i]}")
+		limit=${limits[$i]}
 		tmp=$LAB_DIR/direct/run/$name
 		rm -rf "$tmp"
 		mkdir -p "$tmp"
@@ -430,7 +433,7 @@ else
 	say "outer initramfs ready ($(du -m "$LAB_DIR/outer.cpio" | cut -f1) MiB) in $(since "$t_run") s"
 	total=${LAB_BOOT_SECONDS:-120}
 	for i in "${!names[@]}"; do
-		total=$((total + $(scenario_timeout "${files[$i]}") + 10))
+		total=$((total + ${limits[$i]} + 10))
 	done
 	t_boot=$(now)
 	rm -f "$LAB_DIR/qemu.rc" "$LAB_DIR/qemu.pid"
