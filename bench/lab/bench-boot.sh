@@ -6,7 +6,9 @@
 #                   tmpfs and free them (default 1024; 0 = off): see
 #                   "Scrubbing" in bench/README.md
 # Each round runs every side once, in order (A B A B ...). Reports
-# "LAB-DATA side=NAME run=I ms=MS" per measured run. bench/bench.py drives it.
+# "LAB-DATA side=NAME run=I ms=MS kernel=MS pre=MS" per measured run: wall
+# time to the marker, the guest's uptime in the marker line, and their
+# difference (time before the guest's clock). bench/bench.py drives it.
 # lab-timeout: 900
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
