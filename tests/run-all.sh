@@ -78,6 +78,14 @@ if [ $skip_lab -eq 0 ] && [ -x tests/lab/run.sh ]; then
 	bash tests/lab/run.sh ${LAB_FILTER:+--filter "$LAB_FILTER"} --all 2>&1 | tee /dev/stderr |
 		awk '$1=="RESULT" && ($2=="PASS"||$2=="FAIL") {print $2, $3}' >>"$results"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || grep -q "^FAIL lab-" "$results" || record FAIL lab "harness failed"
+	# The harness's own handling of a stalled outer VM (tests/lab/selftest).
+	if [ -z "${LAB_FILTER:-}" ]; then
+		if bash tests/lab/stall-retry-test.sh; then
+			record PASS lab-stall-retry
+		else
+			record FAIL lab-stall-retry "see above"
+		fi
+	fi
 fi
 
 echo

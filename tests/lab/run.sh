@@ -14,7 +14,9 @@
 # "# lab-timeout:" line), --mode direct|outer (default: direct when /proc/cpuinfo has vmx or
 # svm, else outer).
 # Env: LAB_SMP (outer vCPUs, default 2), LAB_MEM (outer MiB, default 4096),
-#      LAB_BOOT_SECONDS (time allowed for the outer boot, default 120).
+#      LAB_BOOT_SECONDS (time allowed for the outer boot, default 120),
+#      LAB_WATCHDOG_GRACE (host-side stall detection, default 90),
+#      LAB_STALL_RETRIES (new outer VMs after stalls, default 1).
 #
 # Prints one "RESULT PASS <name>" or "RESULT FAIL <name> <reason>" line per
 # scenario (a failure is followed by the scenario's last console lines) and
@@ -215,7 +217,7 @@ build_overlay() {
 	done
 	cp "$here/scenarios/lib.sh" "$root/lab/scenarios/lib.sh"
 	: >"$root/lab/batch"
-	for i in "${!names[@]}"; do
+	for i in "${batch[@]}"; do
 		cp "${files[$i]}" "$root/lab/scenarios/${names[$i]}.sh"
 		echo "${names[$i]} ${limits[$i]}" >>"$root/lab/batch"
 	done
@@ -231,17 +233,21 @@ build_overlay() {
 }
 
 # ---- reading the results ---------------------------------------------------
-# Reads the LAB-* protocol (see tests/lab/outer/init) on stdin; prints
-# RESULT/DATA lines; sets npass/nfail. $1: start time of the run, $2: what
-# to say about scenarios that never ended.
-npass=0 nfail=0
+# Reads the LAB-* protocol (see tests/lab/outer/init) on stdin for the
+# scenarios batch[] (indexes into names[]); prints RESULT/DATA lines; sets
+# npass/nfail. $1: start time of the run, $2: what to say about scenarios
+# that never ended. When the outer VM stalled and a retry is allowed
+# (stalls < LAB_STALL_RETRIES), the scenarios it cut short are not failed
+# but left in left[] for a new outer VM.
+npass=0 nfail=0 stalls=0
+batch=() left=()
 parse_results() {
 	local t0=$1 line name status secs reason wall_begin="" current="" panicked=0 outer_up=0
 	local partial="" deadline=0 i rs
 	local -A ended=() limit_of=()
 	local -a ring=() logs=()
-	for i in "${!names[@]}"; do limit_of[${names[$i]}]=${limits[$i]}; done
-	: >"$LAB_DIR/console.log"
+	for i in "${batch[@]}"; do limit_of[${names[$i]}]=${limits[$i]}; done
+	left=()
 	rm -f "$LAB_DIR/watchdog"
 	local grace=${LAB_WATCHDOG_GRACE:-90} waiting="the outer VM's boot" bound=${LAB_BOOT_SECONDS:-120}
 	[ "$mode" = outer ] && deadline=$(($(date +%s) + bound + grace))
@@ -315,11 +321,13 @@ parse_results() {
 			;;
 		esac
 	done
-	local why=$2 rc
+	local why=$2 rc retry=0
 	rc=$(cat "$LAB_DIR/qemu.rc" 2>/dev/null || true)
+	grep -q 'Kernel panic' "$LAB_DIR/outer-kernel.log" 2>/dev/null && panicked=1
 	if [ -s "$LAB_DIR/watchdog" ]; then
 		read -r secs name <"$LAB_DIR/watchdog"
 		why="the outer VM stalled (nothing from $name ${LAB_WATCHDOG_GRACE:-90} s after its $secs s bound)"
+		[ "$stalls" -lt "${LAB_STALL_RETRIES:-1}" ] && retry=1
 	elif [ "$rc" = 137 ]; then
 		why="the batch's time bound ran out"
 	elif [ $panicked -eq 1 ]; then
@@ -331,12 +339,27 @@ parse_results() {
 		say "the outer VM never came up ($why); its last console lines:"
 		[ ${#ring[@]} -eq 0 ] || printf '    outer| %s\n' "${ring[@]}"
 	fi
-	for name in "${names[@]}"; do
+	# The outer kernel's own messages (its console is a second serial port).
+	local -a klog=()
+	if [ "$mode" = outer ] && { [ -s "$LAB_DIR/watchdog" ] || [ $panicked -eq 1 ]; }; then
+		mapfile -t klog < <(tail -n 25 "$LAB_DIR/outer-kernel.log" 2>/dev/null | tr -d '\r')
+	fi
+	if [ $retry -eq 1 ]; then
+		say "$why while ${current:-no scenario} ran; the outer kernel's last messages (build/lab/outer-kernel.log):"
+		[ ${#klog[@]} -eq 0 ] || printf '    outer-kernel| %s\n' "${klog[@]}"
+	fi
+	for i in "${batch[@]}"; do
+		name=${names[$i]}
 		[ -n "${ended[$name]:-}" ] && continue
+		if [ $retry -eq 1 ]; then
+			left+=("$i")
+			continue
+		fi
 		if [ "$name" = "$current" ]; then
 			echo "RESULT FAIL $name $why while it ran"
 			local l
 			for l in "${ring[@]}"; do printf '    %s| %s\n' "$name" "$l"; done
+			for l in "${klog[@]}"; do printf '    %s| outer-kernel| %s\n' "$name" "$l"; done
 		else
 			echo "RESULT FAIL $name $why before it ran"
 		fi
@@ -391,11 +414,13 @@ run_direct() {
 # ---- outer mode: a TCG VM with nested SVM -----------------------------------
 # outer_args LABMODE: the outer VM's QEMU command line, in the array qargs.
 outer_args() {
-	# loglevel=3: only critical kernel messages (oops, panic) share the console
-	# with the LAB-* lines.
-	local append="console=ttyS0 quiet loglevel=3 panic=-1 lab.mode=$1"
-	# Interactive: keep the outer kernel's warnings off the user's terminal.
-	[ "$1" = console ] && append="$append loglevel=1"
+	# Batch: the LAB-* protocol has the first serial port (lab.out=ttyS0) to
+	# itself; the outer kernel's console is the second one, which run.sh
+	# keeps in build/lab/outer-kernel.log (notices and worse, with stack
+	# traces: a soft lockup there says where an outer CPU is stuck).
+	local append="console=ttyS1 loglevel=6 softlockup_all_cpu_backtrace=1 panic=-1 lab.mode=$1 lab.out=ttyS0"
+	# Interactive: one console, the outer kernel's warnings kept off it.
+	[ "$1" = console ] && append="console=ttyS0 quiet loglevel=1 panic=-1 lab.mode=$1"
 	[ $verbose -eq 1 ] && append="$append lab.verbose=1"
 	qargs=(qemu-system-x86_64 -M q35 -accel tcg,thread=multi -cpu max
 		-smp "${LAB_SMP:-2}" -m "${LAB_MEM:-4096}"
@@ -429,24 +454,50 @@ if [ "$mode" = direct ]; then
 	rm -f "$LAB_DIR/qemu.rc"
 	parse_results "$t_run" "the harness stopped" < <(run_direct)
 else
+	: >"$LAB_DIR/console.log"
+	: >"$LAB_DIR/outer-kernel.log"
+	batch=("${!names[@]}")
 	prepare_outer
 	say "outer initramfs ready ($(du -m "$LAB_DIR/outer.cpio" | cut -f1) MiB) in $(since "$t_run") s"
-	total=${LAB_BOOT_SECONDS:-120}
-	for i in "${!names[@]}"; do
-		total=$((total + ${limits[$i]} + 10))
+	while :; do
+		total=${LAB_BOOT_SECONDS:-120}
+		for i in "${batch[@]}"; do
+			total=$((total + ${limits[$i]} + 10))
+		done
+		t_boot=$(now)
+		rm -f "$LAB_DIR/qemu.rc" "$LAB_DIR/qemu.pid"
+		say "booting the outer VM; the batch may take up to $total s"
+		parse_results "$t_boot" "the outer VM stopped" \
+			< <(outer_args batch; rc=0
+				timeout -s KILL "$total" "${qargs[@]}" -serial stdio \
+					-chardev "file,id=klog,path=$LAB_DIR/outer-kernel.log,append=on" -serial chardev:klog \
+					2>"$LAB_DIR/qemu.err" </dev/null &
+				echo $! >"$LAB_DIR/qemu.pid"
+				wait $! || rc=$?
+				echo "$rc" >"$LAB_DIR/qemu.rc")
+		if [ -s "$LAB_DIR/qemu.err" ]; then
+			grep -v "TCG doesn't support requested feature" "$LAB_DIR/qemu.err" | sed 's/^/lab: qemu: /' || true
+		fi
+		[ ${#left[@]} -gt 0 ] || break
+		# The outer VM stalled: an emulation fault of the lab, not a scenario
+		# failure (the scenario's own bound runs inside the outer VM). Run
+		# what it cut short, the stalled scenario included, in a new one.
+		stalls=$((stalls + 1))
+		batch=("${left[@]}")
+		rest=""
+		for i in "${batch[@]}"; do rest+=" ${names[$i]}"; done
+		say "starting a new outer VM (stall $stalls of at most ${LAB_STALL_RETRIES:-1}) for:$rest"
+		# Same initramfs, with a later /lab/batch (the last copy of a file in
+		# an initramfs wins) listing only those.
+		mkdir -p "$LAB_DIR/rebatch-root/lab"
+		for i in "${batch[@]}"; do echo "${names[$i]} ${limits[$i]}"; done >"$LAB_DIR/rebatch-root/lab/batch"
+		{ cat "$LAB_DIR/outer-base.cpio" "$LAB_DIR/overlay.cpio"; fx_cpio "$LAB_DIR/rebatch-root"; } >"$LAB_DIR/outer.cpio"
+		rm -rf "$LAB_DIR/rebatch-root"
+		echo "--- new outer VM after a stall (run.sh)" >>"$LAB_DIR/console.log"
+		echo "--- new outer VM after a stall (run.sh)" >>"$LAB_DIR/outer-kernel.log"
 	done
-	t_boot=$(now)
-	rm -f "$LAB_DIR/qemu.rc" "$LAB_DIR/qemu.pid"
-	say "booting the outer VM; the batch may take up to $total s"
-	parse_results "$t_boot" "the outer VM stopped" \
-		< <(outer_args batch; rc=0
-			timeout -s KILL "$total" "${qargs[@]}" -serial stdio 2>"$LAB_DIR/qemu.err" </dev/null &
-			echo $! >"$LAB_DIR/qemu.pid"
-			wait $! || rc=$?
-			echo "$rc" >"$LAB_DIR/qemu.rc")
-	if [ -s "$LAB_DIR/qemu.err" ]; then
-		grep -v "TCG doesn't support requested feature" "$LAB_DIR/qemu.err" | sed 's/^/lab: qemu: /' || true
-	fi
 fi
-say "$npass passed, $nfail failed; lab time $(since "$t_run") s (console log: build/lab/console.log)"
+stalled=""
+[ $stalls -eq 0 ] || stalled=" after $stalls outer-VM stall(s), retried in a new outer VM"
+say "$npass passed, $nfail failed$stalled; lab time $(since "$t_run") s (console log: build/lab/console.log)"
 [ $nfail -eq 0 ]

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Self-test of the lab harness's handling of an outer VM that stalls
+# (tests/lab/run.sh: host-side watchdog, then one retry in a new outer VM).
+# The scenarios in tests/lab/selftest/ stall the first outer VM on purpose.
+#   1. default (one retry): stall-once is cut short, run again in a new outer
+#      VM with what had not run, and everything passes; the summary says so.
+#   2. LAB_STALL_RETRIES=0: stall-once fails with the stall's reason, 'after'
+#      fails as never run, run.sh exits non-zero.
+# Exit 0 when both hold. Needs what the lab needs (outer mode only: in
+# direct mode there is no outer VM to stall).
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+st=$here/selftest
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+fail() { echo "stall-retry-test: FAIL: $*"; sed 's/^/    | /' "$out" | tail -40; exit 1; }
+
+run() {
+	LAB_WATCHDOG_GRACE=5 bash "$here/run.sh" --mode outer \
+		"$st/first.sh" "$st/stall-once.sh" "$st/after.sh" >"$out" 2>&1
+}
+
+run; rc=$?
+[ $rc -eq 0 ] || fail "with one retry allowed run.sh exited $rc"
+grep -q '^lab: watchdog: nothing from scenario stall-once' "$out" || fail "the watchdog did not fire"
+grep -q '^lab: starting a new outer VM (stall 1 of at most 1) for: stall-once after$' "$out" ||
+	fail "no new outer VM for exactly 'stall-once after'"
+for n in first stall-once after; do
+	[ "$(grep -c "^RESULT PASS $n\$" "$out")" -eq 1 ] || fail "expected one 'RESULT PASS $n'"
+done
+grep -q '^RESULT FAIL' "$out" && fail "a scenario failed"
+grep -q '^lab: 3 passed, 0 failed after 1 outer-VM stall(s)' "$out" || fail "the summary does not mention the stall"
+echo "stall-retry-test: one stall, retried: ok"
+
+LAB_STALL_RETRIES=0 run; rc=$?
+[ $rc -ne 0 ] || fail "with no retry allowed run.sh exited 0"
+grep -q '^RESULT PASS first$' "$out" || fail "'first' did not pass"
+grep -q '^RESULT FAIL stall-once the outer VM stalled .* while it ran$' "$out" || fail "stall-once did not fail as stalled"
+grep -q '^RESULT FAIL after the outer VM stalled .* before it ran$' "$out" || fail "'after' did not fail as never run"
+grep -q 'starting a new outer VM' "$out" && fail "a new outer VM was started though no retry was allowed"
+echo "stall-retry-test: one stall, no retry allowed: ok"
