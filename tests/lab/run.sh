@@ -16,7 +16,8 @@
 # Env: LAB_SMP (outer vCPUs, default 2), LAB_MEM (outer MiB, default 4096),
 #      LAB_BOOT_SECONDS (time allowed for the outer boot, default 120),
 #      LAB_WATCHDOG_GRACE (host-side stall detection, default 90),
-#      LAB_STALL_RETRIES (new outer VMs after stalls, default 1).
+#      LAB_STALL_RETRIES (new outer VMs after outer-VM faults: a stall or an
+#      outer kernel panic; default 1).
 #
 # Prints one "RESULT PASS <name>" or "RESULT FAIL <name> <reason>" line per
 # scenario (a failure is followed by the scenario's last console lines) and
@@ -236,8 +237,8 @@ build_overlay() {
 # Reads the LAB-* protocol (see tests/lab/outer/init) on stdin for the
 # scenarios batch[] (indexes into names[]); prints RESULT/DATA lines; sets
 # npass/nfail. $1: start time of the run, $2: what to say about scenarios
-# that never ended. When the outer VM stalled and a retry is allowed
-# (stalls < LAB_STALL_RETRIES), the scenarios it cut short are not failed
+# that never ended. When the outer VM stalled or its kernel panicked and a
+# retry is allowed (stalls < LAB_STALL_RETRIES), the scenarios it cut short are not failed
 # but left in left[] for a new outer VM.
 npass=0 nfail=0 stalls=0
 batch=() left=()
@@ -332,6 +333,7 @@ parse_results() {
 		why="the batch's time bound ran out"
 	elif [ $panicked -eq 1 ]; then
 		why="the outer kernel panicked"
+		[ "$stalls" -lt "${LAB_STALL_RETRIES:-1}" ] && retry=1
 	elif [ -n "$rc" ]; then
 		why="the outer VM stopped (QEMU exit status $rc, see build/lab/qemu.err)"
 	fi
@@ -342,7 +344,14 @@ parse_results() {
 	# The outer kernel's own messages (its console is a second serial port).
 	local -a klog=()
 	if [ "$mode" = outer ] && { [ -s "$LAB_DIR/watchdog" ] || [ $panicked -eq 1 ]; }; then
-		mapfile -t klog < <(tail -n 25 "$LAB_DIR/outer-kernel.log" 2>/dev/null | tr -d '\r')
+		# This outer VM's part of the log: from 3 lines before its first
+		# report of trouble (40 lines), else its last 25 lines.
+		mapfile -t klog < <(tr -d '\r' <"$LAB_DIR/outer-kernel.log" 2>/dev/null |
+			awk '/^--- new outer VM/ { n = 0; hit = 0; next }
+			     { l[++n] = $0 }
+			     !hit && /Kernel panic|BUG:|soft lockup|Oops|general protection|RIP:/ { hit = n }
+			     END { if (hit) { s = hit > 3 ? hit - 3 : 1; e = s + 39 } else { s = n > 25 ? n - 24 : 1; e = n }
+				   for (i = s; i <= e && i <= n; i++) print l[i] }')
 	fi
 	if [ $retry -eq 1 ]; then
 		say "$why while ${current:-no scenario} ran; the outer kernel's last messages (build/lab/outer-kernel.log):"
@@ -479,25 +488,26 @@ else
 			grep -v "TCG doesn't support requested feature" "$LAB_DIR/qemu.err" | sed 's/^/lab: qemu: /' || true
 		fi
 		[ ${#left[@]} -gt 0 ] || break
-		# The outer VM stalled: an emulation fault of the lab, not a scenario
+		# The outer VM stalled or its kernel panicked: a fault of the
+		# emulated machine, not a scenario result
 		# failure (the scenario's own bound runs inside the outer VM). Run
 		# what it cut short, the stalled scenario included, in a new one.
 		stalls=$((stalls + 1))
 		batch=("${left[@]}")
 		rest=""
 		for i in "${batch[@]}"; do rest+=" ${names[$i]}"; done
-		say "starting a new outer VM (stall $stalls of at most ${LAB_STALL_RETRIES:-1}) for:$rest"
+		say "starting a new outer VM (outer-VM fault $stalls of at most ${LAB_STALL_RETRIES:-1}) for:$rest"
 		# Same initramfs, with a later /lab/batch (the last copy of a file in
 		# an initramfs wins) listing only those.
 		mkdir -p "$LAB_DIR/rebatch-root/lab"
 		for i in "${batch[@]}"; do echo "${names[$i]} ${limits[$i]}"; done >"$LAB_DIR/rebatch-root/lab/batch"
 		{ cat "$LAB_DIR/outer-base.cpio" "$LAB_DIR/overlay.cpio"; fx_cpio "$LAB_DIR/rebatch-root"; } >"$LAB_DIR/outer.cpio"
 		rm -rf "$LAB_DIR/rebatch-root"
-		echo "--- new outer VM after a stall (run.sh)" >>"$LAB_DIR/console.log"
-		echo "--- new outer VM after a stall (run.sh)" >>"$LAB_DIR/outer-kernel.log"
+		echo "--- new outer VM after an outer-VM fault (run.sh)" >>"$LAB_DIR/console.log"
+		echo "--- new outer VM after an outer-VM fault (run.sh)" >>"$LAB_DIR/outer-kernel.log"
 	done
 fi
 stalled=""
-[ $stalls -eq 0 ] || stalled=" after $stalls outer-VM stall(s), retried in a new outer VM"
+[ $stalls -eq 0 ] || stalled=" after $stalls outer-VM fault(s), retried in a new outer VM"
 say "$npass passed, $nfail failed$stalled; lab time $(since "$t_run") s (console log: build/lab/console.log)"
 [ $nfail -eq 0 ]

@@ -6,6 +6,7 @@
 #      VM with what had not run, and everything passes; the summary says so.
 #   2. LAB_STALL_RETRIES=0: stall-once fails with the stall's reason, 'after'
 #      fails as never run, run.sh exits non-zero.
+#   3. panic-once crashes the first outer VM's kernel: retried like a stall.
 # Exit 0 when both hold. Needs what the lab needs (outer mode only: in
 # direct mode there is no outer VM to stall).
 set -uo pipefail
@@ -17,19 +18,19 @@ fail() { echo "stall-retry-test: FAIL: $*"; sed 's/^/    | /' "$out" | tail -40;
 
 run() {
 	LAB_WATCHDOG_GRACE=5 bash "$here/run.sh" --mode outer \
-		"$st/first.sh" "$st/stall-once.sh" "$st/after.sh" >"$out" 2>&1
+		"$st/first.sh" "$st/${1:-stall-once}.sh" "$st/after.sh" >"$out" 2>&1
 }
 
 run; rc=$?
 [ $rc -eq 0 ] || fail "with one retry allowed run.sh exited $rc"
 grep -q '^lab: watchdog: nothing from scenario stall-once' "$out" || fail "the watchdog did not fire"
-grep -q '^lab: starting a new outer VM (stall 1 of at most 1) for: stall-once after$' "$out" ||
+grep -q '^lab: starting a new outer VM (outer-VM fault 1 of at most 1) for: stall-once after$' "$out" ||
 	fail "no new outer VM for exactly 'stall-once after'"
 for n in first stall-once after; do
 	[ "$(grep -c "^RESULT PASS $n\$" "$out")" -eq 1 ] || fail "expected one 'RESULT PASS $n'"
 done
 grep -q '^RESULT FAIL' "$out" && fail "a scenario failed"
-grep -q '^lab: 3 passed, 0 failed after 1 outer-VM stall(s)' "$out" || fail "the summary does not mention the stall"
+grep -q '^lab: 3 passed, 0 failed after 1 outer-VM fault(s)' "$out" || fail "the summary does not mention the stall"
 echo "stall-retry-test: one stall, retried: ok"
 
 LAB_STALL_RETRIES=0 run; rc=$?
@@ -39,3 +40,14 @@ grep -q '^RESULT FAIL stall-once the outer VM stalled .* while it ran$' "$out" |
 grep -q '^RESULT FAIL after the outer VM stalled .* before it ran$' "$out" || fail "'after' did not fail as never run"
 grep -q 'starting a new outer VM' "$out" && fail "a new outer VM was started though no retry was allowed"
 echo "stall-retry-test: one stall, no retry allowed: ok"
+
+run panic-once; rc=$?
+[ $rc -eq 0 ] || fail "after an outer kernel panic run.sh exited $rc"
+grep -q '^lab: the outer kernel panicked while panic-once ran' "$out" || fail "the panic was not reported"
+grep -q 'outer-kernel| .*Kernel panic - not syncing' "$out" || fail "the outer kernel's panic message was not shown"
+grep -q '^lab: starting a new outer VM (outer-VM fault 1 of at most 1) for: panic-once after$' "$out" ||
+	fail "no new outer VM for exactly 'panic-once after'"
+for n in first panic-once after; do
+	[ "$(grep -c "^RESULT PASS $n\$" "$out")" -eq 1 ] || fail "expected one 'RESULT PASS $n'"
+done
+echo "stall-retry-test: outer kernel panic, retried: ok"
