@@ -62,6 +62,9 @@ ENTRIES = {
         "sides": [
             ("qemu-microvm", "microvm", lambda: True),
             ("vireo-vmm", "vireo", have_vireo_vmm),
+            # The same, the bzImage decompressing itself in the guest (as
+            # before vireo-vmm unpacked it): shows what --unpack host saves.
+            ("vireo-vmm --unpack guest", "vireo-unpack-guest", have_vireo_vmm),
         ],
     },
     "rss": {
@@ -278,7 +281,7 @@ def entry_rows(name, entry, values):
         title = name if len(metrics) == 1 else f"{name} {label}"
         for i, (slabel, skey, available) in enumerate(entry["sides"]):
             v = values.get(skey, {}).get(key, [])
-            side = f"{'AB'[i]} {slabel}"
+            side = f"{'ABC'[i]} {slabel}"
             if not v:
                 rows.append([title, side, 0, "-", "-", "-",
                              "not yet" if not available() else "no data", "", ""])
@@ -312,7 +315,7 @@ def main():
     args = ap.parse_args()
     if args.list:
         for name, e in ENTRIES.items():
-            sides = ", ".join(f"{'AB'[i]}={s[0]}{'' if s[2]() else ' (not yet)'}"
+            sides = ", ".join(f"{'ABC'[i]}={s[0]}{'' if s[2]() else ' (not yet)'}"
                               for i, s in enumerate(e["sides"]))
             alias = [a for a, n in ALIASES.items() if n == name]
             aka = f" (also {', '.join(alias)})" if alias else ""

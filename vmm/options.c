@@ -12,7 +12,7 @@ enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY,
 	OPT_CONSOLE, OPT_BOOT_TIMER, OPT_NAME, OPT_ON_REBOOT, OPT_MEM_MERGE,
 	OPT_MEM_HUGE, OPT_DEBUG_EXIT, OPT_HELP, OPT_VERSION, OPT_VERBOSE,
-	OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_RNG,
+	OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_RNG, OPT_UNPACK,
 };
 
 static const struct option vmm_longopts[] = {
@@ -32,6 +32,7 @@ static const struct option vmm_longopts[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "virtio-console", no_argument, NULL, OPT_VIRTIO_CONSOLE },
 	{ "rng", optional_argument, NULL, OPT_RNG },
+	{ "unpack", required_argument, NULL, OPT_UNPACK },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -56,6 +57,10 @@ void vmm_opts_usage(FILE *f)
 "  --boot-timer           log the time since start when the guest writes\n"
 "                         123 to MMIO 0xfeb00000\n"
 "  --name NAME            VM name used in messages (\"vireo-vmm[NAME]: ...\")\n"
+"  --unpack host|guest    bzImage: decompress the kernel and choose its KASLR\n"
+"                         offsets in vireo-vmm before the guest starts (host,\n"
+"                         default; LZ4, zstd, gzip, xz), or leave it to the\n"
+"                         bzImage's own decompressor in the guest\n"
 "  --on-reboot restart|exit\n"
 "                         on a guest reboot, start again or exit with status\n"
 "                         3 (default exit)\n"
@@ -155,6 +160,15 @@ int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
 			else
 				return vmm_opts_err(err, errlen,
 					"--on-reboot '%s': use restart or exit", optarg);
+			break;
+		case OPT_UNPACK:
+			if (!strcmp(optarg, "host"))
+				o->unpack_guest = false;
+			else if (!strcmp(optarg, "guest"))
+				o->unpack_guest = true;
+			else
+				return vmm_opts_err(err, errlen,
+					"--unpack '%s': use host or guest", optarg);
 			break;
 		case OPT_MEM_MERGE: o->mem_merge = true; break;
 		case OPT_MEM_HUGE: o->mem_hugepages = true; break;

@@ -29,6 +29,7 @@ struct vmm_opts {
 	const char *console_path;
 	bool boot_timer;
 	bool reboot_restart;
+	bool unpack_guest;           /* --unpack guest */
 	bool mem_merge;
 	bool mem_hugepages;
 	bool debug_exit;

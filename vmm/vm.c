@@ -439,6 +439,7 @@ int vm_load(struct vm *vm)
 	struct boot_request req = {
 		.kernel = vm->opts->kernel, .initrd = vm->opts->initrd,
 		.cmdline = vm->opts->cmdline,
+		.unpack = vm->opts->unpack_guest ? BOOT_UNPACK_GUEST : BOOT_UNPACK_HOST,
 	};
 	struct boot_entry entry;
 	int ret;
@@ -472,6 +473,12 @@ int vm_load(struct vm *vm)
 	ret = boot_load(&vm->mem, &req, &entry);
 	if (ret)
 		return ret;
+	if (entry.unpack.on_host)
+		vdebug("kernel: %s payload unpacked in %.1f ms (%u threads) at 0x%llx, "
+		       "KASLR virtual offset 0x%llx, %ld relocations", entry.unpack.format,
+		       entry.unpack.ms, entry.unpack.threads,
+		       (unsigned long long)entry.unpack.phys,
+		       (unsigned long long)entry.unpack.virt_offset, entry.unpack.relocs);
 	vm_phase(vm, "kernel and initrd loaded");
 	cpu_write_boot_tables(&vm->mem);
 	ret = cpu_set_entry(vm->vcpus[0]->fd, &entry);

@@ -1,5 +1,6 @@
 # Benchmark (lab): boot-to-marker wall time of the inner fixture, per VMM.
-# Env: BENCH_SIDES  VMMs in run order, e.g. "microvm vireo" (see lab_boot)
+# Env: BENCH_SIDES  VMMs in run order, e.g. "microvm vireo" (see lab_boot;
+#                   vireo-unpack-guest: vireo-vmm --unpack guest)
 #      BENCH_RUNS   measured runs per side (default 5)
 #      BENCH_WARMUP unmeasured runs per side first (default 1)
 #      BENCH_SCRUB_MIB before every run, write this many MiB of zeros through
@@ -18,8 +19,9 @@ warm=${BENCH_WARMUP:-1}
 for side in $sides; do
 	case "$side" in
 	microvm) command -v qemu-system-x86_64 >/dev/null || lab_fail "no qemu-system-x86_64 here" ;;
-	vireo) command -v vireo-vmm >/dev/null || lab_fail "no vireo-vmm here (build it first)" ;;
-	*) lab_fail "unknown side '$side' (microvm or vireo)" ;;
+	vireo | vireo-unpack-guest)
+		command -v vireo-vmm >/dev/null || lab_fail "no vireo-vmm here (build it first)" ;;
+	*) lab_fail "unknown side '$side' (microvm, vireo or vireo-unpack-guest)" ;;
 	esac
 done
 scrub=${BENCH_SCRUB_MIB:-1024}
@@ -34,8 +36,10 @@ i=$((1 - warm))
 while [ $i -le "$runs" ]; do
 	for side in $sides; do
 		scrub_memory
-		lab_boot "$side" "$LAB_INNER_CMDLINE vireo.run=poweroff" 120 -k >/dev/null ||
-			{ tail -n 20 "$LAB_TMP/$side.out"; lab_fail "$side run $i: no VIREO-BOOT-OK within 120 s"; }
+		vmm=$side LAB_VMM_ARGS=""
+		[ "$side" = vireo-unpack-guest ] && vmm=vireo LAB_VMM_ARGS="--unpack guest"
+		lab_boot "$vmm" "$LAB_INNER_CMDLINE vireo.run=poweroff" 120 -k >/dev/null ||
+			{ tail -n 20 "$LAB_TMP/$vmm.out"; lab_fail "$side run $i: no VIREO-BOOT-OK within 120 s"; }
 		if [ $i -ge 1 ]; then
 			up=${LAB_GUEST_UPTIME_MS:-}
 			[ -n "$up" ] || lab_fail "$side run $i: no uptime in the marker line"

@@ -36,6 +36,7 @@ static void test_defaults(void **state)
 	assert_int_equal(o.console, VMM_CONSOLE_STDIO);
 	assert_false(o.boot_timer);
 	assert_false(o.reboot_restart);
+	assert_false(o.unpack_guest);
 }
 
 static void test_all_options(void **state)
@@ -58,6 +59,11 @@ static void test_all_options(void **state)
 	assert_true(o.reboot_restart);
 	assert_true(o.mem_merge);
 	assert_true(o.mem_hugepages);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--unpack", "guest", NULL), 0);
+	assert_true(o.unpack_guest);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--unpack", "guest", "--unpack", "host",
+			       NULL), 0);
+	assert_false(o.unpack_guest);
 	/* A bare memory number is MiB. */
 	assert_int_equal(parse(&o, err, "--kernel", "k", "--memory", "300", NULL), 0);
 	assert_int_equal(o.memory, 300ULL << 20);
@@ -80,6 +86,8 @@ static void test_errors(void **state)
 	assert_non_null(strstr(err, "'tty'"));
 	assert_int_equal(parse(&o, err, "--kernel", "k", "--console", "file:", NULL), -EINVAL);
 	assert_int_equal(parse(&o, err, "--kernel", "k", "--on-reboot", "maybe", NULL), -EINVAL);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--unpack", "firmware", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--unpack 'firmware'"));
 	assert_int_equal(parse(&o, err, "--cpus", "1", NULL), -EINVAL);
 	assert_non_null(strstr(err, "no kernel"));
 	assert_int_equal(parse(&o, err, "--kernel", "k", "--bogus", NULL), -EINVAL);

@@ -5,13 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <vireo/util.h>
 
 #include "../layout.h"
 #include "boot.h"
+#include "unpack.h"
 
 static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t le32(const uint8_t *p) { return (uint32_t)le16(p) | (uint32_t)le16(p + 2) << 16; }
@@ -216,6 +219,205 @@ static int boot_put_cmdline(struct gmem *m, const char *cmdline, uint32_t max,
 
 /* --- bzImage -------------------------------------------------------------- */
 
+/* Is word (a whole option, or the name of a name=value option) on the
+ * command line? */
+static bool boot_cmdline_has(const char *cmdline, const char *word)
+{
+	size_t wl = strlen(word);
+	const char *p = cmdline;
+
+	while ((p = strstr(p, word))) {
+		bool start = p == cmdline || p[-1] == ' ';
+		char c = p[wl];
+		if (start && (c == '\0' || c == ' ' || c == '=' || word[wl - 1] == '='))
+			return true;
+		p += wl;
+	}
+	return false;
+}
+
+static uint64_t boot_random(void)
+{
+	uint64_t r;
+	struct timespec ts;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) == (ssize_t)sizeof(r))
+		return r;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+}
+
+static double boot_ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* Do what the bzImage's decompressor would do in the guest, here: decompress
+ * the kernel proper straight into guest RAM at a random (KASLR) physical
+ * address, move its segments into place, apply its relocations for a random
+ * virtual offset, and set the entry to its 64-bit start. Returns 0, -ENOTSUP
+ * (entry->unpack.why_not says why) to leave the job to the guest, or another
+ * -errno after printing an error (a corrupt payload: the guest's
+ * decompressor would fail on it too). Loads the command line and initrd. */
+static int boot_unpack_bzimage(struct gmem *m, const struct boot_request *req,
+			       int fd, uint64_t fsize, const uint8_t *hdr,
+			       const struct bzimage_info *bi, struct boot_entry *entry)
+{
+	struct boot_unpack_info *u = &entry->unpack;
+	struct e820_entry e820[BOOT_E820_MAX];
+	struct kunpack_plan pl;
+	struct timespec t0;
+	uint64_t poff, plen, out_len, align, limit, nslots, phys, delta = 0;
+	uint64_t initrd_gpa, initrd_size;
+	uint64_t scratch;
+	enum kunpack_fmt fmt;
+	uint8_t headbuf[4096], *base, *zp;
+	bool relocatable = hdr[0x234] != 0;
+	bool kaslr = relocatable && !boot_cmdline_has(req->cmdline, "nokaslr");
+	bool phys_kaslr = kaslr && !boot_cmdline_has(req->cmdline, "mem=") &&
+			  !boot_cmdline_has(req->cmdline, "memmap=");
+	const uint8_t *payload;
+	long nrel;
+	int64_t got;
+	long ncpu;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (bi->version < 0x208) {
+		snprintf(u->why_not, sizeof(u->why_not), "boot protocol before 2.08 has no payload fields");
+		return -ENOTSUP;
+	}
+	poff = le32(hdr + 0x248);
+	plen = le32(hdr + 0x24c);
+	if (plen < 8 || poff > bi->pm_size || plen > bi->pm_size - poff) {
+		snprintf(u->why_not, sizeof(u->why_not), "payload fields out of range");
+		return -ENOTSUP;
+	}
+	align = le32(hdr + 0x230);
+	if (align < 0x200000 || (align & (align - 1)))
+		align = 0x200000;
+	/* The format and the decompressed size first (the payload's first bytes
+	 * and its 4-byte trailer), so that an unknown one costs nothing. */
+	{
+		uint8_t magic[8], trailer[4];
+		if (vio_pread_full(fd, magic, sizeof(magic), (off_t)(bi->setup_size + poff)) ||
+		    vio_pread_full(fd, trailer, sizeof(trailer),
+				   (off_t)(bi->setup_size + poff + plen - 4))) {
+			snprintf(u->why_not, sizeof(u->why_not), "cannot read the payload");
+			return -ENOTSUP;
+		}
+		fmt = kunpack_format(magic, sizeof(magic));
+		out_len = le32(trailer);
+	}
+	u->format = kunpack_fmt_name(fmt);
+	if (fmt == KUNPACK_UNKNOWN || out_len < 4096 || out_len > KUNPACK_IMAGE_SPACE) {
+		snprintf(u->why_not, sizeof(u->why_not), "%s compression or a size of %llu bytes",
+			 u->format, (unsigned long long)out_len);
+		return -ENOTSUP;
+	}
+
+	ret = boot_put_cmdline(m, req->cmdline, bi->cmdline_max ? bi->cmdline_max : 255,
+			       req->kernel);
+	if (ret)
+		return ret;
+	/* The initrd as high as it may go, the compressed payload right below
+	 * it (in guest RAM, where the bzImage would have been anyway, not in
+	 * vireo-vmm's own memory), the kernel below both. */
+	ret = boot_load_initrd(m, req->initrd, bi->pref_address,
+			       (uint64_t)bi->initrd_addr_max + 1, &initrd_gpa, &initrd_size);
+	if (ret)
+		return ret;
+	limit = initrd_size ? initrd_gpa : boot_low_ram_end(m);
+	if (limit < bi->pref_address + plen) {
+		char b[32];
+		verr("kernel '%s' needs %s from 0x%llx; give more --memory", req->kernel,
+		     vsize_format(plen, b, sizeof(b)), (unsigned long long)bi->pref_address);
+		return -ENOSPC;
+	}
+	scratch = VIREO_ALIGN_DOWN(limit - plen, 4096);
+	ret = boot_read_into(m, fd, req->kernel, scratch, plen, bi->setup_size + poff);
+	if (ret)
+		return ret;
+	payload = gmem_ptr(m, scratch, plen);
+	limit = scratch;
+
+	got = kunpack_decompress(payload, plen, headbuf, sizeof(headbuf), 1, 1,
+				 u->why_not, sizeof(u->why_not));
+	if (got < 0) {
+		if (got == -ENOTSUP)
+			return -ENOTSUP;
+		verr("kernel '%s': %s", req->kernel, u->why_not);
+		return -ENOEXEC;
+	}
+	ret = kunpack_plan(headbuf, (size_t)got, out_len, bi->pref_address, bi->init_size,
+			   &pl, u->why_not, sizeof(u->why_not));
+	if (ret)
+		return ret;
+	if (bi->pref_address < pl.head + LAYOUT_HIGH_RAM) {
+		snprintf(u->why_not, sizeof(u->why_not), "the kernel's stream starts below 1 MiB");
+		return -ENOTSUP;
+	}
+	if (bi->pref_address + pl.span - pl.head > limit) {
+		char b[32];
+		verr("kernel '%s' needs %s from 0x%llx; give more --memory", req->kernel,
+		     vsize_format(pl.span - pl.head + plen, b, sizeof(b)),
+		     (unsigned long long)bi->pref_address);
+		return -ENOSPC;
+	}
+	/* Physical KASLR: any aligned address from the linked one up to where
+	 * the kernel (and the stream below it) still fits under the payload. */
+	nslots = (limit - (pl.span - pl.head) - bi->pref_address) / align + 1;
+	phys = bi->pref_address;
+	if (phys_kaslr)
+		phys += (boot_random() % nslots) * align;
+	/* Virtual KASLR: an aligned offset in the kernel's 1 GiB image space. */
+	if (kaslr && pl.has_relocs) {
+		uint64_t need = VIREO_MAX((uint64_t)bi->init_size, pl.image_end);
+		if (bi->pref_address + need < KUNPACK_IMAGE_SPACE) {
+			uint64_t vslots = (KUNPACK_IMAGE_SPACE - bi->pref_address - need) / align + 1;
+			delta = (boot_random() % vslots) * align;
+		}
+	}
+	base = gmem_ptr(m, phys - pl.head, pl.span);
+	if (!base) {
+		snprintf(u->why_not, sizeof(u->why_not), "guest RAM is not contiguous there");
+		return -ENOTSUP;
+	}
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	u->threads = (unsigned)VIREO_MAX(1, VIREO_MIN(ncpu, 4));
+	got = kunpack_decompress(payload, plen, base, out_len, 0, u->threads,
+				 u->why_not, sizeof(u->why_not));
+	if (got < 0) {
+		verr("kernel '%s': %s", req->kernel, u->why_not);
+		return -ENOEXEC;
+	}
+	nrel = kunpack_place(base, &pl, delta, u->why_not, sizeof(u->why_not));
+	if (nrel < 0) {
+		verr("kernel '%s': %s", req->kernel, u->why_not);
+		return -ENOEXEC;
+	}
+	/* Below the kernel and past its image the stream's leftovers (ELF
+	 * headers, the relocation table) stay: free RAM to the guest, as the
+	 * in-guest decompressor leaves its own. */
+	zp = gmem_ptr(m, LAYOUT_BOOT_PARAMS, BOOT_PARAMS_SIZE);
+	boot_params_fill(zp, hdr, bi, LAYOUT_CMDLINE, bi->cmdline_max, initrd_gpa, initrd_size,
+			 e820, memory_e820(m, e820, BOOT_E820_MAX), req->rsdp_gpa);
+	if (kaslr)
+		zp[0x211] |= 0x02;            /* KASLR_FLAG: the kernel was randomized */
+	entry->mode = BOOT_MODE_LINUX64;
+	entry->rip = phys + pl.entry_off;
+	entry->arg = LAYOUT_BOOT_PARAMS;
+	u->on_host = 1;
+	u->phys = phys;
+	u->virt_offset = delta;
+	u->relocs = nrel;
+	u->ms = boot_ms_since(&t0);
+	return 0;
+}
+
 static int boot_load_bzimage(struct gmem *m, const struct boot_request *req,
 			     int fd, uint64_t fsize, const uint8_t *hdr, size_t hlen,
 			     struct boot_entry *entry)
@@ -232,6 +434,15 @@ static int boot_load_bzimage(struct gmem *m, const struct boot_request *req,
 	if (ret) {
 		verr("kernel '%s': %s", req->kernel, msg);
 		return ret;
+	}
+	if (req->unpack == BOOT_UNPACK_HOST) {
+		ret = boot_unpack_bzimage(m, req, fd, fsize, hdr, &bi, entry);
+		if (ret != -ENOTSUP)
+			return ret;
+		vdebug("kernel '%s': unpacked by its own decompressor in the guest (%s)",
+		       req->kernel, entry->unpack.why_not);
+	} else {
+		snprintf(entry->unpack.why_not, sizeof(entry->unpack.why_not), "--unpack guest");
 	}
 	load = bi.pref_address;
 	if (load < LAYOUT_HIGH_RAM || load + bi.init_size > boot_low_ram_end(m)) {
@@ -428,6 +639,7 @@ int boot_load(struct gmem *m, const struct boot_request *req,
 	ssize_t n;
 	int fd, ret;
 
+	memset(entry, 0, sizeof(*entry));
 	fd = boot_open("kernel", req->kernel, &fsize);
 	if (fd < 0)
 		return fd;

@@ -25,11 +25,6 @@ enum boot_mode {
 	BOOT_MODE_PVH32,     /* 32-bit flat protected mode, ebx = start_info */
 };
 
-struct boot_entry {
-	enum boot_mode mode;
-	uint64_t rip;
-	uint64_t arg;        /* rsi or ebx */
-};
 
 /* What the bzImage header says (validated). */
 struct bzimage_info {
@@ -59,10 +54,37 @@ void boot_params_fill(uint8_t *zp, const uint8_t *hdr, const struct bzimage_info
 		      const struct e820_entry *e820, unsigned n_e820,
 		      uint64_t rsdp_gpa);
 
+enum boot_unpack {
+	BOOT_UNPACK_HOST = 0,  /* bzImage: decompress + KASLR in vireo-vmm when possible */
+	BOOT_UNPACK_GUEST,     /* bzImage: leave it to the kernel's own decompressor */
+};
+
 struct boot_request {
 	const char *kernel, *initrd, *cmdline;
 	uint64_t rsdp_gpa;    /* 0 when no ACPI */
+	enum boot_unpack unpack;
 };
+
+/* What boot_load did with a bzImage's compressed kernel (for --verbose and
+ * the tests). */
+struct boot_unpack_info {
+	int on_host;             /* 1: unpacked by vireo-vmm */
+	const char *format;      /* "LZ4", ... */
+	uint64_t phys;           /* where the kernel proper starts */
+	uint64_t virt_offset;    /* KASLR: virtual offset from the linked address */
+	long relocs;             /* relocations applied */
+	unsigned threads;
+	double ms;               /* time spent decompressing and placing */
+	char why_not[160];       /* why not on the host, if not */
+};
+
+struct boot_entry {
+	enum boot_mode mode;
+	uint64_t rip;
+	uint64_t arg;        /* rsi or ebx */
+	struct boot_unpack_info unpack;
+};
+
 
 /* Load kernel (+ initrd, command line) into guest memory m and compute the
  * entry.  Prints one error line naming the file and problem on failure and
