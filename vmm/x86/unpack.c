@@ -299,12 +299,15 @@ int64_t kunpack_decompress(const uint8_t *p, size_t len, uint8_t *out, size_t ou
 int kunpack_plan(const uint8_t *h, size_t hl, uint64_t out_len, uint64_t load,
 		 uint64_t init_size, struct kunpack_plan *pl, char *msg, size_t msglen)
 {
-	const Elf64_Ehdr *e = (const void *)h;
+	Elf64_Ehdr eh, *e = &eh;   /* copied: h need not be aligned */
 	uint64_t end = 0, lo_dst = UINT64_MAX;
 	uint64_t shend;
 
 	memset(pl, 0, sizeof(*pl));
-	if (hl < sizeof(*e) || memcmp(h, ELFMAG, SELFMAG) || h[EI_CLASS] != ELFCLASS64 ||
+	if (hl < sizeof(eh))
+		return fail(msg, msglen, -ENOTSUP, "the payload is not an x86-64 ELF kernel");
+	memcpy(&eh, h, sizeof(eh));
+	if (memcmp(h, ELFMAG, SELFMAG) || h[EI_CLASS] != ELFCLASS64 ||
 	    h[EI_DATA] != ELFDATA2LSB || e->e_machine != EM_X86_64)
 		return fail(msg, msglen, -ENOTSUP, "the payload is not an x86-64 ELF kernel");
 	if (e->e_phentsize != sizeof(Elf64_Phdr) || e->e_phnum == 0 ||
