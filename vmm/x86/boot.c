@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <vireo/util.h>
@@ -219,6 +218,16 @@ static int boot_put_cmdline(struct gmem *m, const char *cmdline, uint32_t max,
 
 /* --- bzImage -------------------------------------------------------------- */
 
+/* The kernel needs size bytes of guest RAM from at: one error line. */
+static int boot_kernel_no_room(const char *kernel, uint64_t size, uint64_t at)
+{
+	char b[32];
+
+	verr("kernel '%s' needs %s from 0x%llx; give more --memory", kernel,
+	     vsize_format(size, b, sizeof(b)), (unsigned long long)at);
+	return -ENOSPC;
+}
+
 /* Is word (a whole option, or the name of a name=value option) on the
  * command line? */
 static bool boot_cmdline_has(const char *cmdline, const char *word)
@@ -239,20 +248,10 @@ static bool boot_cmdline_has(const char *cmdline, const char *word)
 static uint64_t boot_random(void)
 {
 	uint64_t r;
-	struct timespec ts;
 
 	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) == (ssize_t)sizeof(r))
 		return r;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
-}
-
-static double boot_ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+	return vtime_ns() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
 }
 
 /* Do what the bzImage's decompressor would do in the guest, here: decompress
@@ -263,13 +262,13 @@ static double boot_ms_since(const struct timespec *t0)
  * -errno after printing an error (a corrupt payload: the guest's
  * decompressor would fail on it too). Loads the command line and initrd. */
 static int boot_unpack_bzimage(struct gmem *m, const struct boot_request *req,
-			       int fd, uint64_t fsize, const uint8_t *hdr,
+			       int fd, const uint8_t *hdr,
 			       const struct bzimage_info *bi, struct boot_entry *entry)
 {
 	struct boot_unpack_info *u = &entry->unpack;
 	struct e820_entry e820[BOOT_E820_MAX];
 	struct kunpack_plan pl;
-	struct timespec t0;
+	uint64_t t0 = vtime_ns();
 	uint64_t poff, plen, out_len, align, limit, nslots, phys, delta = 0;
 	uint64_t initrd_gpa, initrd_size;
 	uint64_t scratch;
@@ -285,7 +284,6 @@ static int boot_unpack_bzimage(struct gmem *m, const struct boot_request *req,
 	long ncpu;
 	int ret;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (bi->version < 0x208) {
 		snprintf(u->why_not, sizeof(u->why_not), "boot protocol before 2.08 has no payload fields");
 		return -ENOTSUP;
@@ -331,12 +329,8 @@ static int boot_unpack_bzimage(struct gmem *m, const struct boot_request *req,
 	if (ret)
 		return ret;
 	limit = initrd_size ? initrd_gpa : boot_low_ram_end(m);
-	if (limit < bi->pref_address + plen) {
-		char b[32];
-		verr("kernel '%s' needs %s from 0x%llx; give more --memory", req->kernel,
-		     vsize_format(plen, b, sizeof(b)), (unsigned long long)bi->pref_address);
-		return -ENOSPC;
-	}
+	if (limit < bi->pref_address + plen)
+		return boot_kernel_no_room(req->kernel, plen, bi->pref_address);
 	scratch = VIREO_ALIGN_DOWN(limit - plen, 4096);
 	ret = boot_read_into(m, fd, req->kernel, scratch, plen, bi->setup_size + poff);
 	if (ret)
@@ -360,13 +354,8 @@ static int boot_unpack_bzimage(struct gmem *m, const struct boot_request *req,
 		snprintf(u->why_not, sizeof(u->why_not), "the kernel's stream starts below 1 MiB");
 		return -ENOTSUP;
 	}
-	if (bi->pref_address + pl.span - pl.head > limit) {
-		char b[32];
-		verr("kernel '%s' needs %s from 0x%llx; give more --memory", req->kernel,
-		     vsize_format(pl.span - pl.head + plen, b, sizeof(b)),
-		     (unsigned long long)bi->pref_address);
-		return -ENOSPC;
-	}
+	if (bi->pref_address + pl.span - pl.head > limit)
+		return boot_kernel_no_room(req->kernel, pl.span - pl.head + plen, bi->pref_address);
 	/* Physical KASLR: any aligned address from the linked one up to where
 	 * the kernel (and the stream below it) still fits under the payload. */
 	nslots = (limit - (pl.span - pl.head) - bi->pref_address) / align + 1;
@@ -414,7 +403,7 @@ static int boot_unpack_bzimage(struct gmem *m, const struct boot_request *req,
 	u->phys = phys;
 	u->virt_offset = delta;
 	u->relocs = nrel;
-	u->ms = boot_ms_since(&t0);
+	u->ms = (double)(vtime_ns() - t0) / 1e6;
 	return 0;
 }
 
@@ -436,7 +425,7 @@ static int boot_load_bzimage(struct gmem *m, const struct boot_request *req,
 		return ret;
 	}
 	if (req->unpack == BOOT_UNPACK_HOST) {
-		ret = boot_unpack_bzimage(m, req, fd, fsize, hdr, &bi, entry);
+		ret = boot_unpack_bzimage(m, req, fd, hdr, &bi, entry);
 		if (ret != -ENOTSUP)
 			return ret;
 		vdebug("kernel '%s': unpacked by its own decompressor in the guest (%s)",
@@ -445,12 +434,8 @@ static int boot_load_bzimage(struct gmem *m, const struct boot_request *req,
 		snprintf(entry->unpack.why_not, sizeof(entry->unpack.why_not), "--unpack guest");
 	}
 	load = bi.pref_address;
-	if (load < LAYOUT_HIGH_RAM || load + bi.init_size > boot_low_ram_end(m)) {
-		char b[32];
-		verr("kernel '%s' needs %s from 0x%llx; give more --memory", req->kernel,
-		     vsize_format(bi.init_size, b, sizeof(b)), (unsigned long long)load);
-		return -ENOSPC;
-	}
+	if (load < LAYOUT_HIGH_RAM || load + bi.init_size > boot_low_ram_end(m))
+		return boot_kernel_no_room(req->kernel, bi.init_size, load);
 	ret = boot_read_into(m, fd, req->kernel, load, bi.pm_size, bi.setup_size);
 	if (ret)
 		return ret;

@@ -79,22 +79,20 @@ struct lz4_job {
 	const uint8_t *in[LZ4_MAX_BLOCKS];
 	uint32_t csize[LZ4_MAX_BLOCKS];
 	int produced[LZ4_MAX_BLOCKS];
-	unsigned nblocks, nthreads;
+	unsigned nblocks;
+	unsigned next;       /* next block to take (atomic) */
 	uint8_t *out;
 	size_t cap;
 };
 
-struct lz4_worker {
-	struct lz4_job *job;
-	unsigned index;
-};
-
+/* Each thread takes the next block not yet taken, until none is left; so
+ * however many threads actually start, every block is decoded once. */
 static void *lz4_work(void *arg)
 {
-	struct lz4_worker *w = arg;
-	struct lz4_job *j = w->job;
+	struct lz4_job *j = arg;
+	unsigned b;
 
-	for (unsigned b = w->index; b < j->nblocks; b += j->nthreads) {
+	while ((b = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->nblocks) {
 		size_t at = (size_t)b * LZ4_LEGACY_BLOCK;
 		size_t room = j->cap - at;
 		if (room > LZ4_LEGACY_BLOCK)
@@ -110,7 +108,6 @@ static int64_t lz4_legacy(const uint8_t *p, size_t len, uint8_t *out, size_t cap
 {
 	static struct lz4_job job;   /* one kernel at a time: boot is single-threaded */
 	pthread_t tid[8];
-	struct lz4_worker wk[8];
 	size_t pos = 4, end = len - 4, total = 0;
 	unsigned nstarted = 0;
 
@@ -147,33 +144,18 @@ static int64_t lz4_legacy(const uint8_t *p, size_t len, uint8_t *out, size_t cap
 			    job.nblocks, cap);
 	job.out = out;
 	job.cap = cap;
-	if (threads < 1)
-		threads = 1;
 	if (threads > 8)
 		threads = 8;
 	if (threads > job.nblocks)
 		threads = job.nblocks;
-	job.nthreads = threads;
-	for (unsigned t = 0; t < threads; t++) {
-		wk[t].job = &job;
-		wk[t].index = t;
-	}
-	/* Thread 0's share runs here; if a thread cannot start, fewer do more. */
+	/* This thread works too; a helper that cannot start is not needed. */
 	for (unsigned t = 1; t < threads; t++) {
-		if (pthread_create(&tid[t], NULL, lz4_work, &wk[t]))
+		if (pthread_create(&tid[nstarted], NULL, lz4_work, &job))
 			break;
-		nstarted = t;
+		nstarted++;
 	}
-	if (nstarted + 1 < threads) {
-		/* Not every thread started: redo the split with those that did. */
-		for (unsigned t = 1; t <= nstarted; t++)
-			pthread_join(tid[t], NULL);
-		nstarted = 0;
-		job.nthreads = 1;
-		wk[0].index = 0;
-	}
-	lz4_work(&wk[0]);
-	for (unsigned t = 1; t <= nstarted; t++)
+	lz4_work(&job);
+	for (unsigned t = 0; t < nstarted; t++)
 		pthread_join(tid[t], NULL);
 	for (unsigned b = 0; b < job.nblocks; b++) {
 		size_t room = cap - (size_t)b * LZ4_LEGACY_BLOCK;
