@@ -21,16 +21,22 @@ run() {
 		"$st/first.sh" "$st/${1:-stall-once}.sh" "$st/after.sh" >"$out" 2>&1
 }
 
+# expect_retried NAME: the fault during NAME was retried in one new outer VM
+# with exactly NAME and 'after', and every scenario passed once.
+expect_retried() {
+	grep -q "^lab: starting a new outer VM (outer-VM fault 1 of at most 1) for: $1 after\$" "$out" ||
+		fail "no new outer VM for exactly '$1 after'"
+	for n in first "$1" after; do
+		[ "$(grep -c "^RESULT PASS $n\$" "$out")" -eq 1 ] || fail "expected one 'RESULT PASS $n'"
+	done
+	grep -q '^RESULT FAIL' "$out" && fail "a scenario failed"
+	grep -q '^lab: 3 passed, 0 failed after 1 outer-VM fault(s)' "$out" || fail "the summary does not mention the fault"
+}
+
 run; rc=$?
 [ $rc -eq 0 ] || fail "with one retry allowed run.sh exited $rc"
 grep -q '^lab: watchdog: nothing from scenario stall-once' "$out" || fail "the watchdog did not fire"
-grep -q '^lab: starting a new outer VM (outer-VM fault 1 of at most 1) for: stall-once after$' "$out" ||
-	fail "no new outer VM for exactly 'stall-once after'"
-for n in first stall-once after; do
-	[ "$(grep -c "^RESULT PASS $n\$" "$out")" -eq 1 ] || fail "expected one 'RESULT PASS $n'"
-done
-grep -q '^RESULT FAIL' "$out" && fail "a scenario failed"
-grep -q '^lab: 3 passed, 0 failed after 1 outer-VM fault(s)' "$out" || fail "the summary does not mention the stall"
+expect_retried stall-once
 echo "stall-retry-test: one stall, retried: ok"
 
 LAB_STALL_RETRIES=0 run; rc=$?
@@ -45,9 +51,5 @@ run panic-once; rc=$?
 [ $rc -eq 0 ] || fail "after an outer kernel panic run.sh exited $rc"
 grep -q '^lab: the outer kernel panicked while panic-once ran' "$out" || fail "the panic was not reported"
 grep -q 'outer-kernel| .*Kernel panic - not syncing' "$out" || fail "the outer kernel's panic message was not shown"
-grep -q '^lab: starting a new outer VM (outer-VM fault 1 of at most 1) for: panic-once after$' "$out" ||
-	fail "no new outer VM for exactly 'panic-once after'"
-for n in first panic-once after; do
-	[ "$(grep -c "^RESULT PASS $n\$" "$out")" -eq 1 ] || fail "expected one 'RESULT PASS $n'"
-done
+expect_retried panic-once
 echo "stall-retry-test: outer kernel panic, retried: ok"
