@@ -21,8 +21,15 @@ done
 fuzz_seconds=${FUZZ_SECONDS:-30}
 [ -z "${FUZZ_SECONDS:-}" ] && [ "${CI:-}" = "true" ] && fuzz_seconds=60
 results=$(mktemp)
-trap 'rm -f "$results"' EXIT
-record() { echo "$1 $2" >>"$results"; echo "== $1 $2${3:+ ($3)}"; }
+# Why each failure failed, one line each, repeated just above the last line
+# (CI keeps only the tail of the output).
+reasons=$(mktemp)
+trap 'rm -f "$results" "$reasons"' EXIT
+record() {
+	echo "$1 $2" >>"$results"
+	echo "== $1 $2${3:+ ($3)}"
+	[ "$1" = PASS ] || echo "$2: ${3:-failed}" >>"$reasons"
+}
 
 # 1. Meson tests in the sanitizer build.
 echo "== building the test flavour (ASan+UBSan)"
@@ -30,7 +37,7 @@ if bash scripts/build.sh asan; then
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 	meson test -C build/asan --print-errorlogs --num-processes 2 || true
-	python3 - build/asan/meson-logs/testlog.json >>"$results" <<'PY'
+	python3 - build/asan/meson-logs/testlog.json "$reasons" >>"$results" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
     line = line.strip()
@@ -43,6 +50,9 @@ for line in open(sys.argv[1]):
         print("FAIL", t["name"] + "(skipped)")
     else:
         print("PASS" if ok else "FAIL", t["name"])
+    if not ok:
+        with open(sys.argv[2], "a") as r:
+            print(f"{t['name']}: meson test {t.get('result')}, see its log above", file=r)
 PY
 else
 	record FAIL build-asan "build failed"
@@ -75,9 +85,18 @@ fi
 # 3. Lab scenarios (real Linux guests; see tests/lab/README.md).
 if [ $skip_lab -eq 0 ] && [ -x tests/lab/run.sh ]; then
 	echo "== lab scenarios"
+	nfail_before=$(grep -c '^FAIL ' "$results")
 	bash tests/lab/run.sh ${LAB_FILTER:+--filter "$LAB_FILTER"} --all 2>&1 | tee /dev/stderr |
-		awk '$1=="RESULT" && ($2=="PASS"||$2=="FAIL") {print $2, $3}' >>"$results"
-	[ "${PIPESTATUS[0]}" -eq 0 ] || grep -q "^FAIL lab-" "$results" || record FAIL lab "harness failed"
+		awk -v reasons="$reasons" '$1=="RESULT" && ($2=="PASS"||$2=="FAIL") {
+			print $2, $3
+			if ($2 == "FAIL") {
+				why = $0; sub(/^RESULT FAIL [^ ]+ ?/, "", why)
+				print $3 ": " why >> reasons
+			}
+		}' >>"$results"
+	# run.sh failed without a scenario failing: the harness itself failed.
+	[ "${PIPESTATUS[0]}" -eq 0 ] || [ "$(grep -c '^FAIL ' "$results")" -gt "$nfail_before" ] ||
+		record FAIL lab "the harness failed, see its output above"
 	# The harness's own handling of a stalled outer VM (tests/lab/selftest).
 	if [ -z "${LAB_FILTER:-}" ]; then
 		if bash tests/lab/stall-retry-test.sh; then
@@ -93,5 +112,10 @@ echo "== summary"
 sort -k2 "$results" | sed 's/^/   /'
 passed=$(grep -c '^PASS ' "$results")
 failed=$(grep -c '^FAIL ' "$results")
+if [ -s "$reasons" ]; then
+	echo
+	echo "== what failed"
+	sed 's/^/   /' "$reasons"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
