@@ -48,9 +48,6 @@ struct vm {
 	size_t run_size;
 	struct gmem mem;
 	struct vm_mem mem_map;
-	pthread_t slots_thread;          /* registers RAM with KVM meanwhile */
-	bool slots_pending;              /* slots_thread not joined yet */
-	int slots_err;                   /* its result (negative errno) */
 	unsigned ncpus;
 	struct vcpu **vcpus;
 	struct bus pio, mmio;
