@@ -16,8 +16,10 @@
 # Env: LAB_SMP (outer vCPUs, default 2), LAB_MEM (outer MiB, default 4096),
 #      LAB_BOOT_SECONDS (time allowed for the outer boot, default 120),
 #      LAB_WATCHDOG_GRACE (host-side stall detection, default 90),
+#      LAB_SILENT_SECONDS (the outer VM is stalled when nothing, heartbeat
+#      included, comes for this long; default 60),
 #      LAB_STALL_RETRIES (new outer VMs after outer-VM faults: a stall or an
-#      outer kernel panic; default 1).
+#      outer kernel panic; default 2).
 #
 # Prints one "RESULT PASS <name>" or "RESULT FAIL <name> <reason>" line per
 # scenario (a failure is followed by the scenario's last console lines) and
@@ -233,6 +235,17 @@ build_overlay() {
 	rm -rf "$root"
 }
 
+# show PREFIX LINE...: print captured guest or kernel output, one prefixed
+# line each, with bytes that are not printable ASCII as '.' and each line cut
+# at 300 characters (a console may carry binary noise or very long lines).
+show() {
+	local prefix=$1
+	shift
+	[ $# -gt 0 ] || return 0
+	printf '%s\n' "$@" | LC_ALL=C tr -c '[:print:]\n' '.' | cut -c1-300 |
+		while IFS= read -r l; do printf '%s%s\n' "$prefix" "$l"; done
+}
+
 # ---- reading the results ---------------------------------------------------
 # Reads the LAB-* protocol (see tests/lab/outer/init) on stdin for the
 # scenarios batch[] (indexes into names[]); prints RESULT/DATA lines; sets
@@ -244,7 +257,8 @@ npass=0 nfail=0 stalls=0
 batch=() left=()
 parse_results() {
 	local t0=$1 line name status secs reason wall_begin="" current="" panicked=0 outer_up=0
-	local partial="" deadline=0 i rs
+	local partial="" deadline=0 i rs alive=0 last_line
+	local silent=${LAB_SILENT_SECONDS:-60}
 	local -A ended=() limit_of=()
 	local -a ring=() logs=()
 	for i in "${batch[@]}"; do limit_of[${names[$i]}]=${limits[$i]}; done
@@ -252,22 +266,33 @@ parse_results() {
 	rm -f "$LAB_DIR/watchdog"
 	local grace=${LAB_WATCHDOG_GRACE:-90} waiting="the outer VM's boot" bound=${LAB_BOOT_SECONDS:-120}
 	[ "$mode" = outer ] && deadline=$(($(date +%s) + bound + grace))
+	last_line=$(date +%s)
 	while :; do
 		# Host-side watchdog: a scenario has its own bound inside the outer
 		# VM; if the outer VM itself stalls, no LAB-END ever comes, so give
 		# up on it WATCHDOG_GRACE s after that bound instead of waiting for
-		# the whole batch's.
+		# the whole batch's. Once the outer VM's heartbeat (LAB-ALIVE every
+		# 10 s) has been seen, SILENT s with no output at all is a stall too,
+		# whatever the scenario's bound.
 		line=""
 		if IFS= read -r -t 5 line; then
 			line=$partial$line partial=""
+			last_line=$(date +%s)
 		else
 			rs=$?
 			partial+=$line
 			if [ $rs -gt 128 ]; then
 				# No complete line for 5 s.
+				local stall=""
 				if [ "$deadline" -gt 0 ] && [ "$(date +%s)" -gt "$deadline" ]; then
-					echo "$bound $waiting" >"$LAB_DIR/watchdog"
-					say "watchdog: nothing from $waiting $grace s after its $bound s bound; stopping the outer VM"
+					stall="nothing from $waiting $grace s after its $bound s bound"
+				elif [ $alive -eq 1 ] && [ "$deadline" -gt 0 ] &&
+					[ $(($(date +%s) - last_line)) -gt "$silent" ]; then
+					stall="no output at all, heartbeat included, for $silent s during $waiting"
+				fi
+				if [ -n "$stall" ]; then
+					echo "$stall" >"$LAB_DIR/watchdog"
+					say "watchdog: $stall; stopping the outer VM"
 					[ -s "$LAB_DIR/qemu.pid" ] && kill "$(cat "$LAB_DIR/qemu.pid")" 2>/dev/null
 					deadline=0
 				fi
@@ -278,6 +303,10 @@ parse_results() {
 			line=$partial partial=""
 		fi
 		line=${line%$'\r'}
+		if [ "$line" = LAB-ALIVE ]; then
+			alive=1
+			continue
+		fi
 		printf '%s\n' "$line" >>"$LAB_DIR/console.log"
 		case "$line" in
 		"LAB-OUTER-UP "*)
@@ -307,8 +336,7 @@ parse_results() {
 				npass=$((npass + 1))
 			else
 				echo "RESULT FAIL $name ${reason:-failed}"
-				local l
-				for l in "${logs[@]}"; do printf '    %s| %s\n' "$name" "$l"; done
+				show "    $name| " "${logs[@]}"
 				nfail=$((nfail + 1))
 			fi
 			current="" bound=60 waiting="the outer VM after $name"
@@ -326,20 +354,19 @@ parse_results() {
 	rc=$(cat "$LAB_DIR/qemu.rc" 2>/dev/null || true)
 	grep -q 'Kernel panic' "$LAB_DIR/outer-kernel.log" 2>/dev/null && panicked=1
 	if [ -s "$LAB_DIR/watchdog" ]; then
-		read -r secs name <"$LAB_DIR/watchdog"
-		why="the outer VM stalled (nothing from $name ${LAB_WATCHDOG_GRACE:-90} s after its $secs s bound)"
-		[ "$stalls" -lt "${LAB_STALL_RETRIES:-1}" ] && retry=1
+		why="the outer VM stalled ($(cat "$LAB_DIR/watchdog"))"
+		[ "$stalls" -lt "${LAB_STALL_RETRIES:-2}" ] && retry=1
 	elif [ "$rc" = 137 ]; then
 		why="the batch's time bound ran out"
 	elif [ $panicked -eq 1 ]; then
 		why="the outer kernel panicked"
-		[ "$stalls" -lt "${LAB_STALL_RETRIES:-1}" ] && retry=1
+		[ "$stalls" -lt "${LAB_STALL_RETRIES:-2}" ] && retry=1
 	elif [ -n "$rc" ]; then
 		why="the outer VM stopped (QEMU exit status $rc, see build/lab/qemu.err)"
 	fi
 	if [ $outer_up -eq 0 ] && [ "$mode" = outer ]; then
 		say "the outer VM never came up ($why); its last console lines:"
-		[ ${#ring[@]} -eq 0 ] || printf '    outer| %s\n' "${ring[@]}"
+		show "    outer| " "${ring[@]}"
 	fi
 	# The outer kernel's own messages (its console is a second serial port).
 	local -a klog=()
@@ -355,7 +382,7 @@ parse_results() {
 	fi
 	if [ $retry -eq 1 ]; then
 		say "$why while ${current:-no scenario} ran; the outer kernel's last messages (build/lab/outer-kernel.log):"
-		[ ${#klog[@]} -eq 0 ] || printf '    outer-kernel| %s\n' "${klog[@]}"
+		show "    outer-kernel| " "${klog[@]}"
 	fi
 	for i in "${batch[@]}"; do
 		name=${names[$i]}
@@ -366,9 +393,8 @@ parse_results() {
 		fi
 		if [ "$name" = "$current" ]; then
 			echo "RESULT FAIL $name $why while it ran"
-			local l
-			for l in "${ring[@]}"; do printf '    %s| %s\n' "$name" "$l"; done
-			for l in "${klog[@]}"; do printf '    %s| outer-kernel| %s\n' "$name" "$l"; done
+			show "    $name| " "${ring[@]}"
+			show "    $name| outer-kernel| " "${klog[@]}"
 		else
 			echo "RESULT FAIL $name $why before it ran"
 		fi
@@ -496,7 +522,7 @@ else
 		batch=("${left[@]}")
 		rest=""
 		for i in "${batch[@]}"; do rest+=" ${names[$i]}"; done
-		say "starting a new outer VM (outer-VM fault $stalls of at most ${LAB_STALL_RETRIES:-1}) for:$rest"
+		say "starting a new outer VM (outer-VM fault $stalls of at most ${LAB_STALL_RETRIES:-2}) for:$rest"
 		# Same initramfs, with a later /lab/batch (the last copy of a file in
 		# an initramfs wins) listing only those.
 		mkdir -p "$LAB_DIR/rebatch-root/lab"

@@ -7,7 +7,10 @@
 #   2. LAB_STALL_RETRIES=0: stall-once fails with the stall's reason, 'after'
 #      fails as never run, run.sh exits non-zero.
 #   3. panic-once crashes the first outer VM's kernel: retried like a stall.
-# Exit 0 when both hold. Needs what the lab needs (outer mode only: in
+#   4. silent-once stops every process of the first outer VM, its heartbeat
+#      included: the host's silence limit (LAB_SILENT_SECONDS) ends it long
+#      before the scenario's bound, and it is retried like a stall.
+# Exit 0 when all hold. Needs what the lab needs (outer mode only: in
 # direct mode there is no outer VM to stall).
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,14 +20,14 @@ trap 'rm -f "$out"' EXIT
 fail() { echo "stall-retry-test: FAIL: $*"; sed 's/^/    | /' "$out" | tail -40; exit 1; }
 
 run() {
-	LAB_WATCHDOG_GRACE=5 bash "$here/run.sh" --mode outer \
+	LAB_WATCHDOG_GRACE=5 LAB_SILENT_SECONDS=${silent:-60} bash "$here/run.sh" --mode outer \
 		"$st/first.sh" "$st/${1:-stall-once}.sh" "$st/after.sh" >"$out" 2>&1
 }
 
 # expect_retried NAME: the fault during NAME was retried in one new outer VM
 # with exactly NAME and 'after', and every scenario passed once.
 expect_retried() {
-	grep -q "^lab: starting a new outer VM (outer-VM fault 1 of at most 1) for: $1 after\$" "$out" ||
+	grep -q "^lab: starting a new outer VM (outer-VM fault 1 of at most 2) for: $1 after\$" "$out" ||
 		fail "no new outer VM for exactly '$1 after'"
 	for n in first "$1" after; do
 		[ "$(grep -c "^RESULT PASS $n\$" "$out")" -eq 1 ] || fail "expected one 'RESULT PASS $n'"
@@ -53,3 +56,10 @@ grep -q '^lab: the outer kernel panicked while panic-once ran' "$out" || fail "t
 grep -q 'outer-kernel| .*Kernel panic - not syncing' "$out" || fail "the outer kernel's panic message was not shown"
 expect_retried panic-once
 echo "stall-retry-test: outer kernel panic, retried: ok"
+
+silent=25 run silent-once; rc=$?
+[ $rc -eq 0 ] || fail "after a silent outer VM run.sh exited $rc"
+grep -q '^lab: watchdog: no output at all, heartbeat included, for 25 s during scenario silent-once' "$out" ||
+	fail "the silence was not detected"
+expect_retried silent-once
+echo "stall-retry-test: silent outer VM, retried: ok"
