@@ -86,14 +86,18 @@ fi
 if [ $skip_lab -eq 0 ] && [ -x tests/lab/run.sh ]; then
 	echo "== lab scenarios"
 	nfail_before=$(grep -c '^FAIL ' "$results")
-	bash tests/lab/run.sh ${LAB_FILTER:+--filter "$LAB_FILTER"} --all 2>&1 | tee /dev/stderr |
-		awk -v reasons="$reasons" '$1=="RESULT" && ($2=="PASS"||$2=="FAIL") {
-			print $2, $3
+	# Its output passes through as it comes; RESULT lines are also recorded.
+	# (Not `tee /dev/stderr`: when stderr is a file, tee reopens it with
+	# O_TRUNC and its own offset, and the log ends up with holes of NULs.)
+	bash tests/lab/run.sh ${LAB_FILTER:+--filter "$LAB_FILTER"} --all 2>&1 |
+		awk -v results="$results" -v reasons="$reasons" '{ print; fflush() }
+		$1=="RESULT" && ($2=="PASS"||$2=="FAIL") {
+			print $2, $3 >> results
 			if ($2 == "FAIL") {
 				why = $0; sub(/^RESULT FAIL [^ ]+ ?/, "", why)
 				print $3 ": " why >> reasons
 			}
-		}' >>"$results"
+		}'
 	# run.sh failed without a scenario failing: the harness itself failed.
 	[ "${PIPESTATUS[0]}" -eq 0 ] || [ "$(grep -c '^FAIL ' "$results")" -gt "$nfail_before" ] ||
 		record FAIL lab "the harness failed, see its output above"
