@@ -22,6 +22,8 @@ int console_open(struct console *c, const struct vmm_opts *o)
 {
 	memset(c, 0, sizeof(*c));
 	c->in_fd = c->out_fd = -1;
+	pthread_mutex_init(&c->out_lock, NULL);
+	c->out_lock_ok = true;
 	switch (o->console) {
 	case VMM_CONSOLE_NONE:
 		return 0;
@@ -61,16 +63,61 @@ void console_restore(struct console *c)
 
 void console_close(struct console *c)
 {
+	console_flush(c);
 	console_restore(c);
 	if (console_active == c)
 		console_active = NULL;
 	if (c->owns_out && c->out_fd >= 0)
 		close(c->out_fd);
 	c->out_fd = -1;
+	if (c->out_lock_ok) {
+		pthread_mutex_destroy(&c->out_lock);
+		c->out_lock_ok = false;
+	}
+}
+
+/* Under out_lock. */
+static void console_flush_locked(struct console *c)
+{
+	size_t n = atomic_load(&c->out_len);
+
+	if (n && c->out_fd >= 0)
+		vio_write_full(c->out_fd, c->out_buf, n);
+	atomic_store(&c->out_len, 0);
 }
 
 void console_write(struct console *c, const uint8_t *buf, size_t len)
 {
-	if (c->out_fd >= 0)
-		vio_write_full(c->out_fd, buf, len);
+	if (c->out_fd < 0)
+		return;
+	pthread_mutex_lock(&c->out_lock);
+	console_flush_locked(c);
+	vio_write_full(c->out_fd, buf, len);
+	pthread_mutex_unlock(&c->out_lock);
+}
+
+void console_put(struct console *c, uint8_t byte)
+{
+	size_t n;
+
+	if (c->out_fd < 0)
+		return;
+	pthread_mutex_lock(&c->out_lock);
+	n = atomic_load(&c->out_len);
+	if (n == sizeof(c->out_buf)) {
+		console_flush_locked(c);
+		n = 0;
+	}
+	c->out_buf[n] = byte;
+	atomic_store(&c->out_len, n + 1);
+	pthread_mutex_unlock(&c->out_lock);
+}
+
+void console_flush(struct console *c)
+{
+	if (!atomic_load(&c->out_len))
+		return;
+	pthread_mutex_lock(&c->out_lock);
+	console_flush_locked(c);
+	pthread_mutex_unlock(&c->out_lock);
 }

@@ -142,11 +142,14 @@ static void *vcpu_thread(void *arg)
 				break;  /* a stop's kick may have been undone */
 		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				vm_exit_begin(v->vm);
 				continue;
+			}
 			vcpu_fatal(v, "KVM_RUN failed: %s", strerror(errno));
 			break;
 		}
+		vm_exit_begin(v->vm);
 		switch (r->exit_reason) {
 		case KVM_EXIT_IO:
 			vcpu_io(v);
@@ -185,6 +188,7 @@ static void *vcpu_thread(void *arg)
 			vcpu_fatal(v, "unhandled KVM exit reason %u", r->exit_reason);
 			break;
 		}
+		vm_exit_end(v->vm);
 	}
 	vcpu_dump_if_asked(v, "when the VM stopped");
 	return NULL;

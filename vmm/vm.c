@@ -9,6 +9,7 @@
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/sysinfo.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,7 +58,7 @@ static void vm_uart_tx(void *opaque, uint8_t byte)
 {
 	struct vm *vm = opaque;
 
-	console_write(&vm->console, &byte, 1);
+	console_put(&vm->console, byte);
 }
 
 static void vm_uart_irq(void *opaque, int level)
@@ -78,6 +79,128 @@ static void vm_uart_rx_space(void *opaque)
 static const struct ns16550_ops vm_uart_ops = {
 	.tx = vm_uart_tx, .irq = vm_uart_irq, .rx_space = vm_uart_rx_space,
 };
+
+/* ---- coalesced COM1 transmit writes ------------------------------------------ */
+
+/* The replay timer ticks fast while the guest uses COM1 (its last
+ * characters come out within VM_COAL_FAST_NS of being written) and slowly
+ * otherwise, for a guest that writes without ever reading the UART. */
+#define VM_COAL_FAST_NS 1000000ull        /* 1 ms */
+#define VM_COAL_SLOW_NS 1000000000ull     /* 1 s */
+
+static void vm_coal_arm(struct vm *vm, uint64_t ns)
+{
+	struct itimerspec its = {
+		.it_interval = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) },
+		.it_value = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) },
+	};
+
+	if (vm->coal_tfd >= 0 && timerfd_settime(vm->coal_tfd, 0, &its, NULL) < 0)
+		vdebug("coalesced writes: timerfd_settime: %s", strerror(errno));
+}
+
+/* COM1 is in use: make sure the timer ticks fast (any thread). */
+static void vm_coal_busy(struct vm *vm)
+{
+	if (vm->coal_tfd < 0)
+		return;
+	atomic_store(&vm->coal_busy, true);
+	if (!atomic_exchange(&vm->coal_fast, true))
+		vm_coal_arm(vm, VM_COAL_FAST_NS);
+}
+
+static void vm_coal_write(void *opaque, bool pio, uint64_t addr, const uint8_t *data,
+			  unsigned len)
+{
+	struct vm *vm = opaque;
+	uint8_t buf[8];
+
+	memcpy(buf, data, len);
+	bus_access(pio ? &vm->pio : &vm->mmio, addr, buf, len, true);
+}
+
+void vm_coal_drain(struct vm *vm)
+{
+	if (coalesce_drain(&vm->coal))
+		vm_coal_busy(vm);
+	console_flush(&vm->console);
+}
+
+static void vm_coal_tick(void *opaque, uint32_t events)
+{
+	struct vm *vm = opaque;
+	uint64_t ticks;
+	unsigned n;
+
+	if (read(vm->coal_tfd, &ticks, sizeof(ticks)) < 0) {
+		/* not expired yet */
+	}
+	n = coalesce_drain(&vm->coal);
+	console_flush(&vm->console);
+	if (n || atomic_exchange(&vm->coal_busy, false)) {
+		if (!atomic_exchange(&vm->coal_fast, true))
+			vm_coal_arm(vm, VM_COAL_FAST_NS);
+		return;
+	}
+	if (!atomic_load(&vm->coal_fast))
+		return;
+	/* Quiet for a whole tick: slow down, unless COM1 was used meanwhile
+	 * (a vCPU saw coal_fast still set and did not re-arm). */
+	vm_coal_arm(vm, VM_COAL_SLOW_NS);
+	atomic_store(&vm->coal_fast, false);
+	if (atomic_load(&vm->coal_busy) && !atomic_exchange(&vm->coal_fast, true))
+		vm_coal_arm(vm, VM_COAL_FAST_NS);
+}
+
+/* Have KVM queue writes to COM1's transmit register (port 0x3f8, one
+ * byte: with DLAB set the same port is the divisor latch, which the replay
+ * handles in order too).  Called on the event loop thread once the vCPUs
+ * run: registering an I/O range waits for the VM's SRCU grace period, so
+ * it is kept off the path to the first KVM_RUN. */
+static void vm_coal_setup(struct vm *vm)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	int off = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
+	int ret;
+
+	if (off <= 0 || page <= 0 ||
+	    ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_PIO) <= 0 ||
+	    (size_t)(off + 1) * (size_t)page > vm->run_size) {
+		vdebug("coalesced port writes: not offered by this KVM; COM1 exits for every write");
+		return;
+	}
+	vm->coal_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (vm->coal_tfd < 0 ||
+	    evloop_add(vm->loop, vm->coal_tfd, EPOLLIN, vm_coal_tick, vm) < 0) {
+		vdebug("coalesced port writes: no timer (%s); COM1 exits for every write",
+		       strerror(errno));
+		if (vm->coal_tfd >= 0)
+			close(vm->coal_tfd);
+		vm->coal_tfd = -1;
+		return;
+	}
+	coalesce_start(&vm->coal,
+		       (struct kvm_coalesced_mmio_ring *)((uint8_t *)vm->vcpus[0]->run +
+							  (size_t)off * (size_t)page),
+		       coalesce_ring_entries((size_t)page));
+	ret = coalesce_add_zone(&vm->coal, vm->vm_fd, NS16550_COM1_BASE, 1, true);
+	if (ret) {
+		vdebug("coalesced port writes: KVM refused the zone (%s)", strerror(-ret));
+		coalesce_stop(&vm->coal);
+	}
+	vm_coal_arm(vm, VM_COAL_SLOW_NS);
+	vdebug("coalesced port writes: COM1 transmit queued (%u-entry ring), set up %.3f ms "
+	       "after start", vm->coal.max, vm_ms_since_start(vm));
+}
+
+static void vm_com1_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len,
+		       bool is_write)
+{
+	struct vm *vm = opaque;
+
+	ns16550_bus_io(vm->uart, offset, data, len, is_write);
+	vm_coal_busy(vm);
+}
 
 static void vm_reset_request(void *opaque)
 {
@@ -150,8 +273,8 @@ static int vm_create_devices(struct vm *vm)
 	mc146818_init(vm->rtc, vm_rtc_now);
 	vm->boot_timer->start_ns = vm->start_ns;
 
-	ret = bus_add(&vm->pio, NS16550_COM1_BASE, NS16550_NREGS, ns16550_bus_io,
-		      vm->uart, "com1");
+	ret = bus_add(&vm->pio, NS16550_COM1_BASE, NS16550_NREGS, vm_com1_io, vm,
+		      "com1");
 	if (!ret)
 		ret = bus_add(&vm->pio, 0x60, 5, i8042_bus_io, vm->i8042, "i8042");
 	if (!ret)
@@ -352,7 +475,8 @@ int vm_create(struct vm *vm, const struct vmm_opts *opts, uint64_t start_ns)
 
 	memset(vm, 0, sizeof(*vm));
 	vm->opts = opts;
-	vm->kvm_fd = vm->vm_fd = vm->stop_efd = vm->console_wake_efd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->stop_efd = vm->console_wake_efd = vm->coal_tfd = -1;
+	coalesce_init(&vm->coal, vm_coal_write, vm);
 	vm->console.in_fd = vm->console.out_fd = -1;
 	vm->start_ns = start_ns;
 	vm->ncpus = opts->cpus;
@@ -619,6 +743,8 @@ int vm_run(struct vm *vm)
 	for (unsigned i = 0; i < vm->ncpus && !vm_stopping(vm); i++)
 		if (vcpu_start(vm->vcpus[i]))
 			vm_request_stop(vm, VM_STOP_ERROR, 1);
+	if (!vm_stopping(vm))
+		vm_coal_setup(vm);
 	while (!vm_stopping(vm)) {
 		ret = evloop_run_once(vm->loop, -1);
 		if (ret) {
@@ -630,6 +756,18 @@ int vm_run(struct vm *vm)
 		vcpu_kick(vm->vcpus[i]);
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_join(vm->vcpus[i]);
+	vm_coal_drain(vm);      /* what the guest wrote last */
+	if (vm->coal.replayed || vm->coal.dropped || vm->coal.broken)
+		vdebug("coalesced port writes: %llu replayed, %llu dropped%s",
+		       (unsigned long long)vm->coal.replayed,
+		       (unsigned long long)vm->coal.dropped,
+		       vm->coal.broken ? ", ring indices out of range (ring given up)" : "");
+	coalesce_stop(&vm->coal);
+	if (vm->coal_tfd >= 0) {
+		evloop_del(vm->loop, vm->coal_tfd);
+		close(vm->coal_tfd);
+		vm->coal_tfd = -1;
+	}
 	if (vm->console.in_fd >= 0)
 		evloop_del(vm->loop, vm->console.in_fd);
 	evloop_del(vm->loop, vm->console_wake_efd);
@@ -654,6 +792,7 @@ void vm_destroy(struct vm *vm)
 #endif
 	virtio_vmm_destroy(vm);
 	pci_host_free(vm->pci);
+	coalesce_destroy(&vm->coal);
 	if (vm->uart)
 		ns16550_destroy(vm->uart);
 	free(vm->uart);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "coalesce.h"
 #include "console.h"
 #include "gmem.h"
 #include "options.h"
@@ -64,6 +65,10 @@ struct vm {
 
 	struct console console;
 	int console_wake_efd;            /* UART drained: read input again */
+	struct coalesce coal;            /* queued COM1 transmit writes */
+	int coal_tfd;                    /* timerfd: replay them (event loop) */
+	_Atomic bool coal_fast;          /* timer at the fast rate */
+	_Atomic bool coal_busy;          /* COM1 used since the last tick */
 	struct ns16550 *uart;
 	struct boot_timer *boot_timer;
 	struct i8042 *i8042;
@@ -91,6 +96,21 @@ void vm_request_stop(struct vm *vm, enum vm_stop why, int status);
 static inline bool vm_stopping(struct vm *vm)
 {
 	return atomic_load(&vm->stop) != VM_RUNNING;
+}
+
+/* Replay queued port writes now and write out the console (any thread). */
+void vm_coal_drain(struct vm *vm);
+/* vCPU threads: call before handling each exit (replays the queued port
+ * writes, so the exit sees the guest's earlier writes done) and after it
+ * (writes out console output held meanwhile). */
+static inline void vm_exit_begin(struct vm *vm)
+{
+	if (coalesce_pending(&vm->coal))
+		vm_coal_drain(vm);
+}
+static inline void vm_exit_end(struct vm *vm)
+{
+	console_flush(&vm->console);
 }
 
 /* Set the level of an ISA/IOAPIC interrupt line (GSI). */

@@ -3,6 +3,8 @@
 #                   vireo-unpack-guest: vireo-vmm --unpack guest)
 #      BENCH_RUNS   measured runs per side (default 5)
 #      BENCH_WARMUP unmeasured runs per side first (default 1)
+#      BENCH_CMDLINE guest kernel command line (default: the lab's,
+#                   "$LAB_INNER_CMDLINE", which is quiet)
 #      BENCH_SCRUB_MIB before every run, write this many MiB of zeros through
 #                   tmpfs and free them (default 1024; 0 = off): see
 #                   "Scrubbing" in bench/README.md
@@ -38,7 +40,7 @@ while [ $i -le "$runs" ]; do
 		scrub_memory
 		vmm=$side LAB_VMM_ARGS=""
 		[ "$side" = vireo-unpack-guest ] && vmm=vireo LAB_VMM_ARGS="--unpack guest"
-		lab_boot "$vmm" "$LAB_INNER_CMDLINE vireo.run=poweroff" 120 -k >/dev/null ||
+		lab_boot "$vmm" "${BENCH_CMDLINE:-$LAB_INNER_CMDLINE} vireo.run=poweroff" 120 -k >/dev/null ||
 			{ tail -n 20 "$LAB_TMP/$vmm.out"; lab_fail "$side run $i: no VIREO-BOOT-OK within 120 s"; }
 		if [ $i -ge 1 ]; then
 			up=${LAB_GUEST_UPTIME_MS:-}

@@ -51,6 +51,49 @@ int guest_main(void *bp)
 		serial_puts("\necho done\n");
 		return 0;
 	}
+	if (has_word(cmdline, "spew")) {
+		/* 64 KiB of console output, the way Linux's console writes it
+		 * (status read, then the character). */
+		for (int line = 0; line < 1024; line++)
+			serial_puts("0123456789abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ.\n");
+		serial_puts("spew done\n");
+		return 0;
+	}
+	if (has_word(cmdline, "dlab")) {
+		/* With DLAB set, port 0x3f8 is the divisor latch: a write
+		 * there is queued by KVM like a character and must still land
+		 * before the read that follows it. */
+		uint8_t dll;
+
+		outb(COM1 + 3, 0x83);
+		outb(COM1, 0x5a);
+		dll = inb(COM1);
+		outb(COM1, 0x01);
+		outb(COM1 + 3, 0x03);
+		serial_puts("divisor latch read back: ");
+		serial_put_hex(dll);
+		serial_puts(dll == 0x5a ? " (ok)\n" : " (wrong)\n");
+		return dll == 0x5a ? 0 : 1;
+	}
+	if (has_word(cmdline, "blind")) {
+		/* Characters written without reading the line status, then
+		 * nothing that leaves KVM: they must come out all the same.
+		 * First ~0.2 s of quiet (500M TSC cycles), so that vireo-vmm
+		 * has queued COM1 and its timer has slowed down. */
+		uint32_t lo, hi;
+		uint64_t t0, t;
+
+		__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+		t0 = ((uint64_t)hi << 32) | lo;
+		do {
+			__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+			t = ((uint64_t)hi << 32) | lo;
+		} while (t - t0 < 500000000ull);
+		for (const char *m = "written blind\n"; *m; m++)
+			outb(COM1, (uint8_t)*m);
+		for (;;)
+			__asm__ volatile("cli; hlt");
+	}
 	if (has_word(cmdline, "boottimer"))
 		mmio_write32(0xfeb00000, 123);
 	if (has_word(cmdline, "reset"))
