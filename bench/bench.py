@@ -4,7 +4,7 @@ each, in one run, and print medians and the ratio B/A. See bench/README.md.
 
     python3 bench/bench.py [--runs N] [--list] [ENTRY ...]
 
-Entries: boot (alias boot-microvm), rss, blk (lab), first-kvm-run (this
+Entries: boot (alias boot-microvm), rss, blk (lab), first-kvm-run, serial (this
 host). With no ENTRY every entry runs. Exit status 0 when every entry produced its
 numbers, 1 otherwise.
 """
@@ -103,6 +103,19 @@ ENTRIES = {
                     ("verbose", "main>guest --verbose", "ms", None),
                     ("tomain", "exec>exit --version", "ms", None),
                     ("total", "whole run", "ms", None)],
+        "sides": [
+            ("qemu-microvm", "qemu", lambda: True),
+            ("vireo-vmm", "vireo", have_vireo_vmm),
+        ],
+    },
+    "serial": {
+        "what": "on this host's /dev/kvm, the PVH tiny guest printing 64 KiB on COM1 the way "
+                "Linux's serial console does (status read, then the character): cost per "
+                "character and whole run (lower is better)",
+        "host": "serial_out",
+        "metrics": [("perchar", "per character", "us", None),
+                    ("spew", "whole run, 64 KiB", "ms", None),
+                    ("plain", "whole run, 1 line", "ms", None)],
         "sides": [
             ("qemu-microvm", "qemu", lambda: True),
             ("vireo-vmm", "vireo", have_vireo_vmm),
@@ -258,19 +271,7 @@ def first_kvm_run(sides, runs):
     to entering the guest) and a whole `vireo-vmm --version` run (exec,
     loader, exit: an upper bound of the exec-to-main part)."""
     guest = tiny_guest("pvh.elf")
-    # QEMU: the same guest through -M microvm's PVH boot; its debug-exit
-    # device at port 0x501 ends it like vireo-vmm's --debug-exit. KVM here
-    # refuses the MSR IA32_ARCH_CAPABILITIES that -cpu host sets.
-    cmds = {
-        "qemu": ["qemu-system-x86_64", "-M", "microvm,rtc=on", "-accel", "kvm",
-                 "-cpu", "host,-arch-capabilities", "-smp", "1", "-m", "256",
-                 "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
-                 "-no-reboot", "-device", "isa-debug-exit,iobase=0x501,iosize=1",
-                 "-kernel", guest, "-append", "pvh-cmdline"],
-        "vireo": [VMM, "--debug-exit", "--memory", "256M", "--cpus", "1",
-                  "--kernel", guest, "--cmdline", "pvh-cmdline"],
-    }
-    ok_status = {"qemu": 1, "vireo": 0}   # isa-debug-exit: (0 << 1) | 1
+    cmds, ok_status = pvh_commands(guest, "pvh-cmdline")
     keys = ("trace", "strace", "verbose", "tomain", "total")
     values = {s[1]: {k: [] for k in keys} for s in sides}
     strace = shutil.which("strace")
@@ -325,6 +326,63 @@ def first_kvm_run(sides, runs):
         return values, str(e)
     finally:
         tracer.close()
+    return values, None
+
+
+def pvh_commands(guest, cmdline):
+    """QEMU microvm and vireo-vmm running a PVH tiny guest to its
+    debug-exit, and the exit status each gives for guest status 0."""
+    # QEMU's debug-exit device at port 0x501 ends it like vireo-vmm's
+    # --debug-exit. KVM here refuses the MSR IA32_ARCH_CAPABILITIES that
+    # -cpu host sets.
+    cmds = {
+        "qemu": ["qemu-system-x86_64", "-M", "microvm,rtc=on", "-accel", "kvm",
+                 "-cpu", "host,-arch-capabilities", "-smp", "1", "-m", "256",
+                 "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
+                 "-no-reboot", "-device", "isa-debug-exit,iobase=0x501,iosize=1",
+                 "-kernel", guest, "-append", cmdline],
+        "vireo": [VMM, "--debug-exit", "--memory", "256M", "--cpus", "1",
+                  "--kernel", guest, "--cmdline", cmdline],
+    }
+    return cmds, {"qemu": 1, "vireo": 0}   # isa-debug-exit: (0 << 1) | 1
+
+
+SPEW_BYTES = 1024 * 65
+
+
+def serial_out(sides, runs):
+    """Serial console output on this host: the PVH guest prints 1024 lines
+    of 65 characters (tests/guest/pvh.S, cmdline "spew") to a file, and,
+    in the same round, only its one-line greeting. Per character: the
+    difference of the two whole runs over the 66,560 characters."""
+    guest = tiny_guest("pvh.elf")
+    keys = ("perchar", "spew", "plain")
+    values = {s[1]: {k: [] for k in keys} for s in sides}
+    spew_cmds, ok_status = pvh_commands(guest, "spew")
+    plain_cmds, _ = pvh_commands(guest, "pvh-cmdline")
+
+    def timed(cmd, side, want):
+        with tempfile.TemporaryFile() as out:
+            t0 = time.monotonic()
+            p = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE)
+            ms = (time.monotonic() - t0) * 1e3
+            size = out.tell()
+        if p.returncode != ok_status[side] or size < want:
+            raise RuntimeError(f"{side}: the PVH guest did not finish (status {p.returncode}, "
+                               f"{size} bytes of output): {p.stderr.decode()[-300:]}")
+        return ms
+
+    try:
+        for i in range(0, runs + 1):   # run 0: warm-up
+            for s in sides:
+                spew = timed(spew_cmds[s[1]], s[1], SPEW_BYTES)
+                plain = timed(plain_cmds[s[1]], s[1], 1)
+                if i > 0:
+                    values[s[1]]["spew"].append(spew)
+                    values[s[1]]["plain"].append(plain)
+                    values[s[1]]["perchar"].append((spew - plain) * 1e3 / SPEW_BYTES)
+    except RuntimeError as e:
+        return values, str(e)
     return values, None
 
 

@@ -12,7 +12,7 @@ enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY,
 	OPT_CONSOLE, OPT_BOOT_TIMER, OPT_NAME, OPT_ON_REBOOT, OPT_MEM_MERGE,
 	OPT_MEM_HUGE, OPT_DEBUG_EXIT, OPT_HELP, OPT_VERSION, OPT_VERBOSE,
-	OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_RNG, OPT_UNPACK,
+	OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_RNG, OPT_UNPACK, OPT_SERIAL_COALESCE,
 };
 
 static const struct option vmm_longopts[] = {
@@ -33,6 +33,7 @@ static const struct option vmm_longopts[] = {
 	{ "virtio-console", no_argument, NULL, OPT_VIRTIO_CONSOLE },
 	{ "rng", optional_argument, NULL, OPT_RNG },
 	{ "unpack", required_argument, NULL, OPT_UNPACK },
+	{ "serial-coalesce", required_argument, NULL, OPT_SERIAL_COALESCE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -61,6 +62,10 @@ void vmm_opts_usage(FILE *f)
 "                         offsets in vireo-vmm before the guest starts (host,\n"
 "                         default; LZ4, zstd, gzip, xz), or leave it to the\n"
 "                         bzImage's own decompressor in the guest\n"
+"  --serial-coalesce auto|on|off\n"
+"                         have KVM queue the guest's COM1 transmit writes\n"
+"                         instead of exiting for each character (auto,\n"
+"                         default: on, except on QEMU's TCG emulator)\n"
 "  --on-reboot restart|exit\n"
 "                         on a guest reboot, start again or exit with status\n"
 "                         3 (default exit)\n"
@@ -169,6 +174,17 @@ int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
 			else
 				return vmm_opts_err(err, errlen,
 					"--unpack '%s': use host or guest", optarg);
+			break;
+		case OPT_SERIAL_COALESCE:
+			if (!strcmp(optarg, "auto"))
+				o->serial_coalesce = VMM_COALESCE_AUTO;
+			else if (!strcmp(optarg, "on"))
+				o->serial_coalesce = VMM_COALESCE_ON;
+			else if (!strcmp(optarg, "off"))
+				o->serial_coalesce = VMM_COALESCE_OFF;
+			else
+				return vmm_opts_err(err, errlen,
+					"--serial-coalesce '%s': use auto, on or off", optarg);
 			break;
 		case OPT_MEM_MERGE: o->mem_merge = true; break;
 		case OPT_MEM_HUGE: o->mem_hugepages = true; break;

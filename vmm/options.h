@@ -16,6 +16,8 @@
 /* 128 + signal number when stopped by SIGTERM, SIGINT or SIGHUP. */
 
 enum vmm_console { VMM_CONSOLE_STDIO, VMM_CONSOLE_FILE, VMM_CONSOLE_NONE };
+/* --serial-coalesce: queue COM1 transmit writes in KVM (see vm.c). */
+enum vmm_coalesce { VMM_COALESCE_AUTO, VMM_COALESCE_ON, VMM_COALESCE_OFF };
 
 struct vmm_opts {
 	const char *kernel;
@@ -30,6 +32,7 @@ struct vmm_opts {
 	bool boot_timer;
 	bool reboot_restart;
 	bool unpack_guest;           /* --unpack guest */
+	enum vmm_coalesce serial_coalesce;
 	bool mem_merge;
 	bool mem_hugepages;
 	bool debug_exit;

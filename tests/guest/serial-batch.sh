@@ -5,6 +5,8 @@
 #                                    and in order, and went through the queue
 #   serial-batch.sh VMM GUEST blind  characters written without any exit
 #                                    after them still come out (the timer)
+#   serial-batch.sh VMM GUEST off    --serial-coalesce off: the same output,
+#                                    nothing queued
 set -u
 vmm=$1 guest=$2 mode=$3
 dir=$(mktemp -d)
@@ -12,9 +14,9 @@ trap 'rm -rf "$dir"' EXIT
 line='0123456789abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ.'
 fail() { echo "FAIL: $*"; echo "--- stderr"; tail -20 "$dir/err"; exit 1; }
 case "$mode" in
-spew)
-	"$vmm" --debug-exit --verbose --cmdline spew --kernel "$guest" </dev/null \
-		>"$dir/out" 2>"$dir/err"
+spew | off)
+	"$vmm" --debug-exit --verbose --serial-coalesce "$([ $mode = off ] && echo off || echo on)" \
+		--cmdline spew --kernel "$guest" </dev/null >"$dir/out" 2>"$dir/err"
 	rc=$?
 	[ "$rc" = 0 ] || fail "exit status $rc, expected 0"
 	tr -d '\r' <"$dir/out" >"$dir/lines"
@@ -25,11 +27,19 @@ spew)
 		fail "unexpected output: $(grep -vxF "$line" "$dir/lines" | head -3)"
 	[ "$(tail -n 1 "$dir/lines")" = "spew done" ] || fail "output does not end with 'spew done'"
 	replayed=$(sed -n 's/.*coalesced port writes: \([0-9]*\) replayed.*/\1/p' "$dir/err")
-	[ -n "$replayed" ] || fail "no 'coalesced port writes' line in --verbose output"
-	[ "$replayed" -ge 65536 ] || fail "only $replayed writes went through the queue"
-	echo "spew: 1024 lines in order, $replayed writes replayed from the queue: ok" ;;
+	if [ $mode = off ]; then
+		grep -q "coalesced port writes: off (--serial-coalesce off)" "$dir/err" ||
+			fail "--verbose does not say the queue is off"
+		[ -z "$replayed" ] || fail "$replayed writes went through the queue with it off"
+		echo "off: 1024 lines in order, nothing queued: ok"
+	else
+		[ -n "$replayed" ] || fail "no 'coalesced port writes' line in --verbose output"
+		[ "$replayed" -ge 65536 ] || fail "only $replayed writes went through the queue"
+		echo "spew: 1024 lines in order, $replayed writes replayed from the queue: ok"
+	fi ;;
 blind)
-	"$vmm" --verbose --kernel "$guest" --cmdline blind </dev/null >"$dir/out" 2>"$dir/err" &
+	"$vmm" --verbose --serial-coalesce on --kernel "$guest" --cmdline blind </dev/null \
+		>"$dir/out" 2>"$dir/err" &
 	pid=$!
 	for _ in $(seq 100); do
 		grep -q "written blind" "$dir/out" && break
