@@ -15,10 +15,17 @@
 #   PATH              includes the project's release binaries (vireo-vmm,
 #                     kvm-probe, lab-marker-time, ...) and qemu-system-x86_64
 
-# lab_fail REASON...: record why the scenario failed and stop it.
+# lab_fail REASON...: record why the scenario failed and stop it. If a VMM
+# run of this scenario reported an error (vireo-vmm's "error:" line, e.g.
+# a vCPU's triple fault), the first one is added to the reason: the output
+# shown with a failure is only its tail, after the register dumps.
 lab_fail() {
-	echo "$*" >"$LAB_REASON"
-	echo "FAIL: $*"
+	_why="$*"
+	_said=$(cat "$LAB_TMP"/*.out 2>/dev/null | tr -d '\r' |
+		grep -a -m1 -E '^vireo-vmm(\[[^]]*\])?: error: ' | cut -c1-200)
+	[ -n "$_said" ] && _why="$_why; $_said"
+	echo "$_why" >"$LAB_REASON"
+	echo "FAIL: $_why"
 	exit 1
 }
 
