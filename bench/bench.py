@@ -58,7 +58,8 @@ ENTRIES = {
         "scenario": os.path.join(TOP, "bench", "lab", "bench-boot.sh"),
         "metrics": [("ms", "boot to marker", "ms", ("ratio<=", 0.6)),
                     ("pre", "before guest clock", "ms", None),
-                    ("kernel", "guest uptime at marker", "ms", None)],
+                    ("kernel", "guest uptime at marker", "ms", None),
+                    ("idle", "guest idle at marker", "ms", None)],
         "sides": [
             ("qemu-microvm", "microvm", lambda: True),
             ("vireo-vmm", "vireo", have_vireo_vmm),

@@ -31,13 +31,9 @@ record() {
 	[ "$1" = PASS ] || echo "$2: ${3:-failed}" >>"$reasons"
 }
 
-# 1. Meson tests in the sanitizer build.
-echo "== building the test flavour (ASan+UBSan)"
-if bash scripts/build.sh asan; then
-	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
-	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-	meson test -C build/asan --print-errorlogs --num-processes 2 || true
-	python3 - build/asan/meson-logs/testlog.json "$reasons" >>"$results" <<'PY'
+# count_meson_log FILE: record each test in a meson JSON test log.
+count_meson_log() {
+	python3 - "$1" "$reasons" >>"$results" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
     line = line.strip()
@@ -54,6 +50,29 @@ for line in open(sys.argv[1]):
         with open(sys.argv[2], "a") as r:
             print(f"{t['name']}: meson test {t.get('result')}, see its log above", file=r)
 PY
+}
+
+# The tests that need /dev/kvm (meson suites guest and kvm) run here when
+# this host's /dev/kvm opens; otherwise (a host without one, like the PVM
+# guests CI runs on) they run in the lab's outer VM, on this host's files
+# (tests/lab/hostfs/kvm-tests.sh), with the lab scenarios below.
+kvm_here=1
+( exec 3<>/dev/kvm ) 2>/dev/null || kvm_here=0
+kvm_log=build/asan/meson-logs/lab-kvm.json
+
+# 1. Meson tests in the sanitizer build.
+echo "== building the test flavour (ASan+UBSan)"
+if bash scripts/build.sh asan; then
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+	if [ $kvm_here -eq 1 ]; then
+		meson test -C build/asan --print-errorlogs --num-processes 2 || true
+	else
+		echo "== no usable /dev/kvm here: the suites guest and kvm run in the lab (below)"
+		meson test -C build/asan --print-errorlogs --num-processes 2 \
+			--no-suite guest --no-suite kvm || true
+	fi
+	count_meson_log build/asan/meson-logs/testlog.json
 else
 	record FAIL build-asan "build failed"
 fi
@@ -89,7 +108,12 @@ if [ $skip_lab -eq 0 ] && [ -x tests/lab/run.sh ]; then
 	# Its output passes through as it comes; RESULT lines are also recorded.
 	# (Not `tee /dev/stderr`: when stderr is a file, tee reopens it with
 	# O_TRUNC and its own offset, and the log ends up with holes of NULs.)
-	bash tests/lab/run.sh ${LAB_FILTER:+--filter "$LAB_FILTER"} --all 2>&1 |
+	kvm_args=()
+	if [ $kvm_here -eq 0 ]; then
+		rm -f "$kvm_log"
+		kvm_args=(--host-fs tests/lab/hostfs/kvm-tests.sh)
+	fi
+	bash tests/lab/run.sh ${LAB_FILTER:+--filter "$LAB_FILTER"} --all "${kvm_args[@]}" 2>&1 |
 		awk -v results="$results" -v reasons="$reasons" '{ print; fflush() }
 		$1=="RESULT" && ($2=="PASS"||$2=="FAIL") {
 			print $2, $3 >> results
@@ -101,6 +125,14 @@ if [ $skip_lab -eq 0 ] && [ -x tests/lab/run.sh ]; then
 	# run.sh failed without a scenario failing: the harness itself failed.
 	[ "${PIPESTATUS[0]}" -eq 0 ] || [ "$(grep -c '^FAIL ' "$results")" -gt "$nfail_before" ] ||
 		record FAIL lab "the harness failed, see its output above"
+	# Each test kvm-tests ran (its own RESULT line says whether all passed).
+	if [ $kvm_here -eq 0 ]; then
+		if [ -s "$kvm_log" ]; then
+			count_meson_log "$kvm_log"
+		else
+			record FAIL kvm-suites "no usable /dev/kvm here and the lab ran no kvm-tests (no $kvm_log)"
+		fi
+	fi
 	# The harness's own handling of a stalled outer VM (tests/lab/selftest).
 	if [ -z "${LAB_FILTER:-}" ]; then
 		if bash tests/lab/stall-retry-test.sh; then
@@ -109,6 +141,10 @@ if [ $skip_lab -eq 0 ] && [ -x tests/lab/run.sh ]; then
 			record FAIL lab-stall-retry "see above"
 		fi
 	fi
+fi
+
+if [ $kvm_here -eq 0 ] && { [ $skip_lab -eq 1 ] || [ ! -x tests/lab/run.sh ]; }; then
+	record FAIL kvm-suites "no usable /dev/kvm here, and without the lab the suites guest and kvm did not run"
 fi
 
 echo

@@ -9,9 +9,9 @@
 #                   tmpfs and free them (default 1024; 0 = off): see
 #                   "Scrubbing" in bench/README.md
 # Each round runs every side once, in order (A B A B ...). Reports
-# "LAB-DATA side=NAME run=I ms=MS kernel=MS pre=MS" per measured run: wall
-# time to the marker, the guest's uptime in the marker line, and their
-# difference (time before the guest's clock). bench/bench.py drives it.
+# "LAB-DATA side=NAME run=I ms=MS kernel=MS pre=MS idle=MS" per measured run:
+# wall time to the marker, the guest's uptime in the marker line, their
+# difference (time before the guest's clock) and the guest's idle time. bench/bench.py drives it.
 # lab-timeout: 900
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
@@ -45,7 +45,7 @@ while [ $i -le "$runs" ]; do
 		if [ $i -ge 1 ]; then
 			up=${LAB_GUEST_UPTIME_MS:-}
 			[ -n "$up" ] || lab_fail "$side run $i: no uptime in the marker line"
-			lab_data "side=$side run=$i ms=$LAB_MARKER_MS kernel=$up pre=$((LAB_MARKER_MS - up))"
+			lab_data "side=$side run=$i ms=$LAB_MARKER_MS kernel=$up pre=$((LAB_MARKER_MS - up)) idle=${LAB_GUEST_IDLE_MS:-0}"
 		fi
 		echo "$side run $i: $LAB_MARKER_MS ms"
 	done

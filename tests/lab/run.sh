@@ -12,7 +12,9 @@
 # --verbose (stream scenario
 # output), --timeout SECONDS (bound for each selected scenario instead of its
 # "# lab-timeout:" line), --mode direct|outer (default: direct when /proc/cpuinfo has vmx or
-# svm, else outer).
+# svm, else outer), --host-fs (outer mode: the host's / is shared into the
+# outer VM with virtiofs and mounted at /host, so a scenario can run the
+# host's own programs there under the outer VM's /dev/kvm; see README.md).
 # Env: LAB_SMP (outer vCPUs, default 2), LAB_MEM (outer MiB, default 4096),
 #      LAB_BOOT_SECONDS (time allowed for the outer boot, default 120),
 #      LAB_WATCHDOG_GRACE (host-side stall detection, default 90),
@@ -35,7 +37,8 @@ REL=$top/build/release
 
 # Modules of the outer VM, by name (dependencies are added and ordered).
 LAB_OUTER_MODULES="irqbypass kvm kvm_amd tun tap vhost_iotlb vhost vhost_net
-vsock vmw_vsock_virtio_transport_common vhost_vsock"
+vsock vmw_vsock_virtio_transport_common vhost_vsock
+virtio_pci fuse virtiofs"
 # Firmware QEMU needs for -M microvm (from qemu-system-data / seabios).
 LAB_QEMU_DATA="bios-microvm.bin linuxboot_dma.bin pvh.bin kvmvapic.bin"
 
@@ -68,7 +71,7 @@ scenario_timeout() {
 }
 
 # ---- arguments -----------------------------------------------------------
-all=0 list=0 filter="" verbose=0 timeout_override="" mode=${LAB_MODE:-auto} shell_script=""
+all=0 list=0 filter="" verbose=0 hostfs=0 timeout_override="" mode=${LAB_MODE:-auto} shell_script=""
 envs=() picks=() extra_files=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -82,6 +85,7 @@ while [ $# -gt 0 ]; do
 		[ -f "$2" ] || die "--file '$2': no such file"
 		extra_files+=("$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"); shift ;;
 	--verbose) verbose=1 ;;
+	--host-fs) hostfs=1 ;;
 	--timeout)
 		[[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "bad --timeout '${2:-}': give whole seconds"
 		timeout_override=$2; shift ;;
@@ -225,6 +229,8 @@ build_overlay() {
 		echo "${names[$i]} ${limits[$i]}" >>"$root/lab/batch"
 	done
 	: >"$root/lab/env"
+	# --host-fs: where this checkout is in the host's file system.
+	[ $hostfs -eq 1 ] && printf "LAB_HOST_TOP='%s'\n" "$top" >>"$root/lab/env"
 	for e in "${envs[@]}"; do
 		printf "%s='%s'\n" "${e%%=*}" "$(sed "s/'/'\\\\''/g" <<<"${e#*=}")" >>"$root/lab/env"
 	done
@@ -424,6 +430,7 @@ run_direct() {
 		t0=$(now)
 		rc=0
 		(cd "$tmp" && env "${envs[@]}" LAB_NAME="$name" LAB_MODE=direct LAB_TMP="$tmp" \
+			LAB_HOST=/ LAB_HOST_TOP="$top" \
 			LAB_REASON="$tmp/reason" LAB_SCENARIOS="$LAB_DIR/direct/scenarios" \
 			LAB_FILES="$LAB_DIR/direct/files" \
 			LAB_INNER_KERNEL="$FX_DIR/vmlinuz" LAB_INNER_INITRD="$FX_DIR/inner-initramfs.cpio.gz" \
@@ -457,10 +464,44 @@ outer_args() {
 	# Interactive: one console, the outer kernel's warnings kept off it.
 	[ "$1" = console ] && append="console=ttyS0 quiet loglevel=1 panic=-1 lab.mode=$1"
 	[ $verbose -eq 1 ] && append="$append lab.verbose=1"
+	[ $hostfs -eq 1 ] && append="$append lab.hostfs=1"
 	qargs=(qemu-system-x86_64 -M q35 -accel tcg,thread=multi -cpu max
 		-smp "${LAB_SMP:-2}" -m "${LAB_MEM:-4096}"
 		-nodefaults -no-user-config -display none -no-reboot
 		-kernel "$FX_DIR/vmlinuz" -initrd "$LAB_DIR/outer.cpio" -append "$append")
+	# --host-fs: virtiofsd (started by start_hostfs) serves the host's / as
+	# tag "hostfs"; vhost-user needs the guest RAM in shared memory.
+	[ $hostfs -eq 1 ] && qargs+=(-chardev "socket,id=hostfs,path=$LAB_DIR/hostfs.sock"
+		-device vhost-user-fs-pci,chardev=hostfs,tag=hostfs
+		-object "memory-backend-memfd,id=ram,size=${LAB_MEM:-4096}M,share=on"
+		-machine memory-backend=ram)
+	return 0
+}
+
+# start_hostfs: for --host-fs, start virtiofsd on $LAB_DIR/hostfs.sock (it
+# serves one VM and exits when that VM goes); sets hostfs_pid.
+VIRTIOFSD=${VIRTIOFSD:-/usr/lib/qemu/virtiofsd}
+hostfs_pid=""
+start_hostfs() {
+	local n=0
+	[ $hostfs -eq 1 ] || return 0
+	[ -x "$VIRTIOFSD" ] || die "--host-fs: no $VIRTIOFSD (package qemu-system-common; run 'bash scripts/setup.sh')"
+	rm -f "$LAB_DIR/hostfs.sock"
+	"$VIRTIOFSD" --socket-path="$LAB_DIR/hostfs.sock" -o source=/ -o sandbox=chroot -o cache=auto \
+		-o posix_lock -o flock -o log_level=err </dev/null >>"$LAB_DIR/virtiofsd.log" 2>&1 &
+	hostfs_pid=$!
+	while [ ! -S "$LAB_DIR/hostfs.sock" ]; do
+		kill -0 "$hostfs_pid" 2>/dev/null || die "--host-fs: virtiofsd exited (see build/lab/virtiofsd.log)"
+		n=$((n + 1))
+		[ $n -lt 100 ] || die "--host-fs: virtiofsd made no socket in 10 s"
+		sleep 0.1
+	done
+}
+stop_hostfs() {
+	[ -n "$hostfs_pid" ] || return 0
+	kill "$hostfs_pid" 2>/dev/null || true
+	wait "$hostfs_pid" 2>/dev/null || true
+	hostfs_pid=""
 }
 
 prepare_outer() {
@@ -480,7 +521,11 @@ if [ -n "$shell_script" ]; then
 	prepare_outer
 	say "starting the lab's outer VM (about 10 s under emulation); Ctrl-A X quits QEMU"
 	outer_args console
-	exec "${qargs[@]}" -serial mon:stdio
+	start_hostfs
+	rc=0
+	"${qargs[@]}" -serial mon:stdio || rc=$?
+	stop_hostfs
+	exit $rc
 fi
 
 say "build and fixtures ready in $(since "$t_build") s; mode $mode; ${#names[@]} scenario(s): ${names[*]}"
@@ -501,6 +546,7 @@ else
 		done
 		t_boot=$(now)
 		rm -f "$LAB_DIR/qemu.rc" "$LAB_DIR/qemu.pid"
+		start_hostfs
 		say "booting the outer VM; the batch may take up to $total s"
 		parse_results "$t_boot" "the outer VM stopped" \
 			< <(outer_args batch; rc=0
@@ -510,6 +556,7 @@ else
 				echo $! >"$LAB_DIR/qemu.pid"
 				wait $! || rc=$?
 				echo "$rc" >"$LAB_DIR/qemu.rc")
+		stop_hostfs
 		if [ -s "$LAB_DIR/qemu.err" ]; then
 			grep -v "TCG doesn't support requested feature" "$LAB_DIR/qemu.err" | sed 's/^/lab: qemu: /' || true
 		fi

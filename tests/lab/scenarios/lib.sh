@@ -79,6 +79,7 @@ lab_vmm_exec() {
 # console output goes to $LAB_TMP/VMM.out and to stdout. Sets
 #   LAB_MARKER_MS   milliseconds from VMM start to VIREO-BOOT-OK ("" if never)
 #   LAB_GUEST_UPTIME_MS  the guest kernel's uptime in that line (10 ms steps)
+#   LAB_GUEST_IDLE_MS    the guest's idle time in that line ("" if none)
 #   LAB_GUEST_EXIT  the status in VIREO-SCENARIO-EXIT ("" if none came)
 # Returns 0 when the marker showed.
 lab_boot() {
@@ -96,6 +97,8 @@ lab_boot() {
 	LAB_MARKER_MS=$(sed -n 's/^MARKER-MS //p' "$LAB_TMP/$_vmm.out" | head -1)
 	LAB_GUEST_UPTIME_MS=$(tr -d '\r' <"$LAB_TMP/$_vmm.out" |
 		sed -n 's/.*VIREO-BOOT-OK uptime=\([0-9.]*\).*/\1/p' | head -1 | awk '{ printf "%d", $1 * 1000 }')
+	LAB_GUEST_IDLE_MS=$(tr -d '\r' <"$LAB_TMP/$_vmm.out" |
+		sed -n 's/.*VIREO-BOOT-OK uptime=[0-9.]* idle=\([0-9.]*\).*/\1/p' | head -1 | awk '{ printf "%d", $1 * 1000 }')
 	LAB_GUEST_EXIT=$(tr -d '\r' <"$LAB_TMP/$_vmm.out" |
 		sed -n 's/^VIREO-SCENARIO-EXIT \([0-9][0-9]*\)$/\1/p' | head -1)
 	return $_rc
