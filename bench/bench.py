@@ -140,6 +140,11 @@ def run_entry(name, entry, runs):
         print(f"bench: {name}: side {label} is not available yet; measuring without it",
               file=sys.stderr)
     if "host" in entry:
+        try:
+            os.close(os.open("/dev/kvm", os.O_RDWR))
+        except OSError as e:
+            return {}, (f"this host's /dev/kvm does not open ({e.strerror}): a host entry needs "
+                        "one (these PVM machines have none since 2026-12-05)")
         return globals()[entry["host"]](sides, runs)
     keys = [m[0] for m in metrics_of(entry)]
     values = {s[1]: {k: [] for k in keys} for s in sides}
