@@ -32,17 +32,30 @@ if [ "$LAB_HOST" = / ]; then
 else
 	# The outer VM's own /proc, /sys, /dev (with its /dev/kvm) and a fresh
 	# /tmp over the host's, in the host's tree, then chroot into it.
+	# A checkout under /tmp (CI's fresh clones) is kept visible through
+	# the fresh /tmp: bound aside first, then bound back at its path.
 	h=$LAB_HOST
+	case "$LAB_HOST_TOP" in
+	/tmp/*)
+		mkdir -p /lab-top
+		mount -o bind "$h$LAB_HOST_TOP" /lab-top || lab_fail "binding $LAB_HOST_TOP aside failed" ;;
+	esac
 	mount -t proc proc "$h/proc" &&
 		mount -t sysfs sysfs "$h/sys" &&
 		mount -o rbind /dev "$h/dev" &&
 		mount -t tmpfs -o mode=1777 tmpfs "$h/tmp" ||
 		lab_fail "mounting /proc, /sys, /dev or /tmp inside $h failed"
+	case "$LAB_HOST_TOP" in
+	/tmp/*)
+		mkdir -p "$h$LAB_HOST_TOP" && mount -o bind /lab-top "$h$LAB_HOST_TOP" ||
+			lab_fail "binding $LAB_HOST_TOP back under the fresh /tmp failed" ;;
+	esac
+	[ -f "$h/$build/meson-private/build.dat" ] || lab_fail "no $build/meson-private/build.dat inside the chroot"
 	[ -c "$h/dev/kvm" ] || lab_fail "no /dev/kvm inside the chroot"
 	# shellcheck disable=SC2086
 	chroot "$h" /usr/bin/env -i $envs "$@"
 	rc=$?
-	umount "$h/tmp" 2>/dev/null
+	umount -l "$h/tmp" 2>/dev/null
 fi
 [ -f "$LAB_HOST/$build/meson-logs/$logbase.json" ] ||
 	lab_fail "meson test left no $build/meson-logs/$logbase.json (status $rc)"
