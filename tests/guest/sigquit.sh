@@ -21,6 +21,16 @@ for c in 0 1; do
 	grep -q "vCPU $c state (SIGQUIT)" "$dir/err" || { echo "vCPU $c did not dump"; fail=1; }
 done
 [ "$(grep -c 'rip' "$dir/err")" -ge 2 ] || { echo "fewer than two register dumps"; fail=1; }
+# The running vCPU's dump walks its RIP through the guest's own page tables;
+# the tiny guest maps the low 4 GiB 1:1, so the walk must end where it began.
+walk=$(grep -m1 -E '^  walk rip [0-9a-f]{16}: pml4e 0x[0-9a-f]+ pdpte 0x[0-9a-f]+ .*-> gpa 0x[0-9a-f]+' "$dir/err")
+if [ -z "$walk" ]; then
+	echo "no page walk of RIP in the dump"; fail=1
+else
+	va=$(echo "$walk" | sed -E 's/^  walk rip ([0-9a-f]+):.*/\1/')
+	pa=$(echo "$walk" | sed -E 's/.*-> gpa 0x([0-9a-f]+).*/\1/')
+	[ $((16#$va)) -eq $((16#$pa)) ] || { echo "RIP 0x$va walked to 0x$pa, not 1:1"; fail=1; }
+fi
 if ! kill -0 $pid 2>/dev/null; then
 	echo "vireo-vmm ended after SIGQUIT; it should run on"; fail=1
 else

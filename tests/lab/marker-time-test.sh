@@ -36,5 +36,18 @@ out=$("$mt" -t 1 -- sh -c 'echo nothing; sleep 5')
 rc=$?
 [ $rc -eq 1 ] || { echo "no marker: exit status $rc, want 1"; fail=1; }
 echo "$out" | grep -q '^MARKER-TIMEOUT 1$' || { echo "no MARKER-TIMEOUT line"; fail=1; }
+# -Q: at the deadline the command gets SIGQUIT first, its output of the next
+# moments still comes through, then it is killed.
+out=$("$mt" -Q -t 1 -- sh -c 'trap "echo got-quit; echo dump-on-stderr >&2" QUIT; echo waiting; while :; do sleep 0.1; done')
+rc=$?
+[ $rc -eq 1 ] || { echo "-Q: exit status $rc, want 1"; fail=1; }
+echo "$out" | grep -q '^got-quit$' || { echo "-Q: no SIGQUIT reached the command (or its output was lost)"; fail=1; }
+echo "$out" | grep -q '^dump-on-stderr$' || { echo "-Q: the command's stderr after SIGQUIT was lost"; fail=1; }
+echo "$out" | grep -q '^MARKER-TIMEOUT 1$' || { echo "-Q: no MARKER-TIMEOUT line"; fail=1; }
+echo "$out" | grep -q '^MARKER-EXIT 137$' || { echo "-Q: command not killed after the dump"; fail=1; }
+# -Q with a command that SIGQUIT ends: still a timeout.
+out=$("$mt" -Q -t 1 -- sh -c 'echo waiting; exec sleep 5')
+echo "$out" | grep -q '^MARKER-TIMEOUT 1$' || { echo "-Q: a command ended by SIGQUIT was not reported as timed out"; fail=1; }
+echo "$out" | grep -q '^MARKER-EXIT 131$' || { echo "-Q: want exit status 131 (SIGQUIT) from sleep"; fail=1; }
 [ $fail -eq 0 ] && echo "lab-marker-time: ok"
 exit $fail

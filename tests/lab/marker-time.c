@@ -2,7 +2,7 @@
  * lab-marker-time: run a command, pass its output through, and time how long
  * it takes until a marker line appears.
  *
- *   lab-marker-time [-t SECONDS] [-m MARKER] [-k] [-T] -- COMMAND [ARG...]
+ *   lab-marker-time [-t SECONDS] [-m MARKER] [-k] [-T] [-Q] -- COMMAND [ARG...]
  *
  * COMMAND runs in its own process group with stdin from /dev/null; its
  * stdout and stderr are copied to our stdout a whole line at a time, so a
@@ -14,6 +14,10 @@
  * killed and "MARKER-TIMEOUT <seconds>" printed. At the end
  * "MARKER-EXIT <status>" gives the command's exit status (128+signal if it
  * was killed).
+ *
+ * With -Q, at the deadline COMMAND itself is first sent SIGQUIT and its
+ * output copied for 2 s more before the kill: vireo-vmm then prints every
+ * vCPU's registers and page walks, which shows where a hung guest is.
  *
  * With -T every line of the command's output is prefixed with "[+MS] ", the
  * milliseconds since the start when its first byte arrived (for profiling
@@ -140,7 +144,7 @@ static void mt_feed(struct mt_state *st, struct mt_stream *in, const char *buf, 
 
 static int mt_usage(void)
 {
-	fprintf(stderr, "usage: lab-marker-time [-t SECONDS] [-m MARKER] [-k] [-T] -- COMMAND [ARG...]\n");
+	fprintf(stderr, "usage: lab-marker-time [-t SECONDS] [-m MARKER] [-k] [-T] [-Q] -- COMMAND [ARG...]\n");
 	return 2;
 }
 
@@ -151,11 +155,12 @@ int main(int argc, char **argv)
 	int fds[2], efds[2], opt, status = 0, devnull;
 	struct mt_stream out = { .fd = -1 }, err = { .fd = -1 };
 	struct mt_stream *streams[2] = { &out, &err };
-	bool timed_out = false, killed = false;
+	bool timed_out = false, killed = false, quit_first = false, quit_sent = false;
+	int64_t deadline_ms;
 	pid_t pid;
 	char *end;
 
-	while ((opt = getopt(argc, argv, "+t:m:kT")) != -1) {
+	while ((opt = getopt(argc, argv, "+t:m:kTQ")) != -1) {
 		switch (opt) {
 		case 't':
 			errno = 0;
@@ -175,6 +180,9 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			st.kill_at_marker = true;
+			break;
+		case 'Q':
+			quit_first = true;
 			break;
 		case 'T':
 			st.stamp = true;
@@ -214,12 +222,20 @@ int main(int argc, char **argv)
 	err.fd = efds[0];
 
 	/* Copy output until EOF on both, the deadline, or (with -k) the marker. */
+	deadline_ms = timeout_s * 1000;
 	while (!out.eof || !err.eof) {
-		int64_t left = timeout_s * 1000 - mt_ms_since(&st.start);
+		int64_t left = deadline_ms - mt_ms_since(&st.start);
 		struct pollfd pfd[2];
 		char buf[4096];
 		int r;
 
+		if (left <= 0 && quit_first && !quit_sent) {
+			/* -Q: ask for a state dump, read it, then kill. */
+			kill(pid, SIGQUIT);
+			quit_sent = true;
+			deadline_ms += 2000;
+			continue;
+		}
 		if (left <= 0) {
 			timed_out = true;
 			break;
@@ -256,6 +272,9 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	/* A command that ended on -Q's SIGQUIT still ran out of time. */
+	if (quit_sent)
+		timed_out = true;
 	/* Lines cut short by the end (a command killed mid-line). */
 	mt_emit(&st, &out);
 	mt_emit(&st, &err);

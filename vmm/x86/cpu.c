@@ -8,6 +8,7 @@
 #include "../layout.h"
 #include "../vm.h"
 #include "cpu.h"
+#include "pagewalk.h"
 #include "cpuid.h"
 
 #define MSR_IA32_APICBASE         0x1b
@@ -237,4 +238,28 @@ void cpu_dump(int fd, FILE *f)
 		s.cs.selector, s.cs.base, s.cs.l, s.cs.db, s.ss.selector, s.ds.selector,
 		s.cr0, s.cr2, s.cr3, s.cr4, s.efer,
 		s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit);
+}
+
+void cpu_dump_walks(int fd, const struct gmem *m, FILE *f)
+{
+	static const char *const names[3] = { "rip", "rsp", "cr2" };
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	uint64_t vas[3];
+	char text[320];
+
+	if (ioctl(fd, KVM_GET_REGS, &r) < 0 || ioctl(fd, KVM_GET_SREGS, &s) < 0)
+		return;
+	/* Long mode with paging: CR0.PG and EFER.LMA. */
+	if (!(s.cr0 & (1ULL << 31)) || !(s.efer & (1ULL << 10)))
+		return;
+	vas[0] = r.rip;
+	vas[1] = r.rsp;
+	vas[2] = s.cr2;
+	for (unsigned i = 0; i < 3; i++) {
+		uint64_t gpa;
+
+		pagewalk(m, s.cr3, (s.cr4 >> 12) & 1, vas[i], &gpa, text, sizeof(text));
+		fprintf(f, "  walk %s %016llx: %s\n", names[i], (unsigned long long)vas[i], text);
+	}
 }

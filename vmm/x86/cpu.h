@@ -18,5 +18,8 @@ void cpu_write_boot_tables(struct gmem *m);
 int cpu_set_entry(int vcpu_fd, const struct boot_entry *e);
 /* One-paragraph register dump for error reports. */
 void cpu_dump(int vcpu_fd, FILE *f);
+/* With 64-bit paging on: the guest's own page walk of RIP, RSP and CR2
+ * (x86/pagewalk.h), one line each, after cpu_dump. */
+void cpu_dump_walks(int vcpu_fd, const struct gmem *m, FILE *f);
 
 #endif

@@ -89,8 +89,12 @@ lab_boot() {
 	*) lab_fail "lab_boot: unknown VMM '$_vmm' (microvm or vireo)" ;;
 	esac
 	export LAB_VMM_ARGS
+	# At the deadline vireo-vmm is asked for its state first (SIGQUIT:
+	# every vCPU's registers and page walks), so a hang shows where it is.
+	_q=
+	[ "$_vmm" = vireo ] && _q=-Q
 	# shellcheck disable=SC2016
-	lab-marker-time -t "$_t" $_k -- sh -c '. "$LAB_SCENARIOS/lib.sh" && lab_vmm_exec "$1" "$2"' \
+	lab-marker-time -t "$_t" $_k $_q -- sh -c '. "$LAB_SCENARIOS/lib.sh" && lab_vmm_exec "$1" "$2"' \
 		lab_vmm_exec "$_vmm" "$_cmdline" >"$LAB_TMP/$_vmm.out" 2>&1
 	_rc=$?
 	tr -d '\r' <"$LAB_TMP/$_vmm.out"
