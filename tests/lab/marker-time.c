@@ -206,6 +206,16 @@ int main(int argc, char **argv)
 	}
 	if (pid == 0) {
 		setpgid(0, 0);
+		if (quit_first) {
+			/* -Q must reach COMMAND: a shell starting us in the
+			 * background hands down SIGQUIT ignored. */
+			sigset_t q;
+
+			signal(SIGQUIT, SIG_DFL);
+			sigemptyset(&q);
+			sigaddset(&q, SIGQUIT);
+			sigprocmask(SIG_UNBLOCK, &q, NULL);
+		}
 		devnull = open("/dev/null", O_RDONLY);
 		if (devnull >= 0)
 			dup2(devnull, STDIN_FILENO);
