@@ -63,8 +63,7 @@ static bool vcpu_dump_if_asked(struct vcpu *v, const char *when)
 		return false;
 	v->dumped_gen = gen;
 	vinfo("vCPU %u state %s:", v->index, when);
-	cpu_dump(v->fd, stderr);
-	cpu_dump_walks(v->fd, &v->vm->mem, stderr);
+	cpu_dump(v->fd, &v->vm->mem, stderr);
 	return true;
 }
 
@@ -80,8 +79,7 @@ static void vcpu_fatal(struct vcpu *v, const char *fmt, ...)
 	if (vm_stopping(v->vm))
 		return;
 	verr("vCPU %u: %s", v->index, msg);
-	cpu_dump(v->fd, stderr);
-	cpu_dump_walks(v->fd, &v->vm->mem, stderr);
+	cpu_dump(v->fd, &v->vm->mem, stderr);
 	/* The other vCPUs print where they were as they stop. */
 	v->dumped_gen = atomic_fetch_add(&v->vm->dump_gen, 1) + 1;
 	vm_request_stop(v->vm, VM_STOP_ERROR, 1);

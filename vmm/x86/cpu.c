@@ -215,10 +215,13 @@ int cpu_set_entry(int fd, const struct boot_entry *e)
 	return ioctl(fd, KVM_SET_REGS, &regs) < 0 ? -errno : 0;
 }
 
-void cpu_dump(int fd, FILE *f)
+void cpu_dump(int fd, const struct gmem *m, FILE *f)
 {
+	static const char *const names[3] = { "rip", "rsp", "cr2" };
 	struct kvm_regs r;
 	struct kvm_sregs s;
+	uint64_t vas[3];
+	char text[320];
 
 	if (ioctl(fd, KVM_GET_REGS, &r) < 0 || ioctl(fd, KVM_GET_SREGS, &s) < 0) {
 		fprintf(f, "  (registers unavailable: %s)\n", strerror(errno));
@@ -238,19 +241,7 @@ void cpu_dump(int fd, FILE *f)
 		s.cs.selector, s.cs.base, s.cs.l, s.cs.db, s.ss.selector, s.ds.selector,
 		s.cr0, s.cr2, s.cr3, s.cr4, s.efer,
 		s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit);
-}
-
-void cpu_dump_walks(int fd, const struct gmem *m, FILE *f)
-{
-	static const char *const names[3] = { "rip", "rsp", "cr2" };
-	struct kvm_regs r;
-	struct kvm_sregs s;
-	uint64_t vas[3];
-	char text[320];
-
-	if (ioctl(fd, KVM_GET_REGS, &r) < 0 || ioctl(fd, KVM_GET_SREGS, &s) < 0)
-		return;
-	/* Long mode with paging: CR0.PG and EFER.LMA. */
+	/* The page walks: only in long mode with paging (CR0.PG, EFER.LMA). */
 	if (!(s.cr0 & (1ULL << 31)) || !(s.efer & (1ULL << 10)))
 		return;
 	vas[0] = r.rip;

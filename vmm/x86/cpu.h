@@ -16,10 +16,9 @@ int cpu_init(struct vm *vm, int vcpu_fd, unsigned index);
 void cpu_write_boot_tables(struct gmem *m);
 /* Entry registers of the boot vCPU. */
 int cpu_set_entry(int vcpu_fd, const struct boot_entry *e);
-/* One-paragraph register dump for error reports. */
-void cpu_dump(int vcpu_fd, FILE *f);
-/* With 64-bit paging on: the guest's own page walk of RIP, RSP and CR2
- * (x86/pagewalk.h), one line each, after cpu_dump. */
-void cpu_dump_walks(int vcpu_fd, const struct gmem *m, FILE *f);
+/* One-paragraph register dump for error reports; with guest RAM m and
+ * 64-bit paging on, also the guest's own page walk of RIP, RSP and CR2
+ * (x86/pagewalk.h), one line each. */
+void cpu_dump(int vcpu_fd, const struct gmem *m, FILE *f);
 
 #endif

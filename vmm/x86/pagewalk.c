@@ -68,12 +68,13 @@ enum pagewalk_result pagewalk(const struct gmem *m, uint64_t cr3, bool la57, uin
 		if (below == 0 || ((below == 1 || below == 2) && (e & PW_PS))) {
 			uint64_t size = 1ULL << shift;
 			uint64_t pa = ((e & PW_ADDR_MASK) & ~(size - 1)) | (va & (size - 1));
+			bool in_ram = gmem_ptr(m, pa, 1) != NULL;
 
 			*gpa = pa;
 			pw_add(&t, " -> gpa 0x%llx%s%s", (unsigned long long)pa,
 			       below == 2 ? " (1 GiB page)" : below == 1 ? " (2 MiB page)" : "",
-			       gmem_ptr(m, pa, 1) ? "" : ", outside guest RAM");
-			return gmem_ptr(m, pa, 1) ? PAGEWALK_OK : PAGEWALK_OUTSIDE_RAM;
+			       in_ram ? "" : ", outside guest RAM");
+			return in_ram ? PAGEWALK_OK : PAGEWALK_OUTSIDE_RAM;
 		}
 		table = e & PW_ADDR_MASK;
 	}

@@ -122,19 +122,20 @@ lab_boot() {
 	# every vCPU's registers and page walks), so a hang shows where it is.
 	_q=
 	[ "$_vmm" = vireo ] && _q=-Q
-	# shellcheck disable=SC2016
-	lab-marker-time -t "$_t" $_k $_q -- sh -c '. "$LAB_SCENARIOS/lib.sh" && lab_vmm_exec "$1" "$2"' \
-		lab_vmm_exec "$_vmm" "$_cmdline" >"$LAB_TMP/$_vmm.out" 2>&1
-	_rc=$?
-	if [ $_rc -ne 0 ] && [ "$_vmm" = vireo ] && lab_emulator_fault "$LAB_TMP/$_vmm.out"; then
-		# The emulated CPU's fault, not the VMM's: say so and boot once more.
-		echo "LAB-WARN $LAB_NAME: lab emulator fault (a vCPU of vireo-vmm resumed with the outer host's state); booting again"
-		cp "$LAB_TMP/$_vmm.out" "$LAB_TMP/$_vmm.emulator-fault.out"
+	# A boot that failed with the lab emulator's own fault (see
+	# lab_emulator_fault) is said so and run once more.
+	_try=1
+	while :; do
 		# shellcheck disable=SC2016
 		lab-marker-time -t "$_t" $_k $_q -- sh -c '. "$LAB_SCENARIOS/lib.sh" && lab_vmm_exec "$1" "$2"' \
 			lab_vmm_exec "$_vmm" "$_cmdline" >"$LAB_TMP/$_vmm.out" 2>&1
 		_rc=$?
-	fi
+		[ $_rc -ne 0 ] && [ $_try -eq 1 ] && [ "$_vmm" = vireo ] &&
+			lab_emulator_fault "$LAB_TMP/$_vmm.out" || break
+		echo "LAB-WARN $LAB_NAME: lab emulator fault (a vCPU of vireo-vmm resumed with the outer host's state); booting again"
+		cp "$LAB_TMP/$_vmm.out" "$LAB_TMP/$_vmm.emulator-fault.out"
+		_try=2
+	done
 	tr -d '\r' <"$LAB_TMP/$_vmm.out"
 	LAB_MARKER_MS=$(sed -n 's/^MARKER-MS //p' "$LAB_TMP/$_vmm.out" | head -1)
 	LAB_GUEST_UPTIME_MS=$(tr -d '\r' <"$LAB_TMP/$_vmm.out" |
