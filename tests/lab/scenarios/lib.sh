@@ -95,8 +95,21 @@ lab_svm_run() {
 #   deadline) with RIP within 512 bytes after the outer __svm_vcpu_run (just
 #   after VMRUN) and a CR3 outside guest RAM, or
 # - an exit in TRACE (lab_trace_off's record of the outer kernel's kvm_exit
-#   events) taken at such a RIP: this catches the crashes too, where AMD KVM
-#   resets the vCPU after its triple fault and the dump no longer shows it.
+#   events) taken at such a RIP, or a walk of the guest's page tables that
+#   met a guest-physical address outside its RAM (the host's CR3 with the
+#   guest's RIP): this catches the crashes too, where AMD KVM resets the
+#   vCPU after its triple fault and the dump no longer shows it;
+# - a triple fault (shutdown exit in TRACE) while delivering a page fault
+#   that an instruction fetch in the kernel image raised on a not-present
+#   page. The kernel's text, entry code, IDT and stacks are mapped in every
+#   one of its page tables, so such a fetch fault is not the guest's, and
+#   a page fault that cannot be delivered means those mappings were not
+#   seen either: the lab's runs show it right after a COM1 port exit (RIP
+#   at io_serial_out+0x17) and on entry to the APIC timer handler, in the
+#   same 2-vCPU boots that show the two signs above and crash the outer
+#   kernel itself (README.md). With no virtio device nothing but KVM
+#   writes to guest RAM once the guest runs, so vireo-vmm cannot have
+#   unmapped them.
 # Outer mode only: false everywhere else.
 lab_emulator_fault() {
 	_vr=$(lab_svm_run)
@@ -125,23 +138,52 @@ lab_emulator_fault() {
 		}
 		END {
 			if (trace != "")
-				while ((getline line < trace) > 0)
-					if (line ~ /kvm_exit: / && match(line, / rip 0x[0-9a-f]+/) &&
+				while ((getline line < trace) > 0) {
+					if (line !~ /kvm_exit: /)
+						continue
+					if (match(line, / rip 0x[0-9a-f]+/) &&
 					    near(substr(line, RSTART + 5, RLENGTH - 5)))
 						found = 1
+					# A page-table walk (EXITINFO1 bit 33) that the
+					# filter kept: outside guest RAM.
+					if (line ~ / reason npf / &&
+					    match(line, / info1 0x[0-9a-f]+/) && RLENGTH == 25 &&
+					    int(hex(substr(line, RSTART + 16, 1)) / 2) % 2 == 1)
+						found = 1
+					# A triple fault while delivering a page fault
+					# (EXITINTINFO: valid, exception, error code,
+					# vector 14) raised by an instruction fetch from a
+					# not-present page (error code: fetch, not user,
+					# not present) at a RIP in the kernel image.
+					if (line ~ / reason shutdown rip 0xffffffff[89ab][0-9a-f]{7} / &&
+					    line ~ / intr_info 0x80000b0e error_code 0x[0-9a-f]{8}$/ &&
+					    match(line, / error_code 0x[0-9a-f]+/) &&
+					    hex(substr(line, RSTART + 20, 1)) % 2 == 1 &&
+					    hex(substr(line, RSTART + 21, 1)) % 2 == 0 &&
+					    int(hex(substr(line, RSTART + 21, 1)) / 4) % 2 == 0)
+						found = 1
+				}
 			exit !found
 		}'
 }
 
 # The outer kernel's kvm_exit tracepoint as a flight recorder for an inner
-# boot (outer mode only). lab_trace_on keeps two kinds of exits: shutdown
-# (a triple fault, whose RIP vireo-vmm's dump cannot show because AMD KVM
-# resets the vCPU first), and any exit at a RIP within 512 bytes after the
-# outer __svm_vcpu_run (the emulator's fault, lab_emulator_fault). The filter
+# boot (outer mode only). lab_trace_on VMM MEM_MIB keeps three kinds of
+# exits:
+# - shutdown: a triple fault, with the RIP it came at (vireo-vmm's dump
+#   cannot show it: AMD KVM resets the vCPU first);
+# - any exit at a RIP within 512 bytes after the outer __svm_vcpu_run;
+# - for vireo (whose guest-physical layout is known: RAM up to 3 GiB, the
+#   PCI hole, the rest from 4 GiB), a nested page fault taken while walking
+#   the guest's page tables (EXITINFO1 bit 33) at a guest-physical address
+#   outside RAM: a guest's page tables are in its RAM, the outer host's CR3
+#   is not.
+# The last two are the emulator's fault (lab_emulator_fault). The filter
 # drops every other exit in the kernel, so a boot's few thousand exits cost
 # a filter check each and leave nothing in the buffer. lab_trace_off FILE
 # stops it and writes the events kept to FILE (empty when none, or when
-# tracing is not available). Returns 1 when tracing could not be set up.
+# tracing is not available). lab_trace_on returns 1 when tracing could not
+# be set up.
 LAB_TRACEFS=/sys/kernel/tracing
 lab_trace_on() {
 	_vr=$(lab_svm_run)
@@ -153,8 +195,15 @@ lab_trace_on() {
 	# kernel text does not end 512 bytes short of a 4 GiB boundary).
 	_hi=${_vr%????????}
 	_end=$_hi$(printf '%08x' $((0x${_vr#"$_hi"} + 512)))
+	_f="exit_reason == 127 || (guest_rip >= 0x$_vr && guest_rip < 0x$_end)"
+	if [ "$1" = vireo ]; then
+		_m=$(($2 << 20))
+		_lo=$_m _top=$((1 << 32))
+		[ $_m -gt $((3 << 30)) ] && _lo=$((3 << 30)) _top=$((_top + _m - (3 << 30)))
+		_f="$_f || (exit_reason == 1024 && (info1 & 0x200000000) && ((info2 >= $_lo && info2 < $((3 << 30))) || info2 >= $_top))"
+	fi
 	echo 0 >"$_ev/enable" &&
-		echo "exit_reason == 127 || (guest_rip >= 0x$_vr && guest_rip < 0x$_end)" >"$_ev/filter" &&
+		echo "$_f" >"$_ev/filter" &&
 		: >"$LAB_TRACEFS/trace" &&
 		echo 1 >"$_ev/enable"
 }
@@ -183,6 +232,14 @@ lab_boot() {
 	*) lab_fail "lab_boot: unknown VMM '$_vmm' (microvm or vireo)" ;;
 	esac
 	export LAB_VMM_ARGS
+	# Guest RAM in MiB, for lab_trace_on: LAB_INNER_MEM or vireo-vmm's
+	# --memory in LAB_VMM_ARGS (M or G).
+	_mem=${LAB_INNER_MEM:-256}
+	_ma=$(echo " $LAB_VMM_ARGS" | sed -n 's/.* --memory[ =]\([0-9][0-9]*\)\([MG]\).*/\1 \2/p')
+	case "$_ma" in
+	*M) _mem=${_ma% M} ;;
+	*G) _mem=$((${_ma% G} * 1024)) ;;
+	esac
 	# At the deadline vireo-vmm is asked for its state first (SIGQUIT:
 	# every vCPU's registers and page walks), so a hang shows where it is.
 	_q=
@@ -193,7 +250,7 @@ lab_boot() {
 	# resume point for the boot (lab_trace_on), the same for either VMM.
 	_try=1
 	while :; do
-		lab_trace_on
+		lab_trace_on "$_vmm" "$_mem"
 		# shellcheck disable=SC2016
 		lab-marker-time -t "$_t" $_k $_q -- sh -c '. "$LAB_SCENARIOS/lib.sh" && lab_vmm_exec "$1" "$2"' \
 			lab_vmm_exec "$_vmm" "$_cmdline" >"$LAB_TMP/$_vmm.out" 2>&1
