@@ -181,9 +181,9 @@ lab_emulator_fault() {
 # The last two are the emulator's fault (lab_emulator_fault). The filter
 # drops every other exit in the kernel, so a boot's few thousand exits cost
 # a filter check each and leave nothing in the buffer. lab_trace_off FILE
-# stops it and writes the events kept to FILE (empty when none, or when
-# tracing is not available). lab_trace_on returns 1 when tracing could not
-# be set up.
+# writes the events kept since lab_trace_on to FILE (empty when none, or
+# when tracing is not available). lab_trace_on returns 1 when tracing could
+# not be set up.
 LAB_TRACEFS=/sys/kernel/tracing
 lab_trace_on() {
 	_vr=$(lab_svm_run)
@@ -202,17 +202,19 @@ lab_trace_on() {
 		[ $_m -gt $((3 << 30)) ] && _lo=$((3 << 30)) _top=$((_top + _m - (3 << 30)))
 		_f="$_f || (exit_reason == 1024 && (info1 & 0x200000000) && ((info2 >= $_lo && info2 < $((3 << 30))) || info2 >= $_top))"
 	fi
-	echo 0 >"$_ev/enable" &&
-		echo "$_f" >"$_ev/filter" &&
+	# The event stays enabled from the first boot on (new filter and an
+	# empty buffer per boot): enabling or disabling a tracepoint patches
+	# the outer kernel's text (int3-based live patching, IPIs to every
+	# CPU), which the emulated CPUs here are better spared per boot.
+	echo "$_f" >"$_ev/filter" &&
 		: >"$LAB_TRACEFS/trace" &&
-		echo 1 >"$_ev/enable"
+		{ [ "$(cat "$_ev/enable")" = 1 ] || echo 1 >"$_ev/enable"; }
 }
 lab_trace_off() {
 	: >"$1"
 	[ "$LAB_MODE" = outer ] || return 0
 	_ev=$LAB_TRACEFS/events/kvm/kvm_exit
 	[ -f "$_ev/enable" ] && [ "$(cat "$_ev/enable")" = 1 ] || return 0
-	echo 0 >"$_ev/enable"
 	grep -v '^#' "$LAB_TRACEFS/trace" >"$1"
 }
 
