@@ -215,7 +215,7 @@ lab_trace_off() {
 	[ "$LAB_MODE" = outer ] || return 0
 	_ev=$LAB_TRACEFS/events/kvm/kvm_exit
 	[ -f "$_ev/enable" ] && [ "$(cat "$_ev/enable")" = 1 ] || return 0
-	grep -v '^#' "$LAB_TRACEFS/trace" >"$1"
+	grep -v '^#' "$LAB_TRACEFS/trace" >"$1" || :
 }
 
 # lab_boot VMM CMDLINE [TIMEOUT] [-k]: boot the inner fixture under VMM (see
