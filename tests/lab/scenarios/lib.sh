@@ -87,6 +87,14 @@ lab_svm_run() {
 	awk '$3 == "__svm_vcpu_run" { print $1; exit }' /proc/kallsyms 2>/dev/null
 }
 
+# lab_svm_run_plus ADDR OFFSET: ADDR (lab_svm_run's 16 hex digits) plus
+# OFFSET, added in the low 32 bits (no carry out of them: kernel text does
+# not end that close short of a 4 GiB boundary), as 16 hex digits.
+lab_svm_run_plus() {
+	_sh=${1%????????}
+	printf '%s%08x\n' "$_sh" $((0x${1#"$_sh"} + $2))
+}
+
 # lab_emulator_fault FILE [TRACE]: true when the lab's emulated CPU resumed
 # an inner vCPU with the outer host's own state instead of the guest's (seen
 # about once in 50 two-vCPU boots, README.md "Inner guests with 8 vCPUs"; no
@@ -191,10 +199,7 @@ lab_trace_on() {
 	_ev=$LAB_TRACEFS/events/kvm/kvm_exit
 	[ -d "$_ev" ] || mount -t tracefs tracefs "$LAB_TRACEFS" 2>/dev/null
 	[ -d "$_ev" ] || return 1
-	# 512 bytes on from the start, in the low half (no carry out of it:
-	# kernel text does not end 512 bytes short of a 4 GiB boundary).
-	_hi=${_vr%????????}
-	_end=$_hi$(printf '%08x' $((0x${_vr#"$_hi"} + 512)))
+	_end=$(lab_svm_run_plus "$_vr" 512)
 	_f="exit_reason == 127 || (guest_rip >= 0x$_vr && guest_rip < 0x$_end)"
 	if [ "$1" = vireo ]; then
 		_m=$(($2 << 20))
@@ -216,6 +221,17 @@ lab_trace_off() {
 	_ev=$LAB_TRACEFS/events/kvm/kvm_exit
 	[ -f "$_ev/enable" ] && [ "$(cat "$_ev/enable")" = 1 ] || return 0
 	grep -v '^#' "$LAB_TRACEFS/trace" >"$1" || :
+}
+
+# lab_emulator_retry NAME: after a VMM run whose output is $LAB_TMP/NAME.out
+# and record $LAB_TMP/NAME.trace (lab_trace_off), true when that run met the
+# lab emulator's own fault (lab_emulator_fault): says so in a LAB-WARN line
+# and keeps both files as NAME.emulator-fault.*, so the caller boots again.
+lab_emulator_retry() {
+	lab_emulator_fault "$LAB_TMP/$1.out" "$LAB_TMP/$1.trace" || return 1
+	echo "LAB-WARN $LAB_NAME: lab emulator fault (a vCPU of $1 resumed with the outer host's state); booting again"
+	cp "$LAB_TMP/$1.out" "$LAB_TMP/$1.emulator-fault.out"
+	cp "$LAB_TMP/$1.trace" "$LAB_TMP/$1.emulator-fault.trace"
 }
 
 # lab_boot VMM CMDLINE [TIMEOUT] [-k]: boot the inner fixture under VMM (see
@@ -258,11 +274,7 @@ lab_boot() {
 			lab_vmm_exec "$_vmm" "$_cmdline" >"$LAB_TMP/$_vmm.out" 2>&1
 		_rc=$?
 		lab_trace_off "$LAB_TMP/$_vmm.trace"
-		[ $_try -eq 1 ] &&
-			lab_emulator_fault "$LAB_TMP/$_vmm.out" "$LAB_TMP/$_vmm.trace" || break
-		echo "LAB-WARN $LAB_NAME: lab emulator fault (a vCPU of $_vmm resumed with the outer host's state); booting again"
-		cp "$LAB_TMP/$_vmm.out" "$LAB_TMP/$_vmm.emulator-fault.out"
-		cp "$LAB_TMP/$_vmm.trace" "$LAB_TMP/$_vmm.emulator-fault.trace"
+		[ $_try -eq 1 ] && lab_emulator_retry "$_vmm" || break
 		_try=2
 	done
 	tr -d '\r' <"$LAB_TMP/$_vmm.out"

@@ -29,11 +29,10 @@ if lab_emulator_fault "$f"; then
 	lab_fail "lab_emulator_fault took a healthy guest's dump for the emulator's fault"
 fi
 if [ "$LAB_MODE" = outer ]; then
-	vr=$(awk '$3 == "__svm_vcpu_run" { print $1; exit }' /proc/kallsyms)
+	vr=$(lab_svm_run)
 	[ -n "$vr" ] || lab_fail "no __svm_vcpu_run in the outer kernel's /proc/kallsyms"
-	lo=${vr#????????}
-	printf '  walk rip %s%08x: pml4e table at gpa 0x1613c2000: outside guest RAM\n' \
-		"${vr%"$lo"}" $((0x$lo + 0x9c)) >"$LAB_TMP/fault.txt"
+	printf '  walk rip %s: pml4e table at gpa 0x1613c2000: outside guest RAM\n' \
+		"$(lab_svm_run_plus "$vr" 0x9c)" >"$LAB_TMP/fault.txt"
 	cat "$LAB_TMP/fault.txt"
 	lab_emulator_fault "$LAB_TMP/fault.txt" ||
 		lab_fail "lab_emulator_fault did not recognise a vCPU at __svm_vcpu_run+0x9c with CR3 outside RAM"

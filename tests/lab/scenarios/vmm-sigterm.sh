@@ -7,6 +7,14 @@
 lab_need_kvm
 out=$LAB_TMP/vireo.out
 
+# give_up REASON: kill vireo-vmm, reap it, keep REASON in $why; returns 1.
+give_up() {
+	kill -9 $pid
+	wait $pid
+	why=$1
+	return 1
+}
+
 # boot_and_term: 0 when vireo-vmm reached the marker and SIGTERM ended it
 # with 143 in time; otherwise 1 with the reason in $why.
 boot_and_term() {
@@ -23,24 +31,14 @@ boot_and_term() {
 			return 1
 		fi
 		i=$((i + 1))
-		if [ $i -ge 1200 ]; then
-			kill -9 $pid
-			wait $pid
-			why="no marker after 120 s"
-			return 1
-		fi
+		[ $i -lt 1200 ] || give_up "no marker after 120 s" || return 1
 		sleep 0.1
 	done
 	kill -TERM $pid
 	i=0
 	while kill -0 $pid 2>/dev/null; do
 		i=$((i + 1))
-		if [ $i -ge 100 ]; then
-			kill -9 $pid
-			wait $pid
-			why="vireo-vmm still running 10 s after SIGTERM"
-			return 1
-		fi
+		[ $i -lt 100 ] || give_up "vireo-vmm still running 10 s after SIGTERM" || return 1
 		sleep 0.1
 	done
 	wait $pid
@@ -52,9 +50,7 @@ boot_and_term() {
 try=1
 until boot_and_term; do
 	lab_trace_off "$LAB_TMP/vireo.trace"
-	if [ $try -eq 1 ] && lab_emulator_fault "$out" "$LAB_TMP/vireo.trace"; then
-		echo "LAB-WARN $LAB_NAME: lab emulator fault (a vCPU of vireo resumed with the outer host's state); booting again"
-		cp "$out" "$LAB_TMP/vireo.emulator-fault.out"
+	if [ $try -eq 1 ] && lab_emulator_retry vireo; then
 		try=2
 		continue
 	fi

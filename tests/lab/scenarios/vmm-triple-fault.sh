@@ -35,9 +35,8 @@ n=$(grep -c -v 'reason shutdown' "$t")
 [ "$n" -eq 0 ] || lab_fail "the outer kernel's record kept $n exits other than the shutdown from a healthy guest"
 vr=$(lab_svm_run)
 [ -n "$vr" ] || lab_fail "no __svm_vcpu_run in the outer kernel's /proc/kallsyms"
-lo=${vr#????????}
-printf ' vireo-vmm-1-142 [001] d.... 61.000000: kvm_exit: vcpu 1 reason npf rip 0x%s%08x info1 0x0000000000000004 info2 0x00000001613c2000 intr_info 0x00000000 error_code 0x00000000\n' \
-	"${vr%"$lo"}" $((0x$lo + 0x9c)) >"$LAB_TMP/fault.trace"
+printf ' vireo-vmm-1-142 [001] d.... 61.000000: kvm_exit: vcpu 1 reason npf rip 0x%s info1 0x0000000000000004 info2 0x00000001613c2000 intr_info 0x00000000 error_code 0x00000000\n' \
+	"$(lab_svm_run_plus "$vr" 0x9c)" >"$LAB_TMP/fault.trace"
 cat "$LAB_TMP/fault.trace"
 lab_emulator_fault "$LAB_TMP/vireo.out" "$LAB_TMP/fault.trace" ||
 	lab_fail "lab_emulator_fault did not recognise an exit at __svm_vcpu_run+0x9c in the outer kernel's record"
