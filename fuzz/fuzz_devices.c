@@ -1,7 +1,7 @@
 /* Guest-controlled device registers: a program of port and MMIO accesses
  * (PCI configuration through 0xcf8/0xcfc and ECAM, BAR moves and BAR
- * accesses, the 16550, i8042 and RTC) run against the real dispatch code.
- * Input: records of [kind:1][addr:4][len:1][data:4]. */
+ * accesses, the 16550, i8042 and RTC) sent through the buses as a vCPU
+ * sends its exits.  Input: fuzz_io.h's records. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,12 +9,14 @@
 #include <vireo/util.h>
 
 #include "bus.h"
-#include "dev/legacy.h"
+#include "dev/i8042.h"
+#include "dev/mc146818.h"
 #include "dev/ns16550.h"
 #include "dev/pci.h"
+#include "fuzz_io.h"
+#include "irq.h"
 #include "layout.h"
 #include "memory.h"
-#include "vm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -45,19 +47,24 @@ static void no_reset(void *o) { (void)o; }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct vm vm;
+	struct bus pio, mmio;
+	struct gmem mem;
+	struct irq_ctl irq;
+	struct dev_env env = { .mem = &mem, .pio = &pio, .mmio = &mmio, .irq = &irq };
+	struct pci_host *host;
 	struct fdev a, b;
 	struct ns16550 uart;
 	struct i8042 kbd;
 	struct mc146818 rtc;
 
-	memset(&vm, 0, sizeof(vm));
-	vm.vm_fd = -1;
-	bus_init(&vm.pio, "pio");
-	bus_init(&vm.mmio, "mmio");
-	memory_layout(&vm.mem, 256 * MiB);
-	vm.pci = pci_host_new(&vm);
-	if (!vm.pci)
+	bus_init(&pio, "pio");
+	bus_init(&mmio, "mmio");
+	memset(&mem, 0, sizeof(mem));
+	memory_layout(&mem, 256 * MiB);
+	if (irq_ctl_init(&irq, -1))
+		abort();
+	host = pci_host_new(&env);
+	if (!host)
 		abort();
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
@@ -68,43 +75,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pci_dev_init(&b.pci, 0x1af4, 0x1042, 0x010000, 0x1af4, 2, &fdev_ops, &b, "b");
 	pci_bar_add(&b.pci, 0, 0x1000, PCI_BAR_MEM32);
 	pci_bar_add(&b.pci, 1, 0x100, PCI_BAR_IO);
-	pci_register(vm.pci, &a.pci);
-	pci_register(vm.pci, &b.pci);
+	pci_register(host, &a.pci);
+	pci_register(host, &b.pci);
 	ns16550_init(&uart, &uart_ops, NULL);
 	i8042_init(&kbd, no_reset, NULL);
 	mc146818_init(&rtc, NULL);
-	bus_add(&vm.pio, NS16550_COM1_BASE, NS16550_NREGS, ns16550_bus_io, &uart, "com1");
-	bus_add(&vm.pio, 0x60, 5, i8042_bus_io, &kbd, "i8042");
-	bus_add(&vm.pio, 0x70, 2, mc146818_bus_io, &rtc, "rtc");
+	bus_add(&pio, NS16550_COM1_BASE, NS16550_NREGS, ns16550_bus_io, &uart, "com1");
+	bus_add(&pio, I8042_BASE, I8042_NREGS, i8042_bus_io, &kbd, "i8042");
+	bus_add(&pio, MC146818_BASE, MC146818_NREGS, mc146818_bus_io, &rtc, "rtc");
 
-	for (size_t i = 0; i + 10 <= size; i += 10) {
-		const uint8_t *r = data + i;
-		uint32_t addr;
-		unsigned len = r[5] % 9;
-		uint8_t buf[8];
-		bool wr = r[0] & 1;
+	fuzz_io_run(&pio, &mmio, data, size, NULL, 0);
 
-		memcpy(&addr, r + 1, 4);
-		memset(buf, 0, sizeof(buf));
-		memcpy(buf, r + 6, 4);
-		if (!len)
-			len = 1;
-		if (r[0] & 2) {   /* MMIO: ECAM, the BAR window, anything */
-			uint64_t gpa = (r[0] & 4) ? LAYOUT_ECAM_BASE + (addr & 0xfffff)
-				     : (r[0] & 8) ? LAYOUT_MMIO32_BASE + (addr & 0xffff) : addr;
-			if (!pci_cfg_mmio(vm.pci, gpa, buf, len, wr))
-				bus_access(&vm.mmio, gpa, buf, len, wr);
-		} else {          /* port I/O */
-			uint16_t port = (r[0] & 4) ? (uint16_t)(0xcf8 + (addr & 7)) : (uint16_t)addr;
-			if (len > 4)
-				len = 4;
-			if (!pci_cfg_pio(vm.pci, port, buf, len, wr))
-				bus_access(&vm.pio, port, buf, len, wr);
-		}
-	}
 	ns16550_destroy(&uart);
-	pci_host_free(vm.pci);
-	bus_destroy(&vm.pio);
-	bus_destroy(&vm.mmio);
+	pci_host_free(host);
+	irq_ctl_destroy(&irq);
+	bus_destroy(&pio);
+	bus_destroy(&mmio);
 	return 0;
 }

@@ -5,9 +5,8 @@
  * configuration, ISR, device configuration, notifications, MSI-X table and
  * PBA) with virtio-blk (in-memory disk), virtio-console and virtio-rng
  * behind it, plus writes into guest RAM so queues can carry requests.
- * Input: records of [kind:1][addr:4][len:1][data:4]; kind bit 0 write,
- * bits 1-3 select PIO / ECAM / the BAR window / other MMIO, kind 0x30 in
- * bits 4-5 writes the data into guest RAM (64 KiB at GPA 0).
+ * Input: fuzz_io.h's records, sent through the buses as a vCPU sends its
+ * exits; guest RAM is 64 KiB at GPA 0.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,13 +16,15 @@
 
 #include "bus.h"
 #include "dev/pci.h"
+#include "fuzz_io.h"
+#include "gmem.h"
+#include "irq.h"
 #include "layout.h"
 #include "loop.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
-#include "vm.h"
 
 #define RAM_SIZE  0x10000u
 #define DISK_SIZE (64u << 10)
@@ -92,70 +93,51 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct virtio_console_backend con_be = { .write = sink_write };
 	struct virtio_pci *vp[3] = { NULL, NULL, NULL };
-	struct virtio_env env = { 0 };
+	struct virtio_env venv = { 0 };
 	struct virtio_dev *d;
 	struct mem_disk *disk;
-	struct vm vm;
+	struct bus pio, mmio;
+	struct gmem mem;
+	struct irq_ctl irq;
+	struct dev_env env = { .mem = &mem, .pio = &pio, .mmio = &mmio, .irq = &irq };
+	struct pci_host *host;
 	uint8_t *ram;
 
-	memset(&vm, 0, sizeof(vm));
-	vm.vm_fd = -1;
+	memset(&mem, 0, sizeof(mem));
 	ram = calloc(1, RAM_SIZE);
-	vm.mem.region[0] = (struct gmem_region){ 0, RAM_SIZE, ram };
-	vm.mem.nr_regions = 1;
-	vm.mem.ram_size = RAM_SIZE;
-	bus_init(&vm.pio, "pio");
-	bus_init(&vm.mmio, "mmio");
-	vm.loop = evloop_new();
-	vm.pci = pci_host_new(&vm);
-	if (!vm.pci || !vm.loop)
+	mem.region[0] = (struct gmem_region){ 0, RAM_SIZE, ram };
+	mem.nr_regions = 1;
+	mem.ram_size = RAM_SIZE;
+	bus_init(&pio, "pio");
+	bus_init(&mmio, "mmio");
+	env.loop = evloop_new();
+	if (!ram || !env.loop || irq_ctl_init(&irq, -1))
 		abort();
-	env.mem = &vm.mem;
+	host = pci_host_new(&env);
+	if (!host)
+		abort();
+	venv.mem = &mem;
 
 	disk = calloc(1, sizeof(*disk));
 	disk->b.ops = &md_ops;
 	disk->b.path = "fuzz";
 	disk->b.size = DISK_SIZE;
-	if (virtio_blk_create(&env, &disk->b, "fuzz", NULL, &d) == 0)
-		virtio_pci_create(&vm, d, &vp[0]);
-	if (virtio_console_create(&env, &con_be, 80, 25, &d) == 0)
-		virtio_pci_create(&vm, d, &vp[1]);
-	if (virtio_rng_create(&env, 0, &d) == 0)
-		virtio_pci_create(&vm, d, &vp[2]);
+	if (virtio_blk_create(&venv, &disk->b, "fuzz", NULL, &d) == 0)
+		virtio_pci_create(host, d, &vp[0]);
+	if (virtio_console_create(&venv, &con_be, 80, 25, &d) == 0)
+		virtio_pci_create(host, d, &vp[1]);
+	if (virtio_rng_create(&venv, 0, &d) == 0)
+		virtio_pci_create(host, d, &vp[2]);
 
-	for (size_t i = 0; i + 10 <= size; i += 10) {
-		const uint8_t *r = data + i;
-		uint32_t addr;
-		unsigned len = r[5] % 9;
-		uint8_t buf[8];
-		bool wr = r[0] & 1;
+	fuzz_io_run(&pio, &mmio, data, size, ram, RAM_SIZE);
 
-		memcpy(&addr, r + 1, 4);
-		memset(buf, 0, sizeof(buf));
-		memcpy(buf, r + 6, 4);
-		if (!len)
-			len = 1;
-		if ((r[0] & 0x30) == 0x30) {      /* guest RAM */
-			memcpy(ram + (addr & (RAM_SIZE - 4)), r + 6, 4);
-		} else if (r[0] & 2) {            /* MMIO */
-			uint64_t gpa = (r[0] & 4) ? LAYOUT_ECAM_BASE + (addr & 0xfffff)
-				     : (r[0] & 8) ? LAYOUT_MMIO32_BASE + (addr & 0xfffff) : addr;
-			if (!pci_cfg_mmio(vm.pci, gpa, buf, len, wr))
-				bus_access(&vm.mmio, gpa, buf, len, wr);
-		} else {                          /* port I/O */
-			uint16_t port = (r[0] & 4) ? (uint16_t)(0xcf8 + (addr & 7)) : (uint16_t)addr;
-			if (len > 4)
-				len = 4;
-			if (!pci_cfg_pio(vm.pci, port, buf, len, wr))
-				bus_access(&vm.pio, port, buf, len, wr);
-		}
-	}
 	for (unsigned k = 0; k < 3; k++)
 		virtio_pci_destroy(vp[k]);
-	pci_host_free(vm.pci);
-	evloop_free(vm.loop);
-	bus_destroy(&vm.pio);
-	bus_destroy(&vm.mmio);
+	pci_host_free(host);
+	irq_ctl_destroy(&irq);
+	evloop_free(env.loop);
+	bus_destroy(&pio);
+	bus_destroy(&mmio);
 	free(ram);
 	return 0;
 }

@@ -106,23 +106,26 @@ int bus_move(struct bus *b, uint64_t old_base, void *opaque, uint64_t new_base)
 bool bus_access(struct bus *b, uint64_t addr, uint8_t *data, unsigned len,
 		bool is_write)
 {
+	struct bus_range hit = { 0 };
 	bool found = false;
 
 	pthread_rwlock_rdlock(&b->lock);
 	for (unsigned i = 0; i < b->n; i++) {
-		struct bus_range *r = &b->r[i];
+		const struct bus_range *r = &b->r[i];
 		if (addr >= r->base && addr - r->base < r->len) {
 			/* An access straddling the end of a range is dropped:
 			 * handlers only ever see offsets inside their range. */
 			if (len <= r->len - (addr - r->base)) {
-				r->fn(r->opaque, addr - r->base, data, len, is_write);
+				hit = *r;
 				found = true;
 			}
 			break;
 		}
 	}
 	pthread_rwlock_unlock(&b->lock);
-	if (!found && !is_write)
+	if (found)
+		hit.fn(hit.opaque, addr - hit.base, data, len, is_write);
+	else if (!is_write)
 		memset(data, 0xff, len);
 	return found;
 }

@@ -1,11 +1,15 @@
 /*
  * Port I/O and MMIO dispatch.  Devices register address ranges with a
- * handler; vCPU threads call bus_access() on every PIO/MMIO exit.  Ranges
- * may be added, moved and removed at any time (PCI BAR reprogramming): the
- * bus holds a read-write lock and a handler runs under the read lock, so a
- * handler must never add, move or remove ranges.  PCI configuration space
- * (ports 0xCF8-0xCFF and ECAM) is therefore dispatched by the vCPU before
- * the buses, and BAR moves happen there.
+ * handler; vCPU threads call bus_access() on every PIO/MMIO exit.  Every
+ * device is on a bus, PCI configuration space (0xCF8-0xCFF, ECAM) included.
+ *
+ * Ranges may be added, moved and removed at any time, from any thread and
+ * from inside a handler (a config-space write moves a BAR): the bus lock is
+ * a leaf (lock order in vmm/README.md) held only to look a range up or
+ * change the table, never while a handler runs.  So a handler may still be
+ * called for a range an instant after it moved or went away, as if the
+ * access had come just before: a range's opaque must stay valid until the
+ * vCPUs have stopped (devices are freed only after that).
  */
 #ifndef VIREO_VMM_BUS_H
 #define VIREO_VMM_BUS_H

@@ -8,7 +8,6 @@
 #include <vireo/util.h>
 
 #include "options.h"
-#include "vcpu.h"
 #include "vm.h"
 
 static void main_kick_handler(int sig)
@@ -21,8 +20,8 @@ static int main_status(const struct vm *vm, int stop)
 	switch (stop) {
 	case VM_STOP_POWEROFF: return VMM_EXIT_POWEROFF;
 	case VM_STOP_REBOOT: return VMM_EXIT_REBOOT;
-	case VM_STOP_SIGNAL: return 128 + vm->stop_status;
-	case VM_STOP_DEBUG_EXIT: return vm->stop_status;
+	case VM_STOP_SIGNAL: return 128 + vm->rs.status;
+	case VM_STOP_DEBUG_EXIT: return vm->rs.status;
 	default: return VMM_EXIT_ERROR;
 	}
 }

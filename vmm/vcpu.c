@@ -10,29 +10,28 @@
 
 #include <vireo/util.h>
 
-#include "dev/pci.h"
+#include "bus.h"
+#include "runstate.h"
 #include "vcpu.h"
-#include "vm.h"
 #include "x86/cpu.h"
 
-int vcpu_create(struct vm *vm, unsigned index, struct vcpu **out)
+int vcpu_create(const struct vcpu_env *env, unsigned index, struct vcpu **out)
 {
 	struct vcpu *v = calloc(1, sizeof(*v));
 	int ret;
 
-
 	if (!v)
 		return -ENOMEM;
-	v->vm = vm;
+	v->env = env;
 	v->index = index;
-	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
+	v->fd = ioctl(env->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
 	if (v->fd < 0) {
 		ret = -errno;
 		verr("cannot create vCPU %u: %s", index, strerror(errno));
 		free(v);
 		return ret;
 	}
-	v->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	v->run = mmap(NULL, env->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
 	if (v->run == MAP_FAILED) {
 		ret = -errno;
 		verr("cannot map the run area of vCPU %u: %s", index, strerror(errno));
@@ -48,7 +47,7 @@ void vcpu_destroy(struct vcpu *v)
 {
 	if (!v)
 		return;
-	munmap(v->run, v->vm->run_size);
+	munmap(v->run, v->env->run_size);
 	close(v->fd);
 	free(v);
 }
@@ -57,13 +56,13 @@ void vcpu_destroy(struct vcpu *v)
  * (SIGQUIT, or another vCPU's crash); returns whether it printed. */
 static bool vcpu_dump_if_asked(struct vcpu *v, const char *when)
 {
-	unsigned gen = atomic_load(&v->vm->dump_gen);
+	unsigned gen = atomic_load(&v->env->rs->dump_gen);
 
 	if (gen == v->dumped_gen)
 		return false;
 	v->dumped_gen = gen;
 	vinfo("vCPU %u state %s:", v->index, when);
-	cpu_dump(v->fd, &v->vm->mem, stderr);
+	cpu_dump(v->fd, v->env->mem, stderr);
 	return true;
 }
 
@@ -76,13 +75,19 @@ static void vcpu_fatal(struct vcpu *v, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (vm_stopping(v->vm))
+	if (runstate_stopping(v->env->rs))
 		return;
 	verr("vCPU %u: %s", v->index, msg);
-	cpu_dump(v->fd, &v->vm->mem, stderr);
+	cpu_dump(v->fd, v->env->mem, stderr);
 	/* The other vCPUs print where they were as they stop. */
-	v->dumped_gen = atomic_fetch_add(&v->vm->dump_gen, 1) + 1;
-	vm_request_stop(v->vm, VM_STOP_ERROR, 1);
+	v->dumped_gen = atomic_fetch_add(&v->env->rs->dump_gen, 1) + 1;
+	runstate_request_stop(v->env->rs, VM_STOP_ERROR, 1);
+}
+
+static void vcpu_exit_begin(struct vcpu *v)
+{
+	if (v->env->exit_begin)
+		v->env->exit_begin(v->env->exit_opaque);
 }
 
 static void vcpu_io(struct vcpu *v)
@@ -92,12 +97,10 @@ static void vcpu_io(struct vcpu *v)
 	bool wr = r->io.direction == KVM_EXIT_IO_OUT;
 
 	if (r->io.size == 0 || r->io.size > 4 ||
-	    r->io.data_offset + (uint64_t)r->io.size * r->io.count > v->vm->run_size)
+	    r->io.data_offset + (uint64_t)r->io.size * r->io.count > v->env->run_size)
 		return;
 	for (unsigned i = 0; i < r->io.count; i++, data += r->io.size) {
-		if (pci_cfg_pio(v->vm->pci, r->io.port, data, r->io.size, wr))
-			continue;
-		if (!bus_access(&v->vm->pio, r->io.port, data, r->io.size, wr))
+		if (!bus_access(v->env->pio, r->io.port, data, r->io.size, wr))
 			vdebug("vCPU %u: unclaimed port %s 0x%x size %u", v->index,
 			       wr ? "write" : "read", r->io.port, r->io.size);
 	}
@@ -110,10 +113,7 @@ static void vcpu_mmio(struct vcpu *v)
 
 	if (len == 0 || len > 8)
 		return;
-	if (pci_cfg_mmio(v->vm->pci, r->mmio.phys_addr, r->mmio.data, len,
-			 r->mmio.is_write))
-		return;
-	if (!bus_access(&v->vm->mmio, r->mmio.phys_addr, r->mmio.data, len,
+	if (!bus_access(v->env->mmio, r->mmio.phys_addr, r->mmio.data, len,
 			r->mmio.is_write))
 		vdebug("vCPU %u: unclaimed MMIO %s 0x%llx size %u", v->index,
 		       r->mmio.is_write ? "write" : "read", r->mmio.phys_addr, len);
@@ -133,23 +133,24 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	if (v->index == 0)
-		vdebug("entering the guest %.3f ms after start", vm_ms_since_start(v->vm));
-	while (!vm_stopping(v->vm)) {
+		vdebug("entering the guest %.3f ms after start",
+		       (double)(vtime_ns() - v->env->start_ns) / 1e6);
+	while (!runstate_stopping(v->env->rs)) {
 		if (vcpu_dump_if_asked(v, "(SIGQUIT)")) {
 			/* The kick that asked for it set immediate_exit. */
 			v->run->immediate_exit = 0;
-			if (vm_stopping(v->vm))
+			if (runstate_stopping(v->env->rs))
 				break;  /* a stop's kick may have been undone */
 		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
-				vm_exit_begin(v->vm);
+				vcpu_exit_begin(v);
 				continue;
 			}
 			vcpu_fatal(v, "KVM_RUN failed: %s", strerror(errno));
 			break;
 		}
-		vm_exit_begin(v->vm);
+		vcpu_exit_begin(v);
 		switch (r->exit_reason) {
 		case KVM_EXIT_IO:
 			vcpu_io(v);
@@ -161,16 +162,16 @@ static void *vcpu_thread(void *arg)
 			break;
 		case KVM_EXIT_HLT:
 			/* Only without an in-kernel LAPIC: treat as power off. */
-			vm_request_stop(v->vm, VM_STOP_POWEROFF, 0);
+			runstate_request_stop(v->env->rs, VM_STOP_POWEROFF, 0);
 			break;
 		case KVM_EXIT_SHUTDOWN:
 			vcpu_fatal(v, "triple fault (KVM_EXIT_SHUTDOWN): the guest crashed");
 			break;
 		case KVM_EXIT_SYSTEM_EVENT:
 			if (r->system_event.type == KVM_SYSTEM_EVENT_RESET)
-				vm_request_stop(v->vm, VM_STOP_REBOOT, 0);
+				runstate_request_stop(v->env->rs, VM_STOP_REBOOT, 0);
 			else if (r->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
-				vm_request_stop(v->vm, VM_STOP_POWEROFF, 0);
+				runstate_request_stop(v->env->rs, VM_STOP_POWEROFF, 0);
 			else
 				vcpu_fatal(v, "system event %u", r->system_event.type);
 			break;
@@ -188,7 +189,8 @@ static void *vcpu_thread(void *arg)
 			vcpu_fatal(v, "unhandled KVM exit reason %u", r->exit_reason);
 			break;
 		}
-		vm_exit_end(v->vm);
+		if (v->env->exit_end)
+			v->env->exit_end(v->env->exit_opaque);
 	}
 	vcpu_dump_if_asked(v, "when the VM stopped");
 	return NULL;

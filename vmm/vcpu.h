@@ -1,26 +1,44 @@
 /* vCPU threads: one per vCPU, each looping on KVM_RUN and dispatching
  * port/MMIO exits to the buses.  A vCPU that hits a fatal exit reports one
- * line plus a register dump and asks the VM to stop. */
+ * line plus a register dump and asks the VM to stop.  A vCPU knows its VM
+ * only through struct vcpu_env. */
 #ifndef VIREO_VMM_VCPU_H
 #define VIREO_VMM_VCPU_H
 
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-struct vm;
+struct bus;
+struct gmem;
+struct runstate;
+
+struct vcpu_env {
+	int vm_fd;
+	size_t run_size;                 /* KVM_GET_VCPU_MMAP_SIZE */
+	struct bus *pio, *mmio;
+	const struct gmem *mem;          /* register dumps walk page tables */
+	struct runstate *rs;
+	uint64_t start_ns;               /* process start, for log lines */
+	/* Around the handling of every exit (may be NULL). */
+	void (*exit_begin)(void *opaque);
+	void (*exit_end)(void *opaque);
+	void *exit_opaque;
+};
 
 struct vcpu {
-	struct vm *vm;
+	const struct vcpu_env *env;
 	unsigned index;
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
 	bool started;
-	unsigned dumped_gen;             /* last vm->dump_gen handled */
+	unsigned dumped_gen;             /* last runstate dump_gen handled */
 };
 
-int vcpu_create(struct vm *vm, unsigned index, struct vcpu **out);
+int vcpu_create(const struct vcpu_env *env, unsigned index, struct vcpu **out);
 void vcpu_destroy(struct vcpu *v);
 int vcpu_start(struct vcpu *v);
 /* Make KVM_RUN return and keep it from re-entering (any thread). */

@@ -8,10 +8,11 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "bus.h"
 #include "dev/pci.h"
+#include "irq.h"
 #include "layout.h"
 #include "memory.h"
-#include "vm.h"
 
 struct tdev {
 	struct pci_dev pci;
@@ -38,23 +39,33 @@ static void tdev_remap(struct pci_dev *d, unsigned bar, uint64_t addr, bool mapp
 
 static const struct pci_dev_ops tdev_ops = { .bar_io = tdev_bar_io, .bar_remap = tdev_remap };
 
-static struct vm vm;
+/* A VM's worth of what the host needs, without KVM (irq vm_fd -1). */
+static struct {
+	struct bus pio, mmio;
+	struct gmem mem;
+	struct irq_ctl irq;
+	struct dev_env env;
+} vm;
 static struct pci_host *h;
 
 static int setup(void **state)
 {
 	memset(&vm, 0, sizeof(vm));
-	vm.vm_fd = -1;
 	bus_init(&vm.pio, "pio");
 	bus_init(&vm.mmio, "mmio");
 	memory_layout(&vm.mem, 512 * MiB);
-	h = pci_host_new(&vm);
+	if (irq_ctl_init(&vm.irq, -1))
+		return -1;
+	vm.env = (struct dev_env){ .mem = &vm.mem, .pio = &vm.pio, .mmio = &vm.mmio,
+				   .irq = &vm.irq };
+	h = pci_host_new(&vm.env);
 	return h ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
 	pci_host_free(h);
+	irq_ctl_destroy(&vm.irq);
 	bus_destroy(&vm.pio);
 	bus_destroy(&vm.mmio);
 	return 0;
@@ -66,8 +77,8 @@ static uint32_t cfg_read32(unsigned slot, unsigned off)
 	uint8_t d[4];
 
 	memcpy(d, &a, 4);
-	assert_true(pci_cfg_pio(h, 0xcf8, d, 4, true));
-	assert_true(pci_cfg_pio(h, 0xcfc, d, 4, false));
+	assert_true(bus_access(&vm.pio, 0xcf8, d, 4, true));
+	assert_true(bus_access(&vm.pio, 0xcfc, d, 4, false));
 	memcpy(&v, d, 4);
 	return v;
 }
@@ -78,9 +89,9 @@ static void cfg_write32(unsigned slot, unsigned off, uint32_t v)
 	uint8_t d[4];
 
 	memcpy(d, &a, 4);
-	pci_cfg_pio(h, 0xcf8, d, 4, true);
+	bus_access(&vm.pio, 0xcf8, d, 4, true);
 	memcpy(d, &v, 4);
-	pci_cfg_pio(h, 0xcfc, d, 4, true);
+	bus_access(&vm.pio, 0xcfc, d, 4, true);
 }
 
 static void test_bridge_and_empty_slots(void **state)
@@ -90,12 +101,13 @@ static void test_bridge_and_empty_slots(void **state)
 	assert_int_equal(cfg_read32(0, 0), 0x00081b36);          /* host bridge */
 	assert_int_equal(cfg_read32(0, 8) >> 8, 0x060000);
 	assert_int_equal(cfg_read32(5, 0), 0xffffffff);          /* empty slot */
-	/* Ports outside 0xcf8-0xcff are not config space. */
-	assert_false(pci_cfg_pio(h, 0x3f8, d, 1, false));
+	/* Config space is on the buses: 0xcf8-0xcff and ECAM, nothing more. */
+	assert_false(bus_access(&vm.pio, 0xcf7, d, 1, false));
+	assert_false(bus_access(&vm.pio, 0xd00, d, 1, false));
 	/* ECAM: same registers. */
-	assert_true(pci_cfg_mmio(h, LAYOUT_ECAM_BASE, d, 4, false));
+	assert_true(bus_access(&vm.mmio, LAYOUT_ECAM_BASE, d, 4, false));
 	assert_int_equal(d[0] | d[1] << 8, 0x1b36);
-	assert_false(pci_cfg_mmio(h, LAYOUT_ECAM_BASE + LAYOUT_ECAM_SIZE, d, 4, false));
+	assert_false(bus_access(&vm.mmio, LAYOUT_ECAM_BASE + LAYOUT_ECAM_SIZE, d, 4, false));
 }
 
 static void test_bars(void **state)

@@ -1,13 +1,13 @@
 #include <errno.h>
-#include <linux/kvm.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #include <vireo/util.h>
 
+#include "../bus.h"
+#include "../gmem.h"
+#include "../irq.h"
 #include "../layout.h"
-#include "../vm.h"
 #include "pci.h"
 
 #define PCI_COMMAND      0x04
@@ -20,7 +20,6 @@
 #define PCI_CMD_MEM      0x2
 #define PCI_STATUS_CAP   0x10
 #define PCI_INTX_GSI_BASE 20      /* INTA..INTD rotate over GSIs 20..23 */
-#define PCI_MAX_ROUTES   1024
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
@@ -121,9 +120,9 @@ static void pci_bar_bus_io(void *opaque, uint64_t off, uint8_t *data, unsigned l
 		memset(data, 0xff, len);
 }
 
-static bool pci_window_ok(const struct vm *vm, const struct pci_bar *b, uint64_t addr)
+static bool pci_window_ok(const struct gmem *mem, const struct pci_bar *b, uint64_t addr)
 {
-	uint64_t high_end = LAYOUT_4G + (vm->mem.nr_regions > 1 ? vm->mem.region[1].size : 0);
+	uint64_t high_end = LAYOUT_4G + (mem->nr_regions > 1 ? mem->region[1].size : 0);
 
 	if (b->flags & PCI_BAR_IO)
 		return addr >= 0x1000;
@@ -135,11 +134,11 @@ static bool pci_window_ok(const struct vm *vm, const struct pci_bar *b, uint64_t
 /* Bring the bus mappings in line with config space (host lock held). */
 static void pci_update_bars(struct pci_dev *d)
 {
-	struct vm *vm = d->host->vm;
+	const struct dev_env *env = &d->host->env;
 
 	for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
 		struct pci_bar *b = &d->bar[i];
-		struct bus *bus = (b->flags & PCI_BAR_IO) ? &vm->pio : &vm->mmio;
+		struct bus *bus = (b->flags & PCI_BAR_IO) ? env->pio : env->mmio;
 		uint64_t addr = 0;
 		bool on = pci_bar_decoded(d, i, &addr);
 
@@ -151,7 +150,7 @@ static void pci_update_bars(struct pci_dev *d)
 		}
 		/* A BAR over RAM, ECAM, the boot timer, the APICs or another
 		 * device stays unmapped: the guest only breaks this device. */
-		if (on && pci_window_ok(vm, b, addr) &&
+		if (on && pci_window_ok(env->mem, b, addr) &&
 		    bus_add(bus, addr, b->size, pci_bar_bus_io, b, d->name) == 0) {
 			b->mapped = true;
 			b->addr = addr;
@@ -212,13 +211,24 @@ nospace:
 	return -ENOSPC;
 }
 
+uint32_t pci_cfg_read(struct pci_dev *d, unsigned off, unsigned len)
+{
+	uint32_t v = 0;
+
+	if (off >= PCI_CFG_SIZE || len > 4 || len > PCI_CFG_SIZE - off)
+		return 0;
+	pthread_mutex_lock(&d->host->lock);
+	for (unsigned i = 0; i < len; i++)
+		v |= (uint32_t)d->cfg[off + i] << (8 * i);
+	pthread_mutex_unlock(&d->host->lock);
+	return v;
+}
+
 void pci_intx(struct pci_dev *d, int level)
 {
-	uint16_t cmd = (uint16_t)(d->cfg[PCI_COMMAND] | d->cfg[PCI_COMMAND + 1] << 8);
-
-	if (cmd & 0x400)         /* INTx disabled */
+	if (pci_cfg_read(d, PCI_COMMAND, 2) & 0x400)   /* INTx disabled */
 		level = 0;
-	vm_irq_line(d->host->vm, d->intx_gsi, level);
+	irq_line(d->host->env.irq, d->intx_gsi, level);
 }
 
 void pci_cfg_access(struct pci_host *h, unsigned slot, unsigned off,
@@ -250,13 +260,14 @@ void pci_cfg_access(struct pci_host *h, unsigned slot, unsigned off,
 		d->ops->cfg_read(d, off, data, len);
 }
 
-bool pci_cfg_pio(struct pci_host *h, uint16_t port, uint8_t *data, unsigned len,
-		 bool is_write)
+/* Ports 0xCF8-0xCFF (bus handler; off from 0xCF8). */
+static void pci_cf8_io(void *opaque, uint64_t off, uint8_t *data, unsigned len,
+		       bool is_write)
 {
+	struct pci_host *h = opaque;
+	unsigned port = 0xcf8 + (unsigned)off;
 	uint32_t a;
 
-	if (!h || port < 0xcf8 || port > 0xcff)
-		return false;
 	if (port == 0xcf8) {
 		if (len == 4) {
 			pthread_mutex_lock(&h->lock);
@@ -268,12 +279,12 @@ bool pci_cfg_pio(struct pci_host *h, uint16_t port, uint8_t *data, unsigned len,
 		} else if (!is_write) {
 			memset(data, 0xff, len);
 		}
-		return true;
+		return;
 	}
 	if (port < 0xcfc) {
 		if (!is_write)
 			memset(data, 0xff, len);
-		return true;
+		return;
 	}
 	pthread_mutex_lock(&h->lock);
 	a = h->cf8;
@@ -282,169 +293,51 @@ bool pci_cfg_pio(struct pci_host *h, uint16_t port, uint8_t *data, unsigned len,
 	    (port - 0xcfc) + len > 4) {
 		if (!is_write)
 			memset(data, 0xff, len);
-		return true;
+		return;
 	}
 	pci_cfg_access(h, (a >> 11) & 0x1f, (a & 0xfc) + (port - 0xcfc), data, len, is_write);
-	return true;
 }
 
-bool pci_cfg_mmio(struct pci_host *h, uint64_t addr, uint8_t *data, unsigned len,
-		  bool is_write)
+/* ECAM, bus 0 (bus handler; off from LAYOUT_ECAM_BASE). */
+static void pci_ecam_io(void *opaque, uint64_t off, uint8_t *data, unsigned len,
+			bool is_write)
 {
-	uint64_t off;
+	struct pci_host *h = opaque;
 
-	if (!h || addr < LAYOUT_ECAM_BASE || addr - LAYOUT_ECAM_BASE >= LAYOUT_ECAM_SIZE)
-		return false;
-	off = addr - LAYOUT_ECAM_BASE;
 	if (((off >> 12) & 7) != 0 || len > 4 || (off & 0xfff) + len > 0x1000) {
 		if (!is_write)
 			memset(data, 0xff, len);
-		return true;
+		return;
 	}
 	pci_cfg_access(h, (unsigned)(off >> 15) & 0x1f, (unsigned)(off & 0xfff), data,
 		       len, is_write);
-	return true;
-}
-
-/* --- routing ------------------------------------------------------------- */
-
-static int pci_routes_commit(struct pci_host *h)
-{
-	struct kvm_irq_routing *r = h->routes;
-
-	r->nr = h->nr_routes;
-	r->flags = 0;
-	return ioctl(h->vm->vm_fd, KVM_SET_GSI_ROUTING, r) < 0 ? -errno : 0;
-}
-
-/*
- * The legacy routes, installed at creation so the table is always ours:
- * ISA IRQs 0-15 to the 8259 pins (2 is the cascade), GSIs 1-23 to the same
- * I/O APIC pins, and GSI 0 (where KVM's PIT and ISA IRQ 0 arrive) to I/O APIC
- * pin 2, which is what the MADT's interrupt source override tells the guest.
- */
-static void pci_routes_default(struct pci_host *h)
-{
-	struct kvm_irq_routing *r = h->routes;
-	unsigned n = 0;
-
-	for (unsigned gsi = 0; gsi < 24; gsi++) {
-		if (gsi < 16 && gsi != 2)
-			r->entries[n++] = (struct kvm_irq_routing_entry){
-				.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
-				.u.irqchip = { .irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
-					       .pin = gsi % 8 } };
-		if (gsi != 2)
-			r->entries[n++] = (struct kvm_irq_routing_entry){
-				.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
-				.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC,
-					       .pin = gsi == 0 ? 2 : gsi } };
-	}
-	h->nr_routes = n;
-}
-
-int pci_msi_gsi_alloc(struct pci_host *h)
-{
-	int gsi;
-
-	pthread_mutex_lock(&h->lock);
-	gsi = h->next_gsi < PCI_MAX_ROUTES ? (int)h->next_gsi++ : -ENOSPC;
-	pthread_mutex_unlock(&h->lock);
-	return gsi;
-}
-
-int pci_msi_route(struct pci_host *h, unsigned gsi, uint64_t addr, uint32_t data,
-		  bool mask)
-{
-	struct kvm_irq_routing *r = h->routes;
-	struct kvm_irq_routing_entry *e = NULL;
-	int ret;
-
-	if (gsi < 24 || gsi >= PCI_MAX_ROUTES)
-		return -EINVAL;
-	pthread_mutex_lock(&h->lock);
-	for (unsigned i = 0; i < h->nr_routes; i++)
-		if (r->entries[i].gsi == gsi)
-			e = &r->entries[i];
-	if (mask) {
-		if (e)
-			*e = r->entries[--h->nr_routes];
-	} else {
-		if (!e) {
-			if (h->nr_routes >= PCI_MAX_ROUTES) {
-				pthread_mutex_unlock(&h->lock);
-				return -ENOSPC;
-			}
-			e = &r->entries[h->nr_routes++];
-		}
-		*e = (struct kvm_irq_routing_entry){
-			.gsi = gsi, .type = KVM_IRQ_ROUTING_MSI,
-			.u.msi = { .address_lo = (uint32_t)addr,
-				   .address_hi = (uint32_t)(addr >> 32), .data = data } };
-	}
-	ret = pci_routes_commit(h);
-	pthread_mutex_unlock(&h->lock);
-	return ret;
-}
-
-int pci_msi_signal(struct vm *vm, uint64_t addr, uint32_t data)
-{
-	struct kvm_msi m = { .address_lo = (uint32_t)addr,
-			     .address_hi = (uint32_t)(addr >> 32), .data = data };
-
-	return ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &m) < 0 ? -errno : 0;
-}
-
-int pci_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, bool pio,
-		  bool datamatch, uint64_t value, int fd, bool detach)
-{
-	struct kvm_ioeventfd io = {
-		.datamatch = value, .addr = addr, .len = len, .fd = fd,
-		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
-			 (datamatch ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0) |
-			 (detach ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0),
-	};
-
-	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
-}
-
-int pci_irqfd(struct vm *vm, unsigned gsi, int fd, bool detach)
-{
-	struct kvm_irqfd f = { .fd = (uint32_t)fd, .gsi = gsi,
-			       .flags = detach ? KVM_IRQFD_FLAG_DEASSIGN : 0 };
-
-	return ioctl(vm->vm_fd, KVM_IRQFD, &f) < 0 ? -errno : 0;
 }
 
 /* --- host bridge ------------------------------------------------------------ */
 
-struct pci_host *pci_host_new(struct vm *vm)
+struct pci_host *pci_host_new(const struct dev_env *env)
 {
 	struct pci_host *h = calloc(1, sizeof(*h));
 
 	if (!h)
 		return NULL;
-	h->routes = calloc(1, sizeof(struct kvm_irq_routing) +
-			   PCI_MAX_ROUTES * sizeof(struct kvm_irq_routing_entry));
-	if (!h->routes) {
-		free(h);
-		return NULL;
-	}
 	pthread_mutex_init(&h->lock, NULL);
-	h->vm = vm;
+	h->env = *env;
 	h->mmio_next = LAYOUT_MMIO32_BASE;
 	h->mmio_end = LAYOUT_MMIO32_BASE + LAYOUT_MMIO32_SIZE;
 	h->pio_next = LAYOUT_PIO_PCI_BASE;
 	h->pio_end = LAYOUT_PIO_PCI_BASE + LAYOUT_PIO_PCI_SIZE;
-	h->next_gsi = 24;
-	pci_routes_default(h);
-	if (vm->vm_fd >= 0 && pci_routes_commit(h))
-		vwarn("cannot install the interrupt routes: %s", strerror(errno));
 	/* Slot 0: the host bridge itself (Red Hat vendor id, generic PCIe
 	 * host bridge device id, class 0x0600). */
 	pci_dev_init(&h->bridge, 0x1b36, 0x0008, 0x060000, 0x1af4, 0x1100,
 		     NULL, NULL, "host-bridge");
-	pci_register(h, &h->bridge);
+	if (pci_register(h, &h->bridge) < 0 ||
+	    bus_add(env->pio, 0xcf8, 8, pci_cf8_io, h, "pci-config") < 0 ||
+	    bus_add(env->mmio, LAYOUT_ECAM_BASE, LAYOUT_ECAM_SIZE, pci_ecam_io, h,
+		    "pci-ecam") < 0) {
+		pci_host_free(h);
+		return NULL;
+	}
 	return h;
 }
 
@@ -452,7 +345,8 @@ void pci_host_free(struct pci_host *h)
 {
 	if (!h)
 		return;
+	bus_remove(h->env.pio, 0xcf8, h);
+	bus_remove(h->env.mmio, LAYOUT_ECAM_BASE, h);
 	pthread_mutex_destroy(&h->lock);
-	free(h->routes);
 	free(h);
 }

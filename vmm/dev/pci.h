@@ -2,7 +2,8 @@
  * PCI host bridge (bus 0, function 0 of each slot) and the device interface.
  *
  * Config space is reached through ports 0xCF8/0xCFC and through ECAM at
- * LAYOUT_ECAM_BASE (announced in ACPI MCFG).  A device fills struct pci_dev
+ * LAYOUT_ECAM_BASE (announced in ACPI MCFG): the host registers both on
+ * the buses of its struct dev_env like any device.  A device fills struct pci_dev
  * with pci_dev_init(), declares BARs with pci_bar_add() and capabilities
  * with pci_cap_add(), then pci_register() gives it a slot and assigns its
  * BARs in the MMIO window (memory) or the PCI port window (I/O).  The guest
@@ -11,8 +12,11 @@
  * move its ioeventfds).
  *
  * Threads: config accesses and BAR accesses arrive on vCPU threads.  Config
- * space is serialized by the host lock; BAR accesses are not serialized by
- * this layer (the device locks its own state).
+ * space is serialized by the host lock, which comes after the device locks
+ * and before the interrupt-route and bus locks in the lock order
+ * (vmm/README.md): ops->bar_remap runs under it and must take no device
+ * lock; ops->cfg_read/cfg_write run without it.  BAR accesses are not
+ * serialized by this layer (the device locks its own state).
  */
 #ifndef VIREO_VMM_DEV_PCI_H
 #define VIREO_VMM_DEV_PCI_H
@@ -21,7 +25,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct vm;
+#include "../devenv.h"
+
 struct pci_dev;
 
 #define PCI_MAX_SLOTS   32
@@ -69,20 +74,17 @@ struct pci_dev {
 };
 
 struct pci_host {
-	struct vm *vm;
+	struct dev_env env;
 	pthread_mutex_t lock;
 	uint32_t cf8;
 	struct pci_dev *slot[PCI_MAX_SLOTS];
 	struct pci_dev bridge;
 	uint64_t mmio_next, mmio_end;
 	uint32_t pio_next, pio_end;
-	/* GSI routing: legacy entries plus MSI routes. */
-	unsigned next_gsi;
-	void *routes;                   /* struct kvm_irq_routing * */
-	unsigned nr_routes;
 };
 
-struct pci_host *pci_host_new(struct vm *vm);
+/* The host bridge, with config space registered on env's buses. */
+struct pci_host *pci_host_new(const struct dev_env *env);
 void pci_host_free(struct pci_host *h);
 
 void pci_dev_init(struct pci_dev *d, uint16_t vendor, uint16_t device,
@@ -98,29 +100,10 @@ int pci_register(struct pci_host *h, struct pci_dev *d);
 /* Drive the device's INTA# line (level). */
 void pci_intx(struct pci_dev *d, int level);
 
-/* Config space dispatch, called by vCPUs before the buses.  Return true
- * when the address belonged to the config mechanism. */
-bool pci_cfg_pio(struct pci_host *h, uint16_t port, uint8_t *data, unsigned len,
-		 bool is_write);
-bool pci_cfg_mmio(struct pci_host *h, uint64_t addr, uint8_t *data, unsigned len,
-		  bool is_write);
-/* Direct config access (tests, ECAM, CF8). */
+/* Config space of a slot (tests; ECAM and CF8/CFC come here). */
 void pci_cfg_access(struct pci_host *h, unsigned slot, unsigned off,
 		    uint8_t *data, unsigned len, bool is_write);
-
-/* --- KVM helpers for devices -------------------------------------------- */
-/* Attach (or detach) an eventfd that KVM signals on a guest write to addr
- * (MMIO, or port I/O when pio), optionally only when the value matches. */
-int pci_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, bool pio,
-		  bool datamatch, uint64_t value, int fd, bool detach);
-/* Attach (or detach) an eventfd that injects GSI gsi when written. */
-int pci_irqfd(struct vm *vm, unsigned gsi, int fd, bool detach);
-/* Allocate a GSI for an MSI vector (>= 24), or -ENOSPC. */
-int pci_msi_gsi_alloc(struct pci_host *h);
-/* Route GSI to the MSI (address, data); masked routes: pass mask true. */
-int pci_msi_route(struct pci_host *h, unsigned gsi, uint64_t addr, uint32_t data,
-		  bool mask);
-/* Inject an MSI directly. */
-int pci_msi_signal(struct vm *vm, uint64_t addr, uint32_t data);
+/* Read a config register of d (under the host lock; any thread). */
+uint32_t pci_cfg_read(struct pci_dev *d, unsigned off, unsigned len);
 
 #endif

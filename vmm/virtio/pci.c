@@ -1,5 +1,6 @@
 /* virtio modern PCI transport: see pci.h for the layout. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -9,8 +10,8 @@
 #include <vireo/util.h>
 
 #include "../dev/pci.h"
+#include "../irq.h"
 #include "../loop.h"
-#include "../vm.h"
 #include "pci.h"
 
 #define VP_NVEC (VIRTIO_MAX_QUEUES + 1)
@@ -35,7 +36,7 @@ struct vp_msix {
 
 struct virtio_pci {
 	struct pci_dev pci;
-	struct vm *vm;
+	const struct dev_env *env;     /* the host's */
 	struct virtio_dev *vdev;
 	struct virtio_transport transport;
 	char name[80];
@@ -55,10 +56,6 @@ struct virtio_pci {
 	struct vp_kick kick[VIRTIO_MAX_QUEUES];
 	bool ioev_on;
 	uint64_t ioev_base;
-	/* Inside a BAR access: the bus lock is held, so no KVM route update
-	 * (pci_msi_route takes the host lock, which BAR moves hold while
-	 * waiting for the bus lock); such interrupts use KVM_SIGNAL_MSI. */
-	bool in_bar;
 };
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
@@ -102,15 +99,15 @@ static void vp_vector_fire(struct virtio_pci *vp, unsigned v)
 		return;
 	}
 	e = &vp->msix[v];
-	if (vp->irqfd[v] >= 0 && !vp->routed[v] && !vp->in_bar &&
-	    pci_msi_route(vp->vm->pci, (unsigned)vp->gsi[v],
+	if (vp->irqfd[v] >= 0 && !vp->routed[v] &&
+	    irq_msi_route(vp->env->irq, (unsigned)vp->gsi[v],
 			  (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data, false) == 0)
 		vp->routed[v] = true;
 	if (vp->routed[v]) {
 		if (write(vp->irqfd[v], &one, sizeof(one)) == sizeof(one))
 			return;
 	}
-	pci_msi_signal(vp->vm, (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data);
+	irq_msi(vp->env->irq, (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data);
 }
 
 /* A vector may have been unmasked: deliver what is pending. */
@@ -325,9 +322,7 @@ static void vp_bar_io(struct pci_dev *pd, unsigned bar, uint64_t off,
 		return;
 	}
 	virtio_dev_lock(vp->vdev);
-	vp->in_bar = true;
 	vp_bar_locked(vp, off, data, len, is_write);
-	vp->in_bar = false;
 	virtio_dev_unlock(vp->vdev);
 }
 
@@ -343,12 +338,13 @@ static bool overlaps(unsigned a, unsigned alen, unsigned b, unsigned blen)
 static void vp_cfg_window(struct virtio_pci *vp, uint8_t *data, unsigned off,
 			  unsigned len, bool is_write)
 {
-	const uint8_t *c = vp->pci.cfg + vp->cfg_cap;
-	uint32_t boff = (uint32_t)get_le(c + 8, 4), blen = (uint32_t)get_le(c + 12, 4);
+	unsigned bar = pci_cfg_read(&vp->pci, vp->cfg_cap + 4, 1);
+	uint32_t boff = pci_cfg_read(&vp->pci, vp->cfg_cap + 8, 4);
+	uint32_t blen = pci_cfg_read(&vp->pci, vp->cfg_cap + 12, 4);
 	unsigned win = vp->cfg_cap + 16;
 	uint8_t buf[4];
 
-	if (c[4] != VIRTIO_PCI_BAR || (blen != 1 && blen != 2 && blen != 4) ||
+	if (bar != VIRTIO_PCI_BAR || (blen != 1 && blen != 2 && blen != 4) ||
 	    off != win || len != blen)
 		return;
 	if (is_write) {
@@ -374,7 +370,7 @@ static void vp_cfg_write(struct pci_dev *pd, unsigned off, const uint8_t *data,
 	struct virtio_pci *vp = pd->opaque;
 
 	if (overlaps(off, len, vp->msix_cap + 2, 2)) {
-		uint16_t ctl = (uint16_t)get_le(pd->cfg + vp->msix_cap + 2, 2);
+		uint16_t ctl = (uint16_t)pci_cfg_read(pd, vp->msix_cap + 2, 2);
 
 		virtio_dev_lock(vp->vdev);
 		vp->msix_enable = ctl & 0x8000;
@@ -413,7 +409,7 @@ static void vp_ioeventfds(struct virtio_pci *vp, bool on, uint64_t base)
 	if (vp->ioev_on) {
 		for (unsigned q = 0; q < nq; q++)
 			if (vp->kick[q].fd >= 0)
-				pci_ioeventfd(vp->vm, vp->ioev_base + VIRTIO_PCI_NOTIFY_OFF +
+				irq_ioeventfd(vp->env->irq, vp->ioev_base + VIRTIO_PCI_NOTIFY_OFF +
 					      VIRTIO_PCI_NOTIFY_MULT * q, 2, false, false,
 					      0, vp->kick[q].fd, true);
 		vp->ioev_on = false;
@@ -424,7 +420,7 @@ static void vp_ioeventfds(struct virtio_pci *vp, bool on, uint64_t base)
 		int r;
 		if (vp->kick[q].fd < 0)
 			continue;
-		r = pci_ioeventfd(vp->vm, base + VIRTIO_PCI_NOTIFY_OFF +
+		r = irq_ioeventfd(vp->env->irq, base + VIRTIO_PCI_NOTIFY_OFF +
 				  VIRTIO_PCI_NOTIFY_MULT * q, 2, false, false, 0,
 				  vp->kick[q].fd, false);
 		if (r < 0)
@@ -509,13 +505,13 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 	vp_ioeventfds(vp, false, 0);
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
 		if (vp->kick[q].fd >= 0) {
-			evloop_del(vp->vm->loop, vp->kick[q].fd);
+			evloop_del(vp->env->loop, vp->kick[q].fd);
 			close(vp->kick[q].fd);
 		}
 	}
 	for (unsigned v = 0; v < vp->nvec; v++) {
 		if (vp->irqfd[v] >= 0) {
-			pci_irqfd(vp->vm, (unsigned)vp->gsi[v], vp->irqfd[v], true);
+			irq_irqfd(vp->env->irq, (unsigned)vp->gsi[v], vp->irqfd[v], true);
 			close(vp->irqfd[v]);
 		}
 	}
@@ -523,7 +519,7 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 	free(vp);
 }
 
-int virtio_pci_create(struct vm *vm, struct virtio_dev *vdev,
+int virtio_pci_create(struct pci_host *host, struct virtio_dev *vdev,
 		      struct virtio_pci **out)
 {
 	struct virtio_pci *vp = calloc(1, sizeof(*vp));
@@ -534,7 +530,7 @@ int virtio_pci_create(struct vm *vm, struct virtio_dev *vdev,
 		virtio_dev_destroy(vdev);
 		return -ENOMEM;
 	}
-	vp->vm = vm;
+	vp->env = &host->env;
 	vp->vdev = vdev;
 	vp->nvec = vdev->ops->nr_queues + 1;
 	vp->config_vector = VIRTIO_PCI_NO_VECTOR;
@@ -565,7 +561,7 @@ int virtio_pci_create(struct vm *vm, struct virtio_dev *vdev,
 	for (unsigned q = 0; q < vdev->ops->nr_queues; q++) {
 		vp->kick[q].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (vp->kick[q].fd < 0 ||
-		    evloop_add(vm->loop, vp->kick[q].fd, EPOLLIN, vp_kick, &vp->kick[q]) < 0) {
+		    evloop_add(vp->env->loop, vp->kick[q].fd, EPOLLIN, vp_kick, &vp->kick[q]) < 0) {
 			r = -errno;
 			verr("%s: cannot set up queue %u notifications: %s", vp->name, q,
 			     strerror(errno));
@@ -573,17 +569,17 @@ int virtio_pci_create(struct vm *vm, struct virtio_dev *vdev,
 		}
 	}
 	for (unsigned v = 0; v < vp->nvec; v++) {
-		int gsi = pci_msi_gsi_alloc(vm->pci);
+		int gsi = irq_gsi_alloc(vp->env->irq);
 		int fd = gsi < 0 ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
-		if (fd >= 0 && pci_irqfd(vm, (unsigned)gsi, fd, false) < 0) {
+		if (fd >= 0 && irq_irqfd(vp->env->irq, (unsigned)gsi, fd, false) < 0) {
 			close(fd);
 			fd = -1;
 		}
 		vp->gsi[v] = gsi;
 		vp->irqfd[v] = fd;   /* -1: vectors go through KVM_SIGNAL_MSI */
 	}
-	r = pci_register(vm->pci, &vp->pci);
+	r = pci_register(host, &vp->pci);
 	if (r < 0) {
 		verr("%s: no free PCI slot (at most %d devices)", vp->name, PCI_MAX_SLOTS - 1);
 		goto fail;

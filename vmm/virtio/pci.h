@@ -18,16 +18,16 @@
 
 #include "virtio.h"
 
-struct vm;
 struct pci_host;
 struct virtio_pci;
 
 /*
  * Wrap @vdev (which the transport owns from now on) in a PCI function and
- * register it on vm->pci.  The event loop (vm->loop) watches the kick
- * eventfds.  Returns 0 or -errno (a message is printed).
+ * register it on host.  The host's event loop watches the kick eventfds;
+ * interrupts go through the host's struct irq_ctl.  Returns 0 or -errno (a
+ * message is printed).
  */
-int virtio_pci_create(struct vm *vm, struct virtio_dev *vdev,
+int virtio_pci_create(struct pci_host *host, struct virtio_dev *vdev,
 		      struct virtio_pci **out);
 void virtio_pci_destroy(struct virtio_pci *vp);
 

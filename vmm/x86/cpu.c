@@ -5,8 +5,9 @@
 
 #include <vireo/util.h>
 
+#include <linux/kvm.h>
+
 #include "../layout.h"
-#include "../vm.h"
 #include "cpu.h"
 #include "pagewalk.h"
 #include "cpuid.h"
@@ -28,9 +29,9 @@
 #define APIC_MODE_EXTINT 0x7
 #define APIC_MODE_NMI    0x4
 
-static int cpu_set_cpuid(struct vm *vm, int fd, unsigned index)
+static int cpu_set_cpuid(const struct cpu_cfg *cfg, int fd, unsigned index)
 {
-	const struct kvm_cpuid2 *sup = vm->supported_cpuid;
+	const struct kvm_cpuid2 *sup = cfg->supported;
 	struct kvm_cpuid2 *c;
 	int ret = 0;
 
@@ -39,8 +40,7 @@ static int cpu_set_cpuid(struct vm *vm, int fd, unsigned index)
 		return -ENOMEM;
 	memcpy(c->entries, sup->entries, sup->nent * sizeof(c->entries[0]));
 	c->nent = cpuid_fixup(c->entries, sup->nent, CPUID_MAX_ENTRIES, index,
-			      vm->ncpus, (uint32_t)vm->tsc_khz,
-			      ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0);
+			      cfg->ncpus, cfg->tsc_khz, cfg->tsc_deadline);
 	if (ioctl(fd, KVM_SET_CPUID2, c) < 0) {
 		ret = -errno;
 		verr("KVM_SET_CPUID2 for vCPU %u failed: %s", index, strerror(errno));
@@ -109,11 +109,11 @@ static int cpu_set_lint(int fd)
 	return ioctl(fd, KVM_SET_LAPIC, &l) < 0 ? -errno : 0;
 }
 
-int cpu_init(struct vm *vm, int fd, unsigned index)
+int cpu_init(const struct cpu_cfg *cfg, int fd, unsigned index)
 {
 	int ret;
 
-	ret = cpu_set_cpuid(vm, fd, index);
+	ret = cpu_set_cpuid(cfg, fd, index);
 	if (ret)
 		return ret;
 	ret = cpu_set_msrs(fd, index);

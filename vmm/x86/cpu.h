@@ -3,15 +3,25 @@
 #ifndef VIREO_VMM_X86_CPU_H
 #define VIREO_VMM_X86_CPU_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "../gmem.h"
 #include "boot.h"
 
-struct vm;
+struct kvm_cpuid2;
+
+/* What every vCPU of a VM shares. */
+struct cpu_cfg {
+	const struct kvm_cpuid2 *supported;   /* KVM_GET_SUPPORTED_CPUID */
+	unsigned ncpus;
+	uint32_t tsc_khz;                     /* 0: unknown */
+	bool tsc_deadline;                    /* KVM emulates the TSC deadline timer */
+};
 
 /* Set CPUID, MSRs, FPU and LAPIC of vCPU fd index. */
-int cpu_init(struct vm *vm, int vcpu_fd, unsigned index);
+int cpu_init(const struct cpu_cfg *cfg, int vcpu_fd, unsigned index);
 /* Page tables and GDT in guest memory (for BOOT_MODE_LINUX64). */
 void cpu_write_boot_tables(struct gmem *m);
 /* Entry registers of the boot vCPU. */

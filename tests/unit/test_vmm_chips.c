@@ -7,7 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "dev/legacy.h"
+#include "dev/i8042.h"
+#include "dev/mc146818.h"
 
 static int resets;
 static void on_reset(void *o) { (void)o; resets++; }

@@ -1,0 +1,48 @@
+/*
+ * Whether the VM runs, and why it stopped.  Any thread may ask for a stop
+ * (a vCPU on a guest power-off, the event loop on a signal); the first
+ * request wins and wakes the event loop through an eventfd.  It also
+ * carries the generation counter of register-dump requests (SIGQUIT, or
+ * a vCPU's crash): each vCPU prints its state once per generation.
+ */
+#ifndef VIREO_VMM_RUNSTATE_H
+#define VIREO_VMM_RUNSTATE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+/* Why the VM stopped; main() maps it to the exit status (see options.h). */
+enum vm_stop {
+	VM_RUNNING = 0,
+	VM_STOP_POWEROFF,
+	VM_STOP_REBOOT,
+	VM_STOP_SIGNAL,
+	VM_STOP_ERROR,
+	VM_STOP_DEBUG_EXIT,
+};
+
+struct runstate {
+	_Atomic int stop;              /* enum vm_stop */
+	int status;                    /* debug-exit value or signal number */
+	int efd;                       /* eventfd, readable once stopping */
+	_Atomic unsigned dump_gen;
+};
+
+/* Returns 0 or -errno. */
+int runstate_init(struct runstate *rs);
+void runstate_destroy(struct runstate *rs);
+
+/* Ask the VM to stop (any thread).  The first request wins. */
+void runstate_request_stop(struct runstate *rs, enum vm_stop why, int status);
+
+static inline bool runstate_stopping(struct runstate *rs)
+{
+	return atomic_load(&rs->stop) != VM_RUNNING;
+}
+
+static inline enum vm_stop runstate_why(struct runstate *rs)
+{
+	return (enum vm_stop)atomic_load(&rs->stop);
+}
+
+#endif
