@@ -7,7 +7,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 if [ ! -x "$top/build/release/vmm/vireo-vmm" ]; then
-	echo "boot: not yet: vireo-vmm does not exist yet (issue 3); nothing to boot." >&2
+	echo "boot: no build/release/vmm/vireo-vmm: build it first (bash scripts/build.sh release)." >&2
 	exit 3
 fi
 exec bash "$top/tests/lab/run.sh" --env BOOT_VMM=vireo --shell "$top/tests/lab/boot-shell.sh"
