@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,14 +32,44 @@ static void console_atexit(void)
 
 /* ---- the user's side: output ------------------------------------------------ */
 
+/* Under out_lock: write, up to the file's limit. */
+static void console_emit(struct console *c, const uint8_t *buf, size_t n)
+{
+	size_t room = n;
+
+	if (c->out_fd < 0 || n == 0)
+		return;
+	if (c->out_max) {
+		room = c->out_written >= c->out_max ? 0 :
+		       (size_t)VIREO_MIN((uint64_t)n, c->out_max - c->out_written);
+		if (room < n) {
+			if (!c->out_dropped)
+				vwarn("console: the output file reached %llu bytes; further "
+				      "guest output is dropped",
+				      (unsigned long long)c->out_max);
+			c->out_dropped += n - room;
+		}
+	}
+	if (room)
+		vio_write_full(c->out_fd, buf, room);
+	c->out_written += room;
+}
+
 /* Under out_lock. */
 static void console_flush_locked(struct console *c)
 {
-	size_t n = atomic_load(&c->out_len);
-
-	if (n && c->out_fd >= 0)
-		vio_write_full(c->out_fd, c->out_buf, n);
+	console_emit(c, c->out_buf, atomic_load(&c->out_len));
 	atomic_store(&c->out_len, 0);
+}
+
+uint64_t console_dropped(struct console *c)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&c->out_lock);
+	n = c->out_dropped;
+	pthread_mutex_unlock(&c->out_lock);
+	return n;
 }
 
 void console_write(struct console *c, const uint8_t *buf, size_t len)
@@ -47,7 +78,7 @@ void console_write(struct console *c, const uint8_t *buf, size_t len)
 		return;
 	pthread_mutex_lock(&c->out_lock);
 	console_flush_locked(c);
-	vio_write_full(c->out_fd, buf, len);
+	console_emit(c, buf, len);
 	pthread_mutex_unlock(&c->out_lock);
 }
 
@@ -77,7 +108,16 @@ void console_flush(struct console *c)
 	pthread_mutex_unlock(&c->out_lock);
 }
 
-int console_open(struct console *c, const struct vmm_opts *o)
+/* Cap output into a regular file. */
+static void console_set_limit(struct console *c)
+{
+	struct stat st;
+
+	if (c->out_fd >= 0 && fstat(c->out_fd, &st) == 0 && S_ISREG(st.st_mode))
+		c->out_max = CONSOLE_FILE_MAX;
+}
+
+static int console_open_user(struct console *c, const struct vmm_opts *o)
 {
 	switch (o->console) {
 	case VMM_CONSOLE_NONE:
@@ -106,6 +146,15 @@ int console_open(struct console *c, const struct vmm_opts *o)
 		return 0;
 	}
 	return -EINVAL;
+}
+
+int console_open(struct console *c, const struct vmm_opts *o)
+{
+	int ret = console_open_user(c, o);
+
+	if (!ret)
+		console_set_limit(c);
+	return ret;
 }
 
 void console_restore(struct console *c)
@@ -447,6 +496,9 @@ void console_stop(struct console *c)
 {
 	console_exit_begin(c);     /* what the guest wrote last */
 	console_flush(c);
+	if (c->out_dropped)
+		vwarn("console: %llu bytes of guest output dropped at the file's limit",
+		      (unsigned long long)c->out_dropped);
 	if (c->coal.replayed || c->coal.dropped || c->coal.broken)
 		vdebug("coalesced port writes: %llu replayed, %llu dropped%s",
 		       (unsigned long long)c->coal.replayed,

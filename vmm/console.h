@@ -13,6 +13,10 @@
  * loop (fast while COM1 is in use, slow otherwise).  Output bytes are held
  * and written out in one write(2) per exit (console_exit_end).
  *
+ * Output into a regular file (--console file:PATH, or stdout redirected
+ * to one) stops at CONSOLE_FILE_MAX bytes: what comes after is dropped and
+ * counted, with one warning, so a guest cannot fill the host's disk.
+ *
  * Threads: vCPUs reach COM1 through the bus and call the exit hooks; the
  * event loop reads input and runs the replay timer; output is serialized by
  * the console's output lock, the 16550 by its own lock.
@@ -39,6 +43,8 @@ struct runstate;
 struct virtio_dev;
 struct virtio_console_backend;
 
+#define CONSOLE_FILE_MAX (256ull << 20)
+
 struct console_env {
 	struct bus *pio;        /* COM1 registers here */
 	struct irq_ctl *irq;    /* COM1's interrupt line */
@@ -61,6 +67,8 @@ struct console {
 	pthread_mutex_t out_lock;
 	_Atomic size_t out_len;
 	uint8_t out_buf[4096];
+	uint64_t out_max;              /* 0: no limit (not a regular file) */
+	uint64_t out_written, out_dropped;
 	/* The guest's side. */
 	struct ns16550 uart;
 	bool uart_on_bus;
@@ -105,6 +113,9 @@ void console_write(struct console *c, const uint8_t *buf, size_t len);
 /* Hold one byte until console_flush() or a full buffer. */
 void console_put(struct console *c, uint8_t byte);
 void console_flush(struct console *c);
+
+/* Output bytes dropped at CONSOLE_FILE_MAX. */
+uint64_t console_dropped(struct console *c);
 
 /* One line of COM1's state (SIGQUIT). */
 void console_dump(struct console *c);

@@ -394,6 +394,111 @@ static void test_console_rx(void **state)
 	fx_fini(&f);
 }
 
+/* ---- budgets: a hostile guest cannot monopolise the event loop ---- */
+
+/* An event loop of one watched fd: what virtio_dev_yield() wakes. */
+struct tloop {
+	int fd;
+	void (*cb)(void *);
+	void *opaque;
+	int watches;
+};
+static struct tloop tloop;
+
+static int t_watch(void *loop, int fd, void (*cb)(void *), void *opaque)
+{
+	(void)loop;
+	tloop = (struct tloop){ fd, cb, opaque, tloop.watches + 1 };
+	return 0;
+}
+
+static void t_unwatch(void *loop, int fd)
+{
+	(void)loop;
+	if (fd == tloop.fd)
+		tloop.watches--;
+}
+
+/* A chain of n writable (or readable) descriptors that all cover the same
+ * 4 MiB of guest RAM: the length it claims is n * 4 MiB. */
+static void chain_overlapping(struct fx *f, unsigned qi, unsigned n, uint16_t flags)
+{
+	for (unsigned i = 0; i < n; i++)
+		tring_desc(&f->r[qi], (uint16_t)i, TMEM_DATA, 4u << 20,
+			   (uint16_t)(flags | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)),
+			   (uint16_t)(i + 1));
+	tring_publish(&f->r[qi], 0);
+}
+
+static void test_rng_chain_budget(void **state)
+{
+	struct fx f;
+	uint32_t id, len;
+
+	(void)state;
+	fx_init(&f);
+	assert_int_equal(virtio_rng_create(&f.env, 0, &f.d), 0);
+	fx_start(&f, 1, 64);
+	/* 64 x 4 MiB claimed; the device gives at most one chain's budget. */
+	chain_overlapping(&f, 0, 64, VIRTQ_DESC_F_WRITE);
+	virtio_dev_queue_notify(f.d, 0);
+	assert_int_equal(tring_used_idx(&f.r[0]), 1);
+	tring_used_elem(&f.r[0], 0, &id, &len);
+	assert_int_equal(len, VIRTIO_RNG_CHAIN_MAX);
+	assert_int_equal(virtio_rng_bytes(f.d), VIRTIO_RNG_CHAIN_MAX);
+	fx_fini(&f);
+}
+
+static void test_rng_wakeup_budget(void **state)
+{
+	struct fx f;
+	unsigned n = 2 * VIRTIO_RNG_WAKE_BUDGET / VIRTIO_RNG_CHAIN_MAX;
+
+	(void)state;
+	fx_init(&f);
+	memset(&tloop, 0, sizeof(tloop));
+	f.env.watch_fd = t_watch;
+	f.env.unwatch_fd = t_unwatch;
+	assert_int_equal(virtio_rng_create(&f.env, 0, &f.d), 0);
+	assert_int_equal(tloop.watches, 1);
+	fx_start(&f, 1, 64);
+	for (unsigned i = 0; i < n; i++) {
+		tring_desc(&f.r[0], (uint16_t)i, TMEM_DATA, VIRTIO_RNG_CHAIN_MAX,
+			   VIRTQ_DESC_F_WRITE, 0);
+		tring_publish(&f.r[0], (uint16_t)i);
+	}
+	/* One kick serves one wake-up's budget and asks the loop to come back. */
+	virtio_dev_queue_notify(f.d, 0);
+	assert_int_equal(virtio_rng_bytes(f.d), VIRTIO_RNG_WAKE_BUDGET);
+	assert_int_equal(tring_used_idx(&f.r[0]), n / 2);
+	assert_int_equal(f.d->yields, 1);
+	/* The loop's next turn carries on without another kick. */
+	tloop.cb(tloop.opaque);
+	assert_int_equal(tring_used_idx(&f.r[0]), n);
+	assert_int_equal(virtio_rng_bytes(f.d), 2ull * VIRTIO_RNG_WAKE_BUDGET);
+	fx_fini(&f);
+	assert_int_equal(tloop.watches, 0);
+}
+
+static void test_console_tx_budget(void **state)
+{
+	struct fx f;
+	struct virtio_console_backend be = { .write = NULL };
+
+	(void)state;
+	fx_init(&f);
+	assert_int_equal(virtio_console_create(&f.env, &be, 0, 0, &f.d), 0);
+	fx_start(&f, 2, 64);
+	/* 64 x 4 MiB of output claimed by one request: at most the per-request
+	 * budget goes out, the rest is counted as dropped. */
+	chain_overlapping(&f, 1, 64, 0);
+	virtio_dev_queue_notify(f.d, 1);
+	assert_int_equal(tring_used_idx(&f.r[1]), 1);
+	assert_int_equal(virtio_console_dropped(f.d),
+			 64ull * (4u << 20) - VIRTIO_CONSOLE_CHAIN_MAX);
+	fx_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -408,6 +513,9 @@ int main(void)
 		cmocka_unit_test(test_rng_rate_limit),
 		cmocka_unit_test(test_console_tx),
 		cmocka_unit_test(test_console_rx),
+		cmocka_unit_test(test_rng_chain_budget),
+		cmocka_unit_test(test_rng_wakeup_budget),
+		cmocka_unit_test(test_console_tx_budget),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -439,6 +439,7 @@ static void blk_destroy(struct virtio_dev *d)
 	if (b->watching && d->env->unwatch_fd)
 		d->env->unwatch_fd(d->env->loop, b->be->ops->event_fd(b->be));
 	blk_backend_close(b->be);
+	virtio_dev_fini(d);
 	free(b);
 }
 
@@ -490,6 +491,7 @@ int virtio_blk_create(const struct virtio_env *env, struct blk_backend *be,
 				      blk_fd_ready, &b->vdev);
 		if (r < 0) {
 			blk_backend_close(be);
+			virtio_dev_fini(&b->vdev);
 			free(b);
 			return r;
 		}

@@ -18,6 +18,8 @@ struct virtio_console {
 	uint8_t in[VIRTIO_CONSOLE_INBUF];
 	size_t in_head, in_len;
 	struct virtq_chain chain;
+	uint64_t dropped;       /* output past VIRTIO_CONSOLE_CHAIN_MAX */
+	bool drop_logged;
 };
 
 static struct virtio_console *to_con(struct virtio_dev *d)
@@ -58,25 +60,61 @@ static void con_rx(struct virtio_console *c)
 	}
 }
 
+/* Pass one request's output on, at most VIRTIO_CONSOLE_CHAIN_MAX bytes;
+ * returns the bytes written. */
+static uint64_t con_tx_chain(struct virtio_console *c)
+{
+	uint64_t done = 0;
+
+	for (unsigned i = 0; i < c->chain.nr_out && done < VIRTIO_CONSOLE_CHAIN_MAX; i++) {
+		size_t n = (size_t)VIREO_MIN(c->chain.iov[i].iov_len,
+					     VIRTIO_CONSOLE_CHAIN_MAX - done);
+
+		if (c->be.write)
+			c->be.write(c->be.opaque, c->chain.iov[i].iov_base, n);
+		done += n;
+	}
+	if (c->chain.out_len > done) {
+		c->dropped += c->chain.out_len - done;
+		if (!c->drop_logged)
+			vwarn("%s: a transmit request of %llu bytes; output past %u bytes "
+			      "of a request is dropped", c->vdev.name,
+			      (unsigned long long)c->chain.out_len, VIRTIO_CONSOLE_CHAIN_MAX);
+		c->drop_logged = true;
+	}
+	return done;
+}
+
 static void con_tx(struct virtio_console *c)
 {
 	struct virtq *q = &c->vdev.vq[1];
+	uint64_t spent = 0;
 	bool pushed = false;
 
 	for (;;) {
-		int r = virtq_pop(q, &c->chain);
-
-		if (r <= 0)
+		if (spent >= VIRTIO_CONSOLE_WAKE_BUDGET) {
+			if (virtq_has_work(q))
+				virtio_dev_yield(&c->vdev, 1);
 			break;
-		for (unsigned i = 0; i < c->chain.nr_out; i++)
-			if (c->be.write)
-				c->be.write(c->be.opaque, c->chain.iov[i].iov_base,
-					    c->chain.iov[i].iov_len);
+		}
+		if (virtq_pop(q, &c->chain) <= 0)
+			break;
+		spent += con_tx_chain(c);
 		virtq_push(q, c->chain.head, 0);
 		pushed = true;
 	}
 	if (pushed)
 		virtio_dev_queue_interrupt(&c->vdev, 1);
+}
+
+uint64_t virtio_console_dropped(struct virtio_dev *d)
+{
+	uint64_t n;
+
+	virtio_dev_lock(d);
+	n = to_con(d)->dropped;
+	virtio_dev_unlock(d);
+	return n;
 }
 
 static void con_queue_notify(struct virtio_dev *d, unsigned q)
@@ -154,6 +192,7 @@ static void con_reset(struct virtio_dev *d)
 
 static void con_destroy(struct virtio_dev *d)
 {
+	virtio_dev_fini(d);
 	free(to_con(d));
 }
 

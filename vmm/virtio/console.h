@@ -12,6 +12,10 @@
 #define VIRTIO_CONSOLE_CFG_SIZE      12
 #define VIRTIO_CONSOLE_QUEUE_SIZE    64u
 #define VIRTIO_CONSOLE_INBUF         4096u
+/* Budgets (virtio.h): guest output taken from one request (the rest of a
+ * longer one is dropped and counted) and per wake-up of the event loop. */
+#define VIRTIO_CONSOLE_CHAIN_MAX     (64u << 10)
+#define VIRTIO_CONSOLE_WAKE_BUDGET   (256u << 10)
 
 /* Where guest output goes (the VMM's stdio / file / nothing). */
 struct virtio_console_backend {
@@ -34,6 +38,9 @@ int virtio_console_create(const struct virtio_env *env,
  * virtio_console_input_room() is non-zero).  Both take the device lock. */
 size_t virtio_console_input(struct virtio_dev *d, const void *buf, size_t len);
 size_t virtio_console_input_room(struct virtio_dev *d);
+
+/* Guest output bytes dropped for running past VIRTIO_CONSOLE_CHAIN_MAX. */
+uint64_t virtio_console_dropped(struct virtio_dev *d);
 
 /* Terminal size changed (only with VIRTIO_CONSOLE_F_SIZE). */
 void virtio_console_resize(struct virtio_dev *d, uint16_t cols, uint16_t rows);

@@ -84,15 +84,33 @@ static size_t rng_fill(void *p, size_t len)
 	return done;
 }
 
+/* Fill up to want bytes of the chain's writable buffers; returns how many. */
+static uint64_t rng_give(struct virtio_rng *r, uint64_t want)
+{
+	uint64_t given = 0;
+
+	for (unsigned i = r->chain.nr_out;
+	     i < r->chain.nr_out + r->chain.nr_in && given < want; i++) {
+		size_t n = (size_t)VIREO_MIN(r->chain.iov[i].iov_len, want - given);
+		size_t got = rng_fill(r->chain.iov[i].iov_base, n);
+
+		given += got;
+		if (got < n)
+			break;
+	}
+	return given;
+}
+
 static void rng_process(struct virtio_rng *r)
 {
 	struct virtq *q = &r->vdev.vq[0];
+	uint64_t spent = 0;
 	bool pushed = false;
 
 	if (!virtio_dev_running(&r->vdev) || !q->ready)
 		return;
 	for (;;) {
-		uint64_t budget, given = 0;
+		uint64_t want, given;
 
 		rng_refill(r);
 		if (r->rate && r->tokens == 0) {
@@ -100,22 +118,21 @@ static void rng_process(struct virtio_rng *r)
 				rng_arm_timer(r);
 			break;
 		}
+		if (spent >= VIRTIO_RNG_WAKE_BUDGET) {
+			if (virtq_has_work(q))
+				virtio_dev_yield(&r->vdev, 0);
+			break;
+		}
 		if (virtq_pop(q, &r->chain) <= 0)
 			break;
-		budget = r->rate ? VIREO_MIN(r->tokens, r->chain.in_len)
-				 : r->chain.in_len;
-		for (unsigned i = r->chain.nr_out;
-		     i < r->chain.nr_out + r->chain.nr_in && given < budget; i++) {
-			size_t n = (size_t)VIREO_MIN(r->chain.iov[i].iov_len,
-						     budget - given);
-			size_t got = rng_fill(r->chain.iov[i].iov_base, n);
-			given += got;
-			if (got < n)
-				break;
-		}
+		want = VIREO_MIN(r->chain.in_len, (uint64_t)VIRTIO_RNG_CHAIN_MAX);
+		if (r->rate)
+			want = VIREO_MIN(want, r->tokens);
+		given = rng_give(r, want);
 		if (r->rate)
 			r->tokens -= given;
 		r->total += given;
+		spent += given;
 		virtq_push(q, r->chain.head, (uint32_t)given);
 		pushed = true;
 	}
@@ -167,6 +184,7 @@ static void rng_destroy(struct virtio_dev *d)
 			d->env->unwatch_fd(d->env->loop, r->tfd);
 		close(r->tfd);
 	}
+	virtio_dev_fini(d);
 	free(r);
 }
 
@@ -198,12 +216,14 @@ int virtio_rng_create(const struct virtio_env *env, uint64_t rate,
 		r->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 		if (r->tfd < 0) {
 			e = -errno;
+			virtio_dev_fini(&r->vdev);
 			free(r);
 			return e;
 		}
 		e = env->watch_fd(env->loop, r->tfd, rng_timer, r);
 		if (e < 0) {
 			close(r->tfd);
+			virtio_dev_fini(&r->vdev);
 			free(r);
 			return e;
 		}

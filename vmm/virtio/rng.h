@@ -7,6 +7,11 @@
 #include "virtio.h"
 
 #define VIRTIO_RNG_QUEUE_SIZE 64u
+/* Budgets (virtio.h): at most this much per request, whatever length the
+ * guest's buffers claim (Linux asks for at most a few KiB), and per
+ * wake-up of the event loop. */
+#define VIRTIO_RNG_CHAIN_MAX   (64u << 10)
+#define VIRTIO_RNG_WAKE_BUDGET (256u << 10)
 
 /*
  * @rate: bytes per second the guest may take (token bucket holding up to

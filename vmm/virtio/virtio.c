@@ -3,10 +3,44 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <vireo/util.h>
 
 #include "virtio.h"
+
+/* The loop's call after a yield: resume the queues that ran out of budget. */
+static void virtio_dev_resume(void *opaque)
+{
+	struct virtio_dev *d = opaque;
+	uint64_t v;
+	uint32_t mask;
+
+	if (read(d->yield_fd, &v, sizeof(v)) < 0) {
+		/* spurious wake-up */
+	}
+	virtio_dev_lock(d);
+	mask = d->yielded;
+	d->yielded = 0;
+	for (unsigned q = 0; q < d->ops->nr_queues && q < VIRTIO_MAX_QUEUES; q++)
+		if ((mask & (1u << q)) && virtio_dev_running(d) && d->ops->queue_notify)
+			d->ops->queue_notify(d, q);
+	virtio_dev_unlock(d);
+}
+
+void virtio_dev_yield(struct virtio_dev *d, unsigned q)
+{
+	uint64_t one = 1;
+
+	d->yields++;
+	if (d->yield_fd < 0 || q >= VIRTIO_MAX_QUEUES)
+		return;
+	d->yielded |= 1u << q;
+	if (write(d->yield_fd, &one, sizeof(one)) < 0) {
+		/* already pending: the loop comes back anyway */
+	}
+}
 
 void virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops,
 		     const struct virtio_env *env, const char *name,
@@ -27,6 +61,15 @@ void virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops,
 	}
 	for (unsigned i = 0; i < ops->nr_queues && i < VIRTIO_MAX_QUEUES; i++)
 		d->vq[i].size = ops->max_queue_size;
+	d->yield_fd = -1;
+	if (env && env->watch_fd) {
+		d->yield_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (d->yield_fd >= 0 &&
+		    env->watch_fd(env->loop, d->yield_fd, virtio_dev_resume, d) < 0) {
+			close(d->yield_fd);
+			d->yield_fd = -1;
+		}
+	}
 }
 
 uint8_t virtio_dev_status(const struct virtio_dev *d)
@@ -218,13 +261,25 @@ void virtio_dev_fail(struct virtio_dev *d, const char *fmt, ...)
 	virtio_dev_config_changed(d);
 }
 
+void virtio_dev_fini(struct virtio_dev *d)
+{
+	if (d->yield_fd >= 0) {
+		if (d->env->unwatch_fd)
+			d->env->unwatch_fd(d->env->loop, d->yield_fd);
+		close(d->yield_fd);
+		d->yield_fd = -1;
+	}
+	pthread_mutex_destroy(&d->lock);
+}
+
 void virtio_dev_destroy(struct virtio_dev *d)
 {
 	if (!d)
 		return;
-	pthread_mutex_destroy(&d->lock);
 	if (d->ops->destroy)
 		d->ops->destroy(d);
+	else
+		virtio_dev_fini(d);
 }
 
 uint8_t virtio_dev_pci_class(uint16_t device_id, uint8_t *subclass)

@@ -96,7 +96,10 @@ struct virtio_dev_ops {
 	 * returns the bytes it needs; it writes only when len suffices. */
 	size_t (*save)(struct virtio_dev *d, void *buf, size_t len);
 	int (*restore)(struct virtio_dev *d, const void *buf, size_t len);
-	/* Release everything (the device struct included). */
+	/* Release everything, the device struct included; the lock may still
+	 * be taken here (draining work) and virtio_dev_fini() must be called
+	 * once nothing will take it again, before the struct is freed.  NULL:
+	 * the core calls virtio_dev_fini() and frees nothing. */
 	void (*destroy)(struct virtio_dev *d);
 };
 
@@ -114,6 +117,10 @@ struct virtio_dev {
 	bool fail_logged;
 	pthread_mutex_t lock;
 	struct virtq vq[VIRTIO_MAX_QUEUES];
+	/* Work a queue left at its budget (virtio_dev_yield). */
+	int yield_fd;                /* eventfd watched on the loop, or -1 */
+	uint32_t yielded;            /* queues to resume, under lock */
+	uint64_t yields;             /* how often a budget ran out */
 };
 
 static inline void virtio_dev_lock(struct virtio_dev *d)
@@ -179,7 +186,21 @@ static inline bool virtio_dev_running(const struct virtio_dev *d)
 	       !(d->status & (VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED));
 }
 
+/* Tear the device down (ops->destroy, which ends in virtio_dev_fini()). */
 void virtio_dev_destroy(struct virtio_dev *d);
+/* The core's own teardown: stop watching, destroy the lock. */
+void virtio_dev_fini(struct virtio_dev *d);
+
+/*
+ * Budgets.  A device works on the event loop, so it must not let one guest
+ * request, or one kick, keep the loop from everything else: it stops a
+ * queue's work when its per-wake-up budget is spent and calls
+ * virtio_dev_yield(d, q).  The loop then calls ops->queue_notify(d, q)
+ * again, under the lock, once it has served the other ready events.
+ * Without an event loop (env->watch_fd NULL) the work waits for the next
+ * kick.
+ */
+void virtio_dev_yield(struct virtio_dev *d, unsigned q);
 
 /* PCI identity of a device type (used by the PCI transport). */
 uint8_t virtio_dev_pci_class(uint16_t device_id, uint8_t *subclass);
