@@ -85,6 +85,12 @@ int main(int argc, char **argv)
 		console_close(&vm.console);
 		status = main_status(&vm, stop);
 		vm_destroy(&vm);
+		if (stop != VM_STOP_SIGNAL && atomic_load(&vm.wd.stop_sig)) {
+			/* A stop signal that came as the guest rebooted or
+			 * powered off still ends vireo-vmm with its status. */
+			stop = VM_STOP_SIGNAL;
+			status = 128 + atomic_load(&vm.wd.stop_sig);
+		}
 		if (stop == VM_STOP_REBOOT && opts.reboot_restart) {
 			vinfo("guest rebooted: starting it again");
 			continue;

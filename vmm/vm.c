@@ -6,7 +6,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
-#include <sys/signalfd.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
@@ -348,6 +347,21 @@ int vm_load(struct vm *vm)
 
 /* ---- run ---------------------------------------------------------------------- */
 
+#ifdef VIREO_TEST_HOOKS
+/* Test builds: VIREO_TEST_HANG_ON_STOP=1 makes the event loop hang when a
+ * stop is asked for, as if a device lock never came free. */
+static void vm_test_hang(void)
+{
+	if (getenv("VIREO_TEST_HANG_ON_STOP"))
+		for (;;)
+			sleep(1000);
+}
+#else
+static void vm_test_hang(void)
+{
+}
+#endif
+
 static void vm_on_stop(void *opaque, uint32_t events)
 {
 	struct vm *vm = opaque;
@@ -356,12 +370,8 @@ static void vm_on_stop(void *opaque, uint32_t events)
 	if (read(vm->rs.efd, &v, sizeof(v)) < 0) {
 		/* spurious wake-up */
 	}
+	vm_test_hang();
 }
-
-struct vm_sig {
-	struct vm *vm;
-	int fd;
-};
 
 /* SIGQUIT: print the platform's interrupt state and have every vCPU print
  * its registers (for a guest that seems stuck); the guest runs on. */
@@ -391,20 +401,29 @@ static void vm_dump_state(struct vm *vm)
 		vcpu_kick(vm->vcpus[i]);
 }
 
+/* SIGUSR2 and SIGQUIT, passed on by the watchdog thread. */
 static void vm_on_signal(void *opaque, uint32_t events)
 {
-	struct vm_sig *s = opaque;
-	struct signalfd_siginfo si;
+	struct vm *vm = opaque;
+	uint8_t sig[16];
+	ssize_t n = read(watchdog_forward_fd(&vm->wd), sig, sizeof(sig));
 
-	if (read(s->fd, &si, sizeof(si)) != sizeof(si))
-		return;
-	if (si.ssi_signo == SIGUSR2)
-		devices_power_button(&s->vm->dev);
-	else if (si.ssi_signo == SIGQUIT)
-		vm_dump_state(s->vm);
-	else
-		runstate_request_stop(&s->vm->rs, VM_STOP_SIGNAL, (int)si.ssi_signo);
+	for (ssize_t i = 0; i < n; i++) {
+		if (sig[i] == SIGUSR2)
+			devices_power_button(&vm->dev);
+		else if (sig[i] == SIGQUIT)
+			vm_dump_state(vm);
+	}
 }
+
+/* The watchdog gave up on a stuck teardown: the terminal comes back. */
+static void vm_emergency(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	console_restore(&vm->console);
+}
+
 
 /* KVM's ring of coalesced writes: a page of vCPU 0's run area, where
  * this KVM offers coalesced port I/O (NULL otherwise). */
@@ -424,25 +443,18 @@ static struct kvm_coalesced_mmio_ring *vm_coalesce_ring(struct vm *vm, uint32_t 
 
 int vm_run(struct vm *vm)
 {
-	struct vm_sig sig = { vm, -1 };
 	struct kvm_coalesced_mmio_ring *ring;
 	uint32_t entries = 0;
-	sigset_t set;
-	int ret = 0;
+	int ret = watchdog_start(&vm->wd, &vm->rs, WATCHDOG_GRACE_MS, vm_emergency, vm);
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR2);
-	sigaddset(&set, SIGQUIT);
-	sig.fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sig.fd < 0 || evloop_add(vm->loop, sig.fd, EPOLLIN, vm_on_signal, &sig) ||
+	if (ret || evloop_add(vm->loop, watchdog_forward_fd(&vm->wd), EPOLLIN, vm_on_signal, vm) ||
 	    evloop_add(vm->loop, vm->rs.efd, EPOLLIN, vm_on_stop, vm)) {
 		verr("cannot set up the event loop: %s", strerror(errno));
 		runstate_request_stop(&vm->rs, VM_STOP_ERROR, 1);
 	}
-	for (unsigned i = 0; i < vm->ncpus && !runstate_stopping(&vm->rs); i++)
+	/* Every vCPU starts, even when another one has already stopped the
+	 * VM: each then reports its state (a crash asks all for a dump). */
+	for (unsigned i = 0; i < vm->ncpus; i++)
 		if (vcpu_start(vm->vcpus[i]))
 			runstate_request_stop(&vm->rs, VM_STOP_ERROR, 1);
 	ring = vm_coalesce_ring(vm, &entries);
@@ -461,10 +473,8 @@ int vm_run(struct vm *vm)
 		vcpu_join(vm->vcpus[i]);
 	console_stop(&vm->console);
 	evloop_del(vm->loop, vm->rs.efd);
-	if (sig.fd >= 0) {
-		evloop_del(vm->loop, sig.fd);
-		close(sig.fd);
-	}
+	if (vm->wd.started)
+		evloop_del(vm->loop, watchdog_forward_fd(&vm->wd));
 	return runstate_why(&vm->rs);
 }
 
@@ -489,4 +499,6 @@ void vm_destroy(struct vm *vm)
 		close(vm->kvm_fd);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
+	if (vm->wd.rs)
+		watchdog_stop(&vm->wd);   /* last: a stuck teardown above still ends */
 }

@@ -22,6 +22,7 @@
 #include "options.h"
 #include "runstate.h"
 #include "vcpu.h"
+#include "watchdog.h"
 #include "x86/cpu.h"
 
 struct evloop;
@@ -51,6 +52,7 @@ struct vm {
 	struct vcpu_env vcpu_env;        /* what vCPUs get */
 	struct console console;
 	struct devices dev;
+	struct watchdog wd;              /* signals; the stop deadline */
 	uint64_t rsdp_gpa;
 };
 
@@ -59,7 +61,10 @@ struct vm {
 int vm_create(struct vm *vm, const struct vmm_opts *opts, uint64_t start_ns);
 /* Load the kernel and set the boot vCPU's registers. */
 int vm_load(struct vm *vm);
-/* Run until the guest or a signal stops it; returns the enum vm_stop. */
+/* Run until the guest or a signal stops it; returns the enum vm_stop.
+ * From here until vm_destroy() has returned, a stop signal that is not
+ * followed by a finished teardown within WATCHDOG_GRACE_MS ends the
+ * process (watchdog.h). */
 int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
