@@ -40,6 +40,7 @@
 #include "virtio/console.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
+#include "pci_guest.h"
 
 #define NVCPU 3
 #define NDEV 3
@@ -114,79 +115,24 @@ static struct {
 	int kvm_fd, vm_fd;
 } S;
 
-static uint64_t ecam(unsigned slot, unsigned off)
-{
-	return LAYOUT_ECAM_BASE + ((uint64_t)slot << 15) + off;
-}
-
 static uint32_t cfg_rd(unsigned slot, unsigned off, unsigned len)
 {
-	uint8_t d[4] = { 0 };
-
-	bus_access(&S.mmio, ecam(slot, off), d, len, false);
-	return (uint32_t)d[0] | (uint32_t)d[1] << 8 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 24;
+	return pg_cfg_rd(&S.mmio, slot, off, len);
 }
 
 static void cfg_wr(unsigned slot, unsigned off, uint32_t v, unsigned len)
 {
-	uint8_t d[4];
-
-	memcpy(d, &v, 4);
-	bus_access(&S.mmio, ecam(slot, off), d, len, true);
-}
-
-/* BAR 4's current address per config space (0: not decoding). */
-static uint64_t bar4(unsigned k)
-{
-	uint64_t lo = cfg_rd(S.slot[k], 0x20, 4) & ~15u, hi = cfg_rd(S.slot[k], 0x24, 4);
-
-	return hi << 32 | lo;
+	pg_cfg_wr(&S.mmio, slot, off, v, len);
 }
 
 static void bar_wr(unsigned k, uint64_t off, uint32_t v, unsigned len)
 {
-	uint8_t d[8];
-	uint64_t a = bar4(k);
-
-	memcpy(d, &v, 4);
-	if (a)
-		bus_access(&S.mmio, a + off, d, len, true);
+	pg_bar_wr(&S.mmio, S.slot[k], off, v, len);
 }
 
 static uint32_t bar_rd(unsigned k, uint64_t off, unsigned len)
 {
-	uint8_t d[8] = { 0 };
-	uint64_t a = bar4(k);
-
-	if (a)
-		bus_access(&S.mmio, a + off, d, len, false);
-	return (uint32_t)d[0] | (uint32_t)d[1] << 8 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 24;
-}
-
-static unsigned find_cap(unsigned slot, uint8_t id)
-{
-	unsigned off = cfg_rd(slot, 0x34, 1);
-
-	for (int n = 0; off && n < 48; n++, off = cfg_rd(slot, off + 1, 1))
-		if (cfg_rd(slot, off, 1) == id)
-			return off;
-	return 0;
-}
-
-/* What a driver does to start a device: reset, features, DRIVER_OK. */
-static void driver_init(unsigned k)
-{
-	bar_wr(k, VIRTIO_PCI_COMMON_OFF + 0x14, 0, 1);
-	bar_wr(k, VIRTIO_PCI_COMMON_OFF + 0x14, 0x3, 1);
-	for (uint32_t sel = 0; sel < 2; sel++) {
-		bar_wr(k, VIRTIO_PCI_COMMON_OFF + 0x00, sel, 4);
-		bar_wr(k, VIRTIO_PCI_COMMON_OFF + 0x08, sel, 4);
-		bar_wr(k, VIRTIO_PCI_COMMON_OFF + 0x0c,
-		       bar_rd(k, VIRTIO_PCI_COMMON_OFF + 0x04, 4), 4);
-	}
-	bar_wr(k, VIRTIO_PCI_COMMON_OFF + 0x14, 0xb, 1);
-	bar_wr(k, VIRTIO_PCI_COMMON_OFF + 0x10, 0, 2);
-	bar_wr(k, VIRTIO_PCI_COMMON_OFF + 0x14, 0xf, 1);
+	return pg_bar_rd(&S.mmio, S.slot[k], off, len);
 }
 
 /* One random guest action on device k. */
@@ -222,7 +168,7 @@ static void guest_action(unsigned k, unsigned r)
 		(void)bar_rd(k, VIRTIO_PCI_ISR_OFF, 1);
 		break;
 	case 7:   /* reset and start again */
-		driver_init(k);
+		pg_virtio_start(&S.mmio, S.slot[k]);
 		break;
 	case 8:   /* the PBA */
 		(void)bar_rd(k, VIRTIO_PCI_PBA_OFF, 8);
@@ -311,19 +257,15 @@ static void setup(void)
 	S.vdev[2] = d;
 	for (unsigned k = 0; k < NDEV; k++) {
 		S.slot[k] = k + 1;
-		S.msix_cap[k] = find_cap(S.slot[k], 0x11);
+		S.msix_cap[k] = pg_find_cap(&S.mmio, S.slot[k], 0x11);
 		if (!S.msix_cap[k] || cfg_rd(S.slot[k], 0, 2) != 0x1af4)
 			abort();
-		S.bar_addr[k][0] = bar4(k);
+		S.bar_addr[k][0] = pg_bar4(&S.mmio, S.slot[k]);
 		S.bar_addr[k][1] = LAYOUT_MMIO32_BASE + 0x10000000u + 0x10000u * k;
 		/* A driver's start: MSI-X on, vectors unmasked and assigned. */
-		cfg_wr(S.slot[k], S.msix_cap[k] + 3, 0x80, 1);
-		for (unsigned v = 0; v < 3; v++) {
-			bar_wr(k, VIRTIO_PCI_MSIX_OFF + 16 * v, 0xfee00000u, 4);
-			bar_wr(k, VIRTIO_PCI_MSIX_OFF + 16 * v + 8, 0x41 + v, 4);
-			bar_wr(k, VIRTIO_PCI_MSIX_OFF + 16 * v + 12, 0, 4);
-		}
-		driver_init(k);
+		for (unsigned v = 0; v < 3; v++)
+			pg_msix_vector(&S.mmio, S.slot[k], v, 0xfee00000u, 0x41 + v);
+		pg_virtio_start(&S.mmio, S.slot[k]);
 		if (!(bar_rd(k, VIRTIO_PCI_COMMON_OFF + 0x14, 1) & 4))
 			abort();   /* the device did not start */
 	}

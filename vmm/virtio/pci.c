@@ -15,6 +15,11 @@
 #include "pci.h"
 
 #define VP_NVEC (VIRTIO_MAX_QUEUES + 1)
+/* A guest that keeps rewriting an MSI-X entry would cost a GSI routing
+ * table update (KVM_SET_GSI_ROUTING, an SRCU grace period in the host) per
+ * interrupt: past this many updates of one vector in a second, the vector
+ * is signalled with KVM_SIGNAL_MSI until the second is over. */
+#define VP_ROUTE_UPDATES_PER_S 32u
 
 /* virtio PCI capability types (4.1.4). */
 #define VP_CAP_COMMON 1
@@ -52,6 +57,8 @@ struct virtio_pci {
 	int gsi[VP_NVEC];
 	int irqfd[VP_NVEC];
 	bool routed[VP_NVEC];
+	uint64_t route_window_ns[VP_NVEC];
+	unsigned route_updates[VP_NVEC];
 	/* queue kicks */
 	struct vp_kick kick[VIRTIO_MAX_QUEUES];
 	bool ioev_on;
@@ -87,6 +94,18 @@ static bool vp_vector_masked(const struct virtio_pci *vp, unsigned v)
 	return vp->msix_fmask || (vp->msix[v].ctrl & 1);
 }
 
+/* Whether vector v may update its route now (rate limit, see above). */
+static bool vp_route_allowed(struct virtio_pci *vp, unsigned v)
+{
+	uint64_t now = vtime_ns();
+
+	if (now - vp->route_window_ns[v] >= 1000000000ull) {
+		vp->route_window_ns[v] = now;
+		vp->route_updates[v] = 0;
+	}
+	return vp->route_updates[v]++ < VP_ROUTE_UPDATES_PER_S;
+}
+
 static void vp_vector_fire(struct virtio_pci *vp, unsigned v)
 {
 	const struct vp_msix *e;
@@ -99,7 +118,7 @@ static void vp_vector_fire(struct virtio_pci *vp, unsigned v)
 		return;
 	}
 	e = &vp->msix[v];
-	if (vp->irqfd[v] >= 0 && !vp->routed[v] &&
+	if (vp->irqfd[v] >= 0 && !vp->routed[v] && vp_route_allowed(vp, v) &&
 	    irq_msi_route(vp->env->irq, (unsigned)vp->gsi[v],
 			  (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data, false) == 0)
 		vp->routed[v] = true;

@@ -1,0 +1,119 @@
+/* The virtio PCI transport from the guest's side, on a KVM VM (suite kvm:
+ * the routes, irqfds and ioeventfds are real): a device starts through its
+ * BAR, its config interrupts go out on MSI-X, and a guest that keeps
+ * rewriting an MSI-X entry cannot make every interrupt rebuild the GSI
+ * routing table. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "dev/pci.h"
+#include "gmem.h"
+#include "irq.h"
+#include "loop.h"
+#include "pci_guest.h"
+#include "virtio/pci.h"
+#include "virtio/rng.h"
+
+static struct {
+	struct bus pio, mmio;
+	struct gmem mem;
+	struct irq_ctl irq;
+	struct dev_env env;
+	struct virtio_env venv;
+	struct pci_host *host;
+	struct virtio_pci *vp;
+	struct virtio_dev *rng;
+	int kvm_fd, vm_fd;
+} F;
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&F, 0, sizeof(F));
+	bus_init(&F.pio, "pio");
+	bus_init(&F.mmio, "mmio");
+	F.kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	F.vm_fd = F.kvm_fd < 0 ? -1 : ioctl(F.kvm_fd, KVM_CREATE_VM, 0);
+	if (F.vm_fd < 0 || ioctl(F.vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		fprintf(stderr, "test needs a KVM VM with an irqchip: %s\n", strerror(errno));
+		return -1;
+	}
+	if (irq_ctl_init(&F.irq, F.vm_fd))
+		return -1;
+	F.env = (struct dev_env){ .mem = &F.mem, .loop = evloop_new(), .pio = &F.pio,
+				  .mmio = &F.mmio, .irq = &F.irq };
+	F.venv.mem = &F.mem;
+	F.host = pci_host_new(&F.env);
+	if (!F.env.loop || !F.host || virtio_rng_create(&F.venv, 0, &F.rng) ||
+	    virtio_pci_create(F.host, F.rng, &F.vp))
+		return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	virtio_pci_destroy(F.vp);
+	pci_host_free(F.host);
+	irq_ctl_destroy(&F.irq);
+	evloop_free(F.env.loop);
+	bus_destroy(&F.pio);
+	bus_destroy(&F.mmio);
+	close(F.vm_fd);
+	close(F.kvm_fd);
+	return 0;
+}
+
+static void config_interrupt(void)
+{
+	virtio_dev_lock(F.rng);
+	virtio_dev_config_changed(F.rng);
+	virtio_dev_unlock(F.rng);
+}
+
+static void test_start_through_bar(void **state)
+{
+	(void)state;
+	assert_int_equal(pg_cfg_rd(&F.mmio, 1, 0, 4), 0x10441af4);   /* virtio-rng */
+	pg_virtio_start(&F.mmio, 1);
+	assert_int_equal(pg_bar_rd(&F.mmio, 1, VIRTIO_PCI_COMMON_OFF + 0x14, 1), 0xf);
+	assert_true(virtio_dev_running(F.rng));
+}
+
+static void test_route_updates_limited(void **state)
+{
+	uint64_t before;
+
+	(void)state;
+	pg_virtio_start(&F.mmio, 1);
+	pg_msix_vector(&F.mmio, 1, 0, 0xfee00000u, 0x41);
+	before = F.irq.commits;
+	/* The guest rewrites the entry before every interrupt. */
+	for (uint32_t i = 0; i < 1000; i++) {
+		pg_bar_wr(&F.mmio, 1, VIRTIO_PCI_MSIX_OFF + 8, 0x41 + (i & 1), 4);
+		config_interrupt();
+	}
+	assert_true(F.irq.commits - before >= 1);
+	assert_true(F.irq.commits - before <= 32);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_start_through_bar, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route_updates_limited, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
