@@ -13,7 +13,7 @@
 
 #include "../layout.h"
 #include "boot.h"
-#include "unpack.h"
+#include "kunpack.h"
 
 static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t le32(const uint8_t *p) { return (uint32_t)le16(p) | (uint32_t)le16(p + 2) << 16; }

@@ -1,4 +1,4 @@
-/* Host-side unpacking of a bzImage's compressed kernel (see unpack.h). */
+/* Host-side unpacking of a bzImage's compressed kernel (see kunpack.h). */
 #include <elf.h>
 #include <errno.h>
 #include <pthread.h>
@@ -12,7 +12,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "unpack.h"
+#include "kunpack.h"
 
 #define LZ4_LEGACY_MAGIC 0x184c2102u
 #define LZ4_LEGACY_BLOCK (8u << 20)
