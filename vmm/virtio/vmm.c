@@ -15,7 +15,7 @@
 #include "pci.h"
 #include "rng.h"
 #include "vmm.h"
-#include "vopts.h"
+#include "virtio_opts.h"
 
 #define VV_MAX_DEVS  (VIRTIO_OPTS_MAX_DISKS + 2)
 #define VV_MAX_WATCH (VV_MAX_DEVS * 2)
