@@ -460,7 +460,18 @@ static int boot_load_bzimage(struct gmem *m, const struct boot_request *req,
 
 /* --- ELF ---------------------------------------------------------------- */
 
-struct elf_seg { uint64_t off, paddr, filesz, memsz; };
+/* What the loader takes from an ELF header, 32- or 64-bit. */
+struct boot_elf_hdr {
+	bool is64;
+	uint64_t phoff, entry;
+	unsigned phnum, phentsize;
+};
+
+/* One program header, 32- or 64-bit. */
+struct boot_elf_seg {
+	uint32_t type;
+	uint64_t off, paddr, filesz, memsz;
+};
 
 static int boot_elf_fail(const char *path, const char *what)
 {
@@ -468,135 +479,177 @@ static int boot_elf_fail(const char *path, const char *what)
 	return -ENOEXEC;
 }
 
-static int boot_load_elf(struct gmem *m, const struct boot_request *req,
-			 int fd, uint64_t fsize, const uint8_t *h, size_t hlen,
-			 struct boot_entry *entry)
+/* Check the ELF header of h (hlen bytes of a file of fsize): little-endian,
+ * for x86, its program headers inside the file. Fills eh. */
+static int boot_elf_check(const char *kernel, const uint8_t *h, size_t hlen,
+			  uint64_t fsize, struct boot_elf_hdr *eh)
 {
-	bool is64 = h[EI_CLASS] == ELFCLASS64;
-	uint64_t phoff, pvh_entry = 0, initrd_gpa, initrd_size, e_entry, highest = 0;
-	unsigned phnum, phentsize;
-	uint8_t *ph = NULL;
-	int ret;
-
+	memset(eh, 0, sizeof(*eh));
 	if (h[EI_DATA] != ELFDATA2LSB || (h[EI_CLASS] != ELFCLASS64 && h[EI_CLASS] != ELFCLASS32))
-		return boot_elf_fail(req->kernel, "unsupported ELF class or byte order");
-	if (is64) {
+		return boot_elf_fail(kernel, "unsupported ELF class or byte order");
+	eh->is64 = h[EI_CLASS] == ELFCLASS64;
+	if (eh->is64) {
 		const Elf64_Ehdr *e = (const void *)h;
 		if (hlen < sizeof(*e) || e->e_machine != EM_X86_64)
-			return boot_elf_fail(req->kernel, "ELF file is not for x86-64");
-		phoff = e->e_phoff; phnum = e->e_phnum; phentsize = e->e_phentsize;
-		e_entry = e->e_entry;
-		if (phentsize != sizeof(Elf64_Phdr))
-			return boot_elf_fail(req->kernel, "bad ELF program header size");
+			return boot_elf_fail(kernel, "ELF file is not for x86-64");
+		eh->phoff = e->e_phoff; eh->phnum = e->e_phnum; eh->phentsize = e->e_phentsize;
+		eh->entry = e->e_entry;
 	} else {
 		const Elf32_Ehdr *e = (const void *)h;
 		if (hlen < sizeof(*e) || (e->e_machine != EM_386 && e->e_machine != EM_X86_64))
-			return boot_elf_fail(req->kernel, "ELF file is not for x86");
-		phoff = e->e_phoff; phnum = e->e_phnum; phentsize = e->e_phentsize;
-		e_entry = e->e_entry;
-		if (phentsize != sizeof(Elf32_Phdr))
-			return boot_elf_fail(req->kernel, "bad ELF program header size");
+			return boot_elf_fail(kernel, "ELF file is not for x86");
+		eh->phoff = e->e_phoff; eh->phnum = e->e_phnum; eh->phentsize = e->e_phentsize;
+		eh->entry = e->e_entry;
 	}
-	if (phnum == 0 || phnum > 64 || phoff > fsize || (uint64_t)phnum * phentsize > fsize - phoff)
-		return boot_elf_fail(req->kernel, "truncated or bad ELF program headers");
-	ph = malloc((size_t)phnum * phentsize);
+	if (eh->phentsize != (eh->is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)))
+		return boot_elf_fail(kernel, "bad ELF program header size");
+	if (eh->phnum == 0 || eh->phnum > 64 || eh->phoff > fsize ||
+	    (uint64_t)eh->phnum * eh->phentsize > fsize - eh->phoff)
+		return boot_elf_fail(kernel, "truncated or bad ELF program headers");
+	return 0;
+}
+
+/* Program header i of the table ph. */
+static void boot_elf_seg_get(const struct boot_elf_hdr *eh, const uint8_t *ph, unsigned i,
+			     struct boot_elf_seg *s)
+{
+	if (eh->is64) {
+		const Elf64_Phdr *p = (const void *)(ph + i * eh->phentsize);
+		s->type = p->p_type; s->off = p->p_offset; s->paddr = p->p_paddr;
+		s->filesz = p->p_filesz; s->memsz = p->p_memsz;
+	} else {
+		const Elf32_Phdr *p = (const void *)(ph + i * eh->phentsize);
+		s->type = p->p_type; s->off = p->p_offset; s->paddr = p->p_paddr;
+		s->filesz = p->p_filesz; s->memsz = p->p_memsz;
+	}
+}
+
+/* Look in a PT_NOTE segment (its first 4 KiB) for Xen's PHYS32_ENTRY note,
+ * the PVH entry point; set *pvh_entry if it is there. */
+static void boot_elf_pvh_note(int fd, const struct boot_elf_seg *s, uint64_t *pvh_entry)
+{
+	uint8_t note[4096];
+	size_t n = (size_t)VIREO_MIN(s->filesz, sizeof(note)), pos = 0;
+
+	if (vio_pread_full(fd, note, n, (off_t)s->off))
+		return;
+	while (pos + 12 <= n) {
+		uint32_t namesz = le32(note + pos), descsz = le32(note + pos + 4);
+		uint32_t ntype = le32(note + pos + 8);
+		size_t name_off = pos + 12;
+		size_t desc_off = name_off + VIREO_ALIGN_UP((size_t)namesz, 4);
+		if (namesz > n || descsz > n || desc_off + descsz > n)
+			break;
+		if (ntype == BOOT_XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 &&
+		    !memcmp(note + name_off, "Xen", 4) && descsz >= 4)
+			*pvh_entry = descsz >= 8 ? le64(note + desc_off) : le32(note + desc_off);
+		pos = desc_off + VIREO_ALIGN_UP((size_t)descsz, 4);
+	}
+}
+
+/* Copy a PT_LOAD segment to its physical address and zero the rest of its
+ * memory size. */
+static int boot_elf_load_seg(struct gmem *m, const char *kernel, int fd,
+			     const struct boot_elf_seg *s)
+{
+	int ret;
+
+	if (s->paddr + s->memsz < s->paddr || !gmem_ptr(m, s->paddr, s->memsz)) {
+		char b[32];
+		verr("kernel '%s': segment of %s at 0x%llx is outside guest RAM; "
+		     "give more --memory", kernel,
+		     vsize_format(s->memsz, b, sizeof(b)), (unsigned long long)s->paddr);
+		return -ENOSPC;
+	}
+	ret = boot_read_into(m, fd, kernel, s->paddr, s->filesz, s->off);
+	if (ret)
+		return ret;
+	memset((uint8_t *)gmem_ptr(m, s->paddr, s->memsz) + s->filesz, 0, s->memsz - s->filesz);
+	return 0;
+}
+
+/* Read the program headers, load the PT_LOAD segments and look in the
+ * PT_NOTE ones for a PVH entry. *highest: the end of the highest segment
+ * loaded (0: none); *pvh_entry: 0 if there is none. */
+static int boot_elf_load_segments(struct gmem *m, const char *kernel, int fd, uint64_t fsize,
+				  const struct boot_elf_hdr *eh, uint64_t *highest,
+				  uint64_t *pvh_entry)
+{
+	size_t phlen = (size_t)eh->phnum * eh->phentsize;
+	uint8_t *ph;
+	int ret = 0;
+
+	*highest = *pvh_entry = 0;
+	ph = malloc(phlen);
 	if (!ph)
 		return -ENOMEM;
-	ret = vio_pread_full(fd, ph, (size_t)phnum * phentsize, (off_t)phoff);
-	if (ret) {
+	if (vio_pread_full(fd, ph, phlen, (off_t)eh->phoff)) {
 		free(ph);
-		return boot_elf_fail(req->kernel, "cannot read ELF program headers");
+		return boot_elf_fail(kernel, "cannot read ELF program headers");
 	}
-	for (unsigned i = 0; i < phnum; i++) {
-		struct elf_seg s;
-		uint32_t type;
-		if (is64) {
-			const Elf64_Phdr *p = (const void *)(ph + i * phentsize);
-			type = p->p_type; s.off = p->p_offset; s.paddr = p->p_paddr;
-			s.filesz = p->p_filesz; s.memsz = p->p_memsz;
-		} else {
-			const Elf32_Phdr *p = (const void *)(ph + i * phentsize);
-			type = p->p_type; s.off = p->p_offset; s.paddr = p->p_paddr;
-			s.filesz = p->p_filesz; s.memsz = p->p_memsz;
-		}
-		if (type != PT_LOAD && type != PT_NOTE)
+	for (unsigned i = 0; i < eh->phnum; i++) {
+		struct boot_elf_seg s;
+
+		boot_elf_seg_get(eh, ph, i, &s);
+		if (s.type != PT_LOAD && s.type != PT_NOTE)
 			continue;
 		if (s.off > fsize || s.filesz > fsize - s.off || s.filesz > s.memsz) {
-			free(ph);
-			return boot_elf_fail(req->kernel, "ELF segment extends past the end of the file (truncated?)");
+			ret = boot_elf_fail(kernel, "ELF segment extends past the end of the file "
+					    "(truncated?)");
+			break;
 		}
-		if (type == PT_NOTE) {
-			uint8_t note[4096];
-			size_t n = (size_t)VIREO_MIN(s.filesz, sizeof(note)), pos = 0;
-			if (vio_pread_full(fd, note, n, (off_t)s.off))
-				continue;
-			while (pos + 12 <= n) {
-				uint32_t namesz = le32(note + pos), descsz = le32(note + pos + 4);
-				uint32_t ntype = le32(note + pos + 8);
-				size_t name_off = pos + 12;
-				size_t desc_off = name_off + VIREO_ALIGN_UP((size_t)namesz, 4);
-				if (namesz > n || descsz > n || desc_off + descsz > n)
-					break;
-				if (ntype == BOOT_XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 &&
-				    !memcmp(note + name_off, "Xen", 4) && descsz >= 4)
-					pvh_entry = descsz >= 8 ? le64(note + desc_off) : le32(note + desc_off);
-				pos = desc_off + VIREO_ALIGN_UP((size_t)descsz, 4);
-			}
+		if (s.type == PT_NOTE) {
+			boot_elf_pvh_note(fd, &s, pvh_entry);
 			continue;
 		}
 		if (!s.memsz)
 			continue;
-		if (s.paddr + s.memsz < s.paddr || !gmem_ptr(m, s.paddr, s.memsz)) {
-			char b[32];
-			verr("kernel '%s': segment of %s at 0x%llx is outside guest RAM; "
-			     "give more --memory", req->kernel,
-			     vsize_format(s.memsz, b, sizeof(b)), (unsigned long long)s.paddr);
-			free(ph);
-			return -ENOSPC;
-		}
-		ret = boot_read_into(m, fd, req->kernel, s.paddr, s.filesz, s.off);
-		if (ret) {
-			free(ph);
-			return ret;
-		}
-		memset((uint8_t *)gmem_ptr(m, s.paddr, s.memsz) + s.filesz, 0, s.memsz - s.filesz);
-		highest = VIREO_MAX(highest, s.paddr + s.memsz);
+		ret = boot_elf_load_seg(m, kernel, fd, &s);
+		if (ret)
+			break;
+		*highest = VIREO_MAX(*highest, s.paddr + s.memsz);
 	}
 	free(ph);
-	if (highest == 0)
-		return boot_elf_fail(req->kernel, "ELF file has no loadable segment");
-	if (!is64 && !pvh_entry)
-		return boot_elf_fail(req->kernel, "32-bit ELF without a PVH entry note");
+	return ret;
+}
 
-	ret = boot_put_cmdline(m, req->cmdline, 2047, req->kernel);
-	if (ret)
-		return ret;
-	ret = boot_load_initrd(m, req->initrd, VIREO_MAX(highest, LAYOUT_HIGH_RAM),
-			       LAYOUT_PCI_HOLE, &initrd_gpa, &initrd_size);
-	if (ret)
-		return ret;
+/* The PVH start_info at LAYOUT_PVH_INFO: the memory map, the command line,
+ * the RSDP and the initrd as its one module. */
+static void boot_pvh_info_fill(struct gmem *m, uint64_t rsdp_gpa,
+			       uint64_t initrd_gpa, uint64_t initrd_size)
+{
+	struct e820_entry e820[32];
+	unsigned n = memory_e820(m, e820, 32);
+	uint8_t *si = gmem_ptr(m, LAYOUT_PVH_INFO, 0x1000);
+	uint8_t *map = si + 0x40, *mod = si + 0x400;
 
+	memset(si, 0, 0x1000);
+	put32(si + 0, BOOT_PVH_MAGIC);
+	put32(si + 4, 1);                         /* version */
+	put32(si + 12, initrd_size ? 1 : 0);      /* nr_modules */
+	put64(si + 16, LAYOUT_PVH_INFO + 0x400);  /* modlist_paddr */
+	put64(si + 24, LAYOUT_CMDLINE);
+	put64(si + 32, rsdp_gpa);
+	put64(si + 40, LAYOUT_PVH_INFO + 0x40);   /* memmap_paddr */
+	put32(si + 48, n);
+	for (unsigned i = 0; i < n; i++) {
+		put64(map + 24 * i, e820[i].addr);
+		put64(map + 24 * i + 8, e820[i].size);
+		put32(map + 24 * i + 16, e820[i].type);
+	}
+	put64(mod, initrd_gpa);
+	put64(mod + 8, initrd_size);
+}
+
+/* Enter at the PVH entry with a start_info if the kernel has one, else at
+ * e_entry in 64-bit mode with a zero page. */
+static int boot_elf_set_entry(struct gmem *m, const struct boot_request *req,
+			      const struct boot_elf_hdr *eh, uint64_t pvh_entry,
+			      uint64_t initrd_gpa, uint64_t initrd_size,
+			      struct boot_entry *entry)
+{
 	if (pvh_entry) {
-		struct e820_entry e820[32];
-		unsigned n = memory_e820(m, e820, 32);
-		uint8_t *si = gmem_ptr(m, LAYOUT_PVH_INFO, 0x1000);
-		uint8_t *map = si + 0x40, *mod = si + 0x400;
-		memset(si, 0, 0x1000);
-		put32(si + 0, BOOT_PVH_MAGIC);
-		put32(si + 4, 1);                         /* version */
-		put32(si + 12, initrd_size ? 1 : 0);      /* nr_modules */
-		put64(si + 16, LAYOUT_PVH_INFO + 0x400);  /* modlist_paddr */
-		put64(si + 24, LAYOUT_CMDLINE);
-		put64(si + 32, req->rsdp_gpa);
-		put64(si + 40, LAYOUT_PVH_INFO + 0x40);   /* memmap_paddr */
-		put32(si + 48, n);
-		for (unsigned i = 0; i < n; i++) {
-			put64(map + 24 * i, e820[i].addr);
-			put64(map + 24 * i + 8, e820[i].size);
-			put32(map + 24 * i + 16, e820[i].type);
-		}
-		put64(mod, initrd_gpa);
-		put64(mod + 8, initrd_size);
+		boot_pvh_info_fill(m, req->rsdp_gpa, initrd_gpa, initrd_size);
 		entry->mode = BOOT_MODE_PVH32;
 		entry->rip = pvh_entry;
 		entry->arg = LAYOUT_PVH_INFO;
@@ -607,12 +660,41 @@ static int boot_load_elf(struct gmem *m, const struct boot_request *req,
 				 LAYOUT_CMDLINE, 2047, initrd_gpa, initrd_size, e820, n,
 				 req->rsdp_gpa);
 		entry->mode = BOOT_MODE_LINUX64;
-		entry->rip = e_entry;
+		entry->rip = eh->entry;
 		entry->arg = LAYOUT_BOOT_PARAMS;
 	}
 	if (!gmem_ptr(m, entry->rip, 1))
 		return boot_elf_fail(req->kernel, "ELF entry point is outside guest RAM");
 	return 0;
+}
+
+static int boot_load_elf(struct gmem *m, const struct boot_request *req,
+			 int fd, uint64_t fsize, const uint8_t *h, size_t hlen,
+			 struct boot_entry *entry)
+{
+	struct boot_elf_hdr eh;
+	uint64_t pvh_entry, initrd_gpa, initrd_size, highest;
+	int ret;
+
+	ret = boot_elf_check(req->kernel, h, hlen, fsize, &eh);
+	if (ret)
+		return ret;
+	ret = boot_elf_load_segments(m, req->kernel, fd, fsize, &eh, &highest, &pvh_entry);
+	if (ret)
+		return ret;
+	if (highest == 0)
+		return boot_elf_fail(req->kernel, "ELF file has no loadable segment");
+	if (!eh.is64 && !pvh_entry)
+		return boot_elf_fail(req->kernel, "32-bit ELF without a PVH entry note");
+
+	ret = boot_put_cmdline(m, req->cmdline, 2047, req->kernel);
+	if (ret)
+		return ret;
+	ret = boot_load_initrd(m, req->initrd, VIREO_MAX(highest, LAYOUT_HIGH_RAM),
+			       LAYOUT_PCI_HOLE, &initrd_gpa, &initrd_size);
+	if (ret)
+		return ret;
+	return boot_elf_set_entry(m, req, &eh, pvh_entry, initrd_gpa, initrd_size, entry);
 }
 
 int boot_load(struct gmem *m, const struct boot_request *req,
