@@ -24,6 +24,12 @@ static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, 
 
 #define XLF_KERNEL_64 0x1
 
+/* Do h's len bytes start with a Linux boot sector and setup header? */
+static bool boot_is_bzimage(const uint8_t *h, size_t len)
+{
+	return len >= 0x264 && le16(h + 0x1fe) == 0xaa55 && !memcmp(h + 0x202, "HdrS", 4);
+}
+
 int boot_bzimage_check(const uint8_t *h, size_t len, uint64_t file_size,
 		       struct bzimage_info *bi, char *msg, size_t msglen)
 {
@@ -31,7 +37,7 @@ int boot_bzimage_check(const uint8_t *h, size_t len, uint64_t file_size,
 	uint32_t syssize;
 
 	memset(bi, 0, sizeof(*bi));
-	if (len < 0x264 || le16(h + 0x1fe) != 0xaa55 || memcmp(h + 0x202, "HdrS", 4)) {
+	if (!boot_is_bzimage(h, len)) {
 		snprintf(msg, msglen, "not a bzImage (no Linux boot header)");
 		return -ENOEXEC;
 	}
@@ -75,6 +81,17 @@ int boot_bzimage_check(const uint8_t *h, size_t len, uint64_t file_size,
 	return 0;
 }
 
+/* n e820 entries at p, one every stride bytes: 20 in the zero page, 24 in
+ * the PVH memory map (whose last 4 bytes, reserved, stay zero). */
+static void boot_e820_put(uint8_t *p, size_t stride, const struct e820_entry *e820, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++, p += stride) {
+		put64(p, e820[i].addr);
+		put64(p + 8, e820[i].size);
+		put32(p + 16, e820[i].type);
+	}
+}
+
 void boot_params_fill(uint8_t *zp, const uint8_t *hdr, const struct bzimage_info *bi,
 		      uint64_t cmdline_gpa, uint32_t cmdline_max,
 		      uint64_t initrd_gpa, uint64_t initrd_size,
@@ -108,12 +125,7 @@ void boot_params_fill(uint8_t *zp, const uint8_t *hdr, const struct bzimage_info
 	if (n_e820 > BOOT_E820_MAX)
 		n_e820 = BOOT_E820_MAX;
 	zp[0x1e8] = (uint8_t)n_e820;
-	for (unsigned i = 0; i < n_e820; i++) {
-		uint8_t *e = zp + 0x2d0 + 20 * i;
-		put64(e, e820[i].addr);
-		put64(e + 8, e820[i].size);
-		put32(e + 16, e820[i].type);
-	}
+	boot_e820_put(zp + 0x2d0, 20, e820, n_e820);
 }
 
 /* --- file helpers ------------------------------------------------------- */
@@ -214,6 +226,22 @@ static int boot_put_cmdline(struct gmem *m, const char *cmdline, uint32_t max,
 		return -ENOSPC;
 	memcpy(p, cmdline, len + 1);
 	return 0;
+}
+
+/* The zero page at LAYOUT_BOOT_PARAMS for a 64-bit Linux entry, with the
+ * guest's memory map (hdr and bi as for boot_params_fill). Returns it for
+ * the caller's own fields. */
+static uint8_t *boot_zero_page(struct gmem *m, const struct boot_request *req,
+			       const uint8_t *hdr, const struct bzimage_info *bi,
+			       uint32_t cmdline_max, uint64_t initrd_gpa, uint64_t initrd_size)
+{
+	struct e820_entry e820[BOOT_E820_MAX];
+	unsigned n = memory_e820(m, e820, BOOT_E820_MAX);
+	uint8_t *zp = gmem_ptr(m, LAYOUT_BOOT_PARAMS, BOOT_PARAMS_SIZE);
+
+	boot_params_fill(zp, hdr, bi, LAYOUT_CMDLINE, cmdline_max, initrd_gpa, initrd_size,
+			 e820, n, req->rsdp_gpa);
+	return zp;
 }
 
 /* --- bzImage -------------------------------------------------------------- */
@@ -440,7 +468,6 @@ static int boot_unpack_bzimage(struct gmem *m, const struct boot_request *req,
 			       const struct bzimage_info *bi, struct boot_entry *entry)
 {
 	struct boot_unpack_info *u = &entry->unpack;
-	struct e820_entry e820[BOOT_E820_MAX];
 	struct boot_unpack_job job;
 	uint64_t t0 = vtime_ns();
 	bool relocatable = hdr[0x234] != 0;
@@ -466,9 +493,7 @@ static int boot_unpack_bzimage(struct gmem *m, const struct boot_request *req,
 	/* Below the kernel and past its image the stream's leftovers (ELF
 	 * headers, the relocation table) stay: free RAM to the guest, as the
 	 * in-guest decompressor leaves its own. */
-	zp = gmem_ptr(m, LAYOUT_BOOT_PARAMS, BOOT_PARAMS_SIZE);
-	boot_params_fill(zp, hdr, bi, LAYOUT_CMDLINE, bi->cmdline_max, job.initrd_gpa,
-			 job.initrd_size, e820, memory_e820(m, e820, BOOT_E820_MAX), req->rsdp_gpa);
+	zp = boot_zero_page(m, req, hdr, bi, bi->cmdline_max, job.initrd_gpa, job.initrd_size);
 	if (kaslr)
 		zp[0x211] |= 0x02;            /* KASLR_FLAG: the kernel was randomized */
 	entry->mode = BOOT_MODE_LINUX64;
@@ -487,11 +512,9 @@ static int boot_load_bzimage(struct gmem *m, const struct boot_request *req,
 			     struct boot_entry *entry)
 {
 	struct bzimage_info bi;
-	struct e820_entry e820[BOOT_E820_MAX];
 	uint64_t load, initrd_gpa, initrd_size;
 	char msg[160];
 	uint8_t *zp;
-	unsigned n;
 	int ret;
 
 	ret = boot_bzimage_check(hdr, hlen, fsize, &bi, msg, sizeof(msg));
@@ -522,10 +545,7 @@ static int boot_load_bzimage(struct gmem *m, const struct boot_request *req,
 			       (uint64_t)bi.initrd_addr_max + 1, &initrd_gpa, &initrd_size);
 	if (ret)
 		return ret;
-	n = memory_e820(m, e820, BOOT_E820_MAX);
-	zp = gmem_ptr(m, LAYOUT_BOOT_PARAMS, BOOT_PARAMS_SIZE);
-	boot_params_fill(zp, hdr, &bi, LAYOUT_CMDLINE, bi.cmdline_max, initrd_gpa,
-			 initrd_size, e820, n, req->rsdp_gpa);
+	zp = boot_zero_page(m, req, hdr, &bi, bi.cmdline_max, initrd_gpa, initrd_size);
 	put32(zp + 0x214, (uint32_t)load);   /* code32_start */
 	entry->mode = BOOT_MODE_LINUX64;
 	entry->rip = load + 0x200;
@@ -690,7 +710,7 @@ static void boot_pvh_info_fill(struct gmem *m, uint64_t rsdp_gpa,
 	struct e820_entry e820[32];
 	unsigned n = memory_e820(m, e820, 32);
 	uint8_t *si = gmem_ptr(m, LAYOUT_PVH_INFO, 0x1000);
-	uint8_t *map = si + 0x40, *mod = si + 0x400;
+	uint8_t *mod = si + 0x400;
 
 	memset(si, 0, 0x1000);
 	put32(si + 0, BOOT_PVH_MAGIC);
@@ -701,11 +721,7 @@ static void boot_pvh_info_fill(struct gmem *m, uint64_t rsdp_gpa,
 	put64(si + 32, rsdp_gpa);
 	put64(si + 40, LAYOUT_PVH_INFO + 0x40);   /* memmap_paddr */
 	put32(si + 48, n);
-	for (unsigned i = 0; i < n; i++) {
-		put64(map + 24 * i, e820[i].addr);
-		put64(map + 24 * i + 8, e820[i].size);
-		put32(map + 24 * i + 16, e820[i].type);
-	}
+	boot_e820_put(si + 0x40, 24, e820, n);
 	put64(mod, initrd_gpa);
 	put64(mod + 8, initrd_size);
 }
@@ -723,11 +739,7 @@ static int boot_elf_set_entry(struct gmem *m, const struct boot_request *req,
 		entry->rip = pvh_entry;
 		entry->arg = LAYOUT_PVH_INFO;
 	} else {
-		struct e820_entry e820[BOOT_E820_MAX];
-		unsigned n = memory_e820(m, e820, BOOT_E820_MAX);
-		boot_params_fill(gmem_ptr(m, LAYOUT_BOOT_PARAMS, BOOT_PARAMS_SIZE), NULL, NULL,
-				 LAYOUT_CMDLINE, 2047, initrd_gpa, initrd_size, e820, n,
-				 req->rsdp_gpa);
+		boot_zero_page(m, req, NULL, NULL, 2047, initrd_gpa, initrd_size);
 		entry->mode = BOOT_MODE_LINUX64;
 		entry->rip = eh->entry;
 		entry->arg = LAYOUT_BOOT_PARAMS;
@@ -789,7 +801,7 @@ int boot_load(struct gmem *m, const struct boot_request *req,
 	memset(hdr + hlen, 0, sizeof(hdr) - hlen);
 	if (hlen >= SELFMAG && !memcmp(hdr, ELFMAG, SELFMAG))
 		ret = boot_load_elf(m, req, fd, fsize, hdr, hlen, entry);
-	else if (hlen >= 0x264 && le16(hdr + 0x1fe) == 0xaa55 && !memcmp(hdr + 0x202, "HdrS", 4))
+	else if (boot_is_bzimage(hdr, hlen))
 		ret = boot_load_bzimage(m, req, fd, fsize, hdr, hlen, entry);
 	else {
 		verr("kernel '%s' is neither a bzImage nor an ELF file (%llu bytes)",
