@@ -1,4 +1,4 @@
-/* Host-side bzImage payload unpacking (vmm/x86/unpack.c) on arbitrary
+/* Host-side bzImage payload unpacking (vmm/x86/kunpack.c) on arbitrary
  * bytes: the payload decoders (LZ4 legacy blocks, zstd, gzip, xz) with the
  * trailer's size, and the input taken as a decompressed kernel stream (ELF
  * program headers, segment moves, KASLR relocation table). Never a crash,
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "x86/unpack.h"
+#include "x86/kunpack.h"
 
 #define FUZZ_MAX_OUT (16u << 20)
 

@@ -19,7 +19,7 @@
 #include "dev/mc146818.h"
 #include "devenv.h"
 #include "virtio/virtio.h"
-#include "virtio/vopts.h"
+#include "virtio/virtio_opts.h"
 
 struct console;
 struct runstate;

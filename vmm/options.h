@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "virtio/vopts.h"
+#include "virtio/virtio_opts.h"
 
 /* Exit statuses (documented in docs/vireo-vmm.1). */
 #define VMM_EXIT_POWEROFF  0    /* guest powered off */

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "vopts.h"
+#include "virtio_opts.h"
 
 static int disk(struct virtio_opts *o, const char *arg, char *err)
 {

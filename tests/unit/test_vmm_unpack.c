@@ -1,4 +1,4 @@
-/* Host-side unpacking of a bzImage payload (vmm/x86/unpack.c): a synthetic
+/* Host-side unpacking of a bzImage payload (vmm/x86/kunpack.c): a synthetic
  * kernel stream (ELF64 with vmlinux's layout quirks + a KASLR relocation
  * table) compressed in each format the kernel's build uses. */
 #include <elf.h>
@@ -23,7 +23,7 @@
 #include "layout.h"
 #include "memory.h"
 #include "x86/boot.h"
-#include "x86/unpack.h"
+#include "x86/kunpack.h"
 
 #define LOAD      0x1000000ULL
 #define VBASE     (KUNPACK_KERNEL_MAP + LOAD)   /* linked virtual address of offset 0 */

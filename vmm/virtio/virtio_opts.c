@@ -6,10 +6,10 @@
 
 #include <vireo/util.h>
 
-#include "vopts.h"
+#include "virtio_opts.h"
 
 VIREO_PRINTF(3, 4)
-static int vopts_err(char *err, size_t errlen, const char *fmt, ...)
+static int virtio_opts_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -19,7 +19,7 @@ static int vopts_err(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static int vopts_bool(const char *v, bool *out)
+static int virtio_opts_bool(const char *v, bool *out)
 {
 	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
 		*out = true;
@@ -30,7 +30,7 @@ static int vopts_bool(const char *v, bool *out)
 	return 0;
 }
 
-static bool vopts_id_ok(const char *s)
+static bool virtio_opts_id_ok(const char *s)
 {
 	if (!*s || strlen(s) >= VIRTIO_DISK_ID_MAX)
 		return false;
@@ -49,8 +49,8 @@ int virtio_opts_disk(struct virtio_opts *o, char *arg, char *err, size_t errlen)
 	bool first = true;
 
 	if (o->nr_disks >= VIRTIO_OPTS_MAX_DISKS)
-		return vopts_err(err, errlen, "--disk: at most %d disks",
-				 VIRTIO_OPTS_MAX_DISKS);
+		return virtio_opts_err(err, errlen, "--disk: at most %d disks",
+				       VIRTIO_OPTS_MAX_DISKS);
 	d = &o->disk[o->nr_disks];
 	memset(d, 0, sizeof(*d));
 	for (item = strtok_r(arg, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
@@ -59,8 +59,9 @@ int virtio_opts_disk(struct virtio_opts *o, char *arg, char *err, size_t errlen)
 
 		if (!eq) {
 			if (!first)
-				return vopts_err(err, errlen, "--disk: '%s' is not KEY=VALUE "
-						 "(keys: path, format, readonly, id, serial)", item);
+				return virtio_opts_err(err, errlen, "--disk: '%s' is not KEY=VALUE "
+						       "(keys: path, format, readonly, id, serial)",
+						       item);
 			d->path = item;
 			first = false;
 			continue;
@@ -78,36 +79,36 @@ int virtio_opts_disk(struct virtio_opts *o, char *arg, char *err, size_t errlen)
 			else
 				bad_format = val;   /* reported with the path below */
 		} else if (!strcmp(key, "readonly") || !strcmp(key, "ro")) {
-			if (vopts_bool(val, &d->readonly))
-				return vopts_err(err, errlen,
-						 "--disk readonly '%s': use on or off", val);
+			if (virtio_opts_bool(val, &d->readonly))
+				return virtio_opts_err(err, errlen,
+						       "--disk readonly '%s': use on or off", val);
 		} else if (!strcmp(key, "id")) {
-			if (!vopts_id_ok(val))
-				return vopts_err(err, errlen, "--disk id '%s': use 1 to %d "
-						 "letters, digits, '-', '_' or '.'", val,
-						 VIRTIO_DISK_ID_MAX - 1);
+			if (!virtio_opts_id_ok(val))
+				return virtio_opts_err(err, errlen, "--disk id '%s': use 1 to %d "
+						       "letters, digits, '-', '_' or '.'", val,
+						       VIRTIO_DISK_ID_MAX - 1);
 			snprintf(d->id, sizeof(d->id), "%s", val);
 		} else if (!strcmp(key, "serial")) {
 			if (strlen(val) > 20)
-				return vopts_err(err, errlen, "--disk serial '%s': at most "
-						 "20 characters", val);
+				return virtio_opts_err(err, errlen, "--disk serial '%s': at most "
+						       "20 characters", val);
 			snprintf(d->serial, sizeof(d->serial), "%s", val);
 		} else {
-			return vopts_err(err, errlen, "--disk: unknown key '%s' (keys: "
-					 "path, format, readonly, id, serial)", key);
+			return virtio_opts_err(err, errlen, "--disk: unknown key '%s' (keys: "
+					       "path, format, readonly, id, serial)", key);
 		}
 	}
 	if (!d->path || !*d->path)
-		return vopts_err(err, errlen, "--disk: no image given: use "
-				 "--disk path=FILE[,format=raw|qcow2][,readonly=on][,id=NAME]");
+		return virtio_opts_err(err, errlen, "--disk: no image given: use --disk "
+				       "path=FILE[,format=raw|qcow2][,readonly=on][,id=NAME]");
 	if (bad_format)
-		return vopts_err(err, errlen, "--disk %s: unknown format '%s': use "
-				 "raw or qcow2", d->path, bad_format);
+		return virtio_opts_err(err, errlen, "--disk %s: unknown format '%s': use "
+				       "raw or qcow2", d->path, bad_format);
 	if (!d->id[0])
 		snprintf(d->id, sizeof(d->id), "disk%u", o->nr_disks);
 	for (unsigned i = 0; i < o->nr_disks; i++)
 		if (!strcmp(o->disk[i].id, d->id))
-			return vopts_err(err, errlen, "--disk id '%s' is used twice", d->id);
+			return virtio_opts_err(err, errlen, "--disk id '%s' is used twice", d->id);
 	o->nr_disks++;
 	return 0;
 }
@@ -123,8 +124,8 @@ int virtio_opts_rng(struct virtio_opts *o, const char *arg, char *err,
 		return 0;
 	if (strncmp(arg, "rate=", 5) || vsize_parse(arg + 5, 1, &v) || v == 0 ||
 	    v > (1ULL << 30))
-		return vopts_err(err, errlen, "--rng '%s': use --rng or --rng=rate=SIZE "
-				 "(bytes per second, 1 to 1G, e.g. rate=64K)", arg);
+		return virtio_opts_err(err, errlen, "--rng '%s': use --rng or --rng=rate=SIZE "
+				       "(bytes per second, 1 to 1G, e.g. rate=64K)", arg);
 	o->rng_rate = v;
 	return 0;
 }

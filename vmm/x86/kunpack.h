@@ -14,8 +14,8 @@
  * Pure functions over memory buffers, so tests/unit and the fuzz target can
  * drive them; boot.c maps the payload and the guest RAM.
  */
-#ifndef VIREO_VMM_X86_UNPACK_H
-#define VIREO_VMM_X86_UNPACK_H
+#ifndef VIREO_VMM_X86_KUNPACK_H
+#define VIREO_VMM_X86_KUNPACK_H
 
 #include <stddef.h>
 #include <stdint.h>

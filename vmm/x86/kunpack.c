@@ -1,4 +1,4 @@
-/* Host-side unpacking of a bzImage's compressed kernel (see unpack.h). */
+/* Host-side unpacking of a bzImage's compressed kernel (see kunpack.h). */
 #include <elf.h>
 #include <errno.h>
 #include <pthread.h>
@@ -12,11 +12,11 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "unpack.h"
+#include "kunpack.h"
 
-#define LZ4_LEGACY_MAGIC 0x184c2102u
-#define LZ4_LEGACY_BLOCK (8u << 20)
-#define LZ4_MAX_BLOCKS   1024
+#define KUNPACK_LZ4_MAGIC      0x184c2102u
+#define KUNPACK_LZ4_BLOCK      (8u << 20)
+#define KUNPACK_LZ4_MAX_BLOCKS 1024
 
 static uint32_t rd32(const uint8_t *p)
 {
@@ -46,7 +46,7 @@ enum kunpack_fmt kunpack_format(const uint8_t *p, size_t len)
 {
 	static const uint8_t xz[6] = { 0xfd, '7', 'z', 'X', 'Z', 0 };
 
-	if (len >= 8 && rd32(p) == LZ4_LEGACY_MAGIC)
+	if (len >= 8 && rd32(p) == KUNPACK_LZ4_MAGIC)
 		return KUNPACK_LZ4;
 	if (len >= 8 && rd32(p) == 0xfd2fb528u)
 		return KUNPACK_ZSTD;
@@ -75,10 +75,10 @@ uint64_t kunpack_out_len(const uint8_t *p, size_t len)
 
 /* --- LZ4 legacy: independent blocks, decoded by up to `threads` threads --- */
 
-struct lz4_job {
-	const uint8_t *in[LZ4_MAX_BLOCKS];
-	uint32_t csize[LZ4_MAX_BLOCKS];
-	int produced[LZ4_MAX_BLOCKS];
+struct kunpack_lz4_job {
+	const uint8_t *in[KUNPACK_LZ4_MAX_BLOCKS];
+	uint32_t csize[KUNPACK_LZ4_MAX_BLOCKS];
+	int produced[KUNPACK_LZ4_MAX_BLOCKS];
 	unsigned nblocks;
 	unsigned next;       /* next block to take (atomic) */
 	uint8_t *out;
@@ -87,26 +87,26 @@ struct lz4_job {
 
 /* Each thread takes the next block not yet taken, until none is left; so
  * however many threads actually start, every block is decoded once. */
-static void *lz4_work(void *arg)
+static void *kunpack_lz4_work(void *arg)
 {
-	struct lz4_job *j = arg;
+	struct kunpack_lz4_job *j = arg;
 	unsigned b;
 
 	while ((b = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->nblocks) {
-		size_t at = (size_t)b * LZ4_LEGACY_BLOCK;
+		size_t at = (size_t)b * KUNPACK_LZ4_BLOCK;
 		size_t room = j->cap - at;
-		if (room > LZ4_LEGACY_BLOCK)
-			room = LZ4_LEGACY_BLOCK;
+		if (room > KUNPACK_LZ4_BLOCK)
+			room = KUNPACK_LZ4_BLOCK;
 		j->produced[b] = LZ4_decompress_safe((const char *)j->in[b], (char *)j->out + at,
 						     (int)j->csize[b], (int)room);
 	}
 	return NULL;
 }
 
-static int64_t lz4_legacy(const uint8_t *p, size_t len, uint8_t *out, size_t cap,
-			  int prefix, unsigned threads, char *msg, size_t msglen)
+static int64_t kunpack_lz4_legacy(const uint8_t *p, size_t len, uint8_t *out, size_t cap,
+				  int prefix, unsigned threads, char *msg, size_t msglen)
 {
-	static struct lz4_job job;   /* one kernel at a time: boot is single-threaded */
+	static struct kunpack_lz4_job job;   /* one kernel at a time: boot is single-threaded */
 	pthread_t tid[8];
 	size_t pos = 4, end = len - 4, total = 0;
 	unsigned nstarted = 0;
@@ -118,13 +118,14 @@ static int64_t lz4_legacy(const uint8_t *p, size_t len, uint8_t *out, size_t cap
 			return fail(msg, msglen, -EINVAL, "LZ4 payload ends inside a block header");
 		cs = rd32(p + pos);
 		pos += 4;
-		if (cs == LZ4_LEGACY_MAGIC)
+		if (cs == KUNPACK_LZ4_MAGIC)
 			continue;
-		if (cs == 0 || cs > end - pos || cs > (uint32_t)LZ4_compressBound(LZ4_LEGACY_BLOCK))
+		if (cs == 0 || cs > end - pos || cs > (uint32_t)LZ4_compressBound(KUNPACK_LZ4_BLOCK))
 			return fail(msg, msglen, -EINVAL, "LZ4 block %u has a bad length (%u bytes)",
 				    job.nblocks, cs);
-		if (job.nblocks == LZ4_MAX_BLOCKS)
-			return fail(msg, msglen, -EINVAL, "LZ4 payload has over %u blocks", LZ4_MAX_BLOCKS);
+		if (job.nblocks == KUNPACK_LZ4_MAX_BLOCKS)
+			return fail(msg, msglen, -EINVAL, "LZ4 payload has over %u blocks",
+				    KUNPACK_LZ4_MAX_BLOCKS);
 		job.in[job.nblocks] = p + pos;
 		job.csize[job.nblocks++] = cs;
 		pos += cs;
@@ -139,7 +140,7 @@ static int64_t lz4_legacy(const uint8_t *p, size_t len, uint8_t *out, size_t cap
 			return fail(msg, msglen, -EINVAL, "LZ4 block 0 is corrupt");
 		return n;
 	}
-	if ((uint64_t)(job.nblocks - 1) * LZ4_LEGACY_BLOCK >= cap)
+	if ((uint64_t)(job.nblocks - 1) * KUNPACK_LZ4_BLOCK >= cap)
 		return fail(msg, msglen, -EINVAL, "LZ4 payload has %u blocks, more than its %zu bytes need",
 			    job.nblocks, cap);
 	job.out = out;
@@ -150,25 +151,25 @@ static int64_t lz4_legacy(const uint8_t *p, size_t len, uint8_t *out, size_t cap
 		threads = job.nblocks;
 	/* This thread works too; a helper that cannot start is not needed. */
 	for (unsigned t = 1; t < threads; t++) {
-		if (pthread_create(&tid[nstarted], NULL, lz4_work, &job))
+		if (pthread_create(&tid[nstarted], NULL, kunpack_lz4_work, &job))
 			break;
 		nstarted++;
 	}
-	lz4_work(&job);
+	kunpack_lz4_work(&job);
 	for (unsigned t = 0; t < nstarted; t++)
 		pthread_join(tid[t], NULL);
 	for (unsigned b = 0; b < job.nblocks; b++) {
-		size_t room = cap - (size_t)b * LZ4_LEGACY_BLOCK;
-		size_t expect = room < LZ4_LEGACY_BLOCK ? room : LZ4_LEGACY_BLOCK;
+		size_t room = cap - (size_t)b * KUNPACK_LZ4_BLOCK;
+		size_t expect = room < KUNPACK_LZ4_BLOCK ? room : KUNPACK_LZ4_BLOCK;
 		if (job.produced[b] < 0)
 			return fail(msg, msglen, -EINVAL, "LZ4 block %u is corrupt", b);
-		if (b + 1 < job.nblocks && (size_t)job.produced[b] != LZ4_LEGACY_BLOCK)
+		if (b + 1 < job.nblocks && (size_t)job.produced[b] != KUNPACK_LZ4_BLOCK)
 			return fail(msg, msglen, -EINVAL, "LZ4 block %u decodes to %d bytes, not 8 MiB",
 				    b, job.produced[b]);
 		if (b + 1 == job.nblocks && (size_t)job.produced[b] != expect)
 			return fail(msg, msglen, -EINVAL,
 				    "LZ4 payload decodes to %zu bytes, its trailer says %zu",
-				    (size_t)b * LZ4_LEGACY_BLOCK + (size_t)job.produced[b], cap);
+				    (size_t)b * KUNPACK_LZ4_BLOCK + (size_t)job.produced[b], cap);
 		total += (size_t)job.produced[b];
 	}
 	return (int64_t)total;
@@ -176,8 +177,8 @@ static int64_t lz4_legacy(const uint8_t *p, size_t len, uint8_t *out, size_t cap
 
 /* --- streaming formats --------------------------------------------------- */
 
-static int64_t zstd_stream(const uint8_t *p, size_t len, uint8_t *out, size_t lim,
-			   char *msg, size_t msglen)
+static int64_t kunpack_zstd_stream(const uint8_t *p, size_t len, uint8_t *out, size_t lim,
+				   char *msg, size_t msglen)
 {
 	ZSTD_DStream *z = ZSTD_createDStream();
 	ZSTD_inBuffer in = { p, len, 0 };
@@ -202,8 +203,8 @@ static int64_t zstd_stream(const uint8_t *p, size_t len, uint8_t *out, size_t li
 	return ret;
 }
 
-static int64_t gzip_stream(const uint8_t *p, size_t len, uint8_t *out, size_t lim,
-			   char *msg, size_t msglen)
+static int64_t kunpack_gzip_stream(const uint8_t *p, size_t len, uint8_t *out, size_t lim,
+				   char *msg, size_t msglen)
 {
 	z_stream zs;
 	int64_t ret;
@@ -226,8 +227,8 @@ static int64_t gzip_stream(const uint8_t *p, size_t len, uint8_t *out, size_t li
 	return ret;
 }
 
-static int64_t xz_stream(const uint8_t *p, size_t len, uint8_t *out, size_t lim,
-			 char *msg, size_t msglen)
+static int64_t kunpack_xz_stream(const uint8_t *p, size_t len, uint8_t *out, size_t lim,
+				 char *msg, size_t msglen)
 {
 	lzma_stream xs = LZMA_STREAM_INIT;
 	int64_t ret;
@@ -257,15 +258,15 @@ int64_t kunpack_decompress(const uint8_t *p, size_t len, uint8_t *out, size_t ou
 
 	switch (fmt) {
 	case KUNPACK_LZ4:
-		return lz4_legacy(p, len, out, outsize, prefix, threads, msg, msglen);
+		return kunpack_lz4_legacy(p, len, out, outsize, prefix, threads, msg, msglen);
 	case KUNPACK_ZSTD:
-		n = zstd_stream(p, len - 4, out, outsize, msg, msglen);
+		n = kunpack_zstd_stream(p, len - 4, out, outsize, msg, msglen);
 		break;
 	case KUNPACK_GZIP:
-		n = gzip_stream(p, len, out, outsize, msg, msglen);
+		n = kunpack_gzip_stream(p, len, out, outsize, msg, msglen);
 		break;
 	case KUNPACK_XZ:
-		n = xz_stream(p, len - 4, out, outsize, msg, msglen);
+		n = kunpack_xz_stream(p, len - 4, out, outsize, msg, msglen);
 		break;
 	default:
 		return fail(msg, msglen, -ENOTSUP, "unknown compression");

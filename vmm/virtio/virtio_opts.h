@@ -3,8 +3,8 @@
  * Parsing is pure (no I/O), so it is unit-tested; vmm/options.c calls one
  * function per option.
  */
-#ifndef VIREO_VMM_VIRTIO_VOPTS_H
-#define VIREO_VMM_VIRTIO_VOPTS_H
+#ifndef VIREO_VMM_VIRTIO_VIRTIO_OPTS_H
+#define VIREO_VMM_VIRTIO_VIRTIO_OPTS_H
 
 #include <stdbool.h>
 #include <stddef.h>
