@@ -1,7 +1,7 @@
 /* Guest-controlled device registers: a program of port and MMIO accesses
  * (PCI configuration through 0xcf8/0xcfc and ECAM, BAR moves and BAR
  * accesses, the 16550, i8042 and RTC) sent through the buses as a vCPU
- * sends its exits.  Input: fuzz_io.h's records. */
+ * sends its exits.  Input: guest_io.h's records. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +13,7 @@
 #include "dev/mc146818.h"
 #include "dev/ns16550.h"
 #include "dev/pci.h"
-#include "fuzz_io.h"
+#include "guest_io.h"
 #include "irq.h"
 #include "layout.h"
 #include "memory.h"
@@ -84,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bus_add(&pio, I8042_BASE, I8042_NREGS, i8042_bus_io, &kbd, "i8042");
 	bus_add(&pio, MC146818_BASE, MC146818_NREGS, mc146818_bus_io, &rtc, "rtc");
 
-	fuzz_io_run(&pio, &mmio, data, size, NULL, 0);
+	guest_io_run(&pio, &mmio, data, size, NULL, 0);
 
 	ns16550_destroy(&uart);
 	pci_host_free(host);

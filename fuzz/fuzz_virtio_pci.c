@@ -5,7 +5,7 @@
  * configuration, ISR, device configuration, notifications, MSI-X table and
  * PBA) with virtio-blk (in-memory disk), virtio-console and virtio-rng
  * behind it, plus writes into guest RAM so queues can carry requests.
- * Input: fuzz_io.h's records, sent through the buses as a vCPU sends its
+ * Input: guest_io.h's records, sent through the buses as a vCPU sends its
  * exits; guest RAM is 64 KiB at GPA 0.
  */
 #include <stdint.h>
@@ -16,7 +16,7 @@
 
 #include "bus.h"
 #include "dev/pci.h"
-#include "fuzz_io.h"
+#include "guest_io.h"
 #include "gmem.h"
 #include "irq.h"
 #include "layout.h"
@@ -129,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (virtio_rng_create(&venv, 0, &d) == 0)
 		virtio_pci_create(host, d, &vp[2]);
 
-	fuzz_io_run(&pio, &mmio, data, size, ram, RAM_SIZE);
+	guest_io_run(&pio, &mmio, data, size, ram, RAM_SIZE);
 
 	for (unsigned k = 0; k < 3; k++)
 		virtio_pci_destroy(vp[k]);

@@ -8,18 +8,18 @@
  *   bits 4-5 both set: no access, the 4 data bytes go into guest RAM at
  *          addr (when the target gives RAM).
  */
-#ifndef VIREO_FUZZ_IO_H
-#define VIREO_FUZZ_IO_H
+#ifndef VIREO_FUZZ_GUEST_IO_H
+#define VIREO_FUZZ_GUEST_IO_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 struct bus;
 
-#define FUZZ_IO_RECORD 10
+#define GUEST_IO_RECORD 10
 
 /* Run the program in data; ram (ram_len, a power of two >= 4) may be NULL. */
-void fuzz_io_run(struct bus *pio, struct bus *mmio, const uint8_t *data, size_t size,
+void guest_io_run(struct bus *pio, struct bus *mmio, const uint8_t *data, size_t size,
 		 uint8_t *ram, size_t ram_len);
 
 #endif

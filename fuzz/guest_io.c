@@ -1,13 +1,13 @@
 #include <string.h>
 
 #include "bus.h"
-#include "fuzz_io.h"
+#include "guest_io.h"
 #include "layout.h"
 
-void fuzz_io_run(struct bus *pio, struct bus *mmio, const uint8_t *data, size_t size,
+void guest_io_run(struct bus *pio, struct bus *mmio, const uint8_t *data, size_t size,
 		 uint8_t *ram, size_t ram_len)
 {
-	for (size_t i = 0; i + FUZZ_IO_RECORD <= size; i += FUZZ_IO_RECORD) {
+	for (size_t i = 0; i + GUEST_IO_RECORD <= size; i += GUEST_IO_RECORD) {
 		const uint8_t *r = data + i;
 		unsigned len = r[5] % 9 ? r[5] % 9 : 1;
 		bool wr = r[0] & 1;
