@@ -50,7 +50,7 @@ boot_and_term() {
 try=1
 until boot_and_term; do
 	lab_trace_off "$LAB_TMP/vireo.trace"
-	if [ $try -eq 1 ] && lab_emulator_retry vireo; then
+	if [ $try -eq 1 ] && lab_emulator_retry vireo 256; then
 		try=2
 		continue
 	fi
