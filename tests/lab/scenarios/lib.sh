@@ -9,6 +9,8 @@
 #                     with vmx/svm)
 #   LAB_TMP           a fresh scratch directory (also the working directory)
 #   LAB_REASON        write a one-line failure reason here (lab_fail does)
+# and reads $LAB_TMP/retries after the scenario: one line for each run the
+# scenario retried (lab_emulator_retry writes it), counted as a retry.
 #   LAB_SCENARIOS     the folder holding the scenarios and this file
 #   LAB_INNER_KERNEL  the inner fixture's kernel (bzImage)
 #   LAB_INNER_INITRD  the inner fixture's initramfs
@@ -221,14 +223,22 @@ lab_trace_off() {
 	grep -v '^#' "$LAB_TRACEFS/trace" >"$1" || :
 }
 
-# lab_emulator_retry NAME MEM_MIB: after a VMM run (guest RAM MEM_MIB) whose
-# output is $LAB_TMP/NAME.out and record $LAB_TMP/NAME.trace
-# (lab_trace_off), true when that run met the lab emulator's own fault
-# (lab_emulator_fault): says so in a LAB-WARN line and keeps both files as
-# NAME.emulator-fault.*, so the caller boots again.
+# lab_emulator_retry NAME MEM_MIB TRY: after try TRY (1 or 2) of a VMM run
+# (guest RAM MEM_MIB) whose output is $LAB_TMP/NAME.out and record
+# $LAB_TMP/NAME.trace (lab_trace_off), true when that run met the lab
+# emulator's own fault (lab_emulator_fault) and is to be run once more: it
+# adds a line to $LAB_TMP/retries (the harness counts the scenario as
+# retried; a file, since callers may send stdout away), says so on stdout
+# and keeps both files as NAME.emulator-fault.*, so the caller runs it
+# again. The fault in try 2 fails the scenario: no third try.
 lab_emulator_retry() {
 	lab_emulator_fault "$LAB_TMP/$1.out" "$LAB_TMP/$1.trace" "$2" || return 1
-	echo "LAB-WARN $LAB_NAME: lab emulator fault (a vCPU of $1 resumed with the outer host's state); booting again"
+	if [ "$3" -gt 1 ]; then
+		tr -d '\r' <"$LAB_TMP/$1.out" | tail -n 15
+		lab_fail "lab emulator fault again when $1's run was retried (a vCPU resumed with the outer host's state; the first one is in $1.emulator-fault.out)"
+	fi
+	echo "lab emulator fault (a vCPU of $1 resumed with the outer host's state)" >>"$LAB_TMP/retries"
+	echo "$LAB_NAME: lab emulator fault in $1's run (a vCPU resumed with the outer host's state); running it again"
 	cp "$LAB_TMP/$1.out" "$LAB_TMP/$1.emulator-fault.out"
 	cp "$LAB_TMP/$1.trace" "$LAB_TMP/$1.emulator-fault.trace"
 }
@@ -262,9 +272,10 @@ lab_boot() {
 	_q=
 	[ "$_vmm" = vireo ] && _q=-Q
 	# A boot that met the lab emulator's own fault (see lab_emulator_fault:
-	# it failed, or crashed after its marker) is said so and run once more.
-	# The outer kernel records shutdown exits and exits at its own VMRUN
-	# resume point for the boot (lab_trace_on), the same for either VMM.
+	# it failed, or crashed after its marker) is run once more; meeting it
+	# again fails the scenario (lab_emulator_retry). The outer kernel
+	# records shutdown exits and exits at its own VMRUN resume point for
+	# the boot (lab_trace_on), the same for either VMM.
 	_try=1
 	while :; do
 		lab_trace_on "$_vmm" "$_mem"
@@ -273,7 +284,7 @@ lab_boot() {
 			lab_vmm_exec "$_vmm" "$_cmdline" >"$LAB_TMP/$_vmm.out" 2>&1
 		_rc=$?
 		lab_trace_off "$LAB_TMP/$_vmm.trace"
-		[ $_try -eq 1 ] && lab_emulator_retry "$_vmm" "$_mem" || break
+		lab_emulator_retry "$_vmm" "$_mem" $_try || break
 		_try=2
 	done
 	tr -d '\r' <"$LAB_TMP/$_vmm.out"
