@@ -28,7 +28,7 @@
 # "RETRIED <name> <why>" for each retry (a run the scenario repeated after
 # the lab emulator's fault, or the scenario run again in a new outer VM) and
 # "DATA <name> ..." for each data line a scenario reports. Exits 0 only when
-# every scenario passed.
+# every scenario passed; a --filter that matches nothing is an error.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -146,7 +146,7 @@ if [ -n "$filter" ]; then
 	names=("${kept_n[@]}") files=("${kept_f[@]}")
 fi
 if [ ${#names[@]} -eq 0 ] && [ -z "$shell_script" ]; then
-	[ -n "$filter" ] && { say "no scenario matches '$filter'"; exit 0; }
+	[ -n "$filter" ] && die "no scenario matches '$filter' (see --list)"
 	usage
 fi
 # Each selected scenario's time bound, in step with names[].
