@@ -160,10 +160,10 @@ else
 	fi
 fi
 
-# 3. Lab scenarios (real Linux guests; see tests/lab/README.md). The ones
-# that would run: every tests/lab/scenarios/*.sh but lib.sh (as run.sh
-# --all), plus kvm-tests (the suites guest and kvm) without /dev/kvm here,
-# those LAB_FILTER matches.
+# 3. Lab scenarios (real Linux guests; see tests/lab/README.md). Those that
+# would run: every tests/lab/scenarios/*.sh but lib.sh (as run.sh --all)
+# and, without /dev/kvm here, kvm-tests (the suites guest and kvm); of
+# these, the ones LAB_FILTER matches.
 lab_all=()
 for f in tests/lab/scenarios/*.sh; do
 	[ -f "$f" ] && [ "$f" != tests/lab/scenarios/lib.sh ] && lab_all+=("$(basename "$f" .sh)")
@@ -227,7 +227,7 @@ elif [ ${#lab_names[@]} -gt 0 ]; then
 	lab_rc=${PIPESTATUS[0]}
 	# A scenario that should have run and gave no result line failed.
 	for n in "${lab_names[@]}"; do
-		grep -Eq "^(PASS|FAIL) $n\$" "$results" ||
+		grep -Fxq -e "PASS $n" -e "FAIL $n" "$results" ||
 			record FAIL "$n" "no result from the lab run (see its output above)"
 	done
 	# run.sh failed without a scenario failing: the harness itself failed.
