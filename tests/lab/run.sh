@@ -24,9 +24,11 @@
 #      outer kernel panic; default 2).
 #
 # Prints one "RESULT PASS <name>" or "RESULT FAIL <name> <reason>" line per
-# scenario (a failure is followed by the scenario's last console lines) and
+# scenario (a failure is followed by the scenario's last console lines),
+# "RETRIED <name> <why>" for each retry (a run the scenario repeated after
+# the lab emulator's fault, or the scenario run again in a new outer VM) and
 # "DATA <name> ..." for each data line a scenario reports. Exits 0 only when
-# every scenario passed.
+# every scenario passed; a --filter that matches nothing is an error.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -144,7 +146,7 @@ if [ -n "$filter" ]; then
 	names=("${kept_n[@]}") files=("${kept_f[@]}")
 fi
 if [ ${#names[@]} -eq 0 ] && [ -z "$shell_script" ]; then
-	[ -n "$filter" ] && { say "no scenario matches '$filter'"; exit 0; }
+	[ -n "$filter" ] && die "no scenario matches '$filter' (see --list)"
 	usage
 fi
 # Each selected scenario's time bound, in step with names[].
@@ -254,13 +256,20 @@ show() {
 
 # ---- reading the results ---------------------------------------------------
 # Reads the LAB-* protocol (see tests/lab/outer/init) on stdin for the
-# scenarios batch[] (indexes into names[]); prints RESULT/DATA lines; sets
-# npass/nfail. $1: start time of the run, $2: what to say about scenarios
-# that never ended. When the outer VM stalled or its kernel panicked and a
-# retry is allowed (stalls < LAB_STALL_RETRIES), the scenarios it cut short are not failed
-# but left in left[] for a new outer VM.
+# scenarios batch[] (indexes into names[]); prints RESULT/RETRIED/DATA
+# lines; sets npass/nfail and retried[]. $1: start time of the run, $2:
+# what to say about scenarios that never ended. When the outer VM stalled
+# or its kernel panicked and a retry is allowed (stalls <
+# LAB_STALL_RETRIES), the scenarios it cut short are not failed but left
+# in left[] for a new outer VM (the one it cut short counts as retried).
 npass=0 nfail=0 stalls=0
 batch=() left=()
+declare -A retried=()
+# retry NAME WHY: NAME was (or is about to be) run again.
+retry() {
+	retried[$1]=1
+	echo "RETRIED $1 $2"
+}
 parse_results() {
 	local t0=$1 line name status secs reason wall_begin="" current="" panicked=0 outer_up=0
 	local partial="" deadline=0 i rs alive=0 last_line
@@ -349,6 +358,10 @@ parse_results() {
 			[ "$mode" = outer ] && deadline=$(($(date +%s) + bound + grace))
 			;;
 		"LAB-WARN "*) say "${line#LAB-WARN }" ;;
+		"LAB-RETRY "*)
+			read -r _ name reason <<<"$line"
+			retry "$name" "$reason"
+			;;
 		*)
 			[[ "$line" == *"Kernel panic"* ]] && panicked=1
 			ring+=("$line")
@@ -395,6 +408,7 @@ parse_results() {
 		[ -n "${ended[$name]:-}" ] && continue
 		if [ $retry -eq 1 ]; then
 			left+=("$i")
+			[ "$name" = "$current" ] && retry "$name" "$why while it ran; run again in a new outer VM"
 			continue
 		fi
 		if [ "$name" = "$current" ]; then
@@ -439,6 +453,8 @@ run_direct() {
 		secs=$(since "$t0")
 		tr -d '\r' <"$tmp/log" >"$tmp/log.txt"
 		grep '^LAB-DATA ' "$tmp/log.txt" | sed "s/^LAB-DATA /LAB-DATA $name /" || true
+		grep '^LAB-WARN ' "$tmp/log.txt" || true
+		[ ! -f "$tmp/retries" ] || sed "s/^/LAB-RETRY $name /" "$tmp/retries"
 		[ $verbose -eq 1 ] && sed "s/^/LAB-OUT $name /" "$tmp/log.txt"
 		if [ $rc -eq 0 ]; then
 			echo "LAB-END $name PASS $secs"
@@ -582,5 +598,5 @@ else
 fi
 stalled=""
 [ $stalls -eq 0 ] || stalled=" after $stalls outer-VM fault(s), retried in a new outer VM"
-say "$npass passed, $nfail failed$stalled; lab time $(since "$t_run") s (console log: build/lab/console.log)"
+say "$npass passed, $nfail failed, ${#retried[@]} retried$stalled; lab time $(since "$t_run") s (console log: build/lab/console.log)"
 [ $nfail -eq 0 ]

@@ -9,6 +9,8 @@
 #                     with vmx/svm)
 #   LAB_TMP           a fresh scratch directory (also the working directory)
 #   LAB_REASON        write a one-line failure reason here (lab_fail does)
+# and reads $LAB_TMP/retries after the scenario: one line for each run the
+# scenario retried (lab_emulator_retry writes it), counted as a retry.
 #   LAB_SCENARIOS     the folder holding the scenarios and this file
 #   LAB_INNER_KERNEL  the inner fixture's kernel (bzImage)
 #   LAB_INNER_INITRD  the inner fixture's initramfs
@@ -95,34 +97,30 @@ lab_svm_run_plus() {
 	printf '%s%08x\n' "$_sh" $((0x${1#"$_sh"} + $2))
 }
 
-# lab_emulator_fault FILE [TRACE]: true when the lab's emulated CPU resumed
-# an inner vCPU with the outer host's own state instead of the guest's (seen
-# about once in 50 two-vCPU boots, README.md "Inner guests with 8 vCPUs"; no
-# guest puts itself there). The evidence is either
+# lab_emulator_fault FILE [TRACE MEM_MIB]: true when the lab's emulated CPU
+# resumed an inner vCPU with the outer host's own state instead of the
+# guest's: RIP just after the outer kernel's VMRUN (within 512 bytes after
+# its __svm_vcpu_run) *and* the outer host's CR3 (page tables outside guest
+# RAM). No guest or VMM can put a vCPU there. The evidence is either
 # - a vireo-vmm vCPU dump in FILE (the SIGQUIT one lab_boot asks for at its
-#   deadline) with RIP within 512 bytes after the outer __svm_vcpu_run (just
-#   after VMRUN) and a CR3 outside guest RAM, or
+#   deadline) whose RIP is at such an address and whose page walk found
+#   the PML4 table (CR3) outside guest RAM, or
 # - an exit in TRACE (lab_trace_off's record of the outer kernel's kvm_exit
-#   events) taken at such a RIP, or a walk of the guest's page tables that
-#   met a guest-physical address outside its RAM (the host's CR3 with the
-#   guest's RIP): this catches the crashes too, where AMD KVM resets the
-#   vCPU after its triple fault and the dump no longer shows it;
-# - a triple fault (shutdown exit in TRACE) while delivering a page fault
-#   that an instruction fetch in the kernel image raised on a not-present
-#   page. The kernel's text, entry code, IDT and stacks are mapped in every
-#   one of its page tables, so such a fetch fault is not the guest's, and
-#   a page fault that cannot be delivered means those mappings were not
-#   seen either: the lab's runs show it right after a COM1 port exit (RIP
-#   at io_serial_out+0x17) and on entry to the APIC timer handler, in the
-#   same 2-vCPU boots that show the two signs above and crash the outer
-#   kernel itself (README.md). With no virtio device nothing but KVM
-#   writes to guest RAM once the guest runs, so vireo-vmm cannot have
-#   unmapped them.
+#   events) taken at such a RIP that is a nested page fault on a walk of
+#   the guest's page tables (EXITINFO1 bit 33) at a guest-physical address
+#   outside the MEM_MIB (default 256) of guest RAM (vireo-vmm's layout:
+#   RAM up to 3 GiB, the rest from 4 GiB; the same for the lab's QEMU
+#   microvm guests, which stay below 3 GiB). This catches a triple fault
+#   too, after which AMD KVM resets the vCPU and its dump no longer shows
+#   where it was.
+# Nothing else is taken for the emulator's fault: a triple fault at a
+# kernel RIP, whatever page fault it was delivering, is a crash of the
+# guest, and so fails the boot.
 # Outer mode only: false everywhere else.
 lab_emulator_fault() {
 	_vr=$(lab_svm_run)
 	[ -n "$_vr" ] || return 1
-	tr -d '\r' <"$1" | awk -v vr="$_vr" -v trace="${2:-}" '
+	tr -d '\r' <"$1" | awk -v vr="$_vr" -v trace="${2:-}" -v mib="${3:-256}" '
 		function hex(s,   i, n) {
 			n = 0
 			s = tolower(s)
@@ -140,6 +138,15 @@ lab_emulator_fault() {
 			d = hex(substr(rip, 9)) - hex(substr(vr, 9))
 			return d >= 0 && d < 512
 		}
+		# Guest RAM: [0, lo) and [4 GiB, top).
+		function outside_ram(gpa,   m, lo, top) {
+			m = mib * 1048576
+			lo = m; top = 4294967296
+			if (m > 3221225472) {
+				lo = 3221225472; top += m - 3221225472
+			}
+			return gpa >= top || (gpa >= lo && gpa < 4294967296)
+		}
 		/^  walk rip [0-9a-f]+: pml4e table at gpa 0x[0-9a-f]+: outside guest RAM$/ {
 			rip = $3; sub(":", "", rip)
 			if (near(rip)) found = 1
@@ -147,28 +154,19 @@ lab_emulator_fault() {
 		END {
 			if (trace != "")
 				while ((getline line < trace) > 0) {
-					if (line !~ /kvm_exit: /)
+					# A nested page fault at the VMRUN resume point
+					# on a page-table walk (EXITINFO1 bit 33) at a
+					# GPA (EXITINFO2) outside guest RAM.
+					if (line !~ /kvm_exit: .* reason npf rip 0x[0-9a-f]+ /)
 						continue
-					if (match(line, / rip 0x[0-9a-f]+/) &&
-					    near(substr(line, RSTART + 5, RLENGTH - 5)))
-						found = 1
-					# A page-table walk (EXITINFO1 bit 33) that the
-					# filter kept: outside guest RAM.
-					if (line ~ / reason npf / &&
-					    match(line, / info1 0x[0-9a-f]+/) && RLENGTH == 25 &&
-					    int(hex(substr(line, RSTART + 16, 1)) / 2) % 2 == 1)
-						found = 1
-					# A triple fault while delivering a page fault
-					# (EXITINTINFO: valid, exception, error code,
-					# vector 14) raised by an instruction fetch from a
-					# not-present page (error code: fetch, not user,
-					# not present) at a RIP in the kernel image.
-					if (line ~ / reason shutdown rip 0xffffffff[89ab][0-9a-f]{7} / &&
-					    line ~ / intr_info 0x80000b0e error_code 0x[0-9a-f]{8}$/ &&
-					    match(line, / error_code 0x[0-9a-f]+/) &&
-					    hex(substr(line, RSTART + 20, 1)) % 2 == 1 &&
-					    hex(substr(line, RSTART + 21, 1)) % 2 == 0 &&
-					    int(hex(substr(line, RSTART + 21, 1)) / 4) % 2 == 0)
+					if (!match(line, / rip 0x[0-9a-f]+/) ||
+					    !near(substr(line, RSTART + 5, RLENGTH - 5)))
+						continue
+					if (!match(line, / info1 0x[0-9a-f]+/) || RLENGTH != 25 ||
+					    int(hex(substr(line, RSTART + 16, 1)) / 2) % 2 != 1)
+						continue
+					if (match(line, / info2 0x[0-9a-f]+/) &&
+					    outside_ram(hex(substr(line, RSTART + 9, RLENGTH - 9))))
 						found = 1
 				}
 			exit !found
@@ -186,7 +184,9 @@ lab_emulator_fault() {
 #   the guest's page tables (EXITINFO1 bit 33) at a guest-physical address
 #   outside RAM: a guest's page tables are in its RAM, the outer host's CR3
 #   is not.
-# The last two are the emulator's fault (lab_emulator_fault). The filter
+# The emulator's fault (lab_emulator_fault) is an exit of the second kind
+# that is also one of the third; the record keeps each kind on its own to
+# show with a failure. The filter
 # drops every other exit in the kernel, so a boot's few thousand exits cost
 # a filter check each and leave nothing in the buffer. lab_trace_off FILE
 # writes the events kept since lab_trace_on to FILE (empty when none, or
@@ -223,13 +223,22 @@ lab_trace_off() {
 	grep -v '^#' "$LAB_TRACEFS/trace" >"$1" || :
 }
 
-# lab_emulator_retry NAME: after a VMM run whose output is $LAB_TMP/NAME.out
-# and record $LAB_TMP/NAME.trace (lab_trace_off), true when that run met the
-# lab emulator's own fault (lab_emulator_fault): says so in a LAB-WARN line
-# and keeps both files as NAME.emulator-fault.*, so the caller boots again.
+# lab_emulator_retry NAME MEM_MIB TRY: after try TRY (1 or 2) of a VMM run
+# (guest RAM MEM_MIB) whose output is $LAB_TMP/NAME.out and record
+# $LAB_TMP/NAME.trace (lab_trace_off), true when that run met the lab
+# emulator's own fault (lab_emulator_fault) and is to be run once more: it
+# adds a line to $LAB_TMP/retries (the harness counts the scenario as
+# retried; a file, since callers may send stdout away), says so on stdout
+# and keeps both files as NAME.emulator-fault.*, so the caller runs it
+# again. The fault in try 2 fails the scenario: no third try.
 lab_emulator_retry() {
-	lab_emulator_fault "$LAB_TMP/$1.out" "$LAB_TMP/$1.trace" || return 1
-	echo "LAB-WARN $LAB_NAME: lab emulator fault (a vCPU of $1 resumed with the outer host's state); booting again"
+	lab_emulator_fault "$LAB_TMP/$1.out" "$LAB_TMP/$1.trace" "$2" || return 1
+	if [ "$3" -gt 1 ]; then
+		tr -d '\r' <"$LAB_TMP/$1.out" | tail -n 15
+		lab_fail "lab emulator fault again when $1's run was retried (a vCPU resumed with the outer host's state; the first one is in $1.emulator-fault.out)"
+	fi
+	echo "lab emulator fault (a vCPU of $1 resumed with the outer host's state)" >>"$LAB_TMP/retries"
+	echo "$LAB_NAME: lab emulator fault in $1's run (a vCPU resumed with the outer host's state); running it again"
 	cp "$LAB_TMP/$1.out" "$LAB_TMP/$1.emulator-fault.out"
 	cp "$LAB_TMP/$1.trace" "$LAB_TMP/$1.emulator-fault.trace"
 }
@@ -263,9 +272,10 @@ lab_boot() {
 	_q=
 	[ "$_vmm" = vireo ] && _q=-Q
 	# A boot that met the lab emulator's own fault (see lab_emulator_fault:
-	# it failed, or crashed after its marker) is said so and run once more.
-	# The outer kernel records shutdown exits and exits at its own VMRUN
-	# resume point for the boot (lab_trace_on), the same for either VMM.
+	# it failed, or crashed after its marker) is run once more; meeting it
+	# again fails the scenario (lab_emulator_retry). The outer kernel
+	# records shutdown exits and exits at its own VMRUN resume point for
+	# the boot (lab_trace_on), the same for either VMM.
 	_try=1
 	while :; do
 		lab_trace_on "$_vmm" "$_mem"
@@ -274,7 +284,7 @@ lab_boot() {
 			lab_vmm_exec "$_vmm" "$_cmdline" >"$LAB_TMP/$_vmm.out" 2>&1
 		_rc=$?
 		lab_trace_off "$LAB_TMP/$_vmm.trace"
-		[ $_try -eq 1 ] && lab_emulator_retry "$_vmm" || break
+		lab_emulator_retry "$_vmm" "$_mem" $_try || break
 		_try=2
 	done
 	tr -d '\r' <"$LAB_TMP/$_vmm.out"

@@ -4,7 +4,7 @@
 # and no interrupt is reported as unhandled. The kernel's log is read with
 # dmesg after boot, not printed on the console while it boots: in the lab,
 # 2-vCPU boots that print the whole log on COM1 meet the emulated CPU's
-# faults several times as often (tests/lab/README.md).
+# faults several times as often (docs/notes/lab.md).
 # lab-timeout: 150
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm

@@ -1,7 +1,7 @@
 # SIGTERM ends a running VM cleanly: vireo-vmm exits 143 (128 + SIGTERM)
 # within a few seconds and leaves nothing running. Two vCPUs, so a boot
 # that meets the lab emulator's own fault (lib.sh, lab_emulator_fault) is
-# said so and run once more, as lab_boot does.
+# run once more, as lab_boot does (lab_emulator_retry).
 # lab-timeout: 270
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
@@ -50,7 +50,7 @@ boot_and_term() {
 try=1
 until boot_and_term; do
 	lab_trace_off "$LAB_TMP/vireo.trace"
-	if [ $try -eq 1 ] && lab_emulator_retry vireo; then
+	if lab_emulator_retry vireo 256 $try; then
 		try=2
 		continue
 	fi
