@@ -41,9 +41,11 @@ char *vsize_format(uint64_t bytes, char *buf, size_t len);
 /* Parse an unsigned integer in [min, max]. Returns 0, -EINVAL or -ERANGE. */
 int vparse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
-/* Full read/write helpers that retry on EINTR and short transfers.
- * Return 0 on success, -errno on failure, -EIO on unexpected EOF. */
+/* Full read/write helpers (lib/util/vio.c) that retry on EINTR and short
+ * transfers.  Return 0 on success, -errno on failure, -EIO on unexpected
+ * EOF (vio_pread_zfill instead fills what lies past the end with zeros). */
 int vio_pread_full(int fd, void *buf, size_t len, off_t off);
+int vio_pread_zfill(int fd, void *buf, size_t len, off_t off);
 int vio_pwrite_full(int fd, const void *buf, size_t len, off_t off);
 int vio_write_full(int fd, const void *buf, size_t len);
 

@@ -53,9 +53,6 @@ int vimg_open_backing(struct vimg *img, const char *name, const char *fmt);
 /* Read from the backing chain (zeros where none / past its end). */
 int vimg_read_backing(struct vimg *img, void *buf, size_t len, uint64_t off);
 
-/* Read that fills with zeros past the end of the file. */
-int vimg_pread_zfill(int fd, void *buf, size_t len, uint64_t off);
-
 /* Probe a file's leading bytes. */
 enum vimg_format vimg_probe(const void *buf, size_t len);
 

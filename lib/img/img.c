@@ -46,28 +46,6 @@ const char *vimg_format_name(enum vimg_format f)
 	}
 }
 
-int vimg_pread_zfill(int fd, void *buf, size_t len, uint64_t off)
-{
-	char *p = buf;
-
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0) {
-			memset(p, 0, len);
-			return 0;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 static int open_one(const char *path, const struct vimg_open_opts *opts,
 		    struct vimg *parent, int depth, struct vimg **out,
 		    char *err, size_t errlen)
@@ -314,7 +292,7 @@ static int try_direct(struct vimg *img, void *rbuf, const void *wbuf,
 	img->inflight++;
 	pthread_mutex_unlock(&img->lock);
 	r = wbuf ? vio_pwrite_full(img->fd, wbuf, len, (off_t)h) :
-		   vimg_pread_zfill(img->fd, rbuf, len, h);
+		   vio_pread_zfill(img->fd, rbuf, len, (off_t)h);
 	if (r < 0) {
 		pthread_mutex_lock(&img->lock);
 		vimg_fail(img, r, "%s at %llu: %s", wbuf ? "write" : "read",

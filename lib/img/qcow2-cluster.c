@@ -372,7 +372,7 @@ static int read_part(struct qcow2 *q, uint64_t e, uint64_t bmp, uint64_t goff,
 				r = qcow2_check_host(q, h, q->cluster_size, "data cluster");
 				if (r < 0)
 					return r;
-				r = vimg_pread_zfill(q->fd, dst, k, h + in_cl);
+				r = vio_pread_zfill(q->fd, dst, k, (off_t)(h + in_cl));
 				if (r < 0)
 					return vimg_fail(q->img, r, "read: %s", strerror(-r));
 			} else if (bmp & (1ull << (32 + i))) {
@@ -409,7 +409,7 @@ static int read_part(struct qcow2 *q, uint64_t e, uint64_t bmp, uint64_t goff,
 		r = qcow2_check_host(q, h, q->cluster_size, "data cluster");
 		if (r < 0)
 			return r;
-		r = vimg_pread_zfill(q->fd, dst, n, h + in_cl);
+		r = vio_pread_zfill(q->fd, dst, n, (off_t)(h + in_cl));
 		if (r < 0)
 			return vimg_fail(q->img, r, "read: %s", strerror(-r));
 		return 0;
@@ -451,7 +451,7 @@ int qcow2_read(struct qcow2 *q, void *buf, size_t len, uint64_t off)
 				run_len += n;
 			} else {
 				if (run_len) {
-					r = vimg_pread_zfill(q->fd, run_dst, run_len, run_host);
+					r = vio_pread_zfill(q->fd, run_dst, run_len, (off_t)run_host);
 					if (r < 0)
 						return vimg_fail(q->img, r, "read: %s", strerror(-r));
 				}
@@ -469,7 +469,7 @@ int qcow2_read(struct qcow2 *q, void *buf, size_t len, uint64_t off)
 		len -= n;
 	}
 	if (run_len) {
-		r = vimg_pread_zfill(q->fd, run_dst, run_len, run_host);
+		r = vio_pread_zfill(q->fd, run_dst, run_len, (off_t)run_host);
 		if (r < 0)
 			return vimg_fail(q->img, r, "read: %s", strerror(-r));
 	}

@@ -10,7 +10,7 @@
 
 int qcow2_pread(struct qcow2 *q, void *buf, size_t len, uint64_t off)
 {
-	int r = vimg_pread_zfill(q->fd, buf, len, off);
+	int r = vio_pread_zfill(q->fd, buf, len, (off_t)off);
 
 	if (r < 0)
 		return vimg_fail(q->img, r, "read of %zu bytes at %llu: %s", len,

@@ -31,7 +31,7 @@ static void raw_close(struct vimg *img)
 
 static int raw_pread(struct vimg *img, void *buf, size_t len, uint64_t off)
 {
-	int r = vimg_pread_zfill(img->fd, buf, len, off);
+	int r = vio_pread_zfill(img->fd, buf, len, (off_t)off);
 
 	if (r < 0)
 		return vimg_fail(img, r, "read at %llu: %s",
