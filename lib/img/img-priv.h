@@ -39,8 +39,8 @@ struct vimg {
 	char err[512];
 };
 
-extern const struct vimg_driver vimg_raw_driver;
-extern const struct vimg_driver vimg_qcow2_driver;
+extern const struct vimg_driver raw_driver;
+extern const struct vimg_driver qcow2_driver;
 
 /* Record an error message on img and return err (a negative errno). */
 int vimg_fail(struct vimg *img, int err, const char *fmt, ...) VIREO_PRINTF(3, 4);
@@ -57,25 +57,25 @@ int vimg_read_backing(struct vimg *img, void *buf, size_t len, uint64_t off);
 enum vimg_format vimg_probe(const void *buf, size_t len);
 
 /* qcow2 pieces used by the dispatcher. */
-int vimg_qcow2_create(const char *path, const struct vimg_create_opts *o,
+int qcow2_create(const char *path, const struct vimg_create_opts *o,
 		      char *err, size_t errlen);
-int vimg_qcow2_info(struct vimg *img, struct vimg_info *info);
-int vimg_qcow2_check(struct vimg *img, int fix, struct vimg_check *res, FILE *log);
-int vimg_qcow2_resize(struct vimg *img, uint64_t size);
-int vimg_qcow2_set_backing(struct vimg *img, const char *b, const char *fmt);
-int vimg_qcow2_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
+int qcow2_info(struct vimg *img, struct vimg_info *info);
+int qcow2_check(struct vimg *img, int fix, struct vimg_check *res, FILE *log);
+int qcow2_resize(struct vimg *img, uint64_t size);
+int qcow2_set_backing(struct vimg *img, const char *b, const char *fmt);
+int qcow2_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
 				 uint64_t off);
-uint32_t vimg_qcow2_cluster_size(struct vimg *img);
-int vimg_qcow2_make_empty(struct vimg *img);
+uint32_t qcow2_cluster_size(struct vimg *img);
+int qcow2_make_empty(struct vimg *img);
 /* Like a write, but may leave the final data write (returns 1 and fills
  * host/dlen/src) for the caller to do after dropping the lock. */
-int vimg_qcow2_pwrite_defer(struct vimg *img, const void *buf, size_t len,
+int qcow2_pwrite_defer(struct vimg *img, const void *buf, size_t len,
 			    uint64_t off, uint64_t *host, uint64_t *dlen,
 			    const void **src);
-int vimg_qcow2_snapshot_list(struct vimg *img, struct vimg_snapshot **out, int *n);
-int vimg_qcow2_snapshot_create(struct vimg *img, const char *name);
-int vimg_qcow2_snapshot_apply(struct vimg *img, const char *name);
-int vimg_qcow2_snapshot_delete(struct vimg *img, const char *name);
-int vimg_qcow2_snapshot_load(struct vimg *img, const char *id, const char *name);
+int qcow2_snapshot_list(struct vimg *img, struct vimg_snapshot **out, int *n);
+int qcow2_snapshot_create(struct vimg *img, const char *name);
+int qcow2_snapshot_apply(struct vimg *img, const char *name);
+int qcow2_snapshot_delete(struct vimg *img, const char *name);
+int qcow2_snapshot_load(struct vimg *img, const char *id, const char *name);
 
 #endif

@@ -73,9 +73,9 @@ static int open_one(const char *path, const struct vimg_open_opts *opts,
 	}
 	if (opts->format && opts->format[0]) {
 		if (!strcmp(opts->format, "raw"))
-			drv = &vimg_raw_driver;
+			drv = &raw_driver;
 		else if (!strcmp(opts->format, "qcow2"))
-			drv = &vimg_qcow2_driver;
+			drv = &qcow2_driver;
 		else {
 			r = -EINVAL;
 			snprintf(err, errlen, "unknown image format '%s' (use raw or qcow2)",
@@ -90,7 +90,7 @@ static int open_one(const char *path, const struct vimg_open_opts *opts,
 			goto fail;
 		}
 		drv = vimg_probe(magic, (size_t)n) == VIMG_FMT_QCOW2 ?
-			&vimg_qcow2_driver : &vimg_raw_driver;
+			&qcow2_driver : &raw_driver;
 	}
 	img->drv = drv;
 	img->parent = parent;
@@ -332,7 +332,7 @@ int vimg_pwrite(struct vimg *img, const void *buf, size_t len, uint64_t off)
 		/* Allocating write: metadata under the lock, data outside. */
 		uint64_t h, dlen;
 		const void *src;
-		r = vimg_qcow2_pwrite_defer(img, buf, len, off, &h, &dlen, &src);
+		r = qcow2_pwrite_defer(img, buf, len, off, &h, &dlen, &src);
 		if (r == 1) {
 			img->inflight++;
 			pthread_mutex_unlock(&img->lock);
@@ -408,7 +408,7 @@ int vimg_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
 		return vimg_fail(img, -ENOTSUP, "compressed writes need a qcow2 image");
 	pthread_mutex_lock(&img->lock);
 	vimg_drain(img);
-	r = vimg_qcow2_pwrite_compressed(img, buf, len, off);
+	r = qcow2_pwrite_compressed(img, buf, len, off);
 	pthread_mutex_unlock(&img->lock);
 	return r;
 }
@@ -416,7 +416,7 @@ int vimg_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
 uint32_t vimg_cluster_size(const struct vimg *img)
 {
 	if (img->drv->fmt == VIMG_FMT_QCOW2)
-		return vimg_qcow2_cluster_size((struct vimg *)img);
+		return qcow2_cluster_size((struct vimg *)img);
 	return 65536;
 }
 
@@ -486,7 +486,7 @@ int vimg_create(const char *path, const struct vimg_create_opts *o,
 	int fd;
 
 	if (o->format == VIMG_FMT_QCOW2)
-		return vimg_qcow2_create(path, o, err, errlen);
+		return qcow2_create(path, o, err, errlen);
 	if (o->format != VIMG_FMT_RAW) {
 		snprintf(err, errlen, "unknown format to create");
 		return -EINVAL;
@@ -525,7 +525,7 @@ int vimg_get_info(struct vimg *img, struct vimg_info *info)
 	}
 	if (img->drv->fmt == VIMG_FMT_QCOW2) {
 		pthread_mutex_lock(&img->lock);
-		r = vimg_qcow2_info(img, info);
+		r = qcow2_info(img, info);
 		pthread_mutex_unlock(&img->lock);
 	}
 	return r;
@@ -542,7 +542,7 @@ int vimg_check(struct vimg *img, int fix, struct vimg_check *res, FILE *log)
 		return vimg_fail(img, -EROFS, "cannot repair a read-only image");
 	pthread_mutex_lock(&img->lock);
 	vimg_drain(img);
-	r = vimg_qcow2_check(img, fix, res, log);
+	r = qcow2_check(img, fix, res, log);
 	pthread_mutex_unlock(&img->lock);
 	return r;
 }
@@ -563,7 +563,7 @@ int vimg_snapshot_list(struct vimg *img, struct vimg_snapshot **out, int *n)
 	*n = 0;
 	if (img->drv->fmt != VIMG_FMT_QCOW2)
 		return 0;
-	return LOCKED(img, vimg_qcow2_snapshot_list(img, out, n));
+	return LOCKED(img, qcow2_snapshot_list(img, out, n));
 }
 
 int vimg_snapshot_create(struct vimg *img, const char *name)
@@ -571,7 +571,7 @@ int vimg_snapshot_create(struct vimg *img, const char *name)
 	QCOW2_ONLY(img, "an internal snapshot");
 	if (img->readonly)
 		return vimg_fail(img, -EROFS, "image is open read-only");
-	return LOCKED(img, vimg_qcow2_snapshot_create(img, name));
+	return LOCKED(img, qcow2_snapshot_create(img, name));
 }
 
 int vimg_snapshot_apply(struct vimg *img, const char *name)
@@ -579,7 +579,7 @@ int vimg_snapshot_apply(struct vimg *img, const char *name)
 	QCOW2_ONLY(img, "an internal snapshot");
 	if (img->readonly)
 		return vimg_fail(img, -EROFS, "image is open read-only");
-	return LOCKED(img, vimg_qcow2_snapshot_apply(img, name));
+	return LOCKED(img, qcow2_snapshot_apply(img, name));
 }
 
 int vimg_snapshot_delete(struct vimg *img, const char *name)
@@ -587,7 +587,7 @@ int vimg_snapshot_delete(struct vimg *img, const char *name)
 	QCOW2_ONLY(img, "an internal snapshot");
 	if (img->readonly)
 		return vimg_fail(img, -EROFS, "image is open read-only");
-	return LOCKED(img, vimg_qcow2_snapshot_delete(img, name));
+	return LOCKED(img, qcow2_snapshot_delete(img, name));
 }
 
 int vimg_snapshot_load(struct vimg *img, const char *id, const char *name)
@@ -595,7 +595,7 @@ int vimg_snapshot_load(struct vimg *img, const char *id, const char *name)
 	QCOW2_ONLY(img, "an internal snapshot");
 	if (!img->readonly)
 		return vimg_fail(img, -EINVAL, "a snapshot can only be loaded into a read-only image");
-	return LOCKED(img, vimg_qcow2_snapshot_load(img, id, name));
+	return LOCKED(img, qcow2_snapshot_load(img, id, name));
 }
 
 int vimg_resize(struct vimg *img, uint64_t new_size)
@@ -608,7 +608,7 @@ int vimg_resize(struct vimg *img, uint64_t new_size)
 		img->size = new_size;
 		return 0;
 	}
-	return LOCKED(img, vimg_qcow2_resize(img, new_size));
+	return LOCKED(img, qcow2_resize(img, new_size));
 }
 
 int vimg_set_backing(struct vimg *img, const char *backing, const char *fmt)
@@ -616,7 +616,7 @@ int vimg_set_backing(struct vimg *img, const char *backing, const char *fmt)
 	QCOW2_ONLY(img, "a backing file");
 	if (img->readonly)
 		return vimg_fail(img, -EROFS, "image is open read-only");
-	return LOCKED(img, vimg_qcow2_set_backing(img, backing, fmt));
+	return LOCKED(img, qcow2_set_backing(img, backing, fmt));
 }
 
 int vimg_make_empty(struct vimg *img)
@@ -624,5 +624,5 @@ int vimg_make_empty(struct vimg *img)
 	QCOW2_ONLY(img, "emptying an image");
 	if (img->readonly)
 		return vimg_fail(img, -EROFS, "image is open read-only");
-	return LOCKED(img, vimg_qcow2_make_empty(img));
+	return LOCKED(img, qcow2_make_empty(img));
 }

@@ -383,7 +383,7 @@ static int check_once(struct qcow2 *q, int fix, struct vimg_check *res, FILE *lo
 	return 0;
 }
 
-int vimg_qcow2_check(struct vimg *img, int fix, struct vimg_check *res, FILE *log)
+int qcow2_check(struct vimg *img, int fix, struct vimg_check *res, FILE *log)
 {
 	struct qcow2 *q = qcow2_of(img);
 	uint64_t *counts = NULL, n = 0;

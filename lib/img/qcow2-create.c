@@ -21,7 +21,7 @@ static int log2u(uint64_t x)
 	return n;
 }
 
-int vimg_qcow2_create(const char *path, const struct vimg_create_opts *o,
+int qcow2_create(const char *path, const struct vimg_create_opts *o,
 		      char *err, size_t errlen)
 {
 	struct vimg img = { 0 };

@@ -103,7 +103,7 @@ int qcow2_snapshots_load(struct qcow2 *q)
 	return r;
 }
 
-int vimg_qcow2_snapshot_list(struct vimg *img, struct vimg_snapshot **out, int *n)
+int qcow2_snapshot_list(struct vimg *img, struct vimg_snapshot **out, int *n)
 {
 	struct qcow2 *q = qcow2_of(img);
 	struct vimg_snapshot *v = calloc(q->nb_snapshots + 1, sizeof(*v));
@@ -328,7 +328,7 @@ static int prepare(struct qcow2 *q)
 	return r;
 }
 
-int vimg_qcow2_snapshot_create(struct vimg *img, const char *name)
+int qcow2_snapshot_create(struct vimg *img, const char *name)
 {
 	struct qcow2 *q = qcow2_of(img);
 	struct qcow2_snap *ns, s = { 0 };
@@ -414,7 +414,7 @@ int vimg_qcow2_snapshot_create(struct vimg *img, const char *name)
 	return qcow2_flush_all(q);
 }
 
-int vimg_qcow2_snapshot_apply(struct vimg *img, const char *name)
+int qcow2_snapshot_apply(struct vimg *img, const char *name)
 {
 	struct qcow2 *q = qcow2_of(img);
 	struct qcow2_snap *s;
@@ -492,7 +492,7 @@ out:
 	return r;
 }
 
-int vimg_qcow2_snapshot_delete(struct vimg *img, const char *name)
+int qcow2_snapshot_delete(struct vimg *img, const char *name)
 {
 	struct qcow2 *q = qcow2_of(img);
 	struct qcow2_snap s, *rest;
@@ -558,7 +558,7 @@ int vimg_qcow2_snapshot_delete(struct vimg *img, const char *name)
  * by the snapshot's (nothing is written; the image must be read-only).
  * id and/or name select it; with both, both must match.
  */
-int vimg_qcow2_snapshot_load(struct vimg *img, const char *id, const char *name)
+int qcow2_snapshot_load(struct vimg *img, const char *id, const char *name)
 {
 	struct qcow2 *q = qcow2_of(img);
 	struct qcow2_snap *s = NULL;

@@ -442,7 +442,7 @@ static int qcow2_open_inner(struct vimg *img)
 	}
 	if (!img->readonly && (q->incompat & QCOW2_INCOMPAT_DIRTY) && !img->opts.no_repair) {
 		struct vimg_check res;
-		r = vimg_qcow2_check(img, VIMG_FIX_LEAKS | VIMG_FIX_ERRORS, &res, NULL);
+		r = qcow2_check(img, VIMG_FIX_LEAKS | VIMG_FIX_ERRORS, &res, NULL);
 		if (r < 0)
 			return r;
 		if (res.corruptions)
@@ -564,7 +564,7 @@ static int drv_map(struct vimg *img, uint64_t off, uint64_t len, bool for_write,
 	return 0;
 }
 
-int vimg_qcow2_make_empty(struct vimg *img)
+int qcow2_make_empty(struct vimg *img)
 {
 	struct qcow2 *q = qcow2_of(img);
 	int r = qcow2_zero(q, 0, img->size, QCOW2_ZERO_UNALLOC);
@@ -572,7 +572,7 @@ int vimg_qcow2_make_empty(struct vimg *img)
 	return r < 0 ? r : qcow2_flush_all(q);
 }
 
-int vimg_qcow2_pwrite_defer(struct vimg *img, const void *buf, size_t len,
+int qcow2_pwrite_defer(struct vimg *img, const void *buf, size_t len,
 			    uint64_t off, uint64_t *host, uint64_t *dlen,
 			    const void **src)
 {
@@ -591,12 +591,12 @@ int vimg_qcow2_pwrite_defer(struct vimg *img, const void *buf, size_t len,
 	return 1;
 }
 
-uint32_t vimg_qcow2_cluster_size(struct vimg *img)
+uint32_t qcow2_cluster_size(struct vimg *img)
 {
 	return qcow2_of(img)->cluster_size;
 }
 
-int vimg_qcow2_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
+int qcow2_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
 				 uint64_t off)
 {
 	struct qcow2 *q = qcow2_of(img);
@@ -626,7 +626,7 @@ int vimg_qcow2_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
 	return 0;
 }
 
-int vimg_qcow2_info(struct vimg *img, struct vimg_info *info)
+int qcow2_info(struct vimg *img, struct vimg_info *info)
 {
 	struct qcow2 *q = qcow2_of(img);
 
@@ -700,7 +700,7 @@ int qcow2_l1_grow(struct qcow2 *q, uint32_t new_size)
 	return qcow2_flush_all(q);
 }
 
-int vimg_qcow2_resize(struct vimg *img, uint64_t new_size)
+int qcow2_resize(struct vimg *img, uint64_t new_size)
 {
 	struct qcow2 *q = qcow2_of(img);
 	uint64_t need = (new_size + ((uint64_t)q->cluster_size << q->l2_bits) - 1) >>
@@ -734,7 +734,7 @@ int vimg_qcow2_resize(struct vimg *img, uint64_t new_size)
 	return qcow2_sync(q);
 }
 
-int vimg_qcow2_set_backing(struct vimg *img, const char *b, const char *fmt)
+int qcow2_set_backing(struct vimg *img, const char *b, const char *fmt)
 {
 	struct qcow2 *q = qcow2_of(img);
 	int r;
@@ -755,7 +755,7 @@ int vimg_qcow2_set_backing(struct vimg *img, const char *b, const char *fmt)
 	return qcow2_sync(q);
 }
 
-const struct vimg_driver vimg_qcow2_driver = {
+const struct vimg_driver qcow2_driver = {
 	.name = "qcow2",
 	.fmt = VIMG_FMT_QCOW2,
 	.open = qcow2_open,

@@ -123,7 +123,7 @@ static int raw_map(struct vimg *img, uint64_t off, uint64_t len, bool for_write,
 	return 0;
 }
 
-const struct vimg_driver vimg_raw_driver = {
+const struct vimg_driver raw_driver = {
 	.name = "raw",
 	.fmt = VIMG_FMT_RAW,
 	.open = raw_open,
