@@ -328,7 +328,7 @@ static int prepare(struct qcow2 *q)
 	return r;
 }
 
-int qcow2_snapshot_create(struct vimg *img, const char *name)
+static int snapshot_create(struct vimg *img, const char *name)
 {
 	struct qcow2 *q = qcow2_of(img);
 	struct qcow2_snap *ns, s = { 0 };
@@ -414,7 +414,7 @@ int qcow2_snapshot_create(struct vimg *img, const char *name)
 	return qcow2_flush_all(q);
 }
 
-int qcow2_snapshot_apply(struct vimg *img, const char *name)
+static int snapshot_apply(struct vimg *img, const char *name)
 {
 	struct qcow2 *q = qcow2_of(img);
 	struct qcow2_snap *s;
@@ -492,7 +492,7 @@ out:
 	return r;
 }
 
-int qcow2_snapshot_delete(struct vimg *img, const char *name)
+static int snapshot_delete(struct vimg *img, const char *name)
 {
 	struct qcow2 *q = qcow2_of(img);
 	struct qcow2_snap s, *rest;
@@ -558,7 +558,7 @@ int qcow2_snapshot_delete(struct vimg *img, const char *name)
  * by the snapshot's (nothing is written; the image must be read-only).
  * id and/or name select it; with both, both must match.
  */
-int qcow2_snapshot_load(struct vimg *img, const char *id, const char *name)
+static int snapshot_load(struct vimg *img, const char *id, const char *name)
 {
 	struct qcow2 *q = qcow2_of(img);
 	struct qcow2_snap *s = NULL;
@@ -599,4 +599,17 @@ int qcow2_snapshot_load(struct vimg *img, const char *id, const char *name)
 	q->l1_dirty_lo = q->l1_dirty_hi = 0;
 	img->size = s->disk_size;
 	return 0;
+}
+
+/* The driver's snapshot entry (img.c has checked access and holds the lock). */
+int qcow2_snapshot(struct vimg *img, enum vimg_snap_op op, const char *id,
+		   const char *name)
+{
+	switch (op) {
+	case VIMG_SNAP_CREATE: return snapshot_create(img, name);
+	case VIMG_SNAP_APPLY:  return snapshot_apply(img, name);
+	case VIMG_SNAP_DELETE: return snapshot_delete(img, name);
+	case VIMG_SNAP_LOAD:   return snapshot_load(img, id, name);
+	}
+	return -EINVAL;
 }

@@ -564,7 +564,7 @@ static int drv_map(struct vimg *img, uint64_t off, uint64_t len, bool for_write,
 	return 0;
 }
 
-int qcow2_make_empty(struct vimg *img)
+static int qcow2_make_empty(struct vimg *img)
 {
 	struct qcow2 *q = qcow2_of(img);
 	int r = qcow2_zero(q, 0, img->size, QCOW2_ZERO_UNALLOC);
@@ -572,9 +572,9 @@ int qcow2_make_empty(struct vimg *img)
 	return r < 0 ? r : qcow2_flush_all(q);
 }
 
-int qcow2_pwrite_defer(struct vimg *img, const void *buf, size_t len,
-			    uint64_t off, uint64_t *host, uint64_t *dlen,
-			    const void **src)
+static int qcow2_pwrite_defer(struct vimg *img, const void *buf, size_t len,
+			      uint64_t off, uint64_t *host, uint64_t *dlen,
+			      const void **src)
 {
 	struct qcow2 *q = qcow2_of(img);
 	int r;
@@ -591,13 +591,13 @@ int qcow2_pwrite_defer(struct vimg *img, const void *buf, size_t len,
 	return 1;
 }
 
-uint32_t qcow2_cluster_size(struct vimg *img)
+static uint32_t qcow2_cluster_size(struct vimg *img)
 {
 	return qcow2_of(img)->cluster_size;
 }
 
-int qcow2_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
-				 uint64_t off)
+static int qcow2_pwrite_compressed(struct vimg *img, const void *buf,
+				   size_t len, uint64_t off)
 {
 	struct qcow2 *q = qcow2_of(img);
 	const uint8_t *p = buf;
@@ -626,7 +626,7 @@ int qcow2_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
 	return 0;
 }
 
-int qcow2_info(struct vimg *img, struct vimg_info *info)
+static int qcow2_info(struct vimg *img, struct vimg_info *info)
 {
 	struct qcow2 *q = qcow2_of(img);
 
@@ -700,7 +700,7 @@ int qcow2_l1_grow(struct qcow2 *q, uint32_t new_size)
 	return qcow2_flush_all(q);
 }
 
-int qcow2_resize(struct vimg *img, uint64_t new_size)
+static int qcow2_resize(struct vimg *img, uint64_t new_size)
 {
 	struct qcow2 *q = qcow2_of(img);
 	uint64_t need = (new_size + ((uint64_t)q->cluster_size << q->l2_bits) - 1) >>
@@ -734,7 +734,7 @@ int qcow2_resize(struct vimg *img, uint64_t new_size)
 	return qcow2_sync(q);
 }
 
-int qcow2_set_backing(struct vimg *img, const char *b, const char *fmt)
+static int qcow2_set_backing(struct vimg *img, const char *b, const char *fmt)
 {
 	struct qcow2 *q = qcow2_of(img);
 	int r;
@@ -767,4 +767,15 @@ const struct vimg_driver qcow2_driver = {
 	.flush = drv_flush,
 	.block_status = drv_status,
 	.map = drv_map,
+	.create = qcow2_create,
+	.info = qcow2_info,
+	.check = qcow2_check,
+	.resize = qcow2_resize,
+	.set_backing = qcow2_set_backing,
+	.make_empty = qcow2_make_empty,
+	.cluster_size = qcow2_cluster_size,
+	.pwrite_compressed = qcow2_pwrite_compressed,
+	.pwrite_defer = qcow2_pwrite_defer,
+	.snapshot_list = qcow2_snapshot_list,
+	.snapshot = qcow2_snapshot,
 };

@@ -223,6 +223,14 @@ int qcow2_sync(struct qcow2 *q);
 /* qcow2-snapshot.c */
 int qcow2_snapshots_load(struct qcow2 *q);
 void qcow2_snapshots_free(struct qcow2 *q);
+int qcow2_snapshot_list(struct vimg *img, struct vimg_snapshot **out, int *n);
+int qcow2_snapshot(struct vimg *img, enum vimg_snap_op op, const char *id,
+		   const char *name);
+
+/* Driver entries defined outside qcow2.c (qcow2_driver). */
+int qcow2_create(const char *path, const struct vimg_create_opts *o,
+		 char *err, size_t errlen);
+int qcow2_check(struct vimg *img, int fix, struct vimg_check *res, FILE *log);
 
 /* Read/write raw metadata. */
 int qcow2_pread(struct qcow2 *q, void *buf, size_t len, uint64_t off);

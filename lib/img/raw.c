@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -115,6 +116,39 @@ static int raw_block_status(struct vimg *img, uint64_t off, uint64_t len,
 	return 0;
 }
 
+static int raw_create(const char *path, const struct vimg_create_opts *o,
+		      char *err, size_t errlen)
+{
+	int fd;
+
+	if (o->backing) {
+		snprintf(err, errlen, "raw images cannot have a backing file");
+		return -EINVAL;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create '%s': %s", path, strerror(errno));
+		return -errno;
+	}
+	if (ftruncate(fd, (off_t)o->size) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "cannot set size of '%s' to %llu: %s", path,
+			 (unsigned long long)o->size, strerror(e));
+		close(fd);
+		return -e;
+	}
+	close(fd);
+	return 0;
+}
+
+static int raw_resize(struct vimg *img, uint64_t new_size)
+{
+	if (ftruncate(img->fd, (off_t)new_size) < 0)
+		return vimg_fail(img, -errno, "cannot resize: %s", strerror(errno));
+	img->size = new_size;
+	return 0;
+}
+
 static int raw_map(struct vimg *img, uint64_t off, uint64_t len, bool for_write,
 		   uint64_t *host_off, uint64_t *run)
 {
@@ -135,4 +169,6 @@ const struct vimg_driver raw_driver = {
 	.flush = raw_flush,
 	.block_status = raw_block_status,
 	.map = raw_map,
+	.create = raw_create,
+	.resize = raw_resize,
 };
