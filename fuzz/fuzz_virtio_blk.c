@@ -53,27 +53,8 @@ static int md_rw(struct blk_backend *b, const struct iovec *iov, int cnt,
 	return 0;
 }
 
-static int md_preadv(struct blk_backend *b, const struct iovec *iov, int cnt,
-		     uint64_t off)
+static int md_zero(struct blk_backend *b, uint64_t off, uint64_t len)
 {
-	return md_rw(b, iov, cnt, off, 0);
-}
-
-static int md_pwritev(struct blk_backend *b, const struct iovec *iov, int cnt,
-		      uint64_t off)
-{
-	return md_rw(b, iov, cnt, off, 1);
-}
-
-static int md_flush(struct blk_backend *b)
-{
-	(void)b;
-	return 0;
-}
-
-static int md_zero(struct blk_backend *b, uint64_t off, uint64_t len, bool unmap)
-{
-	(void)unmap;
 	if (b->read_only)
 		abort();
 	check(b, off, len);
@@ -81,9 +62,17 @@ static int md_zero(struct blk_backend *b, uint64_t off, uint64_t len, bool unmap
 	return 0;
 }
 
-static int md_discard(struct blk_backend *b, uint64_t off, uint64_t len)
+static int md_run(struct blk_backend *b, struct blk_io *io)
 {
-	return md_zero(b, off, len, true);
+	switch (io->op) {
+	case BLK_OP_READ:
+	case BLK_OP_WRITE:
+		return md_rw(b, io->iov, io->iovcnt, io->offset, io->op == BLK_OP_WRITE);
+	case BLK_OP_FLUSH:
+		return 0;
+	default:   /* DISCARD, WRITE_ZEROES */
+		return md_zero(b, io->offset, io->len);
+	}
 }
 
 static void md_close(struct blk_backend *b)
@@ -91,15 +80,7 @@ static void md_close(struct blk_backend *b)
 	free(b);
 }
 
-static const struct blk_backend_ops md_ops = {
-	.format = "mem",
-	.preadv = md_preadv,
-	.pwritev = md_pwritev,
-	.flush = md_flush,
-	.discard = md_discard,
-	.write_zeroes = md_zero,
-	.close = md_close,
-};
+static const struct blk_backend_ops md_ops = { .run = md_run, .close = md_close };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -122,6 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	disk = calloc(1, sizeof(*disk));
 	disk->b.ops = &md_ops;
+	disk->b.format = "mem";
 	disk->b.path = "fuzz";
 	disk->b.size = DISK_SIZE;
 	disk->b.read_only = data[0] & 1;

@@ -52,39 +52,30 @@ static int md_rw(struct blk_backend *b, const struct iovec *iov, int cnt,
 	return 0;
 }
 
-static int md_preadv(struct blk_backend *b, const struct iovec *v, int n, uint64_t o)
+static int md_zero(struct blk_backend *b, uint64_t off, uint64_t len)
 {
-	return md_rw(b, v, n, o, 0);
-}
-
-static int md_pwritev(struct blk_backend *b, const struct iovec *v, int n, uint64_t o)
-{
-	return md_rw(b, v, n, o, 1);
-}
-
-static int md_flush(struct blk_backend *b) { (void)b; return 0; }
-
-static int md_zero(struct blk_backend *b, uint64_t off, uint64_t len, bool unmap)
-{
-	(void)unmap;
 	if (off > DISK_SIZE || len > DISK_SIZE - off)
 		abort();
 	memset(((struct mem_disk *)b)->bytes + off, 0, len);
 	return 0;
 }
 
-static int md_discard(struct blk_backend *b, uint64_t off, uint64_t len)
+static int md_run(struct blk_backend *b, struct blk_io *io)
 {
-	return md_zero(b, off, len, false);
+	switch (io->op) {
+	case BLK_OP_READ:
+	case BLK_OP_WRITE:
+		return md_rw(b, io->iov, io->iovcnt, io->offset, io->op == BLK_OP_WRITE);
+	case BLK_OP_FLUSH:
+		return 0;
+	default:   /* DISCARD, WRITE_ZEROES */
+		return md_zero(b, io->offset, io->len);
+	}
 }
 
 static void md_close(struct blk_backend *b) { free(b); }
 
-static const struct blk_backend_ops md_ops = {
-	.format = "mem", .preadv = md_preadv, .pwritev = md_pwritev,
-	.flush = md_flush, .discard = md_discard, .write_zeroes = md_zero,
-	.close = md_close,
-};
+static const struct blk_backend_ops md_ops = { .run = md_run, .close = md_close };
 
 static void sink_write(void *o, const void *b, size_t n) { (void)o; (void)b; (void)n; }
 
@@ -114,6 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	disk = calloc(1, sizeof(*disk));
 	disk->b.ops = &md_ops;
+	disk->b.format = "mem";
 	disk->b.path = "fuzz";
 	disk->b.size = DISK_SIZE;
 	if (virtio_blk_create(&env, &disk->b, "fuzz", NULL, &d) == 0)
