@@ -324,6 +324,13 @@ int qcow2_refcount_write_dirty(struct qcow2 *q)
 	return 0;
 }
 
+int qcow2_refcount_sync(struct qcow2 *q)
+{
+	int r = qcow2_refcount_write_dirty(q);
+
+	return r < 0 ? r : qcow2_sync(q);
+}
+
 static int write_rt_header(struct qcow2 *q, uint64_t off, uint32_t clusters)
 {
 	uint8_t h[12];
@@ -332,7 +339,7 @@ static int write_rt_header(struct qcow2 *q, uint64_t off, uint32_t clusters)
 
 	memcpy(h, &o, 8);
 	memcpy(h + 8, &c, 4);
-	return qcow2_pwrite(q, h, sizeof(h), 48);
+	return qcow2_pwrite(q, h, sizeof(h), QH_RT_OFFSET);   /* with rt_clusters */
 }
 
 /*

@@ -165,14 +165,12 @@ static int write_table(struct qcow2 *q, struct qcow2_snap *snaps, uint32_t n)
 	}
 	free(buf);
 	if (r == 0)
-		r = qcow2_refcount_write_dirty(q);
-	if (r == 0)
-		r = qcow2_sync(q);
+		r = qcow2_refcount_sync(q);
 	if (r < 0)
 		return r;
 	p32(hb, n);
 	p64(hb + 4, off);
-	r = qcow2_pwrite(q, hb, 12, 60);
+	r = qcow2_pwrite(q, hb, 12, QH_NB_SNAPSHOTS);   /* with snapshots_offset */
 	if (r == 0)
 		r = qcow2_sync(q);
 	if (r < 0)
@@ -374,9 +372,7 @@ static int snapshot_create(struct vimg *img, const char *name)
 	/* 2. One more reference to everything; clear COPIED in the active tree. */
 	r = tree_update(q, q->l1, q->l1_size, 1, true, &l1_changed);
 	if (r == 0)
-		r = qcow2_refcount_write_dirty(q);
-	if (r == 0)
-		r = qcow2_sync(q);
+		r = qcow2_refcount_sync(q);
 	if (r == 0)
 		r = write_active_l1(q);
 	if (r == 0)
@@ -414,6 +410,20 @@ static int snapshot_create(struct vimg *img, const char *name)
 	return qcow2_flush_all(q);
 }
 
+/* With the refcounts on disk: set OFLAG_COPIED in the active tree where
+ * a cluster's refcount is now 1 (and clear it where shared), then sync. */
+static int fix_copied(struct qcow2 *q)
+{
+	bool ch = false;
+	int r = tree_update(q, q->l1, q->l1_size, 0, true, &ch);
+
+	if (r == 0 && ch)
+		r = write_active_l1(q);
+	if (r == 0)
+		r = qcow2_sync(q);
+	return r;
+}
+
 static int snapshot_apply(struct vimg *img, const char *name)
 {
 	struct qcow2 *q = qcow2_of(img);
@@ -445,9 +455,7 @@ static int snapshot_apply(struct vimg *img, const char *name)
 	/* New tree gains a reference before anything points to it. */
 	r = tree_update(q, sl1, s->l1_size, 1, false, &ch);
 	if (r == 0)
-		r = qcow2_refcount_write_dirty(q);
-	if (r == 0)
-		r = qcow2_sync(q);
+		r = qcow2_refcount_sync(q);
 	if (r < 0)
 		goto out;
 	old = malloc((size_t)old_n * 8 + 8);
@@ -465,9 +473,7 @@ static int snapshot_apply(struct vimg *img, const char *name)
 	if (r < 0)
 		goto out;
 	if (s->disk_size != img->size) {
-		uint8_t b[8];
-		p64(b, s->disk_size);
-		r = qcow2_pwrite(q, b, 8, 24);
+		r = qcow2_header_put(q, QH_SIZE, s->disk_size);
 		if (r < 0)
 			goto out;
 		img->size = s->disk_size;
@@ -476,16 +482,9 @@ static int snapshot_apply(struct vimg *img, const char *name)
 	/* The old tree loses its reference; then fix COPIED in the new one. */
 	r = tree_update(q, old, old_n, -1, false, &ch);
 	if (r == 0)
-		r = qcow2_refcount_write_dirty(q);
+		r = qcow2_refcount_sync(q);
 	if (r == 0)
-		r = qcow2_sync(q);
-	ch = false;
-	if (r == 0)
-		r = tree_update(q, q->l1, q->l1_size, 0, true, &ch);
-	if (r == 0 && ch)
-		r = write_active_l1(q);
-	if (r == 0)
-		r = qcow2_sync(q);
+		r = fix_copied(q);
 out:
 	free(sl1);
 	free(old);
@@ -535,17 +534,10 @@ static int snapshot_delete(struct vimg *img, const char *name)
 		for (uint64_t c = 0; c < qcow2_align(q, (uint64_t)s.l1_size * 8) >> q->cluster_bits && r == 0; c++)
 			r = qcow2_refcount_update(q, (s.l1_offset >> q->cluster_bits) + c, -1);
 	if (r == 0)
-		r = qcow2_refcount_write_dirty(q);
-	if (r == 0)
-		r = qcow2_sync(q);
-	ch = false;
+		r = qcow2_refcount_sync(q);
 	qcow2_cache_clear(&q->l2c);
 	if (r == 0)
-		r = tree_update(q, q->l1, q->l1_size, 0, true, &ch);
-	if (r == 0 && ch)
-		r = write_active_l1(q);
-	if (r == 0)
-		r = qcow2_sync(q);
+		r = fix_copied(q);
 	free(s.id);
 	free(s.name);
 	free(s.extra);
