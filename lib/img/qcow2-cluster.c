@@ -305,6 +305,13 @@ int qcow2_l1_write_dirty(struct qcow2 *q)
 	return r;
 }
 
+static int write_then_sync(struct qcow2 *q, int (*write_dirty)(struct qcow2 *q))
+{
+	int r = write_dirty(q);
+
+	return r < 0 ? r : qcow2_sync(q);
+}
+
 int qcow2_flush_all(struct qcow2 *q)
 {
 	int r;
@@ -322,24 +329,13 @@ int qcow2_flush_all(struct qcow2 *q)
 						 strerror(errno));
 			q->file_size = q->file_end;
 		}
-		if (!q->lazy || q->closing) {
-			r = qcow2_refcount_write_dirty(q);  /* refcounts before L2 */
-			if (r < 0)
-				return r;
-			r = qcow2_sync(q);
-			if (r < 0)
-				return r;
-		}
-		r = qcow2_l2_write_dirty(q);        /* L2 before L1 */
-		if (r < 0)
-			return r;
-		r = qcow2_sync(q);
-		if (r < 0)
-			return r;
-		r = qcow2_l1_write_dirty(q);
-		if (r < 0)
-			return r;
-		r = qcow2_sync(q);
+		/* Refcounts before L2, L2 before L1, each on disk first. */
+		if (!q->lazy || q->closing)
+			r = qcow2_refcount_sync(q);
+		if (r == 0)
+			r = write_then_sync(q, qcow2_l2_write_dirty);
+		if (r == 0)
+			r = write_then_sync(q, qcow2_l1_write_dirty);
 		if (r < 0)
 			return r;
 		/* Only now may references dropped from L2/L1 leave refcounts. */
@@ -418,10 +414,58 @@ static int read_part(struct qcow2 *q, uint64_t e, uint64_t bmp, uint64_t goff,
 	return 0;
 }
 
+/*
+ * Data I/O gathered across clusters: consecutive pieces that are also
+ * consecutive in the host file and in the buffer become one pread/pwrite.
+ */
+struct host_run {
+	bool write;
+	uint64_t host, len;
+	const uint8_t *buf;
+};
+
+/* Do the run gathered so far. */
+static int run_flush(struct qcow2 *q, struct host_run *run)
+{
+	int r = 0;
+
+	if (run->len && run->write) {
+		r = qcow2_pwrite(q, run->buf, run->len, run->host);
+	} else if (run->len) {
+		/* A read run's buffer is the caller's destination. */
+		r = vio_pread_zfill(q->fd, (void *)run->buf, run->len, (off_t)run->host);
+		if (r < 0)
+			r = vimg_fail(q->img, r, "read: %s", strerror(-r));
+	}
+	run->len = 0;
+	return r;
+}
+
+/* Add @n bytes at @in_cl of the data cluster of L2 entry @e, to or from @p. */
+static int run_add(struct qcow2 *q, struct host_run *run, uint64_t e,
+		   uint32_t in_cl, const uint8_t *p, uint32_t n)
+{
+	uint64_t h = (e & QCOW2_OFFSET_MASK) + in_cl;
+	int r = qcow2_check_host(q, e & QCOW2_OFFSET_MASK, q->cluster_size,
+				 "data cluster");
+
+	if (r < 0)
+		return r;
+	if (run->len && run->host + run->len == h && run->buf + run->len == p) {
+		run->len += n;
+		return 0;
+	}
+	r = run_flush(q, run);
+	run->host = h;
+	run->buf = p;
+	run->len = n;
+	return r;
+}
+
 int qcow2_read(struct qcow2 *q, void *buf, size_t len, uint64_t off)
 {
-	uint8_t *p = buf, *run_dst = NULL;
-	uint64_t run_host = 0, run_len = 0;
+	struct host_run run = { .write = false };
+	uint8_t *p = buf;
 	uint32_t cb = q->cluster_bits, l2b = q->l2_bits;
 	int r;
 
@@ -441,39 +485,17 @@ int qcow2_read(struct qcow2 *q, void *buf, size_t len, uint64_t off)
 			bmp = qcow2_l2_bitmap(q, t, l2i);
 		}
 		if (!q->extl2 && classify(q, e) == C_NORMAL &&
-		    !((e & QCOW2_OFFSET_MASK) & (q->cluster_size - 1))) {
-			uint64_t h = (e & QCOW2_OFFSET_MASK) + in_cl;
-			r = qcow2_check_host(q, e & QCOW2_OFFSET_MASK, q->cluster_size,
-					     "data cluster");
-			if (r < 0)
-				return r;
-			if (run_len && run_host + run_len == h && run_dst + run_len == p) {
-				run_len += n;
-			} else {
-				if (run_len) {
-					r = vio_pread_zfill(q->fd, run_dst, run_len, (off_t)run_host);
-					if (r < 0)
-						return vimg_fail(q->img, r, "read: %s", strerror(-r));
-				}
-				run_host = h;
-				run_dst = p;
-				run_len = n;
-			}
-		} else {
+		    !((e & QCOW2_OFFSET_MASK) & (q->cluster_size - 1)))
+			r = run_add(q, &run, e, in_cl, p, n);
+		else
 			r = read_part(q, e, bmp, off - in_cl, in_cl, n, p);
-			if (r < 0)
-				return r;
-		}
+		if (r < 0)
+			return r;
 		p += n;
 		off += n;
 		len -= n;
 	}
-	if (run_len) {
-		r = vio_pread_zfill(q->fd, run_dst, run_len, (off_t)run_host);
-		if (r < 0)
-			return vimg_fail(q->img, r, "read: %s", strerror(-r));
-	}
-	return 0;
+	return run_flush(q, &run);
 }
 
 static bool in_place(const struct qcow2 *q, uint64_t e)
@@ -615,12 +637,106 @@ static int write_extl2(struct qcow2 *q, const uint8_t *p, uint64_t off, uint32_t
 	return 0;
 }
 
+/* Make the file at least @end bytes long.  It is extended ahead (sparse)
+ * so most allocations need no syscall; close trims it back to its end. */
+static int extend_file(struct qcow2 *q, uint64_t end)
+{
+	uint64_t ns;
+
+	if (end <= q->file_size)
+		return 0;
+	ns = VIREO_MAX(end, q->file_size +
+		VIREO_MIN(VIREO_MAX(q->file_size / 8, 1ull << 20), 64ull << 20));
+	ns = qcow2_align(q, ns);
+	if (ftruncate(q->fd, (off_t)ns) < 0)
+		return vimg_fail(q->img, -errno, "cannot extend file: %s", strerror(errno));
+	q->file_size = ns;
+	return 0;
+}
+
+/*
+ * Write at @off into clusters that need new space: as many of this
+ * request's clusters in this L2 table as do, allocated together, with
+ * copy-on-write of the partial first and last ones.  When @may_defer and
+ * this is the request's last piece, the data write is left to the caller
+ * (q->defer_*).  @t is the loaded L2 table of @off.  Returns the bytes
+ * consumed, or -errno.
+ */
+static int64_t write_alloc(struct qcow2 *q, uint8_t *t, const uint8_t *p,
+			   uint64_t off, uint64_t len, bool may_defer)
+{
+	uint32_t cb = q->cluster_bits;
+	uint32_t l1i = (uint32_t)(off >> (cb + q->l2_bits));
+	uint32_t l2i = (uint32_t)((off >> cb) & (q->l2_entries - 1));
+	uint32_t in_cl = (uint32_t)(off & (q->cluster_size - 1)), tail;
+	uint64_t total = ((uint64_t)in_cl + len + q->cluster_size - 1) >> cb;
+	uint64_t k = 1, h, fe, span, dlen, gbase = off - in_cl;
+	uint64_t first_e, last_e;
+	bool fresh;
+	int r;
+
+	/* How many clusters of this request in this L2 table need new space. */
+	while (k < total && l2i + k < q->l2_entries && k < 1024 &&
+	       k < q->rb_entries / 2 && !in_place(q, qcow2_l2_entry(q, t, l2i + (uint32_t)k)))
+		k++;
+	for (uint64_t i = 0; i < k; i++) {
+		r = entry_check(q, qcow2_l2_entry(q, t, l2i + (uint32_t)i),
+				gbase + (i << cb));
+		if (r < 0)
+			return r;
+	}
+	fe = q->file_end;
+	r = qcow2_alloc_clusters(q, k, &h);
+	if (r < 0)
+		return r;
+	/* The L2 table may have been evicted by allocation; reload. */
+	r = qcow2_l2_prepare(q, l1i, &t);
+	if (r < 0)
+		return r;
+	span = (k << cb) - in_cl;
+	dlen = VIREO_MIN(len, span);
+	fresh = h >= fe;
+	/* Grow the file to the end of the new clusters at once so the data
+	 * writes below do not each extend it. */
+	r = extend_file(q, h + (k << cb));
+	if (r < 0)
+		return r;
+	first_e = qcow2_l2_entry(q, t, l2i);
+	last_e = qcow2_l2_entry(q, t, l2i + (uint32_t)k - 1);
+	r = cow_fill(q, first_e, gbase, h, 0, in_cl, fresh);
+	if (r < 0)
+		return r;
+	if (may_defer && dlen == len) {
+		q->defer_src = p;
+		q->defer_host = h + in_cl;
+		q->defer_len = dlen;
+	} else {
+		r = qcow2_pwrite(q, p, dlen, h + in_cl);
+		if (r < 0)
+			return r;
+	}
+	tail = (uint32_t)((in_cl + dlen) & (q->cluster_size - 1));
+	if (tail) {
+		r = cow_fill(q, last_e, gbase + ((k - 1) << cb), h + ((k - 1) << cb),
+			     tail, q->cluster_size, fresh);
+		if (r < 0)
+			return r;
+	}
+	for (uint64_t i = 0; i < k; i++) {
+		uint64_t oe = qcow2_l2_entry(q, t, l2i + (uint32_t)i);
+		r = entry_ref(q, oe, -1, true);
+		if (r < 0)
+			return r;
+		qcow2_l2_set(q, t, l2i + (uint32_t)i, (h + (i << cb)) | QCOW2_OFLAG_COPIED);
+	}
+	return (int64_t)dlen;
+}
+
 int qcow2_write(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 {
+	struct host_run run = { .write = true };
 	const uint8_t *p = buf;
 	uint32_t cb = q->cluster_bits, l2b = q->l2_bits;
-	uint64_t run_host = 0, run_len = 0;
-	const uint8_t *run_src = NULL;
 	int r;
 
 	r = qcow2_mark_dirty(q);
@@ -640,120 +756,33 @@ int qcow2_write(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 		uint32_t l1i = (uint32_t)(off >> (cb + l2b));
 		uint32_t l2i = (uint32_t)((off >> cb) & (q->l2_entries - 1));
 		uint32_t in_cl = (uint32_t)(off & (q->cluster_size - 1));
+		uint64_t n;
+		int64_t done;
 		uint8_t *t;
-		uint64_t e, k, h, fe, total, first_e, last_e;
-		uint32_t tail;
 
 		r = qcow2_l2_prepare(q, l1i, &t);
 		if (r < 0)
 			return r;
-		e = qcow2_l2_entry(q, t, l2i);
-		if (in_place(q, e)) {
-			uint32_t n = (uint32_t)VIREO_MIN((uint64_t)len, q->cluster_size - in_cl);
-			uint64_t hh = (e & QCOW2_OFFSET_MASK) + in_cl;
-			r = qcow2_check_host(q, e & QCOW2_OFFSET_MASK, q->cluster_size,
-					     "data cluster");
+		if (in_place(q, qcow2_l2_entry(q, t, l2i))) {
+			n = VIREO_MIN((uint64_t)len, q->cluster_size - in_cl);
+			r = run_add(q, &run, qcow2_l2_entry(q, t, l2i), in_cl, p,
+				    (uint32_t)n);
 			if (r < 0)
 				return r;
-			if (run_len && run_host + run_len == hh && run_src + run_len == p) {
-				run_len += n;
-			} else {
-				if (run_len) {
-					r = qcow2_pwrite(q, run_src, run_len, run_host);
-					if (r < 0)
-						return r;
-				}
-				run_host = hh;
-				run_src = p;
-				run_len = n;
-			}
-			p += n;
-			off += n;
-			len -= n;
-			continue;
-		}
-		if (run_len) {
-			r = qcow2_pwrite(q, run_src, run_len, run_host);
+		} else {
+			r = run_flush(q, &run);
 			if (r < 0)
 				return r;
-			run_len = 0;
+			done = write_alloc(q, t, p, off, len, q->defer_ok);
+			if (done < 0)
+				return (int)done;
+			n = (uint64_t)done;
 		}
-		/* How many clusters of this request in this L2 table need new space. */
-		total = ((uint64_t)in_cl + len + q->cluster_size - 1) >> cb;
-		k = 1;
-		while (k < total && l2i + k < q->l2_entries && k < 1024 &&
-		       k < q->rb_entries / 2 && !in_place(q, qcow2_l2_entry(q, t, l2i + (uint32_t)k)))
-			k++;
-		for (uint64_t i = 0; i < k; i++) {
-			r = entry_check(q, qcow2_l2_entry(q, t, l2i + (uint32_t)i),
-					off - in_cl + (i << cb));
-			if (r < 0)
-				return r;
-		}
-		fe = q->file_end;
-		r = qcow2_alloc_clusters(q, k, &h);
-		if (r < 0)
-			return r;
-		/* The L2 table may have been evicted by allocation; reload. */
-		r = qcow2_l2_prepare(q, l1i, &t);
-		if (r < 0)
-			return r;
-		{
-			uint64_t span = (k << cb) - in_cl;
-			uint64_t dlen = VIREO_MIN((uint64_t)len, span);
-			uint64_t gbase = off - in_cl;
-			bool fresh = h >= fe;
-			/* Grow the file to the end of the new clusters at once so
-			 * the data writes below do not each extend it. */
-			if (h + (k << cb) > q->file_size) {
-				/* Extend ahead (sparse) so most allocations need no
-				 * syscall; close trims the file back to its end. */
-				uint64_t ns = VIREO_MAX(h + (k << cb), q->file_size +
-					VIREO_MIN(VIREO_MAX(q->file_size / 8, 1ull << 20), 64ull << 20));
-				ns = qcow2_align(q, ns);
-				if (ftruncate(q->fd, (off_t)ns) < 0)
-					return vimg_fail(q->img, -errno, "cannot extend file: %s",
-							 strerror(errno));
-				q->file_size = ns;
-			}
-			first_e = qcow2_l2_entry(q, t, l2i);
-			last_e = qcow2_l2_entry(q, t, l2i + (uint32_t)k - 1);
-			r = cow_fill(q, first_e, gbase, h, 0, in_cl, fresh);
-			if (r < 0)
-				return r;
-			if (q->defer_ok && dlen == len && !run_len) {
-				q->defer_src = p;
-				q->defer_host = h + in_cl;
-				q->defer_len = dlen;
-			} else {
-				r = qcow2_pwrite(q, p, dlen, h + in_cl);
-				if (r < 0)
-					return r;
-			}
-			tail = (uint32_t)((in_cl + dlen) & (q->cluster_size - 1));
-			if (tail) {
-				uint64_t lh = h + ((k - 1) << cb);
-				r = cow_fill(q, last_e, gbase + ((k - 1) << cb), lh, tail,
-					     q->cluster_size, fresh);
-				if (r < 0)
-					return r;
-			}
-			for (uint64_t i = 0; i < k; i++) {
-				uint64_t oe = qcow2_l2_entry(q, t, l2i + (uint32_t)i);
-				r = entry_ref(q, oe, -1, true);
-				if (r < 0)
-					return r;
-				qcow2_l2_set(q, t, l2i + (uint32_t)i,
-					     (h + (i << cb)) | QCOW2_OFLAG_COPIED);
-			}
-			p += dlen;
-			off += dlen;
-			len -= dlen;
-		}
+		p += n;
+		off += n;
+		len -= n;
 	}
-	if (run_len)
-		return qcow2_pwrite(q, run_src, run_len, run_host);
-	return 0;
+	return run_flush(q, &run);
 }
 
 int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, int mode)
