@@ -85,6 +85,10 @@ int vimg_open_backing(struct vimg *img, const char *name, const char *fmt);
 /* Read from the backing chain (zeros where none / past its end). */
 int vimg_read_backing(struct vimg *img, void *buf, size_t len, uint64_t off);
 
+/* Create (or truncate) @path for a new image: a descriptor, or -errno
+ * with @err set. */
+int vimg_create_file(const char *path, char *err, size_t errlen);
+
 /* Probe a file's leading bytes. */
 enum vimg_format vimg_probe(const void *buf, size_t len);
 

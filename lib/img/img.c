@@ -507,6 +507,17 @@ int vimg_map(struct vimg *img, uint64_t off, uint64_t len, bool for_write,
 	return r;
 }
 
+int vimg_create_file(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create '%s': %s", path, strerror(errno));
+		return -errno;
+	}
+	return fd;
+}
+
 int vimg_create(const char *path, const struct vimg_create_opts *o,
 		char *err, size_t errlen)
 {

@@ -102,11 +102,9 @@ static int raw_create(const char *path, const struct vimg_create_opts *o,
 		snprintf(err, errlen, "raw images cannot have a backing file");
 		return -EINVAL;
 	}
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot create '%s': %s", path, strerror(errno));
-		return -errno;
-	}
+	fd = vimg_create_file(path, err, errlen);
+	if (fd < 0)
+		return fd;
 	if (ftruncate(fd, (off_t)o->size) < 0) {
 		int e = errno;
 		snprintf(err, errlen, "cannot set size of '%s' to %llu: %s", path,
@@ -134,18 +132,12 @@ static int raw_map(struct vimg *img, uint64_t off, uint64_t len, bool for_write,
 	return 0;
 }
 
+/* Grouped by role; the optional entries raw has are create and resize. */
 const struct vimg_driver raw_driver = {
-	.name = "raw",
-	.fmt = VIMG_FMT_RAW,
-	.open = raw_open,
-	.close = raw_close,
-	.pread = raw_pread,
-	.pwrite = raw_pwrite,
-	.pwrite_zeroes = raw_pwrite_zeroes,
-	.discard = raw_pwrite_zeroes,
-	.flush = raw_flush,
-	.block_status = raw_block_status,
-	.map = raw_map,
-	.create = raw_create,
-	.resize = raw_resize,
+	.name = "raw", .fmt = VIMG_FMT_RAW,
+	.open = raw_open, .close = raw_close,
+	.create = raw_create, .resize = raw_resize,
+	.pread = raw_pread, .pwrite = raw_pwrite, .flush = raw_flush,
+	.pwrite_zeroes = raw_pwrite_zeroes, .discard = raw_pwrite_zeroes,
+	.block_status = raw_block_status, .map = raw_map,
 };
