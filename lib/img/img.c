@@ -389,31 +389,19 @@ int vimg_pwrite(struct vimg *img, const void *buf, size_t len, uint64_t off)
 	return r;
 }
 
-int vimg_pwrite_zeroes(struct vimg *img, uint64_t off, uint64_t len)
+/* Zeroing and discarding: checked, then run with direct I/O drained. */
+static int zero_range(struct vimg *img, uint64_t off, uint64_t len, bool discard)
 {
 	int r = check_write(img, off, len);
 
 	if (r < 0 || !len)
 		return r;
-	pthread_mutex_lock(&img->lock);
-	vimg_drain(img);
-	r = img->drv->pwrite_zeroes(img, off, len);
-	pthread_mutex_unlock(&img->lock);
-	return r;
+	return LOCKED(img, discard ? img->drv->discard(img, off, len) :
+				     img->drv->pwrite_zeroes(img, off, len));
 }
 
-int vimg_discard(struct vimg *img, uint64_t off, uint64_t len)
-{
-	int r = check_write(img, off, len);
-
-	if (r < 0 || !len)
-		return r;
-	pthread_mutex_lock(&img->lock);
-	vimg_drain(img);
-	r = img->drv->discard(img, off, len);
-	pthread_mutex_unlock(&img->lock);
-	return r;
-}
+int vimg_pwrite_zeroes(struct vimg *img, uint64_t off, uint64_t len) { return zero_range(img, off, len, false); }
+int vimg_discard(struct vimg *img, uint64_t off, uint64_t len) { return zero_range(img, off, len, true); }
 
 int vimg_flush(struct vimg *img)
 {
@@ -578,29 +566,24 @@ int vimg_snapshot_list(struct vimg *img, struct vimg_snapshot **out, int *n)
 	return LOCKED(img, img->drv->snapshot_list(img, out, n));
 }
 
-int vimg_snapshot_create(struct vimg *img, const char *name)
+/* Snapshots are metadata changes, but loading one (a read-only view)
+ * needs the image read-only instead. */
+static int snapshot_op(struct vimg *img, enum vimg_snap_op op, const char *id,
+		       const char *name)
 {
-	return WRITE_META(img, snapshot, "an internal snapshot", VIMG_SNAP_CREATE, NULL, name);
-}
-
-int vimg_snapshot_apply(struct vimg *img, const char *name)
-{
-	return WRITE_META(img, snapshot, "an internal snapshot", VIMG_SNAP_APPLY, NULL, name);
-}
-
-int vimg_snapshot_delete(struct vimg *img, const char *name)
-{
-	return WRITE_META(img, snapshot, "an internal snapshot", VIMG_SNAP_DELETE, NULL, name);
-}
-
-int vimg_snapshot_load(struct vimg *img, const char *id, const char *name)
-{
+	if (op != VIMG_SNAP_LOAD)
+		return WRITE_META(img, snapshot, "an internal snapshot", op, id, name);
 	if (!img->drv->snapshot)
 		return unsupported(img, "an internal snapshot");
 	if (!img->readonly)
 		return vimg_fail(img, -EINVAL, "a snapshot can only be loaded into a read-only image");
-	return LOCKED(img, img->drv->snapshot(img, VIMG_SNAP_LOAD, id, name));
+	return LOCKED(img, img->drv->snapshot(img, op, id, name));
 }
+
+int vimg_snapshot_create(struct vimg *img, const char *n) { return snapshot_op(img, VIMG_SNAP_CREATE, NULL, n); }
+int vimg_snapshot_apply(struct vimg *img, const char *n) { return snapshot_op(img, VIMG_SNAP_APPLY, NULL, n); }
+int vimg_snapshot_delete(struct vimg *img, const char *n) { return snapshot_op(img, VIMG_SNAP_DELETE, NULL, n); }
+int vimg_snapshot_load(struct vimg *img, const char *id, const char *n) { return snapshot_op(img, VIMG_SNAP_LOAD, id, n); }
 
 int vimg_resize(struct vimg *img, uint64_t new_size)
 {
