@@ -555,6 +555,11 @@ static int repair_if_dirty(struct qcow2 *q)
 	return qcow2_clear_dirty(q);
 }
 
+/* What the validated header points to, loaded in this order. */
+static int (*const load_steps[])(struct qcow2 *q) = {
+	load_header_cluster, load_tables, qcow2_snapshots_load, init_caches,
+};
+
 /* Open in three steps: parse the header, validate it, load what it
  * points to. */
 static int qcow2_open_inner(struct vimg *img)
@@ -575,14 +580,8 @@ static int qcow2_open_inner(struct vimg *img)
 		return r;
 	header_apply(q, &hd);
 	r = header_check_layout(q, hd.size);
-	if (r == 0)
-		r = load_header_cluster(q);
-	if (r == 0)
-		r = load_tables(q);
-	if (r == 0)
-		r = qcow2_snapshots_load(q);
-	if (r == 0)
-		r = init_caches(q);
+	for (size_t i = 0; r == 0 && i < VIREO_ARRAY_SIZE(load_steps); i++)
+		r = load_steps[i](q);
 	if (r < 0)
 		return r;
 	q->free_hint = 1;
