@@ -108,6 +108,21 @@ static int l2_evict_slot(struct qcow2 *q, int slot)
 	return r;
 }
 
+/* A cache slot (*slot, its table evicted) for the L2 table of @l1_idx at
+ * host @off; its contents (*t) are for the caller to fill. */
+static int l2_install(struct qcow2 *q, uint32_t l1_idx, uint64_t off,
+		      uint8_t **t, int *slot)
+{
+	int r;
+
+	*slot = qcow2_cache_victim(&q->l2c);
+	r = l2_evict_slot(q, *slot);
+	if (r < 0)
+		return r;
+	*t = qcow2_cache_install(&q->l2c, *slot, l1_idx, off);
+	return *t ? 0 : -ENOMEM;
+}
+
 int qcow2_l2_load(struct qcow2 *q, uint32_t l1_idx, uint8_t **table)
 {
 	uint64_t off;
@@ -137,13 +152,9 @@ int qcow2_l2_load(struct qcow2 *q, uint32_t l1_idx, uint8_t **table)
 			return vimg_fail(q->img, -EIO,
 				"L1 entry %u: L2 table at host offset %llu is refcount block %llu; run 'vireo-img check'",
 				l1_idx, (unsigned long long)off, (unsigned long long)ri);
-	slot = qcow2_cache_victim(&q->l2c);
-	r = l2_evict_slot(q, slot);
+	r = l2_install(q, l1_idx, off, &t, &slot);
 	if (r < 0)
 		return r;
-	t = qcow2_cache_install(&q->l2c, slot, l1_idx, off);
-	if (!t)
-		return -ENOMEM;
 	r = qcow2_pread(q, t, q->cluster_size, off);
 	if (r < 0) {
 		qcow2_cache_drop(&q->l2c, l1_idx);
@@ -238,13 +249,9 @@ int qcow2_l2_prepare(struct qcow2 *q, uint32_t l1_idx, uint8_t **table)
 	r = qcow2_alloc_clusters(q, 1, &noff);
 	if (r < 0)
 		return r;
-	slot = qcow2_cache_victim(&q->l2c);
-	r = l2_evict_slot(q, slot);
+	r = l2_install(q, l1_idx, noff, &t, &slot);
 	if (r < 0)
 		return r;
-	t = qcow2_cache_install(&q->l2c, slot, l1_idx, noff);
-	if (!t)
-		return -ENOMEM;
 	if (src) {
 		memcpy(t, src, q->cluster_size);
 		/* Data clusters are counted once per L1 path: moving the
@@ -349,6 +356,18 @@ int qcow2_flush_all(struct qcow2 *q)
 	return 0;
 }
 
+/* Read @n bytes at @in_cl of the data cluster at host @h. */
+static int read_data(struct qcow2 *q, uint64_t h, uint32_t in_cl, uint8_t *dst,
+		     uint64_t n)
+{
+	int r = qcow2_check_host(q, h, q->cluster_size, "data cluster");
+
+	if (r < 0)
+		return r;
+	r = vio_pread_zfill(q->fd, dst, n, (off_t)(h + in_cl));
+	return r < 0 ? vimg_fail(q->img, r, "read: %s", strerror(-r)) : 0;
+}
+
 /* Read part of one guest cluster given its L2 entry (not extended). */
 static int read_part(struct qcow2 *q, uint64_t e, uint64_t bmp, uint64_t goff,
 		     uint32_t in_cl, uint32_t n, uint8_t *dst)
@@ -365,12 +384,9 @@ static int read_part(struct qcow2 *q, uint64_t e, uint64_t bmp, uint64_t goff,
 				if (!h)
 					return vimg_fail(q->img, -EIO,
 						"subcluster allocated without a host cluster");
-				r = qcow2_check_host(q, h, q->cluster_size, "data cluster");
+				r = read_data(q, h, in_cl, dst, k);
 				if (r < 0)
 					return r;
-				r = vio_pread_zfill(q->fd, dst, k, (off_t)(h + in_cl));
-				if (r < 0)
-					return vimg_fail(q->img, r, "read: %s", strerror(-r));
 			} else if (bmp & (1ull << (32 + i))) {
 				memset(dst, 0, k);
 			} else {
@@ -402,14 +418,27 @@ static int read_part(struct qcow2 *q, uint64_t e, uint64_t bmp, uint64_t goff,
 			return vimg_fail(q->img, -EIO,
 				"L2 entry for guest offset %llu: host offset %llu is not cluster-aligned",
 				(unsigned long long)goff, (unsigned long long)h);
-		r = qcow2_check_host(q, h, q->cluster_size, "data cluster");
-		if (r < 0)
-			return r;
-		r = vio_pread_zfill(q->fd, dst, n, (off_t)(h + in_cl));
-		if (r < 0)
-			return vimg_fail(q->img, r, "read: %s", strerror(-r));
-		return 0;
+		return read_data(q, h, in_cl, dst, n);
 	}
+	}
+	return 0;
+}
+
+/* The L2 entry and subcluster bitmap of guest offset @off (zeros where
+ * its L2 table is not allocated). */
+static int entry_at(struct qcow2 *q, uint64_t off, uint64_t *e, uint64_t *bmp)
+{
+	uint32_t cb = q->cluster_bits;
+	uint32_t l2i = (uint32_t)((off >> cb) & (q->l2_entries - 1));
+	uint8_t *t;
+	int r = qcow2_l2_load(q, (uint32_t)(off >> (cb + q->l2_bits)), &t);
+
+	*e = *bmp = 0;
+	if (r < 0)
+		return r;
+	if (t) {
+		*e = qcow2_l2_entry(q, t, l2i);
+		*bmp = qcow2_l2_bitmap(q, t, l2i);
 	}
 	return 0;
 }
@@ -466,24 +495,16 @@ int qcow2_read(struct qcow2 *q, void *buf, size_t len, uint64_t off)
 {
 	struct host_run run = { .write = false };
 	uint8_t *p = buf;
-	uint32_t cb = q->cluster_bits, l2b = q->l2_bits;
 	int r;
 
 	while (len) {
-		uint32_t l1i = (uint32_t)(off >> (cb + l2b));
-		uint32_t l2i = (uint32_t)((off >> cb) & (q->l2_entries - 1));
 		uint32_t in_cl = (uint32_t)(off & (q->cluster_size - 1));
 		uint32_t n = (uint32_t)VIREO_MIN((uint64_t)len, q->cluster_size - in_cl);
-		uint64_t e = 0, bmp = 0;
-		uint8_t *t;
+		uint64_t e, bmp;
 
-		r = qcow2_l2_load(q, l1i, &t);
+		r = entry_at(q, off, &e, &bmp);
 		if (r < 0)
 			return r;
-		if (t) {
-			e = qcow2_l2_entry(q, t, l2i);
-			bmp = qcow2_l2_bitmap(q, t, l2i);
-		}
 		if (!q->extl2 && classify(q, e) == C_NORMAL &&
 		    !((e & QCOW2_OFFSET_MASK) & (q->cluster_size - 1)))
 			r = run_add(q, &run, e, in_cl, p, n);
@@ -785,6 +806,20 @@ int qcow2_write(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 	return run_flush(q, &run);
 }
 
+/* Set the L2 entry @l1i/@l2i to @ne, dropping the old entry's reference
+ * (at the next flush); *t is the table. */
+static int entry_replace(struct qcow2 *q, uint32_t l1i, uint32_t l2i, uint64_t ne,
+			 uint8_t **t)
+{
+	int r = qcow2_l2_prepare(q, l1i, t);
+
+	if (r == 0)
+		r = entry_ref(q, qcow2_l2_entry(q, *t, l2i), -1, true);
+	if (r == 0)
+		qcow2_l2_set(q, *t, l2i, ne);
+	return r;
+}
+
 int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, int mode)
 {
 	bool discard = mode != QCOW2_ZERO_WRITE;
@@ -812,13 +847,9 @@ int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, int mode)
 			 * unallocated when making room for the backing file). */
 			uint64_t nb = (mode == QCOW2_ZERO_UNALLOC ||
 				       (discard && !q->img->backing)) ? 0 : 0xffffffff00000000ull;
-			r = qcow2_l2_prepare(q, l1i, &t);
+			r = entry_replace(q, l1i, l2i, 0, &t);
 			if (r < 0)
 				return r;
-			r = entry_ref(q, qcow2_l2_entry(q, t, l2i), -1, true);
-			if (r < 0)
-				return r;
-			qcow2_l2_set(q, t, l2i, 0);
 			l2_set_bitmap(q, t, l2i, nb);
 		} else if (!whole) {
 			if (!discard) {
@@ -834,13 +865,9 @@ int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, int mode)
 					return r;
 				if (!t || !qcow2_l2_entry(q, t, l2i))
 					goto next;
-				r = qcow2_l2_prepare(q, l1i, &t);
+				r = entry_replace(q, l1i, l2i, 0, &t);
 				if (r < 0)
 					return r;
-				r = entry_ref(q, qcow2_l2_entry(q, t, l2i), -1, true);
-				if (r < 0)
-					return r;
-				qcow2_l2_set(q, t, l2i, 0);
 			} else if (q->version < 3 && backing) {
 				if (!discard) {
 					r = qcow2_write(q, q->zbuf, n, off);
@@ -858,13 +885,9 @@ int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, int mode)
 				}
 				ne = (q->version >= 3 && (backing || !discard)) ?
 					QCOW2_OFLAG_ZERO : 0;
-				r = qcow2_l2_prepare(q, l1i, &t);
+				r = entry_replace(q, l1i, l2i, ne, &t);
 				if (r < 0)
 					return r;
-				r = entry_ref(q, qcow2_l2_entry(q, t, l2i), -1, true);
-				if (r < 0)
-					return r;
-				qcow2_l2_set(q, t, l2i, ne);
 			}
 		}
 next:
@@ -877,28 +900,20 @@ next:
 int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t len,
 		 struct vimg_extent *ext)
 {
-	uint32_t cb = q->cluster_bits, l2b = q->l2_bits;
 	uint64_t pos = off, first_h = 0;
 	unsigned flags = 0;
 	bool first = true;
 	int r;
 
 	while (pos < off + len) {
-		uint32_t l1i = (uint32_t)(pos >> (cb + l2b));
-		uint32_t l2i = (uint32_t)((pos >> cb) & (q->l2_entries - 1));
 		uint32_t in_cl = (uint32_t)(pos & (q->cluster_size - 1));
 		uint64_t n = VIREO_MIN(off + len - pos, (uint64_t)q->cluster_size - in_cl);
-		uint64_t e = 0, bmp = 0, h = 0;
+		uint64_t e, bmp, h = 0;
 		unsigned f = 0;
-		uint8_t *t;
 
-		r = qcow2_l2_load(q, l1i, &t);
+		r = entry_at(q, pos, &e, &bmp);
 		if (r < 0)
 			return r;
-		if (t) {
-			e = qcow2_l2_entry(q, t, l2i);
-			bmp = qcow2_l2_bitmap(q, t, l2i);
-		}
 		switch (classify(q, e)) {
 		case C_UNALLOC: f = 0; break;
 		case C_ZERO: f = VIMG_BS_ZERO; break;
