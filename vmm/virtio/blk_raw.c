@@ -8,13 +8,12 @@
  * signalled by an eventfd (blk_backend.c's done queue).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <fcntl.h>
 
 #ifdef VIREO_HAVE_URING
 #include <liburing.h>
