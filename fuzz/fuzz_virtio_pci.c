@@ -25,57 +25,11 @@
 #include "virtio/rng.h"
 #include "vm.h"
 
+#include "fuzz_mem_disk.h"
+
 #define RAM_SIZE  0x10000u
-#define DISK_SIZE (64u << 10)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-struct mem_disk {
-	struct blk_backend b;
-	uint8_t bytes[DISK_SIZE];
-};
-
-static int md_rw(struct blk_backend *b, const struct iovec *iov, int cnt,
-		 uint64_t off, int write)
-{
-	struct mem_disk *m = (struct mem_disk *)b;
-
-	for (int i = 0; i < cnt; i++) {
-		if (off > DISK_SIZE || iov[i].iov_len > DISK_SIZE - off)
-			abort();   /* the device must have checked the range */
-		if (write)
-			memcpy(m->bytes + off, iov[i].iov_base, iov[i].iov_len);
-		else
-			memcpy(iov[i].iov_base, m->bytes + off, iov[i].iov_len);
-		off += iov[i].iov_len;
-	}
-	return 0;
-}
-
-static int md_zero(struct blk_backend *b, uint64_t off, uint64_t len)
-{
-	if (off > DISK_SIZE || len > DISK_SIZE - off)
-		abort();
-	memset(((struct mem_disk *)b)->bytes + off, 0, len);
-	return 0;
-}
-
-static int md_run(struct blk_backend *b, struct blk_io *io)
-{
-	switch (io->op) {
-	case BLK_OP_READ:
-	case BLK_OP_WRITE:
-		return md_rw(b, io->iov, io->iovcnt, io->offset, io->op == BLK_OP_WRITE);
-	case BLK_OP_FLUSH:
-		return 0;
-	default:   /* DISCARD, WRITE_ZEROES */
-		return md_zero(b, io->offset, io->len);
-	}
-}
-
-static void md_close(struct blk_backend *b) { free(b); }
-
-static const struct blk_backend_ops md_ops = { .run = md_run, .close = md_close };
 
 static void sink_write(void *o, const void *b, size_t n) { (void)o; (void)b; (void)n; }
 
@@ -85,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct virtio_pci *vp[3] = { NULL, NULL, NULL };
 	struct virtio_env env = { 0 };
 	struct virtio_dev *d;
-	struct mem_disk *disk;
+	struct blk_backend *disk;
 	struct vm vm;
 	uint8_t *ram;
 
@@ -103,12 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	env.mem = &vm.mem;
 
-	disk = calloc(1, sizeof(*disk));
-	disk->b.ops = &md_ops;
-	disk->b.format = "mem";
-	disk->b.path = "fuzz";
-	disk->b.size = DISK_SIZE;
-	if (virtio_blk_create(&env, &disk->b, "fuzz", NULL, &d) == 0)
+	disk = mem_disk_new(false);
+	if (virtio_blk_create(&env, disk, "fuzz", NULL, &d) == 0)
 		virtio_pci_create(&vm, d, &vp[0]);
 	if (virtio_console_create(&env, &con_be, 80, 25, &d) == 0)
 		virtio_pci_create(&vm, d, &vp[1]);
