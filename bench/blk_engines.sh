@@ -6,7 +6,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/build/bench
 mkdir -p "$out"
 cc -O2 -std=gnu11 -D_GNU_SOURCE -DVIREO_HAVE_URING=1 -I"$top/include" -I"$top/vmm/virtio" \
-	"$top/bench/blk_engines.c" "$top/vmm/virtio/blk_raw.c" \
-	"$top/lib/util/log.c" "$top/lib/util/io.c" "$top/lib/util/size.c" \
+	"$top/bench/blk_engines.c" "$top/vmm/virtio/blk_raw.c" "$top/vmm/virtio/blk_backend.c" \
+	"$top/lib/util/log.c" "$top/lib/util/vio.c" "$top/lib/util/size.c" \
 	-o "$out/blk_engines" -luring -lpthread
 exec "$out/blk_engines" "$@"

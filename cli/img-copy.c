@@ -118,19 +118,24 @@ static int convert_snapshot_opt(const char *arg, char **dup, const char **id,
 	return 0;
 }
 
-static int convert_run(int argc, char **argv, const char *fmt, const char *ofmt,
-		       const char *oopts, const char *obacking, const char *obacking_fmt,
-		       const char *snap_id, const char *snap_name, bool progress,
-		       bool compress, bool no_create, bool unsafe, uint64_t sparse);
+/* What convert was asked to do (its options). */
+struct convert_opts {
+	const char *fmt, *ofmt, *oopts, *obacking, *obacking_fmt;
+	const char *snap_id, *snap_name;
+	bool progress, compress, no_create, unsafe;
+	uint64_t sparse;
+};
+
+static int convert_run(int argc, char **argv, const struct convert_opts *o);
 
 int cmd_convert(int argc, char **argv)
 {
-	const char *fmt = NULL, *ofmt = "raw", *oopts = NULL, *obacking = NULL;
-	const char *obacking_fmt = NULL, *snap_id = NULL, *snap_name = NULL;
+	struct convert_opts o = {
+		.ofmt = "raw",
+		.unsafe = true,   /* qemu-img convert defaults to cache=unsafe */
+		.sparse = 4096,
+	};
 	char *snap_opts = NULL;
-	bool progress = false, compress = false, no_create = false;
-	bool unsafe = true;   /* qemu-img convert defaults to cache=unsafe */
-	uint64_t sparse = 4096;
 	int c, r;
 
 	static const struct option lo[] = { { "force-share", 0, 0, 'U' },
@@ -138,27 +143,27 @@ int cmd_convert(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "hqpcnf:O:o:B:F:l:s:S:t:T:m:WUC", lo, NULL)) != -1) {
 		switch (c) {
 		case 'q': break;
-		case 'p': progress = true; break;
-		case 'c': compress = true; break;
-		case 'n': no_create = true; break;
-		case 'f': fmt = optarg; break;
-		case 'O': ofmt = optarg; break;
-		case 'o': oopts = optarg; break;
-		case 'B': obacking = optarg; break;
-		case 'F': obacking_fmt = optarg; break;
-		case 's': snap_id = optarg; snap_name = NULL; break;
+		case 'p': o.progress = true; break;
+		case 'c': o.compress = true; break;
+		case 'n': o.no_create = true; break;
+		case 'f': o.fmt = optarg; break;
+		case 'O': o.ofmt = optarg; break;
+		case 'o': o.oopts = optarg; break;
+		case 'B': o.obacking = optarg; break;
+		case 'F': o.obacking_fmt = optarg; break;
+		case 's': o.snap_id = optarg; o.snap_name = NULL; break;
 		case 'l':
-			if (convert_snapshot_opt(optarg, &snap_opts, &snap_id, &snap_name) < 0)
+			if (convert_snapshot_opt(optarg, &snap_opts, &o.snap_id, &o.snap_name) < 0)
 				return 1;
 			break;
 		case 'S':
-			if (vsize_parse(optarg, 1, &sparse) < 0) {
+			if (vsize_parse(optarg, 1, &o.sparse) < 0) {
 				verr("Invalid sparse size '%s'", optarg);
 				free(snap_opts);
 				return 1;
 			}
 			break;
-		case 't': unsafe = !strcmp(optarg, "unsafe"); break;
+		case 't': o.unsafe = !strcmp(optarg, "unsafe"); break;
 		case 'T': case 'm': case 'W': case 'U': case 'C': case 'Z': break;
 		case 'h':
 			printf("Usage: vireo-img convert [-p] [-c] [-n] [-f fmt] [-O fmt] [-o opts] [-B backing [-F fmt]] [-l snapshot.id=ID,snapshot.name=NAME | -l NAME | -s NAME] [-S size] src... dst\n");
@@ -171,198 +176,243 @@ int cmd_convert(int argc, char **argv)
 			return 1;
 		}
 	}
-	r = convert_run(argc, argv, fmt, ofmt, oopts, obacking, obacking_fmt,
-			snap_id, snap_name, progress, compress, no_create, unsafe, sparse);
+	r = convert_run(argc, argv, &o);
 	free(snap_opts);
 	return r;
 }
 
-static int convert_run(int argc, char **argv, const char *fmt, const char *ofmt,
-		       const char *oopts, const char *obacking, const char *obacking_fmt,
-		       const char *snap_id, const char *snap_name, bool progress,
-		       bool compress, bool no_create, bool unsafe, uint64_t sparse)
+/* The options that cannot go together; 0 or 1 (printed). */
+static int convert_check(const struct convert_opts *o, int nargs)
 {
-	uint64_t total = 0, done = 0;
-	struct vimg_create_opts co = { 0 };
-	struct vimg **src;
-	struct vimg *dst;
-	int nsrc, r = 0;
-	uint8_t *buf;
-	char err[1024];
-	uint32_t gran, chunk;
-	const char *dst_path;
-
-	if (argc - optind < 2) {
+	if (nargs < 2)
 		verr("Expecting at least one source and a destination");
-		return 1;
-	}
-	if (strcmp(ofmt, "raw") && strcmp(ofmt, "qcow2")) {
-		verr("Unknown output format '%s' (use raw or qcow2)", ofmt);
-		return 1;
-	}
-	if (compress && strcmp(ofmt, "qcow2")) {
+	else if (strcmp(o->ofmt, "raw") && strcmp(o->ofmt, "qcow2"))
+		verr("Unknown output format '%s' (use raw or qcow2)", o->ofmt);
+	else if (o->compress && strcmp(o->ofmt, "qcow2"))
 		verr("Compression needs the qcow2 output format (-O qcow2)");
-		return 1;
-	}
-	if (obacking_fmt && !obacking) {
-		verr("-F %s needs a backing file (-B)", obacking_fmt);
-		return 1;
-	}
-	if ((snap_id || snap_name) && argc - optind > 2) {
+	else if (o->obacking_fmt && !o->obacking)
+		verr("-F %s needs a backing file (-B)", o->obacking_fmt);
+	else if ((o->snap_id || o->snap_name) && nargs > 2)
 		verr("A snapshot (-l/-s) can only be read from a single source image");
-		return 1;
-	}
-	if (obacking && no_create) {
+	else if (o->obacking && o->no_create)
 		verr("-B and -n cannot be used together");
+	else
+		return 0;
+	return 1;
+}
+
+/* The format of the output's backing file, as probed (its name is
+ * relative to the output's directory). */
+static const char *probe_backing_fmt(const char *dst_path, const char *backing)
+{
+	const char *slash = strrchr(dst_path, '/');
+	enum vimg_format f;
+	struct vimg *bk;
+	char *bp = NULL;
+
+	if (backing[0] != '/' && slash &&
+	    asprintf(&bp, "%.*s/%s", (int)(slash - dst_path), dst_path, backing) < 0)
+		bp = NULL;
+	bk = cli_open(bp ? bp : backing, NULL, true, true);
+	free(bp);
+	if (!bk)
+		return NULL;
+	f = vimg_get_format(bk);
+	vimg_close(bk);
+	return vimg_format_name(f);
+}
+
+/* Create the output of @total bytes; 0 or 1 (printed).  @co keeps what
+ * was asked (the copy looks at its backing). */
+static int convert_create(const struct convert_opts *o, const char *dst_path,
+			  uint64_t total, struct vimg_create_opts *co)
+{
+	char err[1024];
+
+	co->format = !strcmp(o->ofmt, "qcow2") ? VIMG_FMT_QCOW2 : VIMG_FMT_RAW;
+	if (o->oopts && cli_parse_create_opts(o->oopts, co) < 0)
+		return 1;
+	co->size = total;
+	if (o->obacking)
+		co->backing = o->obacking;
+	if (o->obacking_fmt)
+		co->backing_fmt = o->obacking_fmt;
+	if (co->backing && co->format != VIMG_FMT_QCOW2) {
+		verr("A backing file for the output needs -O qcow2");
 		return 1;
 	}
-	nsrc = argc - optind - 1;
-	dst_path = argv[argc - 1];
-	src = calloc((size_t)nsrc, sizeof(*src));
-	for (int i = 0; i < nsrc; i++) {
-		src[i] = cli_open(argv[optind + i], fmt, true, false);
-		if (!src[i]) {
-			r = 1;
-			goto out_src;
-		}
-		if ((snap_id || snap_name) && vimg_snapshot_load(src[i], snap_id, snap_name) < 0) {
-			verr("Failed to load snapshot: %s: %s", argv[optind + i],
-			     vimg_errmsg(src[i]));
-			r = 1;
-			goto out_src;
-		}
-		total += vimg_size(src[i]);
+	if (co->backing && !co->backing_fmt) {
+		co->backing_fmt = probe_backing_fmt(dst_path, co->backing);
+		if (!co->backing_fmt)
+			return 1;
 	}
-	if (!no_create) {
-		co.format = !strcmp(ofmt, "qcow2") ? VIMG_FMT_QCOW2 : VIMG_FMT_RAW;
-		if (oopts && cli_parse_create_opts(oopts, &co) < 0) {
-			r = 1;
-			goto out_src;
+	if (vimg_create(dst_path, co, err, sizeof(err)) < 0) {
+		verr("%s: %s", dst_path, err);
+		return 1;
+	}
+	return 0;
+}
+
+/* Write at @off only the clusters of buf that differ from what the output
+ * reads there (through its backing file). */
+static int write_backing_diff(struct vimg *dst, const uint8_t *buf, uint64_t n,
+			      uint64_t off)
+{
+	uint8_t *cur = xalloc(n);
+	uint32_t cs = vimg_cluster_size(dst);
+	int w = vimg_pread(dst, cur, n, off);
+
+	for (uint64_t k = 0; w == 0 && k < n;) {
+		uint64_t step = VIREO_MIN((uint64_t)cs - ((off + k) % cs), n - k);
+		if (memcmp(cur + k, buf + k, step))
+			w = vimg_pwrite(dst, buf + k, step, off + k);
+		k += step;
+	}
+	free(cur);
+	return w;
+}
+
+/* One convert under way. */
+struct convert {
+	const struct convert_opts *o;
+	struct vimg *dst;
+	const char *dst_path;
+	bool backing;          /* the output has a backing file */
+	uint8_t *buf;
+	uint32_t chunk, gran;
+	uint64_t done, total;  /* output bytes */
+};
+
+/* Copy one extent of @n bytes at @off of @src (named @name). */
+static int convert_extent(struct convert *c, struct vimg *src, const char *name,
+			  const struct vimg_extent *ext, uint64_t off, uint64_t n)
+{
+	bool need_zero = c->o->no_create || c->backing;
+	int w;
+
+	if ((ext->flags & VIMG_BS_ZERO) && !(ext->flags & VIMG_BS_DATA)) {
+		if (need_zero && vimg_pwrite_zeroes(c->dst, c->done, n) < 0) {
+			verr("%s: %s", c->dst_path, vimg_errmsg(c->dst));
+			return 1;
 		}
-		co.size = total;
-		if (obacking)
-			co.backing = obacking;
-		if (obacking_fmt)
-			co.backing_fmt = obacking_fmt;
-		if (co.backing && co.format != VIMG_FMT_QCOW2) {
-			verr("A backing file for the output needs -O qcow2");
-			r = 1;
-			goto out_src;
+		return 0;
+	}
+	if (vimg_pread(src, c->buf, n, off) < 0) {
+		verr("error while reading '%s' at %" PRIu64 ": %s", name, off,
+		     vimg_errmsg(src));
+		return 1;
+	}
+	if (c->backing && !c->o->compress)
+		w = write_backing_diff(c->dst, c->buf, n, c->done);
+	else
+		w = write_sparse(c->dst, c->buf, n, c->done, c->gran, c->o->compress,
+				 need_zero);
+	if (w < 0) {
+		verr("error while writing '%s' at %" PRIu64 ": %s", c->dst_path,
+		     c->done, vimg_errmsg(c->dst));
+		return 1;
+	}
+	return 0;
+}
+
+/* Copy all of @src to the output after what is there; 0 or 1 (printed). */
+static int convert_source(struct convert *c, struct vimg *src, const char *name)
+{
+	uint64_t size = vimg_size(src), off = 0;
+
+	while (off < size) {
+		struct vimg_extent ext;
+		uint64_t n = VIREO_MIN((uint64_t)c->chunk, size - off);
+
+		if (vimg_block_status(src, off, n, true, &ext) < 0) {
+			verr("%s: %s", name, vimg_errmsg(src));
+			return 1;
 		}
-		if (co.backing && !co.backing_fmt) {
-			/* Record the backing file's format, as probed. */
-			struct vimg *bk;
-			char *bp = NULL;
-			const char *slash = strrchr(dst_path, '/');
-			if (co.backing[0] != '/' && slash &&
-			    asprintf(&bp, "%.*s/%s", (int)(slash - dst_path), dst_path, co.backing) < 0)
-				bp = NULL;
-			bk = cli_open(bp ? bp : co.backing, NULL, true, true);
-			free(bp);
-			if (!bk) {
-				r = 1;
-				goto out_src;
+		n = ext.len;
+		/* Keep chunks on output-cluster boundaries (compression needs
+		 * whole clusters; it also keeps writes aligned). */
+		if (c->gran && (c->done + n) % c->gran && off + n < size) {
+			uint64_t end = c->done + n;
+			if (n > c->gran) {
+				n = end - end % c->gran - c->done;
+			} else {
+				n = VIREO_MIN(end - end % c->gran + c->gran - c->done, size - off);
+				ext.flags = VIMG_BS_DATA;
 			}
-			co.backing_fmt = vimg_format_name(vimg_get_format(bk));
-			vimg_close(bk);
 		}
-		if (vimg_create(dst_path, &co, err, sizeof(err)) < 0) {
-			verr("%s: %s", dst_path, err);
-			r = 1;
-			goto out_src;
-		}
+		if (convert_extent(c, src, name, &ext, off, n))
+			return 1;
+		off += n;
+		c->done += n;
+		cli_progress(c->o->progress, c->done, c->total);
 	}
-	dst = cli_open_cache(dst_path, ofmt, false, false, unsafe);
-	if (!dst) {
-		r = 1;
+	return 0;
+}
+
+/* Open every source (at the snapshot asked for); 0 or 1 (printed). */
+static int convert_open_sources(const struct convert_opts *o, char **names,
+				int nsrc, struct vimg **src, uint64_t *total)
+{
+	for (int i = 0; i < nsrc; i++) {
+		src[i] = cli_open(names[i], o->fmt, true, false);
+		if (!src[i])
+			return 1;
+		if ((o->snap_id || o->snap_name) &&
+		    vimg_snapshot_load(src[i], o->snap_id, o->snap_name) < 0) {
+			verr("Failed to load snapshot: %s: %s", names[i],
+			     vimg_errmsg(src[i]));
+			return 1;
+		}
+		*total += vimg_size(src[i]);
+	}
+	return 0;
+}
+
+static int convert_run(int argc, char **argv, const struct convert_opts *o)
+{
+	struct vimg_create_opts co = { 0 };
+	struct convert c = { .o = o };
+	struct vimg **src;
+	int nsrc, r;
+	uint32_t cs;
+
+	if (convert_check(o, argc - optind))
+		return 1;
+	nsrc = argc - optind - 1;
+	c.dst_path = argv[argc - 1];
+	src = calloc((size_t)nsrc, sizeof(*src));
+	r = convert_open_sources(o, argv + optind, nsrc, src, &c.total);
+	if (!r && !o->no_create)
+		r = convert_create(o, c.dst_path, c.total, &co);
+	if (!r) {
+		c.dst = cli_open_cache(c.dst_path, o->ofmt, false, false, o->unsafe);
+		r = c.dst ? 0 : 1;
+	}
+	if (r)
 		goto out_src;
-	}
-	if (vimg_size(dst) < total) {
+	if (vimg_size(c.dst) < c.total) {
 		verr("Output image '%s' is too small (%" PRIu64 " bytes, need %" PRIu64 ")",
-		     dst_path, vimg_size(dst), total);
+		     c.dst_path, vimg_size(c.dst), c.total);
 		r = 1;
 		goto out_dst;
 	}
-	gran = compress ? vimg_cluster_size(dst) :
-	       sparse ? (uint32_t)VIREO_MIN(sparse, (uint64_t)vimg_cluster_size(dst)) : 0;
-	if (!compress && vimg_get_format(dst) == VIMG_FMT_RAW && sparse)
-		gran = (uint32_t)VIREO_MIN(sparse, 65536);
+	c.backing = co.backing != NULL;
+	cs = vimg_cluster_size(c.dst);
+	c.gran = o->compress ? cs : o->sparse ? (uint32_t)VIREO_MIN(o->sparse, (uint64_t)cs) : 0;
+	if (!o->compress && vimg_get_format(c.dst) == VIMG_FMT_RAW && o->sparse)
+		c.gran = (uint32_t)VIREO_MIN(o->sparse, 65536);
 	/* Compression runs on several threads per call: give them more. */
-	chunk = compress ? 4 * CHUNK : CHUNK;
-	buf = xalloc(chunk);
-	cli_progress(progress, 0, total);
-	for (int i = 0; i < nsrc && !r; i++) {
-		uint64_t size = vimg_size(src[i]), off = 0;
-		while (off < size) {
-			struct vimg_extent ext;
-			uint64_t n = VIREO_MIN((uint64_t)chunk, size - off);
-			if (vimg_block_status(src[i], off, n, true, &ext) < 0) {
-				verr("%s: %s", argv[optind + i], vimg_errmsg(src[i]));
-				r = 1;
-				break;
-			}
-			n = ext.len;
-			/* Keep chunks on output-cluster boundaries (compression
-			 * needs whole clusters; it also keeps writes aligned). */
-			if (gran && (done + n) % gran && off + n < size) {
-				uint64_t end = done + n;
-				if (n > gran) {
-					n = end - end % gran - done;
-				} else {
-					n = VIREO_MIN(end - end % gran + gran - done, size - off);
-					ext.flags = VIMG_BS_DATA;
-				}
-			}
-			if ((ext.flags & VIMG_BS_ZERO) && !(ext.flags & VIMG_BS_DATA)) {
-				if ((no_create || co.backing) && vimg_pwrite_zeroes(dst, done, n) < 0) {
-					verr("%s: %s", dst_path, vimg_errmsg(dst));
-					r = 1;
-					break;
-				}
-			} else {
-				if (vimg_pread(src[i], buf, n, off) < 0) {
-					verr("error while reading '%s' at %" PRIu64 ": %s",
-					     argv[optind + i], off, vimg_errmsg(src[i]));
-					r = 1;
-					break;
-				}
-				if (co.backing && !compress) {
-					/* Only what differs from the backing file. */
-					uint8_t *cur = xalloc(n);
-					uint32_t cs = vimg_cluster_size(dst);
-					int w = vimg_pread(dst, cur, n, done);
-					for (uint64_t k = 0; w == 0 && k < n;) {
-						uint64_t step = VIREO_MIN((uint64_t)cs - ((done + k) % cs), n - k);
-						if (memcmp(cur + k, buf + k, step))
-							w = vimg_pwrite(dst, buf + k, step, done + k);
-						k += step;
-					}
-					free(cur);
-					if (w < 0) {
-						verr("error while writing '%s' at %" PRIu64 ": %s",
-						     dst_path, done, vimg_errmsg(dst));
-						r = 1;
-						break;
-					}
-				} else if (write_sparse(dst, buf, n, done, gran, compress,
-						no_create || co.backing) < 0) {
-					verr("error while writing '%s' at %" PRIu64 ": %s",
-					     dst_path, done, vimg_errmsg(dst));
-					r = 1;
-					break;
-				}
-			}
-			off += n;
-			done += n;
-			cli_progress(progress, done, total);
-		}
-	}
-	if (progress)
+	c.chunk = o->compress ? 4 * CHUNK : CHUNK;
+	c.buf = xalloc(c.chunk);
+	cli_progress(o->progress, 0, c.total);
+	for (int i = 0; i < nsrc && !r; i++)
+		r = convert_source(&c, src[i], argv[optind + i]);
+	if (o->progress)
 		printf("\n");
-	free(buf);
+	free(c.buf);
 out_dst:
-	if (vimg_close(dst) < 0 && !r) {
-		verr("%s: flush failed", dst_path);
+	if (vimg_close(c.dst) < 0 && !r) {
+		verr("%s: flush failed", c.dst_path);
 		r = 1;
 	}
 out_src:

@@ -18,94 +18,18 @@
 
 #include "blk.h"
 
+#include "fuzz_mem_disk.h"
+
 #define RAM_GPA  0x10000ULL
 #define RAM_SIZE 0x10000u
-#define DISK_SIZE (64u << 10)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-struct mem_disk {
-	struct blk_backend b;
-	uint8_t bytes[DISK_SIZE];
-};
-
-static void check(struct blk_backend *b, uint64_t off, uint64_t len)
-{
-	if (off > b->size || len > b->size - off)
-		abort();
-}
-
-static int md_rw(struct blk_backend *b, const struct iovec *iov, int cnt,
-		 uint64_t off, int write)
-{
-	struct mem_disk *m = (struct mem_disk *)b;
-
-	if (write && b->read_only)
-		abort();
-	for (int i = 0; i < cnt; i++) {
-		check(b, off, iov[i].iov_len);
-		if (write)
-			memcpy(m->bytes + off, iov[i].iov_base, iov[i].iov_len);
-		else
-			memcpy(iov[i].iov_base, m->bytes + off, iov[i].iov_len);
-		off += iov[i].iov_len;
-	}
-	return 0;
-}
-
-static int md_preadv(struct blk_backend *b, const struct iovec *iov, int cnt,
-		     uint64_t off)
-{
-	return md_rw(b, iov, cnt, off, 0);
-}
-
-static int md_pwritev(struct blk_backend *b, const struct iovec *iov, int cnt,
-		      uint64_t off)
-{
-	return md_rw(b, iov, cnt, off, 1);
-}
-
-static int md_flush(struct blk_backend *b)
-{
-	(void)b;
-	return 0;
-}
-
-static int md_zero(struct blk_backend *b, uint64_t off, uint64_t len, bool unmap)
-{
-	(void)unmap;
-	if (b->read_only)
-		abort();
-	check(b, off, len);
-	memset(((struct mem_disk *)b)->bytes + off, 0, len);
-	return 0;
-}
-
-static int md_discard(struct blk_backend *b, uint64_t off, uint64_t len)
-{
-	return md_zero(b, off, len, true);
-}
-
-static void md_close(struct blk_backend *b)
-{
-	free(b);
-}
-
-static const struct blk_backend_ops md_ops = {
-	.format = "mem",
-	.preadv = md_preadv,
-	.pwritev = md_pwritev,
-	.flush = md_flush,
-	.discard = md_discard,
-	.write_zeroes = md_zero,
-	.close = md_close,
-};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct gmem mem = { 0 };
 	struct virtio_env env = { 0 };
-	struct mem_disk *disk;
+	struct blk_backend *disk;
 	struct virtio_dev *d;
 	uint8_t *ram;
 	uint32_t f0, f1;
@@ -120,12 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mem.ram_size = RAM_SIZE;
 	env.mem = &mem;
 
-	disk = calloc(1, sizeof(*disk));
-	disk->b.ops = &md_ops;
-	disk->b.path = "fuzz";
-	disk->b.size = DISK_SIZE;
-	disk->b.read_only = data[0] & 1;
-	if (virtio_blk_create(&env, &disk->b, "fuzz", NULL, &d) < 0) {
+	disk = mem_disk_new(data[0] & 1);
+	if (virtio_blk_create(&env, disk, "fuzz", NULL, &d) < 0) {
 		free(ram);
 		return 0;
 	}

@@ -26,66 +26,11 @@
 #include "virtio/pci.h"
 #include "virtio/rng.h"
 
+#include "fuzz_mem_disk.h"
+
 #define RAM_SIZE  0x10000u
-#define DISK_SIZE (64u << 10)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-struct mem_disk {
-	struct blk_backend b;
-	uint8_t bytes[DISK_SIZE];
-};
-
-static int md_rw(struct blk_backend *b, const struct iovec *iov, int cnt,
-		 uint64_t off, int write)
-{
-	struct mem_disk *m = (struct mem_disk *)b;
-
-	for (int i = 0; i < cnt; i++) {
-		if (off > DISK_SIZE || iov[i].iov_len > DISK_SIZE - off)
-			abort();   /* the device must have checked the range */
-		if (write)
-			memcpy(m->bytes + off, iov[i].iov_base, iov[i].iov_len);
-		else
-			memcpy(iov[i].iov_base, m->bytes + off, iov[i].iov_len);
-		off += iov[i].iov_len;
-	}
-	return 0;
-}
-
-static int md_preadv(struct blk_backend *b, const struct iovec *v, int n, uint64_t o)
-{
-	return md_rw(b, v, n, o, 0);
-}
-
-static int md_pwritev(struct blk_backend *b, const struct iovec *v, int n, uint64_t o)
-{
-	return md_rw(b, v, n, o, 1);
-}
-
-static int md_flush(struct blk_backend *b) { (void)b; return 0; }
-
-static int md_zero(struct blk_backend *b, uint64_t off, uint64_t len, bool unmap)
-{
-	(void)unmap;
-	if (off > DISK_SIZE || len > DISK_SIZE - off)
-		abort();
-	memset(((struct mem_disk *)b)->bytes + off, 0, len);
-	return 0;
-}
-
-static int md_discard(struct blk_backend *b, uint64_t off, uint64_t len)
-{
-	return md_zero(b, off, len, false);
-}
-
-static void md_close(struct blk_backend *b) { free(b); }
-
-static const struct blk_backend_ops md_ops = {
-	.format = "mem", .preadv = md_preadv, .pwritev = md_pwritev,
-	.flush = md_flush, .discard = md_discard, .write_zeroes = md_zero,
-	.close = md_close,
-};
 
 static void sink_write(void *o, const void *b, size_t n) { (void)o; (void)b; (void)n; }
 
@@ -95,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct virtio_pci *vp[3] = { NULL, NULL, NULL };
 	struct virtio_env venv = { 0 };
 	struct virtio_dev *d;
-	struct mem_disk *disk;
+	struct blk_backend *disk;
 	struct bus pio, mmio;
 	struct gmem mem;
 	struct irq_ctl irq;
@@ -118,11 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	venv.mem = &mem;
 
-	disk = calloc(1, sizeof(*disk));
-	disk->b.ops = &md_ops;
-	disk->b.path = "fuzz";
-	disk->b.size = DISK_SIZE;
-	if (virtio_blk_create(&venv, &disk->b, "fuzz", NULL, &d) == 0)
+	disk = mem_disk_new(false);
+	if (virtio_blk_create(&venv, disk, "fuzz", NULL, &d) == 0)
 		virtio_pci_create(host, d, &vp[0]);
 	if (virtio_console_create(&venv, &con_be, 80, 25, &d) == 0)
 		virtio_pci_create(host, d, &vp[1]);

@@ -3,9 +3,11 @@
 #define VIREO_UTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #define VIREO_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define VIREO_MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -41,11 +43,31 @@ char *vsize_format(uint64_t bytes, char *buf, size_t len);
 /* Parse an unsigned integer in [min, max]. Returns 0, -EINVAL or -ERANGE. */
 int vparse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
-/* Full read/write helpers that retry on EINTR and short transfers.
- * Return 0 on success, -errno on failure, -EIO on unexpected EOF. */
+/* Full read/write helpers (lib/util/vio.c) that retry on EINTR and short
+ * transfers.  Return 0 on success, -errno on failure, -EIO on unexpected
+ * EOF (vio_pread_zfill instead fills what lies past the end with zeros). */
 int vio_pread_full(int fd, void *buf, size_t len, off_t off);
+int vio_pread_zfill(int fd, void *buf, size_t len, off_t off);
 int vio_pwrite_full(int fd, const void *buf, size_t len, off_t off);
 int vio_write_full(int fd, const void *buf, size_t len);
+
+/*
+ * Raw disk files (regular files or block devices), shared by lib/img's raw
+ * driver and the VMM's raw virtio-blk backend.
+ */
+uint64_t vio_iov_total(const struct iovec *iov, int iovcnt);
+/* Finish a vectored read or write of which @done bytes already happened
+ * (preadv/pwritev, at most IOV_MAX segments a call); -EIO at end of file. */
+int vio_rwv_full(int fd, bool write, const struct iovec *iov, int iovcnt,
+		 uint64_t off, uint64_t done);
+/* Size of a block device or a regular file: 0; of another kind of file
+ * (its st_size): 1; -errno on failure. */
+int vio_file_size(int fd, uint64_t *size);
+/* Deallocate a range (reads back as zeros); 0 or -errno. */
+int vio_punch_hole(int fd, uint64_t off, uint64_t len);
+/* Make a range read as zeros: a hole when @unmap and the file system can
+ * punch one, else FALLOC_FL_ZERO_RANGE, else zeros written. */
+int vio_zero_range(int fd, uint64_t off, uint64_t len, bool unmap);
 
 /* Monotonic time in nanoseconds. */
 uint64_t vtime_ns(void);

@@ -46,26 +46,22 @@ const char *vimg_format_name(enum vimg_format f)
 	}
 }
 
-int vimg_pread_zfill(int fd, void *buf, size_t len, uint64_t off)
-{
-	char *p = buf;
+static const struct vimg_driver *const drivers[] = { &raw_driver, &qcow2_driver };
 
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0) {
-			memset(p, 0, len);
-			return 0;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
+static const struct vimg_driver *driver_by_fmt(enum vimg_format fmt)
+{
+	for (size_t i = 0; i < VIREO_ARRAY_SIZE(drivers); i++)
+		if (drivers[i]->fmt == fmt)
+			return drivers[i];
+	return NULL;
+}
+
+static const struct vimg_driver *driver_by_name(const char *name)
+{
+	for (size_t i = 0; i < VIREO_ARRAY_SIZE(drivers); i++)
+		if (!strcmp(drivers[i]->name, name))
+			return drivers[i];
+	return NULL;
 }
 
 static int open_one(const char *path, const struct vimg_open_opts *opts,
@@ -94,11 +90,8 @@ static int open_one(const char *path, const struct vimg_open_opts *opts,
 		goto fail;
 	}
 	if (opts->format && opts->format[0]) {
-		if (!strcmp(opts->format, "raw"))
-			drv = &vimg_raw_driver;
-		else if (!strcmp(opts->format, "qcow2"))
-			drv = &vimg_qcow2_driver;
-		else {
+		drv = driver_by_name(opts->format);
+		if (!drv) {
 			r = -EINVAL;
 			snprintf(err, errlen, "unknown image format '%s' (use raw or qcow2)",
 				 opts->format);
@@ -111,8 +104,7 @@ static int open_one(const char *path, const struct vimg_open_opts *opts,
 			snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
 			goto fail;
 		}
-		drv = vimg_probe(magic, (size_t)n) == VIMG_FMT_QCOW2 ?
-			&vimg_qcow2_driver : &vimg_raw_driver;
+		drv = driver_by_fmt(vimg_probe(magic, (size_t)n));
 	}
 	img->drv = drv;
 	img->parent = parent;
@@ -296,6 +288,23 @@ static void direct_done(struct vimg *img)
 	pthread_mutex_unlock(&img->lock);
 }
 
+/* The error of a driver lacking an optional entry. */
+static int unsupported(struct vimg *img, const char *what)
+{
+	return vimg_fail(img, -ENOTSUP, "%s is not supported by the %s format",
+			 what, img->drv->name);
+}
+
+static int read_only(struct vimg *img)
+{
+	return vimg_fail(img, -EROFS, "image is open read-only");
+}
+
+/* Call under the lock, with no direct I/O running. */
+#define LOCKED(img, call) \
+	({ int _r; pthread_mutex_lock(&(img)->lock); vimg_drain(img); _r = (call); \
+	   pthread_mutex_unlock(&(img)->lock); _r; })
+
 /*
  * Fast path: when the whole request maps to plain data in the host file,
  * do the data I/O outside the lock so requests from several threads run in
@@ -314,7 +323,7 @@ static int try_direct(struct vimg *img, void *rbuf, const void *wbuf,
 	img->inflight++;
 	pthread_mutex_unlock(&img->lock);
 	r = wbuf ? vio_pwrite_full(img->fd, wbuf, len, (off_t)h) :
-		   vimg_pread_zfill(img->fd, rbuf, len, h);
+		   vio_pread_zfill(img->fd, rbuf, len, (off_t)h);
 	if (r < 0) {
 		pthread_mutex_lock(&img->lock);
 		vimg_fail(img, r, "%s at %llu: %s", wbuf ? "write" : "read",
@@ -350,11 +359,11 @@ int vimg_pwrite(struct vimg *img, const void *buf, size_t len, uint64_t off)
 	r = img->opts.writethrough ? 1 : try_direct(img, NULL, buf, len, off);
 	if (r <= 0)
 		return r;
-	if (img->drv->fmt == VIMG_FMT_QCOW2 && !img->opts.writethrough) {
+	if (img->drv->pwrite_defer && !img->opts.writethrough) {
 		/* Allocating write: metadata under the lock, data outside. */
 		uint64_t h, dlen;
 		const void *src;
-		r = vimg_qcow2_pwrite_defer(img, buf, len, off, &h, &dlen, &src);
+		r = img->drv->pwrite_defer(img, buf, len, off, &h, &dlen, &src);
 		if (r == 1) {
 			img->inflight++;
 			pthread_mutex_unlock(&img->lock);
@@ -380,31 +389,19 @@ int vimg_pwrite(struct vimg *img, const void *buf, size_t len, uint64_t off)
 	return r;
 }
 
-int vimg_pwrite_zeroes(struct vimg *img, uint64_t off, uint64_t len)
+/* Zeroing and discarding: checked, then run with direct I/O drained. */
+static int zero_range(struct vimg *img, uint64_t off, uint64_t len, bool discard)
 {
 	int r = check_write(img, off, len);
 
 	if (r < 0 || !len)
 		return r;
-	pthread_mutex_lock(&img->lock);
-	vimg_drain(img);
-	r = img->drv->pwrite_zeroes(img, off, len);
-	pthread_mutex_unlock(&img->lock);
-	return r;
+	return LOCKED(img, discard ? img->drv->discard(img, off, len) :
+				     img->drv->pwrite_zeroes(img, off, len));
 }
 
-int vimg_discard(struct vimg *img, uint64_t off, uint64_t len)
-{
-	int r = check_write(img, off, len);
-
-	if (r < 0 || !len)
-		return r;
-	pthread_mutex_lock(&img->lock);
-	vimg_drain(img);
-	r = img->drv->discard(img, off, len);
-	pthread_mutex_unlock(&img->lock);
-	return r;
-}
+int vimg_pwrite_zeroes(struct vimg *img, uint64_t off, uint64_t len) { return zero_range(img, off, len, false); }
+int vimg_discard(struct vimg *img, uint64_t off, uint64_t len) { return zero_range(img, off, len, true); }
 
 int vimg_flush(struct vimg *img)
 {
@@ -426,19 +423,15 @@ int vimg_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
 
 	if (r < 0 || !len)
 		return r;
-	if (img->drv->fmt != VIMG_FMT_QCOW2)
-		return vimg_fail(img, -ENOTSUP, "compressed writes need a qcow2 image");
-	pthread_mutex_lock(&img->lock);
-	vimg_drain(img);
-	r = vimg_qcow2_pwrite_compressed(img, buf, len, off);
-	pthread_mutex_unlock(&img->lock);
-	return r;
+	if (!img->drv->pwrite_compressed)
+		return unsupported(img, "a compressed write");
+	return LOCKED(img, img->drv->pwrite_compressed(img, buf, len, off));
 }
 
 uint32_t vimg_cluster_size(const struct vimg *img)
 {
-	if (img->drv->fmt == VIMG_FMT_QCOW2)
-		return vimg_qcow2_cluster_size((struct vimg *)img);
+	if (img->drv->cluster_size)
+		return img->drv->cluster_size((struct vimg *)img);
 	return 65536;
 }
 
@@ -502,35 +495,27 @@ int vimg_map(struct vimg *img, uint64_t off, uint64_t len, bool for_write,
 	return r;
 }
 
-int vimg_create(const char *path, const struct vimg_create_opts *o,
-		char *err, size_t errlen)
+int vimg_create_file(const char *path, char *err, size_t errlen)
 {
-	int fd;
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
-	if (o->format == VIMG_FMT_QCOW2)
-		return vimg_qcow2_create(path, o, err, errlen);
-	if (o->format != VIMG_FMT_RAW) {
-		snprintf(err, errlen, "unknown format to create");
-		return -EINVAL;
-	}
-	if (o->backing) {
-		snprintf(err, errlen, "raw images cannot have a backing file");
-		return -EINVAL;
-	}
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot create '%s': %s", path, strerror(errno));
 		return -errno;
 	}
-	if (ftruncate(fd, (off_t)o->size) < 0) {
-		int e = errno;
-		snprintf(err, errlen, "cannot set size of '%s' to %llu: %s", path,
-			 (unsigned long long)o->size, strerror(e));
-		close(fd);
-		return -e;
+	return fd;
+}
+
+int vimg_create(const char *path, const struct vimg_create_opts *o,
+		char *err, size_t errlen)
+{
+	const struct vimg_driver *drv = driver_by_fmt(o->format);
+
+	if (!drv || !drv->create) {
+		snprintf(err, errlen, "unknown format to create");
+		return -EINVAL;
 	}
-	close(fd);
-	return 0;
+	return drv->create(path, o, err, errlen);
 }
 
 int vimg_get_info(struct vimg *img, struct vimg_info *info)
@@ -545,9 +530,9 @@ int vimg_get_info(struct vimg *img, struct vimg_info *info)
 		info->file_length = (uint64_t)st.st_size;
 		info->actual_size = (uint64_t)st.st_blocks * 512;
 	}
-	if (img->drv->fmt == VIMG_FMT_QCOW2) {
+	if (img->drv->info) {
 		pthread_mutex_lock(&img->lock);
-		r = vimg_qcow2_info(img, info);
+		r = img->drv->info(img, info);
 		pthread_mutex_unlock(&img->lock);
 	}
 	return r;
@@ -555,96 +540,62 @@ int vimg_get_info(struct vimg *img, struct vimg_info *info)
 
 int vimg_check(struct vimg *img, int fix, struct vimg_check *res, FILE *log)
 {
-	int r = 0;
-
 	memset(res, 0, sizeof(*res));
-	if (img->drv->fmt != VIMG_FMT_QCOW2)
-		return -ENOTSUP;
+	if (!img->drv->check)
+		return unsupported(img, "checking");
 	if (fix && img->readonly)
 		return vimg_fail(img, -EROFS, "cannot repair a read-only image");
-	pthread_mutex_lock(&img->lock);
-	vimg_drain(img);
-	r = vimg_qcow2_check(img, fix, res, log);
-	pthread_mutex_unlock(&img->lock);
-	return r;
+	return LOCKED(img, img->drv->check(img, fix, res, log));
 }
 
-#define QCOW2_ONLY(img, what) \
-	do { \
-		if ((img)->drv->fmt != VIMG_FMT_QCOW2) \
-			return vimg_fail(img, -ENOTSUP, "%s needs a qcow2 image", what); \
-	} while (0)
-
-#define LOCKED(img, call) \
-	({ int _r; pthread_mutex_lock(&(img)->lock); vimg_drain(img); _r = (call); \
-	   pthread_mutex_unlock(&(img)->lock); _r; })
+/*
+ * Run an optional driver entry that changes metadata: it must exist and
+ * the image be writable; it runs under the lock with direct I/O drained.
+ */
+#define WRITE_META(img, entry, what, ...) \
+	({ int _m = !(img)->drv->entry ? unsupported(img, what) : \
+		    (img)->readonly ? read_only(img) : \
+		    LOCKED(img, (img)->drv->entry(img, ##__VA_ARGS__)); _m; })
 
 int vimg_snapshot_list(struct vimg *img, struct vimg_snapshot **out, int *n)
 {
 	*out = NULL;
 	*n = 0;
-	if (img->drv->fmt != VIMG_FMT_QCOW2)
+	if (!img->drv->snapshot_list)
 		return 0;
-	return LOCKED(img, vimg_qcow2_snapshot_list(img, out, n));
+	return LOCKED(img, img->drv->snapshot_list(img, out, n));
 }
 
-int vimg_snapshot_create(struct vimg *img, const char *name)
+/* Snapshots are metadata changes, but loading one (a read-only view)
+ * needs the image read-only instead. */
+static int snapshot_op(struct vimg *img, enum vimg_snap_op op, const char *id,
+		       const char *name)
 {
-	QCOW2_ONLY(img, "an internal snapshot");
-	if (img->readonly)
-		return vimg_fail(img, -EROFS, "image is open read-only");
-	return LOCKED(img, vimg_qcow2_snapshot_create(img, name));
-}
-
-int vimg_snapshot_apply(struct vimg *img, const char *name)
-{
-	QCOW2_ONLY(img, "an internal snapshot");
-	if (img->readonly)
-		return vimg_fail(img, -EROFS, "image is open read-only");
-	return LOCKED(img, vimg_qcow2_snapshot_apply(img, name));
-}
-
-int vimg_snapshot_delete(struct vimg *img, const char *name)
-{
-	QCOW2_ONLY(img, "an internal snapshot");
-	if (img->readonly)
-		return vimg_fail(img, -EROFS, "image is open read-only");
-	return LOCKED(img, vimg_qcow2_snapshot_delete(img, name));
-}
-
-int vimg_snapshot_load(struct vimg *img, const char *id, const char *name)
-{
-	QCOW2_ONLY(img, "an internal snapshot");
+	if (op != VIMG_SNAP_LOAD)
+		return WRITE_META(img, snapshot, "an internal snapshot", op, id, name);
+	if (!img->drv->snapshot)
+		return unsupported(img, "an internal snapshot");
 	if (!img->readonly)
 		return vimg_fail(img, -EINVAL, "a snapshot can only be loaded into a read-only image");
-	return LOCKED(img, vimg_qcow2_snapshot_load(img, id, name));
+	return LOCKED(img, img->drv->snapshot(img, op, id, name));
 }
+
+int vimg_snapshot_create(struct vimg *img, const char *n) { return snapshot_op(img, VIMG_SNAP_CREATE, NULL, n); }
+int vimg_snapshot_apply(struct vimg *img, const char *n) { return snapshot_op(img, VIMG_SNAP_APPLY, NULL, n); }
+int vimg_snapshot_delete(struct vimg *img, const char *n) { return snapshot_op(img, VIMG_SNAP_DELETE, NULL, n); }
+int vimg_snapshot_load(struct vimg *img, const char *id, const char *n) { return snapshot_op(img, VIMG_SNAP_LOAD, id, n); }
 
 int vimg_resize(struct vimg *img, uint64_t new_size)
 {
-	if (img->readonly)
-		return vimg_fail(img, -EROFS, "image is open read-only");
-	if (img->drv->fmt == VIMG_FMT_RAW) {
-		if (ftruncate(img->fd, (off_t)new_size) < 0)
-			return vimg_fail(img, -errno, "cannot resize: %s", strerror(errno));
-		img->size = new_size;
-		return 0;
-	}
-	return LOCKED(img, vimg_qcow2_resize(img, new_size));
+	return WRITE_META(img, resize, "resizing", new_size);
 }
 
 int vimg_set_backing(struct vimg *img, const char *backing, const char *fmt)
 {
-	QCOW2_ONLY(img, "a backing file");
-	if (img->readonly)
-		return vimg_fail(img, -EROFS, "image is open read-only");
-	return LOCKED(img, vimg_qcow2_set_backing(img, backing, fmt));
+	return WRITE_META(img, set_backing, "a backing file", backing, fmt);
 }
 
 int vimg_make_empty(struct vimg *img)
 {
-	QCOW2_ONLY(img, "emptying an image");
-	if (img->readonly)
-		return vimg_fail(img, -EROFS, "image is open read-only");
-	return LOCKED(img, vimg_qcow2_make_empty(img));
+	return WRITE_META(img, make_empty, "emptying an image");
 }

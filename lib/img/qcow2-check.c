@@ -227,42 +227,46 @@ static int check_copied(struct walk *w, bool *l1_changed)
 	return 0;
 }
 
-static int check_once(struct qcow2 *q, int fix, struct vimg_check *res, FILE *log,
-		      uint64_t **counts_out, uint64_t *n_out)
+static void walk_free(struct walk *w)
 {
-	struct walk w = { .q = q, .res = res, .log = log, .fix = fix };
-	bool l1_changed = false;
-	uint64_t *l1;
-	int r = 0;
+	free(w->counts);
+	free(w->t);
+	free(w->meta);
+	free(w->eff);
+}
 
-	memset(res, 0, sizeof(*res));
-	w.n = qcow2_align(q, VIREO_MAX(q->file_size, q->file_end)) >> q->cluster_bits;
-	w.counts = calloc(w.n + 1, sizeof(uint64_t));
-	w.t = malloc(q->cluster_size);
-	if (!w.counts || !w.t) {
-		free(w.counts);
-		free(w.t);
+static int walk_alloc(struct walk *w)
+{
+	struct qcow2 *q = w->q;
+
+	w->n = qcow2_align(q, VIREO_MAX(q->file_size, q->file_end)) >> q->cluster_bits;
+	w->counts = calloc(w->n + 1, sizeof(uint64_t));
+	w->t = malloc(q->cluster_size);
+	w->meta = calloc(w->n + 1, 1);
+	w->eff = calloc(w->n + 1, sizeof(uint64_t));
+	if (!w->counts || !w->t || !w->meta || !w->eff) {
+		walk_free(w);
 		return -ENOMEM;
 	}
-	w.meta = calloc(w.n + 1, 1);
-	w.eff = calloc(w.n + 1, sizeof(uint64_t));
-	if (!w.meta || !w.eff) {
-		free(w.counts);
-		free(w.t);
-		free(w.meta);
-		free(w.eff);
-		return -ENOMEM;
-	}
-	mark_meta(&w, 0, q->cluster_size);
-	mark_meta(&w, q->l1_offset, (uint64_t)q->l1_size * 8);
-	mark_meta(&w, q->rt_offset, (uint64_t)q->rt_clusters << q->cluster_bits);
+	return 0;
+}
+
+/* Note every cluster that holds metadata (tables of every snapshot too). */
+static void mark_all_meta(struct walk *w)
+{
+	struct qcow2 *q = w->q;
+	uint64_t *l1;
+
+	mark_meta(w, 0, q->cluster_size);
+	mark_meta(w, q->l1_offset, (uint64_t)q->l1_size * 8);
+	mark_meta(w, q->rt_offset, (uint64_t)q->rt_clusters << q->cluster_bits);
 	if (q->nb_snapshots)
-		mark_meta(&w, q->snapshots_offset, q->snapshots_size);
+		mark_meta(w, q->snapshots_offset, q->snapshots_size);
 	for (uint64_t ri = 0; ri < q->rt_size; ri++)
-		mark_meta(&w, q->rt[ri] & QCOW2_RT_OFFSET_MASK, q->cluster_size);
+		mark_meta(w, q->rt[ri] & QCOW2_RT_OFFSET_MASK, q->cluster_size);
 	for (uint32_t i = 0; i < q->l1_size; i++)
 		if (!((q->l1[i] & QCOW2_OFFSET_MASK) & (q->cluster_size - 1)))
-			mark_meta(&w, q->l1[i] & QCOW2_OFFSET_MASK, q->cluster_size);
+			mark_meta(w, q->l1[i] & QCOW2_OFFSET_MASK, q->cluster_size);
 	for (uint32_t i = 0; i < q->nb_snapshots; i++) {
 		struct qcow2_snap *s = &q->snaps[i];
 		l1 = calloc(s->l1_size + 1, 8);
@@ -270,96 +274,137 @@ static int check_once(struct qcow2 *q, int fix, struct vimg_check *res, FILE *lo
 			free(l1);
 			continue;
 		}
-		mark_meta(&w, s->l1_offset, (uint64_t)s->l1_size * 8);
+		mark_meta(w, s->l1_offset, (uint64_t)s->l1_size * 8);
 		for (uint32_t k = 0; k < s->l1_size; k++) {
 			uint64_t o = be64toh(l1[k]) & QCOW2_OFFSET_MASK;
 			if (!(o & (q->cluster_size - 1)))
-				mark_meta(&w, o, q->cluster_size);
+				mark_meta(w, o, q->cluster_size);
 		}
 		free(l1);
 	}
-	inc(&w, 0, q->cluster_size, "header");
-	inc(&w, q->l1_offset, (uint64_t)q->l1_size * 8, "L1 table");
-	inc(&w, q->rt_offset, (uint64_t)q->rt_clusters << q->cluster_bits, "refcount table");
+}
+
+/* Count every reference: header, tables, the active and every snapshot's
+ * tree, refcount blocks. */
+static int count_refs(struct walk *w, bool *l1_changed)
+{
+	struct qcow2 *q = w->q;
+	int r;
+
+	inc(w, 0, q->cluster_size, "header");
+	inc(w, q->l1_offset, (uint64_t)q->l1_size * 8, "L1 table");
+	inc(w, q->rt_offset, (uint64_t)q->rt_clusters << q->cluster_bits, "refcount table");
 	if (q->nb_snapshots)
-		inc(&w, q->snapshots_offset, q->snapshots_size, "snapshot table");
-	r = walk_l1(&w, q->l1, q->l1_size, true, &l1_changed);
+		inc(w, q->snapshots_offset, q->snapshots_size, "snapshot table");
+	r = walk_l1(w, q->l1, q->l1_size, true, l1_changed);
 	for (uint32_t i = 0; r == 0 && i < q->nb_snapshots; i++) {
 		struct qcow2_snap *s = &q->snaps[i];
 		bool dummy = false;
-		l1 = calloc(s->l1_size + 1, 8);
-		if (!l1) {
-			r = -ENOMEM;
-			break;
-		}
-		inc(&w, s->l1_offset, (uint64_t)s->l1_size * 8, "snapshot L1 table");
+		uint64_t *l1 = calloc(s->l1_size + 1, 8);
+		if (!l1)
+			return -ENOMEM;
+		inc(w, s->l1_offset, (uint64_t)s->l1_size * 8, "snapshot L1 table");
 		r = qcow2_pread(q, l1, (size_t)s->l1_size * 8, s->l1_offset);
 		for (uint32_t k = 0; r == 0 && k < s->l1_size; k++)
 			l1[k] = be64toh(l1[k]);
 		if (r == 0)
-			r = walk_l1(&w, l1, s->l1_size, false, &dummy);
+			r = walk_l1(w, l1, s->l1_size, false, &dummy);
 		free(l1);
 	}
 	for (uint64_t ri = 0; r == 0 && ri < q->rt_size; ri++) {
 		uint64_t off = q->rt[ri] & QCOW2_RT_OFFSET_MASK;
-		if (off && valid_range(&w, off, q->cluster_size, "refcount block"))
-			w.counts[off >> q->cluster_bits]++;
+		if (off && valid_range(w, off, q->cluster_size, "refcount block"))
+			w->counts[off >> q->cluster_bits]++;
 	}
-	for (uint64_t c = w.n; c-- > 0;)
-		if (w.counts[c]) {
-			res->image_end_offset = (c + 1) << q->cluster_bits;
+	for (uint64_t c = w->n; c-- > 0;)
+		if (w->counts[c]) {
+			w->res->image_end_offset = (c + 1) << q->cluster_bits;
 			break;
 		}
-	/* Compare with what is stored. */
-	for (uint64_t ri = 0; r == 0 && ri < q->rt_size; ri++) {
-		uint64_t off = q->rt[ri] & QCOW2_RT_OFFSET_MASK;
-		if (!off || ((off >> q->cluster_bits) >= w.n))
-			continue;
-		r = qcow2_pread(q, w.t, q->cluster_size, off);
-		for (uint64_t i = 0; r == 0 && i < q->rb_entries; i++) {
-			uint64_t c = (ri << q->rb_bits) + i;
-			uint64_t v = qcow2_rb_get(w.t, (uint32_t)q->refcount_order, i);
-			uint64_t want = c < w.n ? w.counts[c] : 0;
-			if (v > want) {
-				if (log)
-					fprintf(log, "%s cluster %llu refcount=%llu reference=%llu\n",
-						fix & VIMG_FIX_LEAKS ? "Repairing" : "Leaked",
-						(unsigned long long)c, (unsigned long long)v,
-						(unsigned long long)want);
-				res->leaks++;
-			} else if (v < want) {
-				if (log)
-					fprintf(log, "%s cluster %llu refcount=%llu reference=%llu\n",
-						fix & VIMG_FIX_ERRORS ? "Repairing" : "ERROR",
-						(unsigned long long)c, (unsigned long long)v,
-						(unsigned long long)want);
-				res->corruptions++;
-			}
-			if (c < w.n) {
-				w.counts[c] = (fix & VIMG_FIX_ERRORS) || v >= want ?
-					      want : v;  /* -r leaks leaves errors alone */
-				/* What the refcount is once this pass is done. */
-				w.eff[c] = (v > want && (fix & VIMG_FIX_LEAKS)) ||
-					   (v < want && (fix & VIMG_FIX_ERRORS)) ? want : v;
-			}
+	return r;
+}
+
+/* Log a refcount that differs from the references counted. */
+static void report(struct walk *w, uint64_t c, uint64_t v, uint64_t want)
+{
+	bool leak = v > want;
+
+	if (leak)
+		w->res->leaks++;
+	else
+		w->res->corruptions++;
+	if (w->log)
+		fprintf(w->log, "%s cluster %llu refcount=%llu reference=%llu\n",
+			w->fix & (leak ? VIMG_FIX_LEAKS : VIMG_FIX_ERRORS) ? "Repairing" :
+			leak ? "Leaked" : "ERROR",
+			(unsigned long long)c, (unsigned long long)v,
+			(unsigned long long)want);
+}
+
+/* Compare the stored refcounts of block @ri with the counted ones, and
+ * settle what each becomes (counts) and is after this pass (eff). */
+static int compare_block(struct walk *w, uint64_t ri)
+{
+	struct qcow2 *q = w->q;
+	uint64_t off = q->rt[ri] & QCOW2_RT_OFFSET_MASK;
+	int fix = w->fix, r;
+
+	if (!off || ((off >> q->cluster_bits) >= w->n))
+		return 0;
+	r = qcow2_pread(q, w->t, q->cluster_size, off);
+	for (uint64_t i = 0; r == 0 && i < q->rb_entries; i++) {
+		uint64_t c = (ri << q->rb_bits) + i;
+		uint64_t v = qcow2_rb_get(w->t, (uint32_t)q->refcount_order, i);
+		uint64_t want = c < w->n ? w->counts[c] : 0;
+		if (v != want)
+			report(w, c, v, want);
+		if (c < w->n) {
+			w->counts[c] = (fix & VIMG_FIX_ERRORS) || v >= want ?
+				       want : v;  /* -r leaks leaves errors alone */
+			/* What the refcount is once this pass is done. */
+			w->eff[c] = (v > want && (fix & VIMG_FIX_LEAKS)) ||
+				    (v < want && (fix & VIMG_FIX_ERRORS)) ? want : v;
 		}
 	}
-	/* Clusters referenced but with no refcount block at all. */
-	for (uint64_t c = 0; r == 0 && c < w.n; c++) {
+	return r;
+}
+
+/* Clusters referenced but with no refcount block at all. */
+static void check_unblocked(struct walk *w)
+{
+	struct qcow2 *q = w->q;
+
+	for (uint64_t c = 0; c < w->n; c++) {
 		uint64_t ri = c >> q->rb_bits;
-		if (w.counts[c] && (ri >= q->rt_size || !q->rt[ri] ||
-				    ((q->rt[ri] & QCOW2_RT_OFFSET_MASK) >> q->cluster_bits) >= w.n)) {
-			if (log)
-				fprintf(log, "%s cluster %llu refcount=0 reference=%llu\n",
-					fix & VIMG_FIX_ERRORS ? "Repairing" : "ERROR",
-					(unsigned long long)c, (unsigned long long)w.counts[c]);
-			res->corruptions++;
-			if (!(fix & VIMG_FIX_ERRORS))
-				w.counts[c] = 0;
+		if (w->counts[c] && (ri >= q->rt_size || !q->rt[ri] ||
+				     ((q->rt[ri] & QCOW2_RT_OFFSET_MASK) >> q->cluster_bits) >= w->n)) {
+			report(w, c, 0, w->counts[c]);
+			if (!(w->fix & VIMG_FIX_ERRORS))
+				w->counts[c] = 0;
 			else
-				w.eff[c] = w.counts[c];
+				w->eff[c] = w->counts[c];
 		}
 	}
+}
+
+static int check_once(struct qcow2 *q, int fix, struct vimg_check *res, FILE *log,
+		      uint64_t **counts_out, uint64_t *n_out)
+{
+	struct walk w = { .q = q, .res = res, .log = log, .fix = fix };
+	bool l1_changed = false;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	r = walk_alloc(&w);
+	if (r < 0)
+		return r;
+	mark_all_meta(&w);
+	r = count_refs(&w, &l1_changed);
+	/* Compare with what is stored. */
+	for (uint64_t ri = 0; r == 0 && ri < q->rt_size; ri++)
+		r = compare_block(&w, ri);
+	if (r == 0)
+		check_unblocked(&w);
 	/* OFLAG_COPIED is checked against the refcounts as stored (or as
 	 * repaired), as qemu-img does: a shared cluster with COPIED set is a
 	 * corruption even when the extra reference is only a leak. */
@@ -371,19 +416,16 @@ static int check_once(struct qcow2 *q, int fix, struct vimg_check *res, FILE *lo
 		r = qcow2_l1_write_dirty(q);
 	}
 	res->total_clusters = (q->img->size + q->cluster_size - 1) >> q->cluster_bits;
-	free(w.t);
-	free(w.meta);
-	free(w.eff);
-	if (r < 0 || !counts_out) {
-		free(w.counts);
-		return r;
+	if (r == 0 && counts_out) {
+		*counts_out = w.counts;
+		*n_out = w.n;
+		w.counts = NULL;
 	}
-	*counts_out = w.counts;
-	*n_out = w.n;
-	return 0;
+	walk_free(&w);
+	return r;
 }
 
-int vimg_qcow2_check(struct vimg *img, int fix, struct vimg_check *res, FILE *log)
+int qcow2_check(struct vimg *img, int fix, struct vimg_check *res, FILE *log)
 {
 	struct qcow2 *q = qcow2_of(img);
 	uint64_t *counts = NULL, n = 0;

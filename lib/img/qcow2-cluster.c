@@ -108,6 +108,21 @@ static int l2_evict_slot(struct qcow2 *q, int slot)
 	return r;
 }
 
+/* A cache slot (*slot, its table evicted) for the L2 table of @l1_idx at
+ * host @off; its contents (*t) are for the caller to fill. */
+static int l2_install(struct qcow2 *q, uint32_t l1_idx, uint64_t off,
+		      uint8_t **t, int *slot)
+{
+	int r;
+
+	*slot = qcow2_cache_victim(&q->l2c);
+	r = l2_evict_slot(q, *slot);
+	if (r < 0)
+		return r;
+	*t = qcow2_cache_install(&q->l2c, *slot, l1_idx, off);
+	return *t ? 0 : -ENOMEM;
+}
+
 int qcow2_l2_load(struct qcow2 *q, uint32_t l1_idx, uint8_t **table)
 {
 	uint64_t off;
@@ -137,13 +152,9 @@ int qcow2_l2_load(struct qcow2 *q, uint32_t l1_idx, uint8_t **table)
 			return vimg_fail(q->img, -EIO,
 				"L1 entry %u: L2 table at host offset %llu is refcount block %llu; run 'vireo-img check'",
 				l1_idx, (unsigned long long)off, (unsigned long long)ri);
-	slot = qcow2_cache_victim(&q->l2c);
-	r = l2_evict_slot(q, slot);
+	r = l2_install(q, l1_idx, off, &t, &slot);
 	if (r < 0)
 		return r;
-	t = qcow2_cache_install(&q->l2c, slot, l1_idx, off);
-	if (!t)
-		return -ENOMEM;
 	r = qcow2_pread(q, t, q->cluster_size, off);
 	if (r < 0) {
 		qcow2_cache_drop(&q->l2c, l1_idx);
@@ -238,13 +249,9 @@ int qcow2_l2_prepare(struct qcow2 *q, uint32_t l1_idx, uint8_t **table)
 	r = qcow2_alloc_clusters(q, 1, &noff);
 	if (r < 0)
 		return r;
-	slot = qcow2_cache_victim(&q->l2c);
-	r = l2_evict_slot(q, slot);
+	r = l2_install(q, l1_idx, noff, &t, &slot);
 	if (r < 0)
 		return r;
-	t = qcow2_cache_install(&q->l2c, slot, l1_idx, noff);
-	if (!t)
-		return -ENOMEM;
 	if (src) {
 		memcpy(t, src, q->cluster_size);
 		/* Data clusters are counted once per L1 path: moving the
@@ -305,6 +312,13 @@ int qcow2_l1_write_dirty(struct qcow2 *q)
 	return r;
 }
 
+static int write_then_sync(struct qcow2 *q, int (*write_dirty)(struct qcow2 *q))
+{
+	int r = write_dirty(q);
+
+	return r < 0 ? r : qcow2_sync(q);
+}
+
 int qcow2_flush_all(struct qcow2 *q)
 {
 	int r;
@@ -322,24 +336,13 @@ int qcow2_flush_all(struct qcow2 *q)
 						 strerror(errno));
 			q->file_size = q->file_end;
 		}
-		if (!q->lazy || q->closing) {
-			r = qcow2_refcount_write_dirty(q);  /* refcounts before L2 */
-			if (r < 0)
-				return r;
-			r = qcow2_sync(q);
-			if (r < 0)
-				return r;
-		}
-		r = qcow2_l2_write_dirty(q);        /* L2 before L1 */
-		if (r < 0)
-			return r;
-		r = qcow2_sync(q);
-		if (r < 0)
-			return r;
-		r = qcow2_l1_write_dirty(q);
-		if (r < 0)
-			return r;
-		r = qcow2_sync(q);
+		/* Refcounts before L2, L2 before L1, each on disk first. */
+		if (!q->lazy || q->closing)
+			r = qcow2_refcount_sync(q);
+		if (r == 0)
+			r = write_then_sync(q, qcow2_l2_write_dirty);
+		if (r == 0)
+			r = write_then_sync(q, qcow2_l1_write_dirty);
 		if (r < 0)
 			return r;
 		/* Only now may references dropped from L2/L1 leave refcounts. */
@@ -351,6 +354,18 @@ int qcow2_flush_all(struct qcow2 *q)
 			break;
 	}
 	return 0;
+}
+
+/* Read @n bytes at @in_cl of the data cluster at host @h. */
+static int read_data(struct qcow2 *q, uint64_t h, uint32_t in_cl, uint8_t *dst,
+		     uint64_t n)
+{
+	int r = qcow2_check_host(q, h, q->cluster_size, "data cluster");
+
+	if (r < 0)
+		return r;
+	r = vio_pread_zfill(q->fd, dst, n, (off_t)(h + in_cl));
+	return r < 0 ? vimg_fail(q->img, r, "read: %s", strerror(-r)) : 0;
 }
 
 /* Read part of one guest cluster given its L2 entry (not extended). */
@@ -369,12 +384,9 @@ static int read_part(struct qcow2 *q, uint64_t e, uint64_t bmp, uint64_t goff,
 				if (!h)
 					return vimg_fail(q->img, -EIO,
 						"subcluster allocated without a host cluster");
-				r = qcow2_check_host(q, h, q->cluster_size, "data cluster");
+				r = read_data(q, h, in_cl, dst, k);
 				if (r < 0)
 					return r;
-				r = vimg_pread_zfill(q->fd, dst, k, h + in_cl);
-				if (r < 0)
-					return vimg_fail(q->img, r, "read: %s", strerror(-r));
 			} else if (bmp & (1ull << (32 + i))) {
 				memset(dst, 0, k);
 			} else {
@@ -406,74 +418,105 @@ static int read_part(struct qcow2 *q, uint64_t e, uint64_t bmp, uint64_t goff,
 			return vimg_fail(q->img, -EIO,
 				"L2 entry for guest offset %llu: host offset %llu is not cluster-aligned",
 				(unsigned long long)goff, (unsigned long long)h);
-		r = qcow2_check_host(q, h, q->cluster_size, "data cluster");
-		if (r < 0)
-			return r;
-		r = vimg_pread_zfill(q->fd, dst, n, h + in_cl);
-		if (r < 0)
-			return vimg_fail(q->img, r, "read: %s", strerror(-r));
-		return 0;
+		return read_data(q, h, in_cl, dst, n);
 	}
 	}
 	return 0;
 }
 
+/* The L2 entry and subcluster bitmap of guest offset @off (zeros where
+ * its L2 table is not allocated). */
+static int entry_at(struct qcow2 *q, uint64_t off, uint64_t *e, uint64_t *bmp)
+{
+	uint32_t cb = q->cluster_bits;
+	uint32_t l2i = (uint32_t)((off >> cb) & (q->l2_entries - 1));
+	uint8_t *t;
+	int r = qcow2_l2_load(q, (uint32_t)(off >> (cb + q->l2_bits)), &t);
+
+	*e = *bmp = 0;
+	if (r < 0)
+		return r;
+	if (t) {
+		*e = qcow2_l2_entry(q, t, l2i);
+		*bmp = qcow2_l2_bitmap(q, t, l2i);
+	}
+	return 0;
+}
+
+/*
+ * Data I/O gathered across clusters: consecutive pieces that are also
+ * consecutive in the host file and in the buffer become one pread/pwrite.
+ */
+struct host_run {
+	bool write;
+	uint64_t host, len;
+	const uint8_t *buf;
+};
+
+/* Do the run gathered so far. */
+static int run_flush(struct qcow2 *q, struct host_run *run)
+{
+	int r = 0;
+
+	if (run->len && run->write) {
+		r = qcow2_pwrite(q, run->buf, run->len, run->host);
+	} else if (run->len) {
+		/* A read run's buffer is the caller's destination. */
+		r = vio_pread_zfill(q->fd, (void *)run->buf, run->len, (off_t)run->host);
+		if (r < 0)
+			r = vimg_fail(q->img, r, "read: %s", strerror(-r));
+	}
+	run->len = 0;
+	return r;
+}
+
+/* Add @n bytes at @in_cl of the data cluster of L2 entry @e, to or from @p. */
+static int run_add(struct qcow2 *q, struct host_run *run, uint64_t e,
+		   uint32_t in_cl, const uint8_t *p, uint32_t n)
+{
+	uint64_t h = (e & QCOW2_OFFSET_MASK) + in_cl;
+	int r = qcow2_check_host(q, e & QCOW2_OFFSET_MASK, q->cluster_size,
+				 "data cluster");
+
+	if (r < 0)
+		return r;
+	if (run->len && run->host + run->len == h && run->buf + run->len == p) {
+		run->len += n;
+		return 0;
+	}
+	r = run_flush(q, run);
+	run->host = h;
+	run->buf = p;
+	run->len = n;
+	return r;
+}
+
 int qcow2_read(struct qcow2 *q, void *buf, size_t len, uint64_t off)
 {
-	uint8_t *p = buf, *run_dst = NULL;
-	uint64_t run_host = 0, run_len = 0;
-	uint32_t cb = q->cluster_bits, l2b = q->l2_bits;
+	struct host_run run = { .write = false };
+	uint8_t *p = buf;
 	int r;
 
 	while (len) {
-		uint32_t l1i = (uint32_t)(off >> (cb + l2b));
-		uint32_t l2i = (uint32_t)((off >> cb) & (q->l2_entries - 1));
 		uint32_t in_cl = (uint32_t)(off & (q->cluster_size - 1));
 		uint32_t n = (uint32_t)VIREO_MIN((uint64_t)len, q->cluster_size - in_cl);
-		uint64_t e = 0, bmp = 0;
-		uint8_t *t;
+		uint64_t e, bmp;
 
-		r = qcow2_l2_load(q, l1i, &t);
+		r = entry_at(q, off, &e, &bmp);
 		if (r < 0)
 			return r;
-		if (t) {
-			e = qcow2_l2_entry(q, t, l2i);
-			bmp = qcow2_l2_bitmap(q, t, l2i);
-		}
 		if (!q->extl2 && classify(q, e) == C_NORMAL &&
-		    !((e & QCOW2_OFFSET_MASK) & (q->cluster_size - 1))) {
-			uint64_t h = (e & QCOW2_OFFSET_MASK) + in_cl;
-			r = qcow2_check_host(q, e & QCOW2_OFFSET_MASK, q->cluster_size,
-					     "data cluster");
-			if (r < 0)
-				return r;
-			if (run_len && run_host + run_len == h && run_dst + run_len == p) {
-				run_len += n;
-			} else {
-				if (run_len) {
-					r = vimg_pread_zfill(q->fd, run_dst, run_len, run_host);
-					if (r < 0)
-						return vimg_fail(q->img, r, "read: %s", strerror(-r));
-				}
-				run_host = h;
-				run_dst = p;
-				run_len = n;
-			}
-		} else {
+		    !((e & QCOW2_OFFSET_MASK) & (q->cluster_size - 1)))
+			r = run_add(q, &run, e, in_cl, p, n);
+		else
 			r = read_part(q, e, bmp, off - in_cl, in_cl, n, p);
-			if (r < 0)
-				return r;
-		}
+		if (r < 0)
+			return r;
 		p += n;
 		off += n;
 		len -= n;
 	}
-	if (run_len) {
-		r = vimg_pread_zfill(q->fd, run_dst, run_len, run_host);
-		if (r < 0)
-			return vimg_fail(q->img, r, "read: %s", strerror(-r));
-	}
-	return 0;
+	return run_flush(q, &run);
 }
 
 static bool in_place(const struct qcow2 *q, uint64_t e)
@@ -615,12 +658,106 @@ static int write_extl2(struct qcow2 *q, const uint8_t *p, uint64_t off, uint32_t
 	return 0;
 }
 
+/* Make the file at least @end bytes long.  It is extended ahead (sparse)
+ * so most allocations need no syscall; close trims it back to its end. */
+static int extend_file(struct qcow2 *q, uint64_t end)
+{
+	uint64_t ns;
+
+	if (end <= q->file_size)
+		return 0;
+	ns = VIREO_MAX(end, q->file_size +
+		VIREO_MIN(VIREO_MAX(q->file_size / 8, 1ull << 20), 64ull << 20));
+	ns = qcow2_align(q, ns);
+	if (ftruncate(q->fd, (off_t)ns) < 0)
+		return vimg_fail(q->img, -errno, "cannot extend file: %s", strerror(errno));
+	q->file_size = ns;
+	return 0;
+}
+
+/*
+ * Write at @off into clusters that need new space: as many of this
+ * request's clusters in this L2 table as do, allocated together, with
+ * copy-on-write of the partial first and last ones.  When @may_defer and
+ * this is the request's last piece, the data write is left to the caller
+ * (q->defer_*).  @t is the loaded L2 table of @off.  Returns the bytes
+ * consumed, or -errno.
+ */
+static int64_t write_alloc(struct qcow2 *q, uint8_t *t, const uint8_t *p,
+			   uint64_t off, uint64_t len, bool may_defer)
+{
+	uint32_t cb = q->cluster_bits;
+	uint32_t l1i = (uint32_t)(off >> (cb + q->l2_bits));
+	uint32_t l2i = (uint32_t)((off >> cb) & (q->l2_entries - 1));
+	uint32_t in_cl = (uint32_t)(off & (q->cluster_size - 1)), tail;
+	uint64_t total = ((uint64_t)in_cl + len + q->cluster_size - 1) >> cb;
+	uint64_t k = 1, h, fe, span, dlen, gbase = off - in_cl;
+	uint64_t first_e, last_e;
+	bool fresh;
+	int r;
+
+	/* How many clusters of this request in this L2 table need new space. */
+	while (k < total && l2i + k < q->l2_entries && k < 1024 &&
+	       k < q->rb_entries / 2 && !in_place(q, qcow2_l2_entry(q, t, l2i + (uint32_t)k)))
+		k++;
+	for (uint64_t i = 0; i < k; i++) {
+		r = entry_check(q, qcow2_l2_entry(q, t, l2i + (uint32_t)i),
+				gbase + (i << cb));
+		if (r < 0)
+			return r;
+	}
+	fe = q->file_end;
+	r = qcow2_alloc_clusters(q, k, &h);
+	if (r < 0)
+		return r;
+	/* The L2 table may have been evicted by allocation; reload. */
+	r = qcow2_l2_prepare(q, l1i, &t);
+	if (r < 0)
+		return r;
+	span = (k << cb) - in_cl;
+	dlen = VIREO_MIN(len, span);
+	fresh = h >= fe;
+	/* Grow the file to the end of the new clusters at once so the data
+	 * writes below do not each extend it. */
+	r = extend_file(q, h + (k << cb));
+	if (r < 0)
+		return r;
+	first_e = qcow2_l2_entry(q, t, l2i);
+	last_e = qcow2_l2_entry(q, t, l2i + (uint32_t)k - 1);
+	r = cow_fill(q, first_e, gbase, h, 0, in_cl, fresh);
+	if (r < 0)
+		return r;
+	if (may_defer && dlen == len) {
+		q->defer_src = p;
+		q->defer_host = h + in_cl;
+		q->defer_len = dlen;
+	} else {
+		r = qcow2_pwrite(q, p, dlen, h + in_cl);
+		if (r < 0)
+			return r;
+	}
+	tail = (uint32_t)((in_cl + dlen) & (q->cluster_size - 1));
+	if (tail) {
+		r = cow_fill(q, last_e, gbase + ((k - 1) << cb), h + ((k - 1) << cb),
+			     tail, q->cluster_size, fresh);
+		if (r < 0)
+			return r;
+	}
+	for (uint64_t i = 0; i < k; i++) {
+		uint64_t oe = qcow2_l2_entry(q, t, l2i + (uint32_t)i);
+		r = entry_ref(q, oe, -1, true);
+		if (r < 0)
+			return r;
+		qcow2_l2_set(q, t, l2i + (uint32_t)i, (h + (i << cb)) | QCOW2_OFLAG_COPIED);
+	}
+	return (int64_t)dlen;
+}
+
 int qcow2_write(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 {
+	struct host_run run = { .write = true };
 	const uint8_t *p = buf;
 	uint32_t cb = q->cluster_bits, l2b = q->l2_bits;
-	uint64_t run_host = 0, run_len = 0;
-	const uint8_t *run_src = NULL;
 	int r;
 
 	r = qcow2_mark_dirty(q);
@@ -640,120 +777,47 @@ int qcow2_write(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 		uint32_t l1i = (uint32_t)(off >> (cb + l2b));
 		uint32_t l2i = (uint32_t)((off >> cb) & (q->l2_entries - 1));
 		uint32_t in_cl = (uint32_t)(off & (q->cluster_size - 1));
+		uint64_t n;
+		int64_t done;
 		uint8_t *t;
-		uint64_t e, k, h, fe, total, first_e, last_e;
-		uint32_t tail;
 
 		r = qcow2_l2_prepare(q, l1i, &t);
 		if (r < 0)
 			return r;
-		e = qcow2_l2_entry(q, t, l2i);
-		if (in_place(q, e)) {
-			uint32_t n = (uint32_t)VIREO_MIN((uint64_t)len, q->cluster_size - in_cl);
-			uint64_t hh = (e & QCOW2_OFFSET_MASK) + in_cl;
-			r = qcow2_check_host(q, e & QCOW2_OFFSET_MASK, q->cluster_size,
-					     "data cluster");
+		if (in_place(q, qcow2_l2_entry(q, t, l2i))) {
+			n = VIREO_MIN((uint64_t)len, q->cluster_size - in_cl);
+			r = run_add(q, &run, qcow2_l2_entry(q, t, l2i), in_cl, p,
+				    (uint32_t)n);
 			if (r < 0)
 				return r;
-			if (run_len && run_host + run_len == hh && run_src + run_len == p) {
-				run_len += n;
-			} else {
-				if (run_len) {
-					r = qcow2_pwrite(q, run_src, run_len, run_host);
-					if (r < 0)
-						return r;
-				}
-				run_host = hh;
-				run_src = p;
-				run_len = n;
-			}
-			p += n;
-			off += n;
-			len -= n;
-			continue;
-		}
-		if (run_len) {
-			r = qcow2_pwrite(q, run_src, run_len, run_host);
+		} else {
+			r = run_flush(q, &run);
 			if (r < 0)
 				return r;
-			run_len = 0;
+			done = write_alloc(q, t, p, off, len, q->defer_ok);
+			if (done < 0)
+				return (int)done;
+			n = (uint64_t)done;
 		}
-		/* How many clusters of this request in this L2 table need new space. */
-		total = ((uint64_t)in_cl + len + q->cluster_size - 1) >> cb;
-		k = 1;
-		while (k < total && l2i + k < q->l2_entries && k < 1024 &&
-		       k < q->rb_entries / 2 && !in_place(q, qcow2_l2_entry(q, t, l2i + (uint32_t)k)))
-			k++;
-		for (uint64_t i = 0; i < k; i++) {
-			r = entry_check(q, qcow2_l2_entry(q, t, l2i + (uint32_t)i),
-					off - in_cl + (i << cb));
-			if (r < 0)
-				return r;
-		}
-		fe = q->file_end;
-		r = qcow2_alloc_clusters(q, k, &h);
-		if (r < 0)
-			return r;
-		/* The L2 table may have been evicted by allocation; reload. */
-		r = qcow2_l2_prepare(q, l1i, &t);
-		if (r < 0)
-			return r;
-		{
-			uint64_t span = (k << cb) - in_cl;
-			uint64_t dlen = VIREO_MIN((uint64_t)len, span);
-			uint64_t gbase = off - in_cl;
-			bool fresh = h >= fe;
-			/* Grow the file to the end of the new clusters at once so
-			 * the data writes below do not each extend it. */
-			if (h + (k << cb) > q->file_size) {
-				/* Extend ahead (sparse) so most allocations need no
-				 * syscall; close trims the file back to its end. */
-				uint64_t ns = VIREO_MAX(h + (k << cb), q->file_size +
-					VIREO_MIN(VIREO_MAX(q->file_size / 8, 1ull << 20), 64ull << 20));
-				ns = qcow2_align(q, ns);
-				if (ftruncate(q->fd, (off_t)ns) < 0)
-					return vimg_fail(q->img, -errno, "cannot extend file: %s",
-							 strerror(errno));
-				q->file_size = ns;
-			}
-			first_e = qcow2_l2_entry(q, t, l2i);
-			last_e = qcow2_l2_entry(q, t, l2i + (uint32_t)k - 1);
-			r = cow_fill(q, first_e, gbase, h, 0, in_cl, fresh);
-			if (r < 0)
-				return r;
-			if (q->defer_ok && dlen == len && !run_len) {
-				q->defer_src = p;
-				q->defer_host = h + in_cl;
-				q->defer_len = dlen;
-			} else {
-				r = qcow2_pwrite(q, p, dlen, h + in_cl);
-				if (r < 0)
-					return r;
-			}
-			tail = (uint32_t)((in_cl + dlen) & (q->cluster_size - 1));
-			if (tail) {
-				uint64_t lh = h + ((k - 1) << cb);
-				r = cow_fill(q, last_e, gbase + ((k - 1) << cb), lh, tail,
-					     q->cluster_size, fresh);
-				if (r < 0)
-					return r;
-			}
-			for (uint64_t i = 0; i < k; i++) {
-				uint64_t oe = qcow2_l2_entry(q, t, l2i + (uint32_t)i);
-				r = entry_ref(q, oe, -1, true);
-				if (r < 0)
-					return r;
-				qcow2_l2_set(q, t, l2i + (uint32_t)i,
-					     (h + (i << cb)) | QCOW2_OFLAG_COPIED);
-			}
-			p += dlen;
-			off += dlen;
-			len -= dlen;
-		}
+		p += n;
+		off += n;
+		len -= n;
 	}
-	if (run_len)
-		return qcow2_pwrite(q, run_src, run_len, run_host);
-	return 0;
+	return run_flush(q, &run);
+}
+
+/* Set the L2 entry @l1i/@l2i to @ne, dropping the old entry's reference
+ * (at the next flush); *t is the table. */
+static int entry_replace(struct qcow2 *q, uint32_t l1i, uint32_t l2i, uint64_t ne,
+			 uint8_t **t)
+{
+	int r = qcow2_l2_prepare(q, l1i, t);
+
+	if (r == 0)
+		r = entry_ref(q, qcow2_l2_entry(q, *t, l2i), -1, true);
+	if (r == 0)
+		qcow2_l2_set(q, *t, l2i, ne);
+	return r;
 }
 
 int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, int mode)
@@ -783,13 +847,9 @@ int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, int mode)
 			 * unallocated when making room for the backing file). */
 			uint64_t nb = (mode == QCOW2_ZERO_UNALLOC ||
 				       (discard && !q->img->backing)) ? 0 : 0xffffffff00000000ull;
-			r = qcow2_l2_prepare(q, l1i, &t);
+			r = entry_replace(q, l1i, l2i, 0, &t);
 			if (r < 0)
 				return r;
-			r = entry_ref(q, qcow2_l2_entry(q, t, l2i), -1, true);
-			if (r < 0)
-				return r;
-			qcow2_l2_set(q, t, l2i, 0);
 			l2_set_bitmap(q, t, l2i, nb);
 		} else if (!whole) {
 			if (!discard) {
@@ -805,13 +865,9 @@ int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, int mode)
 					return r;
 				if (!t || !qcow2_l2_entry(q, t, l2i))
 					goto next;
-				r = qcow2_l2_prepare(q, l1i, &t);
+				r = entry_replace(q, l1i, l2i, 0, &t);
 				if (r < 0)
 					return r;
-				r = entry_ref(q, qcow2_l2_entry(q, t, l2i), -1, true);
-				if (r < 0)
-					return r;
-				qcow2_l2_set(q, t, l2i, 0);
 			} else if (q->version < 3 && backing) {
 				if (!discard) {
 					r = qcow2_write(q, q->zbuf, n, off);
@@ -829,13 +885,9 @@ int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, int mode)
 				}
 				ne = (q->version >= 3 && (backing || !discard)) ?
 					QCOW2_OFLAG_ZERO : 0;
-				r = qcow2_l2_prepare(q, l1i, &t);
+				r = entry_replace(q, l1i, l2i, ne, &t);
 				if (r < 0)
 					return r;
-				r = entry_ref(q, qcow2_l2_entry(q, t, l2i), -1, true);
-				if (r < 0)
-					return r;
-				qcow2_l2_set(q, t, l2i, ne);
 			}
 		}
 next:
@@ -848,28 +900,20 @@ next:
 int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t len,
 		 struct vimg_extent *ext)
 {
-	uint32_t cb = q->cluster_bits, l2b = q->l2_bits;
 	uint64_t pos = off, first_h = 0;
 	unsigned flags = 0;
 	bool first = true;
 	int r;
 
 	while (pos < off + len) {
-		uint32_t l1i = (uint32_t)(pos >> (cb + l2b));
-		uint32_t l2i = (uint32_t)((pos >> cb) & (q->l2_entries - 1));
 		uint32_t in_cl = (uint32_t)(pos & (q->cluster_size - 1));
 		uint64_t n = VIREO_MIN(off + len - pos, (uint64_t)q->cluster_size - in_cl);
-		uint64_t e = 0, bmp = 0, h = 0;
+		uint64_t e, bmp, h = 0;
 		unsigned f = 0;
-		uint8_t *t;
 
-		r = qcow2_l2_load(q, l1i, &t);
+		r = entry_at(q, pos, &e, &bmp);
 		if (r < 0)
 			return r;
-		if (t) {
-			e = qcow2_l2_entry(q, t, l2i);
-			bmp = qcow2_l2_bitmap(q, t, l2i);
-		}
 		switch (classify(q, e)) {
 		case C_UNALLOC: f = 0; break;
 		case C_ZERO: f = VIMG_BS_ZERO; break;

@@ -98,7 +98,7 @@ int qcow2_read_compressed(struct qcow2 *q, uint64_t e, uint8_t *out)
 		clen = 2ull * q->cluster_size;
 	if (hoff + clen > q->file_end)
 		clen = q->file_end - hoff;
-	r = vimg_pread_zfill(q->fd, q->cbuf2, clen, hoff);
+	r = vio_pread_zfill(q->fd, q->cbuf2, clen, (off_t)hoff);
 	if (r < 0)
 		return vimg_fail(q->img, r, "read: %s", strerror(-r));
 	r = qcow2_decompress(q->compression, q->cbuf2, clen, out, q->cluster_size);

@@ -324,6 +324,13 @@ int qcow2_refcount_write_dirty(struct qcow2 *q)
 	return 0;
 }
 
+int qcow2_refcount_sync(struct qcow2 *q)
+{
+	int r = qcow2_refcount_write_dirty(q);
+
+	return r < 0 ? r : qcow2_sync(q);
+}
+
 static int write_rt_header(struct qcow2 *q, uint64_t off, uint32_t clusters)
 {
 	uint8_t h[12];
@@ -332,7 +339,7 @@ static int write_rt_header(struct qcow2 *q, uint64_t off, uint32_t clusters)
 
 	memcpy(h, &o, 8);
 	memcpy(h + 8, &c, 4);
-	return qcow2_pwrite(q, h, sizeof(h), 48);
+	return qcow2_pwrite(q, h, sizeof(h), QH_RT_OFFSET);   /* with rt_clusters */
 }
 
 /*
@@ -452,132 +459,173 @@ out:
  * Rewrite all refcounts from counts[0..nclusters) (computed by a full walk).
  * Missing refcount blocks and a bigger table go to the end of the file.
  */
-int qcow2_rebuild_refcounts(struct qcow2 *q, const uint64_t *counts_in,
-			    uint64_t nclusters)
-{
-	uint64_t cs = q->cluster_size, per = cs / 8;
-	uint64_t T = VIREO_MAX(nclusters, q->file_end >> q->cluster_bits);
-	uint64_t total, nrt_entries, rt_n = 0, m = 0;
-	uint64_t *counts = NULL, *nrt = NULL, *be = NULL;
-	uint8_t *blk = NULL;
-	bool new_table;
-	int r = 0;
+/* The counted references a rebuild starts from. */
+struct rebuild {
+	struct qcow2 *q;
+	const uint64_t *counts_in;  /* per cluster, from the check walk */
+	uint64_t nclusters;         /* entries of counts_in */
+	uint64_t T;                 /* new structures go from this cluster on */
+};
 
-	if (T == 0)
-		T = 1;
-	/* Decide how many new blocks and whether the table must move. */
+/* Whether refcount block @ri is there and valid (the walk counted it). */
+static bool block_valid(const struct rebuild *rb, uint64_t ri)
+{
+	const struct qcow2 *q = rb->q;
+	uint64_t c;
+
+	if (ri >= q->rt_size || !q->rt[ri])
+		return false;
+	c = (q->rt[ri] & QCOW2_RT_OFFSET_MASK) >> q->cluster_bits;
+	return c < rb->nclusters && rb->counts_in[c];
+}
+
+/* Whether block @ri must exist: it describes used clusters or the new
+ * structures past T. */
+static bool block_needed(const struct rebuild *rb, uint64_t ri)
+{
+	const struct qcow2 *q = rb->q;
+	uint64_t first = ri << q->rb_bits, last = first + q->rb_entries;
+
+	if (last > rb->T)
+		return true;
+	for (uint64_t c = first; c < VIREO_MIN(last, rb->nclusters); c++)
+		if (rb->counts_in[c])
+			return true;
+	return false;
+}
+
+/* Decide how many new blocks (*m) and whether the table must move (then
+ * *rt_n clusters at T). */
+static bool plan_rebuild(const struct rebuild *rb, uint64_t *rt_n, uint64_t *m)
+{
+	const struct qcow2 *q = rb->q;
+	uint64_t per = q->cluster_size / 8;
+	bool new_table = false;
+
+	*rt_n = *m = 0;
 	for (int iter = 0; iter < 64; iter++) {
 		uint64_t need_ri, cnt = 0;
-		total = T + rt_n + m;
+		uint64_t total = rb->T + *rt_n + *m;
+
 		need_ri = ((total - 1) >> q->rb_bits) + 1;
 		new_table = need_ri > q->rt_size;
-		rt_n = new_table ? (need_ri + per - 1) / per : 0;
-		total = T + rt_n + m;
+		*rt_n = new_table ? (need_ri + per - 1) / per : 0;
+		total = rb->T + *rt_n + *m;
 		need_ri = ((total - 1) >> q->rb_bits) + 1;
-		for (uint64_t ri = 0; ri < need_ri; ri++) {
-			uint64_t first = ri << q->rb_bits, last = first + q->rb_entries;
-			bool used = false, have;
-			have = ri < q->rt_size && q->rt[ri] &&
-			       ((q->rt[ri] & QCOW2_RT_OFFSET_MASK) >> q->cluster_bits) < nclusters &&
-			       counts_in[(q->rt[ri] & QCOW2_RT_OFFSET_MASK) >> q->cluster_bits];
-			if (have)
-				continue;
-			if (first < T) {
-				for (uint64_t c = first; c < VIREO_MIN(last, nclusters); c++)
-					if (counts_in[c]) {
-						used = true;
-						break;
-					}
-			}
-			if (last > T)
-				used = true;  /* describes new structures */
-			if (used)
+		for (uint64_t ri = 0; ri < need_ri; ri++)
+			if (!block_valid(rb, ri) && block_needed(rb, ri))
 				cnt++;
-		}
-		if (cnt == m && (!new_table || rt_n * per >= need_ri))
+		if (cnt == *m && (!new_table || *rt_n * per >= need_ri))
 			break;
-		m = cnt;
+		*m = cnt;
 	}
-	total = T + rt_n + m;
-	nrt_entries = new_table ? rt_n * per : q->rt_size;
-	counts = calloc(total, sizeof(*counts));
-	nrt = calloc(nrt_entries, 8);
-	blk = calloc(1, cs);
-	if (!counts || !nrt || !blk) {
-		r = -ENOMEM;
-		goto out;
-	}
-	memcpy(counts, counts_in, nclusters * sizeof(*counts));
-	for (uint64_t ri = 0; ri < VIREO_MIN(q->rt_size, nrt_entries); ri++) {
-		uint64_t o = q->rt[ri] & QCOW2_RT_OFFSET_MASK, c = o >> q->cluster_bits;
-		if (o && c < nclusters && counts_in[c])
-			nrt[ri] = o;   /* a valid block (the walk counted it) */
-	}
-	{
-		uint64_t b = T + rt_n, need_ri = ((total - 1) >> q->rb_bits) + 1;
-		for (uint64_t ri = 0; ri < need_ri && b < total; ri++) {
-			uint64_t first = ri << q->rb_bits, last = first + q->rb_entries;
-			bool used = last > T;
-			if (nrt[ri])
-				continue;
-			for (uint64_t c = first; !used && c < VIREO_MIN(last, nclusters); c++)
-				used = counts_in[c] != 0;
-			if (used) {
-				counts[b] = 1;
-				nrt[ri] = (b++) << q->cluster_bits;
-			}
-		}
-	}
-	for (uint64_t c = T; c < T + rt_n; c++)
-		counts[c] = 1;
-	/* Write every block. */
-	for (uint64_t ri = 0; ri < nrt_entries; ri++) {
+	return new_table;
+}
+
+/* Write every block of table @nrt from @counts (@total clusters). */
+static int write_blocks(struct qcow2 *q, const uint64_t *nrt, uint64_t nrt_entries,
+			const uint64_t *counts, uint64_t total)
+{
+	uint8_t *blk = malloc(q->cluster_size);
+	int r = 0;
+
+	if (!blk)
+		return -ENOMEM;
+	for (uint64_t ri = 0; ri < nrt_entries && r == 0; ri++) {
 		uint64_t first = ri << q->rb_bits;
 		if (!nrt[ri])
 			continue;
-		memset(blk, 0, cs);
-		for (uint64_t i = 0; i < q->rb_entries && first + i < total; i++) {
+		memset(blk, 0, q->cluster_size);
+		for (uint64_t i = 0; i < q->rb_entries && first + i < total && r == 0; i++) {
 			uint64_t v = counts[first + i];
-			if (v > q->refcount_max) {
+			if (v > q->refcount_max)
 				r = vimg_fail(q->img, -ERANGE,
 					"cluster at %llu is used %llu times, more than %u-bit refcounts hold",
 					(unsigned long long)((first + i) << q->cluster_bits),
 					(unsigned long long)v, q->refcount_bits);
-				goto out;
-			}
-			qcow2_rb_set(blk, (uint32_t)q->refcount_order, i, v);
+			else
+				qcow2_rb_set(blk, (uint32_t)q->refcount_order, i, v);
 		}
-		r = qcow2_pwrite(q, blk, cs, nrt[ri]);
-		if (r < 0)
-			goto out;
+		if (r == 0)
+			r = qcow2_pwrite(q, blk, q->cluster_size, nrt[ri]);
 	}
-	be = calloc(nrt_entries, 8);
-	if (!be) {
-		r = -ENOMEM;
-		goto out;
-	}
+	free(blk);
+	return r;
+}
+
+/* Write table @nrt in place, or at T and point the header at it. */
+static int write_table(struct qcow2 *q, const uint64_t *nrt, uint64_t nrt_entries,
+		       bool new_table, uint64_t T, uint64_t rt_n)
+{
+	uint64_t *be = calloc(nrt_entries, 8);
+	int r;
+
+	if (!be)
+		return -ENOMEM;
 	for (uint64_t i = 0; i < nrt_entries; i++)
 		be[i] = htobe64(nrt[i]);
 	r = qcow2_pwrite(q, be, nrt_entries * 8,
 			 new_table ? T << q->cluster_bits : q->rt_offset);
-	if (r < 0)
-		goto out;
-	r = qcow2_sync(q);
-	if (r < 0)
-		goto out;
-	if (new_table) {
-		r = write_rt_header(q, T << q->cluster_bits, (uint32_t)rt_n);
-		if (r < 0)
-			goto out;
+	free(be);
+	if (r == 0)
 		r = qcow2_sync(q);
-		if (r < 0)
-			goto out;
-		q->rt_offset = T << q->cluster_bits;
-		q->rt_clusters = (uint32_t)rt_n;
+	if (r == 0 && new_table) {
+		r = write_rt_header(q, T << q->cluster_bits, (uint32_t)rt_n);
+		if (r == 0)
+			r = qcow2_sync(q);
+		if (r == 0) {
+			q->rt_offset = T << q->cluster_bits;
+			q->rt_clusters = (uint32_t)rt_n;
+		}
+	}
+	return r;
+}
+
+int qcow2_rebuild_refcounts(struct qcow2 *q, const uint64_t *counts_in,
+			    uint64_t nclusters)
+{
+	struct rebuild rb = { .q = q, .counts_in = counts_in, .nclusters = nclusters,
+		.T = VIREO_MAX(VIREO_MAX(nclusters, q->file_end >> q->cluster_bits), 1) };
+	uint64_t T = rb.T, per = q->cluster_size / 8;
+	uint64_t total, nrt_entries, rt_n, m, b, need_ri;
+	uint64_t *counts, *nrt;
+	bool new_table = plan_rebuild(&rb, &rt_n, &m);
+	int r;
+
+	total = T + rt_n + m;
+	nrt_entries = new_table ? rt_n * per : q->rt_size;
+	counts = calloc(total, sizeof(*counts));
+	nrt = calloc(nrt_entries, 8);
+	if (!counts || !nrt) {
+		free(counts);
+		free(nrt);
+		return -ENOMEM;
+	}
+	memcpy(counts, counts_in, nclusters * sizeof(*counts));
+	/* Keep the valid blocks; new ones go after the new table. */
+	for (uint64_t ri = 0; ri < VIREO_MIN(q->rt_size, nrt_entries); ri++)
+		if (block_valid(&rb, ri))
+			nrt[ri] = q->rt[ri] & QCOW2_RT_OFFSET_MASK;
+	b = T + rt_n;
+	need_ri = ((total - 1) >> q->rb_bits) + 1;
+	for (uint64_t ri = 0; ri < need_ri && b < total; ri++) {
+		if (!nrt[ri] && block_needed(&rb, ri)) {
+			counts[b] = 1;
+			nrt[ri] = (b++) << q->cluster_bits;
+		}
+	}
+	for (uint64_t c = T; c < T + rt_n; c++)
+		counts[c] = 1;
+	r = write_blocks(q, nrt, nrt_entries, counts, total);
+	if (r == 0)
+		r = write_table(q, nrt, nrt_entries, new_table, T, rt_n);
+	free(counts);
+	if (r < 0) {
+		free(nrt);
+		return r;
 	}
 	free(q->rt);
 	q->rt = nrt;
-	nrt = NULL;
 	q->rt_size = nrt_entries;
 	q->rt_dirty = false;
 	qcow2_cache_clear(&q->rbc);
@@ -585,10 +633,5 @@ int qcow2_rebuild_refcounts(struct qcow2 *q, const uint64_t *counts_in,
 	q->n_pending = 0;
 	if (total > T)
 		q->file_end = VIREO_MAX(q->file_end, total << q->cluster_bits);
-out:
-	free(counts);
-	free(nrt);
-	free(be);
-	free(blk);
-	return r;
+	return 0;
 }

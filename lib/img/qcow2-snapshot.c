@@ -103,7 +103,7 @@ int qcow2_snapshots_load(struct qcow2 *q)
 	return r;
 }
 
-int vimg_qcow2_snapshot_list(struct vimg *img, struct vimg_snapshot **out, int *n)
+int qcow2_snapshot_list(struct vimg *img, struct vimg_snapshot **out, int *n)
 {
 	struct qcow2 *q = qcow2_of(img);
 	struct vimg_snapshot *v = calloc(q->nb_snapshots + 1, sizeof(*v));
@@ -165,14 +165,12 @@ static int write_table(struct qcow2 *q, struct qcow2_snap *snaps, uint32_t n)
 	}
 	free(buf);
 	if (r == 0)
-		r = qcow2_refcount_write_dirty(q);
-	if (r == 0)
-		r = qcow2_sync(q);
+		r = qcow2_refcount_sync(q);
 	if (r < 0)
 		return r;
 	p32(hb, n);
 	p64(hb + 4, off);
-	r = qcow2_pwrite(q, hb, 12, 60);
+	r = qcow2_pwrite(q, hb, 12, QH_NB_SNAPSHOTS);   /* with snapshots_offset */
 	if (r == 0)
 		r = qcow2_sync(q);
 	if (r < 0)
@@ -328,7 +326,7 @@ static int prepare(struct qcow2 *q)
 	return r;
 }
 
-int vimg_qcow2_snapshot_create(struct vimg *img, const char *name)
+static int snapshot_create(struct vimg *img, const char *name)
 {
 	struct qcow2 *q = qcow2_of(img);
 	struct qcow2_snap *ns, s = { 0 };
@@ -374,9 +372,7 @@ int vimg_qcow2_snapshot_create(struct vimg *img, const char *name)
 	/* 2. One more reference to everything; clear COPIED in the active tree. */
 	r = tree_update(q, q->l1, q->l1_size, 1, true, &l1_changed);
 	if (r == 0)
-		r = qcow2_refcount_write_dirty(q);
-	if (r == 0)
-		r = qcow2_sync(q);
+		r = qcow2_refcount_sync(q);
 	if (r == 0)
 		r = write_active_l1(q);
 	if (r == 0)
@@ -414,7 +410,21 @@ int vimg_qcow2_snapshot_create(struct vimg *img, const char *name)
 	return qcow2_flush_all(q);
 }
 
-int vimg_qcow2_snapshot_apply(struct vimg *img, const char *name)
+/* With the refcounts on disk: set OFLAG_COPIED in the active tree where
+ * a cluster's refcount is now 1 (and clear it where shared), then sync. */
+static int fix_copied(struct qcow2 *q)
+{
+	bool ch = false;
+	int r = tree_update(q, q->l1, q->l1_size, 0, true, &ch);
+
+	if (r == 0 && ch)
+		r = write_active_l1(q);
+	if (r == 0)
+		r = qcow2_sync(q);
+	return r;
+}
+
+static int snapshot_apply(struct vimg *img, const char *name)
 {
 	struct qcow2 *q = qcow2_of(img);
 	struct qcow2_snap *s;
@@ -445,9 +455,7 @@ int vimg_qcow2_snapshot_apply(struct vimg *img, const char *name)
 	/* New tree gains a reference before anything points to it. */
 	r = tree_update(q, sl1, s->l1_size, 1, false, &ch);
 	if (r == 0)
-		r = qcow2_refcount_write_dirty(q);
-	if (r == 0)
-		r = qcow2_sync(q);
+		r = qcow2_refcount_sync(q);
 	if (r < 0)
 		goto out;
 	old = malloc((size_t)old_n * 8 + 8);
@@ -465,9 +473,7 @@ int vimg_qcow2_snapshot_apply(struct vimg *img, const char *name)
 	if (r < 0)
 		goto out;
 	if (s->disk_size != img->size) {
-		uint8_t b[8];
-		p64(b, s->disk_size);
-		r = qcow2_pwrite(q, b, 8, 24);
+		r = qcow2_header_put(q, QH_SIZE, s->disk_size);
 		if (r < 0)
 			goto out;
 		img->size = s->disk_size;
@@ -476,23 +482,16 @@ int vimg_qcow2_snapshot_apply(struct vimg *img, const char *name)
 	/* The old tree loses its reference; then fix COPIED in the new one. */
 	r = tree_update(q, old, old_n, -1, false, &ch);
 	if (r == 0)
-		r = qcow2_refcount_write_dirty(q);
+		r = qcow2_refcount_sync(q);
 	if (r == 0)
-		r = qcow2_sync(q);
-	ch = false;
-	if (r == 0)
-		r = tree_update(q, q->l1, q->l1_size, 0, true, &ch);
-	if (r == 0 && ch)
-		r = write_active_l1(q);
-	if (r == 0)
-		r = qcow2_sync(q);
+		r = fix_copied(q);
 out:
 	free(sl1);
 	free(old);
 	return r;
 }
 
-int vimg_qcow2_snapshot_delete(struct vimg *img, const char *name)
+static int snapshot_delete(struct vimg *img, const char *name)
 {
 	struct qcow2 *q = qcow2_of(img);
 	struct qcow2_snap s, *rest;
@@ -535,17 +534,10 @@ int vimg_qcow2_snapshot_delete(struct vimg *img, const char *name)
 		for (uint64_t c = 0; c < qcow2_align(q, (uint64_t)s.l1_size * 8) >> q->cluster_bits && r == 0; c++)
 			r = qcow2_refcount_update(q, (s.l1_offset >> q->cluster_bits) + c, -1);
 	if (r == 0)
-		r = qcow2_refcount_write_dirty(q);
-	if (r == 0)
-		r = qcow2_sync(q);
-	ch = false;
+		r = qcow2_refcount_sync(q);
 	qcow2_cache_clear(&q->l2c);
 	if (r == 0)
-		r = tree_update(q, q->l1, q->l1_size, 0, true, &ch);
-	if (r == 0 && ch)
-		r = write_active_l1(q);
-	if (r == 0)
-		r = qcow2_sync(q);
+		r = fix_copied(q);
 	free(s.id);
 	free(s.name);
 	free(s.extra);
@@ -558,7 +550,7 @@ int vimg_qcow2_snapshot_delete(struct vimg *img, const char *name)
  * by the snapshot's (nothing is written; the image must be read-only).
  * id and/or name select it; with both, both must match.
  */
-int vimg_qcow2_snapshot_load(struct vimg *img, const char *id, const char *name)
+static int snapshot_load(struct vimg *img, const char *id, const char *name)
 {
 	struct qcow2 *q = qcow2_of(img);
 	struct qcow2_snap *s = NULL;
@@ -599,4 +591,17 @@ int vimg_qcow2_snapshot_load(struct vimg *img, const char *id, const char *name)
 	q->l1_dirty_lo = q->l1_dirty_hi = 0;
 	img->size = s->disk_size;
 	return 0;
+}
+
+/* The driver's snapshot entry (img.c has checked access and holds the lock). */
+int qcow2_snapshot(struct vimg *img, enum vimg_snap_op op, const char *id,
+		   const char *name)
+{
+	switch (op) {
+	case VIMG_SNAP_CREATE: return snapshot_create(img, name);
+	case VIMG_SNAP_APPLY:  return snapshot_apply(img, name);
+	case VIMG_SNAP_DELETE: return snapshot_delete(img, name);
+	case VIMG_SNAP_LOAD:   return snapshot_load(img, id, name);
+	}
+	return -EINVAL;
 }

@@ -10,7 +10,7 @@
 
 int qcow2_pread(struct qcow2 *q, void *buf, size_t len, uint64_t off)
 {
-	int r = vimg_pread_zfill(q->fd, buf, len, off);
+	int r = vio_pread_zfill(q->fd, buf, len, (off_t)off);
 
 	if (r < 0)
 		return vimg_fail(q->img, r, "read of %zu bytes at %llu: %s", len,
@@ -39,31 +39,98 @@ int qcow2_sync(struct qcow2 *q)
 	return 0;
 }
 
-static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return be64toh(v); }
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return be32toh(v); }
-static void put64(uint8_t *p, uint64_t v) { v = htobe64(v); memcpy(p, &v, 8); }
-static void put32(uint8_t *p, uint32_t v) { v = htobe32(v); memcpy(p, &v, 4); }
+
+/* Where each header field lives: offset, width in bytes, first version. */
+static const struct qcow2_header_field {
+	uint8_t off, width, version;
+	uint8_t member;   /* offsetof in struct qcow2_header */
+} header_fields[] = {
+#define F(o, w, v, m) { o, w, v, offsetof(struct qcow2_header, m) }
+	F(QH_MAGIC, 4, 2, magic),             F(QH_VERSION, 4, 2, version),
+	F(QH_BACKING_OFFSET, 8, 2, backing_offset),
+	F(QH_BACKING_SIZE, 4, 2, backing_size),
+	F(QH_CLUSTER_BITS, 4, 2, cluster_bits), F(QH_SIZE, 8, 2, size),
+	F(QH_CRYPT_METHOD, 4, 2, crypt_method), F(QH_L1_SIZE, 4, 2, l1_size),
+	F(QH_L1_OFFSET, 8, 2, l1_offset),     F(QH_RT_OFFSET, 8, 2, rt_offset),
+	F(QH_RT_CLUSTERS, 4, 2, rt_clusters), F(QH_NB_SNAPSHOTS, 4, 2, nb_snapshots),
+	F(QH_SNAPSHOTS_OFFSET, 8, 2, snapshots_offset),
+	F(QH_INCOMPAT, 8, 3, incompat),       F(QH_COMPAT, 8, 3, compat),
+	F(QH_AUTOCLEAR, 8, 3, autoclear),     F(QH_REFCOUNT_ORDER, 4, 3, refcount_order),
+	F(QH_HEADER_LENGTH, 4, 3, header_length),
+	F(QH_COMPRESSION_TYPE, 1, 3, compression_type),
+#undef F
+};
+
+static uint64_t *field_of(struct qcow2_header *hd, const struct qcow2_header_field *f)
+{
+	return (uint64_t *)((char *)hd + f->member);
+}
+
+static uint64_t get_be(const uint8_t *p, unsigned width)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < width; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void put_be(uint8_t *p, unsigned width, uint64_t v)
+{
+	for (unsigned i = width; i-- > 0; v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+void qcow2_header_decode(const uint8_t *h, struct qcow2_header *hd)
+{
+	for (size_t i = 0; i < VIREO_ARRAY_SIZE(header_fields); i++) {
+		const struct qcow2_header_field *f = &header_fields[i];
+		*field_of(hd, f) = get_be(h + f->off, f->width);
+	}
+}
+
+/* The fields a version @hd->version header has (nothing past them). */
+static void header_encode(const struct qcow2_header *hd, uint8_t *h)
+{
+	for (size_t i = 0; i < VIREO_ARRAY_SIZE(header_fields); i++) {
+		const struct qcow2_header_field *f = &header_fields[i];
+		if (f->version <= hd->version)
+			put_be(h + f->off, f->width,
+			       *field_of((struct qcow2_header *)hd, f));
+	}
+}
+
+int qcow2_header_put(struct qcow2 *q, enum qcow2_header_off off, uint64_t v)
+{
+	uint8_t b[8];
+
+	for (size_t i = 0; i < VIREO_ARRAY_SIZE(header_fields); i++) {
+		const struct qcow2_header_field *f = &header_fields[i];
+		if (f->off == off && f->version <= q->version) {
+			put_be(b, f->width, v);
+			return qcow2_pwrite(q, b, f->width, off);
+		}
+	}
+	return -EINVAL;
+}
 
 /* The first write of a session sets the dirty bit (lazy refcounts) and
  * clears autoclear bits we do not maintain (e.g. persistent bitmaps). */
 int qcow2_mark_dirty(struct qcow2 *q)
 {
-	uint8_t b[8];
 	int r;
 
 	if (q->dirty_written)
 		return 0;
 	if (q->version >= 3 && q->autoclear) {
 		q->autoclear = 0;
-		put64(b, 0);
-		r = qcow2_pwrite(q, b, 8, 88);
+		r = qcow2_header_put(q, QH_AUTOCLEAR, 0);
 		if (r < 0)
 			return r;
 	}
 	if (q->lazy) {
 		q->incompat |= QCOW2_INCOMPAT_DIRTY;
-		put64(b, q->incompat);
-		r = qcow2_pwrite(q, b, 8, 72);
+		r = qcow2_header_put(q, QH_INCOMPAT, q->incompat);
 		if (r < 0)
 			return r;
 		r = qcow2_sync(q);
@@ -76,17 +143,28 @@ int qcow2_mark_dirty(struct qcow2 *q)
 
 int qcow2_clear_dirty(struct qcow2 *q)
 {
-	uint8_t b[8];
 	int r;
 
 	if (!(q->incompat & QCOW2_INCOMPAT_DIRTY))
 		return 0;
 	q->incompat &= ~QCOW2_INCOMPAT_DIRTY;
-	put64(b, q->incompat);
-	r = qcow2_pwrite(q, b, 8, 72);
+	r = qcow2_header_put(q, QH_INCOMPAT, q->incompat);
 	if (r < 0)
 		return r;
 	return qcow2_sync(q);
+}
+
+/* Append one extension at *pos; false if it does not fit in @cs. */
+static bool put_ext(uint8_t *h, uint32_t *pos, uint32_t cs, uint32_t type,
+		    const void *data, uint32_t len)
+{
+	if (*pos + 8 + VIREO_ALIGN_UP(len, 8) > cs)
+		return false;
+	put_be(h + *pos, 4, type);
+	put_be(h + *pos + 4, 4, len);
+	memcpy(h + *pos + 8, data, len);
+	*pos += 8 + VIREO_ALIGN_UP(len, 8);
+	return true;
 }
 
 /* Serialise the header cluster: fields, extensions, backing file name. */
@@ -94,58 +172,40 @@ static int build_header(struct qcow2 *q, uint8_t *h)
 {
 	uint32_t cs = q->cluster_size, pos;
 	size_t blen = q->backing_file ? strlen(q->backing_file) : 0;
+	struct qcow2_header hd = {
+		.magic = QCOW2_MAGIC, .version = (uint64_t)q->version,
+		.cluster_bits = q->cluster_bits, .size = q->img->size,
+		.l1_size = q->l1_size, .l1_offset = q->l1_offset,
+		.rt_offset = q->rt_offset, .rt_clusters = q->rt_clusters,
+		.nb_snapshots = q->nb_snapshots, .snapshots_offset = q->snapshots_offset,
+		.compat = q->compat, .autoclear = q->autoclear,
+		.refcount_order = (uint64_t)q->refcount_order,
+		.header_length = QH_V3_LENGTH,
+		.compression_type = (uint64_t)q->compression,
+	};
 
 	memset(h, 0, cs);
-	put32(h, QCOW2_MAGIC);
-	put32(h + 4, (uint32_t)q->version);
-	put32(h + 20, q->cluster_bits);
-	put64(h + 24, q->img->size);
-	put32(h + 36, q->l1_size);
-	put64(h + 40, q->l1_offset);
-	put64(h + 48, q->rt_offset);
-	put32(h + 56, q->rt_clusters);
-	put32(h + 60, q->nb_snapshots);
-	put64(h + 64, q->snapshots_offset);
-	if (q->version >= 3) {
-		uint64_t inc = q->incompat & ~QCOW2_INCOMPAT_COMPRESS;
-		if (q->compression)
-			inc |= QCOW2_INCOMPAT_COMPRESS;
-		put64(h + 72, inc);
-		put64(h + 80, q->compat);
-		put64(h + 88, q->autoclear);
-		put32(h + 96, (uint32_t)q->refcount_order);
-		put32(h + 100, 112);
-		h[104] = (uint8_t)q->compression;
-		pos = 112;
-	} else {
-		pos = 72;
-	}
-	if (q->backing_fmt && q->backing_file) {
-		uint32_t l = (uint32_t)strlen(q->backing_fmt);
-		if (pos + 8 + VIREO_ALIGN_UP(l, 8) > cs)
+	hd.incompat = q->incompat & ~QCOW2_INCOMPAT_COMPRESS;
+	if (q->compression)
+		hd.incompat |= QCOW2_INCOMPAT_COMPRESS;
+	pos = q->version >= 3 ? QH_V3_LENGTH : QH_V2_LENGTH;
+	if (q->backing_fmt && q->backing_file &&
+	    !put_ext(h, &pos, cs, QCOW2_EXT_BACKING_FMT, q->backing_fmt,
+		     (uint32_t)strlen(q->backing_fmt)))
+		goto toobig;
+	for (int i = 0; i < q->n_exts; i++)
+		if (!put_ext(h, &pos, cs, q->exts[i].type, q->exts[i].data,
+			     q->exts[i].len))
 			goto toobig;
-		put32(h + pos, QCOW2_EXT_BACKING_FMT);
-		put32(h + pos + 4, l);
-		memcpy(h + pos + 8, q->backing_fmt, l);
-		pos += 8 + VIREO_ALIGN_UP(l, 8);
-	}
-	for (int i = 0; i < q->n_exts; i++) {
-		struct qcow2_ext *x = &q->exts[i];
-		if (pos + 8 + VIREO_ALIGN_UP(x->len, 8) > cs)
-			goto toobig;
-		put32(h + pos, x->type);
-		put32(h + pos + 4, x->len);
-		memcpy(h + pos + 8, x->data, x->len);
-		pos += 8 + VIREO_ALIGN_UP(x->len, 8);
-	}
 	if (pos + 8 + blen > cs)
 		goto toobig;
 	pos += 8;   /* end-of-extensions marker (zeros) */
 	if (blen) {
-		put64(h + 8, pos);
-		put32(h + 16, (uint32_t)blen);
+		hd.backing_offset = pos;
+		hd.backing_size = blen;
 		memcpy(h + pos, q->backing_file, blen);
 	}
+	header_encode(&hd, h);
 	return 0;
 toobig:
 	return vimg_fail(q->img, -ENAMETOOLONG,
@@ -176,7 +236,8 @@ static int read_extensions(struct qcow2 *q, const uint8_t *h, uint64_t end)
 	uint64_t pos = q->header_length;
 
 	while (pos + 8 <= end) {
-		uint32_t type = get32(h + pos), len = get32(h + pos + 4);
+		uint32_t type = (uint32_t)get_be(h + pos, 4);
+		uint32_t len = (uint32_t)get_be(h + pos + 4, 4);
 		if (type == QCOW2_EXT_END)
 			return 0;
 		if (len > end - pos - 8)
@@ -230,102 +291,120 @@ static void qcow2_free(struct qcow2 *q)
 	free(q);
 }
 
-static int qcow2_open_inner(struct vimg *img)
+/* Parse: the fixed part of the header, decoded. */
+static int header_read(struct qcow2 *q, struct qcow2_header *hd)
 {
-	struct qcow2 *q = calloc(1, sizeof(*q));
-	uint8_t h0[112] = { 0 }, *h = NULL;
+	uint8_t h0[QH_V3_LENGTH] = { 0 };
 	struct stat st;
-	uint64_t size, l1_need, cache;
 	int r;
 
-	if (!q)
-		return -ENOMEM;
-	img->priv = q;
-	q->img = img;
-	q->fd = img->fd;
 	if (fstat(q->fd, &st) < 0)
-		return vimg_fail(img, -errno, "cannot stat: %s", strerror(errno));
+		return vimg_fail(q->img, -errno, "cannot stat: %s", strerror(errno));
 	q->file_size = (uint64_t)st.st_size;
-	if (q->file_size < 72)
-		return vimg_fail(img, -EINVAL,
-			"truncated qcow2 header: file has %llu bytes, a header needs at least 72",
-			(unsigned long long)q->file_size);
+	if (q->file_size < QH_V2_LENGTH)
+		return vimg_fail(q->img, -EINVAL,
+			"truncated qcow2 header: file has %llu bytes, a header needs at least %d",
+			(unsigned long long)q->file_size, QH_V2_LENGTH);
 	r = qcow2_pread(q, h0, sizeof(h0), 0);
 	if (r < 0)
 		return r;
-	if (get32(h0) != QCOW2_MAGIC)
-		return vimg_fail(img, -EINVAL, "not a qcow2 image (bad magic 0x%08x)", get32(h0));
-	if (get32(h0 + 4) != 2 && get32(h0 + 4) != 3)
+	qcow2_header_decode(h0, hd);
+	return 0;
+}
+
+/* Validate the version 3 fields. */
+static int header_check_v3(struct vimg *img, const struct qcow2_header *hd,
+			   uint64_t file_size)
+{
+	uint64_t inc = hd->incompat;
+
+	if (file_size < QH_V3_MIN_LENGTH)
+		return vimg_fail(img, -EINVAL,
+			"truncated qcow2 v3 header: file has %llu bytes, needs at least %d",
+			(unsigned long long)file_size, QH_V3_MIN_LENGTH);
+	/* Checked as the unsigned field it is on disk: a value such as
+	 * 0xffffff04 must not turn into a small negative int. */
+	if (hd->refcount_order > 6)
+		return vimg_fail(img, -EINVAL,
+			"bad refcount_order %u (at most 6: 64-bit refcounts)",
+			(unsigned)hd->refcount_order);
+	if (hd->header_length < QH_V3_MIN_LENGTH ||
+	    hd->header_length > 1ull << hd->cluster_bits || hd->header_length % 8)
+		return vimg_fail(img, -EINVAL, "bad header_length %u",
+				 (unsigned)hd->header_length);
+	if (inc & ~QCOW2_INCOMPAT_KNOWN)
+		return vimg_fail(img, -ENOTSUP,
+			"unknown incompatible feature bits 0x%llx; this image needs a newer program",
+			(unsigned long long)(inc & ~QCOW2_INCOMPAT_KNOWN));
+	if (inc & QCOW2_INCOMPAT_DATAFILE)
+		return vimg_fail(img, -ENOTSUP, "images with an external data file are not supported");
+	if (inc & QCOW2_INCOMPAT_COMPRESS) {
+		if (hd->header_length <= QH_COMPRESSION_TYPE)
+			return vimg_fail(img, -EINVAL,
+				"compression type bit set but header_length %u has no room for it",
+				(unsigned)hd->header_length);
+		if (hd->compression_type > 1)
+			return vimg_fail(img, -ENOTSUP,
+				"unknown compression type %d (0 zlib, 1 zstd)",
+				(int)hd->compression_type);
+	}
+	if (inc & QCOW2_INCOMPAT_CORRUPT && !img->readonly)
+		return vimg_fail(img, -EIO,
+			"image is marked corrupt; open it read-only or run 'vireo-img check -r all'");
+	if (inc & QCOW2_INCOMPAT_EXTL2 && hd->cluster_bits < 14)
+		return vimg_fail(img, -EINVAL, "extended L2 entries need clusters of at least 16 KiB");
+	return 0;
+}
+
+/* Validate the fields that stand on their own. */
+static int header_check_fields(struct vimg *img, const struct qcow2_header *hd,
+			       uint64_t file_size)
+{
+	if (hd->magic != QCOW2_MAGIC)
+		return vimg_fail(img, -EINVAL, "not a qcow2 image (bad magic 0x%08x)",
+				 (unsigned)hd->magic);
+	if (hd->version != 2 && hd->version != 3)
 		return vimg_fail(img, -ENOTSUP, "unsupported qcow2 version %u (2 and 3 are)",
-				 get32(h0 + 4));
-	q->version = (int)get32(h0 + 4);
-	q->cluster_bits = get32(h0 + 20);
-	if (q->cluster_bits < QCOW2_MIN_CLUSTER_BITS || q->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
+				 (unsigned)hd->version);
+	if (hd->cluster_bits < QCOW2_MIN_CLUSTER_BITS ||
+	    hd->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
 		return vimg_fail(img, -EINVAL,
 			"bad cluster_bits %u (must be 9 to 21: 512 B to 2 MiB clusters)",
-			q->cluster_bits);
-	q->cluster_size = 1u << q->cluster_bits;
-	if (get32(h0 + 32))
+			(unsigned)hd->cluster_bits);
+	if (hd->crypt_method)
 		return vimg_fail(img, -ENOTSUP, "encrypted images are not supported (crypt_method %u)",
-				 get32(h0 + 32));
-	size = get64(h0 + 24);
-	q->l1_size = get32(h0 + 36);
-	q->l1_offset = get64(h0 + 40);
-	q->rt_offset = get64(h0 + 48);
-	q->rt_clusters = get32(h0 + 56);
-	q->nb_snapshots = get32(h0 + 60);
-	q->snapshots_offset = get64(h0 + 64);
-	q->backing_offset = get64(h0 + 8);
-	q->backing_size = get32(h0 + 16);
+				 (unsigned)hd->crypt_method);
+	return hd->version >= 3 ? header_check_v3(img, hd, file_size) : 0;
+}
+
+/* Take the checked fields and derive the geometry. */
+static void header_apply(struct qcow2 *q, const struct qcow2_header *hd)
+{
+	q->version = (int)hd->version;
+	q->cluster_bits = (uint32_t)hd->cluster_bits;
+	q->cluster_size = 1u << q->cluster_bits;
+	q->l1_size = (uint32_t)hd->l1_size;
+	q->l1_offset = hd->l1_offset;
+	q->rt_offset = hd->rt_offset;
+	q->rt_clusters = (uint32_t)hd->rt_clusters;
+	q->nb_snapshots = (uint32_t)hd->nb_snapshots;
+	q->snapshots_offset = hd->snapshots_offset;
+	q->backing_offset = hd->backing_offset;
+	q->backing_size = (uint32_t)hd->backing_size;
 	if (q->version >= 3) {
-		if (q->file_size < 104)
-			return vimg_fail(img, -EINVAL,
-				"truncated qcow2 v3 header: file has %llu bytes, needs at least 104",
-				(unsigned long long)q->file_size);
-		q->incompat = get64(h0 + 72);
-		q->compat = get64(h0 + 80);
-		q->autoclear = get64(h0 + 88);
-		/* Checked as the unsigned field it is on disk: a value such
-		 * as 0xffffff04 must not turn into a small negative int. */
-		if (get32(h0 + 96) > 6)
-			return vimg_fail(img, -EINVAL,
-				"bad refcount_order %u (at most 6: 64-bit refcounts)",
-				get32(h0 + 96));
-		q->refcount_order = (int)get32(h0 + 96);
-		q->header_length = get32(h0 + 100);
-		if (q->header_length < 104 || q->header_length > q->cluster_size ||
-		    q->header_length % 8)
-			return vimg_fail(img, -EINVAL, "bad header_length %u", q->header_length);
-		if (q->incompat & ~QCOW2_INCOMPAT_KNOWN)
-			return vimg_fail(img, -ENOTSUP,
-				"unknown incompatible feature bits 0x%llx; this image needs a newer program",
-				(unsigned long long)(q->incompat & ~QCOW2_INCOMPAT_KNOWN));
-		if (q->incompat & QCOW2_INCOMPAT_DATAFILE)
-			return vimg_fail(img, -ENOTSUP, "images with an external data file are not supported");
-		if (q->incompat & QCOW2_INCOMPAT_COMPRESS) {
-			if (q->header_length < 105)
-				return vimg_fail(img, -EINVAL,
-					"compression type bit set but header_length %u has no room for it",
-					q->header_length);
-			q->compression = h0[104];
-			if (q->compression > 1)
-				return vimg_fail(img, -ENOTSUP,
-					"unknown compression type %d (0 zlib, 1 zstd)", q->compression);
-		}
-		if (q->incompat & QCOW2_INCOMPAT_CORRUPT && !img->readonly)
-			return vimg_fail(img, -EIO,
-				"image is marked corrupt; open it read-only or run 'vireo-img check -r all'");
+		q->incompat = hd->incompat;
+		q->compat = hd->compat;
+		q->autoclear = hd->autoclear;
+		q->refcount_order = (int)hd->refcount_order;
+		q->header_length = (uint32_t)hd->header_length;
+		if (q->incompat & QCOW2_INCOMPAT_COMPRESS)
+			q->compression = (int)hd->compression_type;
 		q->extl2 = q->incompat & QCOW2_INCOMPAT_EXTL2;
 		q->lazy = q->compat & QCOW2_COMPAT_LAZY;
 	} else {
 		q->refcount_order = 4;
-		q->header_length = 72;
+		q->header_length = QH_V2_LENGTH;
 	}
-	if (q->refcount_order < 0 || q->refcount_order > 6)
-		return vimg_fail(img, -EINVAL, "bad refcount_order %d (at most 6: 64-bit refcounts)",
-				 q->refcount_order);
-	if (q->extl2 && q->cluster_bits < 14)
-		return vimg_fail(img, -EINVAL, "extended L2 entries need clusters of at least 16 KiB");
 	q->refcount_bits = 1u << q->refcount_order;
 	q->refcount_max = q->refcount_bits == 64 ? UINT64_MAX : (1ull << q->refcount_bits) - 1;
 	q->rb_bits = q->cluster_bits + 3 - (uint32_t)q->refcount_order;
@@ -335,12 +414,18 @@ static int qcow2_open_inner(struct vimg *img)
 	q->l2_entries = 1u << q->l2_bits;
 	q->subcluster_size = q->extl2 ? q->cluster_size / 32 : q->cluster_size;
 	q->file_end = qcow2_align(q, q->file_size);
+}
 
-	/* Sizes and offsets must be sane before anything is allocated. */
+/* Validate sizes and offsets against the file before anything is
+ * allocated from them. */
+static int header_check_layout(struct qcow2 *q, uint64_t size)
+{
+	struct vimg *img = q->img;
+	uint64_t l1_need;
+
 	if (size > (1ull << 56))
 		return vimg_fail(img, -EFBIG, "virtual size %llu is absurd (more than 64 PiB)",
 				 (unsigned long long)size);
-	img->size = size;
 	l1_need = (size + ((uint64_t)q->cluster_size << q->l2_bits) - 1) >>
 		  (q->cluster_bits + q->l2_bits);
 	if (q->l1_size < l1_need)
@@ -363,15 +448,23 @@ static int qcow2_open_inner(struct vimg *img)
 			(unsigned long long)q->rt_offset);
 	if (q->nb_snapshots > QCOW2_MAX_SNAPSHOTS)
 		return vimg_fail(img, -EINVAL, "too many snapshots: %u", q->nb_snapshots);
-	if (q->backing_offset) {
-		if (q->backing_size > 1023 || q->backing_offset >= q->cluster_size ||
-		    q->backing_offset + q->backing_size > q->cluster_size)
-			return vimg_fail(img, -EINVAL,
-				"backing file name (offset %llu, %u bytes) must lie within the header cluster",
-				(unsigned long long)q->backing_offset, q->backing_size);
-	}
+	if (q->backing_offset &&
+	    (q->backing_size > 1023 || q->backing_offset >= q->cluster_size ||
+	     q->backing_offset + q->backing_size > q->cluster_size))
+		return vimg_fail(img, -EINVAL,
+			"backing file name (offset %llu, %u bytes) must lie within the header cluster",
+			(unsigned long long)q->backing_offset, q->backing_size);
+	img->size = size;
+	return 0;
+}
 
-	h = calloc(1, q->cluster_size);
+/* Load the rest of cluster 0: extensions and the backing file name (and
+ * allocate the per-image scratch buffers). */
+static int load_header_cluster(struct qcow2 *q)
+{
+	uint8_t *h = calloc(1, q->cluster_size);
+	int r;
+
 	q->cbuf = aligned_alloc(4096, VIREO_ALIGN_UP(q->cluster_size, 4096));
 	q->cbuf2 = aligned_alloc(4096, VIREO_ALIGN_UP(2 * q->cluster_size, 4096));
 	q->zbuf = calloc(1, q->cluster_size);
@@ -388,8 +481,14 @@ static int qcow2_open_inner(struct vimg *img)
 			r = -ENOMEM;
 	}
 	free(h);
-	if (r < 0)
-		return r;
+	return r;
+}
+
+/* Load the L1 and refcount tables (host order), checking every refcount
+ * table entry. */
+static int load_tables(struct qcow2 *q)
+{
+	int r;
 
 	q->l1 = calloc(q->l1_size ? q->l1_size : 1, 8);
 	q->rt_size = ((uint64_t)q->rt_clusters << q->cluster_bits) / 8;
@@ -407,53 +506,91 @@ static int qcow2_open_inner(struct vimg *img)
 	for (uint64_t i = 0; i < q->rt_size; i++) {
 		q->rt[i] = be64toh(q->rt[i]);
 		if (q->rt[i] & ~QCOW2_RT_OFFSET_MASK || (q->rt[i] & (q->cluster_size - 1)))
-			return vimg_fail(img, -EINVAL,
+			return vimg_fail(q->img, -EINVAL,
 				"refcount table entry %llu (%llu) is not cluster-aligned",
 				(unsigned long long)i, (unsigned long long)q->rt[i]);
 		if (q->rt[i] + q->cluster_size > q->file_end)
-			return vimg_fail(img, -EINVAL,
+			return vimg_fail(q->img, -EINVAL,
 				"refcount table entry %llu points past the end of the file (%llu)",
 				(unsigned long long)i, (unsigned long long)q->rt[i]);
 	}
-	r = qcow2_snapshots_load(q);
+	return 0;
+}
+
+/* Size the L2 and refcount block caches from opts.cache_size. */
+static int init_caches(struct qcow2 *q)
+{
+	const struct vimg_open_opts *o = &q->img->opts;
+	uint64_t cache = o->cache_size ? o->cache_size : 32ull << 20;
+	uint64_t l2n = VIREO_MIN((uint64_t)q->l1_size + 1, cache / q->cluster_size);
+	/* Not bounded by today's table: it grows with the image. */
+	uint64_t rbn = (o->cache_size ? o->cache_size / 4 : 4ull << 20) / q->cluster_size;
+	int r;
+
+	l2n = VIREO_MAX(VIREO_MIN(l2n, 4096), 16);
+	rbn = VIREO_MAX(VIREO_MIN(rbn, 1024), 8);
+	r = qcow2_cache_init(&q->l2c, q->cluster_size, (int)l2n);
+	if (r == 0)
+		r = qcow2_cache_init(&q->rbc, q->cluster_size, (int)rbn);
+	return r;
+}
+
+/* A writable image left dirty (lazy refcounts) gets its refcounts
+ * repaired before use. */
+static int repair_if_dirty(struct qcow2 *q)
+{
+	struct vimg *img = q->img;
+	struct vimg_check res;
+	int r;
+
+	if (img->readonly || !(q->incompat & QCOW2_INCOMPAT_DIRTY) || img->opts.no_repair)
+		return 0;
+	r = qcow2_check(img, VIMG_FIX_LEAKS | VIMG_FIX_ERRORS, &res, NULL);
 	if (r < 0)
 		return r;
+	if (res.corruptions)
+		return vimg_fail(img, -EIO,
+			"image was not closed cleanly and %llu corruptions remain after repair",
+			(unsigned long long)res.corruptions);
+	return qcow2_clear_dirty(q);
+}
 
-	cache = img->opts.cache_size ? img->opts.cache_size : 32ull << 20;
-	{
-		uint64_t l2n = VIREO_MIN((uint64_t)q->l1_size + 1, cache / q->cluster_size);
-		/* Not bounded by today's table: it grows with the image. */
-		uint64_t rbn = (img->opts.cache_size ? img->opts.cache_size / 4 :
-				4ull << 20) / q->cluster_size;
-		l2n = VIREO_MAX(VIREO_MIN(l2n, 4096), 16);
-		rbn = VIREO_MAX(VIREO_MIN(rbn, 1024), 8);
-		r = qcow2_cache_init(&q->l2c, q->cluster_size, (int)l2n);
-		if (r == 0)
-			r = qcow2_cache_init(&q->rbc, q->cluster_size, (int)rbn);
-		if (r < 0)
-			return r;
-	}
+/* What the validated header points to, loaded in this order. */
+static int (*const load_steps[])(struct qcow2 *q) = {
+	load_header_cluster, load_tables, qcow2_snapshots_load, init_caches,
+};
+
+/* Open in three steps: parse the header, validate it, load what it
+ * points to. */
+static int qcow2_open_inner(struct vimg *img)
+{
+	struct qcow2 *q = calloc(1, sizeof(*q));
+	struct qcow2_header hd;
+	int r;
+
+	if (!q)
+		return -ENOMEM;
+	img->priv = q;
+	q->img = img;
+	q->fd = img->fd;
+	r = header_read(q, &hd);
+	if (r == 0)
+		r = header_check_fields(img, &hd, q->file_size);
+	if (r < 0)
+		return r;
+	header_apply(q, &hd);
+	r = header_check_layout(q, hd.size);
+	for (size_t i = 0; r == 0 && i < VIREO_ARRAY_SIZE(load_steps); i++)
+		r = load_steps[i](q);
+	if (r < 0)
+		return r;
 	q->free_hint = 1;
-
 	if (q->backing_file && !img->opts.no_backing) {
 		r = vimg_open_backing(img, q->backing_file, q->backing_fmt);
 		if (r < 0)
 			return r;
 	}
-	if (!img->readonly && (q->incompat & QCOW2_INCOMPAT_DIRTY) && !img->opts.no_repair) {
-		struct vimg_check res;
-		r = vimg_qcow2_check(img, VIMG_FIX_LEAKS | VIMG_FIX_ERRORS, &res, NULL);
-		if (r < 0)
-			return r;
-		if (res.corruptions)
-			return vimg_fail(img, -EIO,
-				"image was not closed cleanly and %llu corruptions remain after repair",
-				(unsigned long long)res.corruptions);
-		r = qcow2_clear_dirty(q);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return repair_if_dirty(q);
 }
 
 static int qcow2_open(struct vimg *img)
@@ -564,7 +701,7 @@ static int drv_map(struct vimg *img, uint64_t off, uint64_t len, bool for_write,
 	return 0;
 }
 
-int vimg_qcow2_make_empty(struct vimg *img)
+static int qcow2_make_empty(struct vimg *img)
 {
 	struct qcow2 *q = qcow2_of(img);
 	int r = qcow2_zero(q, 0, img->size, QCOW2_ZERO_UNALLOC);
@@ -572,9 +709,9 @@ int vimg_qcow2_make_empty(struct vimg *img)
 	return r < 0 ? r : qcow2_flush_all(q);
 }
 
-int vimg_qcow2_pwrite_defer(struct vimg *img, const void *buf, size_t len,
-			    uint64_t off, uint64_t *host, uint64_t *dlen,
-			    const void **src)
+static int qcow2_pwrite_defer(struct vimg *img, const void *buf, size_t len,
+			      uint64_t off, uint64_t *host, uint64_t *dlen,
+			      const void **src)
 {
 	struct qcow2 *q = qcow2_of(img);
 	int r;
@@ -591,13 +728,13 @@ int vimg_qcow2_pwrite_defer(struct vimg *img, const void *buf, size_t len,
 	return 1;
 }
 
-uint32_t vimg_qcow2_cluster_size(struct vimg *img)
+static uint32_t qcow2_cluster_size(struct vimg *img)
 {
 	return qcow2_of(img)->cluster_size;
 }
 
-int vimg_qcow2_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
-				 uint64_t off)
+static int qcow2_pwrite_compressed(struct vimg *img, const void *buf,
+				   size_t len, uint64_t off)
 {
 	struct qcow2 *q = qcow2_of(img);
 	const uint8_t *p = buf;
@@ -626,7 +763,7 @@ int vimg_qcow2_pwrite_compressed(struct vimg *img, const void *buf, size_t len,
 	return 0;
 }
 
-int vimg_qcow2_info(struct vimg *img, struct vimg_info *info)
+static int qcow2_info(struct vimg *img, struct vimg_info *info)
 {
 	struct qcow2 *q = qcow2_of(img);
 
@@ -676,13 +813,11 @@ int qcow2_l1_grow(struct qcow2 *q, uint32_t new_size)
 	r = qcow2_pwrite(q, be, n << q->cluster_bits, noff);
 	free(be);
 	if (r == 0)
-		r = qcow2_refcount_write_dirty(q);
-	if (r == 0)
-		r = qcow2_sync(q);
+		r = qcow2_refcount_sync(q);
 	if (r == 0) {
-		put32(hb, new_size);
-		put64(hb + 4, noff);
-		r = qcow2_pwrite(q, hb, 12, 36);
+		put_be(hb, 4, new_size);
+		put_be(hb + 4, 8, noff);
+		r = qcow2_pwrite(q, hb, 12, QH_L1_SIZE);   /* with l1_offset */
 	}
 	if (r == 0)
 		r = qcow2_sync(q);
@@ -700,12 +835,11 @@ int qcow2_l1_grow(struct qcow2 *q, uint32_t new_size)
 	return qcow2_flush_all(q);
 }
 
-int vimg_qcow2_resize(struct vimg *img, uint64_t new_size)
+static int qcow2_resize(struct vimg *img, uint64_t new_size)
 {
 	struct qcow2 *q = qcow2_of(img);
 	uint64_t need = (new_size + ((uint64_t)q->cluster_size << q->l2_bits) - 1) >>
 			(q->cluster_bits + q->l2_bits);
-	uint8_t b[8];
 	int r;
 
 	if (new_size > (1ull << 56))
@@ -726,15 +860,14 @@ int vimg_qcow2_resize(struct vimg *img, uint64_t new_size)
 	r = qcow2_flush_all(q);
 	if (r < 0)
 		return r;
-	put64(b, new_size);
-	r = qcow2_pwrite(q, b, 8, 24);
+	r = qcow2_header_put(q, QH_SIZE, new_size);
 	if (r < 0)
 		return r;
 	img->size = new_size;
 	return qcow2_sync(q);
 }
 
-int vimg_qcow2_set_backing(struct vimg *img, const char *b, const char *fmt)
+static int qcow2_set_backing(struct vimg *img, const char *b, const char *fmt)
 {
 	struct qcow2 *q = qcow2_of(img);
 	int r;
@@ -755,7 +888,7 @@ int vimg_qcow2_set_backing(struct vimg *img, const char *b, const char *fmt)
 	return qcow2_sync(q);
 }
 
-const struct vimg_driver vimg_qcow2_driver = {
+const struct vimg_driver qcow2_driver = {
 	.name = "qcow2",
 	.fmt = VIMG_FMT_QCOW2,
 	.open = qcow2_open,
@@ -767,4 +900,15 @@ const struct vimg_driver vimg_qcow2_driver = {
 	.flush = drv_flush,
 	.block_status = drv_status,
 	.map = drv_map,
+	.create = qcow2_create,
+	.info = qcow2_info,
+	.check = qcow2_check,
+	.resize = qcow2_resize,
+	.set_backing = qcow2_set_backing,
+	.make_empty = qcow2_make_empty,
+	.cluster_size = qcow2_cluster_size,
+	.pwrite_compressed = qcow2_pwrite_compressed,
+	.pwrite_defer = qcow2_pwrite_defer,
+	.snapshot_list = qcow2_snapshot_list,
+	.snapshot = qcow2_snapshot,
 };

@@ -33,6 +33,33 @@
 #define QCOW2_EXT_FEATURES     0x6803f857u
 
 /* Maximum number of snapshots and L1 entries we accept (absurd-size guard). */
+/*
+ * The header's fields, as QEMU's docs/interop/qcow2.txt lays them out:
+ * byte offsets into cluster 0 (big-endian on disk).
+ */
+enum qcow2_header_off {
+	QH_MAGIC = 0, QH_VERSION = 4, QH_BACKING_OFFSET = 8, QH_BACKING_SIZE = 16,
+	QH_CLUSTER_BITS = 20, QH_SIZE = 24, QH_CRYPT_METHOD = 32, QH_L1_SIZE = 36,
+	QH_L1_OFFSET = 40, QH_RT_OFFSET = 48, QH_RT_CLUSTERS = 56,
+	QH_NB_SNAPSHOTS = 60, QH_SNAPSHOTS_OFFSET = 64,
+	QH_V2_LENGTH = 72,             /* a version 2 header ends here */
+	/* version 3 */
+	QH_INCOMPAT = 72, QH_COMPAT = 80, QH_AUTOCLEAR = 88,
+	QH_REFCOUNT_ORDER = 96, QH_HEADER_LENGTH = 100,
+	QH_V3_MIN_LENGTH = 104,        /* the shortest version 3 header */
+	QH_COMPRESSION_TYPE = 104,     /* 1 byte, with INCOMPAT_COMPRESS */
+	QH_V3_LENGTH = 112,            /* what we write, padded to 8 */
+};
+
+/* The header decoded (every field widened to 64 bits). */
+struct qcow2_header {
+	uint64_t magic, version, backing_offset, backing_size, cluster_bits;
+	uint64_t size, crypt_method, l1_size, l1_offset, rt_offset, rt_clusters;
+	uint64_t nb_snapshots, snapshots_offset;
+	uint64_t incompat, compat, autoclear, refcount_order, header_length;
+	uint64_t compression_type;
+};
+
 #define QCOW2_MAX_SNAPSHOTS 65536
 #define QCOW2_MAX_L1_BYTES  (32u << 20)
 #define QCOW2_MAX_RT_BYTES  (8u << 20)
@@ -166,6 +193,8 @@ int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *off);
 /* Queue a reference drop that is applied once metadata is on disk. */
 int qcow2_free_later(struct qcow2 *q, uint64_t host_off, uint64_t nclusters);
 int qcow2_refcount_write_dirty(struct qcow2 *q);
+/* Write the dirty refcount blocks and table, then sync. */
+int qcow2_refcount_sync(struct qcow2 *q);
 int qcow2_apply_pending_frees(struct qcow2 *q);
 int qcow2_rebuild_refcounts(struct qcow2 *q, const uint64_t *counts,
 			    uint64_t nclusters);
@@ -213,6 +242,11 @@ int qcow2_write_compressed_many(struct qcow2 *q, const uint8_t *buf, size_t n,
 				uint64_t off);
 
 /* qcow2.c */
+/* Decode the first QH_V3_LENGTH bytes of a header (v3 fields included:
+ * the caller looks at them for version 3 only). */
+void qcow2_header_decode(const uint8_t *h, struct qcow2_header *hd);
+/* Write one field of the on-disk header (the field at offset @off). */
+int qcow2_header_put(struct qcow2 *q, enum qcow2_header_off off, uint64_t v);
 int qcow2_mark_dirty(struct qcow2 *q);
 /* Clear the header dirty bit (refcounts are known to be right). */
 int qcow2_clear_dirty(struct qcow2 *q);
@@ -223,6 +257,14 @@ int qcow2_sync(struct qcow2 *q);
 /* qcow2-snapshot.c */
 int qcow2_snapshots_load(struct qcow2 *q);
 void qcow2_snapshots_free(struct qcow2 *q);
+int qcow2_snapshot_list(struct vimg *img, struct vimg_snapshot **out, int *n);
+int qcow2_snapshot(struct vimg *img, enum vimg_snap_op op, const char *id,
+		   const char *name);
+
+/* Driver entries defined outside qcow2.c (qcow2_driver). */
+int qcow2_create(const char *path, const struct vimg_create_opts *o,
+		 char *err, size_t errlen);
+int qcow2_check(struct vimg *img, int fix, struct vimg_check *res, FILE *log);
 
 /* Read/write raw metadata. */
 int qcow2_pread(struct qcow2 *q, void *buf, size_t len, uint64_t off);

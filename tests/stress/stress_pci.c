@@ -42,59 +42,12 @@
 #include "virtio/rng.h"
 #include "pci_guest.h"
 
+#include "fuzz_mem_disk.h"
+
 #define NVCPU 3
 #define NDEV 3
 #define STRESS_STALL_S 10
 #define RAM_SIZE (1u << 20)
-#define DISK_SIZE (64u << 10)
-
-struct mem_disk {
-	struct blk_backend b;
-	pthread_mutex_t lock;
-	uint8_t bytes[DISK_SIZE];
-};
-
-static int md_rw(struct blk_backend *b, const struct iovec *iov, int cnt, uint64_t off,
-		 int write)
-{
-	struct mem_disk *m = (struct mem_disk *)b;
-
-	pthread_mutex_lock(&m->lock);
-	for (int i = 0; i < cnt; i++) {
-		if (off > DISK_SIZE || iov[i].iov_len > DISK_SIZE - off)
-			abort();
-		if (write)
-			memcpy(m->bytes + off, iov[i].iov_base, iov[i].iov_len);
-		else
-			memcpy(iov[i].iov_base, m->bytes + off, iov[i].iov_len);
-		off += iov[i].iov_len;
-	}
-	pthread_mutex_unlock(&m->lock);
-	return 0;
-}
-
-static int md_preadv(struct blk_backend *b, const struct iovec *v, int n, uint64_t o)
-{
-	return md_rw(b, v, n, o, 0);
-}
-
-static int md_pwritev(struct blk_backend *b, const struct iovec *v, int n, uint64_t o)
-{
-	return md_rw(b, v, n, o, 1);
-}
-
-static int md_flush(struct blk_backend *b) { (void)b; return 0; }
-
-static void md_close(struct blk_backend *b)
-{
-	pthread_mutex_destroy(&((struct mem_disk *)b)->lock);
-	free(b);
-}
-
-static const struct blk_backend_ops md_ops = {
-	.format = "mem", .preadv = md_preadv, .pwritev = md_pwritev, .flush = md_flush,
-	.close = md_close,
-};
 
 static void sink_write(void *o, const void *b, size_t n) { (void)o; (void)b; (void)n; }
 
@@ -223,7 +176,7 @@ static void setup_kvm(void)
 static void setup(void)
 {
 	static const struct virtio_console_backend con_be = { .write = sink_write };
-	struct mem_disk *disk;
+	struct blk_backend *disk;
 	uint8_t *ram = calloc(1, RAM_SIZE);
 	struct virtio_dev *d;
 
@@ -239,12 +192,10 @@ static void setup(void)
 				  .mmio = &S.mmio, .irq = &S.irq };
 	S.host = pci_host_new(&S.env);
 	S.venv.mem = &S.mem;
-	disk = calloc(1, sizeof(*disk));
+	disk = mem_disk_new(false);
 	if (!S.env.loop || !S.host || !disk)
 		abort();
-	pthread_mutex_init(&disk->lock, NULL);
-	disk->b = (struct blk_backend){ .ops = &md_ops, .path = "mem", .size = DISK_SIZE };
-	if (virtio_blk_create(&S.venv, &disk->b, "stress", NULL, &d) ||
+	if (virtio_blk_create(&S.venv, disk, "stress", NULL, &d) ||
 	    virtio_pci_create(S.host, d, &S.vp[0]))
 		abort();
 	S.vdev[0] = d;

@@ -110,23 +110,7 @@ static int req_submit(struct blk_req *r)
 	io->opaque = r;
 	if (be->ops->submit)
 		return be->ops->submit(be, io);
-	switch (io->op) {
-	case BLK_OP_READ:
-		ret = be->ops->preadv(be, io->iov, io->iovcnt, io->offset);
-		break;
-	case BLK_OP_WRITE:
-		ret = be->ops->pwritev(be, io->iov, io->iovcnt, io->offset);
-		break;
-	case BLK_OP_FLUSH:
-		ret = be->ops->flush(be);
-		break;
-	case BLK_OP_DISCARD:
-		ret = be->ops->discard(be, io->offset, io->len);
-		break;
-	default:
-		ret = be->ops->write_zeroes(be, io->offset, io->len, io->unmap);
-		break;
-	}
+	ret = be->ops->run(be, io);
 	req_done(io, ret);
 	return 0;
 }

@@ -1,21 +1,23 @@
 /*
  * Block backends for virtio-blk: where the bytes of a disk live.
  *
- * A backend is a struct blk_backend with an ops table.  Every backend has
- * synchronous operations (preadv/pwritev/flush/discard/write_zeroes); a
- * backend that can overlap requests also has submit(), which queues one
- * struct blk_io and returns at once; its completion callback later runs on
- * the thread that calls complete() (the VMM's event loop, woken through
- * the file descriptor returned by event_fd()).  Without submit() the
- * device runs each request synchronously.
+ * A backend is a struct blk_backend with an ops table.  Every backend can
+ * run() a struct blk_io synchronously; a backend that can overlap requests
+ * also has submit(), which queues one and returns at once; its completion
+ * callback later runs on the thread that calls complete() (the VMM's event
+ * loop, woken through the file descriptor returned by event_fd()).  Without
+ * submit() the device runs each request synchronously.
  *
- * The raw file backend (blk_raw.c) uses io_uring, or worker threads when
- * io_uring is unavailable.  The qcow2 image library plugs in by providing
- * the same ops.
+ * Two backends: raw files and block devices (blk_raw.c: io_uring, worker
+ * threads or synchronous; the file operations are lib/util/vio.c's, which
+ * lib/img's raw driver uses too), and images through lib/img (blk_img.c:
+ * qcow2, or raw through the library).  Both use blk_backend.c's completion
+ * queue and OFD locking.
  */
 #ifndef VIREO_VMM_BLK_BACKEND_H
 #define VIREO_VMM_BLK_BACKEND_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -50,16 +52,9 @@ struct blk_io {
 struct blk_backend;
 
 struct blk_backend_ops {
-	const char *format;        /* "raw", "qcow2" */
-	/* Synchronous; return 0 or -errno; transfers are complete or fail. */
-	int (*preadv)(struct blk_backend *b, const struct iovec *iov, int iovcnt,
-		      uint64_t off);
-	int (*pwritev)(struct blk_backend *b, const struct iovec *iov,
-		       int iovcnt, uint64_t off);
-	int (*flush)(struct blk_backend *b);
-	int (*discard)(struct blk_backend *b, uint64_t off, uint64_t len);
-	int (*write_zeroes)(struct blk_backend *b, uint64_t off, uint64_t len,
-			    bool unmap);
+	/* Synchronous: do io now and return 0 or -errno (done() is not
+	 * called); transfers are complete or fail. */
+	int (*run)(struct blk_backend *b, struct blk_io *io);
 	/* Asynchronous (optional): queue io; 0 or -errno (then done() is not
 	 * called).  done() may run before submit() returns (a request the
 	 * page cache served at once), on the submitting thread. */
@@ -73,12 +68,38 @@ struct blk_backend_ops {
 
 struct blk_backend {
 	const struct blk_backend_ops *ops;
+	const char *format;        /* "raw", "qcow2" */
 	const char *path;          /* for messages */
 	uint64_t size;             /* bytes (virtual disk size) */
 	bool read_only;
 	bool can_discard;
 	bool can_write_zeroes;
 };
+
+/* A FIFO of requests (through blk_io.next). */
+struct blk_io_list {
+	struct blk_io *head, *tail;
+};
+void blk_io_list_add(struct blk_io_list *l, struct blk_io *io);
+struct blk_io *blk_io_list_pop(struct blk_io_list *l);
+
+/*
+ * Finished requests waiting for complete(): any thread pushes one with its
+ * result and the eventfd is signalled; the event loop's complete() runs
+ * their done() callbacks.  @lock may also guard a backend's own queues.
+ */
+struct blk_done_queue {
+	pthread_mutex_t lock;
+	struct blk_io_list done;
+	int efd;                   /* -1 without async completions */
+};
+void blk_done_init(struct blk_done_queue *q);
+/* Create the eventfd; 0 or -errno. */
+int blk_done_open_fd(struct blk_done_queue *q);
+void blk_done_destroy(struct blk_done_queue *q);
+void blk_done_push(struct blk_done_queue *q, struct blk_io *io, int result);
+/* Run done() for every queued request; returns how many. */
+int blk_done_run(struct blk_done_queue *q);
 
 /* Raw file backend. */
 #define BLK_RAW_READONLY  1u   /* open O_RDONLY, shared lock */
@@ -98,7 +119,8 @@ const char *blk_raw_engine(const struct blk_backend *b);
 
 /*
  * Image-library backend (blk_img.c): a qcow2 (or raw) disk through lib/img,
- * with its backing chain.  @format is "qcow2" or "raw" (never probed).
+ * with its backing chain.  @format is "qcow2" or "raw" (never probed); it
+ * becomes b->format, the ops are the same.
  * Locks like blk_raw_open (the image exclusive when writable, shared when
  * read-only; every backing file shared).  Returns 0 and *out, or -errno
  * after printing one line naming the file and the problem.

@@ -5,9 +5,9 @@
  * Requests go to the library's async pool (vimg_aio_*): a read or write is
  * split into one pool request per iovec segment (no bounce buffer), and the
  * blk_io completes when its last segment does.  Callbacks run on pool
- * threads; they queue the blk_io on a done list and signal an eventfd, and
+ * threads; they push the blk_io on blk_backend.c's done queue, and
  * complete() (the VMM's event loop) runs the done() callbacks, as the raw
- * backend does.
+ * backend does.  One ops table serves both formats; b->format says which.
  *
  * Locking: like raw disks, the image file is locked with an OFD lock
  * (exclusive when writable, shared when read-only) before the library
@@ -20,7 +20,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <vireo/img.h>
@@ -36,11 +35,10 @@ struct blk_img {
 	struct vimg *img;
 	struct vimg_aio *aio;
 	char *path;
-	int efd;
 	int lock_fd[IMG_MAX_LOCKS];
 	int nr_locks;
-	pthread_mutex_t lock;
-	struct blk_io *done_head, *done_tail;
+	/* Finished requests; its lock also guards every img_req. */
+	struct blk_done_queue dq;
 };
 
 /* One blk_io split into pool requests: completes when pending reaches 0. */
@@ -58,78 +56,38 @@ static struct blk_img *to_img(struct blk_backend *b)
 
 /* ---- synchronous operations ---- */
 
-static int img_preadv(struct blk_backend *b, const struct iovec *iov,
-		      int iovcnt, uint64_t off)
+static int img_run(struct blk_backend *b, struct blk_io *io)
 {
-	struct blk_img *bi = to_img(b);
+	struct vimg *img = to_img(b)->img;
+	uint64_t off = io->offset;
 
-	for (int i = 0; i < iovcnt; i++) {
-		int r = vimg_pread(bi->img, iov[i].iov_base, iov[i].iov_len, off);
-		if (r < 0)
-			return r;
-		off += iov[i].iov_len;
-	}
-	return 0;
-}
-
-static int img_pwritev(struct blk_backend *b, const struct iovec *iov,
-		       int iovcnt, uint64_t off)
-{
-	struct blk_img *bi = to_img(b);
-
-	if (b->read_only)
+	if (b->read_only && io->op != BLK_OP_READ && io->op != BLK_OP_FLUSH)
 		return -EROFS;
-	for (int i = 0; i < iovcnt; i++) {
-		int r = vimg_pwrite(bi->img, iov[i].iov_base, iov[i].iov_len, off);
-		if (r < 0)
-			return r;
-		off += iov[i].iov_len;
-	}
-	return 0;
-}
-
-static int img_flush(struct blk_backend *b)
-{
-	if (b->read_only)
+	switch (io->op) {
+	case BLK_OP_READ:
+	case BLK_OP_WRITE:
+		for (int i = 0; i < io->iovcnt; i++) {
+			const struct iovec *v = &io->iov[i];
+			int r = io->op == BLK_OP_READ ?
+				vimg_pread(img, v->iov_base, v->iov_len, off) :
+				vimg_pwrite(img, v->iov_base, v->iov_len, off);
+			if (r < 0)
+				return r;
+			off += v->iov_len;
+		}
 		return 0;
-	return vimg_flush(to_img(b)->img);
-}
-
-static int img_discard(struct blk_backend *b, uint64_t off, uint64_t len)
-{
-	if (b->read_only)
-		return -EROFS;
-	return vimg_discard(to_img(b)->img, off, len);
-}
-
-static int img_write_zeroes(struct blk_backend *b, uint64_t off, uint64_t len,
-			    bool unmap)
-{
-	(void)unmap;   /* the library decides (zero clusters on qcow2 v3) */
-	if (b->read_only)
-		return -EROFS;
-	return vimg_pwrite_zeroes(to_img(b)->img, off, len);
+	case BLK_OP_FLUSH:
+		return b->read_only ? 0 : vimg_flush(img);
+	case BLK_OP_DISCARD:
+		return vimg_discard(img, io->offset, io->len);
+	case BLK_OP_WRITE_ZEROES:
+		/* unmap: the library decides (zero clusters on qcow2 v3) */
+		return vimg_pwrite_zeroes(img, io->offset, io->len);
+	}
+	return -EINVAL;
 }
 
 /* ---- asynchronous operations ---- */
-
-static void img_finished(struct blk_img *bi, struct blk_io *io, int result)
-{
-	uint64_t one = 1;
-
-	io->done_bytes = (uint64_t)(int64_t)result;   /* carries the result */
-	io->next = NULL;
-	pthread_mutex_lock(&bi->lock);
-	if (bi->done_tail)
-		bi->done_tail->next = io;
-	else
-		bi->done_head = io;
-	bi->done_tail = io;
-	pthread_mutex_unlock(&bi->lock);
-	if (write(bi->efd, &one, sizeof(one)) < 0) {
-		/* counter saturation cannot happen; nothing to do */
-	}
-}
 
 /* Drop one reference of req; the last one finishes the blk_io. */
 static void img_req_put(struct img_req *req, int ret)
@@ -137,13 +95,13 @@ static void img_req_put(struct img_req *req, int ret)
 	struct blk_img *bi = req->bi;
 	int left;
 
-	pthread_mutex_lock(&bi->lock);
+	pthread_mutex_lock(&bi->dq.lock);
 	if (ret < 0 && req->err == 0)
 		req->err = ret;
 	left = --req->pending;
-	pthread_mutex_unlock(&bi->lock);
+	pthread_mutex_unlock(&bi->dq.lock);
 	if (left == 0) {
-		img_finished(bi, req->io, req->err);
+		blk_done_push(&bi->dq, req->io, req->err);
 		free(req);
 	}
 }
@@ -159,18 +117,18 @@ static int img_queue(struct img_req *req, enum vimg_aio_op op, void *buf,
 	struct blk_img *bi = req->bi;
 	int r;
 
-	pthread_mutex_lock(&bi->lock);
+	pthread_mutex_lock(&bi->dq.lock);
 	req->pending++;
-	pthread_mutex_unlock(&bi->lock);
+	pthread_mutex_unlock(&bi->dq.lock);
 	r = vimg_aio_submit(bi->aio, op, buf, len, off, img_aio_cb, req);
 	if (r < 0) {
 		/* Not queued: undo the reference taken for it.  The submitter's
 		 * own reference keeps req alive, so this never frees it. */
-		pthread_mutex_lock(&bi->lock);
+		pthread_mutex_lock(&bi->dq.lock);
 		if (req->err == 0)
 			req->err = r;
 		req->pending--;
-		pthread_mutex_unlock(&bi->lock);
+		pthread_mutex_unlock(&bi->dq.lock);
 	}
 	return r;
 }
@@ -222,30 +180,12 @@ static int img_submit(struct blk_backend *b, struct blk_io *io)
 
 static int img_event_fd(struct blk_backend *b)
 {
-	return to_img(b)->efd;
+	return to_img(b)->dq.efd;
 }
 
 static int img_complete(struct blk_backend *b)
 {
-	struct blk_img *bi = to_img(b);
-	struct blk_io *list, *io;
-	uint64_t cnt;
-	int n = 0;
-
-	if (read(bi->efd, &cnt, sizeof(cnt)) < 0) {
-		/* EAGAIN: nothing signalled, still look */
-	}
-	pthread_mutex_lock(&bi->lock);
-	list = bi->done_head;
-	bi->done_head = bi->done_tail = NULL;
-	pthread_mutex_unlock(&bi->lock);
-	while ((io = list)) {
-		list = io->next;
-		io->next = NULL;
-		io->done(io, (int)(int64_t)io->done_bytes);
-		n++;
-	}
-	return n;
+	return blk_done_run(&to_img(b)->dq);
 }
 
 static void img_close(struct blk_backend *b)
@@ -262,38 +202,10 @@ static void img_close(struct blk_backend *b)
 	}
 	for (int i = 0; i < bi->nr_locks; i++)
 		close(bi->lock_fd[i]);
-	if (bi->efd >= 0)
-		close(bi->efd);
-	pthread_mutex_destroy(&bi->lock);
+	blk_done_destroy(&bi->dq);
 	free(bi->path);
 	free(bi);
 }
-
-static const struct blk_backend_ops img_ops_qcow2 = {
-	.format = "qcow2",
-	.preadv = img_preadv,
-	.pwritev = img_pwritev,
-	.flush = img_flush,
-	.discard = img_discard,
-	.write_zeroes = img_write_zeroes,
-	.submit = img_submit,
-	.event_fd = img_event_fd,
-	.complete = img_complete,
-	.close = img_close,
-};
-
-static const struct blk_backend_ops img_ops_raw = {
-	.format = "raw",
-	.preadv = img_preadv,
-	.pwritev = img_pwritev,
-	.flush = img_flush,
-	.discard = img_discard,
-	.write_zeroes = img_write_zeroes,
-	.submit = img_submit,
-	.event_fd = img_event_fd,
-	.complete = img_complete,
-	.close = img_close,
-};
 
 /* Take an OFD lock on its own descriptor of @path (whole file). */
 static int img_lock(struct blk_img *bi, const char *path, bool shared,
@@ -322,6 +234,11 @@ static int img_lock(struct blk_img *bi, const char *path, bool shared,
 	return 0;
 }
 
+static const struct blk_backend_ops img_ops = {
+	.run = img_run, .submit = img_submit, .event_fd = img_event_fd,
+	.complete = img_complete, .close = img_close,
+};
+
 int blk_img_open(const char *path, const char *format, unsigned flags,
 		 struct blk_backend **out)
 {
@@ -338,10 +255,10 @@ int blk_img_open(const char *path, const char *format, unsigned flags,
 	bi = calloc(1, sizeof(*bi));
 	if (!bi)
 		return -ENOMEM;
-	bi->efd = -1;
-	pthread_mutex_init(&bi->lock, NULL);
+	blk_done_init(&bi->dq);
 	bi->path = strdup(path);
-	bi->b.ops = strcmp(format, "qcow2") ? &img_ops_raw : &img_ops_qcow2;
+	bi->b.ops = &img_ops;
+	bi->b.format = strcmp(format, "qcow2") ? "raw" : "qcow2";
 	bi->b.path = bi->path;
 	bi->b.read_only = (flags & BLK_IMG_READONLY) != 0;
 	if (!bi->path) {
@@ -383,9 +300,8 @@ int blk_img_open(const char *path, const char *format, unsigned flags,
 	bi->b.size = vimg_size(bi->img);
 	bi->b.can_discard = !bi->b.read_only;
 	bi->b.can_write_zeroes = !bi->b.read_only;
-	bi->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (bi->efd < 0) {
-		ret = -errno;
+	ret = blk_done_open_fd(&bi->dq);
+	if (ret < 0) {
 		verr("disk image %s: cannot create an eventfd: %s", path,
 		     strerror(-ret));
 		goto fail;
@@ -405,7 +321,7 @@ fail:
 
 struct vimg *blk_img_image(struct blk_backend *b)
 {
-	if (b->ops != &img_ops_qcow2 && b->ops != &img_ops_raw)
+	if (b->ops != &img_ops)
 		return NULL;
 	return to_img(b)->img;
 }
