@@ -24,6 +24,7 @@
 #include "virtio/console.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
+#include "virtio/vsock.h"
 #include "x86/acpi.h"
 
 /* ---- platform chips -------------------------------------------------------------- */
@@ -216,6 +217,18 @@ static int devices_add_disk(struct devices *d, const struct virtio_disk_opt *dis
 	return devices_add_virtio(d, vdev);
 }
 
+/* ---- virtio-vsock ------------------------------------------------------------------ */
+
+static int devices_add_vsock(struct devices *d, const struct virtio_opts *o)
+{
+	struct virtio_dev *vdev;
+	int r = virtio_vsock_create(&d->venv, VIRTIO_VSOCK_DEFAULT_DEV, o->vsock_cid, &vdev);
+
+	if (r == 0)
+		r = devices_add_virtio(d, vdev);
+	return r;
+}
+
 /* ---- virtio-balloon ---------------------------------------------------------------- */
 
 /*
@@ -333,6 +346,8 @@ static int devices_virtio(struct devices *d, const struct virtio_opts *o, struct
 		if (r == 0)
 			r = devices_add_virtio(d, vdev);
 	}
+	if (r == 0 && o->vsock)
+		r = devices_add_vsock(d, o);
 	if (r == 0 && o->balloon)
 		r = devices_add_balloon(d, o);
 	return r;
