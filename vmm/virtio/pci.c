@@ -163,7 +163,6 @@ static void vp_irq_config(struct virtio_dev *d)
 
 /* ---- vectors and kicks handed to an outside data path (vhost) ---- */
 
-static void vp_kick(void *opaque, uint32_t events);
 
 /*
  * An outside writer signals the irqfd of an external vector directly, so
@@ -202,8 +201,10 @@ static int vp_queue_kick_fd(struct virtio_dev *d, unsigned q)
 
 	if (q >= d->ops->nr_queues || q >= VIRTIO_MAX_QUEUES || vp->kick[q].fd < 0)
 		return -EINVAL;
+	/* Not evloop_del/add: those write the loop's table from this (vCPU)
+	 * thread; an empty event mask only changes the epoll set. */
 	if (!vp->kick_ext[q]) {
-		evloop_del(vp->env->loop, vp->kick[q].fd);
+		evloop_mod(vp->env->loop, vp->kick[q].fd, 0);
 		vp->kick_ext[q] = true;
 	}
 	return vp->kick[q].fd;
@@ -232,7 +233,7 @@ static void vp_ext_reset(struct virtio_pci *vp)
 		if (!vp->kick_ext[q])
 			continue;
 		vp->kick_ext[q] = false;
-		if (evloop_add(vp->env->loop, vp->kick[q].fd, EPOLLIN, vp_kick, &vp->kick[q]) < 0)
+		if (evloop_mod(vp->env->loop, vp->kick[q].fd, EPOLLIN) < 0)
 			verr("%s: cannot watch queue %u notifications again", vp->name, q);
 	}
 	memset(vp->vec_ext, 0, sizeof(vp->vec_ext));
