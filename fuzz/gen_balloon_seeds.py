@@ -29,7 +29,8 @@ def seed(name, flags, log2, queues):
         struct.pack_into('<HH', img, base + 0x800, 0, len(bufs))
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, name), 'wb') as f:
-        f.write(bytes([flags, log2]) + bytes(img))
+        # The target zero-fills what the input leaves out: drop the tail.
+        f.write(bytes([flags, log2]) + bytes(img).rstrip(b'\0'))
 
 
 pfns = struct.pack('<8I', 0x18, 0x19, 0x1a, 0x1f, 0x0, 0x10, 0xfffff, 0xffffffff)
