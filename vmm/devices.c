@@ -16,12 +16,15 @@
 #include "irq.h"
 #include "layout.h"
 #include "loop.h"
+#include "memory.h"
 #include "options.h"
 #include "runstate.h"
+#include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
+#include "virtio/vsock.h"
 #include "x86/acpi.h"
 
 /* ---- platform chips -------------------------------------------------------------- */
@@ -214,6 +217,109 @@ static int devices_add_disk(struct devices *d, const struct virtio_disk_opt *dis
 	return devices_add_virtio(d, vdev);
 }
 
+/* ---- virtio-vsock ------------------------------------------------------------------ */
+
+static int devices_add_vsock(struct devices *d, const struct virtio_opts *o)
+{
+	struct virtio_dev *vdev;
+	int r = virtio_vsock_create(&d->venv, VIRTIO_VSOCK_DEFAULT_DEV, o->vsock_cid, &vdev);
+
+	if (r == 0)
+		r = devices_add_virtio(d, vdev);
+	return r;
+}
+
+/* ---- virtio-balloon ---------------------------------------------------------------- */
+
+/*
+ * Until the control API exists, the balloon's target can be changed at run
+ * time through a FIFO named by VIREO_BALLOON_FIFO (the lab's balloon
+ * scenario uses it): lines "target SIZE" (e.g. "target 512M", "target 0")
+ * and "stats" (log the guest's next statistics).  Interim; it goes when
+ * the control API takes over.
+ */
+static void devices_balloon_line(struct devices *d, const char *line)
+{
+	uint64_t v;
+
+	if (!strncmp(line, "target ", 7) && vsize_parse(line + 7, 1, &v) == 0) {
+		int r = virtio_balloon_set_target(d->balloon, v);
+
+		if (r < 0)
+			vwarn("balloon: target %s: %s", line + 7, strerror(-r));
+	} else if (!strcmp(line, "stats")) {
+		virtio_balloon_request_stats(d->balloon, true);
+	} else if (line[0]) {
+		vwarn("balloon: unknown request '%s' (target SIZE, stats)", line);
+	}
+}
+
+static void devices_balloon_fifo(void *opaque)
+{
+	struct devices *d = opaque;
+	char *buf = d->balloon_fifo_buf, *nl;
+	ssize_t n;
+
+	while ((n = read(d->balloon_fifo, buf + d->balloon_fifo_len,
+			 sizeof(d->balloon_fifo_buf) - 1 - d->balloon_fifo_len)) > 0) {
+		d->balloon_fifo_len += (size_t)n;
+		buf[d->balloon_fifo_len] = 0;
+		while ((nl = memchr(buf, '\n', d->balloon_fifo_len))) {
+			*nl = 0;
+			devices_balloon_line(d, buf);
+			d->balloon_fifo_len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, d->balloon_fifo_len);
+		}
+		if (d->balloon_fifo_len == sizeof(d->balloon_fifo_buf) - 1)
+			d->balloon_fifo_len = 0;   /* an endless line: dropped */
+	}
+}
+
+static int devices_add_balloon(struct devices *d, const struct virtio_opts *o)
+{
+	struct virtio_balloon_range ranges[VIRTIO_BALLOON_MAX_RANGES];
+	struct e820_entry e820[16];
+	struct virtio_balloon_config cfg = {
+		.reporting = o->balloon_reporting,
+		.deflate_on_oom = o->balloon_deflate_on_oom,
+		.target = o->balloon_target,
+		.ranges = ranges,
+	};
+	unsigned n = memory_e820(d->env.mem, e820, VIREO_ARRAY_SIZE(e820));
+	const char *fifo = getenv("VIREO_BALLOON_FIFO");
+	struct virtio_dev *vdev;
+	int r;
+
+	/* e820 RAM from 1 MiB up: never the BIOS area, the PCI hole or ECAM. */
+	for (unsigned i = 0; i < n && cfg.nr_ranges < VIRTIO_BALLOON_MAX_RANGES; i++)
+		if (e820[i].type == E820_RAM && e820[i].addr >= LAYOUT_HIGH_RAM)
+			ranges[cfg.nr_ranges++] = (struct virtio_balloon_range){
+				e820[i].addr, e820[i].size };
+	if (o->balloon_target > d->env.mem->ram_size) {
+		verr("--balloon target=%llu MiB is more than the guest's %llu MiB of RAM",
+		     (unsigned long long)(o->balloon_target >> 20),
+		     (unsigned long long)(d->env.mem->ram_size >> 20));
+		return -EINVAL;
+	}
+	r = virtio_balloon_create(&d->venv, &cfg, &vdev);
+	if (r == 0)
+		r = devices_add_virtio(d, vdev);
+	if (r)
+		return r;
+	d->balloon = vdev;
+	if (fifo && *fifo) {
+		d->balloon_fifo = open(fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		if (d->balloon_fifo < 0) {
+			verr("VIREO_BALLOON_FIFO %s: %s", fifo, strerror(errno));
+			return -errno;
+		}
+		r = devices_watch_fd(d, d->balloon_fifo, devices_balloon_fifo, d);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int devices_virtio(struct devices *d, const struct virtio_opts *o, struct console *con)
 {
 	struct virtio_dev *vdev;
@@ -240,6 +346,10 @@ static int devices_virtio(struct devices *d, const struct virtio_opts *o, struct
 		if (r == 0)
 			r = devices_add_virtio(d, vdev);
 	}
+	if (r == 0 && o->vsock)
+		r = devices_add_vsock(d, o);
+	if (r == 0 && o->balloon)
+		r = devices_add_balloon(d, o);
 	return r;
 }
 
@@ -253,6 +363,7 @@ int devices_create(struct devices *d, const struct vmm_opts *o, const struct dev
 	memset(d, 0, sizeof(*d));
 	d->env = *env;
 	d->rs = rs;
+	d->balloon_fifo = -1;
 	pthread_mutex_init(&d->pm_lock, NULL);
 	r = devices_platform(d, o, start_ns);
 	if (r)
@@ -271,6 +382,10 @@ void devices_destroy(struct devices *d)
 	for (unsigned i = 0; i < DEVICES_MAX_WATCH; i++)
 		if (d->watch[i])
 			devices_unwatch_fd(d, d->watch[i]->fd);
+	if (d->balloon_fifo >= 0)
+		close(d->balloon_fifo);
+	d->balloon_fifo = -1;
+	d->balloon = NULL;
 	pci_host_free(d->pci);
 	d->pci = NULL;
 	if (d->pm)

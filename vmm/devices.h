@@ -2,8 +2,8 @@
  * The devices of one VM, as vireo-vmm's options ask for them: the i8042
  * (reset line), the MC146818 RTC, the ACPI PM block (power button, sleep
  * and reset registers), the optional boot-timer page and debug-exit port,
- * the PCI host, and a virtio PCI function per --disk, --virtio-console and
- * --rng.  COM1 belongs to the console (console.h).
+ * the PCI host, and a virtio PCI function per --disk, --virtio-console,
+ * --rng, --vsock and --balloon.  COM1 belongs to the console (console.h).
  *
  * vm.c creates them after guest RAM and the irqchip exist and destroys
  * them after the vCPUs are gone.  Guest requests to power off, reset or
@@ -28,7 +28,7 @@ struct acpi_pm;
 struct virtio_pci;
 struct vmm_opts;
 
-#define DEVICES_MAX_VIRTIO (VIRTIO_OPTS_MAX_DISKS + 2)
+#define DEVICES_MAX_VIRTIO (VIRTIO_OPTS_MAX_DISKS + 4)
 #define DEVICES_MAX_WATCH  (DEVICES_MAX_VIRTIO * 2)
 
 struct devices_watch;
@@ -46,6 +46,10 @@ struct devices {
 	struct virtio_pci *virtio[DEVICES_MAX_VIRTIO];
 	unsigned nr_virtio;
 	struct devices_watch *watch[DEVICES_MAX_WATCH];
+	struct virtio_dev *balloon;          /* --balloon, owned by its transport */
+	int balloon_fifo;                    /* VIREO_BALLOON_FIFO, or -1 */
+	char balloon_fifo_buf[128];
+	size_t balloon_fifo_len;
 };
 
 /* Returns 0 or -errno (a message is printed for option errors); call

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -86,12 +87,84 @@ static void test_rng(void **state)
 	assert_non_null(strstr(err, "'speed=1'"));
 }
 
+static void test_vsock(void **state)
+{
+	struct virtio_opts o = { 0 };
+	char err[200];
+
+	(void)state;
+	assert_int_equal(virtio_opts_vsock(&o, "cid=3", err, sizeof(err)), 0);
+	assert_true(o.vsock);
+	assert_int_equal(o.vsock_cid, 3);
+	assert_int_equal(virtio_opts_vsock(&o, "cid=4", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "only one"));
+	for (unsigned c = 0; c <= 2; c++) {
+		struct virtio_opts p = { 0 };
+		char a[16];
+
+		snprintf(a, sizeof(a), "cid=%u", c);
+		assert_int_equal(virtio_opts_vsock(&p, a, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "reserved"));
+		assert_false(p.vsock);
+	}
+	{
+		struct virtio_opts p = { 0 };
+
+		assert_int_equal(virtio_opts_vsock(&p, "cid=4294967294", err, sizeof(err)), 0);
+		assert_int_equal(p.vsock_cid, 0xfffffffeULL);
+		p.vsock = false;
+		assert_int_equal(virtio_opts_vsock(&p, "cid=4294967295", err, sizeof(err)), -EINVAL);
+		assert_int_equal(virtio_opts_vsock(&p, "cid=99999999999999999999999", err,
+						   sizeof(err)), -EINVAL);
+		assert_int_equal(virtio_opts_vsock(&p, "cid=", err, sizeof(err)), -EINVAL);
+		assert_int_equal(virtio_opts_vsock(&p, "cid=-3", err, sizeof(err)), -EINVAL);
+		assert_int_equal(virtio_opts_vsock(&p, "cid=3x", err, sizeof(err)), -EINVAL);
+		assert_int_equal(virtio_opts_vsock(&p, "3", err, sizeof(err)), -EINVAL);
+		assert_int_equal(virtio_opts_vsock(&p, "cid=3,x=1", err, sizeof(err)), -EINVAL);
+		assert_int_equal(virtio_opts_vsock(&p, NULL, err, sizeof(err)), -EINVAL);
+		assert_false(p.vsock);
+	}
+	assert_false(virtio_opts_vsock_cid_ok(0));
+	assert_false(virtio_opts_vsock_cid_ok(2));
+	assert_true(virtio_opts_vsock_cid_ok(3));
+	assert_false(virtio_opts_vsock_cid_ok(0xffffffffULL));
+	assert_false(virtio_opts_vsock_cid_ok(1ULL << 32));
+}
+
+static void test_balloon(void **state)
+{
+	struct virtio_opts o = { 0 };
+	char err[200];
+
+	(void)state;
+	assert_int_equal(virtio_opts_balloon(&o, NULL, err, sizeof(err)), 0);
+	assert_true(o.balloon);
+	assert_true(o.balloon_reporting);
+	assert_false(o.balloon_deflate_on_oom);
+	assert_int_equal(o.balloon_target, 0);
+	assert_int_equal(virtio_opts_balloon(&o, "free-page-reporting=off,deflate-on-oom=on,"
+					     "target=512M", err, sizeof(err)), 0);
+	assert_false(o.balloon_reporting);
+	assert_true(o.balloon_deflate_on_oom);
+	assert_int_equal(o.balloon_target, 512ULL << 20);
+	assert_int_equal(virtio_opts_balloon(&o, "target=5000", err, sizeof(err)), 0);
+	assert_int_equal(o.balloon_target, 4096);   /* whole pages */
+	assert_int_equal(virtio_opts_balloon(&o, "target=lots", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "'lots'"));
+	assert_int_equal(virtio_opts_balloon(&o, "deflate-on-oom=maybe", err, sizeof(err)), -EINVAL);
+	assert_int_equal(virtio_opts_balloon(&o, "free-page-reporting", err, sizeof(err)), -EINVAL);
+	assert_int_equal(virtio_opts_balloon(&o, "stats=on", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "unknown key 'stats'"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_disk_bad),
 		cmocka_unit_test(test_rng),
+		cmocka_unit_test(test_vsock),
+		cmocka_unit_test(test_balloon),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

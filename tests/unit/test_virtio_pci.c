@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -108,11 +109,67 @@ static void test_route_updates_limited(void **state)
 	assert_true(F.irq.commits - before <= 32);
 }
 
+static unsigned routes_to(unsigned gsi_min)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < F.irq.nr_routes; i++)
+		if (F.irq.routes->entries[i].gsi >= gsi_min)
+			n++;
+	return n;
+}
+
+/* The vhost hooks: a queue's kick eventfd and its vector's irqfd, the
+ * route kept in step with the guest's MSI-X table. */
+static void test_vhost_hooks(void **state)
+{
+	const struct virtio_transport *t;
+	int kick, call;
+
+	(void)state;
+	pg_virtio_start(&F.mmio, 1);
+	t = F.rng->transport;
+	assert_non_null(t->queue_kick_fd);
+	assert_non_null(t->queue_call_fd);
+	virtio_dev_lock(F.rng);
+	assert_int_equal(t->queue_call_fd(F.rng, 0), -ENOENT);   /* no MSI-X yet */
+	assert_int_equal(t->queue_kick_fd(F.rng, 5), -EINVAL);
+	virtio_dev_unlock(F.rng);
+	pg_bar_wr(&F.mmio, 1, VIRTIO_PCI_COMMON_OFF + 0x16, 0, 2);      /* queue 0 */
+	pg_bar_wr(&F.mmio, 1, VIRTIO_PCI_COMMON_OFF + 0x1a, 1, 2);      /* -> vector 1 */
+	pg_msix_vector(&F.mmio, 1, 1, 0xfee00000u, 0x42);
+	assert_int_equal(routes_to(IRQ_FIRST_MSI_GSI), 0);   /* lazy until an interrupt */
+	virtio_dev_lock(F.rng);
+	kick = t->queue_kick_fd(F.rng, 0);
+	call = t->queue_call_fd(F.rng, 0);
+	virtio_dev_unlock(F.rng);
+	assert_true(kick >= 0);
+	assert_true(call >= 0 && call != kick);
+	assert_int_equal(routes_to(IRQ_FIRST_MSI_GSI), 1);   /* installed at once */
+	/* masked: the route goes; unmasked: back, and new data follows */
+	pg_bar_wr(&F.mmio, 1, VIRTIO_PCI_MSIX_OFF + 16 + 12, 1, 4);
+	assert_int_equal(routes_to(IRQ_FIRST_MSI_GSI), 0);
+	pg_bar_wr(&F.mmio, 1, VIRTIO_PCI_MSIX_OFF + 16 + 12, 0, 4);
+	assert_int_equal(routes_to(IRQ_FIRST_MSI_GSI), 1);
+	pg_bar_wr(&F.mmio, 1, VIRTIO_PCI_MSIX_OFF + 16 + 8, 0x43, 4);
+	assert_int_equal(routes_to(IRQ_FIRST_MSI_GSI), 1);
+	for (unsigned i = 0; i < F.irq.nr_routes; i++)
+		if (F.irq.routes->entries[i].gsi >= IRQ_FIRST_MSI_GSI)
+			assert_int_equal(F.irq.routes->entries[i].u.msi.data, 0x43);
+	/* a driver reset ends it: the transport's own kick handling is back
+	 * and the vector is no longer followed */
+	pg_bar_wr(&F.mmio, 1, VIRTIO_PCI_COMMON_OFF + 0x14, 0, 1);
+	pg_bar_wr(&F.mmio, 1, VIRTIO_PCI_MSIX_OFF + 16 + 12, 1, 4);
+	assert_int_equal(routes_to(IRQ_FIRST_MSI_GSI), 1);
+	assert_int_equal(evloop_mod(F.env.loop, kick, EPOLLIN), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_start_through_bar, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_route_updates_limited, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vhost_hooks, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

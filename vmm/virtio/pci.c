@@ -63,6 +63,9 @@ struct virtio_pci {
 	struct vp_kick kick[VIRTIO_MAX_QUEUES];
 	bool ioev_on;
 	uint64_t ioev_base;
+	/* handed to the device for an outside data path (vhost), until reset */
+	bool kick_ext[VIRTIO_MAX_QUEUES];
+	bool vec_ext[VP_NVEC];
 };
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
@@ -158,6 +161,84 @@ static void vp_irq_config(struct virtio_dev *d)
 		vp_intx_update(vp);
 }
 
+/* ---- vectors and kicks handed to an outside data path (vhost) ---- */
+
+
+/*
+ * An outside writer signals the irqfd of an external vector directly, so
+ * its route must follow the guest's MSI-X entry at once rather than at
+ * the next vp_vector_fire(): installed while the vector is unmasked,
+ * removed while it is masked (KVM then drops the writes).  On an unmask
+ * the vector is fired once, for whatever was dropped meanwhile (a spurious
+ * interrupt is harmless to a virtio driver).  These updates are not rate
+ * limited: each follows a guest write to the MSI-X table.
+ */
+static void vp_ext_route(struct virtio_pci *vp, unsigned v, bool unmasked_now)
+{
+	const struct vp_msix *e;
+	uint64_t one = 1;
+
+	if (v >= vp->nvec || !vp->vec_ext[v] || vp->irqfd[v] < 0)
+		return;
+	e = &vp->msix[v];
+	if (!vp->msix_enable || vp_vector_masked(vp, v)) {
+		irq_msi_route(vp->env->irq, (unsigned)vp->gsi[v], 0, 0, true);
+		vp->routed[v] = false;
+		return;
+	}
+	vp->routed[v] = irq_msi_route(vp->env->irq, (unsigned)vp->gsi[v],
+				      (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data,
+				      false) == 0;
+	if (vp->routed[v] && unmasked_now &&
+	    write(vp->irqfd[v], &one, sizeof(one)) != sizeof(one)) {
+		/* the counter is full: an interrupt is pending anyway */
+	}
+}
+
+static int vp_queue_kick_fd(struct virtio_dev *d, unsigned q)
+{
+	struct virtio_pci *vp = d->transport_priv;
+
+	if (q >= d->ops->nr_queues || q >= VIRTIO_MAX_QUEUES || vp->kick[q].fd < 0)
+		return -EINVAL;
+	/* Not evloop_del/add: those write the loop's table from this (vCPU)
+	 * thread; an empty event mask only changes the epoll set. */
+	if (!vp->kick_ext[q]) {
+		evloop_mod(vp->env->loop, vp->kick[q].fd, 0);
+		vp->kick_ext[q] = true;
+	}
+	return vp->kick[q].fd;
+}
+
+static int vp_queue_call_fd(struct virtio_dev *d, unsigned q)
+{
+	struct virtio_pci *vp = d->transport_priv;
+	unsigned v;
+
+	if (q >= d->ops->nr_queues || q >= VIRTIO_MAX_QUEUES)
+		return -EINVAL;
+	v = d->vq[q].msix_vector;
+	if (!vp->msix_enable || v >= vp->nvec || vp->irqfd[v] < 0)
+		return -ENOENT;
+	vp->vec_ext[v] = true;
+	vp_ext_route(vp, v, false);
+	return vp->irqfd[v];
+}
+
+/* The driver reset the device (its reset op has stopped the outside
+ * path): the transport serves the kicks again. */
+static void vp_ext_reset(struct virtio_pci *vp)
+{
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
+		if (!vp->kick_ext[q])
+			continue;
+		vp->kick_ext[q] = false;
+		if (evloop_mod(vp->env->loop, vp->kick[q].fd, EPOLLIN) < 0)
+			verr("%s: cannot watch queue %u notifications again", vp->name, q);
+	}
+	memset(vp->vec_ext, 0, sizeof(vp->vec_ext));
+}
+
 /* ---- common configuration ---- */
 
 static struct virtq *vp_selq(struct virtio_pci *vp)
@@ -212,6 +293,7 @@ static void vp_common_field(struct virtio_pci *vp, unsigned off, uint64_t v)
 		if (v == 0) {
 			vp->config_vector = VIRTIO_PCI_NO_VECTOR;
 			vp_intx_update(vp);
+			vp_ext_reset(vp);
 		}
 		break;
 	case 0x16: vp->qsel = (uint16_t)v; break;
@@ -278,6 +360,7 @@ static void vp_msix_access(struct virtio_pci *vp, uint64_t off, uint8_t *data,
 		else
 			vp->routed[v] = false;
 		vp_vector_unmasked(vp, v);
+		vp_ext_route(vp, v, field == 3 && !(*w & 1));
 	}
 }
 
@@ -398,8 +481,10 @@ static void vp_cfg_write(struct pci_dev *pd, unsigned off, const uint8_t *data,
 			vp->vdev->isr = 0;
 			pci_intx(&vp->pci, 0);
 		}
-		for (unsigned v = 0; v < vp->nvec; v++)
+		for (unsigned v = 0; v < vp->nvec; v++) {
 			vp_vector_unmasked(vp, v);
+			vp_ext_route(vp, v, true);
+		}
 		virtio_dev_unlock(vp->vdev);
 	}
 	if (overlaps(off, len, vp->cfg_cap + 16, 4))
@@ -562,6 +647,8 @@ int virtio_pci_create(struct pci_host *host, struct virtio_dev *vdev,
 	}
 	vp->transport.irq_queue = vp_irq_queue;
 	vp->transport.irq_config = vp_irq_config;
+	vp->transport.queue_kick_fd = vp_queue_kick_fd;
+	vp->transport.queue_call_fd = vp_queue_call_fd;
 	vdev->transport = &vp->transport;
 	vdev->transport_priv = vp;
 

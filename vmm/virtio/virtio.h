@@ -73,6 +73,27 @@ struct virtio_env {
 struct virtio_transport {
 	void (*irq_queue)(struct virtio_dev *dev, unsigned q);
 	void (*irq_config)(struct virtio_dev *dev);
+	/*
+	 * For devices whose queues are served outside the VMM (vhost): both
+	 * optional (NULL: not available), both called with the device lock
+	 * held, typically from ops->activate once the queues are set up.
+	 *
+	 * queue_kick_fd: the eventfd the guest's notifications of queue q
+	 * signal (KVM ioeventfd).  From this call until the driver resets the
+	 * device, the transport no longer reads it itself (ops->queue_notify
+	 * is not called for q): whoever was given it serves the kicks.
+	 * Returns the fd (still the transport's: do not close it) or -errno.
+	 *
+	 * queue_call_fd: an eventfd whose every write interrupts the guest
+	 * as virtio_dev_queue_interrupt() would for queue q (a KVM irqfd on
+	 * the queue's MSI-X vector, its route installed now and kept in step
+	 * with the guest's MSI-X table until the device is reset).  Returns
+	 * the fd (the transport's) or -errno when there is none (no MSI-X,
+	 * no vector for q): the device must then interrupt through
+	 * virtio_dev_queue_interrupt() itself.
+	 */
+	int (*queue_kick_fd)(struct virtio_dev *dev, unsigned q);
+	int (*queue_call_fd)(struct virtio_dev *dev, unsigned q);
 };
 
 struct virtio_dev_ops {

@@ -130,6 +130,99 @@ int virtio_opts_rng(struct virtio_opts *o, const char *arg, char *err,
 	return 0;
 }
 
+/* ---- --vsock ---- */
+
+bool virtio_opts_vsock_cid_ok(uint64_t cid)
+{
+	return cid >= 3 && cid <= VIRTIO_VSOCK_CID_MAX;
+}
+
+static int virtio_opts_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int virtio_opts_vsock(struct virtio_opts *o, const char *arg, char *err,
+		      size_t errlen)
+{
+	uint64_t cid;
+
+	if (o->vsock)
+		return virtio_opts_err(err, errlen, "--vsock: only one vsock device per VM");
+	if (!arg || strncmp(arg, "cid=", 4) || strchr(arg, ','))
+		return virtio_opts_err(err, errlen, "--vsock '%s': use --vsock cid=N (N from 3)",
+				       arg ? arg : "");
+	if (virtio_opts_u64(arg + 4, &cid))
+		return virtio_opts_err(err, errlen, "--vsock cid '%s': not a number", arg + 4);
+	if (!virtio_opts_vsock_cid_ok(cid))
+		return virtio_opts_err(err, errlen, "--vsock cid %s: %s", arg + 4,
+				       cid <= 2 ? "CIDs 0, 1 and 2 are reserved (hypervisor, "
+				       "local, host); use 3 or more" : "above the largest "
+				       "CID 4294967294");
+	o->vsock = true;
+	o->vsock_cid = cid;
+	return 0;
+}
+
+/* ---- --balloon ---- */
+
+int virtio_opts_balloon(struct virtio_opts *o, const char *arg, char *err,
+			size_t errlen)
+{
+	char buf[256], *save = NULL, *item;
+
+	o->balloon = true;
+	o->balloon_reporting = true;
+	o->balloon_deflate_on_oom = false;
+	o->balloon_target = 0;
+	if (!arg || !*arg)
+		return 0;
+	if (strlen(arg) >= sizeof(buf))
+		return virtio_opts_err(err, errlen, "--balloon: argument too long");
+	strcpy(buf, arg);
+	for (item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(item, '=');
+		const char *val;
+
+		if (!eq)
+			return virtio_opts_err(err, errlen, "--balloon: '%s' is not KEY=VALUE "
+					       "(keys: free-page-reporting, deflate-on-oom, target)",
+					       item);
+		*eq = 0;
+		val = eq + 1;
+		if (!strcmp(item, "free-page-reporting")) {
+			if (virtio_opts_bool(val, &o->balloon_reporting))
+				return virtio_opts_err(err, errlen, "--balloon free-page-reporting "
+						       "'%s': use on or off", val);
+		} else if (!strcmp(item, "deflate-on-oom")) {
+			if (virtio_opts_bool(val, &o->balloon_deflate_on_oom))
+				return virtio_opts_err(err, errlen, "--balloon deflate-on-oom "
+						       "'%s': use on or off", val);
+		} else if (!strcmp(item, "target")) {
+			uint64_t v;
+
+			if (vsize_parse(val, 1, &v) || v > (1ULL << 46))
+				return virtio_opts_err(err, errlen, "--balloon target '%s': use "
+						       "a size such as 512M", val);
+			o->balloon_target = v & ~4095ULL;
+		} else {
+			return virtio_opts_err(err, errlen, "--balloon: unknown key '%s' (keys: "
+					       "free-page-reporting, deflate-on-oom, target)", item);
+		}
+	}
+	return 0;
+}
+
 void virtio_opts_usage(FILE *f)
 {
 	fputs(
@@ -143,6 +236,13 @@ void virtio_opts_usage(FILE *f)
 "                         console=hvc0 to --cmdline; keyboard input then goes\n"
 "                         to it instead of COM1\n"
 "  --rng[=rate=SIZE]      a virtio-rng device fed by getrandom(), optionally\n"
-"                         limited to SIZE bytes per second\n",
+"                         limited to SIZE bytes per second\n"
+"  --vsock cid=N          a virtio-vsock device through the host's vhost-vsock:\n"
+"                         host programs reach the guest at AF_VSOCK CID N (>= 3)\n"
+"  --balloon[=free-page-reporting=on|off,deflate-on-oom=on|off,target=SIZE]\n"
+"                         a virtio-balloon device: guest pages it frees or\n"
+"                         gives to the balloon go back to the host; target=SIZE\n"
+"                         asks the guest for SIZE bytes at start (reporting on,\n"
+"                         deflate-on-oom off by default)\n",
 	      f);
 }

@@ -1,5 +1,6 @@
 /*
- * vireo-vmm options for virtio devices (--disk, --virtio-console, --rng).
+ * vireo-vmm options for virtio devices (--disk, --virtio-console, --rng,
+ * --vsock, --balloon).
  * Parsing is pure (no I/O), so it is unit-tested; vmm/options.c calls one
  * function per option.
  */
@@ -30,7 +31,19 @@ struct virtio_opts {
 	bool console;                /* --virtio-console */
 	bool rng;                    /* --rng */
 	uint64_t rng_rate;           /* bytes/s, 0 = unlimited */
+	/* --vsock cid=N */
+	bool vsock;
+	uint64_t vsock_cid;          /* 3 .. VIRTIO_VSOCK_CID_MAX */
+	/* --balloon[=free-page-reporting=on|off,deflate-on-oom=on|off,target=SIZE] */
+	bool balloon;
+	bool balloon_reporting;      /* default on */
+	bool balloon_deflate_on_oom; /* default off */
+	uint64_t balloon_target;     /* bytes to take from the guest at start */
 };
+
+/* The largest guest CID: 0xffffffff is VMADDR_CID_ANY, and the kernel's
+ * vhost-vsock takes 32-bit CIDs only. */
+#define VIRTIO_VSOCK_CID_MAX 0xfffffffeULL
 
 /* --disk path=FILE[,format=raw|qcow2][,readonly=on|off][,id=NAME][,serial=S]
  * (a bare first item is the path).  0, or -EINVAL with one line in err. */
@@ -38,6 +51,15 @@ int virtio_opts_disk(struct virtio_opts *o, char *arg, char *err, size_t errlen)
 /* --rng or --rng=rate=SIZE (bytes per second, e.g. 64K). */
 int virtio_opts_rng(struct virtio_opts *o, const char *arg, char *err,
 		    size_t errlen);
+/* --vsock cid=N: N from 3 (0, 1, 2 are the hypervisor, local and host). */
+int virtio_opts_vsock(struct virtio_opts *o, const char *arg, char *err,
+		      size_t errlen);
+/* Whether cid may be a guest's CID (the check of --vsock). */
+bool virtio_opts_vsock_cid_ok(uint64_t cid);
+/* --balloon or --balloon=KEY=VALUE,... (free-page-reporting, deflate-on-oom,
+ * target: a size, rounded down to 4 KiB pages). */
+int virtio_opts_balloon(struct virtio_opts *o, const char *arg, char *err,
+			size_t errlen);
 void virtio_opts_usage(FILE *f);
 
 #endif
