@@ -5,7 +5,10 @@
 
 #include "loop.h"
 
-#define EVLOOP_MAX 32
+/* Watches live in chunks that are never moved or freed before the loop
+ * is: epoll's events point at them, and a watch deleted while a batch of
+ * events is being dispatched is only marked (fd -1). */
+#define EVLOOP_CHUNK 32
 
 struct evloop_watch {
 	int fd;
@@ -13,10 +16,25 @@ struct evloop_watch {
 	void *opaque;
 };
 
+struct evloop_chunk {
+	struct evloop_watch w[EVLOOP_CHUNK];
+	struct evloop_chunk *next;
+};
+
 struct evloop {
 	int epfd;
-	struct evloop_watch w[EVLOOP_MAX];
+	struct evloop_chunk *chunks;
 };
+
+static struct evloop_chunk *evloop_chunk_new(void)
+{
+	struct evloop_chunk *c = calloc(1, sizeof(*c));
+
+	if (c)
+		for (int i = 0; i < EVLOOP_CHUNK; i++)
+			c->w[i].fd = -1;
+	return c;
+}
 
 struct evloop *evloop_new(void)
 {
@@ -25,12 +43,11 @@ struct evloop *evloop_new(void)
 	if (!l)
 		return NULL;
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (l->epfd < 0) {
-		free(l);
+	l->chunks = evloop_chunk_new();
+	if (l->epfd < 0 || !l->chunks) {
+		evloop_free(l);
 		return NULL;
 	}
-	for (int i = 0; i < EVLOOP_MAX; i++)
-		l->w[i].fd = -1;
 	return l;
 }
 
@@ -38,31 +55,53 @@ void evloop_free(struct evloop *l)
 {
 	if (!l)
 		return;
-	close(l->epfd);
+	while (l->chunks) {
+		struct evloop_chunk *c = l->chunks;
+
+		l->chunks = c->next;
+		free(c);
+	}
+	if (l->epfd >= 0)
+		close(l->epfd);
 	free(l);
+}
+
+/* A free watch slot (a new chunk when all are taken), or NULL. */
+static struct evloop_watch *evloop_free_slot(struct evloop *l)
+{
+	struct evloop_chunk *c, *last = NULL;
+
+	for (c = l->chunks; c; last = c, c = c->next)
+		for (int i = 0; i < EVLOOP_CHUNK; i++)
+			if (c->w[i].fd < 0)
+				return &c->w[i];
+	c = evloop_chunk_new();
+	if (!c)
+		return NULL;
+	last->next = c;
+	return &c->w[0];
 }
 
 int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_fn *fn, void *opaque)
 {
 	struct epoll_event ev = { .events = events };
+	struct evloop_watch *w = evloop_free_slot(l);
 
-	for (int i = 0; i < EVLOOP_MAX; i++) {
-		if (l->w[i].fd >= 0)
-			continue;
-		ev.data.ptr = &l->w[i];
-		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-			return -errno;
-		l->w[i] = (struct evloop_watch){ fd, fn, opaque };
-		return 0;
-	}
-	return -ENOSPC;
+	if (!w)
+		return -ENOMEM;
+	ev.data.ptr = w;
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	*w = (struct evloop_watch){ fd, fn, opaque };
+	return 0;
 }
 
 static struct evloop_watch *evloop_find(struct evloop *l, int fd)
 {
-	for (int i = 0; i < EVLOOP_MAX; i++)
-		if (l->w[i].fd == fd)
-			return &l->w[i];
+	for (struct evloop_chunk *c = l->chunks; c; c = c->next)
+		for (int i = 0; i < EVLOOP_CHUNK; i++)
+			if (c->w[i].fd == fd)
+				return &c->w[i];
 	return NULL;
 }
 
