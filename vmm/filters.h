@@ -34,6 +34,10 @@ enum vmm_seccomp filters_mode(void);
 int filters_enter(enum vmm_role role);
 void filters_enter_or_die(enum vmm_role role);
 
+/* ASan builds: skip LeakSanitizer's exit check in this process (it would
+ * read the /proc of another PID namespace); also done by any filter. */
+void filters_no_leak_check(void);
+
 /* How many system calls @role allows (and ioctl request numbers), for
  * the documentation and the tests. */
 unsigned filters_count(enum vmm_role role, unsigned *ioctls);

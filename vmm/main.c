@@ -1,5 +1,6 @@
 /* vireo-vmm: one process per VM.  See docs/vireo-vmm.1. */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -7,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysinfo.h>
+#include <unistd.h>
 
 #include <vireo/util.h>
 
 #include "filters.h"
 #include "hold.h"
 #include "options.h"
+#include "sandbox.h"
 #include "vm.h"
 
 static void main_kick_handler(int sig)
@@ -62,6 +65,32 @@ static int main_run(struct vm *vm)
 	return mr.stop;
 }
 
+/* Test builds: VIREO_TEST_SANDBOX=report says what the sandboxed process
+ * may do, before the filters (tests/guest/sandbox.sh). */
+static void main_test_hook(void)
+{
+#ifdef VIREO_TEST_HOOKS
+	const char *t = getenv("VIREO_TEST_SANDBOX");
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+	int fd;
+
+	if (!t || strcmp(t, "report"))
+		return;
+	fd = open("/etc/shadow", O_RDONLY | O_CLOEXEC);
+	vinfo("test hook: open /etc/shadow: %s", fd >= 0 ? "opened" : strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	vinfo("test hook: open /dev/kvm: %s", fd >= 0 ? "opened" : strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	if (getresuid(&ru, &eu, &su) == 0 && getresgid(&rg, &eg, &sg) == 0)
+		vinfo("test hook: uid %u %u %u gid %u %u %u pid %d", (unsigned)ru, (unsigned)eu,
+		      (unsigned)su, (unsigned)rg, (unsigned)eg, (unsigned)sg, (int)getpid());
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t start_ns = vtime_ns();
@@ -109,13 +138,21 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	/* glibc's malloc sizes its arenas from the CPU count (read from /sys)
-	 * in the first thread that needs one: settle it now, as it would. */
+	 * in the first thread that needs one: settle it now, as it would.
+	 * Then compile the filters, enter the namespaces (the monitor
+	 * process stays in sandbox_start), open everything the VM needs from
+	 * the host's file system, leave that file system and the privileges,
+	 * then the filters: see vmm/README.md "Sandbox". */
 	mallopt(M_ARENA_MAX, 8 * get_nprocs());
-	if (filters_init(opts.seccomp))
+	if (filters_init(opts.seccomp) || sandbox_start(&opts))
 		return VMM_EXIT_ERROR;
-	/* Everything the VM needs from the host's file system, opened once. */
 	if (hold_open(&opts))
 		return VMM_EXIT_ERROR;
+	if (sandbox_lock(&opts)) {
+		hold_close();
+		return VMM_EXIT_ERROR;
+	}
+	main_test_hook();
 	if (filters_enter(VMM_ROLE_BUILDER)) {
 		hold_close();
 		return VMM_EXIT_ERROR;
