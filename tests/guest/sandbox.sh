@@ -9,7 +9,8 @@
 #    /dev/kvm by path (hook report), runs as 65534, and from outside:
 #    no capabilities, no_new_privs, a filter on every thread, namespaces
 #    other than ours, PID 1 of its own; the monitor dropped the same way;
-#    SIGTERM through the monitor ends it with 143.
+#    SIGTERM through the monitor ends it with 143.  --user by number and
+#    by name.
 # 3. Not root: --sandbox is refused; the default runs filtered with
 #    no_new_privs.
 set -u
@@ -81,6 +82,18 @@ rc=$?
 pid=
 [ $rc -eq 143 ] || bad "SIGTERM through the monitor: exit $rc, want 143"
 echo "sandboxed: checked ($nthreads threads, all filtered)"
+
+# --user, by number and by name.
+for u in 1234:4321 nobody; do
+	want="uid 1234 1234 1234 gid 4321 4321 4321"
+	[ $u = nobody ] && want="uid $(id -u nobody) $(id -u nobody) $(id -u nobody) gid $(id -g nobody) $(id -g nobody) $(id -g nobody)"
+	VIREO_TEST_SANDBOX=report timeout -k 5 60 "$vmm" --user $u --debug-exit --kernel "$guest" \
+		</dev/null >"$dir/out" 2>"$dir/err"
+	rc=$?
+	[ $rc -eq 7 ] || bad "--user $u: exit $rc, want 7"
+	grep -q "test hook: $want pid 1\$" "$dir/err" || bad "--user $u: $(grep -m1 'test hook: uid' "$dir/err")"
+done
+echo "--user: ok"
 
 # 3. Not root.
 cp "$vmm" "$guest" "$dir/"
