@@ -15,6 +15,7 @@
 
 #include "bus.h"
 #include "console.h"
+#include "hold.h"
 #include "irq.h"
 #include "loop.h"
 #include "runstate.h"
@@ -123,7 +124,7 @@ static int console_open_user(struct console *c, const struct vmm_opts *o)
 	case VMM_CONSOLE_NONE:
 		return 0;
 	case VMM_CONSOLE_FILE:
-		c->out_fd = open(o->console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		c->out_fd = hold_open_file(o->console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (c->out_fd < 0) {
 			int err = -errno;
 			verr("cannot open console file '%s': %s", o->console_path, strerror(errno));

@@ -13,6 +13,7 @@
 #include "console.h"
 #include "dev/pci.h"
 #include "devices.h"
+#include "hold.h"
 #include "irq.h"
 #include "layout.h"
 #include "loop.h"
@@ -196,24 +197,35 @@ static int devices_add_virtio(struct devices *d, struct virtio_dev *vdev)
 	return r;
 }
 
-static int devices_add_disk(struct devices *d, const struct virtio_disk_opt *disk)
+/* Open the back end of one --disk (hold.c keeps it for every VM). */
+int devices_open_disk(const struct virtio_disk_opt *disk, struct blk_backend **be)
 {
-	struct blk_backend *be;
-	struct virtio_dev *vdev;
 	int r = devices_check_format(disk);
 
 	if (r == 0 && disk->format == VIRTIO_DISK_QCOW2)
-		r = blk_img_open(disk->path, "qcow2", disk->readonly ? BLK_IMG_READONLY : 0, &be);
+		r = blk_img_open(disk->path, "qcow2", disk->readonly ? BLK_IMG_READONLY : 0, be);
 	else if (r == 0)
-		r = blk_raw_open(disk->path, disk->readonly ? BLK_RAW_READONLY : 0, &be);
+		r = blk_raw_open(disk->path, disk->readonly ? BLK_RAW_READONLY : 0, be);
+	if (r == 0)
+		vdebug("disk %s: %s, %llu bytes%s, %s I/O", disk->id, disk->path,
+		       (unsigned long long)(*be)->size, disk->readonly ? ", read-only" : "",
+		       blk_img_image(*be) ? "image-library" : blk_raw_engine(*be));
+	return r;
+}
+
+static int devices_add_disk(struct devices *d, const struct virtio_disk_opt *disk,
+			    unsigned index)
+{
+	struct blk_backend *be;
+	struct virtio_dev *vdev;
+	int r = hold_disk(index, &be);   /* kept from before the sandbox */
+
+	r = r > 0 ? 0 : r == 0 ? devices_open_disk(disk, &be) : r;
 	if (r == 0)
 		r = virtio_blk_create(&d->venv, be, disk->id,
 				      disk->serial[0] ? disk->serial : NULL, &vdev);
 	if (r)
 		return r;
-	vdebug("disk %s: %s, %llu bytes%s, %s I/O", disk->id, disk->path,
-	       (unsigned long long)be->size, disk->readonly ? ", read-only" : "",
-	       blk_img_image(be) ? "image-library" : blk_raw_engine(be));
 	return devices_add_virtio(d, vdev);
 }
 
@@ -330,7 +342,7 @@ static int devices_virtio(struct devices *d, const struct virtio_opts *o, struct
 		.watch_fd = devices_watch_fd, .unwatch_fd = devices_unwatch_fd,
 	};
 	for (unsigned i = 0; i < o->nr_disks && r == 0; i++)
-		r = devices_add_disk(d, &o->disk[i]);
+		r = devices_add_disk(d, &o->disk[i], i);
 	if (r == 0 && o->console) {
 		struct virtio_console_backend be;
 

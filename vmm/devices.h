@@ -57,6 +57,10 @@ struct devices {
 int devices_create(struct devices *d, const struct vmm_opts *o, const struct dev_env *env,
 		   struct runstate *rs, struct console *con, uint64_t start_ns);
 void devices_destroy(struct devices *d);
+/* Open the back end of one --disk (hold.c: before the sandbox); 0 or
+ * -errno after printing one line. */
+struct blk_backend;
+int devices_open_disk(const struct virtio_disk_opt *disk, struct blk_backend **be);
 
 /* Press the ACPI power button (the guest shuts down if it listens). */
 void devices_power_button(struct devices *d);

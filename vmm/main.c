@@ -1,13 +1,21 @@
 /* vireo-vmm: one process per VM.  See docs/vireo-vmm.1. */
 #include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
 
 #include <vireo/util.h>
 
+#include "filters.h"
+#include "hold.h"
 #include "options.h"
+#include "sandbox.h"
 #include "vm.h"
 
 static void main_kick_handler(int sig)
@@ -24,6 +32,63 @@ static int main_status(const struct vm *vm, int stop)
 	case VM_STOP_DEBUG_EXIT: return vm->rs.status;
 	default: return VMM_EXIT_ERROR;
 	}
+}
+
+/* The event loop runs on a thread of its own, so that it can narrow its
+ * system call filter to the loop's while this (main) thread keeps the
+ * builder's, which a VM built again after a guest reboot needs. */
+struct main_run {
+	struct vm *vm;
+	int stop;
+};
+
+static void *main_run_thread(void *arg)
+{
+	struct main_run *mr = arg;
+
+	pthread_setname_np(pthread_self(), "loop");
+	mr->stop = vm_run(mr->vm);
+	return NULL;
+}
+
+static int main_run(struct vm *vm)
+{
+	struct main_run mr = { vm, VM_STOP_ERROR };
+	pthread_t t;
+	int e = pthread_create(&t, NULL, main_run_thread, &mr);
+
+	if (e) {
+		verr("cannot start the event loop's thread: %s", strerror(e));
+		return VM_STOP_ERROR;
+	}
+	pthread_join(t, NULL);
+	return mr.stop;
+}
+
+/* Test builds: VIREO_TEST_SANDBOX=report says what the sandboxed process
+ * may do, before the filters (tests/guest/sandbox.sh). */
+static void main_test_hook(void)
+{
+#ifdef VIREO_TEST_HOOKS
+	const char *t = getenv("VIREO_TEST_SANDBOX");
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+	int fd;
+
+	if (!t || strcmp(t, "report"))
+		return;
+	fd = open("/etc/shadow", O_RDONLY | O_CLOEXEC);
+	vinfo("test hook: open /etc/shadow: %s", fd >= 0 ? "opened" : strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	vinfo("test hook: open /dev/kvm: %s", fd >= 0 ? "opened" : strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	if (getresuid(&ru, &eu, &su) == 0 && getresgid(&rg, &eg, &sg) == 0)
+		vinfo("test hook: uid %u %u %u gid %u %u %u pid %d", (unsigned)ru, (unsigned)eu,
+		      (unsigned)su, (unsigned)rg, (unsigned)eg, (unsigned)sg, (int)getpid());
+#endif
 }
 
 int main(int argc, char **argv)
@@ -72,6 +137,27 @@ int main(int argc, char **argv)
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+	/* glibc's malloc sizes its arenas from the CPU count (read from /sys)
+	 * in the first thread that needs one: settle it now, as it would.
+	 * Then compile the filters, enter the namespaces (the monitor
+	 * process stays in sandbox_start), open everything the VM needs from
+	 * the host's file system, leave that file system and the privileges,
+	 * then the filters: see vmm/README.md "Sandbox". */
+	mallopt(M_ARENA_MAX, 8 * get_nprocs());
+	if (filters_init(opts.seccomp) || sandbox_start(&opts))
+		return VMM_EXIT_ERROR;
+	if (hold_open(&opts))
+		return VMM_EXIT_ERROR;
+	if (sandbox_lock(&opts)) {
+		hold_close();
+		return VMM_EXIT_ERROR;
+	}
+	main_test_hook();
+	if (filters_enter(VMM_ROLE_BUILDER)) {
+		hold_close();
+		return VMM_EXIT_ERROR;
+	}
+
 	for (;;) {
 		struct vm vm;
 		int stop;
@@ -79,9 +165,10 @@ int main(int argc, char **argv)
 		if (vm_create(&vm, &opts, start_ns) || vm_load(&vm) ||
 		    console_open(&vm.console, &opts)) {
 			vm_destroy(&vm);
+			hold_close();
 			return VMM_EXIT_ERROR;
 		}
-		stop = vm_run(&vm);
+		stop = main_run(&vm);
 		console_close(&vm.console);
 		status = main_status(&vm, stop);
 		vm_destroy(&vm);
@@ -99,5 +186,6 @@ int main(int argc, char **argv)
 			vinfo("guest asked for a reboot: exiting with status %d", status);
 		break;
 	}
+	hold_close();
 	return status;
 }

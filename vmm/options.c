@@ -14,6 +14,7 @@ enum {
 	OPT_MEM_HUGE, OPT_DEBUG_EXIT, OPT_HELP, OPT_VERSION, OPT_VERBOSE,
 	OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_RNG, OPT_UNPACK, OPT_SERIAL_COALESCE,
 	OPT_VSOCK, OPT_BALLOON,
+	OPT_SANDBOX, OPT_SECCOMP, OPT_USER, OPT_CGROUP, OPT_CPU_MAX, OPT_MEMORY_MAX,
 };
 
 static const struct option vmm_longopts[] = {
@@ -37,6 +38,12 @@ static const struct option vmm_longopts[] = {
 	{ "balloon", optional_argument, NULL, OPT_BALLOON },
 	{ "unpack", required_argument, NULL, OPT_UNPACK },
 	{ "serial-coalesce", required_argument, NULL, OPT_SERIAL_COALESCE },
+	{ "sandbox", optional_argument, NULL, OPT_SANDBOX },
+	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "cgroup", required_argument, NULL, OPT_CGROUP },
+	{ "cpu-max", required_argument, NULL, OPT_CPU_MAX },
+	{ "memory-max", required_argument, NULL, OPT_MEMORY_MAX },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -80,6 +87,21 @@ void vmm_opts_usage(FILE *f)
 	      f);
 	virtio_opts_usage(f);
 	fputs(
+"  --sandbox[=on|off]     after opening its files, enter new mount, PID, IPC,\n"
+"                         UTS and network namespaces, an empty root, --user\n"
+"                         and no capabilities (default: on when started as\n"
+"                         root, off otherwise)\n"
+"  --user UID[:GID]|NAME  who the sandbox runs as (default 65534:65534)\n"
+"  --seccomp on|log|off   system call filters per thread: a call outside a\n"
+"                         thread's list kills the process (on, default), is\n"
+"                         logged by the kernel (log) or no filter (off)\n"
+"  --cgroup PATH          move into this cgroup v2 directory (made if missing)\n"
+"  --cpu-max QUOTA[:PERIOD]|max\n"
+"                         with --cgroup: write cpu.max (microseconds; period\n"
+"                         default 100000)\n"
+"  --memory-max SIZE|max  with --cgroup: write memory.max\n",
+	      f);
+	fputs(
 "  --help, --version\n"
 "\n"
 "Exit status: 0 guest powered off, 1 error (bad input, triple fault, KVM\n"
@@ -100,6 +122,60 @@ static int vmm_opts_err(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
+/* --user UID[:GID] or a user name (looked up later, by the sandbox). */
+static int vmm_opts_user(struct vmm_opts *o, const char *arg, char *err, size_t errlen)
+{
+	const char *colon = strchr(arg, ':');
+	char uid[24];
+	uint64_t u, g;
+
+	o->user_given = true;
+	o->user_name = NULL;
+	if (!*arg)
+		return vmm_opts_err(err, errlen, "--user '': give UID[:GID] or a user name");
+	if (*arg < '0' || *arg > '9') {
+		if (colon || strlen(arg) > 32)
+			return vmm_opts_err(err, errlen,
+				"--user '%s': give UID[:GID] or a user name", arg);
+		o->user_name = arg;
+		return 0;
+	}
+	if ((colon ? (size_t)(colon - arg) : strlen(arg)) >= sizeof(uid))
+		return vmm_opts_err(err, errlen, "--user '%s': not a uid", arg);
+	snprintf(uid, sizeof(uid), "%.*s", colon ? (int)(colon - arg) : 23, arg);
+	/* 0 would not be a drop; (uid_t)-1 means "unchanged" to setresuid. */
+	if (vparse_u64(uid, 1, 0xfffffffeULL, &u) ||
+	    (colon && vparse_u64(colon + 1, 1, 0xfffffffeULL, &g)))
+		return vmm_opts_err(err, errlen,
+			"--user '%s': UID and GID must be numbers from 1 to 4294967294", arg);
+	o->uid = (uint32_t)u;
+	o->gid = colon ? (uint32_t)g : (uint32_t)u;
+	return 0;
+}
+
+/* --cpu-max QUOTA[:PERIOD] (microseconds) or max. */
+static int vmm_opts_cpu_max(struct vmm_opts *o, const char *arg, char *err, size_t errlen)
+{
+	const char *colon = strchr(arg, ':');
+	char q[24];
+	uint64_t quota, period = 100000;
+
+	o->cpu_max_given = true;
+	o->cpu_quota_us = 0;
+	o->cpu_period_us = period;
+	if (!strcmp(arg, "max"))
+		return 0;
+	snprintf(q, sizeof(q), "%.*s", colon ? (int)VIREO_MIN((size_t)(colon - arg), 23u) : 23, arg);
+	if (vparse_u64(q, 1000, 1ULL << 40, &quota) ||
+	    (colon && vparse_u64(colon + 1, 1000, 1000000, &period)))
+		return vmm_opts_err(err, errlen,
+			"--cpu-max '%s': use QUOTA[:PERIOD] in microseconds (quota at least "
+			"1000, period 1000 to 1000000) or max", arg);
+	o->cpu_quota_us = quota;
+	o->cpu_period_us = period;
+	return 0;
+}
+
 int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
 		   char *err, size_t errlen)
 {
@@ -112,6 +188,8 @@ int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
 	o->cmdline = "console=ttyS0";
 	o->console = VMM_CONSOLE_STDIO;
 	o->name = "vm";
+	o->uid = VMM_SANDBOX_UID;
+	o->gid = VMM_SANDBOX_GID;
 	err[0] = 0;
 
 	optind = 0;   /* full reset of getopt state: parse may run twice */
@@ -210,6 +288,54 @@ int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
 			if (virtio_opts_balloon(&o->virtio, optarg, err, errlen))
 				return -EINVAL;
 			break;
+		case OPT_SANDBOX:
+			if (!optarg || !strcmp(optarg, "on"))
+				o->sandbox = VMM_SANDBOX_ON;
+			else if (!strcmp(optarg, "off"))
+				o->sandbox = VMM_SANDBOX_OFF;
+			else if (!strcmp(optarg, "auto"))
+				o->sandbox = VMM_SANDBOX_AUTO;
+			else
+				return vmm_opts_err(err, errlen,
+					"--sandbox '%s': use on, off or auto", optarg);
+			break;
+		case OPT_SECCOMP:
+			if (!strcmp(optarg, "on"))
+				o->seccomp = VMM_SECCOMP_ON;
+			else if (!strcmp(optarg, "log"))
+				o->seccomp = VMM_SECCOMP_LOG;
+			else if (!strcmp(optarg, "off"))
+				o->seccomp = VMM_SECCOMP_OFF;
+			else
+				return vmm_opts_err(err, errlen,
+					"--seccomp '%s': use on, log or off", optarg);
+			break;
+		case OPT_USER:
+			if (vmm_opts_user(o, optarg, err, errlen))
+				return -EINVAL;
+			break;
+		case OPT_CGROUP:
+			if (optarg[0] != '/' || strlen(optarg) > 512)
+				return vmm_opts_err(err, errlen,
+					"--cgroup '%s': give an absolute path in a cgroup v2 file system",
+					optarg);
+			o->cgroup = optarg;
+			break;
+		case OPT_CPU_MAX:
+			if (vmm_opts_cpu_max(o, optarg, err, errlen))
+				return -EINVAL;
+			break;
+		case OPT_MEMORY_MAX:
+			o->memory_max_given = true;
+			o->memory_max = 0;
+			if (strcmp(optarg, "max") &&
+			    (vsize_parse(optarg, 1, &v) || v < (1ULL << 20)))
+				return vmm_opts_err(err, errlen,
+					"--memory-max '%s': use a size of at least 1M (e.g. 768M) or max",
+					optarg);
+			if (strcmp(optarg, "max"))
+				o->memory_max = v;
+			break;
 		case 'h':
 		case OPT_HELP: o->help = true; return 0;
 		case OPT_VERSION: o->version = true; return 0;
@@ -226,5 +352,10 @@ int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
 			"unexpected argument '%s' (see --help)", argv[optind]);
 	if (!o->kernel)
 		return vmm_opts_err(err, errlen, "no kernel given: use --kernel PATH");
+	if ((o->cpu_max_given || o->memory_max_given) && !o->cgroup)
+		return vmm_opts_err(err, errlen, "--%s needs --cgroup PATH",
+				    o->cpu_max_given ? "cpu-max" : "memory-max");
+	if (o->user_given && o->sandbox == VMM_SANDBOX_OFF)
+		return vmm_opts_err(err, errlen, "--user applies to the sandbox: not with --sandbox=off");
 	return 0;
 }

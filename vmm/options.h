@@ -18,6 +18,14 @@
 enum vmm_console { VMM_CONSOLE_STDIO, VMM_CONSOLE_FILE, VMM_CONSOLE_NONE };
 /* --serial-coalesce: queue COM1 transmit writes in KVM (see vm.c). */
 enum vmm_coalesce { VMM_COALESCE_AUTO, VMM_COALESCE_ON, VMM_COALESCE_OFF };
+/* --sandbox: auto = on when started as root (see vmm/sandbox.c). */
+enum vmm_sandbox { VMM_SANDBOX_AUTO, VMM_SANDBOX_ON, VMM_SANDBOX_OFF };
+/* --seccomp: on = a forbidden system call kills the process. */
+enum vmm_seccomp { VMM_SECCOMP_ON, VMM_SECCOMP_LOG, VMM_SECCOMP_OFF };
+
+/* Default --user: nobody/nogroup. */
+#define VMM_SANDBOX_UID 65534u
+#define VMM_SANDBOX_GID 65534u
 
 struct vmm_opts {
 	const char *kernel;
@@ -40,6 +48,19 @@ struct vmm_opts {
 	bool version;
 	int verbose;
 	struct virtio_opts virtio;   /* --disk, --virtio-console, --rng */
+	enum vmm_sandbox sandbox;
+	enum vmm_seccomp seccomp;
+	/* --user: a name (resolved when the sandbox is entered, not here) or
+	 * UID[:GID]; without GID the group is the uid's own number. */
+	const char *user_name;       /* NULL: numeric (uid, gid) */
+	uint32_t uid, gid;
+	bool user_given;
+	const char *cgroup;          /* --cgroup PATH (absolute), or NULL */
+	bool cpu_max_given;          /* --cpu-max */
+	uint64_t cpu_quota_us;       /* 0: max (no limit) */
+	uint64_t cpu_period_us;
+	bool memory_max_given;       /* --memory-max */
+	uint64_t memory_max;         /* bytes, 0: max (no limit) */
 };
 
 /* Parse argv into o (defaults first).  On error writes one line into err

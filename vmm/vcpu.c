@@ -11,6 +11,7 @@
 #include <vireo/util.h>
 
 #include "bus.h"
+#include "filters.h"
 #include "runstate.h"
 #include "vcpu.h"
 #include "x86/cpu.h"
@@ -131,6 +132,10 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (filters_enter(VMM_ROLE_VCPU)) {
+		vcpu_fatal(v, "no system call filter: not running the guest");
+		return NULL;
+	}
 
 	if (v->index == 0)
 		vdebug("entering the guest %.3f ms after start",

@@ -11,6 +11,8 @@
 
 #include <vireo/util.h>
 
+#include "filters.h"
+#include "hold.h"
 #include "layout.h"
 #include "loop.h"
 #include "memory.h"
@@ -25,7 +27,7 @@ static int vm_open_kvm(struct vm *vm)
 {
 	int v;
 
-	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	vm->kvm_fd = hold_open_file("/dev/kvm", O_RDWR | O_CLOEXEC, 0);
 	if (vm->kvm_fd < 0) {
 		int err = -errno;
 		if (errno == ENOENT)
@@ -460,6 +462,10 @@ int vm_run(struct vm *vm)
 	ring = vm_coalesce_ring(vm, &entries);
 	if (!runstate_stopping(&vm->rs))
 		console_start(&vm->console, vm->opts->serial_coalesce, vm->vm_fd, ring, entries);
+	/* The vCPU threads run (under their own filter): from here this
+	 * thread only runs the loop. */
+	if (!runstate_stopping(&vm->rs) && filters_enter(VMM_ROLE_LOOP))
+		runstate_request_stop(&vm->rs, VM_STOP_ERROR, 1);
 	while (!runstate_stopping(&vm->rs)) {
 		ret = evloop_run_once(vm->loop, -1);
 		if (ret) {

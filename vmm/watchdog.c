@@ -10,6 +10,7 @@
 
 #include <vireo/util.h>
 
+#include "filters.h"
 #include "runstate.h"
 #include "watchdog.h"
 
@@ -30,6 +31,8 @@ static void *watchdog_thread(void *arg)
 	int stop_sig = 0;
 
 	pthread_setname_np(pthread_self(), "watchdog");
+	if (filters_enter(VMM_ROLE_WATCHDOG))
+		runstate_request_stop(w->rs, VM_STOP_ERROR, 1);   /* it said why */
 	for (;;) {
 		struct pollfd p[2] = { { w->sig_fd, POLLIN, 0 }, { w->quit_efd, POLLIN, 0 } };
 		int timeout = -1;

@@ -40,9 +40,15 @@ static int run(struct vimg *img, struct aio_req *r)
 	return -EINVAL;
 }
 
+/* vireo-vmm's I/O-worker filter (vmm/filters.c); absent in other programs. */
+extern void vireo_io_thread_start(void) __attribute__((weak));
+
 static void *worker(void *arg)
 {
 	struct vimg_aio *a = arg;
+
+	if (vireo_io_thread_start)
+		vireo_io_thread_start();
 
 	pthread_mutex_lock(&a->mu);
 	for (;;) {

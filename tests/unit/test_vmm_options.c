@@ -98,6 +98,111 @@ static void test_errors(void **state)
 	assert_non_null(strstr(err, "needs a value"));
 }
 
+static void test_sandbox(void **state)
+{
+	struct vmm_opts o;
+	char err[256];
+
+	/* Defaults: sandbox decided by who runs it, filters on, nobody. */
+	assert_int_equal(parse(&o, err, "--kernel", "k", NULL), 0);
+	assert_int_equal(o.sandbox, VMM_SANDBOX_AUTO);
+	assert_int_equal(o.seccomp, VMM_SECCOMP_ON);
+	assert_false(o.user_given);
+	assert_null(o.user_name);
+	assert_int_equal(o.uid, 65534);
+	assert_int_equal(o.gid, 65534);
+	assert_null(o.cgroup);
+	assert_false(o.cpu_max_given);
+	assert_false(o.memory_max_given);
+
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--sandbox", NULL), 0);
+	assert_int_equal(o.sandbox, VMM_SANDBOX_ON);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--sandbox=off", NULL), 0);
+	assert_int_equal(o.sandbox, VMM_SANDBOX_OFF);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--sandbox=off", "--sandbox=on", NULL), 0);
+	assert_int_equal(o.sandbox, VMM_SANDBOX_ON);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--sandbox=auto", NULL), 0);
+	assert_int_equal(o.sandbox, VMM_SANDBOX_AUTO);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--seccomp=log", NULL), 0);
+	assert_int_equal(o.seccomp, VMM_SECCOMP_LOG);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--seccomp", "off", NULL), 0);
+	assert_int_equal(o.seccomp, VMM_SECCOMP_OFF);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--seccomp", "on", NULL), 0);
+	assert_int_equal(o.seccomp, VMM_SECCOMP_ON);
+
+	/* --user: UID alone (group = same number), UID:GID, or a name. */
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--user", "1000", NULL), 0);
+	assert_true(o.user_given);
+	assert_null(o.user_name);
+	assert_int_equal(o.uid, 1000);
+	assert_int_equal(o.gid, 1000);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--user", "1000:100", NULL), 0);
+	assert_int_equal(o.uid, 1000);
+	assert_int_equal(o.gid, 100);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--user", "nobody", NULL), 0);
+	assert_string_equal(o.user_name, "nobody");
+
+	/* --cgroup with limits. */
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--cgroup", "/sys/fs/cgroup/vm1",
+			       "--cpu-max", "50000", "--memory-max", "768M", NULL), 0);
+	assert_string_equal(o.cgroup, "/sys/fs/cgroup/vm1");
+	assert_true(o.cpu_max_given);
+	assert_int_equal(o.cpu_quota_us, 50000);
+	assert_int_equal(o.cpu_period_us, 100000);
+	assert_true(o.memory_max_given);
+	assert_int_equal(o.memory_max, 768ULL << 20);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--cgroup", "/c",
+			       "--cpu-max", "20000:50000", "--memory-max", "max", NULL), 0);
+	assert_int_equal(o.cpu_quota_us, 20000);
+	assert_int_equal(o.cpu_period_us, 50000);
+	assert_int_equal(o.memory_max, 0);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--cgroup", "/c",
+			       "--cpu-max", "max", NULL), 0);
+	assert_true(o.cpu_max_given);
+	assert_int_equal(o.cpu_quota_us, 0);
+}
+
+static void test_sandbox_errors(void **state)
+{
+	struct vmm_opts o;
+	char err[256];
+
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--sandbox=maybe", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--sandbox 'maybe'"));
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--seccomp=kill", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--seccomp 'kill'"));
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--seccomp", NULL), -EINVAL);
+	assert_non_null(strstr(err, "needs a value"));
+	/* uid 0 would be no drop at all. */
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--user", "0", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--user '0'"));
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--user", "1000:0", NULL), -EINVAL);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--user", "1000:", NULL), -EINVAL);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--user", "12x", NULL), -EINVAL);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--user", "4294967295", NULL), -EINVAL);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--user", "", NULL), -EINVAL);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--user", "bob:staff", NULL), -EINVAL);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--user", "1000", "--sandbox=off",
+			       NULL), -EINVAL);
+	assert_non_null(strstr(err, "--sandbox=off"));
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--cgroup", "rel/path", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--cgroup 'rel/path'"));
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--cpu-max", "50000", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--cpu-max needs --cgroup"));
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--memory-max", "1G", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--memory-max needs --cgroup"));
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--cgroup", "/c", "--cpu-max", "10",
+			       NULL), -EINVAL);
+	assert_non_null(strstr(err, "--cpu-max '10'"));
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--cgroup", "/c", "--cpu-max",
+			       "50000:10", NULL), -EINVAL);
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--cgroup", "/c", "--memory-max",
+			       "100K", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--memory-max '100K'"));
+	assert_int_equal(parse(&o, err, "--kernel", "k", "--cgroup", "/c", "--memory-max",
+			       "lots", NULL), -EINVAL);
+}
+
 static void test_help(void **state)
 {
 	struct vmm_opts o;
@@ -113,6 +218,8 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_all_options),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_sandbox),
+		cmocka_unit_test(test_sandbox_errors),
 		cmocka_unit_test(test_help),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

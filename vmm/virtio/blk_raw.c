@@ -86,9 +86,15 @@ static int raw_run(struct blk_backend *b, struct blk_io *io)
 
 /* ---- worker threads ---- */
 
+/* The VMM's I/O-worker filter (vmm/filters.c); absent in other programs. */
+extern void vireo_io_thread_start(void) __attribute__((weak));
+
 static void *raw_worker(void *arg)
 {
 	struct blk_raw *r = arg;
+
+	if (vireo_io_thread_start)
+		vireo_io_thread_start();
 
 	for (;;) {
 		struct blk_io *io;

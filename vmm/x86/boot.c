@@ -11,6 +11,7 @@
 
 #include <vireo/util.h>
 
+#include "../hold.h"
 #include "../layout.h"
 #include "boot.h"
 #include "kunpack.h"
@@ -136,7 +137,7 @@ static int boot_open(const char *what, const char *path, uint64_t *size)
 	int fd;
 
 	*size = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = hold_open_file(path, O_RDONLY | O_CLOEXEC, 0);
 
 	if (fd < 0) {
 		int err = -errno;

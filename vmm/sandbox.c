@@ -1,0 +1,376 @@
+/*
+ * The sandbox.  Order matters:
+ * - unshare(2) of the mount, IPC, UTS and network namespaces needs a
+ *   single-threaded process, and a new PID namespace only takes children:
+ *   so sandbox_start() runs first, unshares everything and forks; the
+ *   child (PID 1 of the new namespace) goes on, the parent stays outside
+ *   as the monitor (signals in, exit status out);
+ * - the child then opens its files (hold.c: disks start I/O threads) and
+ *   sandbox_lock() makes an empty tmpfs its root and drops to the user:
+ *   glibc switches every thread's ids (a signal to each), so the I/O
+ *   workers' filter allows the set*id calls (harmless without
+ *   capabilities); capabilities go with the switch to a non-zero uid, the
+ *   bounding set and ambient set are cleared explicitly before it.
+ * The network namespace is always new today: no device needs the host's
+ * network (a tap would be opened before sandbox_lock, which keeps working
+ * in any namespace; a device that must reach the host's network by
+ * address would need sandbox_start to leave CLONE_NEWNET out).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <vireo/util.h>
+
+#include "filters.h"
+#include "sandbox.h"
+
+static bool sb_on;
+static int sb_pipe = -1;          /* child: tells the monitor it dropped */
+static uid_t sb_uid;
+static gid_t sb_gid;
+
+bool sandbox_active(void)
+{
+	return sb_on;
+}
+
+/* ---- cgroup ------------------------------------------------------------------- */
+
+static int sandbox_write(const char *dir, const char *file, const char *val)
+{
+	char path[600];
+	int fd, r = 0;
+	size_t len = strlen(val);
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, val, len) != (ssize_t)len)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static int sandbox_cgroup(const struct vmm_opts *o)
+{
+	char v[64];
+	int r;
+
+	if (mkdir(o->cgroup, 0755) && errno != EEXIST) {
+		r = -errno;
+		verr("--cgroup %s: cannot create it: %s", o->cgroup, strerror(errno));
+		return r;
+	}
+	if (o->cpu_max_given) {
+		if (o->cpu_quota_us)
+			snprintf(v, sizeof(v), "%llu %llu", (unsigned long long)o->cpu_quota_us,
+				 (unsigned long long)o->cpu_period_us);
+		else
+			snprintf(v, sizeof(v), "max %llu", (unsigned long long)o->cpu_period_us);
+		if ((r = sandbox_write(o->cgroup, "cpu.max", v))) {
+			verr("--cpu-max: cannot write '%s' to %s/cpu.max: %s (is the cpu "
+			     "controller enabled in the parent's cgroup.subtree_control?)",
+			     v, o->cgroup, strerror(-r));
+			return r;
+		}
+	}
+	if (o->memory_max_given) {
+		if (o->memory_max)
+			snprintf(v, sizeof(v), "%llu", (unsigned long long)o->memory_max);
+		else
+			snprintf(v, sizeof(v), "max");
+		if ((r = sandbox_write(o->cgroup, "memory.max", v))) {
+			verr("--memory-max: cannot write '%s' to %s/memory.max: %s (is the "
+			     "memory controller enabled in the parent's cgroup.subtree_control?)",
+			     v, o->cgroup, strerror(-r));
+			return r;
+		}
+	}
+	if ((r = sandbox_write(o->cgroup, "cgroup.procs", "0"))) {
+		verr("--cgroup %s: cannot move into it: %s (a cgroup v2 directory?)",
+		     o->cgroup, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+/* ---- privileges --------------------------------------------------------------- */
+
+static int sandbox_fail(const char *what)
+{
+	int r = -errno;
+
+	verr("sandbox: %s: %s", what, strerror(errno));
+	return r;
+}
+
+/* Clear every capability set, switch to uid/gid, set no_new_privs. */
+static int sandbox_drop(uid_t uid, gid_t gid)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	uid_t ru, eu, su;
+
+	/* The bounding set needs CAP_SETPCAP, gone after the uid switch. */
+	for (int c = 0; c < 64; c++)
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) && errno != EINVAL)
+			return sandbox_fail("cannot clear the capability bounding set");
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL)
+		return sandbox_fail("cannot clear the ambient capabilities");
+	if (setgroups(0, NULL))
+		return sandbox_fail("cannot drop the supplementary groups");
+	if (setresgid(gid, gid, gid))
+		return sandbox_fail("cannot switch the group");
+	if (setresuid(uid, uid, uid))
+		return sandbox_fail("cannot switch the user");
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capset, &h, d))
+		return sandbox_fail("cannot clear the capabilities");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return sandbox_fail("cannot set no_new_privs");
+	/* Check rather than trust. */
+	if (getresuid(&ru, &eu, &su) || ru != uid || eu != uid || su != uid ||
+	    syscall(SYS_capget, &h, d) || d[0].effective || d[0].permitted ||
+	    d[0].inheritable || d[1].effective || d[1].permitted || d[1].inheritable) {
+		errno = EPERM;
+		return sandbox_fail("privileges still held after the drop");
+	}
+	return 0;
+}
+
+/* ---- the monitor ---------------------------------------------------------------- */
+
+static void sandbox_exit_like(int st) __attribute__((noreturn));
+static void sandbox_exit_like(int st)
+{
+	sigset_t set;
+	int sig;
+
+	if (WIFEXITED(st))
+		_exit(WEXITSTATUS(st));
+	sig = WTERMSIG(st);
+	signal(sig, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	kill(getpid(), sig);
+	_exit(128 + sig);
+}
+
+/* The parent: forward the stop, dump and power-button signals to the VM's
+ * process and end as it ends.  Drops to the sandbox's user (and its own
+ * filter) once the child has: until then it must be able to signal a
+ * root child. */
+static void sandbox_monitor(pid_t child, int rfd) __attribute__((noreturn));
+static void sandbox_monitor(pid_t child, int rfd)
+{
+	struct pollfd pf[2];
+	sigset_t set;
+	int sfd, st;
+	bool locked = false;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0) {
+		/* Cannot forward: at least end with the child. */
+		while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+			;
+		sandbox_exit_like(st);
+	}
+	if (waitpid(child, &st, WNOHANG) == child)
+		sandbox_exit_like(st);
+	pf[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	pf[1] = (struct pollfd){ .fd = rfd, .events = POLLIN };
+	for (;;) {
+		struct signalfd_siginfo si;
+
+		if (poll(pf, locked ? 1 : 2, -1) < 0)
+			continue;
+		if (!locked && pf[1].revents) {
+			char c;
+
+			/* A byte: the child dropped; EOF: it ended early. */
+			if (read(rfd, &c, 1) != 1) {
+				/* ended before the drop: its status says why */
+			}
+			close(rfd);
+			locked = true;
+			if (sandbox_drop(sb_uid, sb_gid) || filters_enter(VMM_ROLE_MONITOR)) {
+				kill(child, SIGKILL);
+				while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+					;
+				_exit(VMM_EXIT_ERROR);
+			}
+		}
+		if (!(pf[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo == SIGCHLD) {
+			if (waitpid(child, &st, WNOHANG) == child)
+				sandbox_exit_like(st);
+		} else {
+			kill(child, (int)si.ssi_signo);
+		}
+	}
+}
+
+/* ---- entering --------------------------------------------------------------------- */
+
+static int sandbox_user(const struct vmm_opts *o)
+{
+	struct passwd *pw;
+
+	sb_uid = o->uid;
+	sb_gid = o->gid;
+	if (!o->user_name)
+		return 0;
+	errno = 0;
+	pw = getpwnam(o->user_name);
+	if (!pw) {
+		verr("--user %s: no such user%s%s", o->user_name, errno ? ": " : "",
+		     errno ? strerror(errno) : "");
+		return -ENOENT;
+	}
+	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+		verr("--user %s: is root (uid or gid 0): no drop at all", o->user_name);
+		return -EINVAL;
+	}
+	sb_uid = pw->pw_uid;
+	sb_gid = pw->pw_gid;
+	return 0;
+}
+
+int sandbox_start(const struct vmm_opts *o)
+{
+	bool root = geteuid() == 0;
+	sigset_t chld, old;
+	int p[2], r;
+	pid_t pid;
+
+	sb_on = o->sandbox == VMM_SANDBOX_ON || (o->sandbox == VMM_SANDBOX_AUTO && root);
+	if (sb_on && !root) {
+		verr("--sandbox needs root (it creates namespaces and switches users); "
+		     "without root only the system call filters apply (--sandbox=off)");
+		return -EPERM;
+	}
+	if (o->cgroup && (r = sandbox_cgroup(o)))
+		return r;
+	if (!sb_on)
+		return 0;
+	if ((r = sandbox_user(o)))
+		return r;
+	if (pipe2(p, O_CLOEXEC))
+		return sandbox_fail("pipe");
+	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWPID))
+		return sandbox_fail("cannot create namespaces");
+	/* SIGCHLD blocked from before the fork: a child that fails at once
+	 * must not end before the monitor listens (SIGCHLD's default is to
+	 * discard it, and the monitor then waited forever). */
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &old);
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return sandbox_fail("fork");
+	if (pid > 0) {
+		close(p[1]);
+		sandbox_monitor(pid, p[0]);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(p[0]);
+	sb_pipe = p[1];
+	filters_no_leak_check();
+	/* The monitor gone (SIGKILL): so are we. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (sethostname("vireo", 5)) {
+		/* a name of our own in the new UTS namespace: cosmetic */
+	}
+	return 0;
+}
+
+/* An empty tmpfs as the root: pivot_root(2) to it, or, when the root is
+ * the initramfs (rootfs cannot be pivoted away, e.g. the lab's outer VM),
+ * move it over / and chroot there, as switch_root does; without
+ * capabilities afterwards there is no way out of either. */
+static int sandbox_root(void)
+{
+	static const char *const dirs[] = { "/tmp", "/mnt", "/run", "/dev" };
+	const char *d = NULL;
+	struct stat st;
+
+	for (unsigned i = 0; i < VIREO_ARRAY_SIZE(dirs) && !d; i++)
+		if (stat(dirs[i], &st) == 0 && S_ISDIR(st.st_mode))
+			d = dirs[i];
+	if (!d) {
+		errno = ENOENT;
+		return sandbox_fail("no directory to mount the new root on");
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		return sandbox_fail("cannot make the mounts private");
+	if (mount("vireo-root", d, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  "size=16k,nr_inodes=16,mode=0555"))
+		return sandbox_fail("cannot mount the new root");
+	if (chdir(d))
+		return sandbox_fail("cannot enter the new root");
+	if (syscall(SYS_pivot_root, ".", ".") == 0) {
+		if (umount2(".", MNT_DETACH))
+			return sandbox_fail("cannot detach the old root");
+	} else if (errno == EINVAL) {
+		if (mount(".", "/", NULL, MS_MOVE, NULL) || chroot("."))
+			return sandbox_fail("cannot move to the new root");
+	} else {
+		return sandbox_fail("pivot_root");
+	}
+	if (chdir("/"))
+		return sandbox_fail("chdir /");
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV |
+		  MS_NOEXEC, NULL))
+		return sandbox_fail("cannot make the new root read-only");
+	return 0;
+}
+
+int sandbox_lock(const struct vmm_opts *o)
+{
+	int r;
+
+	if (!sb_on) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+			return sandbox_fail("cannot set no_new_privs");
+		return 0;
+	}
+	if ((r = sandbox_root()) || (r = sandbox_drop(sb_uid, sb_gid)))
+		return r;
+	/* Cleared by the uid switch: ask again. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (write(sb_pipe, "L", 1) != 1) {
+		/* the monitor is gone: PDEATHSIG ends us */
+	}
+	close(sb_pipe);
+	sb_pipe = -1;
+	vdebug("sandbox: uid %u gid %u, empty root, new namespaces, no capabilities",
+	       (unsigned)sb_uid, (unsigned)sb_gid);
+	return 0;
+}

@@ -1,0 +1,26 @@
+/*
+ * --sandbox: namespaces, an empty root, an unprivileged user, no
+ * capabilities; --cgroup.  See vmm/README.md "Sandbox" and the man page.
+ *
+ * main.c calls sandbox_start() first (single-threaded: namespaces, the
+ * cgroup; with the sandbox it forks, and the parent becomes the monitor
+ * and never returns), then opens what the VM needs (hold.c), then
+ * sandbox_lock() (the empty root and the privilege drop), then the
+ * filters.
+ */
+#ifndef VIREO_VMM_SANDBOX_H
+#define VIREO_VMM_SANDBOX_H
+
+#include <stdbool.h>
+
+#include "options.h"
+
+/* 0 (in the process that goes on to run the VM), or -errno after
+ * printing one line. */
+int sandbox_start(const struct vmm_opts *o);
+/* Enter the empty root and drop privileges (with the sandbox); set
+ * no_new_privs (always).  0 or -errno after printing one line. */
+int sandbox_lock(const struct vmm_opts *o);
+bool sandbox_active(void);
+
+#endif
