@@ -13,6 +13,7 @@ enum {
 	OPT_CONSOLE, OPT_BOOT_TIMER, OPT_NAME, OPT_ON_REBOOT, OPT_MEM_MERGE,
 	OPT_MEM_HUGE, OPT_DEBUG_EXIT, OPT_HELP, OPT_VERSION, OPT_VERBOSE,
 	OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_RNG, OPT_UNPACK, OPT_SERIAL_COALESCE,
+	OPT_NET,
 };
 
 static const struct option vmm_longopts[] = {
@@ -32,6 +33,7 @@ static const struct option vmm_longopts[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "virtio-console", no_argument, NULL, OPT_VIRTIO_CONSOLE },
 	{ "rng", optional_argument, NULL, OPT_RNG },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "unpack", required_argument, NULL, OPT_UNPACK },
 	{ "serial-coalesce", required_argument, NULL, OPT_SERIAL_COALESCE },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -197,6 +199,10 @@ int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
 		case OPT_VIRTIO_CONSOLE: o->virtio.console = true; break;
 		case OPT_RNG:
 			if (virtio_opts_rng(&o->virtio, optarg, err, errlen))
+				return -EINVAL;
+			break;
+		case OPT_NET:
+			if (virtio_opts_net(&o->virtio, optarg, err, errlen))
 				return -EINVAL;
 			break;
 		case 'h':
