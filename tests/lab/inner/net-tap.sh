@@ -1,0 +1,57 @@
+# Inner scenario: virtio-net over a tap (tests/lab/scenarios/net-tap.sh).
+# The kernel command line gives vireo.netip=GUEST_IP and vireo.nethost=HOST_IP
+# (a /24). The guest brings eth0 up with GUEST_IP, pings HOST_IP, sends 32 MiB
+# of random bytes to HOST_IP:5001 and receives what HOST_IP:5002 sends (busybox
+# nc both ways), printing the MD5 of each for the host to compare and the time
+# each transfer took (guest clock).
+ip= host=
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in
+	vireo.netip=*) ip=${arg#vireo.netip=} ;;
+	vireo.nethost=*) host=${arg#vireo.nethost=} ;;
+	esac
+done
+fail() {
+	echo "net-tap: FAIL: $*"
+	ip addr 2>&1 | sed 's/^/net-tap: | /'
+	grep -i -E 'virtio|msi' /proc/interrupts | sed 's/^/net-tap: | /'
+	dmesg | grep -i -E 'virtio|eth0' | tail -10 | sed 's/^/net-tap: | /'
+	exit 1
+}
+now() { cut -d' ' -f1 /proc/uptime; }
+[ -n "$ip" ] && [ -n "$host" ] || fail "no vireo.netip= / vireo.nethost= on the command line"
+n=0
+while [ ! -d /sys/class/net/eth0 ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+[ -d /sys/class/net/eth0 ] || fail "no eth0 (virtio-net not found; have: $(ls /sys/class/net | tr '\n' ' '))"
+echo "net-tap: eth0 $(cat /sys/class/net/eth0/address), virtio features $(cat /sys/class/net/eth0/device/features 2>/dev/null)"
+ip link set lo up
+ip addr add "$ip/24" dev eth0 || fail "ip addr add $ip/24 dev eth0"
+ip link set eth0 up || fail "ip link set eth0 up"
+n=0
+until ping -c 1 -W 1 "$host" >/dev/null 2>&1; do
+	n=$((n + 1))
+	[ $n -ge 40 ] && fail "no ping reply from $host in 40 tries"
+done
+echo "net-tap: ping $host: $(ping -c 3 -W 2 "$host" | grep -E 'packets|round-trip' | tr '\n' ' ')"
+
+# guest -> host
+head -c 33554432 /dev/urandom >/tmp/g2h || fail "no room for 32 MiB in /tmp"
+echo "net-tap: g2h md5 $(md5sum </tmp/g2h | cut -c1-32)"
+t0=$(now)
+nc "$host" 5001 </tmp/g2h || fail "nc to $host:5001 failed"
+t1=$(now)
+rm -f /tmp/g2h
+echo "net-tap: g2h seconds $(awk "BEGIN { print $t1 - $t0 }")"
+
+# host -> guest (stdin kept open without data: nc must not end the
+# connection early on an EOF of its own)
+mkfifo /tmp/hold
+exec 3<>/tmp/hold
+t0=$(now)
+nc "$host" 5002 </tmp/hold >/tmp/h2g || fail "nc from $host:5002 failed"
+t1=$(now)
+exec 3>&-
+echo "net-tap: h2g md5 $(md5sum </tmp/h2g | cut -c1-32) bytes $(wc -c </tmp/h2g)"
+echo "net-tap: h2g seconds $(awk "BEGIN { print $t1 - $t0 }")"
+grep -q . /proc/net/dev && echo "net-tap: $(grep eth0 /proc/net/dev | tr -s ' ')"
+echo "net-tap: ok"
