@@ -36,19 +36,20 @@ uint64_t net_vhost_features(int fd)
 
 static int vhost_mem(int fd, const struct gmem *mem)
 {
-	struct {
+	union {
 		struct vhost_memory hdr;
-		struct vhost_memory_region r[GMEM_MAX_REGIONS];
+		uint8_t bytes[sizeof(struct vhost_memory) +
+			      GMEM_MAX_REGIONS * sizeof(struct vhost_memory_region)];
 	} m;
 
 	memset(&m, 0, sizeof(m));
-	m.hdr.nregions = mem->nr_regions;
-	for (unsigned i = 0; i < mem->nr_regions && i < GMEM_MAX_REGIONS; i++) {
-		m.r[i].guest_phys_addr = mem->region[i].gpa;
-		m.r[i].memory_size = mem->region[i].size;
-		m.r[i].userspace_addr = (uint64_t)(uintptr_t)mem->region[i].hva;
+	m.hdr.nregions = VIREO_MIN(mem->nr_regions, (unsigned)GMEM_MAX_REGIONS);
+	for (unsigned i = 0; i < m.hdr.nregions; i++) {
+		m.hdr.regions[i].guest_phys_addr = mem->region[i].gpa;
+		m.hdr.regions[i].memory_size = mem->region[i].size;
+		m.hdr.regions[i].userspace_addr = (uint64_t)(uintptr_t)mem->region[i].hva;
 	}
-	return ioctl(fd, VHOST_SET_MEM_TABLE, &m) < 0 ? -errno : 0;
+	return ioctl(fd, VHOST_SET_MEM_TABLE, &m.hdr) < 0 ? -errno : 0;
 }
 
 int net_vhost_start(int fd, const char *name, uint64_t features,
