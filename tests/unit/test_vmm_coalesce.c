@@ -197,6 +197,7 @@ static void test_console_hold_and_flush(void **state)
 	(void)state;
 	assert_true(fd >= 0);
 	memset(&o, 0, sizeof(o));
+	memset(&con, 0, sizeof(con));   /* console_open() does not clear it */
 	o.console = VMM_CONSOLE_FILE;
 	o.console_path = path;
 	assert_int_equal(console_open(&con, &o), 0);
