@@ -44,6 +44,7 @@ struct virtio_net {
 	struct virtio_net_doorbells db;
 	bool have_db;
 	struct virtio_net_stats st;
+	bool warned;                    /* the first refusal was logged */
 };
 
 static struct virtio_net *to_net(struct virtio_dev *d)
@@ -190,6 +191,18 @@ static void net_filter_reset(struct virtio_net *n)
 	n->uc_all = n->mc_all = false;
 }
 
+/* A guest mistake we refuse without resetting the device: counted, and
+ * the first one logged. */
+static void net_refused(struct virtio_net *n, uint64_t *counter, const char *what)
+{
+	(*counter)++;
+	if (!n->warned) {
+		n->warned = true;
+		vwarn("%s: refused %s from the guest (dropped and counted; further "
+		      "ones are only counted)", n->vdev.name, what);
+	}
+}
+
 /* ---- own data path: transmit ---- */
 
 static void net_tx(struct virtio_net *n, unsigned pair)
@@ -226,7 +239,8 @@ static void net_tx(struct virtio_net *n, unsigned pair)
 		    virtq_chain_read(c, 0, &h, sizeof(h)) != sizeof(h) ||
 		    virtio_net_tx_hdr_check(&h, n->vdev.guest_features,
 					    c->out_len - VIRTIO_NET_HDR_LEN)) {
-			n->st.tx_bad++;
+			net_refused(n, &n->st.tx_bad, "a transmit frame (bad header, length "
+				    "or buffers)");
 			virtq_push(q, c->head, 0);
 			pushed = true;
 			continue;
@@ -332,7 +346,8 @@ static void net_rx(struct virtio_net *n, unsigned pair)
 					virtq_unpop(q);
 					break;
 				}
-				n->st.rx_bad++;
+				net_refused(n, &n->st.rx_bad, "a receive buffer chain (readable "
+					    "or too small)");
 				virtq_push(q, c->head, 0);
 				pushed = true;
 				continue;
@@ -518,7 +533,7 @@ static void net_ctrl(struct virtio_net *n)
 		uint8_t ack = VIRTIO_NET_ERR;
 
 		if (c->nr_in == 0) {
-			n->st.ctrl_bad++;
+			net_refused(n, &n->st.ctrl_bad, "a control command without an ack buffer");
 			virtq_push(q, c->head, 0);
 			pushed = true;
 			continue;
@@ -528,7 +543,7 @@ static void net_ctrl(struct virtio_net *n)
 			ack = net_ctrl_exec(n, buf, c->out_len);
 		}
 		if (ack != VIRTIO_NET_OK)
-			n->st.ctrl_bad++;
+			net_refused(n, &n->st.ctrl_bad, "a malformed or unsupported control command");
 		virtq_chain_write(c, 0, &ack, 1);
 		virtq_push(q, c->head, 1);
 		pushed = true;
@@ -741,6 +756,15 @@ static void net_destroy(struct virtio_dev *d)
 	virtio_dev_lock(d);
 	net_reset(d);
 	virtio_dev_unlock(d);
+	vdebug("%s: tx %llu frames %llu bytes, rx %llu frames %llu bytes; refused: tx %llu, "
+	       "rx %llu, ctrl %llu; dropped: tx %llu, rx %llu; filtered %llu; out of "
+	       "receive buffers %llu times", d->name,
+	       (unsigned long long)n->st.tx_frames, (unsigned long long)n->st.tx_bytes,
+	       (unsigned long long)n->st.rx_frames, (unsigned long long)n->st.rx_bytes,
+	       (unsigned long long)n->st.tx_bad, (unsigned long long)n->st.rx_bad,
+	       (unsigned long long)n->st.ctrl_bad, (unsigned long long)n->st.tx_dropped,
+	       (unsigned long long)n->st.rx_dropped, (unsigned long long)n->st.rx_filtered,
+	       (unsigned long long)n->st.starved);
 	if (n->epfd >= 0) {
 		if (d->env->unwatch_fd)
 			d->env->unwatch_fd(d->env->loop, n->epfd);
