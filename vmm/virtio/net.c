@@ -17,6 +17,8 @@
 #define NET_CTRL_MAX    (2u + 2u * (4u + 6u * 256u))   /* largest command we read */
 /* Ethernet frame without GSO: 1500 bytes of MTU, header and a VLAN tag. */
 #define NET_FRAME_NOGSO (1500u + 14u + 4u)
+/* The spill buffer of a pair: the largest frame with its header. */
+#define NET_SPILL (VIRTIO_NET_HDR_LEN + NET_FRAME_MAX)
 
 struct virtio_net {
 	struct virtio_dev vdev;
@@ -36,6 +38,8 @@ struct virtio_net {
 	struct iovec *iov;              /* NET_RX_IOV_MAX + 1: rx gather, tx with our header */
 	uint16_t rx_head[NET_RX_CHAINS];
 	uint32_t rx_cap[NET_RX_CHAINS];
+	uint8_t *spill[VIRTIO_NET_MAX_PAIRS];   /* NET_SPILL bytes each */
+	uint64_t spill_len[VIRTIO_NET_MAX_PAIRS];  /* a frame waits there */
 	/* vhost */
 	int vhost_fd[VIRTIO_NET_MAX_PAIRS];
 	bool vhost_active;
@@ -299,28 +303,101 @@ static bool net_mrg(const struct virtio_net *n)
 	return virtio_dev_has(&n->vdev, VIRTIO_NET_F_MRG_RXBUF);
 }
 
-/* Room one frame may need: a GSO frame if the guest takes them. */
-static uint64_t net_rx_need(const struct virtio_net *n)
-{
-	uint64_t f = n->vdev.guest_features;
-
-	if (f & (VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6)))
-		return VIRTIO_NET_HDR_LEN + NET_FRAME_MAX;
-	return VIRTIO_NET_HDR_LEN + NET_FRAME_NOGSO;
-}
-
 static void net_unpop(struct virtq *q, unsigned k)
 {
 	while (k--)
 		virtq_unpop(q);
 }
 
+/* Where the receive chains of one frame are gathered. */
+struct net_rxg {
+	unsigned nch, niov;
+	uint64_t space;
+};
+
+/*
+ * Pop receive chains until they hold @want bytes (mergeable buffers), or
+ * one chain (without).  1: done; 0: not enough buffers (all put back);
+ * -ENOSPC: the whole ring holds less than @want (put back); -EIO: the
+ * ring is broken (NEEDS_RESET).
+ */
+static int net_rx_gather(struct virtio_net *n, struct virtq *q, uint64_t want,
+			 struct net_rxg *g, bool *pushed)
+{
+	struct virtq_chain *c = n->chain;
+	bool mrg = net_mrg(n);
+	int p = 0;
+
+	*g = (struct net_rxg){ 0, 0, 0 };
+	while (g->space < want && g->nch < NET_RX_CHAINS) {
+		p = virtq_pop(q, c);
+		if (p < 0)
+			return -EIO;
+		if (p == 0)
+			break;
+		if (c->nr_out || c->in_len < (mrg ? 1 : VIRTIO_NET_HDR_LEN)) {
+			net_refused(n, &n->st.rx_bad, "a receive buffer chain (readable "
+				    "or too small)");
+			virtq_push(q, c->head, 0);
+			*pushed = true;
+			continue;
+		}
+		if (g->niov + c->nr_in > NET_RX_IOV_MAX) {
+			virtq_unpop(q);
+			break;
+		}
+		memcpy(&n->iov[g->niov], &c->iov[c->nr_out], c->nr_in * sizeof(struct iovec));
+		g->niov += c->nr_in;
+		n->rx_head[g->nch] = c->head;
+		n->rx_cap[g->nch] = (uint32_t)VIREO_MIN(c->in_len, (uint64_t)UINT32_MAX);
+		g->nch++;
+		g->space += c->in_len;
+		if (!mrg)
+			return 1;
+	}
+	if (g->space >= want && g->nch)
+		return 1;
+	net_unpop(q, g->nch);
+	return g->nch >= q->size ? -ENOSPC : 0;
+}
+
+/* A frame of len bytes (header first) fills the gathered buffers: set
+ * the header, push the chains it used, put the others back. */
+static void net_rx_commit(struct virtio_net *n, struct virtq *q, const struct net_rxg *g,
+			  uint64_t len)
+{
+	struct virtio_net_hdr h;
+	unsigned used = 0;
+
+	iov_from(n->iov, g->niov, 0, &h, sizeof(h));
+	if (!virtio_dev_has(&n->vdev, VIRTIO_NET_F_GUEST_CSUM))
+		h.flags = 0;
+	for (uint64_t left = len; left; used++) {
+		uint32_t take = (uint32_t)VIREO_MIN(left, (uint64_t)n->rx_cap[used]);
+		left -= take;
+		n->rx_cap[used] = take;
+	}
+	h.num_buffers = htole16((uint16_t)used);
+	iov_to(n->iov, g->niov, 0, &h, sizeof(h));
+	for (unsigned i = 0; i < used; i++)
+		virtq_push(q, n->rx_head[i], n->rx_cap[i]);
+	net_unpop(q, g->nch - used);
+	n->st.rx_frames++;
+	n->st.rx_bytes += len - VIRTIO_NET_HDR_LEN;
+}
+
+/*
+ * Receive for pair p.  A frame is read straight into the guest's buffers:
+ * enough for a full-size (non-GSO) frame with mergeable buffers, one chain
+ * without.  With mergeable buffers a per-pair spill buffer catches what
+ * does not fit (a GSO frame); such a frame then waits whole in the spill
+ * buffer until enough guest buffers are there, and is copied into them.
+ */
 static void net_rx(struct virtio_net *n, unsigned pair)
 {
 	unsigned qi = 2 * pair;
 	struct virtq *q = &n->vdev.vq[qi];
-	struct virtq_chain *c = n->chain;
-	uint64_t need = net_rx_need(n);
+	uint8_t *spill = n->spill[pair];
 	bool mrg = net_mrg(n), pushed = false;
 
 	if (!q->ready || q->broken || pair >= n->cur_pairs) {
@@ -328,85 +405,93 @@ static void net_rx(struct virtio_net *n, unsigned pair)
 		return;
 	}
 	for (unsigned frames = 0; frames < VIRTIO_NET_RX_FRAMES; frames++) {
-		unsigned nch = 0, niov = 0, used = 0;
-		uint64_t space = 0, left;
-		struct virtio_net_hdr h;
+		uint64_t plen = n->spill_len[pair];
+		struct net_rxg g;
+		unsigned cnt;
 		uint8_t dst[6];
 		ssize_t r;
-		int p = 0;
+		int k;
 
-		/* Gather buffers for one frame of the largest size. */
-		while (space < need && nch < NET_RX_CHAINS) {
-			p = virtq_pop(q, c);
-			if (p <= 0)
-				break;
-			if (c->nr_out || c->in_len < (mrg ? 1 : VIRTIO_NET_HDR_LEN) ||
-			    niov + c->nr_in > NET_RX_IOV_MAX) {
-				if (niov + c->nr_in > NET_RX_IOV_MAX && !c->nr_out && nch) {
-					virtq_unpop(q);
-					break;
-				}
-				net_refused(n, &n->st.rx_bad, "a receive buffer chain (readable "
-					    "or too small)");
-				virtq_push(q, c->head, 0);
-				pushed = true;
+		if (plen) {
+			/* A frame waits in the spill buffer. */
+			k = net_rx_gather(n, q, plen, &g, &pushed);
+			if (k == -EIO)
+				return;
+			if (k == -ENOSPC || (k == 1 && g.space < plen)) {
+				if (k == 1)
+					net_unpop(q, g.nch);
+				n->spill_len[pair] = 0;
+				n->st.rx_dropped++;
 				continue;
 			}
-			memcpy(&n->iov[niov], &c->iov[c->nr_out], c->nr_in * sizeof(struct iovec));
-			niov += c->nr_in;
-			n->rx_head[nch] = c->head;
-			n->rx_cap[nch] = (uint32_t)VIREO_MIN(c->in_len, (uint64_t)UINT32_MAX);
-			nch++;
-			space += c->in_len;
-			if (!mrg)
-				break;
+			if (k == 0)
+				goto starved;
+			iov_to(n->iov, g.niov, 0, spill, plen);
+			net_rx_commit(n, q, &g, plen);
+			n->spill_len[pair] = 0;
+			pushed = true;
+			continue;
 		}
-		if (p < 0)
-			return;     /* NEEDS_RESET */
-		if (nch == 0 || (mrg && space < need && p == 0 && nch < q->size)) {
-			/* Not enough room: wait for the guest's kick. */
-			net_unpop(q, nch);
-			if (virtq_notify_on(q))
-				continue;
-			n->st.starved++;
-			net_rx_arm(n, pair, false);
-			break;
+		k = net_rx_gather(n, q, mrg ? VIRTIO_NET_HDR_LEN + NET_FRAME_NOGSO : 1, &g,
+				  &pushed);
+		if (k == -EIO)
+			return;
+		if (k < 0) {
+			/* The whole ring holds less than a full-size frame: take
+			 * what there is, the spill buffer catches the rest. */
+			k = net_rx_gather(n, q, 1, &g, &pushed);
+			if (k == -EIO)
+				return;
 		}
-		r = n->be->ops->recv(n->be, pair, n->iov, (int)niov);
+		if (k <= 0)
+			goto starved;
+		cnt = g.niov;
+		if (mrg)
+			n->iov[cnt++] = (struct iovec){ spill, NET_SPILL };
+		r = n->be->ops->recv(n->be, pair, n->iov, (int)cnt);
 		if (r < 0) {
-			net_unpop(q, nch);
+			net_unpop(q, g.nch);
 			if (r != -EAGAIN)
 				n->st.rx_dropped++;
 			break;
 		}
-		if ((uint64_t)r > space || (uint64_t)r < VIRTIO_NET_HDR_LEN + 14) {
-			/* Cut short, or a runt: lost; the buffers go back. */
-			net_unpop(q, nch);
+		if ((uint64_t)r < VIRTIO_NET_HDR_LEN + 14 ||
+		    (uint64_t)r > g.space + (mrg ? NET_SPILL : 0) ||
+		    (r > (ssize_t)g.space && (uint64_t)r > NET_SPILL)) {
+			/* A runt, or cut short: lost; the buffers go back. */
+			net_unpop(q, g.nch);
 			n->st.rx_dropped++;
 			continue;
 		}
-		if (iov_from(n->iov, niov, VIRTIO_NET_HDR_LEN, dst, 6) != 6 ||
+		if ((uint64_t)r > g.space) {
+			/* Larger than the buffers taken: the whole frame goes to
+			 * the spill buffer and waits for enough of them. */
+			memmove(spill + g.space, spill, (size_t)((uint64_t)r - g.space));
+			iov_from(n->iov, g.niov, 0, spill, (size_t)g.space);
+			net_unpop(q, g.nch);
+			if (!net_rx_accept(n, spill + VIRTIO_NET_HDR_LEN)) {
+				n->st.rx_filtered++;
+				continue;
+			}
+			n->spill_len[pair] = (uint64_t)r;
+			continue;
+		}
+		if (iov_from(n->iov, g.niov, VIRTIO_NET_HDR_LEN, dst, 6) != 6 ||
 		    !net_rx_accept(n, dst)) {
-			net_unpop(q, nch);
+			net_unpop(q, g.nch);
 			n->st.rx_filtered++;
 			continue;
 		}
-		iov_from(n->iov, niov, 0, &h, sizeof(h));
-		if (!virtio_dev_has(&n->vdev, VIRTIO_NET_F_GUEST_CSUM))
-			h.flags = 0;
-		for (left = (uint64_t)r; left; used++) {
-			uint32_t take = (uint32_t)VIREO_MIN(left, (uint64_t)n->rx_cap[used]);
-			left -= take;
-			n->rx_cap[used] = take;
-		}
-		h.num_buffers = htole16((uint16_t)used);
-		iov_to(n->iov, niov, 0, &h, sizeof(h));
-		for (unsigned i = 0; i < used; i++)
-			virtq_push(q, n->rx_head[i], n->rx_cap[i]);
-		net_unpop(q, nch - used);
+		net_rx_commit(n, q, &g, (uint64_t)r);
 		pushed = true;
-		n->st.rx_frames++;
-		n->st.rx_bytes += (uint64_t)r - VIRTIO_NET_HDR_LEN;
+		continue;
+starved:
+		/* Out of buffers: wait for the guest's kick. */
+		if (virtq_notify_on(q))
+			continue;
+		n->st.starved++;
+		net_rx_arm(n, pair, false);
+		break;
 	}
 	if (pushed)
 		virtio_dev_queue_interrupt(&n->vdev, qi);
@@ -747,6 +832,7 @@ static void net_reset(struct virtio_dev *d)
 		net_rx_arm(n, p, false);
 	net_filter_reset(n);
 	n->cur_pairs = 1;
+	memset(n->spill_len, 0, sizeof(n->spill_len));
 }
 
 static void net_destroy(struct virtio_dev *d)
@@ -775,6 +861,8 @@ static void net_destroy(struct virtio_dev *d)
 			close(n->vhost_fd[p]);
 	net_backend_close(n->be);
 	virtio_dev_fini(d);
+	for (unsigned p = 0; p < VIRTIO_NET_MAX_PAIRS; p++)
+		free(n->spill[p]);
 	free(n->chain);
 	free(n->iov);
 	free(n);
@@ -832,6 +920,9 @@ int virtio_net_create(const struct virtio_env *env, struct net_backend *be,
 	n->iov = calloc(NET_RX_IOV_MAX + 1, sizeof(*n->iov));
 	if (!n->chain || !n->iov)
 		goto fail;
+	for (unsigned p = 0; p < pairs; p++)
+		if (!(n->spill[p] = malloc(NET_SPILL)))
+			goto fail;
 	n->be = be;
 	n->max_pairs = n->cur_pairs = be->nr_pairs;
 	if (n->max_pairs > 1)
@@ -868,6 +959,8 @@ int virtio_net_create(const struct virtio_env *env, struct net_backend *be,
 	*out = &n->vdev;
 	return 0;
 fail:
+	for (unsigned p = 0; p < VIRTIO_NET_MAX_PAIRS; p++)
+		free(n->spill[p]);
 	free(n->chain);
 	free(n->iov);
 	free(n);
