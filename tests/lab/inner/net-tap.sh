@@ -4,11 +4,17 @@
 # of random bytes to HOST_IP:5001 and receives what HOST_IP:5002 sends (busybox
 # nc both ways), printing the MD5 of each for the host to compare and the time
 # each transfer took (guest clock).
-ip= host=
+# With vireo.netquick (two --net devices, the first with queues=2): no
+# transfers; eth1 gets vireo.net2ip= and pings vireo.net2host= too, and the
+# two MACs must differ.
+ip= host= ip2= host2= quick=0
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	vireo.netip=*) ip=${arg#vireo.netip=} ;;
 	vireo.nethost=*) host=${arg#vireo.nethost=} ;;
+	vireo.net2ip=*) ip2=${arg#vireo.net2ip=} ;;
+	vireo.net2host=*) host2=${arg#vireo.net2host=} ;;
+	vireo.netquick) quick=1 ;;
 	esac
 done
 fail() {
@@ -33,6 +39,25 @@ until ping -c 1 -W 1 "$host" >/dev/null 2>&1; do
 	[ $n -ge 40 ] && fail "no ping reply from $host in 40 tries"
 done
 echo "net-tap: ping $host: $(ping -c 3 -W 2 "$host" | grep -E 'packets|round-trip' | tr '\n' ' ')"
+if [ $quick = 1 ]; then
+	[ -d /sys/class/net/eth1 ] || fail "no eth1 (second virtio-net not found)"
+	m0=$(cat /sys/class/net/eth0/address) m1=$(cat /sys/class/net/eth1/address)
+	[ "$m0" != "$m1" ] || fail "eth0 and eth1 have the same MAC $m0"
+	echo "net-tap: eth1 $m1, virtio features $(cat /sys/class/net/eth1/device/features 2>/dev/null)"
+	echo "net-tap: eth0 queues: $(ls /sys/class/net/eth0/queues | tr '\n' ' ')"
+	ip addr add "$ip2/24" dev eth1 || fail "ip addr add $ip2/24 dev eth1"
+	ip link set eth1 up || fail "ip link set eth1 up"
+	n=0
+	until ping -c 1 -W 1 "$host2" >/dev/null 2>&1; do
+		n=$((n + 1))
+		[ $n -ge 40 ] && fail "no ping reply from $host2 over eth1 in 40 tries"
+	done
+	echo "net-tap: ping $host2 over eth1: ok"
+	# a little traffic on eth0 after the second device came up
+	ping -c 5 -i 0.2 -s 1400 "$host" >/dev/null 2>&1 || fail "large pings over eth0 failed"
+	echo "net-tap: ok (quick)"
+	exit 0
+fi
 
 # guest -> host
 head -c 33554432 /dev/urandom >/tmp/g2h || fail "no room for 32 MiB in /tmp"

@@ -89,4 +89,21 @@ else
 	lab_fail "no /dev/vhost-net in the outer VM (vhost_net module?)"
 fi
 nt_run off vtap1 10.77.2 persistent
-echo "net-tap: ok: vhost on and off, 32 MiB each way, ping"
+
+# Two devices on taps vireo-vmm creates (the first multi-queue).
+for t in vtap2:10.77.3.1 vtap3:10.77.4.1; do
+	( n=0
+	  while [ ! -e "/sys/class/net/${t%%:*}" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+	  nt_hostaddr "${t%%:*}" "${t#*:}" ) &
+done
+LAB_VMM_ARGS="--verbose --net tap=vtap2,queues=2 --net tap=vtap3,vhost=off,id=second"
+lab_boot vireo "$LAB_INNER_CMDLINE vireo.run=net-tap vireo.netquick vireo.netip=10.77.3.2 vireo.nethost=10.77.3.1 vireo.net2ip=10.77.4.2 vireo.net2host=10.77.4.1" 300 ||
+	lab_fail "two --net devices: no VIREO-BOOT-OK"
+lab_expect "$LAB_TMP/vireo.out" '^net-tap: ok \(quick\)' "two --net devices: the inner scenario did not report ok"
+[ "$LAB_GUEST_EXIT" = 0 ] || lab_fail "two --net devices: inner net-tap exited with '${LAB_GUEST_EXIT:-none}'"
+grep -q 'virtio-net net0: data path in vhost-net' "$LAB_TMP/vireo.out" ||
+	lab_fail "two --net devices: the multi-queue device did not use vhost-net"
+sleep 1
+[ -e /sys/class/net/vtap2 ] && lab_fail "vireo-vmm left the multi-queue tap vtap2 it created behind"
+[ -e /sys/class/net/vtap3 ] && lab_fail "vireo-vmm left the tap vtap3 it created behind"
+echo "net-tap: ok: vhost on and off, 32 MiB each way, ping; two devices, one with 2 queue pairs"
