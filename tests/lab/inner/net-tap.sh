@@ -55,6 +55,22 @@ if [ $quick = 1 ]; then
 	echo "net-tap: ping $host2 over eth1: ok"
 	# a little traffic on eth0 after the second device came up
 	ping -c 5 -i 0.2 -s 1400 "$host" >/dev/null 2>&1 || fail "large pings over eth0 failed"
+	# Driver unbind and bind: the device is reset (vhost stopped) and set
+	# up again; it must work afterwards.
+	dev=$(basename "$(readlink /sys/class/net/eth0/device)")
+	echo "$dev" >/sys/bus/virtio/drivers/virtio_net/unbind || fail "unbind $dev"
+	echo "$dev" >/sys/bus/virtio/drivers/virtio_net/bind || fail "bind $dev"
+	n=0
+	while [ ! -d "/sys/bus/virtio/devices/$dev/net" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+	ifc=$(ls "/sys/bus/virtio/devices/$dev/net" 2>/dev/null | head -1)
+	[ -n "$ifc" ] || fail "no interface after binding $dev again"
+	ip addr add "$ip/24" dev "$ifc" && ip link set "$ifc" up || fail "configure $ifc after the rebind"
+	n=0
+	until ping -c 1 -W 1 "$host" >/dev/null 2>&1; do
+		n=$((n + 1))
+		[ $n -ge 40 ] && fail "no ping reply from $host after the driver was bound again"
+	done
+	echo "net-tap: $dev unbound and bound again ($ifc): ping $host ok"
 	echo "net-tap: ok (quick)"
 	exit 0
 fi

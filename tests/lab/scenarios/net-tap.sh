@@ -4,7 +4,12 @@
 # time the guest (tests/lab/inner/net-tap.sh, 1 vCPU) sets a static address,
 # pings this host over the tap, sends 32 MiB of random bytes here over TCP and
 # receives 32 MiB of random bytes from here; both MD5s must match. The
-# transfer times (guest clock) are reported as DATA lines.
+# transfer times (guest clock) are reported as DATA lines. A third, short run
+# gives the guest two --net devices on taps vireo-vmm creates (the first with
+# queues=2 and vhost, the second with vhost=off): both must show up with
+# different MACs and answer pings; the first is then unbound and bound again
+# in the guest (a device reset that stops vhost-net and starts it again) and
+# must still answer.
 # lab-timeout: 900
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
@@ -100,6 +105,8 @@ LAB_VMM_ARGS="--verbose --net tap=vtap2,queues=2 --net tap=vtap3,vhost=off,id=se
 lab_boot vireo "$LAB_INNER_CMDLINE vireo.run=net-tap vireo.netquick vireo.netip=10.77.3.2 vireo.nethost=10.77.3.1 vireo.net2ip=10.77.4.2 vireo.net2host=10.77.4.1" 300 ||
 	lab_fail "two --net devices: no VIREO-BOOT-OK"
 lab_expect "$LAB_TMP/vireo.out" '^net-tap: ok \(quick\)' "two --net devices: the inner scenario did not report ok"
+[ "$(grep -c 'virtio-net net0: data path in vhost-net' "$LAB_TMP/vireo.out")" -ge 2 ] ||
+	lab_fail "two --net devices: vhost-net was not started again after the driver reset"
 [ "$LAB_GUEST_EXIT" = 0 ] || lab_fail "two --net devices: inner net-tap exited with '${LAB_GUEST_EXIT:-none}'"
 grep -q 'virtio-net net0: data path in vhost-net' "$LAB_TMP/vireo.out" ||
 	lab_fail "two --net devices: the multi-queue device did not use vhost-net"
