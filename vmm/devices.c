@@ -23,6 +23,10 @@
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "virtio/net.h"
+#include "net/mac.h"
+#include "net/tap.h"
+#include "net/vhost.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
@@ -365,6 +369,90 @@ static int devices_virtio(struct devices *d, const struct virtio_opts *o, struct
 	return r;
 }
 
+/* ---- network devices (--net) ------------------------------------------------------ */
+
+static int devices_net_kick(void *opaque, unsigned q, bool take)
+{
+	return virtio_pci_kick_fd(opaque, q, take);
+}
+
+static int devices_net_call(void *opaque, unsigned q, bool take)
+{
+	return virtio_pci_call_fd(opaque, q, take);
+}
+
+/* vhost-net fds for the pairs of @n, or none (own data path): fds[0] -1. */
+static int devices_net_vhost(const struct virtio_net_opt *n, const char *id, int *fds)
+{
+	for (unsigned p = 0; p < VIRTIO_NET_MAX_PAIRS; p++)
+		fds[p] = -1;
+	if (n->vhost == VIRTIO_NET_VHOST_OFF)
+		return 0;
+	for (unsigned p = 0; p < n->queues; p++) {
+		fds[p] = net_vhost_open();
+		if (fds[p] >= 0)
+			continue;
+		int e = fds[p];
+		for (unsigned i = 0; i < p; i++)
+			close(fds[i]);
+		for (unsigned i = 0; i < VIRTIO_NET_MAX_PAIRS; i++)
+			fds[i] = -1;
+		if (n->vhost == VIRTIO_NET_VHOST_ON) {
+			verr("--net %s: vhost=on, but /dev/vhost-net: %s", id, strerror(-e));
+			return e;
+		}
+		vdebug("net %s: /dev/vhost-net: %s: data path in vireo-vmm", id, strerror(-e));
+		return 0;
+	}
+	return 0;
+}
+
+static int devices_add_net(struct devices *d, const struct virtio_net_opt *n, unsigned index,
+			   const char *vm_name)
+{
+	struct net_backend *be;
+	struct virtio_dev *vdev;
+	int vfd[VIRTIO_NET_MAX_PAIRS];
+	uint8_t mac[6];
+	int r;
+
+	if (n->has_mac)
+		memcpy(mac, n->mac, 6);
+	else
+		net_mac_generate(vm_name, index, mac);
+	r = n->tap[0] ? net_tap_open(n->tap, n->queues, &be) : net_tap_open_fd(n->fd, n->queues, &be);
+	if (r < 0)
+		return r;
+	r = devices_net_vhost(n, n->id, vfd);
+	if (r < 0) {
+		net_backend_close(be);
+		return r;
+	}
+	r = virtio_net_create(&d->venv, be, mac, n->id, vfd[0] >= 0 ? vfd : NULL, &vdev);
+	if (r < 0)
+		return r;
+	r = devices_add_virtio(d, vdev);
+	if (r == 0 && vfd[0] >= 0) {
+		struct virtio_net_doorbells db = {
+			devices_net_kick, devices_net_call, d->virtio[d->nr_virtio - 1],
+		};
+		virtio_net_set_doorbells(vdev, &db);
+	}
+	vdebug("net %s: %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, %u queue pair(s), %s", n->id,
+	       be->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], n->queues,
+	       vfd[0] >= 0 ? "vhost-net" : "own data path");
+	return r;
+}
+
+static int devices_net(struct devices *d, const struct virtio_opts *o, const char *vm_name)
+{
+	int r = 0;
+
+	for (unsigned i = 0; i < o->nr_nets && r == 0; i++)
+		r = devices_add_net(d, &o->net[i], i, vm_name);
+	return r;
+}
+
 /* ---- life cycle ---------------------------------------------------------------- */
 
 int devices_create(struct devices *d, const struct vmm_opts *o, const struct dev_env *env,
@@ -383,7 +471,10 @@ int devices_create(struct devices *d, const struct vmm_opts *o, const struct dev
 	d->pci = pci_host_new(&d->env);
 	if (!d->pci)
 		return -ENOMEM;
-	return devices_virtio(d, &o->virtio, con);
+	r = devices_virtio(d, &o->virtio, con);
+	if (r == 0)
+		r = devices_net(d, &o->virtio, o->name);
+	return r;
 }
 
 void devices_destroy(struct devices *d)

@@ -3,7 +3,7 @@
  * (reset line), the MC146818 RTC, the ACPI PM block (power button, sleep
  * and reset registers), the optional boot-timer page and debug-exit port,
  * the PCI host, and a virtio PCI function per --disk, --virtio-console,
- * --rng, --vsock and --balloon.  COM1 belongs to the console (console.h).
+ * --rng, --vsock, --balloon and --net.  COM1 belongs to the console (console.h).
  *
  * vm.c creates them after guest RAM and the irqchip exist and destroys
  * them after the vCPUs are gone.  Guest requests to power off, reset or
@@ -28,7 +28,7 @@ struct acpi_pm;
 struct virtio_pci;
 struct vmm_opts;
 
-#define DEVICES_MAX_VIRTIO (VIRTIO_OPTS_MAX_DISKS + 4)
+#define DEVICES_MAX_VIRTIO (VIRTIO_OPTS_MAX_DISKS + 4 + VIRTIO_OPTS_MAX_NETS)
 #define DEVICES_MAX_WATCH  (DEVICES_MAX_VIRTIO * 2)
 
 struct devices_watch;

@@ -15,6 +15,7 @@ enum {
 	OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_RNG, OPT_UNPACK, OPT_SERIAL_COALESCE,
 	OPT_VSOCK, OPT_BALLOON,
 	OPT_SANDBOX, OPT_SECCOMP, OPT_USER, OPT_CGROUP, OPT_CPU_MAX, OPT_MEMORY_MAX,
+	OPT_NET,
 };
 
 static const struct option vmm_longopts[] = {
@@ -36,6 +37,7 @@ static const struct option vmm_longopts[] = {
 	{ "rng", optional_argument, NULL, OPT_RNG },
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "balloon", optional_argument, NULL, OPT_BALLOON },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "unpack", required_argument, NULL, OPT_UNPACK },
 	{ "serial-coalesce", required_argument, NULL, OPT_SERIAL_COALESCE },
 	{ "sandbox", optional_argument, NULL, OPT_SANDBOX },
@@ -300,6 +302,7 @@ int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
 					"--sandbox '%s': use on, off or auto", optarg);
 			break;
 		case OPT_SECCOMP:
+			o->seccomp_given = true;
 			if (!strcmp(optarg, "on"))
 				o->seccomp = VMM_SECCOMP_ON;
 			else if (!strcmp(optarg, "log"))
@@ -335,6 +338,10 @@ int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
 					optarg);
 			if (strcmp(optarg, "max"))
 				o->memory_max = v;
+			break;
+		case OPT_NET:
+			if (virtio_opts_net(&o->virtio, optarg, err, errlen))
+				return -EINVAL;
 			break;
 		case 'h':
 		case OPT_HELP: o->help = true; return 0;

@@ -50,6 +50,7 @@ struct vmm_opts {
 	struct virtio_opts virtio;   /* --disk, --virtio-console, --rng */
 	enum vmm_sandbox sandbox;
 	enum vmm_seccomp seccomp;
+	bool seccomp_given;          /* --seccomp was on the command line */
 	/* --user: a name (resolved when the sandbox is entered, not here) or
 	 * UID[:GID]; without GID the group is the uid's own number. */
 	const char *user_name;       /* NULL: numeric (uid, gid) */

@@ -33,6 +33,7 @@ struct vp_kick {
 	struct virtio_pci *vp;
 	unsigned q;
 	int fd;
+	bool taken;     /* read by another consumer (virtio_pci_kick_fd) */
 };
 
 struct vp_msix {
@@ -59,6 +60,8 @@ struct virtio_pci {
 	bool routed[VP_NVEC];
 	uint64_t route_window_ns[VP_NVEC];
 	unsigned route_updates[VP_NVEC];
+	unsigned ext[VP_NVEC];         /* irqfd users outside (virtio_pci_call_fd) */
+	uint32_t ext_q[VP_NVEC];       /* ... which queues */
 	/* queue kicks */
 	struct vp_kick kick[VIRTIO_MAX_QUEUES];
 	bool ioev_on;
@@ -130,6 +133,34 @@ static void vp_vector_fire(struct virtio_pci *vp, unsigned v)
 			return;
 	}
 	irq_msi(vp->env->irq, (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data);
+}
+
+/* A vector whose irqfd is written outside the transport: keep its route
+ * as the guest's table says, at once (see virtio_pci_call_fd). */
+static void vp_ext_sync(struct virtio_pci *vp, unsigned v)
+{
+	const struct vp_msix *e = &vp->msix[v];
+	uint64_t one = 1;
+
+	if (v >= vp->nvec || !vp->ext[v] || vp->irqfd[v] < 0)
+		return;
+	if (!vp->msix_enable || vp_vector_masked(vp, v)) {
+		if (vp->routed[v])
+			irq_msi_route(vp->env->irq, (unsigned)vp->gsi[v], 0, 0, true);
+		vp->routed[v] = false;
+		return;
+	}
+	if (vp->routed[v])
+		return;
+	if (irq_msi_route(vp->env->irq, (unsigned)vp->gsi[v],
+			  (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data, false) == 0) {
+		vp->routed[v] = true;
+		/* What the other side sent while unrouted is lost: one spurious
+		 * interrupt instead, which virtio drivers take. */
+		if (write(vp->irqfd[v], &one, sizeof(one)) < 0) {
+			/* the counter is full: an interrupt is coming anyway */
+		}
+	}
 }
 
 /* A vector may have been unmasked: deliver what is pending. */
@@ -359,6 +390,7 @@ static void vp_msix_access(struct virtio_pci *vp, uint64_t off, uint8_t *data,
 			*w &= 1;
 		else
 			vp->routed[v] = false;
+		vp_ext_sync(vp, v);
 		vp_vector_unmasked(vp, v);
 		vp_ext_route(vp, v, field == 3 && !(*w & 1));
 	}
@@ -482,6 +514,7 @@ static void vp_cfg_write(struct pci_dev *pd, unsigned off, const uint8_t *data,
 			pci_intx(&vp->pci, 0);
 		}
 		for (unsigned v = 0; v < vp->nvec; v++) {
+			vp_ext_sync(vp, v);
 			vp_vector_unmasked(vp, v);
 			vp_ext_route(vp, v, true);
 		}
@@ -499,7 +532,7 @@ static void vp_kick(void *opaque, uint32_t events)
 	uint64_t v;
 
 	(void)events;
-	if (read(k->fd, &v, sizeof(v)) < 0)
+	if (__atomic_load_n(&k->taken, __ATOMIC_ACQUIRE) || read(k->fd, &v, sizeof(v)) < 0)
 		return;
 	virtio_dev_lock(k->vp->vdev);
 	virtio_dev_queue_notify(k->vp->vdev, k->q);
@@ -640,7 +673,7 @@ int virtio_pci_create(struct pci_host *host, struct virtio_dev *vdev,
 	vp->config_vector = VIRTIO_PCI_NO_VECTOR;
 	snprintf(vp->name, sizeof(vp->name), "%s", vdev->name);
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		vp->kick[q] = (struct vp_kick){ vp, q, -1 };
+		vp->kick[q] = (struct vp_kick){ vp, q, -1, false };
 	for (unsigned v = 0; v < VP_NVEC; v++) {
 		vp->irqfd[v] = -1;
 		vp->msix[v].ctrl = 1;   /* entries start masked */
@@ -701,4 +734,48 @@ fail:
 struct virtio_dev *virtio_pci_vdev(struct virtio_pci *vp)
 {
 	return vp->vdev;
+}
+
+int virtio_pci_kick_fd(struct virtio_pci *vp, unsigned q, bool take)
+{
+	struct vp_kick *k;
+
+	if (q >= vp->vdev->ops->nr_queues || q >= VIRTIO_MAX_QUEUES || vp->kick[q].fd < 0)
+		return -EINVAL;
+	k = &vp->kick[q];
+	if (k->taken == take)
+		return k->fd;
+	__atomic_store_n(&k->taken, take, __ATOMIC_RELEASE);
+	/* Only the epoll interest changes (the loop's table is not touched),
+	 * which is safe from a vCPU thread; vp_kick checks taken for an event
+	 * already fetched. */
+	evloop_mod(vp->env->loop, k->fd, take ? 0 : EPOLLIN);
+	return k->fd;
+}
+
+int virtio_pci_call_fd(struct virtio_pci *vp, unsigned q, bool take)
+{
+	unsigned v;
+
+	if (q >= vp->vdev->ops->nr_queues || q >= VIRTIO_MAX_QUEUES)
+		return -EINVAL;
+	v = vp->vdev->vq[q].msix_vector;
+	if (!take) {
+		for (v = 0; v < vp->nvec; v++)
+			if (vp->ext[v] && (vp->ext_q[v] & (1u << q))) {
+				vp->ext_q[v] &= ~(1u << q);
+				vp->ext[v]--;
+			}
+		return 0;
+	}
+	if (!vp->msix_enable || v >= vp->nvec)
+		return -EINVAL;
+	if (vp->irqfd[v] < 0)
+		return -ENODEV;
+	if (!(vp->ext_q[v] & (1u << q))) {
+		vp->ext_q[v] |= 1u << q;
+		vp->ext[v]++;
+	}
+	vp_ext_sync(vp, v);
+	return vp->irqfd[v];
 }

@@ -1,7 +1,9 @@
 /* Parsing of the virtio options of vireo-vmm. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <vireo/util.h>
@@ -223,6 +225,145 @@ int virtio_opts_balloon(struct virtio_opts *o, const char *arg, char *err,
 	return 0;
 }
 
+/* ---- --net ---- */
+
+int virtio_opts_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char sep;
+
+	if (strlen(s) != 17)
+		return -EINVAL;
+	sep = s[2];
+	if (sep != ':' && sep != '-')
+		return -EINVAL;
+	for (unsigned i = 0; i < 6; i++) {
+		const char *p = s + 3 * i;
+		char hex[3] = { p[0], p[1], 0 };
+		char *end;
+
+		if (i < 5 && p[2] != sep)
+			return -EINVAL;
+		if (!isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]))
+			return -EINVAL;
+		v[i] = (unsigned)strtoul(hex, &end, 16);
+		if (*end)
+			return -EINVAL;
+	}
+	if (v[0] & 1)
+		return -EINVAL;   /* multicast */
+	if (!(v[0] | v[1] | v[2] | v[3] | v[4] | v[5]))
+		return -EINVAL;
+	for (unsigned i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return 0;
+}
+
+static bool virtio_opts_tapname_ok(const char *s)
+{
+	if (!*s || strlen(s) >= VIRTIO_NET_TAP_MAX || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (; *s; s++)
+		if (*s == '/' || *s == ':' || *s <= ' ' || *s == 0x7f)
+			return false;
+	return true;
+}
+
+#define NET_KEYS "(keys: tap, fd, mac, vhost, queues, id)"
+
+int virtio_opts_net(struct virtio_opts *o, char *arg, char *err, size_t errlen)
+{
+	struct virtio_net_opt *n;
+	char *save = NULL, *item;
+	bool have_tap = false, have_fd = false;
+
+	if (o->nr_nets >= VIRTIO_OPTS_MAX_NETS)
+		return virtio_opts_err(err, errlen, "--net: at most %d network devices",
+				       VIRTIO_OPTS_MAX_NETS);
+	n = &o->net[o->nr_nets];
+	memset(n, 0, sizeof(*n));
+	n->fd = -1;
+	n->queues = 1;
+	for (item = strtok_r(arg, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(item, '=');
+		const char *key = item, *val;
+		uint64_t v;
+
+		if (!eq) {
+			if (!strcmp(item, "user"))
+				return virtio_opts_err(err, errlen, "--net user: user-mode "
+						       "networking is not available yet; use "
+						       "tap=NAME or fd=N");
+			return virtio_opts_err(err, errlen, "--net: '%s' is not KEY=VALUE "
+					       NET_KEYS, item);
+		}
+		*eq = 0;
+		val = eq + 1;
+		if (!strcmp(key, "tap")) {
+			if (!virtio_opts_tapname_ok(val))
+				return virtio_opts_err(err, errlen, "--net tap '%s': not an "
+						       "interface name (1 to %d characters, no "
+						       "'/', ':' or blanks)", val,
+						       VIRTIO_NET_TAP_MAX - 1);
+			snprintf(n->tap, sizeof(n->tap), "%s", val);
+			have_tap = true;
+		} else if (!strcmp(key, "fd")) {
+			if (vparse_u64(val, 0, 65535, &v))
+				return virtio_opts_err(err, errlen, "--net fd '%s': not a file "
+						       "descriptor number", val);
+			n->fd = (int)v;
+			have_fd = true;
+		} else if (!strcmp(key, "mac")) {
+			if (virtio_opts_mac(val, n->mac))
+				return virtio_opts_err(err, errlen, "--net mac '%s': not a "
+						       "unicast MAC address (use e.g. "
+						       "52:54:00:12:34:56)", val);
+			n->has_mac = true;
+		} else if (!strcmp(key, "vhost")) {
+			bool b;
+			if (virtio_opts_bool(val, &b))
+				return virtio_opts_err(err, errlen,
+						       "--net vhost '%s': use on or off", val);
+			n->vhost = b ? VIRTIO_NET_VHOST_ON : VIRTIO_NET_VHOST_OFF;
+		} else if (!strcmp(key, "queues")) {
+			if (vparse_u64(val, 1, VIRTIO_NET_MAX_PAIRS, &v))
+				return virtio_opts_err(err, errlen, "--net queues '%s': use 1 "
+						       "to %d queue pairs", val,
+						       VIRTIO_NET_MAX_PAIRS);
+			n->queues = (unsigned)v;
+		} else if (!strcmp(key, "id")) {
+			if (!virtio_opts_id_ok(val))
+				return virtio_opts_err(err, errlen, "--net id '%s': use 1 to %d "
+						       "letters, digits, '-', '_' or '.'", val,
+						       VIRTIO_NET_ID_MAX - 1);
+			snprintf(n->id, sizeof(n->id), "%s", val);
+		} else {
+			return virtio_opts_err(err, errlen, "--net: unknown key '%s' " NET_KEYS,
+					       key);
+		}
+	}
+	if (have_tap == have_fd)
+		return virtio_opts_err(err, errlen, "--net: give exactly one of tap=NAME "
+				       "or fd=N");
+	if (have_fd && n->queues != 1)
+		return virtio_opts_err(err, errlen, "--net fd=%d: an fd gives one queue "
+				       "pair; queues must be 1", n->fd);
+	if (!n->id[0])
+		snprintf(n->id, sizeof(n->id), "net%u", o->nr_nets);
+	for (unsigned i = 0; i < o->nr_nets; i++) {
+		if (!strcmp(o->net[i].id, n->id))
+			return virtio_opts_err(err, errlen, "--net id '%s' is used twice",
+					       n->id);
+		if (have_tap && !strcmp(o->net[i].tap, n->tap))
+			return virtio_opts_err(err, errlen, "--net tap '%s' is used twice",
+					       n->tap);
+		if (have_fd && o->net[i].fd == n->fd)
+			return virtio_opts_err(err, errlen, "--net fd %d is used twice", n->fd);
+	}
+	o->nr_nets++;
+	return 0;
+}
+
 void virtio_opts_usage(FILE *f)
 {
 	fputs(
@@ -243,6 +384,13 @@ void virtio_opts_usage(FILE *f)
 "                         a virtio-balloon device: guest pages it frees or\n"
 "                         gives to the balloon go back to the host; target=SIZE\n"
 "                         asks the guest for SIZE bytes at start (reporting on,\n"
-"                         deflate-on-oom off by default)\n",
+"                         deflate-on-oom off by default)\n"
+"  --net tap=NAME|fd=N[,mac=MAC][,vhost=on|off][,queues=N][,id=ID]\n"
+"                         a virtio-net device on a Linux tap (repeatable):\n"
+"                         an existing tap is opened, a missing one created\n"
+"                         (root; removed when vireo-vmm exits); fd=N takes an\n"
+"                         open tap fd; vhost-net when /dev/vhost-net opens\n"
+"                         unless vhost=off; queues=N pairs (1-3); the MAC is\n"
+"                         derived from --name when not given\n",
 	      f);
 }

@@ -25,6 +25,24 @@ struct virtio_disk_opt {
 	char serial[21];             /* "" = derived from id */
 };
 
+/* --net (see virtio_opts_net). */
+#define VIRTIO_OPTS_MAX_NETS  4
+#define VIRTIO_NET_MAX_PAIRS  3      /* 2 * 3 + 1 queues <= VIRTIO_MAX_QUEUES */
+#define VIRTIO_NET_ID_MAX     32
+#define VIRTIO_NET_TAP_MAX    16     /* IFNAMSIZ */
+
+enum virtio_net_vhost { VIRTIO_NET_VHOST_AUTO, VIRTIO_NET_VHOST_ON, VIRTIO_NET_VHOST_OFF };
+
+struct virtio_net_opt {
+	char tap[VIRTIO_NET_TAP_MAX]; /* tap=NAME, or "" with fd= */
+	int fd;                      /* fd=N, or -1 */
+	bool has_mac;
+	uint8_t mac[6];
+	enum virtio_net_vhost vhost;
+	unsigned queues;             /* queue pairs, 1 .. VIRTIO_NET_MAX_PAIRS */
+	char id[VIRTIO_NET_ID_MAX];
+};
+
 struct virtio_opts {
 	struct virtio_disk_opt disk[VIRTIO_OPTS_MAX_DISKS];
 	unsigned nr_disks;
@@ -39,6 +57,8 @@ struct virtio_opts {
 	bool balloon_reporting;      /* default on */
 	bool balloon_deflate_on_oom; /* default off */
 	uint64_t balloon_target;     /* bytes to take from the guest at start */
+	struct virtio_net_opt net[VIRTIO_OPTS_MAX_NETS];   /* --net */
+	unsigned nr_nets;
 };
 
 /* The largest guest CID: 0xffffffff is VMADDR_CID_ANY, and the kernel's
@@ -60,6 +80,11 @@ bool virtio_opts_vsock_cid_ok(uint64_t cid);
  * target: a size, rounded down to 4 KiB pages). */
 int virtio_opts_balloon(struct virtio_opts *o, const char *arg, char *err,
 			size_t errlen);
+/* --net tap=NAME|fd=N[,mac=MAC][,vhost=on|off][,queues=N][,id=ID].
+ * 0, or -EINVAL with one line in err. */
+int virtio_opts_net(struct virtio_opts *o, char *arg, char *err, size_t errlen);
+/* "52:54:00:12:34:56" (or with '-'): a unicast, non-zero MAC.  0 or -EINVAL. */
+int virtio_opts_mac(const char *s, uint8_t mac[6]);
 void virtio_opts_usage(FILE *f);
 
 #endif
