@@ -131,6 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	be = calloc(1, sizeof(*be));
 	be->be.ops = &fz_ops;
 	be->be.nr_pairs = pairs;
+	be->be.tx_offloads = NET_OFF_CSUM | NET_OFF_TSO4 | NET_OFF_TSO6 | NET_OFF_ECN;
 	be->bytes = data + HDR + img;
 	be->nbytes = size - HDR - img;
 	be->frames = data[2] & 7;

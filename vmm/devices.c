@@ -25,6 +25,7 @@
 #include "virtio/console.h"
 #include "virtio/net.h"
 #include "net/mac.h"
+#include "net/user.h"
 #include "net/tap.h"
 #include "net/vhost.h"
 #include "virtio/pci.h"
@@ -420,10 +421,22 @@ static int devices_add_net(struct devices *d, const struct virtio_net_opt *n, un
 		memcpy(mac, n->mac, 6);
 	else
 		net_mac_generate(vm_name, index, mac);
-	r = n->tap[0] ? net_tap_open(n->tap, n->queues, &be) : net_tap_open_fd(n->fd, n->queues, &be);
+	if (n->user) {
+		struct net_user_cfg cfg = { .nr_fwd = n->nr_fwd };
+
+		memcpy(cfg.fwd, n->fwd, sizeof(cfg.fwd));
+		r = net_user_open(&cfg, d->env.loop, &be);
+	} else {
+		r = n->tap[0] ? net_tap_open(n->tap, n->queues, &be) :
+				net_tap_open_fd(n->fd, n->queues, &be);
+	}
 	if (r < 0)
 		return r;
-	r = devices_net_vhost(n, n->id, vfd);
+	if (n->user)
+		for (unsigned p = 0; p < VIRTIO_NET_MAX_PAIRS; p++)
+			vfd[p] = -1;   /* vhost-net needs a tap */
+	else
+		r = devices_net_vhost(n, n->id, vfd);
 	if (r < 0) {
 		net_backend_close(be);
 		return r;

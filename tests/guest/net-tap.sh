@@ -17,13 +17,33 @@ run() { timeout 60 "$vmm" --kernel "$guest" --console none --debug-exit "$@" 2>&
 
 # option errors: exit 2, one line, no tap
 for o in "tap=$t,mac=zz" "tap=$t,bogus=1" "tap=$t,fd=3" "tap=$t,queues=9" "tap=$t,vhost=maybe" \
-	 "tap=a/b" "user"; do
+	 "tap=a/b" "user,tap=$t" "user,hostfwd=tcp::22"; do
 	out=$(run --net "$o"); rc=$?
 	[ $rc -eq 2 ] || bad "--net $o: exit $rc, expected 2 ($out)"
 	[ "$(wc -l <<<"$out")" -eq 1 ] || bad "--net $o: more than one line: $out"
 	gone "$t" || bad "--net $o: $t exists"
 done
 echo "option errors: exit 2, one line each"
+
+# user-mode networking needs no tap and no root; a taken hostfwd port is a
+# runtime error naming it
+out=$(run --net user,hostfwd=tcp:127.0.0.1:0-:22 2>&1); rc=$?
+[ $rc -eq 2 ] || bad "--net user with port 0: exit $rc, expected 2 ($out)"
+out=$(run --net user); rc=$?
+[ $rc -eq 7 ] || bad "--net user: exit $rc, expected the guest's 7 ($out)"
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+python3 -c 'import socket, time, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+print(s.getsockname()[1], flush=True); time.sleep(30)' >"$dir/port" &
+holder=$!
+for _ in $(seq 50); do [ -s "$dir/port" ] && break; sleep 0.1; done
+port=$(cat "$dir/port")
+out=$(run --net "user,hostfwd=tcp:127.0.0.1:$port-:22"); rc=$?
+kill $holder 2>/dev/null
+[ $rc -eq 1 ] || bad "--net user with a taken port: exit $rc, expected 1 ($out)"
+grep -q "cannot forward tcp 127.0.0.1:$port" <<<"$out" || bad "taken port not named: $out"
+echo "user-mode networking: boots, and a taken hostfwd port is named"
 
 # runtime failures: exit 1, one line naming the problem, no tap left
 out=$(run --net fd=99); rc=$?

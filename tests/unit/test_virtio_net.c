@@ -75,6 +75,26 @@ static int net_opt(struct virtio_opts *o, const char *s, char *err)
 	return virtio_opts_net(o, buf, err, 200);
 }
 
+static void test_net_user_opts(void **state)
+{
+	struct virtio_opts o;
+	char err[200];
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(net_opt(&o, "user", err), 0);
+	assert_true(o.net[0].user);
+	assert_int_equal(o.net[0].nr_fwd, 0);
+	assert_int_equal(net_opt(&o, "user,hostfwd=tcp:127.0.0.1:2222-:22,"
+				 "hostfwd=udp::5353-:53,mac=52:54:00:00:00:02", err), 0);
+	assert_int_equal(o.net[1].nr_fwd, 2);
+	assert_int_equal(o.net[1].fwd[0].host_port, 2222);
+	assert_int_equal(o.net[1].fwd[0].guest_port, 22);
+	assert_true(o.net[1].fwd[1].udp);
+	assert_true(o.net[1].has_mac);
+	assert_string_equal(o.net[1].id, "net1");
+}
+
 static void test_net_opts(void **state)
 {
 	struct virtio_opts o;
@@ -115,7 +135,13 @@ static void test_net_opts(void **state)
 	assert_int_equal(net_opt(&o, "tap=abcdefghijklmnopq", err), -EINVAL);
 	assert_int_equal(net_opt(&o, "tap=tap0", err), -EINVAL);    /* twice */
 	assert_int_equal(net_opt(&o, "tap=y,id=lan", err), -EINVAL);
-	assert_int_equal(net_opt(&o, "user", err), -EINVAL);
+	assert_int_equal(net_opt(&o, "user,tap=x", err), -EINVAL);
+	assert_non_null(strstr(err, "user: takes hostfwd, mac and id only"));
+	assert_int_equal(net_opt(&o, "user,queues=2", err), -EINVAL);
+	assert_int_equal(net_opt(&o, "user,hostfwd=tcp::22", err), -EINVAL);
+	assert_non_null(strstr(err, "hostfwd 'tcp::22'"));
+	assert_int_equal(net_opt(&o, "tap=x,hostfwd=tcp::1-:2", err), -EINVAL);
+	assert_int_equal(net_opt(&o, "id=a,user", err), -EINVAL);   /* user comes first */
 	assert_int_equal(net_opt(&o, "tap", err), -EINVAL);
 	assert_int_equal(o.nr_nets, 3);
 	assert_int_equal(net_opt(&o, "tap=t3", err), 0);
@@ -280,6 +306,7 @@ static void start(struct nfx *f, unsigned pairs, uint64_t drop)
 	f->be = calloc(1, sizeof(*f->be));
 	f->be->be.ops = &fake_ops;
 	f->be->be.nr_pairs = pairs;
+	f->be->be.tx_offloads = NET_OFF_CSUM | NET_OFF_TSO4 | NET_OFF_TSO6 | NET_OFF_ECN;
 	snprintf(f->be->be.name, sizeof(f->be->be.name), "fake");
 	tmem_init(&f->m);
 	f->env.mem = &f->m.mem;
@@ -671,6 +698,7 @@ int main(void)
 		cmocka_unit_test(test_mac_generate),
 		cmocka_unit_test(test_mac_parse),
 		cmocka_unit_test(test_net_opts),
+		cmocka_unit_test(test_net_user_opts),
 		cmocka_unit_test(test_offloads),
 		cmocka_unit_test(test_tx_hdr_check),
 		cmocka_unit_test_setup_teardown(test_features_and_config, setup, teardown),

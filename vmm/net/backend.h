@@ -85,6 +85,10 @@ struct net_backend_ops {
 struct net_backend {
 	const struct net_backend_ops *ops;
 	unsigned nr_pairs;
+	/* What send() takes from the guest: NET_OFF_CSUM (partial checksums),
+	 * NET_OFF_TSO4/TSO6/ECN (GSO frames).  The device offers the guest
+	 * only the matching host features. */
+	unsigned tx_offloads;
 	char name[32];        /* "tap0": for messages */
 };
 

@@ -137,6 +137,7 @@ static struct net_tap *tap_alloc(unsigned pairs)
 		return NULL;
 	t->be.ops = &tap_ops;
 	t->be.nr_pairs = pairs;
+	t->be.tx_offloads = NET_OFF_CSUM | NET_OFF_TSO4 | NET_OFF_TSO6 | NET_OFF_ECN;
 	t->attached = pairs;
 	t->multi = pairs > 1;
 	for (unsigned i = 0; i < NET_TAP_MAX_PAIRS; i++)

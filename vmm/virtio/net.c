@@ -911,6 +911,16 @@ int virtio_net_create(const struct virtio_env *env, struct net_backend *be,
 	char name[64];
 	int r = -ENOMEM;
 
+	/* Only what the backend can take from the guest. */
+	if (!(be->tx_offloads & NET_OFF_CSUM))
+		f &= ~VIRTIO_BIT(VIRTIO_NET_F_CSUM);
+	if (!(be->tx_offloads & NET_OFF_TSO4) || !(f & VIRTIO_BIT(VIRTIO_NET_F_CSUM)))
+		f &= ~VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4);
+	if (!(be->tx_offloads & NET_OFF_TSO6) || !(f & VIRTIO_BIT(VIRTIO_NET_F_CSUM)))
+		f &= ~VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6);
+	if (!(be->tx_offloads & NET_OFF_ECN) || !(f & VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4)))
+		f &= ~VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN);
+
 	if (!n || pairs == 0 || pairs > VIRTIO_NET_MAX_PAIRS) {
 		r = n ? -EINVAL : -ENOMEM;
 		free(n);

@@ -269,13 +269,13 @@ static bool virtio_opts_tapname_ok(const char *s)
 	return true;
 }
 
-#define NET_KEYS "(keys: tap, fd, mac, vhost, queues, id)"
+#define NET_KEYS "(keys: tap, fd, mac, vhost, queues, id; or user with hostfwd, mac, id)"
 
 int virtio_opts_net(struct virtio_opts *o, char *arg, char *err, size_t errlen)
 {
 	struct virtio_net_opt *n;
 	char *save = NULL, *item;
-	bool have_tap = false, have_fd = false;
+	bool have_tap = false, have_fd = false, have_vhost = false;
 
 	if (o->nr_nets >= VIRTIO_OPTS_MAX_NETS)
 		return virtio_opts_err(err, errlen, "--net: at most %d network devices",
@@ -290,10 +290,10 @@ int virtio_opts_net(struct virtio_opts *o, char *arg, char *err, size_t errlen)
 		uint64_t v;
 
 		if (!eq) {
-			if (!strcmp(item, "user"))
-				return virtio_opts_err(err, errlen, "--net user: user-mode "
-						       "networking is not available yet; use "
-						       "tap=NAME or fd=N");
+			if (!strcmp(item, "user") && item == arg) {
+				n->user = true;
+				continue;
+			}
 			return virtio_opts_err(err, errlen, "--net: '%s' is not KEY=VALUE "
 					       NET_KEYS, item);
 		}
@@ -325,12 +325,27 @@ int virtio_opts_net(struct virtio_opts *o, char *arg, char *err, size_t errlen)
 				return virtio_opts_err(err, errlen,
 						       "--net vhost '%s': use on or off", val);
 			n->vhost = b ? VIRTIO_NET_VHOST_ON : VIRTIO_NET_VHOST_OFF;
+			have_vhost = true;
 		} else if (!strcmp(key, "queues")) {
 			if (vparse_u64(val, 1, VIRTIO_NET_MAX_PAIRS, &v))
 				return virtio_opts_err(err, errlen, "--net queues '%s': use 1 "
 						       "to %d queue pairs", val,
 						       VIRTIO_NET_MAX_PAIRS);
 			n->queues = (unsigned)v;
+		} else if (!strcmp(key, "hostfwd")) {
+			if (n->nr_fwd == NET_USER_MAX_FWD)
+				return virtio_opts_err(err, errlen, "--net: at most %d hostfwd "
+						       "rules", NET_USER_MAX_FWD);
+			if (net_hostfwd_parse(val, &n->fwd[n->nr_fwd], err, errlen))
+				return -EINVAL;
+			n->nr_fwd++;
+		} else if (!strcmp(key, "hostfwd")) {
+			if (n->nr_fwd == NET_USER_MAX_FWD)
+				return virtio_opts_err(err, errlen, "--net: at most %d hostfwd "
+						       "rules", NET_USER_MAX_FWD);
+			if (net_hostfwd_parse(val, &n->fwd[n->nr_fwd], err, errlen))
+				return -EINVAL;
+			n->nr_fwd++;
 		} else if (!strcmp(key, "id")) {
 			if (!virtio_opts_id_ok(val))
 				return virtio_opts_err(err, errlen, "--net id '%s': use 1 to %d "
@@ -342,9 +357,15 @@ int virtio_opts_net(struct virtio_opts *o, char *arg, char *err, size_t errlen)
 					       key);
 		}
 	}
-	if (have_tap == have_fd)
-		return virtio_opts_err(err, errlen, "--net: give exactly one of tap=NAME "
-				       "or fd=N");
+	if (n->user && (have_tap || have_fd || have_vhost || n->queues != 1))
+		return virtio_opts_err(err, errlen, "--net user: takes hostfwd, mac and id "
+				       "only");
+	if (!n->user && n->nr_fwd)
+		return virtio_opts_err(err, errlen, "--net: hostfwd needs user-mode "
+				       "networking (--net user,hostfwd=...)");
+	if (!n->user && have_tap == have_fd)
+		return virtio_opts_err(err, errlen, "--net: give exactly one of user, "
+				       "tap=NAME or fd=N");
 	if (have_fd && n->queues != 1)
 		return virtio_opts_err(err, errlen, "--net fd=%d: an fd gives one queue "
 				       "pair; queues must be 1", n->fd);
@@ -391,6 +412,9 @@ void virtio_opts_usage(FILE *f)
 "                         (root; removed when vireo-vmm exits); fd=N takes an\n"
 "                         open tap fd; vhost-net when /dev/vhost-net opens\n"
 "                         unless vhost=off; queues=N pairs (1-3); the MAC is\n"
-"                         derived from --name when not given\n",
+"                         derived from --name when not given\n"
+"  --net user[,hostfwd=tcp|udp:[HADDR]:HPORT-[GADDR]:GPORT]...[,mac=MAC][,id=ID]\n"
+"                         user-mode NAT (libslirp, no root): the guest gets\n"
+"                         10.0.2.15 by DHCP, 10.0.2.2 is the host, 10.0.2.3 DNS\n",
 	      f);
 }

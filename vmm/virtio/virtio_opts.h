@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "../net/hostfwd.h"
+
 #define VIRTIO_OPTS_MAX_DISKS 16
 #define VIRTIO_DISK_ID_MAX    32
 
@@ -34,7 +36,10 @@ struct virtio_disk_opt {
 enum virtio_net_vhost { VIRTIO_NET_VHOST_AUTO, VIRTIO_NET_VHOST_ON, VIRTIO_NET_VHOST_OFF };
 
 struct virtio_net_opt {
-	char tap[VIRTIO_NET_TAP_MAX]; /* tap=NAME, or "" with fd= */
+	bool user;                   /* user-mode networking (libslirp) */
+	struct net_hostfwd fwd[NET_USER_MAX_FWD];   /* with user: hostfwd= */
+	unsigned nr_fwd;
+	char tap[VIRTIO_NET_TAP_MAX]; /* tap=NAME, or "" with fd= or user */
 	int fd;                      /* fd=N, or -1 */
 	bool has_mac;
 	uint8_t mac[6];
@@ -80,7 +85,8 @@ bool virtio_opts_vsock_cid_ok(uint64_t cid);
  * target: a size, rounded down to 4 KiB pages). */
 int virtio_opts_balloon(struct virtio_opts *o, const char *arg, char *err,
 			size_t errlen);
-/* --net tap=NAME|fd=N[,mac=MAC][,vhost=on|off][,queues=N][,id=ID].
+/* --net tap=NAME|fd=N[,mac=MAC][,vhost=on|off][,queues=N][,id=ID], or
+ * --net user[,hostfwd=RULE]...[,mac=MAC][,id=ID].
  * 0, or -EINVAL with one line in err. */
 int virtio_opts_net(struct virtio_opts *o, char *arg, char *err, size_t errlen);
 /* "52:54:00:12:34:56" (or with '-'): a unicast, non-zero MAC.  0 or -EINVAL. */
