@@ -17,6 +17,7 @@
 #include "options.h"
 #include "sandbox.h"
 #include "vm.h"
+#include "watchdog.h"
 
 static void main_kick_handler(int sig)
 {
@@ -146,7 +147,7 @@ int main(int argc, char **argv)
 		vlog_set_prog(prog);
 	}
 
-	/* Signals: SIGTERM/SIGINT/SIGHUP/SIGUSR2 arrive through the event
+	/* Signals: SIGTERM/SIGINT/SIGHUP/SIGUSR2/SIGQUIT arrive through the watchdog
 	 * loop's signalfd, so block them in every thread; SIGUSR1 kicks vCPU
 	 * threads out of KVM_RUN (they unblock it). */
 	memset(&sa, 0, sizeof(sa));
@@ -154,11 +155,7 @@ int main(int argc, char **argv)
 	sigaction(VCPU_KICK_SIGNAL, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR2);
-	sigaddset(&set, SIGQUIT);
+	watchdog_signals(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 

@@ -39,6 +39,7 @@
 
 #include "filters.h"
 #include "sandbox.h"
+#include "watchdog.h"
 
 static bool sb_on;
 static int sb_pipe = -1;          /* child: tells the monitor it dropped */
@@ -186,11 +187,7 @@ static void sandbox_monitor(pid_t child, int rfd)
 	bool locked = false;
 
 	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR2);
-	sigaddset(&set, SIGQUIT);
+	watchdog_signals(&set);    /* what the VM's watchdog takes, forwarded */
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);

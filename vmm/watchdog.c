@@ -70,6 +70,15 @@ static void *watchdog_thread(void *arg)
 	return NULL;
 }
 
+void watchdog_signals(sigset_t *set)
+{
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR2);
+	sigaddset(set, SIGQUIT);
+}
+
 int watchdog_start(struct watchdog *w, struct runstate *rs, unsigned grace_ms,
 		   void (*emergency)(void *opaque), void *opaque)
 {
@@ -83,11 +92,7 @@ int watchdog_start(struct watchdog *w, struct runstate *rs, unsigned grace_ms,
 	w->opaque = opaque;
 	w->fwd[0] = w->fwd[1] = -1;
 	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR2);
-	sigaddset(&set, SIGQUIT);
+	watchdog_signals(&set);
 	w->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
 	w->quit_efd = eventfd(0, EFD_CLOEXEC);
 	if (w->sig_fd < 0 || w->quit_efd < 0 || pipe2(w->fwd, O_CLOEXEC | O_NONBLOCK) < 0) {

@@ -15,6 +15,7 @@
 #define VIREO_VMM_WATCHDOG_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -34,6 +35,10 @@ struct watchdog {
 	void (*emergency)(void *opaque);
 	void *opaque;
 };
+
+/* The signals the watchdog takes (SIGTERM, SIGINT, SIGHUP, SIGUSR2,
+ * SIGQUIT), added to set: they must be blocked in every thread. */
+void watchdog_signals(sigset_t *set);
 
 /* Start the thread (the signals must be blocked in every thread). */
 int watchdog_start(struct watchdog *w, struct runstate *rs, unsigned grace_ms,
