@@ -148,7 +148,7 @@ int main(int argc, char **argv)
 	}
 
 	/* Signals: SIGTERM/SIGINT/SIGHUP/SIGUSR2/SIGQUIT arrive through the watchdog
-	 * loop's signalfd, so block them in every thread; SIGUSR1 kicks vCPU
+	 * thread's signalfd, so block them in every thread; SIGUSR1 kicks vCPU
 	 * threads out of KVM_RUN (they unblock it). */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = main_kick_handler;
