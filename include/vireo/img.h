@@ -33,6 +33,19 @@ struct vimg_open_opts {
 	bool unsafe;            /* never sync to disk (like cache=unsafe);
 	                         * writes stay ordered only in the page cache */
 	uint64_t cache_size;    /* bytes of L2+refcount cache, 0 for default */
+	/*
+	 * Backing-file policy, applied to every file of the chain.  An image
+	 * names its backing file itself, so whoever hands an image to a guest
+	 * must not let it name any host file: a VMM sets these.
+	 */
+	bool forbid_backing;      /* refuse an image that names a backing file */
+	bool require_backing_fmt; /* refuse a backing file without a backing
+	                           * format instead of probing it */
+	bool confine_backing;     /* backing files must resolve (after symlinks)
+	                           * inside the top image's directory or one of
+	                           * backing_dirs */
+	const char *const *backing_dirs; /* NULL-terminated; read during
+	                                  * vimg_open only */
 };
 
 /* Open; on failure returns -errno and writes a one-line reason into err. */

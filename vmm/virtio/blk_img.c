@@ -242,6 +242,12 @@ static const struct blk_backend_ops img_ops = {
 int blk_img_open(const char *path, const char *format, unsigned flags,
 		 struct blk_backend **out)
 {
+	return blk_img_open_dirs(path, format, flags, NULL, out);
+}
+
+int blk_img_open_dirs(const char *path, const char *format, unsigned flags,
+		      const char *const *backing_dirs, struct blk_backend **out)
+{
 	struct vimg_open_opts o = { 0 };
 	struct blk_img *bi;
 	char err[512];
@@ -283,6 +289,10 @@ int blk_img_open(const char *path, const char *format, unsigned flags,
 	}
 	o.format = format;
 	o.readonly = bi->b.read_only;
+	o.forbid_backing = (flags & BLK_IMG_NO_BACKING) != 0;
+	o.require_backing_fmt = true;
+	o.confine_backing = true;
+	o.backing_dirs = backing_dirs;
 	ret = vimg_open(path, &o, &bi->img, err, sizeof(err));
 	if (ret < 0) {
 		/* The library's message usually names the file already. */
