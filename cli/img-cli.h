@@ -7,6 +7,10 @@
 #include <vireo/img.h>
 #include <vireo/util.h>
 
+/* --probe-backing (any verb): probe the format of backing files that do
+ * not name one, instead of refusing them. */
+extern bool cli_probe_backing;
+
 /* Open an image or print why not; returns NULL on failure. */
 struct vimg *cli_open(const char *path, const char *fmt, bool readonly,
 		      bool no_backing);

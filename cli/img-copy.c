@@ -563,6 +563,11 @@ int cmd_rebase(int argc, char **argv)
 		verr("Expecting -b backing and one image file name");
 		return 1;
 	}
+	if (backing[0] && !bfmt && !cli_probe_backing) {
+		verr("Backing file specified without backing format: give -F raw|qcow2 "
+		     "(or --probe-backing to detect it)");
+		return 1;
+	}
 	img = cli_open(argv[optind], fmt, false, unsafe);
 	if (!img)
 		return 1;

@@ -35,6 +35,8 @@ static const char usage_text[] =
 "  refcount_bits, lazy_refcounts (on|off), compression_type (zlib|zstd),\n"
 "  extended_l2 (on|off), backing_file, backing_fmt, preallocation (off|metadata).\n"
 "Sizes take the suffixes k, M, G, T (powers of 1024).\n"
+"Backing files must name their format (-F); --probe-backing (any command)\n"
+"  detects the format of those that do not instead of refusing them.\n"
 "check exits 0 (clean), 1 (check failed), 2 (corruptions), 3 (leaks only),\n"
 "63 (format has nothing to check); compare exits 0 (same), 1 (differ), 2 (error).\n"
 "See vireo-img(1).\n";
@@ -86,6 +88,8 @@ void cli_progress(bool on, uint64_t done, uint64_t total)
 	fflush(stdout);
 }
 
+bool cli_probe_backing;
+
 struct vimg *cli_open(const char *path, const char *fmt, bool readonly,
 		      bool no_backing)
 {
@@ -96,7 +100,8 @@ struct vimg *cli_open_cache(const char *path, const char *fmt, bool readonly,
 			    bool no_backing, bool unsafe)
 {
 	struct vimg_open_opts o = { .format = fmt, .readonly = readonly,
-				    .no_backing = no_backing, .unsafe = unsafe };
+				    .no_backing = no_backing, .unsafe = unsafe,
+				    .require_backing_fmt = !cli_probe_backing };
 	struct vimg *img;
 	char err[1024];
 	int r = vimg_open(path, &o, &img, err, sizeof(err));
@@ -245,6 +250,12 @@ static int cmd_create(int argc, char **argv)
 	}
 	if (!o.size && !o.backing) {
 		verr("Image creation needs a size parameter");
+		return 1;
+	}
+	if (o.backing && !o.backing_fmt && o.format == VIMG_FMT_QCOW2 &&
+	    !cli_probe_backing) {
+		verr("Backing file specified without backing format: give -F raw|qcow2 "
+		     "(or --probe-backing to detect and record it)");
 		return 1;
 	}
 	if (o.backing && !o.backing_fmt && o.format == VIMG_FMT_QCOW2) {
@@ -719,6 +730,18 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 		printf("vireo-img version 0.1.0\n");
 		return 0;
+	}
+	/* --probe-backing is accepted by every verb: take it out here. */
+	{
+		int j = 2;
+		for (int i = 2; i < argc; i++) {
+			if (!strcmp(argv[i], "--probe-backing"))
+				cli_probe_backing = true;
+			else
+				argv[j++] = argv[i];
+		}
+		argv[j] = NULL;
+		argc = j;
 	}
 	for (size_t i = 0; i < VIREO_ARRAY_SIZE(cmds); i++)
 		if (!strcmp(argv[1], cmds[i].name))
