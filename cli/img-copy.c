@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "img-cli.h"
+#include "json-out.h"
 
 #define CHUNK (2u << 20)
 
@@ -746,7 +747,8 @@ int cmd_map(int argc, char **argv)
 	const char *fmt = NULL, *output = "human";
 	uint64_t start = 0, maxlen = UINT64_MAX, off, end;
 	struct vimg *img;
-	bool json, first = true, have = false;
+	bool json, have = false;
+	struct jw w;
 	struct vimg_extent cur = { 0 };
 	int c, r = 0;
 
@@ -787,8 +789,9 @@ int cmd_map(int argc, char **argv)
 		end = start + maxlen;
 	if (!json)
 		printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
+	jw_init(&w, stdout);
 	if (json)
-		printf("[");
+		jw_array(&w, NULL, false);
 	off = start;
 	while (off <= end) {
 		struct vimg_extent e = { 0 };
@@ -820,14 +823,16 @@ int cmd_map(int argc, char **argv)
 			bool data = cur.flags & VIMG_BS_DATA;
 			bool zero = (cur.flags & VIMG_BS_ZERO) && !data;
 			if (json) {
-				printf("%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64 ", \"depth\": %d, \"present\": %s, \"zero\": %s, \"data\": %s",
-				       first ? "" : ",\n", cur.off, cur.len, cur.depth,
-				       present ? "true" : "false", zero ? "true" : "false",
-				       data ? "true" : "false");
+				jw_object(&w, NULL, true);
+				jw_u64(&w, "start", cur.off);
+				jw_u64(&w, "length", cur.len);
+				jw_int(&w, "depth", cur.depth);
+				jw_bool(&w, "present", present);
+				jw_bool(&w, "zero", zero);
+				jw_bool(&w, "data", data);
 				if (cur.flags & VIMG_BS_OFFSET_VALID)
-					printf(", \"offset\": %" PRIu64, cur.host_off);
-				printf("}");
-				first = false;
+					jw_u64(&w, "offset", cur.host_off);
+				jw_end(&w);
 			} else if (data && !(cur.flags & VIMG_BS_COMPRESSED)) {
 				struct vimg *f = img;
 				for (int d = 0; d < cur.depth && f; d++)
@@ -843,7 +848,7 @@ int cmd_map(int argc, char **argv)
 		off += e.len;
 	}
 	if (json)
-		printf("]\n");
+		jw_end(&w);
 	vimg_close(img);
 	return r;
 }

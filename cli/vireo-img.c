@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "img-cli.h"
+#include "json-out.h"
 
 static const char usage_text[] =
 "Usage: vireo-img COMMAND [options]\n"
@@ -293,21 +294,6 @@ static int cmd_create(int argc, char **argv)
 	return 0;
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
 static void print_snapshots_human(struct vimg_snapshot *s, int n)
 {
 	char sz[32], date[64], clk[64];
@@ -326,13 +312,13 @@ static void print_snapshots_human(struct vimg_snapshot *s, int n)
 	}
 }
 
-static int info_one(struct vimg *img, bool json, bool indent_more)
+/* Human output when w is NULL, else one JSON object. */
+static int info_one(struct vimg *img, struct jw *w)
 {
 	struct vimg_info in;
 	struct vimg_snapshot *snaps = NULL;
 	int n = 0, r;
 	char a[32], b[32];
-	const char *ind = indent_more ? "    " : "";
 
 	r = vimg_get_info(img, &in);
 	if (r < 0) {
@@ -340,7 +326,7 @@ static int info_one(struct vimg *img, bool json, bool indent_more)
 		return 1;
 	}
 	vimg_snapshot_list(img, &snaps, &n);
-	if (!json) {
+	if (!w) {
 		printf("image: %s\nfile format: %s\n", vimg_filename(img), vimg_format_name(in.format));
 		printf("virtual size: %s (%" PRIu64 " bytes)\n", cli_human_size(in.size, a, sizeof(a)), in.size);
 		printf("disk size: %s\n", cli_human_size(in.actual_size, b, sizeof(b)));
@@ -369,54 +355,54 @@ static int info_one(struct vimg *img, bool json, bool indent_more)
 		free(snaps);
 		return 0;
 	}
-	printf("%s{\n", ind);
+	jw_object(w, NULL, false);
 	if (n) {
-		printf("%s    \"snapshots\": [\n", ind);
+		jw_array(w, "snapshots", false);
 		for (int i = 0; i < n; i++) {
-			printf("%s        {\n%s            \"icount\": 0,\n", ind, ind);
-			printf("%s            \"vm-clock-nsec\": %" PRIu64 ",\n", ind, snaps[i].vm_clock_nsec % (uint64_t)1000000000);
-			printf("%s            \"name\": ", ind);
-			json_str(snaps[i].name);
-			printf(",\n%s            \"date-sec\": %u,\n", ind, snaps[i].date_sec);
-			printf("%s            \"date-nsec\": %u,\n", ind, snaps[i].date_nsec);
-			printf("%s            \"vm-clock-sec\": %" PRIu64 ",\n", ind, snaps[i].vm_clock_nsec / (uint64_t)1000000000);
-			printf("%s            \"id\": ", ind);
-			json_str(snaps[i].id);
-			printf(",\n%s            \"vm-state-size\": %" PRIu64 "\n", ind, snaps[i].vm_state_size);
-			printf("%s        }%s\n", ind, i + 1 < n ? "," : "");
+			jw_object(w, NULL, false);
+			jw_int(w, "icount", 0);
+			jw_u64(w, "vm-clock-nsec", snaps[i].vm_clock_nsec % (uint64_t)1000000000);
+			jw_str(w, "name", snaps[i].name);
+			jw_u64(w, "date-sec", snaps[i].date_sec);
+			jw_u64(w, "date-nsec", snaps[i].date_nsec);
+			jw_u64(w, "vm-clock-sec", snaps[i].vm_clock_nsec / (uint64_t)1000000000);
+			jw_str(w, "id", snaps[i].id);
+			jw_u64(w, "vm-state-size", snaps[i].vm_state_size);
+			jw_end(w);
 		}
-		printf("%s    ],\n", ind);
+		jw_end(w);
 	}
-	printf("%s    \"virtual-size\": %" PRIu64 ",\n%s    \"filename\": ", ind, in.size, ind);
-	json_str(vimg_filename(img));
+	jw_u64(w, "virtual-size", in.size);
+	jw_str(w, "filename", vimg_filename(img));
 	if (in.format == VIMG_FMT_QCOW2)
-		printf(",\n%s    \"cluster-size\": %u", ind, in.cluster_size);
-	printf(",\n%s    \"format\": \"%s\",\n", ind, vimg_format_name(in.format));
-	printf("%s    \"actual-size\": %" PRIu64 ",\n", ind, in.actual_size);
+		jw_u64(w, "cluster-size", in.cluster_size);
+	jw_str(w, "format", vimg_format_name(in.format));
+	jw_u64(w, "actual-size", in.actual_size);
 	if (in.format == VIMG_FMT_QCOW2) {
-		printf("%s    \"format-specific\": {\n%s        \"type\": \"qcow2\",\n%s        \"data\": {\n", ind, ind, ind);
-		printf("%s            \"compat\": \"%s\",\n", ind, in.version >= 3 ? "1.1" : "0.10");
+		jw_object(w, "format-specific", false);
+		jw_str(w, "type", "qcow2");
+		jw_object(w, "data", false);
+		jw_str(w, "compat", in.version >= 3 ? "1.1" : "0.10");
 		if (in.version >= 3) {
-			printf("%s            \"compression-type\": \"%s\",\n", ind, in.compression ? "zstd" : "zlib");
-			printf("%s            \"lazy-refcounts\": %s,\n", ind, in.lazy_refcounts ? "true" : "false");
+			jw_str(w, "compression-type", in.compression ? "zstd" : "zlib");
+			jw_bool(w, "lazy-refcounts", in.lazy_refcounts);
 		}
-		printf("%s            \"refcount-bits\": %d,\n", ind, in.refcount_bits);
-		printf("%s            \"corrupt\": %s", ind, in.corrupt ? "true" : "false");
+		jw_int(w, "refcount-bits", in.refcount_bits);
+		jw_bool(w, "corrupt", in.corrupt);
 		if (in.version >= 3)
-			printf(",\n%s            \"extended-l2\": %s", ind, in.extended_l2 ? "true" : "false");
-		printf("\n%s        }\n%s    },\n", ind, ind);
+			jw_bool(w, "extended-l2", in.extended_l2);
+		jw_end(w);
+		jw_end(w);
 		if (in.backing[0]) {
 			struct vimg *bk = vimg_backing(img);
-			printf("%s    \"full-backing-filename\": ", ind);
-			json_str(bk ? vimg_filename(bk) : in.backing);
-			printf(",\n%s    \"backing-filename\": ", ind);
-			json_str(in.backing);
-			printf(",\n");
+			jw_str(w, "full-backing-filename", bk ? vimg_filename(bk) : in.backing);
+			jw_str(w, "backing-filename", in.backing);
 			if (in.backing_fmt[0])
-				printf("%s    \"backing-filename-format\": \"%s\",\n", ind, in.backing_fmt);
+				jw_str(w, "backing-filename-format", in.backing_fmt);
 		}
 	}
-	printf("%s    \"dirty-flag\": %s\n%s}", ind, in.dirty ? "true" : "false", ind);
+	jw_bool(w, "dirty-flag", in.dirty);
+	jw_end(w);
 	free(snaps);
 	return 0;
 }
@@ -426,6 +412,7 @@ static int cmd_info(int argc, char **argv)
 	const char *fmt = NULL, *output = "human";
 	bool chain = false, json;
 	struct vimg *img;
+	struct jw w;
 	int c, r = 0;
 
 	static const struct option lo[] = {
@@ -453,17 +440,16 @@ static int cmd_info(int argc, char **argv)
 	img = cli_open(argv[optind], fmt, true, !chain);
 	if (!img)
 		return 1;
+	jw_init(&w, stdout);
 	if (chain && json)
-		printf("[\n");
+		jw_array(&w, NULL, false);
 	for (struct vimg *cur = img; cur; cur = chain ? vimg_backing(cur) : NULL) {
-		r |= info_one(cur, json, chain && json);
-		if (chain && json && vimg_backing(cur))
-			printf(",");
-		if (json || (chain && vimg_backing(cur)))
+		r |= info_one(cur, json ? &w : NULL);
+		if (!json && chain && vimg_backing(cur))
 			printf("\n");
 	}
 	if (chain && json)
-		printf("]\n");
+		jw_end(&w);
 	vimg_close(img);
 	return r;
 }
@@ -525,27 +511,29 @@ static int cmd_check(int argc, char **argv)
 		return 1;
 	}
 	if (json) {
-		printf("{\n    \"image-end-offset\": %" PRIu64 ",\n", res.image_end_offset);
+		struct jw w;
+		jw_init(&w, stdout);
+		jw_object(&w, NULL, false);
+		jw_u64(&w, "image-end-offset", res.image_end_offset);
 		if (res.compressed_clusters)
-			printf("    \"compressed-clusters\": %" PRIu64 ",\n", res.compressed_clusters);
-		printf("    \"total-clusters\": %" PRIu64 ",\n", res.total_clusters);
-		printf("    \"check-errors\": %" PRIu64 ",\n", res.check_errors);
+			jw_u64(&w, "compressed-clusters", res.compressed_clusters);
+		jw_u64(&w, "total-clusters", res.total_clusters);
+		jw_u64(&w, "check-errors", res.check_errors);
 		if (res.leaks)
-			printf("    \"leaks\": %" PRIu64 ",\n", res.leaks);
+			jw_u64(&w, "leaks", res.leaks);
 		if (res.corruptions)
-			printf("    \"corruptions\": %" PRIu64 ",\n", res.corruptions);
+			jw_u64(&w, "corruptions", res.corruptions);
 		if (res.leaks_fixed)
-			printf("    \"leaks-fixed\": %" PRIu64 ",\n", res.leaks_fixed);
+			jw_u64(&w, "leaks-fixed", res.leaks_fixed);
 		if (res.corruptions_fixed)
-			printf("    \"corruptions-fixed\": %" PRIu64 ",\n", res.corruptions_fixed);
+			jw_u64(&w, "corruptions-fixed", res.corruptions_fixed);
 		if (res.allocated_clusters)
-			printf("    \"allocated-clusters\": %" PRIu64 ",\n", res.allocated_clusters);
-		printf("    \"filename\": ");
-		json_str(argv[optind]);
-		printf(",\n    \"format\": \"qcow2\"");
+			jw_u64(&w, "allocated-clusters", res.allocated_clusters);
+		jw_str(&w, "filename", argv[optind]);
+		jw_str(&w, "format", "qcow2");
 		if (res.fragmented_clusters)
-			printf(",\n    \"fragmented-clusters\": %" PRIu64, res.fragmented_clusters);
-		printf("\n}\n");
+			jw_u64(&w, "fragmented-clusters", res.fragmented_clusters);
+		jw_end(&w);
 	} else if (!quiet) {
 		if (res.leaks_fixed || res.corruptions_fixed) {
 			printf("The following inconsistencies were found and repaired:\n\n");
