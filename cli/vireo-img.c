@@ -90,6 +90,13 @@ void cli_progress(bool on, uint64_t done, uint64_t total)
 }
 
 bool cli_probe_backing;
+bool cli_force_share;
+
+void cli_open_failed(const char *path, int r, const char *err)
+{
+	verr("Could not open '%s': %s%s", path, err,
+	     r == -EBUSY ? "; is it in use by a VM? (-U inspects it read-only anyway)" : "");
+}
 
 struct vimg *cli_open(const char *path, const char *fmt, bool readonly,
 		      bool no_backing)
@@ -102,13 +109,14 @@ struct vimg *cli_open_cache(const char *path, const char *fmt, bool readonly,
 {
 	struct vimg_open_opts o = { .format = fmt, .readonly = readonly,
 				    .no_backing = no_backing, .unsafe = unsafe,
-				    .require_backing_fmt = !cli_probe_backing };
+				    .require_backing_fmt = !cli_probe_backing,
+				    .force_share = cli_force_share && readonly };
 	struct vimg *img;
 	char err[1024];
 	int r = vimg_open(path, &o, &img, err, sizeof(err));
 
 	if (r < 0) {
-		verr("Could not open '%s': %s", path, err);
+		cli_open_failed(path, r, err);
 		return NULL;
 	}
 	return img;
@@ -423,7 +431,7 @@ static int cmd_info(int argc, char **argv)
 		case 'f': fmt = optarg; break;
 		case 'O': output = optarg; break;
 		case 'B': chain = true; break;
-		case 'U': break;
+		case 'U': cli_force_share = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
@@ -480,7 +488,8 @@ static int cmd_check(int argc, char **argv)
 				return 1;
 			}
 			break;
-		case 'T': case 'U': break;
+		case 'T': break;
+		case 'U': cli_force_share = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
@@ -492,10 +501,12 @@ static int cmd_check(int argc, char **argv)
 	json = !strcmp(output, "json");
 	{
 		struct vimg_open_opts o = { .format = fmt, .readonly = !fix,
-					    .no_backing = true, .no_repair = true };
+					    .no_backing = true, .no_repair = true,
+					    .force_share = cli_force_share && !fix };
 		char err[1024];
-		if (vimg_open(argv[optind], &o, &img, err, sizeof(err)) < 0) {
-			verr("Could not open '%s': %s", argv[optind], err);
+		int r2 = vimg_open(argv[optind], &o, &img, err, sizeof(err));
+		if (r2 < 0) {
+			cli_open_failed(argv[optind], r2, err);
 			return 1;
 		}
 	}
@@ -583,7 +594,8 @@ static int cmd_snapshot(int argc, char **argv)
 		{ "help", 0, 0, 'h' }, { 0, 0, 0, 0 } };
 	while ((c = getopt_long(argc, argv, "hqf:lc:a:d:U", lo, NULL)) != -1) {
 		switch (c) {
-		case 'q': case 'U': break;
+		case 'q': break;
+		case 'U': cli_force_share = true; break;
 		case 'f': fmt = optarg; break;
 		case 'l': case 'c': case 'a': case 'd':
 			if (action) {

@@ -64,6 +64,35 @@ static const struct vimg_driver *driver_by_name(const char *name)
 	return NULL;
 }
 
+/* Is @fd the file of @img? */
+static bool same_file(int fd, const struct vimg *img)
+{
+	struct stat a, b;
+
+	return img && img->fd >= 0 && fstat(fd, &a) == 0 && fstat(img->fd, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* Lock the whole file behind @fd (see vimg_open_opts). */
+static int lock_file(int fd, const char *path, const struct vimg_open_opts *opts,
+		     char *err, size_t errlen)
+{
+	struct flock fl = { .l_type = opts->readonly ? F_RDLCK : F_WRLCK,
+			    .l_whence = SEEK_SET };
+
+	if (opts->force_share || same_file(fd, opts->lock_holder))
+		return 0;
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EACCES) {
+		snprintf(err, errlen, "'%s' is in use by another process (it holds a "
+			 "conflicting lock)", path);
+		return -EBUSY;
+	}
+	snprintf(err, errlen, "cannot lock '%s': %s", path, strerror(errno));
+	return -errno;
+}
+
 static int open_one(const char *path, const struct vimg_open_opts *opts,
 		    struct vimg *parent, int depth, struct vimg **out,
 		    char *err, size_t errlen)
@@ -83,12 +112,20 @@ static int open_one(const char *path, const struct vimg_open_opts *opts,
 	img->filename = strdup(path);
 	pthread_mutex_init(&img->lock, NULL);
 	pthread_cond_init(&img->idle, NULL);
+	if (opts->force_share && !opts->readonly) {
+		r = -EINVAL;
+		snprintf(err, errlen, "'%s': force-share is for read-only opens only", path);
+		goto fail;
+	}
 	img->fd = open(path, (img->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (img->fd < 0) {
 		r = -errno;
 		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
 		goto fail;
 	}
+	r = lock_file(img->fd, path, opts, err, errlen);
+	if (r < 0)
+		goto fail;
 	if (opts->format && opts->format[0]) {
 		drv = driver_by_name(opts->format);
 		if (!drv) {
@@ -139,8 +176,10 @@ int vimg_open(const char *path, const struct vimg_open_opts *opts,
 	err[0] = 0;
 	r = open_one(path, opts ? opts : &def, NULL, 0, out, err, errlen);
 	/* backing_dirs belongs to the caller and is read during the open only. */
-	for (struct vimg *a = r == 0 ? *out : NULL; a; a = a->backing)
+	for (struct vimg *a = r == 0 ? *out : NULL; a; a = a->backing) {
 		a->opts.backing_dirs = NULL;
+		a->opts.lock_holder = NULL;
+	}
 	return r;
 }
 
@@ -267,6 +306,8 @@ int vimg_open_backing(struct vimg *img, const char *name, const char *fmt)
 	o.require_backing_fmt = img->opts.require_backing_fmt;
 	o.confine_backing = img->opts.confine_backing;
 	o.backing_dirs = img->opts.backing_dirs;
+	o.force_share = img->opts.force_share;
+	o.lock_holder = img->opts.lock_holder;
 	r = open_one(path, &o, img, img->chain_depth + 1, &img->backing, err,
 		     sizeof(err));
 	if (r < 0) {
@@ -591,11 +632,23 @@ int vimg_map(struct vimg *img, uint64_t off, uint64_t len, bool for_write,
 
 int vimg_create_file(const char *path, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	struct vimg_open_opts o = { 0 };
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644), r;
 
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot create '%s': %s", path, strerror(errno));
 		return -errno;
+	}
+	/* Truncate only once nobody else has it open: not an image in use. */
+	r = lock_file(fd, path, &o, err, errlen);
+	if (r == 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot truncate '%s': %s", path, strerror(errno));
+	}
+	if (r < 0) {
+		close(fd);
+		return r;
 	}
 	return fd;
 }
