@@ -21,7 +21,7 @@ static const char usage_text[] =
 "Commands:\n"
 "  create [-q] [-f fmt] [-b backing [-F backing_fmt]] [-o options] [-u] file [size]\n"
 "  info [-f fmt] [--output=human|json] [--backing-chain] [-U] file\n"
-"  check [-q] [-f fmt] [--output=human|json] [-r leaks|all] [-U] file\n"
+"  check [-q] [-f fmt] [--output=human|json] [-r leaks|all] [-T cache] [-U] file\n"
 "  convert [-q] [-p] [-c] [-n] [-f fmt] [-O out_fmt] [-o options] [-B backing] [-S size] [-U] src... dst\n"
 "  snapshot [-q] [-f fmt] [-l | -c name | -a name | -d name] [-U] file\n"
 "  resize [-q] [-f fmt] [--shrink] file [+|-]size\n"
@@ -267,9 +267,12 @@ static int cmd_create(int argc, char **argv)
 		     "(or --probe-backing to detect and record it)");
 		return 1;
 	}
-	if (o.backing && !o.backing_fmt && o.format == VIMG_FMT_QCOW2) {
-		/* Probe like qemu-img does, but record what was found. */
-		struct vimg_open_opts bo = { .readonly = true, .no_backing = true };
+	if (o.backing && o.format == VIMG_FMT_QCOW2 && (!o.backing_fmt || !o.size)) {
+		/* Probe like qemu-img does, but record what was found; and take
+		 * the size from the backing file here, so that the Formatting
+		 * line shows it. */
+		struct vimg_open_opts bo = { .readonly = true, .no_backing = true,
+					     .format = o.backing_fmt };
 		struct vimg *b;
 		char *bp = NULL;
 		const char *slash = strrchr(path, '/');
@@ -277,7 +280,10 @@ static int cmd_create(int argc, char **argv)
 		    asprintf(&bp, "%.*s/%s", (int)(slash - path), path, o.backing) < 0)
 			return 1;
 		if (vimg_open(bp ? bp : o.backing, &bo, &b, err, sizeof(err)) == 0) {
-			o.backing_fmt = vimg_format_name(vimg_get_format(b));
+			if (!o.backing_fmt)
+				o.backing_fmt = vimg_format_name(vimg_get_format(b));
+			if (!o.size)
+				o.size = vimg_size(b);
 			vimg_close(b);
 		}
 		free(bp);
@@ -473,7 +479,7 @@ static int cmd_check(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "output", 1, 0, 'O' }, { "force-share", 0, 0, 'U' },
 		{ "help", 0, 0, 'h' }, { 0, 0, 0, 0 } };
-	while ((c = getopt_long(argc, argv, "hqf:r:TU", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hqf:r:T:U", lo, NULL)) != -1) {
 		switch (c) {
 		case 'q': quiet = true; break;
 		case 'f': fmt = optarg; break;
