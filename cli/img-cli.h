@@ -7,6 +7,14 @@
 #include <vireo/img.h>
 #include <vireo/util.h>
 
+/* --probe-backing (any verb): probe the format of backing files that do
+ * not name one, instead of refusing them. */
+extern bool cli_probe_backing;
+/* -U / --force-share of the verb: read-only opens take no lock. */
+extern bool cli_force_share;
+/* What to print after a failed open (r from vimg_open). */
+void cli_open_failed(const char *path, int r, const char *err);
+
 /* Open an image or print why not; returns NULL on failure. */
 struct vimg *cli_open(const char *path, const char *fmt, bool readonly,
 		      bool no_backing);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "img-cli.h"
+#include "json-out.h"
 
 #define CHUNK (2u << 20)
 
@@ -164,7 +165,8 @@ int cmd_convert(int argc, char **argv)
 			}
 			break;
 		case 't': o.unsafe = !strcmp(optarg, "unsafe"); break;
-		case 'T': case 'm': case 'W': case 'U': case 'C': case 'Z': break;
+		case 'T': case 'm': case 'W': case 'C': case 'Z': break;
+		case 'U': cli_force_share = true; break;
 		case 'h':
 			printf("Usage: vireo-img convert [-p] [-c] [-n] [-f fmt] [-O fmt] [-o opts] [-B backing [-F fmt]] [-l snapshot.id=ID,snapshot.name=NAME | -l NAME | -s NAME] [-S size] src... dst\n");
 			free(snap_opts);
@@ -476,11 +478,28 @@ int cmd_commit(int argc, char **argv)
 		}
 		keep = keep || depth > 1;
 	}
-	base = cli_open(vimg_filename(base_ro), vimg_format_name(vimg_get_format(base_ro)),
-			false, true);
-	if (!base) {
+	/* The base is locked shared as part of top's chain: open it for
+	 * writing (exclusive lock) only after closing top, then reopen top
+	 * with the base counted as ours. */
+	{
+		char *bpath = strdup(vimg_filename(base_ro));
+		const char *bfmt = vimg_format_name(vimg_get_format(base_ro));
+		struct vimg_open_opts o = { .format = fmt, .readonly = true,
+					    .require_backing_fmt = !cli_probe_backing };
+		char err[1024];
 		vimg_close(top);
-		return 1;
+		top = NULL;
+		base = bpath ? cli_open(bpath, bfmt, false, true) : NULL;
+		free(bpath);
+		if (!base)
+			return 1;
+		o.lock_holder = base;
+		r = vimg_open(argv[optind], &o, &top, err, sizeof(err));
+		if (r < 0) {
+			cli_open_failed(argv[optind], r, err);
+			vimg_close(base);
+			return 1;
+		}
 	}
 	size = vimg_size(top);
 	if (vimg_size(base) < size && vimg_resize(base, size) < 0) {
@@ -553,7 +572,8 @@ int cmd_rebase(int argc, char **argv)
 		case 'f': fmt = optarg; break;
 		case 'F': bfmt = optarg; break;
 		case 'b': backing = optarg; break;
-		case 't': case 'T': case 'U': break;
+		case 't': case 'T': break;
+		case 'U': cli_force_share = true; break;
 		case 'h': printf("Usage: vireo-img rebase [-q] [-p] [-u] [-f fmt] -b backing [-F fmt] file\n"); return 0;
 		default: return 1;
 		}
@@ -561,6 +581,11 @@ int cmd_rebase(int argc, char **argv)
 	(void)quiet;
 	if (optind != argc - 1 || !backing) {
 		verr("Expecting -b backing and one image file name");
+		return 1;
+	}
+	if (backing[0] && !bfmt && !cli_probe_backing) {
+		verr("Backing file specified without backing format: give -F raw|qcow2 "
+		     "(or --probe-backing to detect it)");
 		return 1;
 	}
 	img = cli_open(argv[optind], fmt, false, unsafe);
@@ -653,7 +678,8 @@ int cmd_compare(int argc, char **argv)
 		case 's': strict = true; break;
 		case 'f': fmt1 = optarg; break;
 		case 'F': fmt2 = optarg; break;
-		case 'T': case 'U': break;
+		case 'T': break;
+		case 'U': cli_force_share = true; break;
 		case 'h': printf("Usage: vireo-img compare [-q] [-s] [-f fmt] [-F fmt] file1 file2\n"); return 0;
 		default: return 2;
 		}
@@ -741,7 +767,8 @@ int cmd_map(int argc, char **argv)
 	const char *fmt = NULL, *output = "human";
 	uint64_t start = 0, maxlen = UINT64_MAX, off, end;
 	struct vimg *img;
-	bool json, first = true, have = false;
+	bool json, have = false;
+	struct jw w;
 	struct vimg_extent cur = { 0 };
 	int c, r = 0;
 
@@ -764,7 +791,7 @@ int cmd_map(int argc, char **argv)
 				return 1;
 			}
 			break;
-		case 'U': break;
+		case 'U': cli_force_share = true; break;
 		case 'h': printf("Usage: vireo-img map [-f fmt] [--output=human|json] file\n"); return 0;
 		default: return 1;
 		}
@@ -782,8 +809,9 @@ int cmd_map(int argc, char **argv)
 		end = start + maxlen;
 	if (!json)
 		printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
+	jw_init(&w, stdout);
 	if (json)
-		printf("[");
+		jw_array(&w, NULL, false);
 	off = start;
 	while (off <= end) {
 		struct vimg_extent e = { 0 };
@@ -815,14 +843,16 @@ int cmd_map(int argc, char **argv)
 			bool data = cur.flags & VIMG_BS_DATA;
 			bool zero = (cur.flags & VIMG_BS_ZERO) && !data;
 			if (json) {
-				printf("%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64 ", \"depth\": %d, \"present\": %s, \"zero\": %s, \"data\": %s",
-				       first ? "" : ",\n", cur.off, cur.len, cur.depth,
-				       present ? "true" : "false", zero ? "true" : "false",
-				       data ? "true" : "false");
+				jw_object(&w, NULL, true);
+				jw_u64(&w, "start", cur.off);
+				jw_u64(&w, "length", cur.len);
+				jw_int(&w, "depth", cur.depth);
+				jw_bool(&w, "present", present);
+				jw_bool(&w, "zero", zero);
+				jw_bool(&w, "data", data);
 				if (cur.flags & VIMG_BS_OFFSET_VALID)
-					printf(", \"offset\": %" PRIu64, cur.host_off);
-				printf("}");
-				first = false;
+					jw_u64(&w, "offset", cur.host_off);
+				jw_end(&w);
 			} else if (data && !(cur.flags & VIMG_BS_COMPRESSED)) {
 				struct vimg *f = img;
 				for (int d = 0; d < cur.depth && f; d++)
@@ -838,7 +868,7 @@ int cmd_map(int argc, char **argv)
 		off += e.len;
 	}
 	if (json)
-		printf("]\n");
+		jw_end(&w);
 	vimg_close(img);
 	return r;
 }
@@ -915,7 +945,8 @@ int cmd_bench(int argc, char **argv)
 		case 'f': fmt = optarg; break;
 		case 'w': write = true; break;
 		case 'D': no_drain = true; break;
-		case 'n': case 'i': case 't': case 'U': break;
+		case 'n': case 'i': case 't': break;
+		case 'U': cli_force_share = true; break;
 		case 'h': printf("Usage: vireo-img bench [-c count] [-d depth] [-f fmt] [-o offset] [-s size] [-S step] [-w] [--pattern=N] [--flush-interval=N] file\n"); return 0;
 		default: return 1;
 		}

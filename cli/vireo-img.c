@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "img-cli.h"
+#include "json-out.h"
 
 static const char usage_text[] =
 "Usage: vireo-img COMMAND [options]\n"
@@ -20,7 +21,7 @@ static const char usage_text[] =
 "Commands:\n"
 "  create [-q] [-f fmt] [-b backing [-F backing_fmt]] [-o options] [-u] file [size]\n"
 "  info [-f fmt] [--output=human|json] [--backing-chain] [-U] file\n"
-"  check [-q] [-f fmt] [--output=human|json] [-r leaks|all] [-U] file\n"
+"  check [-q] [-f fmt] [--output=human|json] [-r leaks|all] [-T cache] [-U] file\n"
 "  convert [-q] [-p] [-c] [-n] [-f fmt] [-O out_fmt] [-o options] [-B backing] [-S size] [-U] src... dst\n"
 "  snapshot [-q] [-f fmt] [-l | -c name | -a name | -d name] [-U] file\n"
 "  resize [-q] [-f fmt] [--shrink] file [+|-]size\n"
@@ -35,6 +36,8 @@ static const char usage_text[] =
 "  refcount_bits, lazy_refcounts (on|off), compression_type (zlib|zstd),\n"
 "  extended_l2 (on|off), backing_file, backing_fmt, preallocation (off|metadata).\n"
 "Sizes take the suffixes k, M, G, T (powers of 1024).\n"
+"Backing files must name their format (-F); --probe-backing (any command)\n"
+"  detects the format of those that do not instead of refusing them.\n"
 "check exits 0 (clean), 1 (check failed), 2 (corruptions), 3 (leaks only),\n"
 "63 (format has nothing to check); compare exits 0 (same), 1 (differ), 2 (error).\n"
 "See vireo-img(1).\n";
@@ -86,6 +89,15 @@ void cli_progress(bool on, uint64_t done, uint64_t total)
 	fflush(stdout);
 }
 
+bool cli_probe_backing;
+bool cli_force_share;
+
+void cli_open_failed(const char *path, int r, const char *err)
+{
+	verr("Could not open '%s': %s%s", path, err,
+	     r == -EBUSY ? "; is it in use by a VM? (-U inspects it read-only anyway)" : "");
+}
+
 struct vimg *cli_open(const char *path, const char *fmt, bool readonly,
 		      bool no_backing)
 {
@@ -96,13 +108,15 @@ struct vimg *cli_open_cache(const char *path, const char *fmt, bool readonly,
 			    bool no_backing, bool unsafe)
 {
 	struct vimg_open_opts o = { .format = fmt, .readonly = readonly,
-				    .no_backing = no_backing, .unsafe = unsafe };
+				    .no_backing = no_backing, .unsafe = unsafe,
+				    .require_backing_fmt = !cli_probe_backing,
+				    .force_share = cli_force_share && readonly };
 	struct vimg *img;
 	char err[1024];
 	int r = vimg_open(path, &o, &img, err, sizeof(err));
 
 	if (r < 0) {
-		verr("Could not open '%s': %s", path, err);
+		cli_open_failed(path, r, err);
 		return NULL;
 	}
 	return img;
@@ -247,9 +261,18 @@ static int cmd_create(int argc, char **argv)
 		verr("Image creation needs a size parameter");
 		return 1;
 	}
-	if (o.backing && !o.backing_fmt && o.format == VIMG_FMT_QCOW2) {
-		/* Probe like qemu-img does, but record what was found. */
-		struct vimg_open_opts bo = { .readonly = true, .no_backing = true };
+	if (o.backing && !o.backing_fmt && o.format == VIMG_FMT_QCOW2 &&
+	    !cli_probe_backing) {
+		verr("Backing file specified without backing format: give -F raw|qcow2 "
+		     "(or --probe-backing to detect and record it)");
+		return 1;
+	}
+	if (o.backing && o.format == VIMG_FMT_QCOW2 && (!o.backing_fmt || !o.size)) {
+		/* Probe like qemu-img does, but record what was found; and take
+		 * the size from the backing file here, so that the Formatting
+		 * line shows it. */
+		struct vimg_open_opts bo = { .readonly = true, .no_backing = true,
+					     .format = o.backing_fmt };
 		struct vimg *b;
 		char *bp = NULL;
 		const char *slash = strrchr(path, '/');
@@ -257,7 +280,10 @@ static int cmd_create(int argc, char **argv)
 		    asprintf(&bp, "%.*s/%s", (int)(slash - path), path, o.backing) < 0)
 			return 1;
 		if (vimg_open(bp ? bp : o.backing, &bo, &b, err, sizeof(err)) == 0) {
-			o.backing_fmt = vimg_format_name(vimg_get_format(b));
+			if (!o.backing_fmt)
+				o.backing_fmt = vimg_format_name(vimg_get_format(b));
+			if (!o.size)
+				o.size = vimg_size(b);
 			vimg_close(b);
 		}
 		free(bp);
@@ -282,21 +308,6 @@ static int cmd_create(int argc, char **argv)
 	return 0;
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
 static void print_snapshots_human(struct vimg_snapshot *s, int n)
 {
 	char sz[32], date[64], clk[64];
@@ -315,13 +326,13 @@ static void print_snapshots_human(struct vimg_snapshot *s, int n)
 	}
 }
 
-static int info_one(struct vimg *img, bool json, bool indent_more)
+/* Human output when w is NULL, else one JSON object. */
+static int info_one(struct vimg *img, struct jw *w)
 {
 	struct vimg_info in;
 	struct vimg_snapshot *snaps = NULL;
 	int n = 0, r;
 	char a[32], b[32];
-	const char *ind = indent_more ? "    " : "";
 
 	r = vimg_get_info(img, &in);
 	if (r < 0) {
@@ -329,7 +340,7 @@ static int info_one(struct vimg *img, bool json, bool indent_more)
 		return 1;
 	}
 	vimg_snapshot_list(img, &snaps, &n);
-	if (!json) {
+	if (!w) {
 		printf("image: %s\nfile format: %s\n", vimg_filename(img), vimg_format_name(in.format));
 		printf("virtual size: %s (%" PRIu64 " bytes)\n", cli_human_size(in.size, a, sizeof(a)), in.size);
 		printf("disk size: %s\n", cli_human_size(in.actual_size, b, sizeof(b)));
@@ -358,54 +369,54 @@ static int info_one(struct vimg *img, bool json, bool indent_more)
 		free(snaps);
 		return 0;
 	}
-	printf("%s{\n", ind);
+	jw_object(w, NULL, false);
 	if (n) {
-		printf("%s    \"snapshots\": [\n", ind);
+		jw_array(w, "snapshots", false);
 		for (int i = 0; i < n; i++) {
-			printf("%s        {\n%s            \"icount\": 0,\n", ind, ind);
-			printf("%s            \"vm-clock-nsec\": %" PRIu64 ",\n", ind, snaps[i].vm_clock_nsec % (uint64_t)1000000000);
-			printf("%s            \"name\": ", ind);
-			json_str(snaps[i].name);
-			printf(",\n%s            \"date-sec\": %u,\n", ind, snaps[i].date_sec);
-			printf("%s            \"date-nsec\": %u,\n", ind, snaps[i].date_nsec);
-			printf("%s            \"vm-clock-sec\": %" PRIu64 ",\n", ind, snaps[i].vm_clock_nsec / (uint64_t)1000000000);
-			printf("%s            \"id\": ", ind);
-			json_str(snaps[i].id);
-			printf(",\n%s            \"vm-state-size\": %" PRIu64 "\n", ind, snaps[i].vm_state_size);
-			printf("%s        }%s\n", ind, i + 1 < n ? "," : "");
+			jw_object(w, NULL, false);
+			jw_int(w, "icount", 0);
+			jw_u64(w, "vm-clock-nsec", snaps[i].vm_clock_nsec % (uint64_t)1000000000);
+			jw_str(w, "name", snaps[i].name);
+			jw_u64(w, "date-sec", snaps[i].date_sec);
+			jw_u64(w, "date-nsec", snaps[i].date_nsec);
+			jw_u64(w, "vm-clock-sec", snaps[i].vm_clock_nsec / (uint64_t)1000000000);
+			jw_str(w, "id", snaps[i].id);
+			jw_u64(w, "vm-state-size", snaps[i].vm_state_size);
+			jw_end(w);
 		}
-		printf("%s    ],\n", ind);
+		jw_end(w);
 	}
-	printf("%s    \"virtual-size\": %" PRIu64 ",\n%s    \"filename\": ", ind, in.size, ind);
-	json_str(vimg_filename(img));
+	jw_u64(w, "virtual-size", in.size);
+	jw_str(w, "filename", vimg_filename(img));
 	if (in.format == VIMG_FMT_QCOW2)
-		printf(",\n%s    \"cluster-size\": %u", ind, in.cluster_size);
-	printf(",\n%s    \"format\": \"%s\",\n", ind, vimg_format_name(in.format));
-	printf("%s    \"actual-size\": %" PRIu64 ",\n", ind, in.actual_size);
+		jw_u64(w, "cluster-size", in.cluster_size);
+	jw_str(w, "format", vimg_format_name(in.format));
+	jw_u64(w, "actual-size", in.actual_size);
 	if (in.format == VIMG_FMT_QCOW2) {
-		printf("%s    \"format-specific\": {\n%s        \"type\": \"qcow2\",\n%s        \"data\": {\n", ind, ind, ind);
-		printf("%s            \"compat\": \"%s\",\n", ind, in.version >= 3 ? "1.1" : "0.10");
+		jw_object(w, "format-specific", false);
+		jw_str(w, "type", "qcow2");
+		jw_object(w, "data", false);
+		jw_str(w, "compat", in.version >= 3 ? "1.1" : "0.10");
 		if (in.version >= 3) {
-			printf("%s            \"compression-type\": \"%s\",\n", ind, in.compression ? "zstd" : "zlib");
-			printf("%s            \"lazy-refcounts\": %s,\n", ind, in.lazy_refcounts ? "true" : "false");
+			jw_str(w, "compression-type", in.compression ? "zstd" : "zlib");
+			jw_bool(w, "lazy-refcounts", in.lazy_refcounts);
 		}
-		printf("%s            \"refcount-bits\": %d,\n", ind, in.refcount_bits);
-		printf("%s            \"corrupt\": %s", ind, in.corrupt ? "true" : "false");
+		jw_int(w, "refcount-bits", in.refcount_bits);
+		jw_bool(w, "corrupt", in.corrupt);
 		if (in.version >= 3)
-			printf(",\n%s            \"extended-l2\": %s", ind, in.extended_l2 ? "true" : "false");
-		printf("\n%s        }\n%s    },\n", ind, ind);
+			jw_bool(w, "extended-l2", in.extended_l2);
+		jw_end(w);
+		jw_end(w);
 		if (in.backing[0]) {
 			struct vimg *bk = vimg_backing(img);
-			printf("%s    \"full-backing-filename\": ", ind);
-			json_str(bk ? vimg_filename(bk) : in.backing);
-			printf(",\n%s    \"backing-filename\": ", ind);
-			json_str(in.backing);
-			printf(",\n");
+			jw_str(w, "full-backing-filename", bk ? vimg_filename(bk) : in.backing);
+			jw_str(w, "backing-filename", in.backing);
 			if (in.backing_fmt[0])
-				printf("%s    \"backing-filename-format\": \"%s\",\n", ind, in.backing_fmt);
+				jw_str(w, "backing-filename-format", in.backing_fmt);
 		}
 	}
-	printf("%s    \"dirty-flag\": %s\n%s}", ind, in.dirty ? "true" : "false", ind);
+	jw_bool(w, "dirty-flag", in.dirty);
+	jw_end(w);
 	free(snaps);
 	return 0;
 }
@@ -415,6 +426,7 @@ static int cmd_info(int argc, char **argv)
 	const char *fmt = NULL, *output = "human";
 	bool chain = false, json;
 	struct vimg *img;
+	struct jw w;
 	int c, r = 0;
 
 	static const struct option lo[] = {
@@ -425,7 +437,7 @@ static int cmd_info(int argc, char **argv)
 		case 'f': fmt = optarg; break;
 		case 'O': output = optarg; break;
 		case 'B': chain = true; break;
-		case 'U': break;
+		case 'U': cli_force_share = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
@@ -442,17 +454,16 @@ static int cmd_info(int argc, char **argv)
 	img = cli_open(argv[optind], fmt, true, !chain);
 	if (!img)
 		return 1;
+	jw_init(&w, stdout);
 	if (chain && json)
-		printf("[\n");
+		jw_array(&w, NULL, false);
 	for (struct vimg *cur = img; cur; cur = chain ? vimg_backing(cur) : NULL) {
-		r |= info_one(cur, json, chain && json);
-		if (chain && json && vimg_backing(cur))
-			printf(",");
-		if (json || (chain && vimg_backing(cur)))
+		r |= info_one(cur, json ? &w : NULL);
+		if (!json && chain && vimg_backing(cur))
 			printf("\n");
 	}
 	if (chain && json)
-		printf("]\n");
+		jw_end(&w);
 	vimg_close(img);
 	return r;
 }
@@ -468,7 +479,7 @@ static int cmd_check(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "output", 1, 0, 'O' }, { "force-share", 0, 0, 'U' },
 		{ "help", 0, 0, 'h' }, { 0, 0, 0, 0 } };
-	while ((c = getopt_long(argc, argv, "hqf:r:TU", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hqf:r:T:U", lo, NULL)) != -1) {
 		switch (c) {
 		case 'q': quiet = true; break;
 		case 'f': fmt = optarg; break;
@@ -483,7 +494,8 @@ static int cmd_check(int argc, char **argv)
 				return 1;
 			}
 			break;
-		case 'T': case 'U': break;
+		case 'T': break;
+		case 'U': cli_force_share = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
@@ -495,10 +507,12 @@ static int cmd_check(int argc, char **argv)
 	json = !strcmp(output, "json");
 	{
 		struct vimg_open_opts o = { .format = fmt, .readonly = !fix,
-					    .no_backing = true, .no_repair = true };
+					    .no_backing = true, .no_repair = true,
+					    .force_share = cli_force_share && !fix };
 		char err[1024];
-		if (vimg_open(argv[optind], &o, &img, err, sizeof(err)) < 0) {
-			verr("Could not open '%s': %s", argv[optind], err);
+		int r2 = vimg_open(argv[optind], &o, &img, err, sizeof(err));
+		if (r2 < 0) {
+			cli_open_failed(argv[optind], r2, err);
 			return 1;
 		}
 	}
@@ -514,27 +528,29 @@ static int cmd_check(int argc, char **argv)
 		return 1;
 	}
 	if (json) {
-		printf("{\n    \"image-end-offset\": %" PRIu64 ",\n", res.image_end_offset);
+		struct jw w;
+		jw_init(&w, stdout);
+		jw_object(&w, NULL, false);
+		jw_u64(&w, "image-end-offset", res.image_end_offset);
 		if (res.compressed_clusters)
-			printf("    \"compressed-clusters\": %" PRIu64 ",\n", res.compressed_clusters);
-		printf("    \"total-clusters\": %" PRIu64 ",\n", res.total_clusters);
-		printf("    \"check-errors\": %" PRIu64 ",\n", res.check_errors);
+			jw_u64(&w, "compressed-clusters", res.compressed_clusters);
+		jw_u64(&w, "total-clusters", res.total_clusters);
+		jw_u64(&w, "check-errors", res.check_errors);
 		if (res.leaks)
-			printf("    \"leaks\": %" PRIu64 ",\n", res.leaks);
+			jw_u64(&w, "leaks", res.leaks);
 		if (res.corruptions)
-			printf("    \"corruptions\": %" PRIu64 ",\n", res.corruptions);
+			jw_u64(&w, "corruptions", res.corruptions);
 		if (res.leaks_fixed)
-			printf("    \"leaks-fixed\": %" PRIu64 ",\n", res.leaks_fixed);
+			jw_u64(&w, "leaks-fixed", res.leaks_fixed);
 		if (res.corruptions_fixed)
-			printf("    \"corruptions-fixed\": %" PRIu64 ",\n", res.corruptions_fixed);
+			jw_u64(&w, "corruptions-fixed", res.corruptions_fixed);
 		if (res.allocated_clusters)
-			printf("    \"allocated-clusters\": %" PRIu64 ",\n", res.allocated_clusters);
-		printf("    \"filename\": ");
-		json_str(argv[optind]);
-		printf(",\n    \"format\": \"qcow2\"");
+			jw_u64(&w, "allocated-clusters", res.allocated_clusters);
+		jw_str(&w, "filename", argv[optind]);
+		jw_str(&w, "format", "qcow2");
 		if (res.fragmented_clusters)
-			printf(",\n    \"fragmented-clusters\": %" PRIu64, res.fragmented_clusters);
-		printf("\n}\n");
+			jw_u64(&w, "fragmented-clusters", res.fragmented_clusters);
+		jw_end(&w);
 	} else if (!quiet) {
 		if (res.leaks_fixed || res.corruptions_fixed) {
 			printf("The following inconsistencies were found and repaired:\n\n");
@@ -584,7 +600,8 @@ static int cmd_snapshot(int argc, char **argv)
 		{ "help", 0, 0, 'h' }, { 0, 0, 0, 0 } };
 	while ((c = getopt_long(argc, argv, "hqf:lc:a:d:U", lo, NULL)) != -1) {
 		switch (c) {
-		case 'q': case 'U': break;
+		case 'q': break;
+		case 'U': cli_force_share = true; break;
 		case 'f': fmt = optarg; break;
 		case 'l': case 'c': case 'a': case 'd':
 			if (action) {
@@ -719,6 +736,18 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 		printf("vireo-img version 0.1.0\n");
 		return 0;
+	}
+	/* --probe-backing is accepted by every verb: take it out here. */
+	{
+		int j = 2;
+		for (int i = 2; i < argc; i++) {
+			if (!strcmp(argv[i], "--probe-backing"))
+				cli_probe_backing = true;
+			else
+				argv[j++] = argv[i];
+		}
+		argv[j] = NULL;
+		argc = j;
 	}
 	for (size_t i = 0; i < VIREO_ARRAY_SIZE(cmds); i++)
 		if (!strcmp(argv[1], cmds[i].name))

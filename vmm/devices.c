@@ -208,7 +208,10 @@ int devices_open_disk(const struct virtio_disk_opt *disk, struct blk_backend **b
 	int r = devices_check_format(disk);
 
 	if (r == 0 && disk->format == VIRTIO_DISK_QCOW2)
-		r = blk_img_open(disk->path, "qcow2", disk->readonly ? BLK_IMG_READONLY : 0, be);
+		r = blk_img_open_dirs(disk->path, "qcow2",
+				      (disk->readonly ? BLK_IMG_READONLY : 0) |
+				      (disk->backing_off ? BLK_IMG_NO_BACKING : 0),
+				      disk->backing_dirs, be);
 	else if (r == 0)
 		r = blk_raw_open(disk->path, disk->readonly ? BLK_RAW_READONLY : 0, be);
 	if (r == 0)

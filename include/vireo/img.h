@@ -33,9 +33,35 @@ struct vimg_open_opts {
 	bool unsafe;            /* never sync to disk (like cache=unsafe);
 	                         * writes stay ordered only in the page cache */
 	uint64_t cache_size;    /* bytes of L2+refcount cache, 0 for default */
+	/*
+	 * Backing-file policy, applied to every file of the chain.  An image
+	 * names its backing file itself, so whoever hands an image to a guest
+	 * must not let it name any host file: a VMM sets these.
+	 */
+	bool forbid_backing;      /* refuse an image that names a backing file */
+	bool require_backing_fmt; /* refuse a backing file without a backing
+	                           * format instead of probing it */
+	bool confine_backing;     /* backing files must resolve (after symlinks)
+	                           * inside the top image's directory or one of
+	                           * backing_dirs */
+	const char *const *backing_dirs; /* NULL-terminated; read during
+	                                  * vimg_open only */
+	/*
+	 * Locking: every file of the chain is locked with an OFD lock on the
+	 * descriptor the library then uses, shared when opened read-only
+	 * (backing files always), exclusive when read-write; a conflict with
+	 * another open file description (another process, or another open in
+	 * this one) fails with -EBUSY.  force_share (read-only opens only)
+	 * takes no lock, for inspecting an image in use.  A file of the chain
+	 * that is the file of lock_holder (an image this caller has open,
+	 * e.g. read-write to commit into it) is not locked again.
+	 */
+	bool force_share;
+	const struct vimg *lock_holder;
 };
 
-/* Open; on failure returns -errno and writes a one-line reason into err. */
+/* Open; on failure returns -errno and writes a one-line reason into err
+ * (-EBUSY: the image or a backing file is locked by another user). */
 int vimg_open(const char *path, const struct vimg_open_opts *opts,
 	      struct vimg **out, char *err, size_t errlen);
 /* Flush and close (clears the qcow2 dirty bit).  Returns the flush result. */

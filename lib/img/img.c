@@ -64,6 +64,35 @@ static const struct vimg_driver *driver_by_name(const char *name)
 	return NULL;
 }
 
+/* Is @fd the file of @img? */
+static bool same_file(int fd, const struct vimg *img)
+{
+	struct stat a, b;
+
+	return img && img->fd >= 0 && fstat(fd, &a) == 0 && fstat(img->fd, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* Lock the whole file behind @fd (see vimg_open_opts). */
+static int lock_file(int fd, const char *path, const struct vimg_open_opts *opts,
+		     char *err, size_t errlen)
+{
+	struct flock fl = { .l_type = opts->readonly ? F_RDLCK : F_WRLCK,
+			    .l_whence = SEEK_SET };
+
+	if (opts->force_share || same_file(fd, opts->lock_holder))
+		return 0;
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EACCES) {
+		snprintf(err, errlen, "'%s' is in use by another process (it holds a "
+			 "conflicting lock)", path);
+		return -EBUSY;
+	}
+	snprintf(err, errlen, "cannot lock '%s': %s", path, strerror(errno));
+	return -errno;
+}
+
 static int open_one(const char *path, const struct vimg_open_opts *opts,
 		    struct vimg *parent, int depth, struct vimg **out,
 		    char *err, size_t errlen)
@@ -83,12 +112,20 @@ static int open_one(const char *path, const struct vimg_open_opts *opts,
 	img->filename = strdup(path);
 	pthread_mutex_init(&img->lock, NULL);
 	pthread_cond_init(&img->idle, NULL);
+	if (opts->force_share && !opts->readonly) {
+		r = -EINVAL;
+		snprintf(err, errlen, "'%s': force-share is for read-only opens only", path);
+		goto fail;
+	}
 	img->fd = open(path, (img->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (img->fd < 0) {
 		r = -errno;
 		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
 		goto fail;
 	}
+	r = lock_file(img->fd, path, opts, err, errlen);
+	if (r < 0)
+		goto fail;
 	if (opts->format && opts->format[0]) {
 		drv = driver_by_name(opts->format);
 		if (!drv) {
@@ -130,13 +167,20 @@ int vimg_open(const char *path, const struct vimg_open_opts *opts,
 {
 	struct vimg_open_opts def = { 0 };
 	char dummy[8];
+	int r;
 
 	if (!err) {
 		err = dummy;
 		errlen = sizeof(dummy);
 	}
 	err[0] = 0;
-	return open_one(path, opts ? opts : &def, NULL, 0, out, err, errlen);
+	r = open_one(path, opts ? opts : &def, NULL, 0, out, err, errlen);
+	/* backing_dirs belongs to the caller and is read during the open only. */
+	for (struct vimg *a = r == 0 ? *out : NULL; a; a = a->backing) {
+		a->opts.backing_dirs = NULL;
+		a->opts.lock_holder = NULL;
+	}
+	return r;
 }
 
 /* Resolve a backing name relative to the directory of the image. */
@@ -155,6 +199,61 @@ static char *backing_path(const char *img_path, const char *name)
 	return p;
 }
 
+/* Is real path @rp inside directory @dir (itself resolved here)? */
+static bool path_inside(const char *rp, const char *dir)
+{
+	char *rd = realpath(dir, NULL);
+	size_t n;
+	bool in;
+
+	if (!rd)
+		return false;
+	n = strlen(rd);
+	while (n > 1 && rd[n - 1] == '/')
+		n--;
+	in = !strncmp(rp, rd, n) && (rp[n] == '/' || (n == 1 && rd[0] == '/'));
+	free(rd);
+	return in;
+}
+
+/*
+ * confine_backing: @path (the backing file @name of @img) must resolve,
+ * after symlinks, inside the directory of the top image of the chain or a
+ * directory of opts.backing_dirs.  Stores the resolved path in *out.
+ */
+static int backing_confined(struct vimg *img, const char *name, const char *path,
+			    char **out)
+{
+	struct vimg *top = img;
+	char *rp, *topdir, *slash;
+	bool ok;
+
+	while (top->parent)
+		top = top->parent;
+	rp = realpath(path, NULL);
+	if (!rp)
+		return vimg_fail(img, -errno, "backing file '%s' of '%s': %s",
+				 name, img->filename, strerror(errno));
+	topdir = realpath(top->filename, NULL);
+	slash = topdir ? strrchr(topdir, '/') : NULL;
+	if (slash)
+		*(slash == topdir ? slash + 1 : slash) = 0;
+	ok = topdir && path_inside(rp, topdir);
+	for (const char *const *d = img->opts.backing_dirs; !ok && d && *d; d++)
+		ok = path_inside(rp, *d);
+	free(topdir);
+	if (!ok) {
+		vimg_fail(img, -EPERM,
+			"backing file '%s' of '%s' resolves to '%s', outside the image's "
+			"directory and the allowed backing directories", name,
+			img->filename, rp);
+		free(rp);
+		return -EPERM;
+	}
+	*out = rp;
+	return 0;
+}
+
 int vimg_open_backing(struct vimg *img, const char *name, const char *fmt)
 {
 	struct vimg_open_opts o = { 0 };
@@ -166,9 +265,26 @@ int vimg_open_backing(struct vimg *img, const char *name, const char *fmt)
 		return vimg_fail(img, -ELOOP,
 			"backing chain deeper than %d images (a loop?) at '%s'",
 			VIMG_MAX_CHAIN, name);
+	if (img->opts.forbid_backing)
+		return vimg_fail(img, -EPERM,
+			"image '%s' has a backing file '%s' and backing files are not allowed",
+			img->filename, name);
+	if (img->opts.require_backing_fmt && (!fmt || !fmt[0]))
+		return vimg_fail(img, -EPERM,
+			"image '%s' names backing file '%s' without a backing format; "
+			"refusing to probe it (set one with 'vireo-img rebase -u -b NAME -F FMT')",
+			img->filename, name);
 	path = backing_path(img->filename, name);
 	if (!path)
 		return -ENOMEM;
+	if (img->opts.confine_backing) {
+		char *rp = NULL;
+		r = backing_confined(img, name, path, &rp);
+		free(path);
+		if (r < 0)
+			return r;
+		path = rp;
+	}
 	if (stat(path, &st_new) == 0) {
 		/* Loop detection: the new file must not be this image or any
 		 * image above it in the chain being opened. */
@@ -186,11 +302,30 @@ int vimg_open_backing(struct vimg *img, const char *name, const char *fmt)
 	o.format = fmt && fmt[0] ? fmt : NULL;
 	o.readonly = true;
 	o.cache_size = img->opts.cache_size;
+	o.forbid_backing = img->opts.forbid_backing;
+	o.require_backing_fmt = img->opts.require_backing_fmt;
+	o.confine_backing = img->opts.confine_backing;
+	o.backing_dirs = img->opts.backing_dirs;
+	o.force_share = img->opts.force_share;
+	o.lock_holder = img->opts.lock_holder;
 	r = open_one(path, &o, img, img->chain_depth + 1, &img->backing, err,
 		     sizeof(err));
 	if (r < 0) {
 		free(path);
 		return vimg_fail(img, r, "cannot open backing file: %s", err);
+	}
+	if (img->opts.confine_backing) {
+		/* What was opened, not what the name said a moment before. */
+		char link[64], *rp = NULL;
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", img->backing->fd);
+		r = backing_confined(img, name, link, &rp);
+		free(rp);
+		if (r < 0) {
+			vimg_close(img->backing);
+			img->backing = NULL;
+			free(path);
+			return r;
+		}
 	}
 	/* Loop detection over the whole chain below: no file may repeat. */
 	for (struct vimg *a = img->backing; a; a = a->backing) {
@@ -497,11 +632,23 @@ int vimg_map(struct vimg *img, uint64_t off, uint64_t len, bool for_write,
 
 int vimg_create_file(const char *path, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	struct vimg_open_opts o = { 0 };
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644), r;
 
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot create '%s': %s", path, strerror(errno));
 		return -errno;
+	}
+	/* Truncate only once nobody else has it open: not an image in use. */
+	r = lock_file(fd, path, &o, err, errlen);
+	if (r == 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot truncate '%s': %s", path, strerror(errno));
+	}
+	if (r < 0) {
+		close(fd);
+		return r;
 	}
 	return fd;
 }

@@ -18,6 +18,8 @@ struct walk {
 	uint64_t last_host;
 	uint8_t *meta;         /* clusters holding metadata */
 	uint64_t *eff;         /* stored refcounts as they are after this pass */
+	uint64_t *l2refs;      /* per cluster: L1 entries (all trees) naming it as an L2 table */
+	uint8_t *l2seen;       /* per cluster: L2 table already walked */
 };
 
 static void mark_meta(struct walk *w, uint64_t off, uint64_t len)
@@ -62,7 +64,9 @@ static bool valid_range(struct walk *w, uint64_t off, uint64_t len, const char *
 	return true;
 }
 
-static int walk_l2(struct walk *w, uint64_t l2off, bool active)
+/* Walk one L2 table: its data clusters get @weight references (one per
+ * L1 entry, of any tree, naming this table). */
+static int walk_l2(struct walk *w, uint64_t l2off, bool active, uint64_t weight)
 {
 	struct qcow2 *q = w->q;
 	bool changed = false;
@@ -126,21 +130,24 @@ static int walk_l2(struct walk *w, uint64_t l2off, bool active)
 			}
 		}
 		for (uint64_t c = first; c <= last; c++)
-			w->counts[c]++;
+			w->counts[c] += weight;
 	}
 	if (changed)
 		return qcow2_pwrite(q, w->t, q->cluster_size, l2off);
 	return 0;
 }
 
-static int walk_l1(struct walk *w, uint64_t *l1, uint32_t n, bool active,
-		   bool *l1_changed)
+/*
+ * Validate the L1 entries of one tree and count their references to L2
+ * tables (the tables themselves are walked by walk_l2s, once each).
+ */
+static void count_l1(struct walk *w, uint64_t *l1, uint32_t n, bool active,
+		     bool *l1_changed)
 {
 	struct qcow2 *q = w->q;
 
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t off = l1[i] & QCOW2_OFFSET_MASK;
-		int r;
 		if (l1[i] & QCOW2_L1_RESERVED) {
 			if (w->log)
 				fprintf(w->log, "ERROR found L1 entry with reserved bits set: %llx\n",
@@ -164,10 +171,64 @@ static int walk_l1(struct walk *w, uint64_t *l1, uint32_t n, bool active,
 			continue;
 		}
 		w->counts[off >> q->cluster_bits]++;
-		r = walk_l2(w, off, active);
+		w->l2refs[off >> q->cluster_bits]++;
+	}
+}
+
+/* Walk every L2 table one tree names that no tree walked yet. */
+static int walk_l2s(struct walk *w, const uint64_t *l1, uint32_t n, bool active)
+{
+	struct qcow2 *q = w->q;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t off = l1[i] & QCOW2_OFFSET_MASK, c = off >> q->cluster_bits;
+		int r;
+		if (!off || (off & (q->cluster_size - 1)) || c >= w->n || !w->l2refs[c] ||
+		    w->l2seen[c])
+			continue;
+		w->l2seen[c] = 1;
+		r = walk_l2(w, off, active, w->l2refs[c]);
 		if (r < 0)
 			return r;
 	}
+	return 0;
+}
+
+/* A snapshot's L1 table, in host order (NULL on failure). */
+static uint64_t *snap_l1(struct walk *w, const struct qcow2_snap *s, int *err)
+{
+	uint64_t *l1 = calloc(s->l1_size + 1, 8);
+
+	*err = l1 ? qcow2_pread(w->q, l1, (size_t)s->l1_size * 8, s->l1_offset) : -ENOMEM;
+	if (*err < 0) {
+		free(l1);
+		return NULL;
+	}
+	for (uint32_t k = 0; k < s->l1_size; k++)
+		l1[k] = be64toh(l1[k]);
+	return l1;
+}
+
+/*
+ * The work of a check is bounded by the file: every L2 table is walked
+ * once, and a file of N bytes has room for at most N/8 table entries.
+ * Only L1 tables shared by many snapshots (which qcow2 writers never
+ * make) could ask for more; such an image is refused instead of walked.
+ */
+static int check_budget(struct walk *w)
+{
+	struct qcow2 *q = w->q;
+	uint64_t bytes = w->n << q->cluster_bits;
+	uint64_t budget = bytes / 4 + 65536, entries = q->l1_size;
+
+	for (uint32_t i = 0; i < q->nb_snapshots; i++)
+		entries += q->snaps[i].l1_size;
+	if (entries > budget)
+		return vimg_fail(q->img, -E2BIG,
+			"the L1 tables of the image and its %u snapshots hold %llu entries, "
+			"more than a %llu-byte file can hold (limit %llu): refusing to "
+			"check or repair it", q->nb_snapshots, (unsigned long long)entries,
+			(unsigned long long)bytes, (unsigned long long)budget);
 	return 0;
 }
 
@@ -194,6 +255,9 @@ static int check_copied(struct walk *w, bool *l1_changed)
 				w->res->corruptions_fixed++;
 			}
 		}
+		if (w->l2seen[c] == 2)
+			continue;   /* this table's entries were checked already */
+		w->l2seen[c] = 2;
 		r = qcow2_pread(q, w->t, q->cluster_size, off);
 		if (r < 0)
 			return r;
@@ -233,6 +297,8 @@ static void walk_free(struct walk *w)
 	free(w->t);
 	free(w->meta);
 	free(w->eff);
+	free(w->l2refs);
+	free(w->l2seen);
 }
 
 static int walk_alloc(struct walk *w)
@@ -244,7 +310,9 @@ static int walk_alloc(struct walk *w)
 	w->t = malloc(q->cluster_size);
 	w->meta = calloc(w->n + 1, 1);
 	w->eff = calloc(w->n + 1, sizeof(uint64_t));
-	if (!w->counts || !w->t || !w->meta || !w->eff) {
+	w->l2refs = calloc(w->n + 1, sizeof(uint64_t));
+	w->l2seen = calloc(w->n + 1, 1);
+	if (!w->counts || !w->t || !w->meta || !w->eff || !w->l2refs || !w->l2seen) {
 		walk_free(w);
 		return -ENOMEM;
 	}
@@ -296,19 +364,26 @@ static int count_refs(struct walk *w, bool *l1_changed)
 	inc(w, q->rt_offset, (uint64_t)q->rt_clusters << q->cluster_bits, "refcount table");
 	if (q->nb_snapshots)
 		inc(w, q->snapshots_offset, q->snapshots_size, "snapshot table");
-	r = walk_l1(w, q->l1, q->l1_size, true, l1_changed);
+	/* First every reference to an L2 table, from every tree... */
+	count_l1(w, q->l1, q->l1_size, true, l1_changed);
+	r = 0;
 	for (uint32_t i = 0; r == 0 && i < q->nb_snapshots; i++) {
 		struct qcow2_snap *s = &q->snaps[i];
 		bool dummy = false;
-		uint64_t *l1 = calloc(s->l1_size + 1, 8);
-		if (!l1)
-			return -ENOMEM;
+		uint64_t *l1;
 		inc(w, s->l1_offset, (uint64_t)s->l1_size * 8, "snapshot L1 table");
-		r = qcow2_pread(q, l1, (size_t)s->l1_size * 8, s->l1_offset);
-		for (uint32_t k = 0; r == 0 && k < s->l1_size; k++)
-			l1[k] = be64toh(l1[k]);
-		if (r == 0)
-			r = walk_l1(w, l1, s->l1_size, false, &dummy);
+		l1 = snap_l1(w, s, &r);
+		if (l1)
+			count_l1(w, l1, s->l1_size, false, &dummy);
+		free(l1);
+	}
+	/* ... then each L2 table once, the active tree's first. */
+	if (r == 0)
+		r = walk_l2s(w, q->l1, q->l1_size, true);
+	for (uint32_t i = 0; r == 0 && i < q->nb_snapshots; i++) {
+		uint64_t *l1 = snap_l1(w, &q->snaps[i], &r);
+		if (l1)
+			r = walk_l2s(w, l1, q->snaps[i].l1_size, false);
 		free(l1);
 	}
 	for (uint64_t ri = 0; r == 0 && ri < q->rt_size; ri++) {
@@ -398,6 +473,11 @@ static int check_once(struct qcow2 *q, int fix, struct vimg_check *res, FILE *lo
 	r = walk_alloc(&w);
 	if (r < 0)
 		return r;
+	r = check_budget(&w);
+	if (r < 0) {
+		walk_free(&w);
+		return r;
+	}
 	mark_all_meta(&w);
 	r = count_refs(&w, &l1_changed);
 	/* Compare with what is stored. */

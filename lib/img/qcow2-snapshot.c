@@ -90,7 +90,7 @@ int qcow2_snapshots_load(struct qcow2 *q)
 		s->disk_size = ex >= 16 ? g64(buf + pos + 48) : q->img->size;
 		if ((s->l1_offset & (q->cluster_size - 1)) ||
 		    (uint64_t)s->l1_size * 8 > QCOW2_MAX_L1_BYTES ||
-		    s->l1_offset + (uint64_t)s->l1_size * 8 > q->file_end) {
+		    !qcow2_within(s->l1_offset, (uint64_t)s->l1_size * 8, q->file_end)) {
 			r = vimg_fail(q->img, -EINVAL,
 				"snapshot '%s': L1 table at %llu (%u entries) is invalid",
 				s->name, (unsigned long long)s->l1_offset, s->l1_size);
@@ -424,6 +424,20 @@ static int fix_copied(struct qcow2 *q)
 	return r;
 }
 
+/* A snapshot's disk size comes from the image: it must be sane and its L1
+ * table must cover it (every guest offset below it has an L1 entry). */
+static int snap_check_size(struct qcow2 *q, const struct qcow2_snap *s)
+{
+	if (s->disk_size > (1ull << 56))
+		return vimg_fail(q->img, -EINVAL, "snapshot '%s' has an absurd disk size %llu",
+				 s->name, (unsigned long long)s->disk_size);
+	if ((uint64_t)s->l1_size << (q->cluster_bits + q->l2_bits) < s->disk_size)
+		return vimg_fail(q->img, -EINVAL,
+			"snapshot '%s': L1 table of %u entries is too small for %llu bytes",
+			s->name, s->l1_size, (unsigned long long)s->disk_size);
+	return 0;
+}
+
 static int snapshot_apply(struct vimg *img, const char *name)
 {
 	struct qcow2 *q = qcow2_of(img);
@@ -436,7 +450,9 @@ static int snapshot_apply(struct vimg *img, const char *name)
 	if (idx < 0)
 		return vimg_fail(img, -ENOENT, "no snapshot '%s' (see 'vireo-img snapshot -l')", name);
 	s = &q->snaps[idx];
-	r = prepare(q);
+	r = snap_check_size(q, s);
+	if (r == 0)
+		r = prepare(q);
 	if (r < 0)
 		return r;
 	if (s->l1_size > q->l1_size) {
@@ -573,13 +589,9 @@ static int snapshot_load(struct vimg *img, const char *id, const char *name)
 			id ? "id '" : "", id ? id : "", id ? "'" : "",
 			name ? (id ? " and name '" : "name '") : "", name ? name : "",
 			name ? "'" : "");
-	if (s->disk_size > (1ull << 56))
-		return vimg_fail(img, -EINVAL, "snapshot '%s' has an absurd disk size %llu",
-				 s->name, (unsigned long long)s->disk_size);
-	if ((uint64_t)s->l1_size << (q->cluster_bits + q->l2_bits) < s->disk_size)
-		return vimg_fail(img, -EINVAL,
-			"snapshot '%s': L1 table of %u entries is too small for %llu bytes",
-			s->name, s->l1_size, (unsigned long long)s->disk_size);
+	r = snap_check_size(q, s);
+	if (r < 0)
+		return r;
 	r = read_l1(q, s->l1_offset, s->l1_size, &sl1);
 	if (r < 0)
 		return r;

@@ -435,14 +435,15 @@ static int header_check_layout(struct qcow2 *q, uint64_t size)
 	if ((uint64_t)q->l1_size * 8 > QCOW2_MAX_L1_BYTES)
 		return vimg_fail(img, -EFBIG, "L1 table of %u entries is too large", q->l1_size);
 	if ((q->l1_offset & (q->cluster_size - 1)) ||
-	    (q->l1_size && (q->l1_offset == 0 || q->l1_offset + (uint64_t)q->l1_size * 8 > q->file_end)))
+	    (q->l1_size && (q->l1_offset == 0 ||
+			    !qcow2_within(q->l1_offset, (uint64_t)q->l1_size * 8, q->file_end))))
 		return vimg_fail(img, -EINVAL,
 			"L1 table offset %llu is unaligned or past the end of the file",
 			(unsigned long long)q->l1_offset);
 	if (!q->rt_clusters || (uint64_t)q->rt_clusters * q->cluster_size > QCOW2_MAX_RT_BYTES * 4ull)
 		return vimg_fail(img, -EINVAL, "bad refcount table size: %u clusters", q->rt_clusters);
 	if ((q->rt_offset & (q->cluster_size - 1)) || q->rt_offset == 0 ||
-	    q->rt_offset + ((uint64_t)q->rt_clusters << q->cluster_bits) > q->file_end)
+	    !qcow2_within(q->rt_offset, (uint64_t)q->rt_clusters << q->cluster_bits, q->file_end))
 		return vimg_fail(img, -EINVAL,
 			"refcount table offset %llu is unaligned or past the end of the file",
 			(unsigned long long)q->rt_offset);
@@ -509,7 +510,7 @@ static int load_tables(struct qcow2 *q)
 			return vimg_fail(q->img, -EINVAL,
 				"refcount table entry %llu (%llu) is not cluster-aligned",
 				(unsigned long long)i, (unsigned long long)q->rt[i]);
-		if (q->rt[i] + q->cluster_size > q->file_end)
+		if (!qcow2_within(q->rt[i], q->cluster_size, q->file_end))
 			return vimg_fail(q->img, -EINVAL,
 				"refcount table entry %llu points past the end of the file (%llu)",
 				(unsigned long long)i, (unsigned long long)q->rt[i]);

@@ -166,6 +166,13 @@ static inline struct qcow2 *qcow2_of(struct vimg *img)
 	return img->priv;
 }
 
+/* Does [off, off+len) lie within [0, end)?  (Without computing off+len,
+ * which wraps for offsets read from a hostile image.) */
+static inline bool qcow2_within(uint64_t off, uint64_t len, uint64_t end)
+{
+	return off <= end && len <= end - off;
+}
+
 static inline uint64_t qcow2_align(const struct qcow2 *q, uint64_t x)
 {
 	return (x + q->cluster_size - 1) & ~(uint64_t)(q->cluster_size - 1);

@@ -68,6 +68,22 @@ static int setup(void **state)
 	return 0;
 }
 
+/* Copy file @from to @to. */
+static int link_or_copy(const char *from, const char *to)
+{
+	uint8_t *buf = malloc(DISK_SIZE);
+	int in = open(from, O_RDONLY), out = open(to, O_CREAT | O_RDWR | O_TRUNC, 0644);
+	int r = in < 0 || out < 0 ? -1 :
+		(vio_pread_zfill(in, buf, DISK_SIZE, 0) || vio_pwrite_full(out, buf, DISK_SIZE, 0));
+
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	free(buf);
+	return r;
+}
+
 static int teardown(void **state)
 {
 	struct fx *f = *state;
@@ -395,6 +411,76 @@ static void test_format_errors(void **state)
 	blk_backend_close(b);
 }
 
+/* An overlay at @path whose backing file is @backing (format @fmt or none). */
+static void make_overlay(const char *path, const char *backing, const char *fmt)
+{
+	struct vimg_create_opts co = { .format = VIMG_FMT_QCOW2, .size = DISK_SIZE,
+				       .backing = backing, .backing_fmt = fmt };
+	char err[256];
+
+	assert_int_equal(vimg_create(path, &co, err, sizeof(err)), 0);
+}
+
+/* Backing files an image names itself: only inside the image's directory
+ * (after symlinks) or an allowed one, only with a format, none at all with
+ * backing=off. */
+static void test_backing_policy(void **state)
+{
+	struct fx *f = *state;
+	struct blk_backend *b;
+	char ovl[128], other[64], obase[128], link[128];
+	const char *dirs[] = { other, NULL };
+
+	snprintf(ovl, sizeof(ovl), "%s/evil.qcow2", f->dir);
+	snprintf(link, sizeof(link), "%s/link.raw", f->dir);
+	snprintf(other, sizeof(other), "/tmp/vireo-blkimg-o-XXXXXX");
+	assert_non_null(mkdtemp(other));
+	snprintf(obase, sizeof(obase), "%s/base.raw", other);
+
+	/* a host file as raw backing: refused before it is opened */
+	make_overlay(ovl, "/etc/shadow", "raw");
+	assert_int_equal(blk_img_open(ovl, "qcow2", BLK_IMG_READONLY, &b), -EPERM);
+	make_overlay(ovl, "../../etc/passwd", "raw");
+	assert_int_equal(blk_img_open(ovl, "qcow2", BLK_IMG_READONLY, &b), -EPERM);
+	/* a symlink in the image's directory pointing out of it */
+	assert_int_equal(symlink("/etc/passwd", link), 0);
+	make_overlay(ovl, "link.raw", "raw");
+	assert_int_equal(blk_img_open(ovl, "qcow2", BLK_IMG_READONLY, &b), -EPERM);
+	unlink(link);
+
+	/* a file in another directory: refused, accepted once allowed */
+	assert_int_equal(link_or_copy(f->base, obase), 0);
+	make_overlay(ovl, obase, "raw");
+	assert_int_equal(blk_img_open(ovl, "qcow2", BLK_IMG_READONLY, &b), -EPERM);
+	assert_int_equal(blk_img_open_dirs(ovl, "qcow2", BLK_IMG_READONLY, dirs, &b), 0);
+	blk_backend_close(b);
+	/* ... and a symlink into the allowed directory too */
+	assert_int_equal(symlink(obase, link), 0);
+	make_overlay(ovl, "link.raw", "raw");
+	assert_int_equal(blk_img_open(ovl, "qcow2", BLK_IMG_READONLY, &b), -EPERM);
+	assert_int_equal(blk_img_open_dirs(ovl, "qcow2", 0, dirs, &b), 0);
+	blk_backend_close(b);
+	unlink(link);
+
+	/* no backing format: never probed */
+	make_overlay(ovl, "base.raw", NULL);
+	assert_int_equal(blk_img_open(ovl, "qcow2", BLK_IMG_READONLY, &b), -EPERM);
+	assert_int_equal(blk_img_open(ovl, "qcow2", 0, &b), -EPERM);
+
+	/* backing=off: even a well-placed backing file is refused */
+	assert_int_equal(blk_img_open(f->top, "qcow2", BLK_IMG_NO_BACKING, &b), -EPERM);
+	assert_int_equal(blk_img_open(f->top, "qcow2", 0, &b), 0);
+	blk_backend_close(b);
+	make_overlay(ovl, NULL, NULL);
+	assert_int_equal(blk_img_open(ovl, "qcow2", BLK_IMG_NO_BACKING, &b), 0);
+	blk_backend_close(b);
+
+	unlink(ovl);
+	unlink(obase);
+	rmdir(other);
+	check_base_untouched(f);
+}
+
 /* ---- the virtio-blk device over the image backend ---- */
 
 #define QSIZE 64
@@ -565,6 +651,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_format_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backing_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device, setup, teardown),
 	};
 

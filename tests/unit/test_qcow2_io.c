@@ -259,6 +259,63 @@ static void test_backing(void **s)
 	free(shadow);
 }
 
+/* The library's OFD locks: one writer or many readers per file, backing
+ * files shared, force_share for read-only inspection, no create over an
+ * image in use, and the file of a lock_holder not locked twice. */
+static void test_locks(void **s)
+{
+	struct vimg_create_opts co = { .format = VIMG_FMT_QCOW2, .size = 1u << 20 };
+	struct vimg_open_opts ro = { .format = "qcow2", .readonly = true };
+	struct vimg_open_opts rw = { .format = "qcow2" };
+	struct vimg_open_opts fs = { .format = "qcow2", .readonly = true, .force_share = true };
+	struct vimg *a, *b, *c;
+	char err[512];
+
+	(void)s;
+	assert_int_equal(vimg_create(path("lbase.qcow2"), &co, err, sizeof(err)), 0);
+	co.backing = "lbase.qcow2";
+	co.backing_fmt = "qcow2";
+	assert_int_equal(vimg_create(path("ltop.qcow2"), &co, err, sizeof(err)), 0);
+
+	/* a writer excludes every other open but force_share */
+	assert_int_equal(vimg_open(path("ltop.qcow2"), &rw, &a, err, sizeof(err)), 0);
+	assert_int_equal(vimg_open(path("ltop.qcow2"), &rw, &b, err, sizeof(err)), -EBUSY);
+	assert_non_null(strstr(err, "in use"));
+	assert_int_equal(vimg_open(path("ltop.qcow2"), &ro, &b, err, sizeof(err)), -EBUSY);
+	assert_int_equal(vimg_open(path("ltop.qcow2"), &fs, &b, err, sizeof(err)), 0);
+	vimg_close(b);
+	/* force_share is for read-only opens only */
+	fs.readonly = false;
+	assert_int_equal(vimg_open(path("ltop.qcow2"), &fs, &b, err, sizeof(err)), -EINVAL);
+	fs.readonly = true;
+	/* create over it is refused and leaves it alone */
+	assert_int_equal(vimg_create(path("ltop.qcow2"), &co, err, sizeof(err)), -EBUSY);
+	assert_int_equal(vimg_pwrite(a, "x", 1, 0), 0);
+	/* its backing file is shared: readers yes, a writer no */
+	assert_int_equal(vimg_open(path("lbase.qcow2"), &ro, &b, err, sizeof(err)), 0);
+	vimg_close(b);
+	assert_int_equal(vimg_open(path("lbase.qcow2"), &rw, &b, err, sizeof(err)), -EBUSY);
+	vimg_close(a);
+
+	/* readers share */
+	assert_int_equal(vimg_open(path("ltop.qcow2"), &ro, &a, err, sizeof(err)), 0);
+	assert_int_equal(vimg_open(path("ltop.qcow2"), &ro, &b, err, sizeof(err)), 0);
+	assert_int_equal(vimg_open(path("ltop.qcow2"), &rw, &c, err, sizeof(err)), -EBUSY);
+	vimg_close(a);
+	vimg_close(b);
+
+	/* commit's case: the base open for writing, then the top's chain */
+	rw.no_backing = true;
+	assert_int_equal(vimg_open(path("lbase.qcow2"), &rw, &b, err, sizeof(err)), 0);
+	assert_int_equal(vimg_open(path("ltop.qcow2"), &ro, &a, err, sizeof(err)), -EBUSY);
+	ro.lock_holder = b;
+	assert_int_equal(vimg_open(path("ltop.qcow2"), &ro, &a, err, sizeof(err)), 0);
+	vimg_close(a);
+	vimg_close(b);
+	unlink(path("ltop.qcow2"));
+	unlink(path("lbase.qcow2"));
+}
+
 static void write_file(const char *p, const void *buf, size_t len)
 {
 	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -550,6 +607,7 @@ int main(void)
 		cmocka_unit_test(test_io_extl2),
 		cmocka_unit_test(test_snapshots),
 		cmocka_unit_test(test_backing),
+		cmocka_unit_test(test_locks),
 		cmocka_unit_test(test_bad_headers),
 		cmocka_unit_test(test_l2_past_eof),
 		cmocka_unit_test(test_leak_repair),

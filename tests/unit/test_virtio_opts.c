@@ -157,11 +157,39 @@ static void test_balloon(void **state)
 	assert_non_null(strstr(err, "unknown key 'stats'"));
 }
 
+static void test_disk_backing(void **state)
+{
+	struct virtio_opts o = { 0 };
+	char err[200] = "";
+
+	(void)state;
+	assert_int_equal(disk(&o, "a.qcow2,format=qcow2", err), 0);
+	assert_false(o.disk[0].backing_off);
+	assert_null(o.disk[0].backing_dirs[0]);
+	assert_int_equal(disk(&o, "b.qcow2,format=qcow2,backing=off", err), 0);
+	assert_true(o.disk[1].backing_off);
+	assert_int_equal(disk(&o, "c.qcow2,format=qcow2,backing-dir=/srv/base,"
+			      "backing-dir=/srv/more,backing=on", err), 0);
+	assert_false(o.disk[2].backing_off);
+	assert_string_equal(o.disk[2].backing_dirs[0], "/srv/base");
+	assert_string_equal(o.disk[2].backing_dirs[1], "/srv/more");
+	assert_null(o.disk[2].backing_dirs[2]);
+	assert_int_equal(disk(&o, "d.qcow2,format=qcow2,backing=maybe", err), -EINVAL);
+	assert_non_null(strstr(err, "backing"));
+	assert_int_equal(disk(&o, "d.qcow2,format=qcow2,backing-dir=", err), -EINVAL);
+	assert_int_equal(disk(&o, "d.qcow2,format=qcow2,backing=off,backing-dir=/x", err),
+			 -EINVAL);
+	assert_int_equal(disk(&o, "d.raw,format=raw,backing=off", err), -EINVAL);
+	assert_non_null(strstr(err, "qcow2"));
+	assert_int_equal(o.nr_disks, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_disk_bad),
+		cmocka_unit_test(test_disk_backing),
 		cmocka_unit_test(test_rng),
 		cmocka_unit_test(test_vsock),
 		cmocka_unit_test(test_balloon),

@@ -124,10 +124,19 @@ const char *blk_raw_engine(const struct blk_backend *b);
  * Locks like blk_raw_open (the image exclusive when writable, shared when
  * read-only; every backing file shared).  Returns 0 and *out, or -errno
  * after printing one line naming the file and the problem.
+ *
+ * Backing files: an image names its own, so a guest's image could name any
+ * host file.  Every backing file must have a backing format (never probed)
+ * and resolve, after symlinks, inside the image's directory or one of
+ * @backing_dirs (NULL-terminated, may be NULL); BLK_IMG_NO_BACKING refuses
+ * any backing file.
  */
-#define BLK_IMG_READONLY  1u
+#define BLK_IMG_READONLY    1u
+#define BLK_IMG_NO_BACKING  2u
 int blk_img_open(const char *path, const char *format, unsigned flags,
 		 struct blk_backend **out);
+int blk_img_open_dirs(const char *path, const char *format, unsigned flags,
+		      const char *const *backing_dirs, struct blk_backend **out);
 /* The library image behind an image backend, or NULL for another backend. */
 struct vimg;
 struct vimg *blk_img_image(struct blk_backend *b);

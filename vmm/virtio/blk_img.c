@@ -9,10 +9,10 @@
  * complete() (the VMM's event loop) runs the done() callbacks, as the raw
  * backend does.  One ops table serves both formats; b->format says which.
  *
- * Locking: like raw disks, the image file is locked with an OFD lock
- * (exclusive when writable, shared when read-only) before the library
- * opens it, so nothing is written to an image another VMM uses; every
- * backing file (opened read-only by the library) gets a shared lock.
+ * Locking: the library locks every file of the chain with an OFD lock on
+ * the descriptor it then uses (the image exclusive when writable, shared
+ * when read-only; backing files shared), so nothing is written to an
+ * image another VMM or vireo-img uses.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,15 +28,12 @@
 #include "blk_backend.h"
 
 #define IMG_THREADS 4
-#define IMG_MAX_LOCKS 64   /* image + backing files holding a lock */
 
 struct blk_img {
 	struct blk_backend b;
 	struct vimg *img;
 	struct vimg_aio *aio;
 	char *path;
-	int lock_fd[IMG_MAX_LOCKS];
-	int nr_locks;
 	/* Finished requests; its lock also guards every img_req. */
 	struct blk_done_queue dq;
 };
@@ -200,38 +197,33 @@ static void img_close(struct blk_backend *b)
 			verr("disk image %s: final flush failed: %s", bi->path,
 			     strerror(-r));
 	}
-	for (int i = 0; i < bi->nr_locks; i++)
-		close(bi->lock_fd[i]);
 	blk_done_destroy(&bi->dq);
 	free(bi->path);
 	free(bi);
 }
 
-/* Take an OFD lock on its own descriptor of @path (whole file). */
-static int img_lock(struct blk_img *bi, const char *path, bool shared,
-		    bool backing)
+/* Say why the library refused to open a disk, in the VMM's words. */
+static void img_open_error(const char *path, const char *format, bool ro, int ret,
+			   const char *err)
 {
-	int fd;
-
-	if (bi->nr_locks == IMG_MAX_LOCKS) {
-		verr("disk image %s: backing chain longer than %d files; flatten "
-		     "it with 'vireo-img convert'", bi->path, IMG_MAX_LOCKS - 1);
-		return -E2BIG;
-	}
-	fd = open(path, (shared ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		verr("cannot open disk image %s: %s%s", path, strerror(e),
-		     !backing && (e == EACCES || e == EROFS) ? " (try readonly=on)" : "");
-		return -e;
-	}
-	int r = blk_lock_file(fd, shared, path, backing ? bi->path : NULL);
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	bi->lock_fd[bi->nr_locks++] = fd;
-	return 0;
+	if (ret == -EBUSY && !strstr(err, "backing file"))
+		verr("disk image %s is in use by another process (it holds a "
+		     "conflicting lock); stop the other VM or open the disk with "
+		     "readonly=on in both", path);
+	else if (ret == -EBUSY)
+		verr("disk image %s: a backing file is being written by another "
+		     "process; stop that VM first (%s)", path, err);
+	else if (!strcmp(format, "qcow2") && strstr(err, "not a qcow2 image"))
+		verr("disk image %s was given as format=qcow2 but is not a qcow2 "
+		     "image (no qcow2 header); say format=raw if it is a raw "
+		     "image", path);
+	else if (!strncmp(err, "cannot open '", 13) && !strstr(err, "backing file"))
+		verr("cannot open disk image %s: %s%s", path, strerror(-ret),
+		     !ro && (ret == -EACCES || ret == -EROFS) ? " (try readonly=on)" : "");
+	else if (strstr(err, path))   /* the library's message names the file */
+		verr("%s (disk given as format=%s)", err, format);
+	else
+		verr("disk image %s (format=%s): %s", path, format, err);
 }
 
 static const struct blk_backend_ops img_ops = {
@@ -241,6 +233,12 @@ static const struct blk_backend_ops img_ops = {
 
 int blk_img_open(const char *path, const char *format, unsigned flags,
 		 struct blk_backend **out)
+{
+	return blk_img_open_dirs(path, format, flags, NULL, out);
+}
+
+int blk_img_open_dirs(const char *path, const char *format, unsigned flags,
+		      const char *const *backing_dirs, struct blk_backend **out)
 {
 	struct vimg_open_opts o = { 0 };
 	struct blk_img *bi;
@@ -265,37 +263,18 @@ int blk_img_open(const char *path, const char *format, unsigned flags,
 		ret = -ENOMEM;
 		goto fail;
 	}
-	/* Lock before the library opens it: opening a dirty qcow2 read-write
-	 * rebuilds its refcounts, a write. */
-	ret = img_lock(bi, path, bi->b.read_only, false);
-	if (ret < 0)
-		goto fail;
-	if (!strcmp(format, "qcow2")) {
-		uint8_t magic[4] = { 0 };
-		if (pread(bi->lock_fd[0], magic, 4, 0) != 4 ||
-		    memcmp(magic, "QFI\xfb", 4)) {
-			verr("disk image %s was given as format=qcow2 but is not a qcow2 "
-			     "image (no qcow2 header); say format=raw if it is a raw "
-			     "image", path);
-			ret = -EINVAL;
-			goto fail;
-		}
-	}
 	o.format = format;
 	o.readonly = bi->b.read_only;
+	o.forbid_backing = (flags & BLK_IMG_NO_BACKING) != 0;
+	o.require_backing_fmt = true;
+	o.confine_backing = true;
+	o.backing_dirs = backing_dirs;
+	/* The library locks the files (before a dirty qcow2 opened read-write
+	 * is repaired, a write). */
 	ret = vimg_open(path, &o, &bi->img, err, sizeof(err));
 	if (ret < 0) {
-		/* The library's message usually names the file already. */
-		if (strstr(err, path))
-			verr("%s (disk given as format=%s)", err, format);
-		else
-			verr("disk image %s (format=%s): %s", path, format, err);
+		img_open_error(path, format, bi->b.read_only, ret, err);
 		goto fail;
-	}
-	for (struct vimg *bk = vimg_backing(bi->img); bk; bk = vimg_backing(bk)) {
-		ret = img_lock(bi, vimg_filename(bk), true, true);
-		if (ret < 0)
-			goto fail;
 	}
 	bi->b.size = vimg_size(bi->img);
 	bi->b.can_discard = !bi->b.read_only;

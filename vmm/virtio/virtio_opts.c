@@ -49,6 +49,7 @@ int virtio_opts_disk(struct virtio_opts *o, char *arg, char *err, size_t errlen)
 	char *save = NULL, *item;
 	const char *bad_format = NULL;
 	bool first = true;
+	unsigned nr_dirs = 0;
 
 	if (o->nr_disks >= VIRTIO_OPTS_MAX_DISKS)
 		return virtio_opts_err(err, errlen, "--disk: at most %d disks",
@@ -62,7 +63,8 @@ int virtio_opts_disk(struct virtio_opts *o, char *arg, char *err, size_t errlen)
 		if (!eq) {
 			if (!first)
 				return virtio_opts_err(err, errlen, "--disk: '%s' is not KEY=VALUE "
-						       "(keys: path, format, readonly, id, serial)",
+						       "(keys: path, format, readonly, id, serial, "
+						       "backing, backing-dir)",
 						       item);
 			d->path = item;
 			first = false;
@@ -95,9 +97,24 @@ int virtio_opts_disk(struct virtio_opts *o, char *arg, char *err, size_t errlen)
 				return virtio_opts_err(err, errlen, "--disk serial '%s': at most "
 						       "20 characters", val);
 			snprintf(d->serial, sizeof(d->serial), "%s", val);
+		} else if (!strcmp(key, "backing")) {
+			bool on;
+			if (virtio_opts_bool(val, &on))
+				return virtio_opts_err(err, errlen,
+						       "--disk backing '%s': use on or off", val);
+			d->backing_off = !on;
+		} else if (!strcmp(key, "backing-dir")) {
+			if (!*val)
+				return virtio_opts_err(err, errlen,
+						       "--disk backing-dir: give a directory");
+			if (nr_dirs == VIRTIO_DISK_MAX_BACKING_DIRS)
+				return virtio_opts_err(err, errlen, "--disk: at most %d "
+						       "backing-dir", VIRTIO_DISK_MAX_BACKING_DIRS);
+			d->backing_dirs[nr_dirs++] = val;
 		} else {
 			return virtio_opts_err(err, errlen, "--disk: unknown key '%s' (keys: "
-					       "path, format, readonly, id, serial)", key);
+					       "path, format, readonly, id, serial, backing, "
+					       "backing-dir)", key);
 		}
 	}
 	if (!d->path || !*d->path)
@@ -106,6 +123,12 @@ int virtio_opts_disk(struct virtio_opts *o, char *arg, char *err, size_t errlen)
 	if (bad_format)
 		return virtio_opts_err(err, errlen, "--disk %s: unknown format '%s': use "
 				       "raw or qcow2", d->path, bad_format);
+	if ((d->backing_off || nr_dirs) && d->format == VIRTIO_DISK_RAW)
+		return virtio_opts_err(err, errlen, "--disk %s: backing and backing-dir "
+				       "apply to format=qcow2 only", d->path);
+	if (d->backing_off && nr_dirs)
+		return virtio_opts_err(err, errlen, "--disk %s: backing=off and "
+				       "backing-dir contradict each other", d->path);
 	if (!d->id[0])
 		snprintf(d->id, sizeof(d->id), "disk%u", o->nr_disks);
 	for (unsigned i = 0; i < o->nr_disks; i++)
@@ -394,6 +417,10 @@ void virtio_opts_usage(FILE *f)
 "                         format=qcow2 opens a qcow2 image with its backing\n"
 "                         chain through the image library; the format is\n"
 "                         never guessed)\n"
+"      [,backing=off][,backing-dir=DIR]...\n"
+"                         qcow2 backing files must name their format and lie\n"
+"                         (after symlinks) in the image's directory or a\n"
+"                         backing-dir; backing=off refuses any backing file\n"
 "  --virtio-console       a virtio console on the same output as COM1; add\n"
 "                         console=hvc0 to --cmdline; keyboard input then goes\n"
 "                         to it instead of COM1\n"

@@ -16,6 +16,7 @@
 
 #define VIRTIO_OPTS_MAX_DISKS 16
 #define VIRTIO_DISK_ID_MAX    32
+#define VIRTIO_DISK_MAX_BACKING_DIRS 8
 
 enum virtio_disk_format { VIRTIO_DISK_AUTO, VIRTIO_DISK_RAW, VIRTIO_DISK_QCOW2 };
 
@@ -25,6 +26,10 @@ struct virtio_disk_opt {
 	bool readonly;
 	char id[VIRTIO_DISK_ID_MAX];
 	char serial[21];             /* "" = derived from id */
+	bool backing_off;            /* backing=off: refuse any backing file */
+	/* backing-dir=DIR (repeatable): where backing files may also be;
+	 * NULL-terminated, pointing into argv */
+	const char *backing_dirs[VIRTIO_DISK_MAX_BACKING_DIRS + 1];
 };
 
 /* --net (see virtio_opts_net). */
@@ -71,6 +76,7 @@ struct virtio_opts {
 #define VIRTIO_VSOCK_CID_MAX 0xfffffffeULL
 
 /* --disk path=FILE[,format=raw|qcow2][,readonly=on|off][,id=NAME][,serial=S]
+ *        [,backing=on|off][,backing-dir=DIR]...
  * (a bare first item is the path).  0, or -EINVAL with one line in err. */
 int virtio_opts_disk(struct virtio_opts *o, char *arg, char *err, size_t errlen);
 /* --rng or --rng=rate=SIZE (bytes per second, e.g. 64K). */
