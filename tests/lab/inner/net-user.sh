@@ -3,7 +3,8 @@
 # 10.0.2.15 with 10.0.2.2 as its gateway, fetch the page the lab host
 # serves on its own 127.0.0.1:8080 through http://10.0.2.2:8080/, then
 # answer one HTTP request on port 80 (the host reaches it through a hostfwd
-# port) and report.
+# port), then wait for the host to say on port 81 that the answer arrived
+# (so the VM does not end with it still in flight) and report.
 fail() {
 	echo "net-user: FAIL: $*"
 	ip addr 2>&1 | sed 's/^/net-user: | /'
@@ -36,8 +37,14 @@ page=$(wget -q -O - http://10.0.2.2:8080/page.txt) || fail "wget http://10.0.2.2
 echo "net-user: fetched '$page'"
 # One request through the host's hostfwd port, answered by nc.
 printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello-from-the-guest\n' >/tmp/resp
+# The confirmation's listener is up before the request can come.
+timeout 180 nc -l -p 81 >/tmp/done </dev/null &
+confirm=$!
 echo "net-user: serving on port 80"
 timeout 120 nc -l -p 80 </tmp/resp >/tmp/req || fail "no request came in on port 80"
 grep -q '^GET ' /tmp/req || fail "port 80 got no GET: $(head -c 200 /tmp/req)"
 echo "net-user: served $(head -1 /tmp/req | tr -d '\r')"
+wait $confirm || fail "the host never confirmed on port 81"
+grep -q got-it /tmp/done || fail "port 81 got '$(head -c 100 /tmp/done)', not the host's confirmation"
+echo "net-user: the host got the answer"
 echo "net-user: ok"
