@@ -26,11 +26,19 @@ wait_line() { # PATTERN SECONDS: wait for a console line
 		sleep 1
 	done
 }
+# The process that holds guest RAM: sandboxed (the default as root), a
+# vireo-vmm monitor has the VM as its child, also named vireo-vmm; the
+# child is the one whose parent is a vireo-vmm too.
 vmm_pid() {
 	_i=0
 	while [ $_i -lt 60 ]; do
-		_p=$(pidof vireo-vmm 2>/dev/null | awk '{ print $1 }')
-		[ -n "$_p" ] && { echo "$_p"; return 0; }
+		_all=$(pidof vireo-vmm 2>/dev/null)
+		for _p in $_all; do
+			_pp=$(awk '/^PPid:/ { print $2 }' "/proc/$_p/status" 2>/dev/null)
+			case " $_all " in *" $_pp "*) echo "$_p"; return 0 ;; esac
+		done
+		set -- $_all
+		[ $# -eq 1 ] && [ "$_i" -ge 3 ] && { echo "$1"; return 0; }
 		_i=$((_i + 1)); sleep 1
 	done
 	return 1

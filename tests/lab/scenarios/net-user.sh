@@ -16,12 +16,14 @@ httpd=$!
 # Ask the guest's port 80 through the forward until it answers.
 ( n=0
   while [ $n -lt 600 ]; do
-	if out=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 5 nc 127.0.0.1 8022 2>/dev/null) &&
+	# stdin stays open a while: nc must not end before the answer comes.
+	if out=$({ printf 'GET / HTTP/1.0\r\n\r\n'; sleep 3; } |
+		   timeout 5 nc 127.0.0.1 8022 2>/dev/null) &&
 	   echo "$out" | grep -q hello-from-the-guest; then
 		echo "$out" >"$LAB_TMP/fwd.out"
 		# Tell the guest, which waits for this before it ends.
 		m=0
-		until printf 'got-it\n' | timeout 5 nc 127.0.0.1 8023 >/dev/null 2>&1 ||
+		until { printf 'got-it\n'; sleep 1; } | timeout 5 nc 127.0.0.1 8023 >/dev/null 2>&1 ||
 		      [ $m -ge 60 ]; do
 			sleep 0.5; m=$((m + 1))
 		done
