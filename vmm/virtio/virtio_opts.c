@@ -362,13 +362,6 @@ int virtio_opts_net(struct virtio_opts *o, char *arg, char *err, size_t errlen)
 			if (net_hostfwd_parse(val, &n->fwd[n->nr_fwd], err, errlen))
 				return -EINVAL;
 			n->nr_fwd++;
-		} else if (!strcmp(key, "hostfwd")) {
-			if (n->nr_fwd == NET_USER_MAX_FWD)
-				return virtio_opts_err(err, errlen, "--net: at most %d hostfwd "
-						       "rules", NET_USER_MAX_FWD);
-			if (net_hostfwd_parse(val, &n->fwd[n->nr_fwd], err, errlen))
-				return -EINVAL;
-			n->nr_fwd++;
 		} else if (!strcmp(key, "id")) {
 			if (!virtio_opts_id_ok(val))
 				return virtio_opts_err(err, errlen, "--net id '%s': use 1 to %d "
