@@ -28,6 +28,10 @@ lab_fail() {
 	_said=$(cat "$LAB_TMP"/*.out 2>/dev/null | tr -d '\r' |
 		grep -a -m1 -E '^vireo-vmm(\[[^]]*\])?: error: ' | cut -c1-200)
 	[ -n "$_said" ] && _why="$_why; $_said"
+	# An inner scenario's own reason (tests/lab/inner/*.sh print "NAME: FAIL: why").
+	_inner=$(cat "$LAB_TMP"/*.out 2>/dev/null | tr -d '\r' |
+		grep -a -m1 -E '^[a-z0-9-]+: FAIL: ' | cut -c1-200)
+	[ -n "$_inner" ] && _why="$_why; guest said: $_inner"
 	# The RIP of a triple fault, from the outer kernel's record (lab_trace_on).
 	_sd=$(cat "$LAB_TMP"/*.trace 2>/dev/null |
 		sed -n 's/.*kvm_exit: \(vcpu [0-9]* reason shutdown rip 0x[0-9a-f]*\).*/\1/p' | head -1)
