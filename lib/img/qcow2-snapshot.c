@@ -160,8 +160,10 @@ static int write_table(struct qcow2 *q, struct qcow2_snap *snaps, uint32_t n)
 	if (size) {
 		clusters = qcow2_align(q, size) >> q->cluster_bits;
 		r = qcow2_alloc_clusters(q, clusters, &off);
-		if (r == 0)
+		if (r == 0) {
+			qcow2_meta_mark(q, off, size, true);
 			r = qcow2_pwrite(q, buf, size, off);
+		}
 	}
 	free(buf);
 	if (r == 0)
@@ -359,6 +361,7 @@ static int snapshot_create(struct vimg *img, const char *name)
 		r = qcow2_alloc_clusters(q, l1c, &s.l1_offset);
 		if (r < 0)
 			return r;
+		qcow2_meta_mark(q, s.l1_offset, l1c << q->cluster_bits, true);
 		be = calloc(l1c, q->cluster_size);
 		if (!be)
 			return -ENOMEM;
