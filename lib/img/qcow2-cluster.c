@@ -90,6 +90,13 @@ void qcow2_meta_mark(struct qcow2 *q, uint64_t off, uint64_t len, bool meta)
 	last = (off + len - 1) >> q->cluster_bits;
 	if (last < first)
 		return;
+	/* Only what lies in the file: a hostile table entry pointing far past
+	 * its end must not size the map (such entries are refused anyway). */
+	if (meta && last >= q->file_end >> q->cluster_bits) {
+		if (first >= q->file_end >> q->cluster_bits)
+			return;
+		last = (q->file_end >> q->cluster_bits) - 1;
+	}
 	if (meta && last >= q->meta_clusters) {
 		uint64_t n = VIREO_MAX(last + 1, q->meta_clusters * 2);
 		uint8_t *m = realloc(q->meta_map, (n + 7) / 8);

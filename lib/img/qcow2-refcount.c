@@ -89,10 +89,10 @@ static int rb_create(struct qcow2 *q, uint64_t ri, uint64_t avoid, uint8_t **out
 	qcow2_rb_set(t, (uint32_t)q->refcount_order, p - first, 1);
 	q->rbc.e[slot].dirty = true;
 	q->rt[ri] = p << q->cluster_bits;
-	qcow2_meta_mark(q, q->rt[ri], q->cluster_size, true);
 	q->rt_dirty = true;
 	q->meta_changed = true;
 	q->file_end = VIREO_MAX(q->file_end, (p + 1) << q->cluster_bits);
+	qcow2_meta_mark(q, q->rt[ri], q->cluster_size, true);
 	*out = t;
 	return 0;
 }
@@ -361,6 +361,11 @@ static int rt_grow(struct qcow2 *q, uint64_t min_entries)
 	int r;
 
 	new_entries = VIREO_MAX(min_entries, q->rt_size + q->rt_size / 2 + 1);
+	/* Refuse before sizing anything by a cluster index far past the end
+	 * (the loop below is linear in the table's size). */
+	if (new_entries > QCOW2_MAX_RT_BYTES * 4ull / 8)
+		return vimg_fail(q->img, -EFBIG, "refcount table would be too large "
+				 "(%llu entries)", (unsigned long long)new_entries);
 	for (;;) {
 		uint64_t end, cnt = 0, maxri;
 		n = (new_entries + per - 1) / per;

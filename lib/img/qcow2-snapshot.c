@@ -230,6 +230,14 @@ static int tree_update(struct qcow2 *q, uint64_t *l1, uint32_t n, int delta,
 			uint64_t e = qcow2_l2_entry(q, t, j), first, last;
 			if (!qcow2_entry_clusters(q, e, &first, &last))
 				continue;
+			/* A reference past the end would size a refcount table
+			 * (and the file) by a hostile offset. */
+			if (delta > 0 && last >= q->file_end >> q->cluster_bits) {
+				r = vimg_fail(q->img, -EIO, "L2 entry %llx points past the end of "
+					      "the file; run 'vireo-img check -r all'",
+					      (unsigned long long)e);
+				break;
+			}
 			for (uint64_t c = first; delta && c <= last && r == 0; c++)
 				r = qcow2_refcount_update(q, c, delta);
 			if (r == 0 && fix_flags && !(e & QCOW2_OFLAG_COMPRESSED)) {
