@@ -80,6 +80,103 @@ int qcow2_check_host(struct qcow2 *q, uint64_t off, uint64_t len,
 	return 0;
 }
 
+void qcow2_meta_mark(struct qcow2 *q, uint64_t off, uint64_t len, bool meta)
+{
+	uint64_t first, last;
+
+	if (q->img->readonly || !len || !q->meta_map)
+		return;
+	first = off >> q->cluster_bits;
+	last = (off + len - 1) >> q->cluster_bits;
+	if (last < first)
+		return;
+	/* Only what lies in the file: a hostile table entry pointing far past
+	 * its end must not size the map (such entries are refused anyway). */
+	if (meta && last >= q->file_end >> q->cluster_bits) {
+		if (first >= q->file_end >> q->cluster_bits)
+			return;
+		last = (q->file_end >> q->cluster_bits) - 1;
+	}
+	if (meta && last >= q->meta_clusters) {
+		uint64_t n = VIREO_MAX(last + 1, q->meta_clusters * 2);
+		uint8_t *m = realloc(q->meta_map, (n + 7) / 8);
+		if (!m)
+			return;   /* the check below then misses this range */
+		memset(m + (q->meta_clusters + 7) / 8, 0, (n + 7) / 8 - (q->meta_clusters + 7) / 8);
+		/* bits of the last old byte past meta_clusters are already 0 */
+		q->meta_map = m;
+		q->meta_clusters = n;
+	}
+	for (uint64_t c = first; c <= last && c < q->meta_clusters; c++) {
+		if (meta)
+			q->meta_map[c / 8] |= (uint8_t)(1u << (c % 8));
+		else
+			q->meta_map[c / 8] &= (uint8_t)~(1u << (c % 8));
+	}
+}
+
+/* Mark the L2 tables an L1 table (host order) names. */
+static void meta_mark_l1(struct qcow2 *q, const uint64_t *l1, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t off = l1[i] & QCOW2_OFFSET_MASK;
+		if (off && !(off & (q->cluster_size - 1)))
+			qcow2_meta_mark(q, off, q->cluster_size, true);
+	}
+}
+
+int qcow2_meta_build(struct qcow2 *q)
+{
+	uint64_t n = q->file_end >> q->cluster_bits;
+
+	if (q->img->readonly)
+		return 0;
+	free(q->meta_map);
+	q->meta_clusters = VIREO_MAX(n, 1);
+	q->meta_map = calloc((q->meta_clusters + 7) / 8, 1);
+	if (!q->meta_map)
+		return -ENOMEM;
+	qcow2_meta_mark(q, 0, q->cluster_size, true);
+	qcow2_meta_mark(q, q->l1_offset, (uint64_t)q->l1_size * 8, true);
+	qcow2_meta_mark(q, q->rt_offset, (uint64_t)q->rt_clusters << q->cluster_bits, true);
+	for (uint64_t i = 0; i < q->rt_size; i++)
+		if (q->rt[i] & QCOW2_RT_OFFSET_MASK)
+			qcow2_meta_mark(q, q->rt[i] & QCOW2_RT_OFFSET_MASK, q->cluster_size, true);
+	meta_mark_l1(q, q->l1, q->l1_size);
+	if (q->nb_snapshots)
+		qcow2_meta_mark(q, q->snapshots_offset, q->snapshots_size, true);
+	for (uint32_t i = 0; i < q->nb_snapshots; i++) {
+		const struct qcow2_snap *s = &q->snaps[i];
+		uint64_t *l1 = calloc((size_t)s->l1_size + 1, 8);
+		if (!l1)
+			return -ENOMEM;
+		qcow2_meta_mark(q, s->l1_offset, (uint64_t)s->l1_size * 8, true);
+		if (qcow2_pread(q, l1, (size_t)s->l1_size * 8, s->l1_offset) == 0) {
+			for (uint32_t k = 0; k < s->l1_size; k++)
+				l1[k] = be64toh(l1[k]);
+			meta_mark_l1(q, l1, s->l1_size);
+		}
+		free(l1);
+	}
+	return 0;
+}
+
+int qcow2_check_data(struct qcow2 *q, uint64_t off)
+{
+	uint64_t c = off >> q->cluster_bits;
+	int r = qcow2_check_host(q, off, q->cluster_size, "data cluster");
+
+	if (r < 0)
+		return r;
+	if (q->meta_map && c < q->meta_clusters &&
+	    (q->meta_map[c / 8] & (1u << (c % 8))))
+		return vimg_fail(q->img, -EIO,
+			"data cluster at host offset %llu overlaps metadata (an L2 or "
+			"refcount block, a snapshot table or L1 table); the image is "
+			"corrupt: run 'vireo-img check -r all'", (unsigned long long)off);
+	return 0;
+}
+
 /* Write back one L2 slot; refcounts must reach the disk before it. */
 static int l2_evict_slot(struct qcow2 *q, int slot)
 {
@@ -249,6 +346,7 @@ int qcow2_l2_prepare(struct qcow2 *q, uint32_t l1_idx, uint8_t **table)
 	r = qcow2_alloc_clusters(q, 1, &noff);
 	if (r < 0)
 		return r;
+	qcow2_meta_mark(q, noff, q->cluster_size, true);
 	r = l2_install(q, l1_idx, noff, &t, &slot);
 	if (r < 0)
 		return r;
@@ -360,7 +458,7 @@ int qcow2_flush_all(struct qcow2 *q)
 static int read_data(struct qcow2 *q, uint64_t h, uint32_t in_cl, uint8_t *dst,
 		     uint64_t n)
 {
-	int r = qcow2_check_host(q, h, q->cluster_size, "data cluster");
+	int r = qcow2_check_data(q, h);
 
 	if (r < 0)
 		return r;
@@ -475,8 +573,7 @@ static int run_add(struct qcow2 *q, struct host_run *run, uint64_t e,
 		   uint32_t in_cl, const uint8_t *p, uint32_t n)
 {
 	uint64_t h = (e & QCOW2_OFFSET_MASK) + in_cl;
-	int r = qcow2_check_host(q, e & QCOW2_OFFSET_MASK, q->cluster_size,
-				 "data cluster");
+	int r = qcow2_check_data(q, e & QCOW2_OFFSET_MASK);
 
 	if (r < 0)
 		return r;
@@ -563,7 +660,7 @@ static int entry_check(struct qcow2 *q, uint64_t e, uint64_t goff)
 		return vimg_fail(q->img, -EIO,
 			"L2 entry for guest offset %llu: host offset %llu is not cluster-aligned; run 'vireo-img check'",
 			(unsigned long long)goff, (unsigned long long)h);
-	return qcow2_check_host(q, h, q->cluster_size, "data cluster");
+	return qcow2_check_data(q, h);
 }
 
 #define SC_ALLOC(i) (1ull << (i))
@@ -620,7 +717,7 @@ static int write_extl2(struct qcow2 *q, const uint8_t *p, uint64_t off, uint32_t
 		if (h & (q->cluster_size - 1))
 			return vimg_fail(q->img, -EIO, "L2 entry host offset %llu is not cluster-aligned",
 					 (unsigned long long)h);
-		r = qcow2_check_host(q, h, q->cluster_size, "data cluster");
+		r = qcow2_check_data(q, h);
 		if (r < 0)
 			return r;
 	} else {

@@ -92,6 +92,7 @@ static int rb_create(struct qcow2 *q, uint64_t ri, uint64_t avoid, uint8_t **out
 	q->rt_dirty = true;
 	q->meta_changed = true;
 	q->file_end = VIREO_MAX(q->file_end, (p + 1) << q->cluster_bits);
+	qcow2_meta_mark(q, q->rt[ri], q->cluster_size, true);
 	*out = t;
 	return 0;
 }
@@ -260,6 +261,9 @@ int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *off)
 	q->free_hint = first_free >= s ? s + n : first_free;
 	*off = s << q->cluster_bits;
 	q->file_end = VIREO_MAX(q->file_end, (s + n) << q->cluster_bits);
+	/* Freed metadata may come back as data: the callers that allocate
+	 * metadata mark it again. */
+	qcow2_meta_mark(q, *off, n << q->cluster_bits, false);
 	return 0;
 }
 
@@ -357,6 +361,11 @@ static int rt_grow(struct qcow2 *q, uint64_t min_entries)
 	int r;
 
 	new_entries = VIREO_MAX(min_entries, q->rt_size + q->rt_size / 2 + 1);
+	/* Refuse before sizing anything by a cluster index far past the end
+	 * (the loop below is linear in the table's size). */
+	if (new_entries > QCOW2_MAX_RT_BYTES * 4ull / 8)
+		return vimg_fail(q->img, -EFBIG, "refcount table would be too large "
+				 "(%llu entries)", (unsigned long long)new_entries);
 	for (;;) {
 		uint64_t end, cnt = 0, maxri;
 		n = (new_entries + per - 1) / per;
@@ -449,6 +458,7 @@ static int rt_grow(struct qcow2 *q, uint64_t min_entries)
 	q->rt_size = n * per;
 	q->rt_dirty = false;
 	q->file_end = (T + n + m) << q->cluster_bits;
+	qcow2_meta_mark(q, T << q->cluster_bits, (n + m) << q->cluster_bits, true);
 out:
 	free(nrt);
 	free(blk);
@@ -633,5 +643,5 @@ int qcow2_rebuild_refcounts(struct qcow2 *q, const uint64_t *counts_in,
 	q->n_pending = 0;
 	if (total > T)
 		q->file_end = VIREO_MAX(q->file_end, total << q->cluster_bits);
-	return 0;
+	return qcow2_meta_build(q);   /* refcount blocks moved */
 }

@@ -160,8 +160,10 @@ static int write_table(struct qcow2 *q, struct qcow2_snap *snaps, uint32_t n)
 	if (size) {
 		clusters = qcow2_align(q, size) >> q->cluster_bits;
 		r = qcow2_alloc_clusters(q, clusters, &off);
-		if (r == 0)
+		if (r == 0) {
+			qcow2_meta_mark(q, off, size, true);
 			r = qcow2_pwrite(q, buf, size, off);
+		}
 	}
 	free(buf);
 	if (r == 0)
@@ -228,6 +230,14 @@ static int tree_update(struct qcow2 *q, uint64_t *l1, uint32_t n, int delta,
 			uint64_t e = qcow2_l2_entry(q, t, j), first, last;
 			if (!qcow2_entry_clusters(q, e, &first, &last))
 				continue;
+			/* A reference past the end would size a refcount table
+			 * (and the file) by a hostile offset. */
+			if (delta > 0 && last >= q->file_end >> q->cluster_bits) {
+				r = vimg_fail(q->img, -EIO, "L2 entry %llx points past the end of "
+					      "the file; run 'vireo-img check -r all'",
+					      (unsigned long long)e);
+				break;
+			}
 			for (uint64_t c = first; delta && c <= last && r == 0; c++)
 				r = qcow2_refcount_update(q, c, delta);
 			if (r == 0 && fix_flags && !(e & QCOW2_OFLAG_COMPRESSED)) {
@@ -359,6 +369,7 @@ static int snapshot_create(struct vimg *img, const char *name)
 		r = qcow2_alloc_clusters(q, l1c, &s.l1_offset);
 		if (r < 0)
 			return r;
+		qcow2_meta_mark(q, s.l1_offset, l1c << q->cluster_bits, true);
 		be = calloc(l1c, q->cluster_size);
 		if (!be)
 			return -ENOMEM;

@@ -288,6 +288,7 @@ static void qcow2_free(struct qcow2 *q)
 	free(q->cbuf);
 	free(q->cbuf2);
 	free(q->zbuf);
+	free(q->meta_map);
 	free(q);
 }
 
@@ -591,7 +592,8 @@ static int qcow2_open_inner(struct vimg *img)
 		if (r < 0)
 			return r;
 	}
-	return repair_if_dirty(q);
+	r = repair_if_dirty(q);
+	return r < 0 ? r : qcow2_meta_build(q);
 }
 
 static int qcow2_open(struct vimg *img)
@@ -690,7 +692,7 @@ static int drv_map(struct vimg *img, uint64_t off, uint64_t len, bool for_write,
 		return -ENOENT;
 	if (for_write && !(e & QCOW2_OFLAG_COPIED))
 		return -ENOENT;
-	if (qcow2_check_host(q, h, q->cluster_size, "data cluster") < 0)
+	if (qcow2_check_data(q, h) < 0)
 		return -ENOENT;   /* the slow path reports it */
 	if (for_write && !q->dirty_written) {
 		r = qcow2_mark_dirty(q);
@@ -801,6 +803,7 @@ int qcow2_l1_grow(struct qcow2 *q, uint32_t new_size)
 	r = qcow2_alloc_clusters(q, n, &noff);
 	if (r < 0)
 		return r;
+	qcow2_meta_mark(q, noff, n << q->cluster_bits, true);
 	nl1 = calloc(n << q->cluster_bits, 1);
 	be = calloc(n << q->cluster_bits, 1);
 	if (!nl1 || !be) {

@@ -159,6 +159,11 @@ struct qcow2 {
 	bool defer_ok;
 	const uint8_t *defer_src;
 	uint64_t defer_host, defer_len;
+	/* Read-write opens: one bit per cluster holding metadata (header,
+	 * L1/L2 tables of every tree, refcount table and blocks, snapshot
+	 * table), so a data cluster aliasing one is refused. */
+	uint8_t *meta_map;
+	uint64_t meta_clusters;       /* clusters the map covers */
 };
 
 static inline struct qcow2 *qcow2_of(struct vimg *img)
@@ -209,6 +214,11 @@ uint64_t qcow2_rb_get(const uint8_t *rb, uint32_t order, uint64_t idx);
 void qcow2_rb_set(uint8_t *rb, uint32_t order, uint64_t idx, uint64_t v);
 
 /* qcow2-cluster.c */
+/* The metadata map (read-write opens): build it from the tables, mark or
+ * unmark a host range, and refuse a data cluster that is metadata. */
+int qcow2_meta_build(struct qcow2 *q);
+void qcow2_meta_mark(struct qcow2 *q, uint64_t off, uint64_t len, bool meta);
+int qcow2_check_data(struct qcow2 *q, uint64_t off);
 int qcow2_l2_load(struct qcow2 *q, uint32_t l1_idx, uint8_t **table);
 /* Make the L2 table of l1_idx writable (allocate or copy-on-write). */
 int qcow2_l2_prepare(struct qcow2 *q, uint32_t l1_idx, uint8_t **table);

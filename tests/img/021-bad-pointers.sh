@@ -45,6 +45,8 @@ for c in \
 	"l2-past-eof|l2 0 0x8000000100000000|eof" \
 	"l2-into-refcount-table|l2 0 0x8000000000010000|meta" \
 	"l2-into-l1|l2 0 0x8000000000030000|meta" \
+	"l2-into-refcount-block|l2 0 0x8000000000020000|meta" \
+	"l2-into-its-l2-table|l2 0 0x8000000000040000|meta" \
 	"l2-unaligned|l2 0 0x8000000000050200|align" \
 	"compressed-past-eof|l2 0 0x4000000100000000|eof"; do
 	IFS='|' read -r name patch kind <<<"$c"
