@@ -486,8 +486,9 @@ static void net_rx(struct virtio_net *n, unsigned pair)
 		pushed = true;
 		continue;
 starved:
-		/* Out of buffers: wait for the guest's kick. */
-		if (virtq_notify_on(q))
+		/* Out of buffers, or too few for the frame: wait for the
+		 * guest's kick when it adds the next one. */
+		if (virtq_notify_on_more(q))
 			continue;
 		n->st.starved++;
 		net_rx_arm(n, pair, false);

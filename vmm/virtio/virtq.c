@@ -383,6 +383,21 @@ bool virtq_notify_on(struct virtq *q)
 	return virtq_has_work(q);
 }
 
+bool virtq_notify_on_more(struct virtq *q)
+{
+	uint16_t seen;
+
+	if (!q_usable(q))
+		return false;
+	seen = le16toh(LOAD(&q_avail(q)->idx));
+	if (q->event_idx)
+		STORE(q_avail_event(q), htole16(seen));
+	else
+		STORE(&q_used(q)->flags, 0);
+	virtq_mb();
+	return le16toh(LOAD(&q_avail(q)->idx)) != seen;
+}
+
 size_t virtq_chain_read(const struct virtq_chain *c, uint64_t off,
 			void *buf, size_t len)
 {

@@ -119,6 +119,15 @@ bool virtq_should_notify(struct virtq *q);
  */
 void virtq_notify_off(struct virtq *q);
 bool virtq_notify_on(struct virtq *q);
+/*
+ * For a device that needs more buffers than are waiting (virtio-net's
+ * receive side with a frame larger than the buffers it has): ask to be
+ * kicked when the guest adds the next one, not the next unused one.
+ * virtq_notify_on() would name the first waiting buffer, which the guest
+ * has already passed, so with EVENT_IDX it would never kick again.
+ * Returns true when buffers came in meanwhile (look again).
+ */
+bool virtq_notify_on_more(struct virtq *q);
 
 /* True when buffers are waiting (false for a broken or disabled queue). */
 bool virtq_has_work(struct virtq *q);
