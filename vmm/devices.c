@@ -27,7 +27,7 @@
 #include "net/mac.h"
 #include "net/user.h"
 #include "net/tap.h"
-#include "net/vhost.h"
+#include "vhost.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
@@ -328,7 +328,7 @@ static int devices_add_balloon(struct devices *d, const struct virtio_opts *o)
 		return r;
 	d->balloon = vdev;
 	if (fifo && *fifo) {
-		d->balloon_fifo = open(fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		d->balloon_fifo = hold_open_file(fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
 		if (d->balloon_fifo < 0) {
 			verr("VIREO_BALLOON_FIFO %s: %s", fifo, strerror(errno));
 			return -errno;
@@ -348,6 +348,7 @@ static int devices_virtio(struct devices *d, const struct virtio_opts *o, struct
 	d->venv = (struct virtio_env){
 		.mem = d->env.mem, .loop = d,
 		.watch_fd = devices_watch_fd, .unwatch_fd = devices_unwatch_fd,
+		.open_file = hold_open_file,
 	};
 	for (unsigned i = 0; i < o->nr_disks && r == 0; i++)
 		r = devices_add_disk(d, &o->disk[i], i);
@@ -385,27 +386,34 @@ static int devices_net_call(void *opaque, unsigned q, bool take)
 	return virtio_pci_call_fd(opaque, q, take);
 }
 
-/* vhost-net fds for the pairs of @n, or none (own data path): fds[0] -1. */
-static int devices_net_vhost(const struct virtio_net_opt *n, const char *id, int *fds)
+/* /dev/vhost-net for the pairs of --net @index, or none (own data path):
+ * vh[0].fd -1. */
+static int devices_net_vhost(const struct virtio_net_opt *n, unsigned index,
+			     struct vhost *vh)
 {
 	for (unsigned p = 0; p < VIRTIO_NET_MAX_PAIRS; p++)
-		fds[p] = -1;
+		vh[p] = (struct vhost){ .fd = -1 };
 	if (n->vhost == VIRTIO_NET_VHOST_OFF)
 		return 0;
 	for (unsigned p = 0; p < n->queues; p++) {
-		fds[p] = net_vhost_open();
-		if (fds[p] >= 0)
+		int fd, e;
+
+		if (!hold_vhost_net(index, p, &fd)) {
+			fd = open("/dev/vhost-net", O_RDWR | O_CLOEXEC);
+			if (fd < 0)
+				fd = -errno;
+		}
+		e = fd < 0 ? fd : vhost_attach(&vh[p], fd);
+		if (e == 0)
 			continue;
-		int e = fds[p];
-		for (unsigned i = 0; i < p; i++)
-			close(fds[i]);
 		for (unsigned i = 0; i < VIRTIO_NET_MAX_PAIRS; i++)
-			fds[i] = -1;
+			vhost_close(&vh[i]);
 		if (n->vhost == VIRTIO_NET_VHOST_ON) {
-			verr("--net %s: vhost=on, but /dev/vhost-net: %s", id, strerror(-e));
+			verr("--net %s: vhost=on, but /dev/vhost-net: %s", n->id, strerror(-e));
 			return e;
 		}
-		vdebug("net %s: /dev/vhost-net: %s: data path in vireo-vmm", id, strerror(-e));
+		vdebug("net %s: /dev/vhost-net: %s: data path in vireo-vmm", n->id,
+		       strerror(-e));
 		return 0;
 	}
 	return 0;
@@ -416,7 +424,7 @@ static int devices_add_net(struct devices *d, const struct virtio_net_opt *n, un
 {
 	struct net_backend *be;
 	struct virtio_dev *vdev;
-	int vfd[VIRTIO_NET_MAX_PAIRS];
+	struct vhost vh[VIRTIO_NET_MAX_PAIRS];
 	uint8_t mac[6];
 	int r;
 
@@ -429,26 +437,28 @@ static int devices_add_net(struct devices *d, const struct virtio_net_opt *n, un
 
 		memcpy(cfg.fwd, n->fwd, sizeof(cfg.fwd));
 		r = net_user_open(&cfg, d->env.loop, &be);
+	} else if (n->tap[0]) {
+		r = hold_net_tap(index, &be);   /* opened before the sandbox */
+		r = r > 0 ? 0 : r == 0 ? net_tap_open(n->tap, n->queues, &be) : r;
 	} else {
-		r = n->tap[0] ? net_tap_open(n->tap, n->queues, &be) :
-				net_tap_open_fd(n->fd, n->queues, &be);
+		r = net_tap_open_fd(n->fd, n->queues, &be);
 	}
 	if (r < 0)
 		return r;
 	if (n->user)
 		for (unsigned p = 0; p < VIRTIO_NET_MAX_PAIRS; p++)
-			vfd[p] = -1;   /* vhost-net needs a tap */
+			vh[p] = (struct vhost){ .fd = -1 };   /* vhost-net needs a tap */
 	else
-		r = devices_net_vhost(n, n->id, vfd);
+		r = devices_net_vhost(n, index, vh);
 	if (r < 0) {
 		net_backend_close(be);
 		return r;
 	}
-	r = virtio_net_create(&d->venv, be, mac, n->id, vfd[0] >= 0 ? vfd : NULL, &vdev);
+	r = virtio_net_create(&d->venv, be, mac, n->id, vh[0].fd >= 0 ? vh : NULL, &vdev);
 	if (r < 0)
 		return r;
 	r = devices_add_virtio(d, vdev);
-	if (r == 0 && vfd[0] >= 0) {
+	if (r == 0 && vh[0].fd >= 0) {
 		struct virtio_net_doorbells db = {
 			devices_net_kick, devices_net_call, d->virtio[d->nr_virtio - 1],
 		};
@@ -456,7 +466,7 @@ static int devices_add_net(struct devices *d, const struct virtio_net_opt *n, un
 	}
 	vdebug("net %s: %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, %u queue pair(s), %s", n->id,
 	       be->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], n->queues,
-	       vfd[0] >= 0 ? "vhost-net" : "own data path");
+	       vh[0].fd >= 0 ? "vhost-net" : "own data path");
 	return r;
 }
 

@@ -16,7 +16,11 @@
  * threads run, each vCPU thread its own before its first KVM_RUN.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/sockios.h>
+#include <linux/vhost.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -54,8 +58,8 @@ static const char *const sys_base[] = {
  * completions, block I/O (synchronous, io_uring submission), timers, new
  * eventfds when a driver activates a device. */
 static const char *const sys_device[] = {
-	"pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2", "fsync",
-	"fdatasync", "fallocate", "io_uring_enter", "eventfd2", "epoll_ctl",
+	"pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2", "readv",
+	"fsync", "fdatasync", "fallocate", "io_uring_enter", "eventfd2", "epoll_ctl",
 	"timerfd_settime", "timerfd_gettime", "fcntl", "ftruncate", END,
 };
 
@@ -96,6 +100,34 @@ static const char *const sys_monitor[] = {
  * stuck, give the terminal back, sync and exit. */
 static const char *const sys_watchdog[] = { "poll", "ppoll", "sync", END };
 static const unsigned long ioctl_terminal[] = { TCGETS, TCSETS, TCSETSW, TCSETSF, 0 };
+
+/*
+ * What only some VMs need (filters_init's @extras), in the builder, the
+ * event loop and the vCPU threads (device work runs on the last two):
+ * - FILTERS_TAP: a tap's set-up, offloads and queues (--net tap/fd);
+ * - FILTERS_VHOST: handing queues to vhost-net and vhost-vsock;
+ * - FILTERS_SOCKETS: libslirp (--net user) makes and uses sockets to the
+ *   host's network for the guest's connections, and reads
+ *   /etc/resolv.conf for the guest's DNS (the sandbox's root holds a copy
+ *   of it and nothing else), so read-only opens are allowed.
+ */
+static const unsigned long ioctl_tap[] = {
+	TUNSETVNETHDRSZ, TUNSETOFFLOAD, TUNSETQUEUE, TUNGETIFF, 0,
+};
+static const unsigned long ioctl_vhost[] = {
+	VHOST_SET_OWNER, VHOST_GET_FEATURES, VHOST_SET_FEATURES, VHOST_SET_MEM_TABLE,
+	VHOST_SET_VRING_NUM, VHOST_SET_VRING_BASE, VHOST_GET_VRING_BASE,
+	VHOST_SET_VRING_ADDR, VHOST_SET_VRING_KICK, VHOST_SET_VRING_CALL,
+	VHOST_NET_SET_BACKEND, VHOST_VSOCK_SET_GUEST_CID, VHOST_VSOCK_SET_RUNNING, 0,
+};
+static const char *const sys_sockets[] = {
+	"socket", "connect", "bind", "listen", "accept", "accept4", "sendto", "recvfrom",
+	"sendmsg", "recvmsg", "setsockopt", "getsockopt", "getsockname", "getpeername",
+	"shutdown", "poll", "ppoll",
+	/* GLib's random seed (libslirp's g_rand_new) without /dev/urandom */
+	"getppid", END,
+};
+static const unsigned long ioctl_sockets[] = { FIONREAD, FIONBIO, SIOCOUTQ, 0 };
 
 /* KVM ioctls of a running VM: interrupts and doorbells (device exits on
  * vCPU threads, completions and the power button on the event loop). */
@@ -147,6 +179,7 @@ static const struct role_def roles[VMM_ROLE_COUNT] = {
 /* ---- compiling ------------------------------------------------------------------ */
 
 static enum vmm_seccomp filters_mode_v = VMM_SECCOMP_OFF;
+static unsigned filters_extras_v;
 static atomic_int filters_installed;
 static struct sock_fprog filters_prog[VMM_ROLE_COUNT];
 static unsigned filters_nsys[VMM_ROLE_COUNT], filters_nioctl[VMM_ROLE_COUNT];
@@ -168,6 +201,17 @@ static int filters_add(scmp_filter_ctx ctx, const char *name, unsigned *n)
 	return r == -EEXIST ? 0 : r;
 }
 
+static int filters_add_ioctl(scmp_filter_ctx ctx, unsigned long req, unsigned *n)
+{
+	/* The kernel takes the request as 32 bits. */
+	int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				 SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, req));
+
+	if (r == 0)
+		(*n)++;
+	return r == -EEXIST ? 0 : r;
+}
+
 /* Build @role's filter and export it as BPF into filters_prog[role]. */
 static int filters_compile(enum vmm_role role, uint32_t deflt)
 {
@@ -175,6 +219,7 @@ static int filters_compile(enum vmm_role role, uint32_t deflt)
 	scmp_filter_ctx ctx = seccomp_init(deflt);
 	unsigned nsys = 0, nioctl = 0;
 	int r = 0, mfd = -1;
+	bool open_allowed = false;
 	off_t len;
 
 	if (!ctx)
@@ -185,26 +230,38 @@ static int filters_compile(enum vmm_role role, uint32_t deflt)
 		for (unsigned i = 0; d->sys[l][i] && !r; i++)
 			r = filters_add(ctx, d->sys[l][i], &nsys);
 	for (unsigned l = 0; l < VIREO_ARRAY_SIZE(d->ioctls) && d->ioctls[l] && !r; l++)
-		for (unsigned i = 0; d->ioctls[l][i] && !r; i++) {
-			/* The kernel takes the request as 32 bits. */
-			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-					     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
-						     d->ioctls[l][i]));
-			if (r == -EEXIST)
-				r = 0;
-			else if (r == 0)
-				nioctl++;
+		for (unsigned i = 0; d->ioctls[l][i] && !r; i++)
+			r = filters_add_ioctl(ctx, d->ioctls[l][i], &nioctl);
+	if (role == VMM_ROLE_BUILDER || role == VMM_ROLE_LOOP || role == VMM_ROLE_VCPU) {
+		const unsigned long *extra_ioctls[3] = {
+			filters_extras_v & FILTERS_TAP ? ioctl_tap : NULL,
+			filters_extras_v & FILTERS_VHOST ? ioctl_vhost : NULL,
+			filters_extras_v & FILTERS_SOCKETS ? ioctl_sockets : NULL,
+		};
+
+		for (unsigned i = 0; (filters_extras_v & FILTERS_SOCKETS) && sys_sockets[i] && !r; i++)
+			r = filters_add(ctx, sys_sockets[i], &nsys);
+		for (unsigned l = 0; l < 3 && !r; l++)
+			for (unsigned i = 0; extra_ioctls[l] && extra_ioctls[l][i] && !r; i++)
+				r = filters_add_ioctl(ctx, extra_ioctls[l][i], &nioctl);
+		/* Read-only opens (resolv.conf), before the EACCES rule below. */
+		if (!r && (filters_extras_v & FILTERS_SOCKETS)) {
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+					     SCMP_A2(SCMP_CMP_MASKED_EQ,
+						     O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND |
+						     __O_TMPFILE, O_RDONLY));
+			open_allowed = true;
 		}
+	}
 	/* open and openat fail with EACCES in every role, rather than kill:
 	 * nothing is opened after the hold, but glibc reads /sys or /proc
 	 * behind some calls and falls back when it cannot (sysconf's CPU
 	 * count, malloc sizing its arenas in a thread's first allocation;
 	 * seen killing a vCPU thread in the lab).  The call never runs. */
-	if (!r) {
+	if (!r && !open_allowed)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 0);
-		if (!r)
-			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(open), 0);
-	}
+	if (!r)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(open), 0);
 	if (!r && d->prctl_ok) {
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
 				     SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME, 0));
@@ -239,9 +296,10 @@ static int filters_compile(enum vmm_role role, uint32_t deflt)
 
 static int filters_build(void);
 
-int filters_init(enum vmm_seccomp mode)
+int filters_init(enum vmm_seccomp mode, unsigned extras)
 {
 	filters_mode_v = mode;
+	filters_extras_v = extras;
 	return mode == VMM_SECCOMP_OFF ? 0 : filters_build();
 }
 

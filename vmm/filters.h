@@ -21,9 +21,17 @@ enum vmm_role {
 	VMM_ROLE_COUNT,
 };
 
+/* What some VMs' devices need beyond the base lists (filters.c). */
+enum {
+	FILTERS_TAP = 1u << 0,       /* --net tap=, fd= */
+	FILTERS_VHOST = 1u << 1,     /* vhost-net, vhost-vsock */
+	FILTERS_SOCKETS = 1u << 2,   /* --net user (libslirp) */
+};
+
 /* Set the mode for the process and compile the filters (main thread,
- * before any thread starts).  0 or -errno (a message printed). */
-int filters_init(enum vmm_seccomp mode);
+ * before any thread starts), with the @extras the VM's devices need.
+ * 0 or -errno (a message printed). */
+int filters_init(enum vmm_seccomp mode, unsigned extras);
 enum vmm_seccomp filters_mode(void);
 
 /*

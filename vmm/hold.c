@@ -8,9 +8,11 @@
 
 #include "devices.h"
 #include "hold.h"
+#include "net/tap.h"
 #include "virtio/blk_backend.h"
+#include "virtio/vsock.h"
 
-#define HOLD_MAX_FILES 4
+#define HOLD_MAX_FILES 8
 
 struct hold_file {
 	const char *path;
@@ -25,6 +27,11 @@ static struct {
 	unsigned nr_files;
 	struct blk_backend *disk[VIRTIO_OPTS_MAX_DISKS];
 	unsigned nr_disks;
+	/* --net: taps opened by name (before the sandbox's network
+	 * namespace), /dev/vhost-net per pair (fd, or -errno) */
+	struct net_backend *tap[VIRTIO_OPTS_MAX_NETS];
+	int vhost_net[VIRTIO_OPTS_MAX_NETS][VIRTIO_NET_MAX_PAIRS];
+	bool vhost_held[VIRTIO_OPTS_MAX_NETS];
 } hold;
 
 static void hold_add_file(const char *path, int flags, mode_t mode)
@@ -37,9 +44,50 @@ static void hold_add_file(const char *path, int flags, mode_t mode)
 	f->err = f->fd < 0 ? errno : 0;
 }
 
+int hold_open_net(const struct vmm_opts *o)
+{
+	for (unsigned i = 0; i < o->virtio.nr_nets; i++) {
+		const struct virtio_net_opt *n = &o->virtio.net[i];
+		int r;
+
+		if (n->user || !n->tap[0])
+			continue;
+		r = net_tap_open(n->tap, n->queues, &hold.tap[i]);
+		if (r < 0) {
+			hold_close();
+			return r;
+		}
+	}
+	return 0;
+}
+
+void hold_forget(void)
+{
+	for (unsigned i = 0; i < VIRTIO_OPTS_MAX_NETS; i++)
+		if (hold.tap[i])
+			net_backend_close(hold.tap[i]);
+	memset(hold.tap, 0, sizeof(hold.tap));
+}
+
+/* One /dev/vhost-net per pair of every --net that may use it. */
+static void hold_open_vhost_net(const struct vmm_opts *o)
+{
+	for (unsigned i = 0; i < o->virtio.nr_nets; i++) {
+		const struct virtio_net_opt *n = &o->virtio.net[i];
+
+		if (n->user || n->vhost == VIRTIO_NET_VHOST_OFF)
+			continue;
+		hold.vhost_held[i] = true;
+		for (unsigned p = 0; p < n->queues && p < VIRTIO_NET_MAX_PAIRS; p++) {
+			int fd = open("/dev/vhost-net", O_RDWR | O_CLOEXEC);
+
+			hold.vhost_net[i][p] = fd >= 0 ? fd : -errno;
+		}
+	}
+}
+
 int hold_open(const struct vmm_opts *o)
 {
-	hold_close();
 	hold.active = true;
 	hold_add_file("/dev/kvm", O_RDWR, 0);
 	hold_add_file(o->kernel, O_RDONLY, 0);
@@ -47,6 +95,11 @@ int hold_open(const struct vmm_opts *o)
 		hold_add_file(o->initrd, O_RDONLY, 0);
 	if (o->console == VMM_CONSOLE_FILE)
 		hold_add_file(o->console_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (o->virtio.vsock)
+		hold_add_file(VIRTIO_VSOCK_DEFAULT_DEV, O_RDWR, 0);
+	if (o->virtio.balloon && getenv("VIREO_BALLOON_FIFO") && *getenv("VIREO_BALLOON_FIFO"))
+		hold_add_file(getenv("VIREO_BALLOON_FIFO"), O_RDWR | O_NONBLOCK, 0);
+	hold_open_vhost_net(o);
 	for (unsigned i = 0; i < o->virtio.nr_disks; i++) {
 		int r = devices_open_disk(&o->virtio.disk[i], &hold.disk[i]);
 		if (r) {
@@ -65,7 +118,40 @@ void hold_close(void)
 			close(hold.file[i].fd);
 	for (unsigned i = 0; i < hold.nr_disks; i++)
 		blk_backend_close(hold.disk[i]);
+	hold_forget();
+	for (unsigned i = 0; i < VIRTIO_OPTS_MAX_NETS; i++)
+		for (unsigned p = 0; hold.vhost_held[i] && p < VIRTIO_NET_MAX_PAIRS; p++)
+			if (hold.vhost_net[i][p] >= 0)
+				close(hold.vhost_net[i][p]);
 	memset(&hold, 0, sizeof(hold));
+}
+
+int hold_net_tap(unsigned index, struct net_backend **out)
+{
+	int r;
+
+	if (index >= VIRTIO_OPTS_MAX_NETS || !hold.tap[index])
+		return 0;
+	r = net_tap_dup(hold.tap[index], out);
+	return r < 0 ? r : 1;
+}
+
+int hold_vhost_net(unsigned index, unsigned pair, int *fd)
+{
+	int k;
+
+	if (!hold.active || index >= VIRTIO_OPTS_MAX_NETS || !hold.vhost_held[index] ||
+	    pair >= VIRTIO_NET_MAX_PAIRS)
+		return 0;
+	k = hold.vhost_net[index][pair];
+	if (k < 0) {
+		*fd = k;
+		return 1;
+	}
+	*fd = fcntl(k, F_DUPFD_CLOEXEC, 3);
+	if (*fd < 0)
+		*fd = -errno;
+	return 1;
 }
 
 int hold_open_file(const char *path, int flags, mode_t mode)

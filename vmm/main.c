@@ -92,29 +92,20 @@ static void main_test_hook(void)
 #endif
 }
 
-/*
- * Network and vsock devices still open host resources (/dev/net/tun,
- * /dev/vhost-*, sockets) and make calls at run time that the sandbox and
- * the filters do not cover yet; so does the balloon's interim test FIFO.
- * A VM with them runs unconfined (said at --verbose), and asking for the
- * confinement explicitly with them is refused.
- */
-static int main_confinement(struct vmm_opts *o)
+/* The filters' extras (filters.h) that the VM's devices need. */
+static unsigned main_filter_extras(const struct vmm_opts *o)
 {
-	const char *why = o->virtio.nr_nets ? "--net" : o->virtio.vsock ? "--vsock" :
-			  getenv("VIREO_BALLOON_FIFO") ? "VIREO_BALLOON_FIFO" : NULL;
+	unsigned x = o->virtio.vsock ? FILTERS_VHOST : 0;
 
-	if (!why)
-		return 0;
-	if (o->sandbox == VMM_SANDBOX_ON || (o->seccomp_given && o->seccomp != VMM_SECCOMP_OFF)) {
-		verr("%s: not yet supported with --sandbox=on or --seccomp=on|log (give "
-		     "--sandbox=off --seccomp=off, or leave both out)", why);
-		return -EINVAL;
+	for (unsigned i = 0; i < o->virtio.nr_nets; i++) {
+		const struct virtio_net_opt *n = &o->virtio.net[i];
+
+		if (n->user)
+			x |= FILTERS_SOCKETS;
+		else
+			x |= FILTERS_TAP | (n->vhost != VIRTIO_NET_VHOST_OFF ? FILTERS_VHOST : 0);
 	}
-	vdebug("%s: running without the sandbox and the system call filters", why);
-	o->sandbox = VMM_SANDBOX_OFF;
-	o->seccomp = VMM_SECCOMP_OFF;
-	return 0;
+	return x;
 }
 
 int main(int argc, char **argv)
@@ -161,15 +152,18 @@ int main(int argc, char **argv)
 
 	/* glibc's malloc sizes its arenas from the CPU count (read from /sys)
 	 * in the first thread that needs one: settle it now, as it would.
-	 * Then compile the filters, enter the namespaces (the monitor
+	 * Then compile the filters, open the taps (in the host's network
+	 * namespace), enter the namespaces (the monitor
 	 * process stays in sandbox_start), open everything the VM needs from
 	 * the host's file system, leave that file system and the privileges,
 	 * then the filters: see vmm/README.md "Sandbox". */
 	mallopt(M_ARENA_MAX, 8 * get_nprocs());
-	if (main_confinement(&opts))
-		return VMM_EXIT_USAGE;
-	if (filters_init(opts.seccomp) || sandbox_start(&opts))
+	if (filters_init(opts.seccomp, main_filter_extras(&opts)) || hold_open_net(&opts))
 		return VMM_EXIT_ERROR;
+	if (sandbox_start(&opts)) {
+		hold_close();
+		return VMM_EXIT_ERROR;
+	}
 	if (hold_open(&opts))
 		return VMM_EXIT_ERROR;
 	if (sandbox_lock(&opts)) {

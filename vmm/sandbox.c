@@ -11,10 +11,11 @@
  *   workers' filter allows the set*id calls (harmless without
  *   capabilities); capabilities go with the switch to a non-zero uid, the
  *   bounding set and ambient set are cleared explicitly before it.
- * The network namespace is always new today: no device needs the host's
- * network (a tap would be opened before sandbox_lock, which keeps working
- * in any namespace; a device that must reach the host's network by
- * address would need sandbox_start to leave CLONE_NEWNET out).
+ * The network namespace is new unless a --net user device needs the
+ * host's network (libslirp connects to it for the guest, and its root
+ * then carries a copy of /etc/resolv.conf for the guest's DNS); taps are
+ * opened before sandbox_start (hold_open_net), in the host's namespace,
+ * and keep working from any.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +39,7 @@
 #include <vireo/util.h>
 
 #include "filters.h"
+#include "hold.h"
 #include "sandbox.h"
 #include "watchdog.h"
 
@@ -259,6 +261,42 @@ static int sandbox_user(const struct vmm_opts *o)
 	return 0;
 }
 
+static bool sandbox_host_net(const struct vmm_opts *o)
+{
+	for (unsigned i = 0; i < o->virtio.nr_nets; i++)
+		if (o->virtio.net[i].user)
+			return true;
+	return false;
+}
+
+/* /etc/resolv.conf into the new root @d (libslirp reads it for the
+ * guest's DNS).  Missing or unreadable: no file, and the guest's DNS
+ * queries go unanswered, as they would outside the sandbox. */
+static int sandbox_resolv_conf(const char *d)
+{
+	char buf[4096], path[64];
+	ssize_t n;
+	int in, out, r = 0;
+
+	in = open("/etc/resolv.conf", O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return 0;
+	n = read(in, buf, sizeof(buf));
+	close(in);
+	if (n < 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/etc", d);
+	if (mkdir(path, 0555))
+		return sandbox_fail("cannot make /etc in the new root");
+	snprintf(path, sizeof(path), "%s/etc/resolv.conf", d);
+	out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (out < 0 || write(out, buf, (size_t)n) != n)
+		r = sandbox_fail("cannot copy /etc/resolv.conf into the new root");
+	if (out >= 0)
+		close(out);
+	return r;
+}
+
 int sandbox_start(const struct vmm_opts *o)
 {
 	bool root = geteuid() == 0;
@@ -280,7 +318,8 @@ int sandbox_start(const struct vmm_opts *o)
 		return r;
 	if (pipe2(p, O_CLOEXEC))
 		return sandbox_fail("pipe");
-	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWPID))
+	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID |
+		    (sandbox_host_net(o) ? 0 : CLONE_NEWNET)))
 		return sandbox_fail("cannot create namespaces");
 	/* SIGCHLD blocked from before the fork: a child that fails at once
 	 * must not end before the monitor listens (SIGCHLD's default is to
@@ -294,6 +333,7 @@ int sandbox_start(const struct vmm_opts *o)
 		return sandbox_fail("fork");
 	if (pid > 0) {
 		close(p[1]);
+		hold_forget();   /* the VM's process holds the taps */
 		sandbox_monitor(pid, p[0]);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -312,7 +352,7 @@ int sandbox_start(const struct vmm_opts *o)
  * the initramfs (rootfs cannot be pivoted away, e.g. the lab's outer VM),
  * move it over / and chroot there, as switch_root does; without
  * capabilities afterwards there is no way out of either. */
-static int sandbox_root(void)
+static int sandbox_root(const struct vmm_opts *o)
 {
 	static const char *const dirs[] = { "/tmp", "/mnt", "/run", "/dev" };
 	const char *d = NULL;
@@ -330,6 +370,8 @@ static int sandbox_root(void)
 	if (mount("vireo-root", d, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		  "size=16k,nr_inodes=16,mode=0555"))
 		return sandbox_fail("cannot mount the new root");
+	if (sandbox_host_net(o) && sandbox_resolv_conf(d))
+		return -EIO;
 	if (chdir(d))
 		return sandbox_fail("cannot enter the new root");
 	if (syscall(SYS_pivot_root, ".", ".") == 0) {
@@ -358,7 +400,7 @@ int sandbox_lock(const struct vmm_opts *o)
 			return sandbox_fail("cannot set no_new_privs");
 		return 0;
 	}
-	if ((r = sandbox_root()) || (r = sandbox_drop(sb_uid, sb_gid)))
+	if ((r = sandbox_root(o)) || (r = sandbox_drop(sb_uid, sb_gid)))
 		return r;
 	/* Cleared by the uid switch: ask again. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);

@@ -16,20 +16,33 @@ static int vhost_ioctl(struct vhost *v, unsigned long req, void *arg)
 	return ioctl(v->fd, req, arg) < 0 ? -errno : 0;
 }
 
-int vhost_open(struct vhost *v, const char *path)
+int vhost_attach(struct vhost *v, int fd)
 {
 	int r;
 
 	v->features = 0;
-	v->fd = open(path, O_RDWR | O_CLOEXEC);
-	if (v->fd < 0)
-		return -errno;
+	v->fd = fd;
 	r = vhost_ioctl(v, VHOST_SET_OWNER, NULL);
+	if (r == -EBUSY)
+		r = 0;   /* ours from an earlier VM (see vhost.h) */
 	if (r == 0)
 		r = vhost_ioctl(v, VHOST_GET_FEATURES, &v->features);
 	if (r < 0)
 		vhost_close(v);
 	return r;
+}
+
+int vhost_open(struct vhost *v, const char *path,
+	       int (*open_file)(const char *path, int flags, mode_t mode))
+{
+	int fd = open_file ? open_file(path, O_RDWR | O_CLOEXEC, 0) :
+			     open(path, O_RDWR | O_CLOEXEC);
+
+	v->features = 0;
+	v->fd = -1;
+	if (fd < 0)
+		return -errno;
+	return vhost_attach(v, fd);
 }
 
 void vhost_close(struct vhost *v)
@@ -102,4 +115,11 @@ int vhost_vring_stop(struct vhost *v, unsigned idx)
 	vhost_ioctl(v, VHOST_SET_VRING_CALL, &f);
 	r = vhost_ioctl(v, VHOST_GET_VRING_BASE, &base);
 	return r < 0 ? r : (int)base.num;
+}
+
+int vhost_net_set_backend(struct vhost *v, unsigned idx, int tap_fd)
+{
+	struct vhost_vring_file be = { .index = idx, .fd = tap_fd };
+
+	return vhost_ioctl(v, VHOST_NET_SET_BACKEND, &be);
 }

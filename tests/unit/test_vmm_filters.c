@@ -34,7 +34,7 @@ static int probe(enum vmm_seccomp mode, enum vmm_role role, enum probe p)
 		long r = 0;
 		char b;
 
-		if (filters_init(mode) || filters_enter(role))
+		if (filters_init(mode, 0) || filters_enter(role))
 			_exit(3);
 		switch (p) {
 		case P_KVM_RUN: r = ioctl(-1, KVM_RUN, 0) < 0 && errno == EBADF; break;
@@ -107,7 +107,7 @@ static void test_counts(void **state)
 {
 	unsigned io;
 
-	assert_int_equal(filters_init(VMM_SECCOMP_ON), 0);
+	assert_int_equal(filters_init(VMM_SECCOMP_ON, 0), 0);
 	for (unsigned r = 0; r < VMM_ROLE_COUNT; r++) {
 		unsigned n = filters_count((enum vmm_role)r, &io);
 		print_message("filter %-10s %3u system calls, %2u ioctl requests\n",
@@ -118,7 +118,7 @@ static void test_counts(void **state)
 	assert_true(io >= 5);
 	filters_count(VMM_ROLE_IO, &io);
 	assert_int_equal(io, 0);
-	filters_init(VMM_SECCOMP_OFF);
+	filters_init(VMM_SECCOMP_OFF, 0);
 }
 
 int main(void)

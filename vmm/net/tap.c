@@ -290,3 +290,40 @@ int net_tap_open_fd(int fd, unsigned pairs, struct net_backend **out)
 	*out = &t->be;
 	return 0;
 }
+
+int net_tap_dup(struct net_backend *kept, struct net_backend **out)
+{
+	struct net_tap *k = to_tap(kept), *t = tap_alloc(kept->nr_pairs);
+	int r = 0;
+
+	if (!t)
+		return -ENOMEM;
+	snprintf(t->be.name, sizeof(t->be.name), "%s", kept->name);
+	for (unsigned i = 0; i < kept->nr_pairs && r == 0; i++) {
+		t->fd[i] = fcntl(k->fd[i], F_DUPFD_CLOEXEC, 3);
+		if (t->fd[i] < 0) {
+			r = -errno;
+			verr("tap %s: cannot duplicate its descriptor: %s", t->be.name,
+			     strerror(errno));
+			break;
+		}
+		r = tap_setup_fd(t->be.name, t->fd[i]);
+		if (r == 0 && t->multi) {
+			/* A queue the last driver detached comes back; an
+			 * attached one says EINVAL. */
+			struct ifreq ifr = { .ifr_flags = IFF_ATTACH_QUEUE };
+
+			if (ioctl(t->fd[i], TUNSETQUEUE, &ifr) < 0 && errno != EINVAL) {
+				r = -errno;
+				verr("tap %s: cannot attach queue %u again: %s", t->be.name, i,
+				     strerror(errno));
+			}
+		}
+	}
+	if (r < 0) {
+		tap_close(&t->be);
+		return r;
+	}
+	*out = &t->be;
+	return 0;
+}

@@ -24,6 +24,10 @@
 
 int net_tap_open(const char *name, unsigned pairs, struct net_backend **out);
 int net_tap_open_fd(int fd, unsigned pairs, struct net_backend **out);
+/* A new back end on duplicates of @kept's descriptors (a tap opened
+ * before the sandbox, lent to each VM): set up afresh, every queue
+ * attached; closing it leaves @kept open. */
+int net_tap_dup(struct net_backend *kept, struct net_backend **out);
 
 /* TUN_F_* flags for NET_OFF_* offloads (pure; unit-tested). */
 unsigned net_tap_offload_flags(unsigned off);

@@ -8,7 +8,7 @@
 #include <vireo/util.h>
 
 #include "../net/mac.h"
-#include "../net/vhost.h"
+#include "../vhost.h"
 #include "net.h"
 
 #define NET_CONFIG_SIZE 10u      /* mac, status, max_virtqueue_pairs */
@@ -41,7 +41,7 @@ struct virtio_net {
 	uint8_t *spill[VIRTIO_NET_MAX_PAIRS];   /* NET_SPILL bytes each */
 	uint64_t spill_len[VIRTIO_NET_MAX_PAIRS];  /* a frame waits there */
 	/* vhost */
-	int vhost_fd[VIRTIO_NET_MAX_PAIRS];
+	struct vhost vh[VIRTIO_NET_MAX_PAIRS];   /* fd -1: own data path */
 	bool vhost_active;
 	int kick_taken[VIRTIO_MAX_QUEUES];   /* fds given to vhost, or -1 */
 	int call_taken[VIRTIO_MAX_QUEUES];
@@ -645,7 +645,11 @@ static void net_vhost_down(struct virtio_net *n)
 	if (!n->vhost_active)
 		return;
 	for (unsigned p = 0; p < n->max_pairs; p++)
-		net_vhost_stop(n->vhost_fd[p], NULL);
+		for (unsigned i = 0; i < 2; i++) {
+			/* the tap first: the kernel stops working the queue */
+			vhost_net_set_backend(&n->vh[p], i, -1);
+			vhost_vring_stop(&n->vh[p], i);
+		}
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
 		if (n->kick_taken[q] >= 0)
 			n->db.kick_fd(n->db.opaque, q, false);
@@ -693,26 +697,30 @@ static int net_vhost_up(struct virtio_net *n)
 	}
 	n->vhost_active = true;
 	for (unsigned p = 0; p < n->max_pairs; p++) {
-		struct net_vhost_ring ring[2];
-		uint64_t feat = n->vdev.guest_features & keep &
-				net_vhost_features(n->vhost_fd[p]);
-		bool ok = true;
+		struct vhost *v = &n->vh[p];
+		const char *what = "features";
 
-		for (unsigned i = 0; i < 2; i++) {
-			struct virtq *q = &n->vdev.vq[2 * p + i];
-			ok = ok && q->ready;
-			ring[i] = (struct net_vhost_ring){
-				.num = q->size, .base = q->last_avail,
-				.desc = q->desc, .avail = q->avail, .used = q->used,
-				.kick = n->kick_taken[2 * p + i], .call = n->call_taken[2 * p + i],
-			};
-		}
-		if (!ok)
+		if (!n->vdev.vq[2 * p].ready || !n->vdev.vq[2 * p + 1].ready)
 			continue;    /* the driver did not set this pair up */
-		r = net_vhost_start(n->vhost_fd[p], n->vdev.name, feat, mem, ring,
-				    n->be->ops->tap_fd(n->be, p));
-		if (r < 0)
+		r = vhost_set_features(v, n->vdev.guest_features & keep & v->features);
+		if (r == 0) {
+			what = "memory table";
+			r = vhost_set_mem_table(v, mem);
+		}
+		for (unsigned i = 0; i < 2 && r == 0; i++) {
+			what = "rings";
+			r = vhost_vring_start(v, i, &n->vdev.vq[2 * p + i],
+					      n->kick_taken[2 * p + i], n->call_taken[2 * p + i]);
+		}
+		for (unsigned i = 0; i < 2 && r == 0; i++) {
+			what = "backend";
+			r = vhost_net_set_backend(v, i, n->be->ops->tap_fd(n->be, p));
+		}
+		if (r < 0) {
+			verr("%s: vhost-net: cannot set the %s: %s", n->vdev.name, what,
+			     strerror(-r));
 			goto undo;
+		}
 	}
 	return 0;
 undo:
@@ -816,7 +824,7 @@ static int net_activate(struct virtio_dev *d)
 		     strerror(-r));
 		return r;
 	}
-	if (n->have_db && n->vhost_fd[0] >= 0 && net_vhost_up(n) == 0) {
+	if (n->have_db && n->vh[0].fd >= 0 && net_vhost_up(n) == 0) {
 		vdebug("%s: data path in vhost-net", d->name);
 		return 0;
 	}
@@ -858,8 +866,7 @@ static void net_destroy(struct virtio_dev *d)
 		close(n->epfd);
 	}
 	for (unsigned p = 0; p < VIRTIO_NET_MAX_PAIRS; p++)
-		if (n->vhost_fd[p] >= 0)
-			close(n->vhost_fd[p]);
+		vhost_close(&n->vh[p]);
 	net_backend_close(n->be);
 	virtio_dev_fini(d);
 	for (unsigned p = 0; p < VIRTIO_NET_MAX_PAIRS; p++)
@@ -897,7 +904,7 @@ void virtio_net_get_stats(struct virtio_dev *d, struct virtio_net_stats *s)
 }
 
 int virtio_net_create(const struct virtio_env *env, struct net_backend *be,
-		      const uint8_t mac[6], const char *id, const int *vhost_fd,
+		      const uint8_t mac[6], const char *id, struct vhost *vhost,
 		      struct virtio_dev **out)
 {
 	struct virtio_net *n = calloc(1, sizeof(*n));
@@ -953,8 +960,11 @@ int virtio_net_create(const struct virtio_env *env, struct net_backend *be,
 		.destroy = net_destroy,
 	};
 	snprintf(name, sizeof(name), "virtio-net %s", id);
-	for (unsigned p = 0; p < VIRTIO_NET_MAX_PAIRS; p++)
-		n->vhost_fd[p] = vhost_fd && p < n->max_pairs ? vhost_fd[p] : -1;
+	for (unsigned p = 0; p < VIRTIO_NET_MAX_PAIRS; p++) {
+		n->vh[p] = (struct vhost){ .fd = -1 };
+		if (vhost && p < n->max_pairs)
+			n->vh[p] = vhost[p];
+	}
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		n->kick_taken[q] = n->call_taken[q] = -1;
 	virtio_dev_init(&n->vdev, &n->ops, env, name, f);
@@ -977,8 +987,7 @@ fail:
 	free(n);
 fail_be:
 	net_backend_close(be);
-	for (unsigned p = 0; vhost_fd && p < pairs && p < VIRTIO_NET_MAX_PAIRS; p++)
-		if (vhost_fd[p] >= 0)
-			close(vhost_fd[p]);
+	for (unsigned p = 0; vhost && p < pairs && p < VIRTIO_NET_MAX_PAIRS; p++)
+		vhost_close(&vhost[p]);
 	return r;
 }

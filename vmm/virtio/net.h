@@ -88,12 +88,13 @@ struct virtio_net_stats {
 
 /*
  * A device on @be (which it owns from now on, closed on destroy and on
- * failure) with @mac, named "virtio-net ID".  vhost_fd: one open
- * /dev/vhost-net fd (net_vhost_open) per backend pair, or NULL for the own
+ * failure) with @mac, named "virtio-net ID".  vhost: one attached
+ * /dev/vhost-net (vmm/vhost.h) per backend pair, or NULL for the own
  * data path; the device owns them.  0 or -errno.
  */
+struct vhost;
 int virtio_net_create(const struct virtio_env *env, struct net_backend *be,
-		      const uint8_t mac[6], const char *id, const int *vhost_fd,
+		      const uint8_t mac[6], const char *id, struct vhost *vhost,
 		      struct virtio_dev **out);
 
 /* What vhost needs of the transport (vmm/virtio/pci.h's hooks). */

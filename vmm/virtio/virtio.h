@@ -67,6 +67,9 @@ struct virtio_env {
 	int (*watch_fd)(void *loop, int fd, void (*cb)(void *opaque),
 			void *opaque);
 	void (*unwatch_fd)(void *loop, int fd);
+	/* How a device opens a host file (a vhost node): open(2) when NULL;
+	 * vireo-vmm gives the descriptors it opened before its sandbox. */
+	int (*open_file)(const char *path, int flags, mode_t mode);
 };
 
 /* Filled by the transport: how to interrupt the guest. */

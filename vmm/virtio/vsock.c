@@ -216,7 +216,7 @@ int virtio_vsock_create(const struct virtio_env *env, const char *vhost_path,
 	if (!s)
 		return -ENOMEM;
 	s->relay[0].fd = s->relay[1].fd = -1;
-	r = vhost_open(&s->vh, vhost_path);
+	r = vhost_open(&s->vh, vhost_path, env->open_file);
 	if (r == -ENOENT || r == -ENODEV || r == -ENXIO)
 		verr("vsock: %s does not exist: the host kernel needs the vhost_vsock "
 		     "module (modprobe vhost_vsock)", vhost_path);

@@ -308,6 +308,13 @@ lab_boot() {
 
 # lab_expect FILE PATTERN WHAT: fail unless FILE has a line matching PATTERN
 # (grep -E); WHAT says what was expected.
+# lab_expect_sandboxed FILE: vireo-vmm, run with --verbose as root, said
+# it entered its sandbox (an unprivileged user, no capabilities).
+lab_expect_sandboxed() {
+	grep -Eq 'sandbox: uid [1-9][0-9]* gid [1-9][0-9]*, empty root' "$1" ||
+		lab_fail "vireo-vmm did not enter its sandbox (no 'sandbox: uid' line at --verbose)"
+}
+
 lab_expect() {
 	grep -Eq "$2" "$1" || lab_fail "$3 (no line matching '$2')"
 }

@@ -24,6 +24,21 @@ nt_hostaddr() {
 	ip addr add "$2/24" dev "$1" && ip link set "$1" up
 }
 
+# nt_listen PORT IN OUT: accept peers on PORT one after another, each
+# given IN; what the last complete one sent ends up in OUT. Run it in
+# the background: TERM ends it and its nc.
+nt_listen() {
+	_part=$3.part
+	[ "$3" = /dev/null ] && _part=/dev/null
+	trap 'kill $_c 2>/dev/null; exit 0' TERM
+	while :; do
+		timeout 600 nc -l -p "$1" <"$2" >"$_part" &
+		_c=$!
+		wait $_c || break
+		[ "$3" = /dev/null ] || mv "$_part" "$3"
+	done
+}
+
 # nt_run VHOST TAP SUBNET MODE: one guest run; MODE create (vireo-vmm
 # creates the tap) or persistent (made here first).
 nt_run() {
@@ -42,9 +57,11 @@ nt_run() {
 	rm -f "$LAB_TMP/g2h.bin" "$LAB_TMP/hold"
 	mkfifo "$LAB_TMP/hold"
 	exec 3<>"$LAB_TMP/hold"
-	timeout 600 nc -l -p 5001 <"$LAB_TMP/hold" >"$LAB_TMP/g2h.bin" &
+	# Listeners in loops: lab_boot may run the guest a second time (the
+	# lab emulator's fault), and a busybox nc -l ends after one peer.
+	nt_listen 5001 "$LAB_TMP/hold" "$LAB_TMP/g2h.bin" &
 	_l1=$!
-	timeout 600 nc -l -p 5002 <"$LAB_TMP/h2g.bin" >/dev/null &
+	nt_listen 5002 "$LAB_TMP/h2g.bin" /dev/null &
 	_l2=$!
 	LAB_VMM_ARGS="--verbose --net tap=$_tap,vhost=$_vh"
 	lab_boot vireo "$LAB_INNER_CMDLINE vireo.run=net-tap vireo.netip=$_net.2 vireo.nethost=$_net.1" 800
@@ -63,6 +80,7 @@ nt_run() {
 		grep -q 'data path in vhost-net' "$_out" &&
 			lab_fail "vhost=off: the data path went to vhost-net"
 	fi
+	lab_expect_sandboxed "$_out"
 	_g=$(tr -d '\r' <"$_out" | sed -n 's/^net-tap: g2h md5 //p' | head -1)
 	_got=$(md5sum <"$LAB_TMP/g2h.bin" | cut -c1-32)
 	[ "$(wc -c <"$LAB_TMP/g2h.bin")" = 33554432 ] ||
@@ -113,4 +131,5 @@ grep -q 'virtio-net net0: data path in vhost-net' "$LAB_TMP/vireo.out" ||
 sleep 1
 [ -e /sys/class/net/vtap2 ] && lab_fail "vireo-vmm left the multi-queue tap vtap2 it created behind"
 [ -e /sys/class/net/vtap3 ] && lab_fail "vireo-vmm left the tap vtap3 it created behind"
-echo "net-tap: ok: vhost on and off, 32 MiB each way, ping; two devices, one with 2 queue pairs"
+lab_expect_sandboxed "$LAB_TMP/vireo.out"
+echo "net-tap: ok: vhost on and off, 32 MiB each way, ping; two devices, one with 2 queue pairs; sandboxed"

@@ -46,4 +46,5 @@ lab_expect "$out" "^net-user: fetched 'page-from-the-lab-host-$$'" \
 lab_expect "$out" '^net-user: the host got the answer' "the guest never heard that the host got its answer"
 lab_expect "$out" '^net-user: ok' "the inner net-user scenario did not report ok"
 [ -s "$LAB_TMP/fwd.out" ] || lab_fail "the hostfwd port 127.0.0.1:8022 never reached the guest's port 80"
-echo "net-user: DHCP 10.0.2.15, host page fetched through 10.0.2.2, hostfwd reached the guest"
+lab_expect_sandboxed "$out"
+echo "net-user: DHCP 10.0.2.15, host page fetched through 10.0.2.2, hostfwd reached the guest (sandboxed)"

@@ -45,7 +45,7 @@ dd if="$LAB_TMP/guest.sh" of="$LAB_TMP/script.img" bs=4096 conv=sync 2>/dev/null
 dd if="$ve" of="$LAB_TMP/helper.img" bs=4096 conv=sync 2>/dev/null
 vsock-echo listen 5678 >"$LAB_TMP/host-listen.out" 2>&1 &
 hl=$!
-export LAB_VMM_ARGS="--disk path=$LAB_TMP/script.img,format=raw --disk path=$LAB_TMP/helper.img,format=raw,readonly=on --vsock cid=3"
+export LAB_VMM_ARGS="--verbose --disk path=$LAB_TMP/script.img,format=raw --disk path=$LAB_TMP/helper.img,format=raw,readonly=on --vsock cid=3"
 ( lab_boot vireo "$LAB_INNER_CMDLINE vireo.run=/dev/vda" 180 >/dev/null 2>&1 ) &
 bp=$!
 i=0
@@ -92,4 +92,5 @@ lab_expect "$LAB_TMP/vireo.out" '^vsock-guest: ok' "the inner vsock script did n
 lab_expect "$LAB_TMP/vireo.out" '^VIREO-SCENARIO-EXIT 0' "the inner script did not exit 0"
 grep -q 'guest driver error\|cannot start vhost-vsock' "$LAB_TMP/vireo.out" &&
 	lab_fail "vireo-vmm reported a vsock device error"
-echo "vsock: both directions echoed, before and after the guest's driver reset"
+lab_expect_sandboxed "$LAB_TMP/vireo.out"
+echo "vsock: both directions echoed, before and after the guest's driver reset (sandboxed)"
