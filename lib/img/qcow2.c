@@ -245,7 +245,11 @@ static int read_extensions(struct qcow2 *q, const uint8_t *h, uint64_t end)
 				"header extension 0x%08x of %u bytes runs past the header cluster",
 				type, len);
 		if (type == QCOW2_EXT_BACKING_FMT) {
+			/* A repeated extension: the last one counts. */
+			free(q->backing_fmt);
 			q->backing_fmt = strndup((const char *)h + pos + 8, len);
+			if (!q->backing_fmt)
+				return -ENOMEM;
 		} else if (type == 0x44415441u) {
 			return vimg_fail(q->img, -ENOTSUP,
 				"images with an external data file are not supported");

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Inputs found by fuzz/fuzz_qcow2 that crashed the library once, kept as
-# regressions (tests/img/fuzz-crashes/*.qcow2): every verb that reads them
+# Images that crashed the library or made it leak once, kept as regressions
+# (tests/img/fuzz-crashes/*.qcow2: inputs of the fuzz/fuzz_qcow2* targets;
+# dup-backing-fmt-ext is a fuzz_qcow2_chain seed's overlay whose
+# backing-format extension is repeated): every verb that reads them
 # must fail or succeed cleanly, never crash under ASan/UBSan, and never
 # change the file.
 . "$(dirname "$0")/common.sh"
