@@ -376,16 +376,6 @@ static int devices_virtio(struct devices *d, const struct virtio_opts *o, struct
 
 /* ---- network devices (--net) ------------------------------------------------------ */
 
-static int devices_net_kick(void *opaque, unsigned q, bool take)
-{
-	return virtio_pci_kick_fd(opaque, q, take);
-}
-
-static int devices_net_call(void *opaque, unsigned q, bool take)
-{
-	return virtio_pci_call_fd(opaque, q, take);
-}
-
 /* /dev/vhost-net for the pairs of --net @index, or none (own data path):
  * vh[0].fd -1. */
 static int devices_net_vhost(const struct virtio_net_opt *n, unsigned index,
@@ -458,12 +448,6 @@ static int devices_add_net(struct devices *d, const struct virtio_net_opt *n, un
 	if (r < 0)
 		return r;
 	r = devices_add_virtio(d, vdev);
-	if (r == 0 && vh[0].fd >= 0) {
-		struct virtio_net_doorbells db = {
-			devices_net_kick, devices_net_call, d->virtio[d->nr_virtio - 1],
-		};
-		virtio_net_set_doorbells(vdev, &db);
-	}
 	vdebug("net %s: %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, %u queue pair(s), %s", n->id,
 	       be->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], n->queues,
 	       vh[0].fd >= 0 ? "vhost-net" : "own data path");

@@ -45,8 +45,6 @@ struct virtio_net {
 	bool vhost_active;
 	int kick_taken[VIRTIO_MAX_QUEUES];   /* fds given to vhost, or -1 */
 	int call_taken[VIRTIO_MAX_QUEUES];
-	struct virtio_net_doorbells db;
-	bool have_db;
 	struct virtio_net_stats st;
 	bool warned;                    /* the first refusal was logged */
 };
@@ -652,9 +650,9 @@ static void net_vhost_down(struct virtio_net *n)
 		}
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
 		if (n->kick_taken[q] >= 0)
-			n->db.kick_fd(n->db.opaque, q, false);
+			n->vdev.transport->queue_kick_fd(&n->vdev, q, false);
 		if (n->call_taken[q] >= 0)
-			n->db.call_fd(n->db.opaque, q, false);
+			n->vdev.transport->queue_call_fd(&n->vdev, q, false);
 		n->kick_taken[q] = n->call_taken[q] = -1;
 	}
 	n->vhost_active = false;
@@ -674,7 +672,7 @@ static int net_vhost_up(struct virtio_net *n)
 
 		if (!n->vdev.vq[qi].ready)
 			continue;
-		fd = n->db.call_fd(n->db.opaque, qi, true);
+		fd = n->vdev.transport->queue_call_fd(&n->vdev, qi, true);
 		if (fd < 0) {
 			vdebug("%s: queue %u has no MSI-X vector: data path stays in "
 			       "vireo-vmm", n->vdev.name, qi);
@@ -688,7 +686,7 @@ static int net_vhost_up(struct virtio_net *n)
 
 		if (!n->vdev.vq[qi].ready)
 			continue;
-		fd = n->db.kick_fd(n->db.opaque, qi, true);
+		fd = n->vdev.transport->queue_kick_fd(&n->vdev, qi, true);
 		if (fd < 0) {
 			r = fd;
 			goto undo;
@@ -824,7 +822,8 @@ static int net_activate(struct virtio_dev *d)
 		     strerror(-r));
 		return r;
 	}
-	if (n->have_db && n->vh[0].fd >= 0 && net_vhost_up(n) == 0) {
+	if (d->transport && d->transport->queue_kick_fd && d->transport->queue_call_fd &&
+	    n->vh[0].fd >= 0 && net_vhost_up(n) == 0) {
 		vdebug("%s: data path in vhost-net", d->name);
 		return 0;
 	}
@@ -874,16 +873,6 @@ static void net_destroy(struct virtio_dev *d)
 	free(n->chain);
 	free(n->iov);
 	free(n);
-}
-
-void virtio_net_set_doorbells(struct virtio_dev *d, const struct virtio_net_doorbells *db)
-{
-	struct virtio_net *n = to_net(d);
-
-	virtio_dev_lock(d);
-	n->db = *db;
-	n->have_db = db->kick_fd && db->call_fd;
-	virtio_dev_unlock(d);
 }
 
 bool virtio_net_vhost_active(struct virtio_dev *d)

@@ -11,10 +11,11 @@
  * Data path: either vireo-vmm's own, on the event loop (frames go between
  * the guest's buffers and the backend with one readv/writev each, no
  * allocation; per wake-up budgets, see VIRTIO_NET_TX_BUDGET), or vhost-net
- * in the host kernel when the device was given a vhost fd per pair and the
- * transport's doorbells (virtio_net_set_doorbells): then only the control
- * queue runs here.  The control queue, the MAC filter (own data path only,
- * as with QEMU's vhost) and link status are always ours.
+ * in the host kernel when the device was given a vhost fd per pair and its
+ * transport hands out kick and call eventfds (struct virtio_transport's
+ * queue_kick_fd/queue_call_fd): then only the control queue runs here.
+ * The control queue, the MAC filter (own data path only, as with QEMU's
+ * vhost) and link status are always ours.
  */
 #ifndef VIREO_VMM_VIRTIO_NET_H
 #define VIREO_VMM_VIRTIO_NET_H
@@ -96,19 +97,6 @@ struct vhost;
 int virtio_net_create(const struct virtio_env *env, struct net_backend *be,
 		      const uint8_t mac[6], const char *id, struct vhost *vhost,
 		      struct virtio_dev **out);
-
-/* What vhost needs of the transport (vmm/virtio/pci.h's hooks). */
-struct virtio_net_doorbells {
-	/* The eventfd a guest kick of queue q signals; take true: the
-	 * transport stops reading it, false: it reads it again. fd or -errno. */
-	int (*kick_fd)(void *opaque, unsigned q, bool take);
-	/* The eventfd that raises queue q's interrupt (take true), or give
-	 * it back (take false).  fd or -errno (no MSI-X vector). */
-	int (*call_fd)(void *opaque, unsigned q, bool take);
-	void *opaque;
-};
-void virtio_net_set_doorbells(struct virtio_dev *d,
-			      const struct virtio_net_doorbells *db);
 
 /* Whether the data path runs in vhost-net now (after activation). */
 bool virtio_net_vhost_active(struct virtio_dev *d);

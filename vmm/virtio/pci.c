@@ -33,7 +33,7 @@ struct vp_kick {
 	struct virtio_pci *vp;
 	unsigned q;
 	int fd;
-	bool taken;     /* read by another consumer (virtio_pci_kick_fd) */
+	bool taken;     /* read by another consumer (transport.queue_kick_fd) */
 };
 
 struct vp_msix {
@@ -60,15 +60,12 @@ struct virtio_pci {
 	bool routed[VP_NVEC];
 	uint64_t route_window_ns[VP_NVEC];
 	unsigned route_updates[VP_NVEC];
-	unsigned ext[VP_NVEC];         /* irqfd users outside (virtio_pci_call_fd) */
+	unsigned ext[VP_NVEC];         /* irqfd users outside (transport.queue_call_fd) */
 	uint32_t ext_q[VP_NVEC];       /* ... which queues */
 	/* queue kicks */
 	struct vp_kick kick[VIRTIO_MAX_QUEUES];
 	bool ioev_on;
 	uint64_t ioev_base;
-	/* handed to the device for an outside data path (vhost), until reset */
-	bool kick_ext[VIRTIO_MAX_QUEUES];
-	bool vec_ext[VP_NVEC];
 };
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
@@ -136,7 +133,7 @@ static void vp_vector_fire(struct virtio_pci *vp, unsigned v)
 }
 
 /* A vector whose irqfd is written outside the transport: keep its route
- * as the guest's table says, at once (see virtio_pci_call_fd). */
+ * as the guest's table says, at once (see vp_queue_call_fd). */
 static void vp_ext_sync(struct virtio_pci *vp, unsigned v)
 {
 	const struct vp_msix *e = &vp->msix[v];
@@ -194,80 +191,70 @@ static void vp_irq_config(struct virtio_dev *d)
 
 /* ---- vectors and kicks handed to an outside data path (vhost) ---- */
 
-
 /*
- * An outside writer signals the irqfd of an external vector directly, so
- * its route must follow the guest's MSI-X entry at once rather than at
- * the next vp_vector_fire(): installed while the vector is unmasked,
- * removed while it is masked (KVM then drops the writes).  On an unmask
- * the vector is fired once, for whatever was dropped meanwhile (a spurious
- * interrupt is harmless to a virtio driver).  These updates are not rate
- * limited: each follows a guest write to the MSI-X table.
+ * struct virtio_transport's queue_kick_fd: hand queue q's ioeventfd to
+ * another reader (take) or take it back.  Only the epoll interest changes
+ * (the loop's table is not touched), which is safe from a vCPU thread;
+ * vp_kick checks taken for an event already fetched.
  */
-static void vp_ext_route(struct virtio_pci *vp, unsigned v, bool unmasked_now)
-{
-	const struct vp_msix *e;
-	uint64_t one = 1;
-
-	if (v >= vp->nvec || !vp->vec_ext[v] || vp->irqfd[v] < 0)
-		return;
-	e = &vp->msix[v];
-	if (!vp->msix_enable || vp_vector_masked(vp, v)) {
-		irq_msi_route(vp->env->irq, (unsigned)vp->gsi[v], 0, 0, true);
-		vp->routed[v] = false;
-		return;
-	}
-	vp->routed[v] = irq_msi_route(vp->env->irq, (unsigned)vp->gsi[v],
-				      (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data,
-				      false) == 0;
-	if (vp->routed[v] && unmasked_now &&
-	    write(vp->irqfd[v], &one, sizeof(one)) != sizeof(one)) {
-		/* the counter is full: an interrupt is pending anyway */
-	}
-}
-
-static int vp_queue_kick_fd(struct virtio_dev *d, unsigned q)
+static int vp_queue_kick_fd(struct virtio_dev *d, unsigned q, bool take)
 {
 	struct virtio_pci *vp = d->transport_priv;
+	struct vp_kick *k;
 
 	if (q >= d->ops->nr_queues || q >= VIRTIO_MAX_QUEUES || vp->kick[q].fd < 0)
 		return -EINVAL;
-	/* Not evloop_del/add: those write the loop's table from this (vCPU)
-	 * thread; an empty event mask only changes the epoll set. */
-	if (!vp->kick_ext[q]) {
-		evloop_mod(vp->env->loop, vp->kick[q].fd, 0);
-		vp->kick_ext[q] = true;
-	}
-	return vp->kick[q].fd;
+	k = &vp->kick[q];
+	if (k->taken == take)
+		return k->fd;
+	__atomic_store_n(&k->taken, take, __ATOMIC_RELEASE);
+	if (evloop_mod(vp->env->loop, k->fd, take ? 0 : EPOLLIN) < 0 && !take)
+		verr("%s: cannot watch queue %u notifications again", vp->name, q);
+	return k->fd;
 }
 
-static int vp_queue_call_fd(struct virtio_dev *d, unsigned q)
+/*
+ * struct virtio_transport's queue_call_fd: the irqfd of queue q's MSI-X
+ * vector, whose route from now on follows the guest's MSI-X table at once
+ * (vp_ext_sync), or (take false) release it.
+ */
+static int vp_queue_call_fd(struct virtio_dev *d, unsigned q, bool take)
 {
 	struct virtio_pci *vp = d->transport_priv;
 	unsigned v;
 
 	if (q >= d->ops->nr_queues || q >= VIRTIO_MAX_QUEUES)
 		return -EINVAL;
+	if (!take) {
+		for (v = 0; v < vp->nvec; v++)
+			if (vp->ext[v] && (vp->ext_q[v] & (1u << q))) {
+				vp->ext_q[v] &= ~(1u << q);
+				vp->ext[v]--;
+			}
+		return 0;
+	}
 	v = d->vq[q].msix_vector;
-	if (!vp->msix_enable || v >= vp->nvec || vp->irqfd[v] < 0)
+	if (!vp->msix_enable || v >= vp->nvec)
 		return -ENOENT;
-	vp->vec_ext[v] = true;
-	vp_ext_route(vp, v, false);
+	if (vp->irqfd[v] < 0)
+		return -ENODEV;
+	if (!(vp->ext_q[v] & (1u << q))) {
+		vp->ext_q[v] |= 1u << q;
+		vp->ext[v]++;
+	}
+	vp_ext_sync(vp, v);
 	return vp->irqfd[v];
 }
 
-/* The driver reset the device (its reset op has stopped the outside
- * path): the transport serves the kicks again. */
+/* The driver reset the device (its reset op has given back what it took,
+ * or should have): the transport serves every kick again. */
 static void vp_ext_reset(struct virtio_pci *vp)
 {
-	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
-		if (!vp->kick_ext[q])
-			continue;
-		vp->kick_ext[q] = false;
-		if (evloop_mod(vp->env->loop, vp->kick[q].fd, EPOLLIN) < 0)
-			verr("%s: cannot watch queue %u notifications again", vp->name, q);
-	}
-	memset(vp->vec_ext, 0, sizeof(vp->vec_ext));
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES && q < vp->vdev->ops->nr_queues; q++)
+		if (vp->kick[q].fd >= 0)
+			vp_queue_kick_fd(vp->vdev, q, false);
+	memset(vp->ext, 0, sizeof(vp->ext));
+	memset(vp->ext_q, 0, sizeof(vp->ext_q));
 }
 
 /* ---- common configuration ---- */
@@ -392,7 +379,6 @@ static void vp_msix_access(struct virtio_pci *vp, uint64_t off, uint8_t *data,
 			vp->routed[v] = false;
 		vp_ext_sync(vp, v);
 		vp_vector_unmasked(vp, v);
-		vp_ext_route(vp, v, field == 3 && !(*w & 1));
 	}
 }
 
@@ -516,7 +502,6 @@ static void vp_cfg_write(struct pci_dev *pd, unsigned off, const uint8_t *data,
 		for (unsigned v = 0; v < vp->nvec; v++) {
 			vp_ext_sync(vp, v);
 			vp_vector_unmasked(vp, v);
-			vp_ext_route(vp, v, true);
 		}
 		virtio_dev_unlock(vp->vdev);
 	}
@@ -734,48 +719,4 @@ fail:
 struct virtio_dev *virtio_pci_vdev(struct virtio_pci *vp)
 {
 	return vp->vdev;
-}
-
-int virtio_pci_kick_fd(struct virtio_pci *vp, unsigned q, bool take)
-{
-	struct vp_kick *k;
-
-	if (q >= vp->vdev->ops->nr_queues || q >= VIRTIO_MAX_QUEUES || vp->kick[q].fd < 0)
-		return -EINVAL;
-	k = &vp->kick[q];
-	if (k->taken == take)
-		return k->fd;
-	__atomic_store_n(&k->taken, take, __ATOMIC_RELEASE);
-	/* Only the epoll interest changes (the loop's table is not touched),
-	 * which is safe from a vCPU thread; vp_kick checks taken for an event
-	 * already fetched. */
-	evloop_mod(vp->env->loop, k->fd, take ? 0 : EPOLLIN);
-	return k->fd;
-}
-
-int virtio_pci_call_fd(struct virtio_pci *vp, unsigned q, bool take)
-{
-	unsigned v;
-
-	if (q >= vp->vdev->ops->nr_queues || q >= VIRTIO_MAX_QUEUES)
-		return -EINVAL;
-	v = vp->vdev->vq[q].msix_vector;
-	if (!take) {
-		for (v = 0; v < vp->nvec; v++)
-			if (vp->ext[v] && (vp->ext_q[v] & (1u << q))) {
-				vp->ext_q[v] &= ~(1u << q);
-				vp->ext[v]--;
-			}
-		return 0;
-	}
-	if (!vp->msix_enable || v >= vp->nvec)
-		return -EINVAL;
-	if (vp->irqfd[v] < 0)
-		return -ENODEV;
-	if (!(vp->ext_q[v] & (1u << q))) {
-		vp->ext_q[v] |= 1u << q;
-		vp->ext[v]++;
-	}
-	vp_ext_sync(vp, v);
-	return vp->irqfd[v];
 }

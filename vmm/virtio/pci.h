@@ -33,27 +33,6 @@ void virtio_pci_destroy(struct virtio_pci *vp);
 
 struct virtio_dev *virtio_pci_vdev(struct virtio_pci *vp);
 
-/*
- * Hooks for a device that hands a queue's data path to another consumer
- * (vhost-net).  Both are called with the device's lock held (from its
- * activate and reset callbacks).
- *
- * virtio_pci_kick_fd(vp, q, true): the eventfd KVM signals when the guest
- * kicks queue q (the ioeventfd); the event loop stops reading it until
- * virtio_pci_kick_fd(vp, q, false) gives it back.  Returns the fd, or
- * -errno.
- *
- * virtio_pci_call_fd(vp, q, true): the irqfd of queue q's MSI-X vector; a
- * write to it interrupts the guest.  The transport keeps its route in step
- * with the guest's MSI-X table from now on (installed at once, removed
- * while the vector or the function is masked, and the vector fired once on
- * unmasking, since interrupts sent while masked are not recorded in the
- * PBA).  Returns the fd, or -EINVAL when MSI-X is off or the queue has no
- * vector, -ENODEV when the vector has no irqfd; (vp, q, false) releases it.
- */
-int virtio_pci_kick_fd(struct virtio_pci *vp, unsigned q, bool take);
-int virtio_pci_call_fd(struct virtio_pci *vp, unsigned q, bool take);
-
 /* BAR 4 layout. */
 #define VIRTIO_PCI_BAR          4
 #define VIRTIO_PCI_BAR_SIZE     0x8000u

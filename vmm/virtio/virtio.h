@@ -77,26 +77,29 @@ struct virtio_transport {
 	void (*irq_queue)(struct virtio_dev *dev, unsigned q);
 	void (*irq_config)(struct virtio_dev *dev);
 	/*
-	 * For devices whose queues are served outside the VMM (vhost): both
-	 * optional (NULL: not available), both called with the device lock
-	 * held, typically from ops->activate once the queues are set up.
+	 * For devices whose queues are served outside the VMM (vhost-net,
+	 * vhost-vsock): both optional (NULL: not available), both called with
+	 * the device lock held, from ops->activate (take) and ops->reset or
+	 * destroy (give back, take false).
 	 *
-	 * queue_kick_fd: the eventfd the guest's notifications of queue q
-	 * signal (KVM ioeventfd).  From this call until the driver resets the
-	 * device, the transport no longer reads it itself (ops->queue_notify
-	 * is not called for q): whoever was given it serves the kicks.
-	 * Returns the fd (still the transport's: do not close it) or -errno.
+	 * queue_kick_fd(take): the eventfd the guest's notifications of queue
+	 * q signal (KVM ioeventfd).  From then until it is given back (or the
+	 * driver resets the device) the transport no longer reads it itself
+	 * (ops->queue_notify is not called for q): whoever took it serves the
+	 * kicks.  Returns the fd (still the transport's: do not close it) or
+	 * -errno.
 	 *
-	 * queue_call_fd: an eventfd whose every write interrupts the guest
-	 * as virtio_dev_queue_interrupt() would for queue q (a KVM irqfd on
-	 * the queue's MSI-X vector, its route installed now and kept in step
-	 * with the guest's MSI-X table until the device is reset).  Returns
-	 * the fd (the transport's) or -errno when there is none (no MSI-X,
-	 * no vector for q): the device must then interrupt through
+	 * queue_call_fd(take): an eventfd whose every write interrupts the
+	 * guest as virtio_dev_queue_interrupt() would for queue q (a KVM irqfd
+	 * on the queue's MSI-X vector; its route installed now and kept in
+	 * step with the guest's MSI-X table, removed while the vector is
+	 * masked, the vector fired once on unmasking).  Returns the fd (the
+	 * transport's) or -errno when there is none (-ENOENT: no MSI-X or no
+	 * vector for q): the device must then interrupt through
 	 * virtio_dev_queue_interrupt() itself.
 	 */
-	int (*queue_kick_fd)(struct virtio_dev *dev, unsigned q);
-	int (*queue_call_fd)(struct virtio_dev *dev, unsigned q);
+	int (*queue_kick_fd)(struct virtio_dev *dev, unsigned q, bool take);
+	int (*queue_call_fd)(struct virtio_dev *dev, unsigned q, bool take);
 };
 
 struct virtio_dev_ops {

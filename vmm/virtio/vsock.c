@@ -58,6 +58,10 @@ static void vsock_stop(struct virtio_vsock *s)
 		vwarn("%s: cannot stop vhost-vsock: %s", s->vdev.name, strerror(errno));
 	vhost_vring_stop(&s->vh, VQ_RX);
 	vhost_vring_stop(&s->vh, VQ_TX);
+	for (unsigned q = VQ_RX; q <= VQ_TX; q++) {
+		s->vdev.transport->queue_kick_fd(&s->vdev, q, false);
+		s->vdev.transport->queue_call_fd(&s->vdev, q, false);
+	}
 	s->started = false;
 }
 
@@ -116,12 +120,13 @@ static int vsock_activate(struct virtio_dev *d)
 		return -ENOTSUP;
 	}
 	vsock_stop(s);
+	s->started = true;   /* from here on vsock_stop undoes what was done */
 	r = vhost_set_features(&s->vh, d->guest_features);
 	if (r == 0)
 		r = vhost_set_mem_table(&s->vh, d->env->mem);
 	for (unsigned q = VQ_RX; q <= VQ_TX && r == 0; q++) {
-		int kick = t->queue_kick_fd(d, q);
-		int call = t->queue_call_fd(d, q);
+		int kick = t->queue_kick_fd(d, q, true);
+		int call = t->queue_call_fd(d, q, true);
 
 		if (call < 0)
 			call = s->relay[q].fd;
@@ -131,10 +136,8 @@ static int vsock_activate(struct virtio_dev *d)
 		}
 		r = vhost_vring_start(&s->vh, q, &d->vq[q], kick, call);
 	}
-	if (r == 0) {
-		s->started = true;   /* so that vsock_stop detaches what we gave */
+	if (r == 0)
 		r = vsock_running(s, 1);
-	}
 	if (r < 0) {
 		verr("%s: cannot start vhost-vsock: %s", d->name, strerror(-r));
 		vsock_stop(s);
