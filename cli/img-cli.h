@@ -25,6 +25,12 @@ void cli_progress(bool on, uint64_t done, uint64_t total);
 char *cli_human_size(uint64_t v, char *buf, size_t len);
 bool cli_is_zero(const void *buf, size_t len);
 
+/* The whole command line (argv[0] is the program): what main() runs.
+ * Returns the exit status; it never exits and can be called again (each
+ * call starts with the defaults).  Output goes to stdout, messages to
+ * vlog_file(). */
+int vireo_img_main(int argc, char **argv);
+
 int cmd_convert(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
 int cmd_rebase(int argc, char **argv);

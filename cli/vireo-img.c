@@ -232,7 +232,7 @@ static int cmd_create(int argc, char **argv)
 				return 1;
 			break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		default: usage(vlog_file()); return 1;
 		}
 	}
 	if (optind >= argc) {
@@ -439,7 +439,7 @@ static int cmd_info(int argc, char **argv)
 		case 'B': chain = true; break;
 		case 'U': cli_force_share = true; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		default: usage(vlog_file()); return 1;
 		}
 	}
 	if (optind != argc - 1) {
@@ -497,7 +497,7 @@ static int cmd_check(int argc, char **argv)
 		case 'T': break;
 		case 'U': cli_force_share = true; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		default: usage(vlog_file()); return 1;
 		}
 	}
 	if (optind != argc - 1) {
@@ -521,7 +521,7 @@ static int cmd_check(int argc, char **argv)
 		vimg_close(img);
 		return 63;
 	}
-	r = vimg_check(img, fix, &res, quiet || json ? NULL : stderr);
+	r = vimg_check(img, fix, &res, quiet || json ? NULL : vlog_file());
 	if (r < 0) {
 		verr("Check failed: %s", vimg_errmsg(img));
 		vimg_close(img);
@@ -612,7 +612,7 @@ static int cmd_snapshot(int argc, char **argv)
 			name = optarg;
 			break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		default: usage(vlog_file()); return 1;
 		}
 	}
 	if (optind != argc - 1) {
@@ -670,7 +670,7 @@ static int cmd_resize(int argc, char **argv)
 		case 'S': shrink = true; break;
 		case 'P': break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		default: usage(vlog_file()); return 1;
 		}
 	}
 	if (optind + 2 != argc) {
@@ -711,7 +711,7 @@ static int cmd_resize(int argc, char **argv)
 	return r < 0 ? 1 : 0;
 }
 
-int main(int argc, char **argv)
+int vireo_img_main(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
@@ -725,8 +725,12 @@ int main(int argc, char **argv)
 	};
 
 	vlog_set_prog("vireo-img");
+	/* Nothing is left from an earlier call in this process. */
+	cli_probe_backing = false;
+	cli_force_share = false;
+	optind = 0;   /* glibc: start getopt afresh */
 	if (argc < 2) {
-		usage(stderr);
+		usage(vlog_file());
 		return 1;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
