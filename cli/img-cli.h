@@ -10,6 +10,9 @@
 /* --probe-backing (any verb): probe the format of backing files that do
  * not name one, instead of refusing them. */
 extern bool cli_probe_backing;
+/* --confine-backing (any verb): backing files must resolve inside the
+ * directory of the image named on the command line. */
+extern bool cli_confine_backing;
 /* -U / --force-share of the verb: read-only opens take no lock. */
 extern bool cli_force_share;
 /* What to print after a failed open (r from vimg_open). */

@@ -489,7 +489,8 @@ int cmd_commit(int argc, char **argv)
 		char *bpath = strdup(vimg_filename(base_ro));
 		const char *bfmt = vimg_format_name(vimg_get_format(base_ro));
 		struct vimg_open_opts o = { .format = fmt, .readonly = true,
-					    .require_backing_fmt = !cli_probe_backing };
+					    .require_backing_fmt = !cli_probe_backing,
+					    .confine_backing = cli_confine_backing };
 		char err[1024];
 		vimg_close(top);
 		top = NULL;

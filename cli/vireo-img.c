@@ -38,6 +38,8 @@ static const char usage_text[] =
 "Sizes take the suffixes k, M, G, T (powers of 1024).\n"
 "Backing files must name their format (-F); --probe-backing (any command)\n"
 "  detects the format of those that do not instead of refusing them.\n"
+"--confine-backing (any command) refuses backing files outside the image's\n"
+"  directory (for images from an untrusted source).\n"
 "check exits 0 (clean), 1 (check failed), 2 (corruptions), 3 (leaks only),\n"
 "63 (format has nothing to check); compare exits 0 (same), 1 (differ), 2 (error).\n"
 "See vireo-img(1).\n";
@@ -91,6 +93,7 @@ void cli_progress(bool on, uint64_t done, uint64_t total)
 
 bool cli_probe_backing;
 bool cli_force_share;
+bool cli_confine_backing;
 
 void cli_open_failed(const char *path, int r, const char *err)
 {
@@ -110,6 +113,7 @@ struct vimg *cli_open_cache(const char *path, const char *fmt, bool readonly,
 	struct vimg_open_opts o = { .format = fmt, .readonly = readonly,
 				    .no_backing = no_backing, .unsafe = unsafe,
 				    .require_backing_fmt = !cli_probe_backing,
+				    .confine_backing = cli_confine_backing,
 				    .force_share = cli_force_share && readonly };
 	struct vimg *img;
 	char err[1024];
@@ -728,6 +732,7 @@ int vireo_img_main(int argc, char **argv)
 	/* Nothing is left from an earlier call in this process. */
 	cli_probe_backing = false;
 	cli_force_share = false;
+	cli_confine_backing = false;
 	optind = 0;   /* glibc: start getopt afresh */
 	if (argc < 2) {
 		usage(vlog_file());
@@ -741,12 +746,15 @@ int vireo_img_main(int argc, char **argv)
 		printf("vireo-img version 0.1.0\n");
 		return 0;
 	}
-	/* --probe-backing is accepted by every verb: take it out here. */
+	/* --probe-backing and --confine-backing are accepted by every verb:
+	 * take them out here. */
 	{
 		int j = 2;
 		for (int i = 2; i < argc; i++) {
 			if (!strcmp(argv[i], "--probe-backing"))
 				cli_probe_backing = true;
+			else if (!strcmp(argv[i], "--confine-backing"))
+				cli_confine_backing = true;
 			else
 				argv[j++] = argv[i];
 		}
