@@ -54,9 +54,11 @@ static int write_sparse(struct vimg *dst, const uint8_t *buf, size_t len,
 		}
 		return 0;
 	}
+	if (!gran)   /* -S 0: no sparse detection, everything is written */
+		return vimg_pwrite(dst, buf, len, off);
 	while (i < len) {
 		size_t n = VIREO_MIN((size_t)gran - (size_t)((off + i) % gran), len - i), j;
-		if (gran && cli_is_zero(buf + i, n)) {
+		if (cli_is_zero(buf + i, n)) {
 			j = i + n;
 			while (j < len) {
 				size_t m = VIREO_MIN((size_t)gran, len - j);

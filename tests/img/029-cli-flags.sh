@@ -3,7 +3,7 @@
 # qemu-img's does (and ignores it), and create with a backing file and no
 # size prints the backing file's size in its Formatting line.  And
 # --confine-backing (every verb) keeps the backing chain inside the image's
-# directory.
+# directory.  convert -S 0 (no sparse detection) once divided by zero.
 . "$(dirname "$0")/common.sh"
 
 "$QEMU_IMG" create -q -f qcow2 base.qcow2 4M
@@ -36,4 +36,14 @@ must "info ok" "$VIREO_IMG" info --confine-backing --backing-chain sub/ok.qcow2 
 	echo "info --confine-backing: follows inside.raw"
 must "convert ok" "$VIREO_IMG" convert --confine-backing -O raw sub/ok.qcow2 out.raw &&
 	echo "convert --confine-backing: follows inside.raw"
+
+# -S 0: everything is written, nothing is left sparse (it once divided by
+# zero on the first non-zero block: found by fuzz_img_cli).
+printf 'Q\0\0\0' > four.raw
+must "convert -S 0" "$VIREO_IMG" convert -S 0 -O raw four.raw four.out &&
+	cmp -s four.raw four.out && echo "convert -S 0 -O raw: copy is identical"
+"$QEMU_IMG" create -q -f qcow2 data.qcow2 1M
+"$QEMU_IO" -c "write -P 0x5a 4k 8k" data.qcow2 >/dev/null
+must "convert -S 0 qcow2" "$VIREO_IMG" convert -S 0 -O qcow2 data.qcow2 data2.qcow2 &&
+	"$QEMU_IMG" compare -q data.qcow2 data2.qcow2 && echo "convert -S 0 -O qcow2: images are identical"
 finish
