@@ -14,14 +14,14 @@
 
 #define CHUNK (2u << 20)
 
+/* A page-aligned buffer, or NULL (said) when there is no memory: callers
+ * fail the verb, they never exit (vireo_img_main() runs in-process too). */
 static void *xalloc(size_t n)
 {
 	void *p = aligned_alloc(4096, VIREO_ALIGN_UP(n, 4096));
 
-	if (!p) {
+	if (!p)
 		verr("out of memory (%zu bytes)", n);
-		exit(1);
-	}
 	return p;
 }
 
@@ -54,9 +54,11 @@ static int write_sparse(struct vimg *dst, const uint8_t *buf, size_t len,
 		}
 		return 0;
 	}
+	if (!gran)   /* -S 0: no sparse detection, everything is written */
+		return vimg_pwrite(dst, buf, len, off);
 	while (i < len) {
 		size_t n = VIREO_MIN((size_t)gran - (size_t)((off + i) % gran), len - i), j;
-		if (gran && cli_is_zero(buf + i, n)) {
+		if (cli_is_zero(buf + i, n)) {
 			j = i + n;
 			while (j < len) {
 				size_t m = VIREO_MIN((size_t)gran, len - j);
@@ -262,7 +264,7 @@ static int write_backing_diff(struct vimg *dst, const uint8_t *buf, uint64_t n,
 {
 	uint8_t *cur = xalloc(n);
 	uint32_t cs = vimg_cluster_size(dst);
-	int w = vimg_pread(dst, cur, n, off);
+	int w = cur ? vimg_pread(dst, cur, n, off) : -ENOMEM;
 
 	for (uint64_t k = 0; w == 0 && k < n;) {
 		uint64_t step = VIREO_MIN((uint64_t)cs - ((off + k) % cs), n - k);
@@ -406,6 +408,10 @@ static int convert_run(int argc, char **argv, const struct convert_opts *o)
 	/* Compression runs on several threads per call: give them more. */
 	c.chunk = o->compress ? 4 * CHUNK : CHUNK;
 	c.buf = xalloc(c.chunk);
+	if (!c.buf) {
+		r = 1;
+		goto out_dst;
+	}
 	cli_progress(o->progress, 0, c.total);
 	for (int i = 0; i < nsrc && !r; i++)
 		r = convert_source(&c, src[i], argv[optind + i]);
@@ -485,7 +491,8 @@ int cmd_commit(int argc, char **argv)
 		char *bpath = strdup(vimg_filename(base_ro));
 		const char *bfmt = vimg_format_name(vimg_get_format(base_ro));
 		struct vimg_open_opts o = { .format = fmt, .readonly = true,
-					    .require_backing_fmt = !cli_probe_backing };
+					    .require_backing_fmt = !cli_probe_backing,
+					    .confine_backing = cli_confine_backing };
 		char err[1024];
 		vimg_close(top);
 		top = NULL;
@@ -507,6 +514,8 @@ int cmd_commit(int argc, char **argv)
 		r = 1;
 	}
 	buf = xalloc(CHUNK);
+	if (!buf)
+		r = 1;
 	while (!r && off < size) {
 		struct vimg_extent e;
 		if (vimg_block_status(top, off, VIREO_MIN((uint64_t)CHUNK, size - off), true, &e) < 0) {
@@ -610,6 +619,8 @@ int cmd_rebase(int argc, char **argv)
 		uint64_t size = vimg_size(img), off = 0;
 		uint32_t cs = vimg_cluster_size(img);
 		uint8_t *a = xalloc(CHUNK), *b = xalloc(CHUNK);
+		if (!a || !b)
+			r = 1;
 		while (!r && off < size) {
 			struct vimg_extent e;
 			uint64_t n;
@@ -707,6 +718,8 @@ int cmd_compare(int argc, char **argv)
 	common = VIREO_MIN(sa, sb);
 	ba = xalloc(CHUNK);
 	bb = xalloc(CHUNK);
+	if (!ba || !bb)
+		r = 2;
 	while (!r && off < VIREO_MAX(sa, sb)) {
 		struct vimg_extent ea, eb;
 		struct vimg *big = sa > sb ? a : b;
@@ -895,6 +908,10 @@ static void *bench_worker(void *arg)
 	uint64_t stride = (uint64_t)j->nthreads * st % m;
 	uint64_t pos = (j->offset % m + (uint64_t)j->tid * st % m) % m;
 
+	if (!buf) {
+		j->r = -ENOMEM;
+		return NULL;
+	}
 	memset(buf, j->pattern, j->size);
 	for (uint64_t i = (uint64_t)j->tid; i < j->count; i += (uint64_t)j->nthreads) {
 		if (i == 0)

@@ -38,6 +38,8 @@ static const char usage_text[] =
 "Sizes take the suffixes k, M, G, T (powers of 1024).\n"
 "Backing files must name their format (-F); --probe-backing (any command)\n"
 "  detects the format of those that do not instead of refusing them.\n"
+"--confine-backing (any command) refuses backing files outside the image's\n"
+"  directory (for images from an untrusted source).\n"
 "check exits 0 (clean), 1 (check failed), 2 (corruptions), 3 (leaks only),\n"
 "63 (format has nothing to check); compare exits 0 (same), 1 (differ), 2 (error).\n"
 "See vireo-img(1).\n";
@@ -91,6 +93,7 @@ void cli_progress(bool on, uint64_t done, uint64_t total)
 
 bool cli_probe_backing;
 bool cli_force_share;
+bool cli_confine_backing;
 
 void cli_open_failed(const char *path, int r, const char *err)
 {
@@ -110,6 +113,7 @@ struct vimg *cli_open_cache(const char *path, const char *fmt, bool readonly,
 	struct vimg_open_opts o = { .format = fmt, .readonly = readonly,
 				    .no_backing = no_backing, .unsafe = unsafe,
 				    .require_backing_fmt = !cli_probe_backing,
+				    .confine_backing = cli_confine_backing,
 				    .force_share = cli_force_share && readonly };
 	struct vimg *img;
 	char err[1024];
@@ -232,7 +236,7 @@ static int cmd_create(int argc, char **argv)
 				return 1;
 			break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		default: usage(vlog_file()); return 1;
 		}
 	}
 	if (optind >= argc) {
@@ -439,7 +443,7 @@ static int cmd_info(int argc, char **argv)
 		case 'B': chain = true; break;
 		case 'U': cli_force_share = true; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		default: usage(vlog_file()); return 1;
 		}
 	}
 	if (optind != argc - 1) {
@@ -497,7 +501,7 @@ static int cmd_check(int argc, char **argv)
 		case 'T': break;
 		case 'U': cli_force_share = true; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		default: usage(vlog_file()); return 1;
 		}
 	}
 	if (optind != argc - 1) {
@@ -521,7 +525,7 @@ static int cmd_check(int argc, char **argv)
 		vimg_close(img);
 		return 63;
 	}
-	r = vimg_check(img, fix, &res, quiet || json ? NULL : stderr);
+	r = vimg_check(img, fix, &res, quiet || json ? NULL : vlog_file());
 	if (r < 0) {
 		verr("Check failed: %s", vimg_errmsg(img));
 		vimg_close(img);
@@ -612,7 +616,7 @@ static int cmd_snapshot(int argc, char **argv)
 			name = optarg;
 			break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		default: usage(vlog_file()); return 1;
 		}
 	}
 	if (optind != argc - 1) {
@@ -670,7 +674,7 @@ static int cmd_resize(int argc, char **argv)
 		case 'S': shrink = true; break;
 		case 'P': break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		default: usage(vlog_file()); return 1;
 		}
 	}
 	if (optind + 2 != argc) {
@@ -711,7 +715,7 @@ static int cmd_resize(int argc, char **argv)
 	return r < 0 ? 1 : 0;
 }
 
-int main(int argc, char **argv)
+int vireo_img_main(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
@@ -725,8 +729,13 @@ int main(int argc, char **argv)
 	};
 
 	vlog_set_prog("vireo-img");
+	/* Nothing is left from an earlier call in this process. */
+	cli_probe_backing = false;
+	cli_force_share = false;
+	cli_confine_backing = false;
+	optind = 0;   /* glibc: start getopt afresh */
 	if (argc < 2) {
-		usage(stderr);
+		usage(vlog_file());
 		return 1;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
@@ -737,12 +746,15 @@ int main(int argc, char **argv)
 		printf("vireo-img version 0.1.0\n");
 		return 0;
 	}
-	/* --probe-backing is accepted by every verb: take it out here. */
+	/* --probe-backing and --confine-backing are accepted by every verb:
+	 * take them out here. */
 	{
 		int j = 2;
 		for (int i = 2; i < argc; i++) {
 			if (!strcmp(argv[i], "--probe-backing"))
 				cli_probe_backing = true;
+			else if (!strcmp(argv[i], "--confine-backing"))
+				cli_confine_backing = true;
 			else
 				argv[j++] = argv[i];
 		}

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -22,6 +23,9 @@ enum vlog_level { VLOG_ERROR = 0, VLOG_WARN, VLOG_INFO, VLOG_DEBUG };
 void vlog_set_prog(const char *prog);
 void vlog_set_level(enum vlog_level lvl);
 enum vlog_level vlog_get_level(void);
+/* Where messages go: stderr by default (and after vlog_set_file(NULL)). */
+void vlog_set_file(FILE *f);
+FILE *vlog_file(void);
 void vlog(enum vlog_level lvl, const char *fmt, ...) VIREO_PRINTF(2, 3);
 void vlogv(enum vlog_level lvl, const char *fmt, va_list ap) VIREO_PRINTF(2, 0);
 
