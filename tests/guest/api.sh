@@ -5,9 +5,11 @@
 # removed at the end.  Run as root, the first VM is sandboxed and filtered
 # (the defaults); the second runs without the sandbox (the builder removes
 # the socket) over a stale socket left at the path.
-#   api.sh VMM GUEST (tests/guest/pwrbtn.elf)
+# A third VM reboots again and again (--on-reboot restart) under
+# requests: the socket serves every VM, and answers 409 between them.
+#   api.sh VMM GUEST (tests/guest/pwrbtn.elf) RESET_GUEST (hello.elf)
 set -u
-vmm=$1 guest=$2
+vmm=$1 guest=$2 reset_guest=$3
 dir=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; rm -rf "$dir"' EXIT
@@ -108,3 +110,29 @@ call PUT /vm/pause; expect 204
 call PUT /vm/resume; expect 204
 shutdown
 echo "api (no sandbox, stale socket): ok"
+
+# Across guest reboots (--on-reboot restart): no failure but 409 between
+# VMs, SIGTERM ends it (143) and the socket goes.
+"$vmm" --on-reboot restart --api-socket "$sock" --kernel "$reset_guest" --cmdline reset \
+	</dev/null >"$dir/out" 2>"$dir/err" &
+pid=$!
+for _ in $(seq 600); do [ -S "$sock" ] && break; sleep 0.1; done
+codes=
+for _ in $(seq 20); do
+	for r in "PUT /vm/pause" "PUT /vm/resume" "GET /vm"; do
+		codes+=" $(curl -s -o /dev/null -w '%{http_code}' --max-time 20 --unix-socket "$sock" \
+			-X ${r% *} "http://localhost${r#* }")"
+	done
+done
+echo "codes:$codes"
+grep -qE ' (000|4[0-8][0-8]|5..)' <<<"${codes// 409/}" && fail "unexpected status among$codes"
+boots=$(grep -c "hello from the tiny guest" "$dir/out")
+kill -TERM $pid
+wait $pid
+rc=$?
+pid=
+[ $rc -eq 143 ] || fail "exit status $rc after SIGTERM, expected 143"
+[ "$boots" -ge 2 ] || fail "the guest booted $boots times, expected 2 or more"
+[ -e "$sock" ] && fail "the socket is still there after the exit"
+grep -q "Sanitizer\|runtime error" "$dir/err" && fail "sanitizer report"
+echo "api (restarts, $boots boots): ok"
