@@ -129,6 +129,19 @@ static const char *const sys_sockets[] = {
 };
 static const unsigned long ioctl_sockets[] = { FIONREAD, FIONBIO, SIOCOUTQ, 0 };
 
+/* The control API's thread: libmicrohttpd on its listening Unix socket
+ * (accept, receive, send, close), driven by poll on its epoll descriptor
+ * (api_server.c); seen with strace -f over tests/guest/api.sh. */
+static const char *const sys_api[] = {
+	"accept4", "recvfrom", "sendto", "sendmsg", "shutdown", "poll", "epoll_wait",
+	"epoll_ctl", END,
+};
+/* Without the sandbox the builder (main thread) removes the socket at
+ * the end; with it, the monitor does. */
+static const char *const sys_builder_api[] = { "unlink", END };
+/* The monitor removes the socket once the VM's process has ended. */
+static const char *const sys_monitor_api[] = { "unlinkat", END };
+
 /* KVM ioctls of a running VM: interrupts and doorbells (device exits on
  * vCPU threads, completions and the power button on the event loop). */
 static const unsigned long ioctl_runtime[] = {
@@ -169,8 +182,7 @@ static const struct role_def roles[VMM_ROLE_COUNT] = {
 		.sys = { sys_base, sys_device },
 		.ioctls = { ioctl_runtime, ioctl_vcpu } },
 	[VMM_ROLE_IO] = { .name = "io", .sys = { sys_base, sys_io } },
-	/* Reserved for the API thread: it will add its socket calls here. */
-	[VMM_ROLE_API] = { .name = "api", .sys = { sys_base } },
+	[VMM_ROLE_API] = { .name = "api", .sys = { sys_base, sys_api } },
 	[VMM_ROLE_MONITOR] = { .name = "monitor", .sys = { sys_monitor } },
 	[VMM_ROLE_WATCHDOG] = { .name = "watchdog", .sys = { sys_base, sys_watchdog },
 		.ioctls = { ioctl_terminal } },
@@ -253,7 +265,20 @@ static int filters_compile(enum vmm_role role, uint32_t deflt)
 			open_allowed = true;
 		}
 	}
-	/* open and openat fail with EACCES in every role, rather than kill:
+	/* --api-socket: the builder starts the API thread (whose first
+	 * calls run under the builder's filter, and every later one under
+	 * both); the monitor removes the socket. */
+	if (filters_extras_v & FILTERS_API) {
+		const char *const *l = role == VMM_ROLE_BUILDER ? sys_api
+				       : role == VMM_ROLE_MONITOR ? sys_monitor_api : NULL;
+
+		for (unsigned i = 0; l && l[i] && !r; i++)
+			r = filters_add(ctx, l[i], &nsys);
+		for (unsigned i = 0; role == VMM_ROLE_BUILDER &&
+		     (filters_extras_v & FILTERS_API_UNLINK) && sys_builder_api[i] && !r; i++)
+			r = filters_add(ctx, sys_builder_api[i], &nsys);
+	}
+		/* open and openat fail with EACCES in every role, rather than kill:
 	 * nothing is opened after the hold, but glibc reads /sys or /proc
 	 * behind some calls and falls back when it cannot (sysconf's CPU
 	 * count, malloc sizing its arenas in a thread's first allocation;

@@ -15,7 +15,7 @@ enum vmm_role {
 	VMM_ROLE_LOOP,       /* the event loop */
 	VMM_ROLE_VCPU,       /* vCPU threads: KVM_RUN and device exits */
 	VMM_ROLE_IO,         /* disk I/O workers (blk_raw, lib/img aio) */
-	VMM_ROLE_API,        /* the API thread (not there yet) */
+	VMM_ROLE_API,        /* the control API's thread (api_server.c) */
 	VMM_ROLE_MONITOR,    /* the sandbox's monitor process (sandbox.c) */
 	VMM_ROLE_WATCHDOG,   /* signals and the stop deadline (watchdog.c) */
 	VMM_ROLE_COUNT,
@@ -26,6 +26,10 @@ enum {
 	FILTERS_TAP = 1u << 0,       /* --net tap=, fd= */
 	FILTERS_VHOST = 1u << 1,     /* vhost-net, vhost-vsock */
 	FILTERS_SOCKETS = 1u << 2,   /* --net user (libslirp) */
+	FILTERS_API = 1u << 3,       /* --api-socket: the builder starts the
+				      * API thread, the monitor removes the
+				      * socket */
+	FILTERS_API_UNLINK = 1u << 4, /* and no sandbox: the builder removes it */
 };
 
 /* Set the mode for the process and compile the filters (main thread,

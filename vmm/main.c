@@ -12,6 +12,7 @@
 
 #include <vireo/util.h>
 
+#include "api.h"
 #include "filters.h"
 #include "hold.h"
 #include "options.h"
@@ -97,6 +98,8 @@ static unsigned main_filter_extras(const struct vmm_opts *o)
 {
 	unsigned x = o->virtio.vsock ? FILTERS_VHOST : 0;
 
+	if (o->api_socket)
+		x |= FILTERS_API | (sandbox_wanted(o) ? 0 : FILTERS_API_UNLINK);
 	for (unsigned i = 0; i < o->virtio.nr_nets; i++) {
 		const struct virtio_net_opt *n = &o->virtio.net[i];
 
@@ -166,12 +169,15 @@ int main(int argc, char **argv)
 	}
 	if (hold_open(&opts))
 		return VMM_EXIT_ERROR;
-	if (sandbox_lock(&opts)) {
+	/* The API's socket: in the host's file system, before the lock. */
+	if (api_server_open(&opts) || sandbox_lock(&opts)) {
+		api_server_close();
 		hold_close();
 		return VMM_EXIT_ERROR;
 	}
 	main_test_hook();
-	if (filters_enter(VMM_ROLE_BUILDER)) {
+	if (filters_enter(VMM_ROLE_BUILDER) || api_server_start()) {
+		api_server_close();
 		hold_close();
 		return VMM_EXIT_ERROR;
 	}
@@ -183,10 +189,13 @@ int main(int argc, char **argv)
 		if (vm_create(&vm, &opts, start_ns) || vm_load(&vm) ||
 		    console_open(&vm.console, &opts)) {
 			vm_destroy(&vm);
+			api_server_close();
 			hold_close();
 			return VMM_EXIT_ERROR;
 		}
+		api_server_bind(&vm);
 		stop = main_run(&vm);
+		api_server_unbind();
 		console_close(&vm.console);
 		status = main_status(&vm, stop);
 		vm_destroy(&vm);
@@ -204,6 +213,7 @@ int main(int argc, char **argv)
 			vinfo("guest asked for a reboot: exiting with status %d", status);
 		break;
 	}
+	api_server_close();
 	hold_close();
 	return status;
 }

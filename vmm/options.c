@@ -15,7 +15,7 @@ enum {
 	OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_RNG, OPT_UNPACK, OPT_SERIAL_COALESCE,
 	OPT_VSOCK, OPT_BALLOON,
 	OPT_SANDBOX, OPT_SECCOMP, OPT_USER, OPT_CGROUP, OPT_CPU_MAX, OPT_MEMORY_MAX,
-	OPT_NET,
+	OPT_NET, OPT_API_SOCKET,
 };
 
 static const struct option vmm_longopts[] = {
@@ -46,6 +46,7 @@ static const struct option vmm_longopts[] = {
 	{ "cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "cpu-max", required_argument, NULL, OPT_CPU_MAX },
 	{ "memory-max", required_argument, NULL, OPT_MEMORY_MAX },
+	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -85,7 +86,11 @@ void vmm_opts_usage(FILE *f)
 "  --mem-hugepages        ask for transparent huge pages for guest RAM\n"
 "  --debug-exit           port 0x501: a guest write of V exits with status V\n"
 "                         (test guests)\n"
-"  --verbose              more messages on stderr\n",
+"  --verbose              more messages on stderr\n"
+"  --api-socket PATH      serve the control API (HTTP/JSON: state, pause,\n"
+"                         resume, shutdown, balloon) on a Unix socket made\n"
+"                         at PATH (mode 0600; refused if PATH exists, unless\n"
+"                         a stale socket); removed at exit\n",
 	      f);
 	virtio_opts_usage(f);
 	fputs(
@@ -338,6 +343,13 @@ int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
 					optarg);
 			if (strcmp(optarg, "max"))
 				o->memory_max = v;
+			break;
+		case OPT_API_SOCKET:
+			if (!*optarg || strlen(optarg) > 107)
+				return vmm_opts_err(err, errlen,
+					"--api-socket '%s': give a path of 1 to 107 characters",
+					optarg);
+			o->api_socket = optarg;
 			break;
 		case OPT_NET:
 			if (virtio_opts_net(&o->virtio, optarg, err, errlen))

@@ -57,6 +57,7 @@ struct vmm_opts {
 	uint32_t uid, gid;
 	bool user_given;
 	const char *cgroup;          /* --cgroup PATH (absolute), or NULL */
+	const char *api_socket;      /* --api-socket PATH, or NULL */
 	bool cpu_max_given;          /* --cpu-max */
 	uint64_t cpu_quota_us;       /* 0: max (no limit) */
 	uint64_t cpu_period_us;

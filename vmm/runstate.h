@@ -4,10 +4,16 @@
  * request wins and wakes the event loop through an eventfd.  It also
  * carries the generation counter of register-dump requests (SIGQUIT, or
  * a vCPU's crash): each vCPU prints its state once per generation.
+ *
+ * Pausing (the control API, api.h): the pauser sets `paused` and kicks the
+ * vCPUs; each vCPU parks in runstate_park() before its next KVM_RUN and
+ * stays there until resumed or stopping.  The pause lock is a leaf of the
+ * lock order (vmm/README.md): nothing else is taken while holding it.
  */
 #ifndef VIREO_VMM_RUNSTATE_H
 #define VIREO_VMM_RUNSTATE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -26,6 +32,11 @@ struct runstate {
 	int status;                    /* debug-exit value or signal number */
 	int efd;                       /* eventfd, readable once stopping */
 	_Atomic unsigned dump_gen;
+	_Atomic bool paused;           /* vCPUs are to park */
+	pthread_mutex_t pause_lock;    /* a leaf: guards parked, both conds */
+	pthread_cond_t parked_cond;    /* parked changed (the pauser waits) */
+	pthread_cond_t resume_cond;    /* paused cleared or stopping */
+	unsigned parked;               /* vCPUs in runstate_park() */
 };
 
 /* Returns 0 or -errno. */
@@ -34,6 +45,19 @@ void runstate_destroy(struct runstate *rs);
 
 /* Ask the VM to stop (any thread).  The first request wins. */
 void runstate_request_stop(struct runstate *rs, enum vm_stop why, int status);
+
+/* A vCPU thread, before KVM_RUN, when runstate_pause_asked(): count
+ * itself parked and wait until resumed or stopping. */
+void runstate_park(struct runstate *rs);
+static inline bool runstate_pause_asked(struct runstate *rs)
+{
+	return atomic_load(&rs->paused);
+}
+/* The pauser: wait until @n vCPUs are parked (0), the VM is stopping
+ * (-ESHUTDOWN) or @timeout_ms passed (-ETIMEDOUT). */
+int runstate_wait_parked(struct runstate *rs, unsigned n, unsigned timeout_ms);
+/* Let parked vCPUs go on (the caller cleared `paused`). */
+void runstate_wake_parked(struct runstate *rs);
 
 static inline bool runstate_stopping(struct runstate *rs)
 {

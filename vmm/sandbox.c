@@ -47,6 +47,32 @@ static bool sb_on;
 static int sb_pipe = -1;          /* child: tells the monitor it dropped */
 static uid_t sb_uid;
 static gid_t sb_gid;
+/* --api-socket: its directory (opened before the fork) and name, for the
+ * monitor to remove it once the VM's process has ended; made: the child
+ * made it (told with the lock). */
+static int sb_api_dir = -1;
+static char sb_api_name[108];
+static bool sb_api_made;
+
+void sandbox_api_socket_made(void)
+{
+	sb_api_made = true;
+}
+
+/* The monitor: remove the API socket the child made, as the sandbox's
+ * user (it works where that user may remove it; else the next vireo-vmm
+ * replaces the stale socket). */
+static void sandbox_api_cleanup(void)
+{
+	if (sb_api_made && sb_api_dir >= 0 && unlinkat(sb_api_dir, sb_api_name, 0)) {
+		/* left behind: stale, and replaced by the next start */
+	}
+}
+
+bool sandbox_wanted(const struct vmm_opts *o)
+{
+	return o->sandbox == VMM_SANDBOX_ON || (o->sandbox == VMM_SANDBOX_AUTO && geteuid() == 0);
+}
 
 bool sandbox_active(void)
 {
@@ -165,6 +191,7 @@ static void sandbox_exit_like(int st)
 	sigset_t set;
 	int sig;
 
+	sandbox_api_cleanup();
 	if (WIFEXITED(st))
 		_exit(WEXITSTATUS(st));
 	sig = WTERMSIG(st);
@@ -209,12 +236,14 @@ static void sandbox_monitor(pid_t child, int rfd)
 		if (poll(pf, locked ? 1 : 2, -1) < 0)
 			continue;
 		if (!locked && pf[1].revents) {
-			char c;
+			char c[2] = { 0, 0 };
 
-			/* A byte: the child dropped; EOF: it ended early. */
-			if (read(rfd, &c, 1) != 1) {
+			/* "L" or "AL" (it made the API socket): the child
+			 * dropped; EOF: it ended early. */
+			if (read(rfd, c, sizeof(c)) < 1) {
 				/* ended before the drop: its status says why */
 			}
+			sb_api_made = c[0] == 'A';
 			close(rfd);
 			locked = true;
 			if (sandbox_drop(sb_uid, sb_gid) || filters_enter(VMM_ROLE_MONITOR)) {
@@ -304,7 +333,7 @@ int sandbox_start(const struct vmm_opts *o)
 	int p[2], r;
 	pid_t pid;
 
-	sb_on = o->sandbox == VMM_SANDBOX_ON || (o->sandbox == VMM_SANDBOX_AUTO && root);
+	sb_on = sandbox_wanted(o);
 	if (sb_on && !root) {
 		verr("--sandbox needs root (it creates namespaces and switches users); "
 		     "without root only the system call filters apply (--sandbox=off)");
@@ -318,6 +347,22 @@ int sandbox_start(const struct vmm_opts *o)
 		return r;
 	if (pipe2(p, O_CLOEXEC))
 		return sandbox_fail("pipe");
+	if (o->api_socket) {
+		/* The monitor removes the socket at the end: its directory now,
+		 * before the child's new root hides it. */
+		const char *slash = strrchr(o->api_socket, '/');
+		char dir[4096];
+
+		if (!slash)
+			snprintf(dir, sizeof(dir), ".");
+		else if (slash == o->api_socket)
+			snprintf(dir, sizeof(dir), "/");
+		else
+			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - o->api_socket),
+				 o->api_socket);
+		snprintf(sb_api_name, sizeof(sb_api_name), "%s", slash ? slash + 1 : o->api_socket);
+		sb_api_dir = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
 	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID |
 		    (sandbox_host_net(o) ? 0 : CLONE_NEWNET)))
 		return sandbox_fail("cannot create namespaces");
@@ -338,6 +383,9 @@ int sandbox_start(const struct vmm_opts *o)
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(p[0]);
+	if (sb_api_dir >= 0)
+		close(sb_api_dir);   /* the monitor's */
+	sb_api_dir = -1;
 	sb_pipe = p[1];
 	filters_no_leak_check();
 	/* The monitor gone (SIGKILL): so are we. */
@@ -404,7 +452,7 @@ int sandbox_lock(const struct vmm_opts *o)
 		return r;
 	/* Cleared by the uid switch: ask again. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if (write(sb_pipe, "L", 1) != 1) {
+	if (write(sb_pipe, sb_api_made ? "AL" : "L", sb_api_made ? 2 : 1) < 1) {
 		/* the monitor is gone: PDEATHSIG ends us */
 	}
 	close(sb_pipe);

@@ -22,5 +22,10 @@ int sandbox_start(const struct vmm_opts *o);
  * no_new_privs (always).  0 or -errno after printing one line. */
 int sandbox_lock(const struct vmm_opts *o);
 bool sandbox_active(void);
+/* Whether sandbox_start() will enter the sandbox (--sandbox, root). */
+bool sandbox_wanted(const struct vmm_opts *o);
+/* The child made the --api-socket (before sandbox_lock): the monitor
+ * removes it when the VM's process has ended. */
+void sandbox_api_socket_made(void);
 
 #endif

@@ -147,6 +147,13 @@ static void *vcpu_thread(void *arg)
 			if (runstate_stopping(v->env->rs))
 				break;  /* a stop's kick may have been undone */
 		}
+		if (runstate_pause_asked(v->env->rs)) {
+			/* Paused (the control API): out of KVM_RUN until
+			 * resumed.  The pause's kick set immediate_exit. */
+			runstate_park(v->env->rs);
+			v->run->immediate_exit = 0;
+			continue;   /* a stop or a new pause is checked again */
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu_exit_begin(v);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
@@ -262,13 +263,18 @@ int vm_create(struct vm *vm, const struct vmm_opts *opts, uint64_t start_ns)
 
 	memset(vm, 0, sizeof(*vm));
 	vm->opts = opts;
-	vm->kvm_fd = vm->vm_fd = vm->rs.efd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->rs.efd = vm->call_fd = -1;
+	pthread_mutex_init(&vm->call_lock, NULL);
+	pthread_cond_init(&vm->call_cond, NULL);
 	vm->start_ns = start_ns;
 	vm->ncpus = opts->cpus;
 	if ((ret = bus_init(&vm->pio, "pio")) || (ret = bus_init(&vm->mmio, "mmio")))
 		return ret;
 	if ((ret = runstate_init(&vm->rs)))
 		return ret;
+	vm->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->call_fd < 0)
+		return -errno;
 	vm->loop = evloop_new();
 	if (!vm->loop)
 		return -ENOMEM;
@@ -418,6 +424,76 @@ static void vm_on_signal(void *opaque, uint32_t events)
 	}
 }
 
+struct vm_call {
+	int (*fn)(struct vm *vm, void *arg);
+	void *arg;
+	int result;
+	bool done;
+};
+
+static void vm_call_finish(struct vm *vm, struct vm_call *c, int result)
+{
+	pthread_mutex_lock(&vm->call_lock);
+	c->result = result;
+	c->done = true;
+	pthread_cond_broadcast(&vm->call_cond);
+	pthread_mutex_unlock(&vm->call_lock);
+}
+
+/* The event loop: run the waiting vm_call(). */
+static void vm_on_call(void *opaque, uint32_t events)
+{
+	struct vm *vm = opaque;
+	struct vm_call *c;
+	uint64_t v;
+
+	if (read(vm->call_fd, &v, sizeof(v)) < 0) {
+		/* spurious wake-up */
+	}
+	pthread_mutex_lock(&vm->call_lock);
+	c = vm->call;
+	vm->call = NULL;
+	pthread_mutex_unlock(&vm->call_lock);
+	if (c)
+		vm_call_finish(vm, c, c->fn(vm, c->arg));
+}
+
+/* The loop has ended: a waiting call fails, later ones too. */
+static void vm_call_close(struct vm *vm)
+{
+	struct vm_call *c;
+
+	pthread_mutex_lock(&vm->call_lock);
+	vm->call_closed = true;
+	c = vm->call;
+	vm->call = NULL;
+	pthread_mutex_unlock(&vm->call_lock);
+	if (c)
+		vm_call_finish(vm, c, -ESHUTDOWN);
+}
+
+int vm_call(struct vm *vm, int (*fn)(struct vm *vm, void *arg), void *arg)
+{
+	struct vm_call c = { fn, arg, 0, false };
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&vm->call_lock);
+	if (vm->call_closed || vm->call) {
+		pthread_mutex_unlock(&vm->call_lock);
+		return vm->call_closed ? -ESHUTDOWN : -EBUSY;
+	}
+	vm->call = &c;
+	pthread_mutex_unlock(&vm->call_lock);
+	if (write(vm->call_fd, &one, sizeof(one)) < 0) {
+		/* the counter is far from full */
+	}
+	pthread_mutex_lock(&vm->call_lock);
+	while (!c.done)
+		pthread_cond_wait(&vm->call_cond, &vm->call_lock);
+	pthread_mutex_unlock(&vm->call_lock);
+	return c.result;
+}
+
 /* The watchdog gave up on a stuck teardown: the terminal comes back. */
 static void vm_emergency(void *opaque)
 {
@@ -450,7 +526,8 @@ int vm_run(struct vm *vm)
 	int ret = watchdog_start(&vm->wd, &vm->rs, WATCHDOG_GRACE_MS, vm_emergency, vm);
 
 	if (ret || evloop_add(vm->loop, watchdog_forward_fd(&vm->wd), EPOLLIN, vm_on_signal, vm) ||
-	    evloop_add(vm->loop, vm->rs.efd, EPOLLIN, vm_on_stop, vm)) {
+	    evloop_add(vm->loop, vm->rs.efd, EPOLLIN, vm_on_stop, vm) ||
+	    evloop_add(vm->loop, vm->call_fd, EPOLLIN, vm_on_call, vm)) {
 		verr("cannot set up the event loop: %s", strerror(errno));
 		runstate_request_stop(&vm->rs, VM_STOP_ERROR, 1);
 	}
@@ -479,9 +556,45 @@ int vm_run(struct vm *vm)
 		vcpu_join(vm->vcpus[i]);
 	console_stop(&vm->console);
 	evloop_del(vm->loop, vm->rs.efd);
+	evloop_del(vm->loop, vm->call_fd);
+	vm_call_close(vm);
 	if (vm->wd.started)
 		evloop_del(vm->loop, watchdog_forward_fd(&vm->wd));
 	return runstate_why(&vm->rs);
+}
+
+/* ---- pause (the control API) ----------------------------------------------------- */
+
+int vm_pause(struct vm *vm, unsigned timeout_ms)
+{
+	bool was = false;
+	int r;
+
+	if (runstate_stopping(&vm->rs))
+		return -ESHUTDOWN;
+	if (!atomic_compare_exchange_strong(&vm->rs.paused, &was, true))
+		return -EALREADY;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_kick(vm->vcpus[i]);
+	r = runstate_wait_parked(&vm->rs, vm->ncpus, timeout_ms);
+	if (r == -ETIMEDOUT) {
+		/* Not all stopped in time: back to running. */
+		atomic_store(&vm->rs.paused, false);
+		runstate_wake_parked(&vm->rs);
+	}
+	return r;
+}
+
+int vm_resume(struct vm *vm)
+{
+	bool was = true;
+
+	if (runstate_stopping(&vm->rs))
+		return -ESHUTDOWN;
+	if (!atomic_compare_exchange_strong(&vm->rs.paused, &was, false))
+		return -EALREADY;
+	runstate_wake_parked(&vm->rs);
+	return 0;
 }
 
 void vm_destroy(struct vm *vm)
@@ -498,6 +611,10 @@ void vm_destroy(struct vm *vm)
 	free(vm->supported_cpuid);
 	evloop_free(vm->loop);
 	runstate_destroy(&vm->rs);
+	if (vm->call_fd >= 0)
+		close(vm->call_fd);
+	pthread_cond_destroy(&vm->call_cond);
+	pthread_mutex_destroy(&vm->call_lock);
 	memory_unmap(vm->mem_map.reservation, vm->mem_map.reservation_len);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);

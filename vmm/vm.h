@@ -10,6 +10,7 @@
 #define VIREO_VMM_VM_H
 
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -54,6 +55,13 @@ struct vm {
 	struct devices dev;
 	struct watchdog wd;              /* signals; the stop deadline */
 	uint64_t rsdp_gpa;
+	/* vm_call(): one request from another thread at a time, run by the
+	 * event loop (call_fd wakes it).  call_lock is a leaf. */
+	int call_fd;
+	pthread_mutex_t call_lock;
+	pthread_cond_t call_cond;
+	struct vm_call *call;
+	bool call_closed;                /* the loop has ended */
 };
 
 /* Create the VM: KVM fds, memory, irqchip, devices, vCPUs.  On failure
@@ -67,5 +75,22 @@ int vm_load(struct vm *vm);
  * process (watchdog.h). */
 int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
+
+/* The control API (any thread but a vCPU's, while vm_run runs): park
+ * every vCPU out of KVM_RUN and return once all are (0), or let them go
+ * on.  -EALREADY when already in that state, -ESHUTDOWN when the VM is
+ * stopping, -ETIMEDOUT (pause: not all vCPUs parked within @timeout_ms;
+ * the VM runs on).  Takes only the runstate's pause lock. */
+int vm_pause(struct vm *vm, unsigned timeout_ms);
+int vm_resume(struct vm *vm);
+/*
+ * Run @fn(@vm, @arg) on the event loop and return its result (the control
+ * API's thread: device work raises interrupts with KVM ioctls, which only
+ * the VM's own threads' filters allow).  -ESHUTDOWN when the loop has
+ * ended or ends first.  The caller blocks, the loop does not; @fn runs
+ * with no lock held, as any loop handler.
+ */
+struct vm_call;
+int vm_call(struct vm *vm, int (*fn)(struct vm *vm, void *arg), void *arg);
 
 #endif

@@ -19,10 +19,13 @@
 
 #include "filters.h"
 
-enum probe { P_KVM_RUN, P_KVM_CREATE_VM, P_SOCKET, P_PREAD, P_EPOLL_WAIT, P_OPEN, P_SETUID };
+enum probe { P_KVM_RUN, P_KVM_CREATE_VM, P_SOCKET, P_PREAD, P_EPOLL_WAIT, P_OPEN, P_SETUID,
+	     P_ACCEPT, P_UNLINK };
 
 /* Run @p under @role's filter in a child: its exit status (0: the call
  * returned, 2: it returned an unexpected result) or 128 + the signal. */
+static unsigned probe_extras;
+
 static int probe(enum vmm_seccomp mode, enum vmm_role role, enum probe p)
 {
 	pid_t pid = fork();
@@ -34,7 +37,7 @@ static int probe(enum vmm_seccomp mode, enum vmm_role role, enum probe p)
 		long r = 0;
 		char b;
 
-		if (filters_init(mode, 0) || filters_enter(role))
+		if (filters_init(mode, probe_extras) || filters_enter(role))
 			_exit(3);
 		switch (p) {
 		case P_KVM_RUN: r = ioctl(-1, KVM_RUN, 0) < 0 && errno == EBADF; break;
@@ -44,6 +47,8 @@ static int probe(enum vmm_seccomp mode, enum vmm_role role, enum probe p)
 		case P_EPOLL_WAIT: r = epoll_wait(-1, &ev, 1, 0) < 0 && errno == EBADF; break;
 		case P_OPEN: r = open("/", O_RDONLY) < 0 && errno == EACCES; break;
 		case P_SETUID: r = setresuid((uid_t)-1, (uid_t)-1, (uid_t)-1) == 0; break;
+		case P_ACCEPT: r = accept4(-1, NULL, NULL, SOCK_CLOEXEC) < 0 && errno == EBADF; break;
+		case P_UNLINK: r = unlink("") < 0 && errno == ENOENT; break;
 		}
 		_exit(r ? 0 : 2);
 	}
@@ -96,6 +101,27 @@ static void test_builder_monitor_api(void **state)
 	assert_int_equal(probe(VMM_SECCOMP_ON, VMM_ROLE_API, P_KVM_RUN), SIGSYS_EXIT);
 }
 
+/* The control API's thread: its socket's calls, not a new socket, not
+ * the VM's ioctls; the builder allows what it starts only with
+ * --api-socket, and unlink only without the sandbox. */
+static void test_api(void **state)
+{
+	assert_int_equal(probe(VMM_SECCOMP_ON, VMM_ROLE_API, P_ACCEPT), 0);
+	assert_int_equal(probe(VMM_SECCOMP_ON, VMM_ROLE_API, P_EPOLL_WAIT), 0);
+	assert_int_equal(probe(VMM_SECCOMP_ON, VMM_ROLE_API, P_SOCKET), SIGSYS_EXIT);
+	assert_int_equal(probe(VMM_SECCOMP_ON, VMM_ROLE_API, P_PREAD), SIGSYS_EXIT);
+	assert_int_equal(probe(VMM_SECCOMP_ON, VMM_ROLE_API, P_UNLINK), SIGSYS_EXIT);
+	assert_int_equal(probe(VMM_SECCOMP_ON, VMM_ROLE_BUILDER, P_ACCEPT), SIGSYS_EXIT);
+	assert_int_equal(probe(VMM_SECCOMP_ON, VMM_ROLE_LOOP, P_ACCEPT), SIGSYS_EXIT);
+	probe_extras = FILTERS_API;
+	assert_int_equal(probe(VMM_SECCOMP_ON, VMM_ROLE_BUILDER, P_ACCEPT), 0);
+	assert_int_equal(probe(VMM_SECCOMP_ON, VMM_ROLE_BUILDER, P_UNLINK), SIGSYS_EXIT);
+	assert_int_equal(probe(VMM_SECCOMP_ON, VMM_ROLE_LOOP, P_ACCEPT), SIGSYS_EXIT);
+	probe_extras = FILTERS_API | FILTERS_API_UNLINK;
+	assert_int_equal(probe(VMM_SECCOMP_ON, VMM_ROLE_BUILDER, P_UNLINK), 0);
+	probe_extras = 0;
+}
+
 static void test_log_off(void **state)
 {
 	/* log: the call goes through (the kernel logs it). */
@@ -128,6 +154,7 @@ int main(void)
 		cmocka_unit_test(test_loop),
 		cmocka_unit_test(test_io),
 		cmocka_unit_test(test_builder_monitor_api),
+		cmocka_unit_test(test_api),
 		cmocka_unit_test(test_log_off),
 		cmocka_unit_test(test_counts),
 	};

@@ -1,0 +1,306 @@
+/* vmm/api.c: the control API's dispatcher, with fake VM operations. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "api.h"
+
+struct fake {
+	int ret;                 /* what every operation returns */
+	enum api_state state;
+	unsigned pauses, resumes, shutdowns, sets, gets;
+	uint64_t target;
+};
+
+static int f_info(void *o, struct api_vm_info *out)
+{
+	struct fake *f = o;
+
+	out->state = f->state;
+	out->vcpus = 2;
+	out->memory_mib = 512;
+	out->uptime_ms = 1234;
+	out->name = "web\"1";
+	return f->ret;
+}
+
+static int f_pause(void *o)
+{
+	struct fake *f = o;
+
+	f->pauses++;
+	return f->ret;
+}
+
+static int f_resume(void *o)
+{
+	struct fake *f = o;
+
+	f->resumes++;
+	return f->ret;
+}
+
+static int f_shutdown(void *o)
+{
+	struct fake *f = o;
+
+	f->shutdowns++;
+	return f->ret;
+}
+
+static int f_bset(void *o, uint64_t mib)
+{
+	struct fake *f = o;
+
+	f->sets++;
+	f->target = mib;
+	return f->ret;
+}
+
+static int f_bget(void *o, struct api_balloon_info *out)
+{
+	struct fake *f = o;
+
+	f->gets++;
+	out->target_mib = 128;
+	out->actual_mib = 64;
+	out->stats.valid = (1u << VIRTIO_BALLOON_S_MEMFREE) | (1u << VIRTIO_BALLOON_S_MEMTOT);
+	out->stats.val[VIRTIO_BALLOON_S_MEMFREE] = 1000;
+	out->stats.val[VIRTIO_BALLOON_S_MEMTOT] = 5000;
+	out->stats.updates = 3;
+	out->stats.when_ns = 1000000000;
+	out->now_ns = 3000000000;
+	return f->ret;
+}
+
+static const struct api_ops fops = {
+	f_info, f_pause, f_resume, f_shutdown, f_bset, f_bget,
+};
+
+static struct fake F;
+static struct api_ctx C = { &fops, &F };
+static char *resp;
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&F, 0, sizeof(F));
+	resp = NULL;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	free(resp);
+	resp = NULL;
+	return 0;
+}
+
+/* Send one request; the status.  resp holds the answer. */
+static unsigned req(const char *method, const char *path, const char *body)
+{
+	unsigned st = 0;
+
+	free(resp);
+	resp = NULL;
+	api_handle(&C, method, path, body, body ? strlen(body) : 0, &st, &resp);
+	return st;
+}
+
+static void assert_error(unsigned got, unsigned want)
+{
+	assert_int_equal(got, want);
+	assert_non_null(resp);
+	assert_non_null(strstr(resp, "{\"error\":\""));
+}
+
+static void test_get_vm(void **state)
+{
+	(void)state;
+	assert_int_equal(req("GET", "/vm", NULL), 200);
+	assert_string_equal(resp, "{\"state\":\"running\",\"vcpus\":2,\"memory_mib\":512,"
+			    "\"uptime_ms\":1234,\"name\":\"web\\\"1\"}");
+	F.state = API_STATE_PAUSED;
+	assert_int_equal(req("GET", "/vm", ""), 200);
+	assert_non_null(strstr(resp, "\"state\":\"paused\""));
+	F.state = API_STATE_SHUTTING_DOWN;
+	assert_int_equal(req("GET", "/vm", " \r\n"), 200);
+	assert_non_null(strstr(resp, "\"state\":\"shutting-down\""));
+	/* A GET with a body, other methods. */
+	assert_error(req("GET", "/vm", "{}"), 400);
+	assert_error(req("PUT", "/vm", NULL), 405);
+	assert_error(req("POST", "/vm", NULL), 405);
+	assert_error(req("DELETE", "/vm", NULL), 405);
+	assert_error(req("get", "/vm", NULL), 405);
+	assert_error(req(NULL, "/vm", NULL), 405);
+	F.ret = -EIO;
+	assert_error(req("GET", "/vm", NULL), 500);
+}
+
+static void test_pause_resume(void **state)
+{
+	(void)state;
+	assert_int_equal(req("PUT", "/vm/pause", NULL), 204);
+	assert_null(resp);
+	assert_int_equal(req("PUT", "/vm/pause", "{}"), 204);
+	assert_int_equal(req("PUT", "/vm/resume", " { } \n"), 204);
+	assert_int_equal(F.pauses, 2);
+	assert_int_equal(F.resumes, 1);
+	F.ret = -EALREADY;
+	assert_error(req("PUT", "/vm/pause", NULL), 409);
+	assert_error(req("PUT", "/vm/resume", NULL), 409);
+	F.ret = -ESHUTDOWN;
+	assert_error(req("PUT", "/vm/pause", NULL), 409);
+	F.ret = -ETIMEDOUT;
+	assert_error(req("PUT", "/vm/pause", NULL), 500);
+	F.ret = 0;
+	/* Parameters they do not take; wrong methods. */
+	assert_error(req("PUT", "/vm/pause", "{\"now\": true}"), 400);
+	assert_error(req("PUT", "/vm/pause", "[]"), 400);
+	assert_error(req("PUT", "/vm/pause", "null"), 400);
+	assert_error(req("PUT", "/vm/resume", "{"), 400);
+	assert_error(req("GET", "/vm/pause", NULL), 405);
+	assert_error(req("POST", "/vm/resume", NULL), 405);
+	assert_int_equal(F.pauses, 5);
+}
+
+static void test_shutdown(void **state)
+{
+	(void)state;
+	assert_int_equal(req("PUT", "/vm/shutdown", NULL), 204);
+	assert_int_equal(F.shutdowns, 1);
+	F.ret = -EBUSY;
+	assert_error(req("PUT", "/vm/shutdown", NULL), 409);
+	assert_non_null(strstr(resp, "paused"));
+	F.ret = -ESHUTDOWN;
+	assert_error(req("PUT", "/vm/shutdown", NULL), 409);
+	assert_error(req("GET", "/vm/shutdown", NULL), 405);
+	assert_error(req("PUT", "/vm/shutdown", "{\"force\":1}"), 400);
+}
+
+static void test_balloon(void **state)
+{
+	(void)state;
+	assert_int_equal(req("PUT", "/vm/balloon", "{\"target_mib\": 256}"), 204);
+	assert_int_equal(F.target, 256);
+	assert_int_equal(req("PUT", "/vm/balloon", "{\"target_mib\":0}"), 204);
+	assert_int_equal(F.target, 0);
+	assert_int_equal(req("GET", "/vm/balloon", NULL), 200);
+	assert_string_equal(resp, "{\"target_mib\":128,\"actual_mib\":64,\"stats\":"
+			    "{\"free_memory\":1000,\"total_memory\":5000},"
+			    "\"stats_updates\":3,\"stats_age_ms\":2000}");
+	assert_error(req("DELETE", "/vm/balloon", NULL), 405);
+	/* No balloon, a target the VM refuses, a stopping VM. */
+	F.ret = -ENODEV;
+	assert_error(req("GET", "/vm/balloon", NULL), 404);
+	assert_error(req("PUT", "/vm/balloon", "{\"target_mib\":1}"), 404);
+	F.ret = -ERANGE;
+	assert_error(req("PUT", "/vm/balloon", "{\"target_mib\":4096}"), 400);
+	F.ret = -ESHUTDOWN;
+	assert_error(req("PUT", "/vm/balloon", "{\"target_mib\":1}"), 409);
+	assert_int_equal(F.sets, 5);
+}
+
+static void test_balloon_bad(void **state)
+{
+	static const char *const bad[] = {
+		"", " ", "{}", "{\"target_mib\": \"256\"}", "{\"target_mib\": 1.5}",
+		"{\"target_mib\": 1e3}", "{\"target_mib\": -1}", "{\"target_mib\": true}",
+		"{\"target_mib\": null}", "{\"target_mib\": [1]}", "{\"target_mib\": {}}",
+		"{\"target_mib\": 67108865}", "{\"target_mib\": 9223372036854775807}",
+		"{\"target_mib\": 18446744073709551615}",
+		"{\"target_mib\": 99999999999999999999999999999}",
+		"{\"target_mib\": -99999999999999999999999999999}",
+		"{\"target_mib\": 1, \"extra\": 2}", "{\"Target_mib\": 1}",
+		"{\"target_mib\": 1}{}", "{\"target_mib\": 1} x", "{'target_mib': 1}",
+		"{\"target_mib\": 1,}", "{\"target_mib\": 01}", "[{\"target_mib\": 1}]",
+		"\"target_mib\"", "42", "{\"target_mib\"", "{\"target_mib\": 1",
+	};
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		unsigned st = req("PUT", "/vm/balloon", bad[i]);
+
+		if (st != 400)
+			print_message("body '%s': %u %s\n", bad[i], st, resp ? resp : "");
+		assert_error(st, 400);
+	}
+	assert_int_equal(F.sets, 0);
+	/* The largest accepted, a duplicate key (the last wins). */
+	assert_int_equal(req("PUT", "/vm/balloon", "{\"target_mib\": 67108864}"), 204);
+	assert_int_equal(F.target, 67108864);
+	assert_int_equal(req("PUT", "/vm/balloon", "{\"target_mib\": 1, \"target_mib\": 2}"), 204);
+	assert_int_equal(F.target, 2);
+}
+
+static void test_paths_and_bodies(void **state)
+{
+	static const char *const paths[] = {
+		"/", "", "/vm/", "/VM", "/vm/pause/", "/vm//pause", "/vm/balloon/stats",
+		"/vm?x=1", "vm", "/vm/../vm", "/machine",
+	};
+	char big[64];
+	unsigned st = 0;
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		assert_error(req("GET", paths[i], NULL), 404);
+	assert_error(req("GET", NULL, NULL), 404);
+	free(resp);
+	resp = NULL;
+	/* Too large: not kept (NULL) or kept but over the cap. */
+	api_handle(&C, "PUT", "/vm/balloon", NULL, API_BODY_MAX + 1, &st, &resp);
+	assert_error(st, 413);
+	free(resp);
+	resp = NULL;
+	api_handle(&C, "PUT", "/vm/pause", NULL, SIZE_MAX, &st, &resp);
+	assert_error(st, 413);
+	free(resp);
+	resp = NULL;
+	/* The cap itself is fine (a body of spaces). */
+	{
+		char *b = malloc(API_BODY_MAX);
+
+		assert_non_null(b);
+		memset(b, ' ', API_BODY_MAX);
+		api_handle(&C, "PUT", "/vm/pause", b, API_BODY_MAX, &st, &resp);
+		assert_int_equal(st, 204);
+		free(b);
+	}
+	/* A NUL inside the body. */
+	memcpy(big, "{\"target_mib\":1}\0 ", 18);
+	api_handle(&C, "PUT", "/vm/balloon", big, 18, &st, &resp);
+	assert_error(st, 400);
+	free(resp);
+	resp = NULL;
+	/* Deep nesting, invalid UTF-8. */
+	{
+		char deep[400];
+
+		memset(deep, '[', sizeof(deep) - 1);
+		deep[sizeof(deep) - 1] = 0;
+		assert_error(req("PUT", "/vm/balloon", deep), 400);
+	}
+	assert_error(req("PUT", "/vm/balloon", "{\"target_mib\": 1, \"\xff\": 1}"), 400);
+	assert_int_equal(F.sets, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_get_vm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_balloon, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_balloon_bad, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_paths_and_bodies, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,382 @@
+/*
+ * The control API's dispatcher: method, path and body in, status and JSON
+ * out (api.h).  No socket and no VM here: the VM is reached through
+ * struct api_ops, so unit tests and the fuzz target drive it directly.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+
+/* The largest balloon target accepted (64 TiB, the most --memory allows). */
+#define API_BALLOON_MAX_MIB (1ull << 26)
+
+struct api_reply {
+	unsigned status;
+	char *text;
+};
+
+static char *api_dup_json(struct json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *r = s ? strdup(s) : NULL;
+
+	json_object_put(o);
+	return r;
+}
+
+static void api_error(struct api_reply *r, unsigned status, const char *msg)
+{
+	struct json_object *o = json_object_new_object();
+
+	r->status = status;
+	free(r->text);
+	r->text = NULL;
+	if (!o)
+		return;
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	r->text = api_dup_json(o);
+}
+
+static void api_ok(struct api_reply *r, unsigned status, struct json_object *o)
+{
+	r->status = status;
+	r->text = o ? api_dup_json(o) : NULL;
+	if (o && !r->text)
+		api_error(r, 500, "out of memory");
+}
+
+/* An operation's -errno as a status and message. */
+static void api_op_error(struct api_reply *r, int err, const char *what)
+{
+	char msg[160];
+
+	switch (err) {
+	case -EALREADY:
+		snprintf(msg, sizeof(msg), "%s: the VM is already in that state", what);
+		api_error(r, 409, msg);
+		break;
+	case -ESHUTDOWN:
+		snprintf(msg, sizeof(msg), "%s: the VM is shutting down", what);
+		api_error(r, 409, msg);
+		break;
+	case -EBUSY:
+		snprintf(msg, sizeof(msg), "%s: not while the VM is paused", what);
+		api_error(r, 409, msg);
+		break;
+	case -ENODEV:
+		snprintf(msg, sizeof(msg), "%s: the VM has no balloon (--balloon)", what);
+		api_error(r, 404, msg);
+		break;
+	case -ERANGE:
+		snprintf(msg, sizeof(msg), "%s: more than the guest's RAM", what);
+		api_error(r, 400, msg);
+		break;
+	default:
+		snprintf(msg, sizeof(msg), "%s: %s", what, strerror(err < 0 ? -err : err));
+		api_error(r, 500, msg);
+		break;
+	}
+}
+
+static bool api_blank(const char *body, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!strchr(" \t\r\n", body[i]) || !body[i])
+			return false;
+	return true;
+}
+
+/* json-c takes 'single-quoted' strings even when strict: refuse a quote
+ * outside a string. */
+static bool api_single_quote(const char *body, size_t len)
+{
+	bool in_str = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (in_str && body[i] == '\\')
+			i++;
+		else if (body[i] == '"')
+			in_str = !in_str;
+		else if (!in_str && body[i] == '\'')
+			return true;
+	}
+	return false;
+}
+
+/* Parse @body as one JSON object: the object, or NULL with a 400 set. */
+static struct json_object *api_parse_object(struct api_reply *r, const char *body, size_t len)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+	size_t end;
+
+	if (len == 0 || api_blank(body, len)) {
+		api_error(r, 400, "a JSON object is required as the body");
+		return NULL;
+	}
+	if (memchr(body, 0, len)) {
+		api_error(r, 400, "invalid JSON: a NUL byte in the body");
+		return NULL;
+	}
+	if (api_single_quote(body, len)) {
+		api_error(r, 400, "invalid JSON: a single quote outside a string");
+		return NULL;
+	}
+	tok = json_tokener_new();
+	if (!tok) {
+		api_error(r, 500, "out of memory");
+		return NULL;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	o = json_tokener_parse_ex(tok, body, (int)len);
+	if (!o || json_tokener_get_error(tok) != json_tokener_success) {
+		char msg[120];
+		enum json_tokener_error e = json_tokener_get_error(tok);
+
+		snprintf(msg, sizeof(msg), "invalid JSON: %s",
+			 e == json_tokener_continue ? "unexpected end of the body"
+						    : json_tokener_error_desc(e));
+		json_object_put(o);
+		json_tokener_free(tok);
+		api_error(r, 400, msg);
+		return NULL;
+	}
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (end > len || !api_blank(body + end, len - end)) {
+		json_object_put(o);
+		api_error(r, 400, "invalid JSON: text after the value");
+		return NULL;
+	}
+	if (!json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		api_error(r, 400, "the body must be a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+/* A body for a request without parameters: none, or {}. */
+static bool api_no_params(struct api_reply *r, const char *body, size_t len)
+{
+	struct json_object *o;
+	bool ok;
+
+	if (len == 0 || api_blank(body, len))
+		return true;
+	o = api_parse_object(r, body, len);
+	if (!o)
+		return false;
+	ok = json_object_object_length(o) == 0;
+	json_object_put(o);
+	if (!ok)
+		api_error(r, 400, "unknown field: this request takes no parameters");
+	return ok;
+}
+
+static const char *api_state_name(enum api_state s)
+{
+	switch (s) {
+	case API_STATE_RUNNING: return "running";
+	case API_STATE_PAUSED: return "paused";
+	default: return "shutting-down";
+	}
+}
+
+static void api_get_vm(const struct api_ctx *c, struct api_reply *r)
+{
+	struct api_vm_info in = { .name = "" };
+	struct json_object *o;
+	int e = c->ops->info(c->opaque, &in);
+
+	if (e) {
+		api_op_error(r, e, "GET /vm");
+		return;
+	}
+	o = json_object_new_object();
+	if (!o) {
+		api_error(r, 500, "out of memory");
+		return;
+	}
+	json_object_object_add(o, "state", json_object_new_string(api_state_name(in.state)));
+	json_object_object_add(o, "vcpus", json_object_new_int64(in.vcpus));
+	json_object_object_add(o, "memory_mib", json_object_new_uint64(in.memory_mib));
+	json_object_object_add(o, "uptime_ms", json_object_new_uint64(in.uptime_ms));
+	json_object_object_add(o, "name", json_object_new_string(in.name ? in.name : ""));
+	api_ok(r, 200, o);
+}
+
+static void api_action(const struct api_ctx *c, struct api_reply *r, const char *body,
+		       size_t len, int (*op)(void *), const char *what)
+{
+	int e;
+
+	if (!api_no_params(r, body, len))
+		return;
+	e = op(c->opaque);
+	if (e)
+		api_op_error(r, e, what);
+	else
+		api_ok(r, 204, NULL);
+}
+
+static void api_put_balloon(const struct api_ctx *c, struct api_reply *r, const char *body,
+			    size_t len)
+{
+	struct json_object *o = api_parse_object(r, body, len), *t = NULL;
+	int64_t mib;
+	int e;
+
+	if (!o)
+		return;
+	json_object_object_foreach(o, key, val) {
+		(void)val;
+		if (strcmp(key, "target_mib")) {
+			char msg[128];
+
+			snprintf(msg, sizeof(msg), "unknown field '%.64s' (only target_mib)", key);
+			json_object_put(o);
+			api_error(r, 400, msg);
+			return;
+		}
+	}
+	if (!json_object_object_get_ex(o, "target_mib", &t)) {
+		json_object_put(o);
+		api_error(r, 400, "target_mib is required");
+		return;
+	}
+	if (!json_object_is_type(t, json_type_int)) {
+		json_object_put(o);
+		api_error(r, 400, "target_mib must be a whole number of MiB");
+		return;
+	}
+	errno = 0;
+	mib = json_object_get_int64(t);
+	/* json-c saturates what does not fit (and keeps large ones as
+	 * unsigned): both are far above the limit. */
+	if (mib < 0 || (uint64_t)mib > API_BALLOON_MAX_MIB ||
+	    json_object_get_uint64(t) > API_BALLOON_MAX_MIB) {
+		json_object_put(o);
+		api_error(r, 400, "target_mib must be from 0 to the guest's RAM in MiB");
+		return;
+	}
+	json_object_put(o);
+	e = c->ops->balloon_set(c->opaque, (uint64_t)mib);
+	if (e)
+		api_op_error(r, e, "PUT /vm/balloon");
+	else
+		api_ok(r, 204, NULL);
+}
+
+static const char *const api_stat_names[VIRTIO_BALLOON_S_NR] = {
+	[VIRTIO_BALLOON_S_SWAP_IN] = "swap_in",
+	[VIRTIO_BALLOON_S_SWAP_OUT] = "swap_out",
+	[VIRTIO_BALLOON_S_MAJFLT] = "major_faults",
+	[VIRTIO_BALLOON_S_MINFLT] = "minor_faults",
+	[VIRTIO_BALLOON_S_MEMFREE] = "free_memory",
+	[VIRTIO_BALLOON_S_MEMTOT] = "total_memory",
+	[VIRTIO_BALLOON_S_AVAIL] = "available_memory",
+	[VIRTIO_BALLOON_S_CACHES] = "disk_caches",
+	[VIRTIO_BALLOON_S_HTLB_PGALLOC] = "hugetlb_allocations",
+	[VIRTIO_BALLOON_S_HTLB_PGFAIL] = "hugetlb_failures",
+};
+
+static void api_get_balloon(const struct api_ctx *c, struct api_reply *r)
+{
+	struct api_balloon_info in;
+	struct json_object *o, *st;
+	int e;
+
+	memset(&in, 0, sizeof(in));
+	e = c->ops->balloon_get(c->opaque, &in);
+	if (e) {
+		api_op_error(r, e, "GET /vm/balloon");
+		return;
+	}
+	o = json_object_new_object();
+	st = json_object_new_object();
+	if (!o || !st) {
+		json_object_put(o);
+		json_object_put(st);
+		api_error(r, 500, "out of memory");
+		return;
+	}
+	json_object_object_add(o, "target_mib", json_object_new_uint64(in.target_mib));
+	json_object_object_add(o, "actual_mib", json_object_new_uint64(in.actual_mib));
+	for (unsigned t = 0; t < VIRTIO_BALLOON_S_NR; t++)
+		if (in.stats.valid & (1u << t))
+			json_object_object_add(st, api_stat_names[t],
+					       json_object_new_uint64(in.stats.val[t]));
+	json_object_object_add(o, "stats", st);
+	json_object_object_add(o, "stats_updates", json_object_new_uint64(in.stats.updates));
+	if (in.stats.when_ns && in.now_ns >= in.stats.when_ns)
+		json_object_object_add(o, "stats_age_ms",
+				       json_object_new_uint64((in.now_ns - in.stats.when_ns) /
+							      1000000u));
+	else
+		json_object_object_add(o, "stats_age_ms", NULL);
+	api_ok(r, 200, o);
+}
+
+/* The endpoints: a path and the methods it takes. */
+enum api_ep { EP_VM, EP_PAUSE, EP_RESUME, EP_SHUTDOWN, EP_BALLOON, EP_NONE };
+static const struct {
+	const char *path;
+	bool get, put;
+} api_eps[] = {
+	[EP_VM] = { "/vm", true, false },
+	[EP_PAUSE] = { "/vm/pause", false, true },
+	[EP_RESUME] = { "/vm/resume", false, true },
+	[EP_SHUTDOWN] = { "/vm/shutdown", false, true },
+	[EP_BALLOON] = { "/vm/balloon", true, true },
+};
+
+void api_handle(const struct api_ctx *c, const char *method, const char *path,
+		const char *body, size_t len, unsigned *status, char **response)
+{
+	struct api_reply r = { 0, NULL };
+	enum api_ep ep = EP_NONE;
+	bool get, put;
+
+	if (!body)
+		len = len > API_BODY_MAX ? len : 0;
+	for (unsigned i = 0; i < EP_NONE && path; i++)
+		if (!strcmp(path, api_eps[i].path))
+			ep = (enum api_ep)i;
+	get = method && !strcmp(method, "GET");
+	put = method && !strcmp(method, "PUT");
+	if (ep == EP_NONE) {
+		api_error(&r, 404, "no such path");
+	} else if (!(get && api_eps[ep].get) && !(put && api_eps[ep].put)) {
+		api_error(&r, 405, api_eps[ep].get && api_eps[ep].put ? "use GET or PUT"
+				   : api_eps[ep].get ? "use GET" : "use PUT");
+	} else if (len > API_BODY_MAX) {
+		api_error(&r, 413, "the body is too large (at most 64 KiB)");
+	} else if (get && len && !api_blank(body, len)) {
+		api_error(&r, 400, "GET takes no body");
+	} else {
+		switch (ep) {
+		case EP_VM: api_get_vm(c, &r); break;
+		case EP_PAUSE: api_action(c, &r, body, len, c->ops->pause, "pause"); break;
+		case EP_RESUME: api_action(c, &r, body, len, c->ops->resume, "resume"); break;
+		case EP_SHUTDOWN:
+			api_action(c, &r, body, len, c->ops->shutdown, "shutdown");
+			break;
+		case EP_BALLOON:
+			if (get)
+				api_get_balloon(c, &r);
+			else
+				api_put_balloon(c, &r, body, len);
+			break;
+		default: break;
+		}
+	}
+	if (!r.status)
+		api_error(&r, 500, "no answer");
+	*status = r.status;
+	*response = r.text;
+}

@@ -1,0 +1,96 @@
+/*
+ * The control API of vireo-vmm (--api-socket): HTTP/1.1 and JSON on a
+ * Unix socket.  docs/api.md and docs/api.yaml describe the endpoints.
+ *
+ * Two halves:
+ * - api.c: api_handle(), the request dispatcher.  Pure: it parses the
+ *   method, path and body, calls the VM through struct api_ops and writes
+ *   the status and the JSON answer.  Unit tests and fuzz/fuzz_api.c call
+ *   it with fake operations, no socket.
+ * - api_server.c: the socket (made before the sandbox), libmicrohttpd on
+ *   a thread of its own (seccomp role "api"), and the operations on the
+ *   VM that runs (bound and unbound by main.c around each VM's run).
+ */
+#ifndef VIREO_VMM_API_H
+#define VIREO_VMM_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "virtio/balloon.h"
+
+/* Requests with a larger body are answered 413. */
+#define API_BODY_MAX (64u * 1024u)
+/* PUT /vm/pause waits this long for the vCPUs to park (else 500). */
+#define API_PAUSE_TIMEOUT_MS 5000u
+
+enum api_state { API_STATE_RUNNING, API_STATE_PAUSED, API_STATE_SHUTTING_DOWN };
+
+struct api_vm_info {
+	enum api_state state;
+	unsigned vcpus;
+	uint64_t memory_mib;
+	uint64_t uptime_ms;
+	const char *name;
+};
+
+struct api_balloon_info {
+	uint64_t target_mib;   /* what the guest is asked to give */
+	uint64_t actual_mib;   /* what the driver says it holds */
+	struct virtio_balloon_stats stats;   /* the last the guest sent */
+	uint64_t now_ns;       /* for the age of the statistics */
+};
+
+/*
+ * What the dispatcher asks of the VM.  Each returns 0 or -errno:
+ * -EALREADY (already paused / running: 409), -ESHUTDOWN (the VM is
+ * stopping or between two runs: 409), -EBUSY (not in this state, e.g. a
+ * shutdown while paused: 409), -ENODEV (no such device: 404), -ERANGE
+ * (a value the VM refuses: 400), anything else 500.
+ */
+struct api_ops {
+	int (*info)(void *opaque, struct api_vm_info *out);
+	int (*pause)(void *opaque);
+	int (*resume)(void *opaque);
+	int (*shutdown)(void *opaque);
+	int (*balloon_set)(void *opaque, uint64_t target_mib);
+	int (*balloon_get)(void *opaque, struct api_balloon_info *out);
+};
+
+struct api_ctx {
+	const struct api_ops *ops;
+	void *opaque;
+};
+
+/*
+ * Handle one request: @method and @path as sent (path without the query),
+ * @body of @len bytes (may hold NULs; NULL when @len exceeds
+ * API_BODY_MAX and the body was not kept).  Sets *status and *response
+ * (malloc'd JSON text, NULL for 204 No Content; the caller frees it).
+ */
+void api_handle(const struct api_ctx *ctx, const char *method, const char *path,
+		const char *body, size_t len, unsigned *status, char **response);
+
+/* ---- the server (api_server.c) ---- */
+
+struct vm;
+struct vmm_opts;
+
+/* Before the sandbox's lock (root, the host's file system): make the
+ * socket at @o's --api-socket (mode 0600; a stale socket there is
+ * replaced, anything else refused) and the HTTP daemon.  0, or -errno
+ * after printing one line.  A no-op without --api-socket. */
+int api_server_open(const struct vmm_opts *o);
+bool api_server_active(void);
+/* Under the builder's filter: start the API thread. */
+int api_server_start(void);
+/* main.c around each VM's run: requests reach @vm while bound. */
+void api_server_bind(struct vm *vm);
+void api_server_unbind(void);
+/* Stop the thread and the daemon; remove the socket path when this
+ * process still can (no sandbox: the monitor does it otherwise). */
+void api_server_close(void);
+
+#endif
