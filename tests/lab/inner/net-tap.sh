@@ -25,6 +25,22 @@ fail() {
 	exit 1
 }
 now() { cut -d' ' -f1 /proc/uptime; }
+# mq_check IFC HOST: turn on queue pair 1 of IFC (a control-queue command),
+# steer transmit to queue 1 (XPS), ping HOST; the tap sends a flow's
+# replies to the queue that sent it, so both directions of pair 1 must
+# count packets.
+mq_check() {
+	ethtool -L "$1" combined 2 || fail "ethtool -L $1 combined 2"
+	echo 0 >"/sys/class/net/$1/queues/tx-0/xps_cpus" &&
+		echo 1 >"/sys/class/net/$1/queues/tx-1/xps_cpus" || fail "cannot set XPS on $1"
+	ping -c 5 -i 0.2 "$2" >/dev/null 2>&1 || fail "pings over $1 with queue pair 1 failed"
+	_tx=$(ethtool -S "$1" | sed -n 's/.*tx_queue_1_packets: *//p')
+	_rx=$(ethtool -S "$1" | sed -n 's/.*rx_queue_1_packets: *//p')
+	echo "net-tap: $1 queue pair 1: tx $_tx rx $_rx packets"
+	[ "${_tx:-0}" -gt 0 ] || fail "no packets sent on $1's queue pair 1"
+	[ "${_rx:-0}" -gt 0 ] || fail "no packets received on $1's queue pair 1"
+	echo 1 >"/sys/class/net/$1/queues/tx-0/xps_cpus"
+}
 [ -n "$ip" ] && [ -n "$host" ] || fail "no vireo.netip= / vireo.nethost= on the command line"
 n=0
 while [ ! -d /sys/class/net/eth0 ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
@@ -55,6 +71,8 @@ if [ $quick = 1 ]; then
 	echo "net-tap: ping $host2 over eth1: ok"
 	# a little traffic on eth0 after the second device came up
 	ping -c 5 -i 0.2 -s 1400 "$host" >/dev/null 2>&1 || fail "large pings over eth0 failed"
+	mq_check eth0 "$host"
+	mq_check eth1 "$host2"
 	# Driver unbind and bind: the device is reset (vhost stopped) and set
 	# up again; it must work afterwards.
 	dev=$(basename "$(readlink /sys/class/net/eth0/device)")
