@@ -251,50 +251,6 @@ static int devices_add_vsock(struct devices *d, const struct virtio_opts *o)
 
 /* ---- virtio-balloon ---------------------------------------------------------------- */
 
-/*
- * Until the control API exists, the balloon's target can be changed at run
- * time through a FIFO named by VIREO_BALLOON_FIFO (the lab's balloon
- * scenario uses it): lines "target SIZE" (e.g. "target 512M", "target 0")
- * and "stats" (log the guest's next statistics).  Interim; it goes when
- * the control API takes over.
- */
-static void devices_balloon_line(struct devices *d, const char *line)
-{
-	uint64_t v;
-
-	if (!strncmp(line, "target ", 7) && vsize_parse(line + 7, 1, &v) == 0) {
-		int r = virtio_balloon_set_target(d->balloon, v);
-
-		if (r < 0)
-			vwarn("balloon: target %s: %s", line + 7, strerror(-r));
-	} else if (!strcmp(line, "stats")) {
-		virtio_balloon_request_stats(d->balloon, true);
-	} else if (line[0]) {
-		vwarn("balloon: unknown request '%s' (target SIZE, stats)", line);
-	}
-}
-
-static void devices_balloon_fifo(void *opaque)
-{
-	struct devices *d = opaque;
-	char *buf = d->balloon_fifo_buf, *nl;
-	ssize_t n;
-
-	while ((n = read(d->balloon_fifo, buf + d->balloon_fifo_len,
-			 sizeof(d->balloon_fifo_buf) - 1 - d->balloon_fifo_len)) > 0) {
-		d->balloon_fifo_len += (size_t)n;
-		buf[d->balloon_fifo_len] = 0;
-		while ((nl = memchr(buf, '\n', d->balloon_fifo_len))) {
-			*nl = 0;
-			devices_balloon_line(d, buf);
-			d->balloon_fifo_len -= (size_t)(nl + 1 - buf);
-			memmove(buf, nl + 1, d->balloon_fifo_len);
-		}
-		if (d->balloon_fifo_len == sizeof(d->balloon_fifo_buf) - 1)
-			d->balloon_fifo_len = 0;   /* an endless line: dropped */
-	}
-}
-
 static int devices_add_balloon(struct devices *d, const struct virtio_opts *o)
 {
 	struct virtio_balloon_range ranges[VIRTIO_BALLOON_MAX_RANGES];
@@ -306,7 +262,6 @@ static int devices_add_balloon(struct devices *d, const struct virtio_opts *o)
 		.ranges = ranges,
 	};
 	unsigned n = memory_e820(d->env.mem, e820, VIREO_ARRAY_SIZE(e820));
-	const char *fifo = getenv("VIREO_BALLOON_FIFO");
 	struct virtio_dev *vdev;
 	int r;
 
@@ -327,16 +282,6 @@ static int devices_add_balloon(struct devices *d, const struct virtio_opts *o)
 	if (r)
 		return r;
 	d->balloon = vdev;
-	if (fifo && *fifo) {
-		d->balloon_fifo = hold_open_file(fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
-		if (d->balloon_fifo < 0) {
-			verr("VIREO_BALLOON_FIFO %s: %s", fifo, strerror(errno));
-			return -errno;
-		}
-		r = devices_watch_fd(d, d->balloon_fifo, devices_balloon_fifo, d);
-		if (r < 0)
-			return r;
-	}
 	return 0;
 }
 
@@ -473,7 +418,6 @@ int devices_create(struct devices *d, const struct vmm_opts *o, const struct dev
 	memset(d, 0, sizeof(*d));
 	d->env = *env;
 	d->rs = rs;
-	d->balloon_fifo = -1;
 	pthread_mutex_init(&d->pm_lock, NULL);
 	r = devices_platform(d, o, start_ns);
 	if (r)
@@ -495,9 +439,6 @@ void devices_destroy(struct devices *d)
 	for (unsigned i = 0; i < DEVICES_MAX_WATCH; i++)
 		if (d->watch[i])
 			devices_unwatch_fd(d, d->watch[i]->fd);
-	if (d->balloon_fifo >= 0)
-		close(d->balloon_fifo);
-	d->balloon_fifo = -1;
 	d->balloon = NULL;
 	pci_host_free(d->pci);
 	d->pci = NULL;

@@ -47,9 +47,6 @@ struct devices {
 	unsigned nr_virtio;
 	struct devices_watch *watch[DEVICES_MAX_WATCH];
 	struct virtio_dev *balloon;          /* --balloon, owned by its transport */
-	int balloon_fifo;                    /* VIREO_BALLOON_FIFO, or -1 */
-	char balloon_fifo_buf[128];
-	size_t balloon_fifo_len;
 };
 
 /* Returns 0 or -errno (a message is printed for option errors); call

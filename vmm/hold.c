@@ -97,8 +97,6 @@ int hold_open(const struct vmm_opts *o)
 		hold_add_file(o->console_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (o->virtio.vsock)
 		hold_add_file(VIRTIO_VSOCK_DEFAULT_DEV, O_RDWR, 0);
-	if (o->virtio.balloon && getenv("VIREO_BALLOON_FIFO") && *getenv("VIREO_BALLOON_FIFO"))
-		hold_add_file(getenv("VIREO_BALLOON_FIFO"), O_RDWR | O_NONBLOCK, 0);
 	hold_open_vhost_net(o);
 	for (unsigned i = 0; i < o->virtio.nr_disks; i++) {
 		int r = devices_open_disk(&o->virtio.disk[i], &hold.disk[i]);

@@ -2,7 +2,7 @@
  * What vireo-vmm opens once and keeps for every VM it builds: /dev/kvm,
  * the kernel and initrd, the console file, the disks (their back ends,
  * with their locks and I/O threads), the taps, /dev/vhost-net per queue
- * pair, /dev/vhost-vsock and the balloon's FIFO.  main.c opens them before the
+ * pair and /dev/vhost-vsock.  main.c opens them before the
  * sandbox and the filters; a VM built afterwards (also after a guest
  * reboot with --on-reboot restart) gets duplicates of the kept file
  * descriptors and the kept disks, so it needs no path of the host.

@@ -177,7 +177,8 @@ release_bins() {
 }
 
 # Outer initramfs, part 1 (cached): busybox, outer modules, the inner
-# fixture, QEMU (reference VMM) with its libraries and firmware.
+# fixture, QEMU (reference VMM) with its libraries and firmware, qemu-img,
+# curl.
 build_outer_base() {
 	local kver qemu key root f
 	kver=$(cat "$FX_DIR/kver")
@@ -204,6 +205,9 @@ build_outer_base() {
 	# qemu-img checks images the guests wrote (blk-qcow2).
 	fx_copy_with_libs "$root" "$(command -v qemu-img ||
 		die "qemu-img not found: run 'bash scripts/setup.sh' (package qemu-utils)")" /usr/bin/qemu-img
+	# curl talks to vireo-vmm's control API (--api-socket) on its Unix socket.
+	fx_copy_with_libs "$root" "$(command -v curl ||
+		die "curl not found: run 'bash scripts/setup.sh' (package curl)")" /usr/bin/curl
 	for f in $LAB_QEMU_DATA; do
 		[ -e "/usr/share/qemu/$f" ] || die "missing /usr/share/qemu/$f: run 'bash scripts/setup.sh' (package qemu-system-x86)"
 		cp -L "/usr/share/qemu/$f" "$root/usr/share/qemu/$f"
