@@ -31,16 +31,43 @@ def have_strace():
     return shutil.which("strace") is not None
 
 
-def build_fio_archive():
-    """The inner guest's fio (an extra initramfs archive, see
-    scripts/fixtures.sh fx_build_extra); returns its path."""
-    script = ('. scripts/fixtures.sh && fx_build_extra bench-fio bench/lab/fio-packages '
-              'bench/lab/inner/blk.sh')
-    out = subprocess.run(["bash", "-c", script], cwd=TOP, stdout=subprocess.PIPE, text=True)
+def build_extra_archive(name, packages, script):
+    """An extra initramfs archive of Debian tools for the inner guest (see
+    scripts/fixtures.sh fx_build_extra), with @script as /scenarios/;
+    returns [its path]."""
+    cmd = f'. scripts/fixtures.sh && fx_build_extra {name} {packages} {script}'
+    out = subprocess.run(["bash", "-c", cmd], cwd=TOP, stdout=subprocess.PIPE, text=True)
     path = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
     if out.returncode != 0 or not os.path.isfile(path):
-        raise RuntimeError(f"building the fio archive failed (status {out.returncode})")
+        raise RuntimeError(f"building the {name} archive failed (status {out.returncode})")
     return [path]
+
+
+def build_fio_archive():
+    """The inner guest's fio."""
+    return build_extra_archive("bench-fio", "bench/lab/fio-packages", "bench/lab/inner/blk.sh")
+
+
+def build_iperf3_archive():
+    """iperf3 for the inner guest and the lab host."""
+    return build_extra_archive("bench-iperf3", "bench/lab/iperf3-packages",
+                               "bench/lab/inner/net.sh")
+
+
+def net_entry(mode, what, goal):
+    return {
+        "what": f"virtio-net TCP throughput in the lab, iperf3 guest<->lab host, {what} "
+                "(Mbit/s, higher is better)",
+        "scenario": os.path.join(TOP, "bench", "lab", "bench-net.sh"),
+        "files": build_iperf3_archive,
+        "lab_env": {"BENCH_NET_MODE": mode},
+        "metrics": [("g2h", "guest->host", "Mbit/s", ("ratio>=", goal)),
+                    ("h2g", "host->guest", "Mbit/s", ("ratio>=", goal))],
+        "sides": [
+            ("qemu-microvm-pci", "microvm", lambda: True),
+            ("vireo-vmm", "vireo", have_vireo_vmm),
+        ],
+    }
 
 
 # A metric: (key in the scenario's DATA lines, label, unit, goal). goal is
@@ -95,6 +122,11 @@ ENTRIES = {
             ("vireo-vmm", "vireo", have_vireo_vmm),
         ],
     },
+    # (a) vhost-net on both sides, (b) both VMMs' own data paths, (c)
+    # user-mode networking on both sides.
+    "net-vhost": net_entry("vhost", "tap with vhost-net on both sides", 1.0),
+    "net-own": net_entry("own", "tap, vhost off: each VMM's own data path", 1.3),
+    "net-user": net_entry("user", "user-mode networking (libslirp) on both sides", 1.0),
     "first-kvm-run": {
         "what": "on this host's /dev/kvm, the PVH tiny guest (tests/guest/pvh.elf): "
                 "exec to first KVM_RUN and whole run (ms, lower is better)",
@@ -157,15 +189,16 @@ def run_entry(name, entry, runs):
             return values, str(e)
     # Time bound: a generous two minutes per guest run, warm-up included.
     bound = 120 + 120 * (runs + 1) * len(sides)
-    # BENCH_* settings of this environment reach the scenario too.
-    passed = [a for k, v in sorted(os.environ.items())
+    # BENCH_* settings of this environment and of the entry's lab_env
+    # reach the scenario too.
+    env = dict(os.environ, **entry.get("lab_env", {}))
+    passed = [a for k, v in sorted(env.items())
               if k.startswith("BENCH_") and k not in ("BENCH_SIDES", "BENCH_RUNS")
               for a in ("--env", f"{k}={v}")]
     cmd = ["bash", os.path.join(TOP, "tests", "lab", "run.sh"),
            "--env", "BENCH_SIDES=" + " ".join(s[1] for s in sides),
            "--env", f"BENCH_RUNS={runs}"] + passed + [
            "--timeout", str(bound)] + extra + [entry["scenario"]]
-    env = dict(os.environ, **entry.get("lab_env", {}))
     print(f"bench: {name}: {' '.join(cmd[1:])}", file=sys.stderr)
     result = None
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
