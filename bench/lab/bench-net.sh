@@ -59,8 +59,8 @@ i=$((1 - warm))
 while [ $i -le "$runs" ]; do
 	for side in $sides; do
 		case "$side.$mode" in
-		microvm.user) LAB_VMM_ARGS="-machine pcie=on -netdev user,id=n0 -device virtio-net-pci,netdev=n0" ;;
-		microvm.*) LAB_VMM_ARGS="-machine pcie=on -netdev tap,id=n0,ifname=$tap,script=no,downscript=no,vhost=$vh -device virtio-net-pci,netdev=n0" ;;
+		microvm.user) LAB_VMM_ARGS="-machine pcie=on -netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile=" ;;
+		microvm.*) LAB_VMM_ARGS="-machine pcie=on -netdev tap,id=n0,ifname=$tap,script=no,downscript=no,vhost=$vh -device virtio-net-pci,netdev=n0,romfile=" ;;
 		vireo.user) LAB_VMM_ARGS="--net user" ;;
 		vireo.*) LAB_VMM_ARGS="--net tap=$tap,vhost=$vh" ;;
 		*) lab_fail "unknown side '$side' (microvm or vireo)" ;;
