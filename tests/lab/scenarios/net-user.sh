@@ -21,10 +21,13 @@ httpd=$!
 		   timeout 5 nc 127.0.0.1 8022 2>/dev/null) &&
 	   echo "$out" | grep -q hello-from-the-guest; then
 		echo "$out" >"$LAB_TMP/fwd.out"
-		# Tell the guest, which waits for this before it ends.
+		# Tell the guest, which waits for this before it ends. Again
+		# and again until the VM is gone (this loop is killed then):
+		# libslirp accepts on 8023 before it reaches the guest, so nc
+		# succeeds even when the guest's port 81 refused it.
 		m=0
-		until { printf 'got-it\n'; sleep 1; } | timeout 5 nc 127.0.0.1 8023 >/dev/null 2>&1 ||
-		      [ $m -ge 60 ]; do
+		while [ $m -lt 120 ]; do
+			{ printf 'got-it\n'; sleep 1; } | timeout 5 nc 127.0.0.1 8023 >/dev/null 2>&1
 			sleep 0.5; m=$((m + 1))
 		done
 		break
