@@ -47,6 +47,8 @@
 
 #include "img-cli.h"
 
+#include "fuzz_file.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(cond) do { if (!(cond)) { \
@@ -108,17 +110,6 @@ static int setup(void)
 		vlog_set_file(null);
 	opterr = 0;
 	return 0;
-}
-
-static int put_file(const char *path, const uint8_t *p, size_t n)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), r;
-
-	if (fd < 0)
-		return -errno;
-	r = vio_write_full(fd, p, n);
-	close(fd);
-	return r < 0 ? r : 0;
 }
 
 /* What the last verb wrote to stdout (NUL-terminated); empties it. */

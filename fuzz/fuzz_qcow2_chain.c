@@ -46,6 +46,8 @@
 #include <vireo/img.h>
 #include <vireo/util.h>
 
+#include "fuzz_file.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_LEN (128u * 1024)   /* one operation */
@@ -93,17 +95,6 @@ static int setup(void)
 	allowed[1] = NULL;
 	atexit(cleanup);
 	return 0;
-}
-
-static int put_file(const char *path, const uint8_t *p, size_t n)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), r;
-
-	if (fd < 0)
-		return -errno;
-	r = vio_write_full(fd, p, n);
-	close(fd);
-	return r < 0 ? r : 0;
 }
 
 /* Every file of the chain is one of ours (top.qcow2 on top only). */
