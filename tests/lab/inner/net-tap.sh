@@ -25,6 +25,14 @@ fail() {
 	exit 1
 }
 now() { cut -d' ' -f1 /proc/uptime; }
+# ping_until HOST WHY: one reply from HOST within 40 tries, else fail WHY.
+ping_until() {
+	_n=0
+	until ping -c 1 -W 1 "$1" >/dev/null 2>&1; do
+		_n=$((_n + 1))
+		[ $_n -ge 40 ] && fail "$2"
+	done
+}
 # mq_check IFC HOST: turn on queue pair 1 of IFC (a control-queue command),
 # steer transmit to queue 1 (XPS), ping HOST; the tap sends a flow's
 # replies to the queue that sent it, so both directions of pair 1 must
@@ -49,11 +57,7 @@ echo "net-tap: eth0 $(cat /sys/class/net/eth0/address), virtio features $(cat /s
 ip link set lo up
 ip addr add "$ip/24" dev eth0 || fail "ip addr add $ip/24 dev eth0"
 ip link set eth0 up || fail "ip link set eth0 up"
-n=0
-until ping -c 1 -W 1 "$host" >/dev/null 2>&1; do
-	n=$((n + 1))
-	[ $n -ge 40 ] && fail "no ping reply from $host in 40 tries"
-done
+ping_until "$host" "no ping reply from $host in 40 tries"
 echo "net-tap: ping $host: $(ping -c 3 -W 2 "$host" | grep -E 'packets|round-trip' | tr '\n' ' ')"
 if [ $quick = 1 ]; then
 	[ -d /sys/class/net/eth1 ] || fail "no eth1 (second virtio-net not found)"
@@ -63,11 +67,7 @@ if [ $quick = 1 ]; then
 	echo "net-tap: eth0 queues: $(ls /sys/class/net/eth0/queues | tr '\n' ' ')"
 	ip addr add "$ip2/24" dev eth1 || fail "ip addr add $ip2/24 dev eth1"
 	ip link set eth1 up || fail "ip link set eth1 up"
-	n=0
-	until ping -c 1 -W 1 "$host2" >/dev/null 2>&1; do
-		n=$((n + 1))
-		[ $n -ge 40 ] && fail "no ping reply from $host2 over eth1 in 40 tries"
-	done
+	ping_until "$host2" "no ping reply from $host2 over eth1 in 40 tries"
 	echo "net-tap: ping $host2 over eth1: ok"
 	# a little traffic on eth0 after the second device came up
 	ping -c 5 -i 0.2 -s 1400 "$host" >/dev/null 2>&1 || fail "large pings over eth0 failed"
@@ -83,11 +83,7 @@ if [ $quick = 1 ]; then
 	ifc=$(ls "/sys/bus/virtio/devices/$dev/net" 2>/dev/null | head -1)
 	[ -n "$ifc" ] || fail "no interface after binding $dev again"
 	ip addr add "$ip/24" dev "$ifc" && ip link set "$ifc" up || fail "configure $ifc after the rebind"
-	n=0
-	until ping -c 1 -W 1 "$host" >/dev/null 2>&1; do
-		n=$((n + 1))
-		[ $n -ge 40 ] && fail "no ping reply from $host after the driver was bound again"
-	done
+	ping_until "$host" "no ping reply from $host after the driver was bound again"
 	echo "net-tap: $dev unbound and bound again ($ifc): ping $host ok"
 	echo "net-tap: ok (quick)"
 	exit 0
