@@ -48,6 +48,28 @@ def build_fio_archive():
     return build_extra_archive("bench-fio", "bench/lab/fio-packages", "bench/lab/inner/blk.sh")
 
 
+def build_iperf3_archive():
+    """iperf3 for the inner guest and the lab host."""
+    return build_extra_archive("bench-iperf3", "bench/lab/iperf3-packages",
+                               "bench/lab/inner/net.sh")
+
+
+def net_entry(mode, what, goal):
+    return {
+        "what": f"virtio-net TCP throughput in the lab, iperf3 guest<->lab host, {what} "
+                "(Mbit/s, higher is better)",
+        "scenario": os.path.join(TOP, "bench", "lab", "bench-net.sh"),
+        "files": build_iperf3_archive,
+        "lab_env": {"BENCH_NET_MODE": mode},
+        "metrics": [("g2h", "guest->host", "Mbit/s", ("ratio>=", goal)),
+                    ("h2g", "host->guest", "Mbit/s", ("ratio>=", goal))],
+        "sides": [
+            ("qemu-microvm-pci", "microvm", lambda: True),
+            ("vireo-vmm", "vireo", have_vireo_vmm),
+        ],
+    }
+
+
 # A metric: (key in the scenario's DATA lines, label, unit, goal). goal is
 # None or (kind, value): "ratio<=" / "ratio>=" compare B's median to A's,
 # "abs<=" compares B's median to value (in the metric's unit).
@@ -100,6 +122,11 @@ ENTRIES = {
             ("vireo-vmm", "vireo", have_vireo_vmm),
         ],
     },
+    # (a) vhost-net on both sides, (b) both VMMs' own data paths, (c)
+    # user-mode networking on both sides.
+    "net-vhost": net_entry("vhost", "tap with vhost-net on both sides", 1.0),
+    "net-own": net_entry("own", "tap, vhost off: each VMM's own data path", 1.3),
+    "net-user": net_entry("user", "user-mode networking (libslirp) on both sides", 1.0),
     "first-kvm-run": {
         "what": "on this host's /dev/kvm, the PVH tiny guest (tests/guest/pvh.elf): "
                 "exec to first KVM_RUN and whole run (ms, lower is better)",
