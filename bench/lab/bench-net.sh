@@ -71,10 +71,13 @@ while [ $i -le "$runs" ]; do
 			( n=0
 			  while [ ! -e "/sys/class/net/$tap" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
 			  ip addr add 10.88.0.1/24 dev "$tap" && ip link set "$tap" up ) &
+			waiter=$!
 		fi
 		lab_boot "$side" "$cmdline" 300 >/dev/null ||
 			{ tail -n 30 "$LAB_TMP/$side.out"; lab_fail "$side run $i: no VIREO-BOOT-OK within 300 s"; }
-		wait
+		# Not a bare wait: that would wait for the iperf3 server too.
+		[ -n "${waiter:-}" ] && wait "$waiter" 2>/dev/null
+		waiter=
 		line=$(tr -d '\r' <"$LAB_TMP/$side.out" | grep '^NET ' | head -1)
 		if [ "$LAB_GUEST_EXIT" != 0 ] || [ -z "$line" ]; then
 			tail -n 30 "$LAB_TMP/$side.out"
