@@ -940,7 +940,7 @@ static int require_state(struct vm *vm, enum vm_state want, const char *what, ch
 	if (!running)
 		return status_err(409, err, errlen, "%s is not running", vm->def.name);
 	if (s != want)
-		return status_err(409, err, errlen, "%s is %s: cannot %s it", vm->def.name,
+		return status_err(409, err, errlen, "%s is %s: cannot %s", vm->def.name,
 				  state_names[s], what);
 	return 0;
 }
@@ -952,7 +952,7 @@ int vm_shutdown(const char *name, unsigned timeout_s, char *err, size_t errlen)
 
 	if (!vm)
 		return 404;
-	status = require_state(vm, VM_RUNNING, "shut down (resume it first)", err, errlen);
+	status = require_state(vm, VM_RUNNING, "shut it down (resume it first)", err, errlen);
 	if (!status) {
 		status = vmm_call(vm, "PUT", "/vm/shutdown", NULL, err, errlen);
 		if (status == 204) {
@@ -985,7 +985,7 @@ static int pause_resume(const char *name, bool pause, char *err, size_t errlen)
 
 	if (!vm)
 		return 404;
-	status = require_state(vm, pause ? VM_RUNNING : VM_PAUSED, pause ? "suspend" : "resume",
+	status = require_state(vm, pause ? VM_RUNNING : VM_PAUSED, pause ? "suspend it" : "resume it",
 			       err, errlen);
 	if (!status) {
 		status = vmm_call(vm, "PUT", pause ? "/vm/pause" : "/vm/resume", NULL, err, errlen);
