@@ -26,6 +26,20 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
+/* A user's text for an error message: at most 40 bytes, printable ASCII
+ * only (anything else as '?'), so that a message stays one line. */
+static const char *shown(const char *s, char buf[48])
+{
+	size_t i;
+
+	for (i = 0; s[i] && i < 40; i++)
+		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	buf[i] = '\0';
+	if (s[i] && i == 40)
+		snprintf(buf + i, 8, "...");
+	return buf;
+}
+
 bool vmdef_name_ok(const char *name)
 {
 	size_t n = strlen(name);
@@ -142,8 +156,10 @@ static int get_memory(json_object *v, uint64_t *mib, char *err, size_t errlen)
 	int r = vsize_parse(s, 1ULL << 20, &bytes);
 	if (r == -ERANGE)
 		return fail(err, errlen, "memory: too large");
-	if (r)
-		return fail(err, errlen, "memory: '%s' is not a size (use e.g. 256M or 2G)", s);
+	if (r) {
+		char sb[48];
+		return fail(err, errlen, "memory: '%s' is not a size (use e.g. 256M or 2G)", shown(s, sb));
+	}
 	if (bytes % (1ULL << 20))
 		return fail(err, errlen, "memory: must be a whole number of MiB");
 	if (bytes >> 20 < VMDEF_MIN_MEM_MIB || bytes >> 20 > VMDEF_MAX_MEM_MIB)
@@ -248,8 +264,9 @@ static int parse_disk(json_object *o, unsigned i, struct vmdef_disk *d, char *er
 			if (get_bool(v, field, &d->readonly, err, errlen))
 				return -1;
 		} else {
-			return fail(err, errlen, "disks[%u].%.40s: unknown field (path, format, readonly)",
-				    i, key);
+			char kb[48];
+			return fail(err, errlen, "disks[%u].%s: unknown field (path, format, readonly)",
+				    i, shown(key, kb));
 		}
 	}
 	if (!have_path)
@@ -287,8 +304,9 @@ static int parse_nic(json_object *o, unsigned i, struct vmdef_nic *n, char *err,
 				return fail(err, errlen, "nics[%u].tap: only letters, digits, '-', '_' and '.'", i);
 			have_tap = true;
 		} else {
-			return fail(err, errlen, "nics[%u].%.40s: unknown field for type %s (%s)", i, key, t,
-				    n->type == VMDEF_NIC_USER ? "hostfwd" : "tap");
+			char kb[48];
+			return fail(err, errlen, "nics[%u].%s: unknown field for type %s (%s)", i,
+				    shown(key, kb), t, n->type == VMDEF_NIC_USER ? "hostfwd" : "tap");
 		}
 	}
 	if (n->type == VMDEF_NIC_TAP && !have_tap)
@@ -399,7 +417,8 @@ static int parse_obj(json_object *root, struct vmdef *def, char *err, size_t err
 			else
 				return fail(err, errlen, "restart: must be \"never\", \"on-failure\" or \"always\"");
 		} else {
-			return fail(err, errlen, "%.60s: unknown field", key);
+			char kb[48];
+			return fail(err, errlen, "%s: unknown field", shown(key, kb));
 		}
 	}
 	if (!have_name)

@@ -169,6 +169,11 @@ static void test_limits(void **state)
 	assert_int_equal(vmdef_parse(big, VMDEF_MAX_JSON + 1, &d, err, sizeof(err)), -1);
 	assert_string_equal(err, "the definition is larger than 65536 bytes");
 	free(big);
+	/* A field name with a newline: the message stays one line. */
+	assert_int_equal(parse("{\"name\":\"a\",\"kernel\":\"/k\",\"cmd\nline\\u001b\":1}", &d, err, sizeof(err)), -1);
+	assert_string_equal(err, "cmd?line?: unknown field");
+	assert_int_equal(parse("{\"name\":\"a\",\"kernel\":\"/k\",\"memory\":\"1\\u001b[2J\"}", &d, err, sizeof(err)), -1);
+	assert_string_equal(err, "memory: '1?[2J' is not a size (use e.g. 256M or 2G)");
 	/* 17 disks: one too many. */
 	char buf[2048];
 	size_t off = (size_t)snprintf(buf, sizeof(buf), "{\"name\":\"a\",\"kernel\":\"/k\",\"disks\":[");
