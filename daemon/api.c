@@ -12,10 +12,12 @@
 
 #include <vireo/util.h>
 
+#include "pool.h"
 #include "vm.h"
 
 enum op { OP_VERSION, OP_LIST, OP_DEFINE, OP_GET, OP_UNDEFINE, OP_START, OP_SHUTDOWN,
-	  OP_DESTROY, OP_SUSPEND, OP_RESUME, OP_EVENTS };
+	  OP_DESTROY, OP_SUSPEND, OP_RESUME, OP_EVENTS, OP_POOLS, OP_POOL_DEFINE, OP_POOL_UNDEFINE,
+	  OP_VOLS, OP_VOL_CREATE, OP_VOL_DELETE };
 
 const struct api_route api_routes[] = {
 	[OP_VERSION]  = { "GET",    "/version" },
@@ -29,6 +31,12 @@ const struct api_route api_routes[] = {
 	[OP_SUSPEND]  = { "POST",   "/vms/{name}/suspend" },
 	[OP_RESUME]   = { "POST",   "/vms/{name}/resume" },
 	[OP_EVENTS]   = { "GET",    API_EVENTS_PATH },
+	[OP_POOLS]         = { "GET",    "/pools" },
+	[OP_POOL_DEFINE]   = { "POST",   "/pools" },
+	[OP_POOL_UNDEFINE] = { "DELETE", "/pools/{pool}" },
+	[OP_VOLS]          = { "GET",    "/pools/{pool}/volumes" },
+	[OP_VOL_CREATE]    = { "POST",   "/pools/{pool}/volumes" },
+	[OP_VOL_DELETE]    = { "DELETE", "/pools/{pool}/volumes/{volume}" },
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 
@@ -58,21 +66,26 @@ static int fail(int status, char **resp, const char *fmt, ...)
 }
 
 /*
- * Match @path against @pattern; a "{name}" segment takes one segment of
- * the path (copied to @name, at most @namelen - 1 bytes, else no match).
+ * Match @path against @pattern; each "{...}" segment of the pattern takes
+ * one segment of the path, copied in order to @caps (at most 2, each less
+ * than API_CAP_MAX bytes, else no match).
  */
-static bool match(const char *pattern, const char *path, char *name, size_t namelen)
+#define API_CAP_MAX 160
+static bool match(const char *pattern, const char *path, char caps[2][API_CAP_MAX])
 {
+	int ncap = 0;
+
 	while (*pattern && *path) {
-		if (!strncmp(pattern, "{name}", 6)) {
+		if (*pattern == '{') {
+			const char *pend = strchr(pattern, '}');
 			const char *end = strchr(path, '/');
 			size_t n = end ? (size_t)(end - path) : strlen(path);
-			if (n == 0 || n >= namelen)
+			if (!pend || ncap == 2 || n == 0 || n >= API_CAP_MAX)
 				return false;
-			memcpy(name, path, n);
-			name[n] = '\0';
+			memcpy(caps[ncap], path, n);
+			caps[ncap++][n] = '\0';
 			path += n;
-			pattern += 6;
+			pattern = pend + 1;
 			continue;
 		}
 		if (*pattern != *path)
@@ -151,7 +164,8 @@ static int action(int status, const char *err, char **resp)
 
 int api_dispatch(const struct api_req *req, char **resp, const char **allow)
 {
-	char name[VMDEF_NAME_MAX + 2], err[1024];
+	char caps[2][API_CAP_MAX], err[1024];
+	const char *name = caps[0];
 	size_t i;
 	bool path_known = false;
 	static __thread char allowed[64];
@@ -160,7 +174,7 @@ int api_dispatch(const struct api_req *req, char **resp, const char **allow)
 	*allow = NULL;
 	err[0] = '\0';
 	for (i = 0; i < api_nroutes; i++) {
-		if (!match(api_routes[i].pattern, req->path, name, sizeof(name)))
+		if (!match(api_routes[i].pattern, req->path, caps))
 			continue;
 		path_known = true;
 		if (!strcmp(api_routes[i].method, req->method))
@@ -172,7 +186,7 @@ int api_dispatch(const struct api_req *req, char **resp, const char **allow)
 		/* The methods this path takes (for the Allow header). */
 		allowed[0] = '\0';
 		for (size_t k = 0; k < api_nroutes; k++)
-			if (match(api_routes[k].pattern, req->path, name, sizeof(name)))
+			if (match(api_routes[k].pattern, req->path, caps))
 				snprintf(allowed + strlen(allowed), sizeof(allowed) - strlen(allowed),
 					 "%s%s", allowed[0] ? ", " : "", api_routes[k].method);
 		*allow = allowed;
@@ -180,7 +194,8 @@ int api_dispatch(const struct api_req *req, char **resp, const char **allow)
 	}
 	if (strstr(api_routes[i].pattern, "{name}") && !vmdef_name_ok(name))
 		return fail(404, resp, "no VM named '%.64s' (not a valid VM name)", name);
-	if (i != OP_DEFINE && i != OP_SHUTDOWN && !empty_body(req))
+	if (i != OP_DEFINE && i != OP_SHUTDOWN && i != OP_POOL_DEFINE && i != OP_VOL_CREATE &&
+	    !empty_body(req))
 		return fail(400, resp, "%s %s takes no body", api_routes[i].method, api_routes[i].pattern);
 	switch ((enum op)i) {
 	case OP_VERSION: {
@@ -240,6 +255,19 @@ int api_dispatch(const struct api_req *req, char **resp, const char **allow)
 		return action(vm_suspend(name, err, sizeof(err)), err, resp);
 	case OP_RESUME:
 		return action(vm_resume(name, err, sizeof(err)), err, resp);
+	case OP_POOLS:
+		return action(pools_list(resp, err, sizeof(err)), err, resp);
+	case OP_POOL_DEFINE:
+		return action(pool_define(req->body, req->body_len, resp, err, sizeof(err)), err, resp);
+	case OP_POOL_UNDEFINE:
+		return action(pool_undefine(caps[0], err, sizeof(err)), err, resp);
+	case OP_VOLS:
+		return action(pool_volumes(caps[0], resp, err, sizeof(err)), err, resp);
+	case OP_VOL_CREATE:
+		return action(pool_vol_create(caps[0], req->body, req->body_len, resp, err, sizeof(err)),
+			      err, resp);
+	case OP_VOL_DELETE:
+		return action(pool_vol_delete(caps[0], caps[1], err, sizeof(err)), err, resp);
 	case OP_EVENTS:
 		/* server.c streams it; reaching here is a bug. */
 		return fail(500, resp, "the event stream is served by the server");

@@ -13,7 +13,8 @@
 
 struct api_route {
 	const char *method;
-	const char *pattern;    /* "{name}" stands for one VM name */
+	const char *pattern;    /* "{name}" stands for a VM's name, "{pool}" and
+	                         * "{volume}" for a pool's and a volume's */
 };
 
 /* Every route the daemon serves, in the order of docs/vireod-api.yaml. */

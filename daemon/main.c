@@ -20,6 +20,7 @@
 #include <vireo/util.h>
 
 #include "api.h"
+#include "pool.h"
 #include "server.h"
 #include "store.h"
 #include "vm.h"
@@ -215,6 +216,7 @@ int main(int argc, char **argv)
 		verr("%s", err);
 		return 1;
 	}
+	pools_init(st, vms_uses_path);
 	struct vm_config vc = { .vmm_path = vmm, .run_dir = run_abs, .store = st };
 	if (vms_init(&vc)) {
 		store_close(st);

@@ -15,7 +15,7 @@
 
 #include <sqlite3.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store {
 	sqlite3 *db;
@@ -26,6 +26,13 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS vms ("
 	"  name TEXT PRIMARY KEY NOT NULL,"
 	"  uuid TEXT UNIQUE NOT NULL,"
+	"  def TEXT NOT NULL,"
+	"  created INTEGER NOT NULL DEFAULT (strftime('%s','now'))"
+	");"
+	/* Version 2: storage pools. */
+	"CREATE TABLE IF NOT EXISTS pools ("
+	"  name TEXT PRIMARY KEY NOT NULL,"
+	"  path TEXT UNIQUE NOT NULL,"
 	"  def TEXT NOT NULL,"
 	"  created INTEGER NOT NULL DEFAULT (strftime('%s','now'))"
 	");";
@@ -117,23 +124,30 @@ static int exec1(struct store *st, const char *sql, const char *const *params, i
 	return rc;
 }
 
-int store_vm_add(struct store *st, const char *name, const char *uuid, const char *def_json)
+/* Add a row to @table (vms: key2 is the uuid; pools: the path). */
+static int add_row(struct store *st, const char *table, const char *key2col,
+		   const char *name, const char *key2, const char *def_json)
 {
-	const char *p[] = { name, uuid, def_json };
+	char sql1[160], sql2[160];
+	const char *p[] = { name, key2, def_json };
 	sqlite3_stmt *stmt = NULL;
 	int rc, ret = -EIO;
+
+	snprintf(sql1, sizeof(sql1), "SELECT name = ?1 FROM %s WHERE name = ?1 OR %s = ?2",
+		 table, key2col);
+	snprintf(sql2, sizeof(sql2), "INSERT INTO %s (name, %s, def) VALUES (?, ?, ?)",
+		 table, key2col);
 
 	/* Which of the two keys is taken decides the answer, so look first,
 	 * then insert, in one write transaction. */
 	pthread_mutex_lock(&st->lock);
 	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		goto out;
-	rc = sqlite3_prepare_v2(st->db, "SELECT name = ?1 FROM vms WHERE name = ?1 OR uuid = ?2",
-				-1, &stmt, NULL);
+	rc = sqlite3_prepare_v2(st->db, sql1, -1, &stmt, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_text(stmt, 1, name, -1, SQLITE_TRANSIENT);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_text(stmt, 2, uuid, -1, SQLITE_TRANSIENT);
+		rc = sqlite3_bind_text(stmt, 2, key2, -1, SQLITE_TRANSIENT);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
@@ -144,8 +158,7 @@ int store_vm_add(struct store *st, const char *name, const char *uuid, const cha
 		goto rollback;
 	sqlite3_finalize(stmt);
 	stmt = NULL;
-	rc = sqlite3_prepare_v2(st->db, "INSERT INTO vms (name, uuid, def) VALUES (?, ?, ?)",
-				-1, &stmt, NULL);
+	rc = sqlite3_prepare_v2(st->db, sql2, -1, &stmt, NULL);
 	for (int i = 0; rc == SQLITE_OK && i < 3; i++)
 		rc = sqlite3_bind_text(stmt, i + 1, p[i], -1, SQLITE_TRANSIENT);
 	if (rc == SQLITE_OK)
@@ -166,6 +179,16 @@ out:
 	return ret;
 }
 
+int store_vm_add(struct store *st, const char *name, const char *uuid, const char *def_json)
+{
+	return add_row(st, "vms", "uuid", name, uuid, def_json);
+}
+
+int store_pool_add(struct store *st, const char *name, const char *path, const char *def_json)
+{
+	return add_row(st, "pools", "path", name, path, def_json);
+}
+
 int store_vm_update(struct store *st, const char *name, const char *def_json)
 {
 	const char *p[] = { def_json, name };
@@ -176,23 +199,33 @@ int store_vm_update(struct store *st, const char *name, const char *def_json)
 	return changes ? 0 : -ENOENT;
 }
 
-int store_vm_delete(struct store *st, const char *name)
+static int delete_row(struct store *st, const char *sql, const char *name)
 {
 	const char *p[] = { name };
 	int changes = 0;
 
-	if (exec1(st, "DELETE FROM vms WHERE name = ?", p, 1, &changes) != SQLITE_DONE)
+	if (exec1(st, sql, p, 1, &changes) != SQLITE_DONE)
 		return -EIO;
 	return changes ? 0 : -ENOENT;
 }
 
-int store_vm_get(struct store *st, const char *name, char **def_json)
+int store_vm_delete(struct store *st, const char *name)
+{
+	return delete_row(st, "DELETE FROM vms WHERE name = ?", name);
+}
+
+int store_pool_delete(struct store *st, const char *name)
+{
+	return delete_row(st, "DELETE FROM pools WHERE name = ?", name);
+}
+
+static int get_row(struct store *st, const char *sql, const char *name, char **def_json)
 {
 	sqlite3_stmt *stmt = NULL;
 	int rc, ret = -EIO;
 
 	pthread_mutex_lock(&st->lock);
-	rc = sqlite3_prepare_v2(st->db, "SELECT def FROM vms WHERE name = ?", -1, &stmt, NULL);
+	rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_text(stmt, 1, name, -1, SQLITE_TRANSIENT);
 	if (rc == SQLITE_OK)
@@ -209,9 +242,19 @@ int store_vm_get(struct store *st, const char *name, char **def_json)
 	return ret;
 }
 
-int store_vm_list(struct store *st,
-		  int (*cb)(void *opaque, const char *name, const char *def_json),
-		  void *opaque)
+int store_vm_get(struct store *st, const char *name, char **def_json)
+{
+	return get_row(st, "SELECT def FROM vms WHERE name = ?", name, def_json);
+}
+
+int store_pool_get(struct store *st, const char *name, char **def_json)
+{
+	return get_row(st, "SELECT def FROM pools WHERE name = ?", name, def_json);
+}
+
+static int list_rows(struct store *st, const char *sql,
+		     int (*cb)(void *opaque, const char *name, const char *def_json),
+		     void *opaque)
 {
 	sqlite3_stmt *stmt = NULL;
 	int rc, ret = 0;
@@ -222,7 +265,7 @@ int store_vm_list(struct store *st,
 	size_t n = 0, cap = 0;
 
 	pthread_mutex_lock(&st->lock);
-	rc = sqlite3_prepare_v2(st->db, "SELECT name, def FROM vms ORDER BY name", -1, &stmt, NULL);
+	rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		if (n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
@@ -255,4 +298,18 @@ int store_vm_list(struct store *st,
 	}
 	free(rows);
 	return ret;
+}
+
+int store_vm_list(struct store *st,
+		  int (*cb)(void *opaque, const char *name, const char *def_json),
+		  void *opaque)
+{
+	return list_rows(st, "SELECT name, def FROM vms ORDER BY name", cb, opaque);
+}
+
+int store_pool_list(struct store *st,
+		    int (*cb)(void *opaque, const char *name, const char *def_json),
+		    void *opaque)
+{
+	return list_rows(st, "SELECT name, def FROM pools ORDER BY name", cb, opaque);
 }

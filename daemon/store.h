@@ -1,5 +1,5 @@
 /*
- * vireod's persistent state: VM definitions, kept in SQLite (WAL, one
+ * vireod's persistent state: VM and pool definitions, kept in SQLite (WAL, one
  * transaction per change) at STATE_DIR/vireod.db.  Everything that touches
  * the database is in store.c, behind this interface, so that a replicated
  * store can take its place later.  Thread-safe: calls are serialised.
@@ -30,5 +30,16 @@ int store_vm_get(struct store *st, const char *name, char **def_json);
 int store_vm_list(struct store *st,
 		  int (*cb)(void *opaque, const char *name, const char *def_json),
 		  void *opaque);
+
+/*
+ * Storage pools: a name, its directory (unique) and its definition (JSON).
+ * Same return values as the VM calls above (-ENOTUNIQ: the path is taken).
+ */
+int store_pool_add(struct store *st, const char *name, const char *path, const char *def_json);
+int store_pool_delete(struct store *st, const char *name);
+int store_pool_get(struct store *st, const char *name, char **def_json);
+int store_pool_list(struct store *st,
+		    int (*cb)(void *opaque, const char *name, const char *def_json),
+		    void *opaque);
 
 #endif

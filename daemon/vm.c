@@ -1103,3 +1103,27 @@ char *vm_info_json(const char *name, int *status)
 	*status = 200;
 	return to_string_free(o);
 }
+
+bool vms_uses_path(const char *path, char *who, size_t wholen)
+{
+	char want[PATH_MAX], have[PATH_MAX];
+	bool found = false;
+
+	if (!realpath(path, want))
+		snprintf(want, sizeof(want), "%s", path);
+	pthread_mutex_lock(&reg_lock);
+	for (struct vm *vm = vms; vm && !found; vm = vm->next) {
+		if (vm->deleted)
+			continue;
+		for (unsigned i = 0; i < vm->def.nr_disks && !found; i++) {
+			const char *d = vm->def.disks[i].path;
+			if (!strcmp(d, path) || !strcmp(d, want) ||
+			    (realpath(d, have) && !strcmp(have, want))) {
+				snprintf(who, wholen, "%s", vm->def.name);
+				found = true;
+			}
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return found;
+}

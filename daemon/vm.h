@@ -39,6 +39,9 @@ int vm_destroy(const char *name, char *err, size_t errlen);
 int vm_suspend(const char *name, char *err, size_t errlen);
 int vm_resume(const char *name, char *err, size_t errlen);
 
+/* Whether a defined VM has @path as a disk (its name in @who). */
+bool vms_uses_path(const char *path, char *who, size_t wholen);
+
 /* JSON answers (malloc'd): the list of every VM, one VM in full (NULL and
  * *status 404 when there is none). */
 char *vms_list_json(void);

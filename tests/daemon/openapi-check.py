@@ -85,6 +85,12 @@ def request(sock, method, path, body=None):
     return status, data.decode(errors="replace"), allow
 
 
+def fill(path):
+    """A path of the file with its parameters filled in (none exists)."""
+    return (path.replace("{name}", "no-such-vm").replace("{pool}", "no-such-pool")
+            .replace("{volume}", "no-such-volume"))
+
+
 failures = []
 spec = read_spec(yaml_path)
 if not spec:
@@ -115,7 +121,7 @@ try:
         time.sleep(0.1)
     bodies = {("POST", "/vms"): '{"name": "x"}'}   # invalid (no kernel): 400
     for (method, path), codes in sorted(spec.items()):
-        url = path.replace("{name}", "no-such-vm")
+        url = fill(path)
         status, body, _ = request(sock, method, url, bodies.get((method, path)))
         print(f"{method} {url} -> {status} {body[:100]}")
         if status == 405 or (status == 404 and "no such endpoint" in body):
@@ -123,11 +129,12 @@ try:
         elif status not in codes:
             failures.append(f"{method} {path}: answered {status}, not among the file's {sorted(codes)}")
     # what is not in the file is not served
-    status, body, _ = request(sock, "GET", "/vms/x/frobnicate")
-    if status != 404 or "no such endpoint" not in body:
-        failures.append(f"GET /vms/x/frobnicate answered {status} {body}")
+    for url in ("/vms/x/frobnicate", "/pools/x/volumes/y/z", "/vms/", "/pools/x/"):
+        status, body, _ = request(sock, "GET", url)
+        if status != 404 or "no such endpoint" not in body:
+            failures.append(f"GET {url} answered {status} {body}")
     for path in {p for _, p in spec}:
-        url = path.replace("{name}", "x")
+        url = fill(path)
         methods = {m for m, p in spec if p == path}
         for m in sorted({"GET", "PUT", "POST", "DELETE", "PATCH"} - methods):
             status, body, allow = request(sock, m, url)
