@@ -19,6 +19,8 @@
 
 #include <json-c/json.h>
 
+#include <vireo/util.h>
+
 #include "httpc.h"
 #include "vmdef.h"
 
@@ -48,6 +50,14 @@ static void usage(FILE *f)
 "  dominfo NAME [--json]        a VM's state and definition in short\n"
 "  dumpdef NAME                 a VM's definition (JSON)\n"
 "  events [--all]               follow vireod's events (JSON lines)\n"
+"  pool-define-as POOL dir PATH define a directory pool (PATH made if missing)\n"
+"  pool-list [--json]           the pools\n"
+"  pool-undefine POOL           forget a pool (its files stay)\n"
+"  vol-create-as POOL VOL SIZE [--format qcow2|raw] [--backing-vol VOL2]\n"
+"                               create a volume (default qcow2; --backing-vol:\n"
+"                               a linked clone of VOL2, SIZE may be 0)\n"
+"  vol-list POOL [--json]       a pool's volumes\n"
+"  vol-delete --pool POOL VOL   delete a volume (not one a VM uses)\n"
 "  version                      vireod's version\n"
 "\n"
 "The socket: --connect, else $VIREO_SOCKET, else " DEFAULT_SOCKET ".\n"
@@ -102,7 +112,19 @@ static bool name_arg(const char *verb, int argc, char **argv, const char **name)
 struct vopts {
 	bool all, force;
 	long timeout;
+	const char *format, *backing, *pool, *target;
 };
+
+/* Whether @word is one of the space-separated words of @list. */
+static bool word_in(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; (p = strstr(p, word)); p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return true;
+	return false;
+}
 
 static int parse_vopts(const char *verb, int *argc, char **argv, struct vopts *o,
 		       const char *allowed)
@@ -117,7 +139,7 @@ static int parse_vopts(const char *verb, int *argc, char **argv, struct vopts *o
 			argv[out++] = argv[i];
 			continue;
 		}
-		if (!strstr(allowed, key) || !*key) {
+		if (!*key || !word_in(allowed, key)) {
 			fprintf(stderr, "vireo: %s: unknown option '%s'\n", verb, a);
 			return EXIT_USAGE;
 		}
@@ -127,6 +149,15 @@ static int parse_vopts(const char *verb, int *argc, char **argv, struct vopts *o
 			json_out = true;
 		} else if (!strcmp(key, "force")) {
 			o->force = true;
+		} else if (!strcmp(key, "format") || !strcmp(key, "backing-vol") || !strcmp(key, "pool") ||
+			   !strcmp(key, "target")) {
+			if (i + 1 >= *argc) {
+				fprintf(stderr, "vireo: %s: %s needs a value\n", verb, a);
+				return EXIT_USAGE;
+			}
+			const char **dst = !strcmp(key, "format") ? &o->format : !strcmp(key, "pool") ?
+				&o->pool : !strcmp(key, "target") ? &o->target : &o->backing;
+			*dst = argv[++i];
 		} else if (!strcmp(key, "timeout")) {
 			char *end;
 			if (i + 1 >= *argc) {
@@ -378,6 +409,175 @@ static int cmd_events(bool all)
 	return EXIT_OK;
 }
 
+static char *json_body(json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						       JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *r = s ? strdup(s) : NULL;
+	json_object_put(o);
+	return r;
+}
+
+/* A pool's or volume's name as vireod takes it (pool.h): 1 to 127 of
+ * [A-Za-z0-9._-], starting with a letter or digit (vireod checks pools
+ * against 63). */
+static bool pool_arg_ok(const char *verb, const char *what, const char *v)
+{
+	size_t n = strlen(v);
+	bool ok = n > 0 && n <= 127;
+
+	for (size_t i = 0; ok && i < n; i++) {
+		char c = v[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		ok = alnum || (i > 0 && (c == '.' || c == '_' || c == '-'));
+	}
+	if (!ok)
+		fprintf(stderr, "vireo: %s: '%s' is not a valid %s name\n", verb, v, what);
+	return ok;
+}
+
+static int cmd_pool(const char *verb, int argc, char **argv, struct vopts *vo)
+{
+	char path[512], *body = NULL, *r = NULL;
+	int rc;
+
+	if (!strcmp(verb, "pool-list")) {
+		if (argc) {
+			fprintf(stderr, "vireo: pool-list: unexpected argument '%s'\n", argv[0]);
+			return EXIT_USAGE;
+		}
+		if ((rc = call("GET", "/pools", NULL, &r)))
+			return rc;
+		json_object *a = json_tokener_parse(r);
+		if (json_out) {
+			printf("%s\n", r);
+		} else {
+			printf(" %-20s %-6s %s\n", "Name", "Type", "Path");
+			printf("------------------------------------------------\n");
+			for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+				json_object *p = json_object_array_get_idx(a, i);
+				printf(" %-20s %-6s %s\n", str_field(p, "name"), str_field(p, "type"),
+				       str_field(p, "path"));
+			}
+		}
+		json_object_put(a);
+		free(r);
+		return EXIT_OK;
+	}
+	if (!strcmp(verb, "pool-define-as")) {
+		const char *target = vo->target;
+		if (argc < 2 || argc > 3 || (argc == 3 && target) || (argc == 2 && !target)) {
+			fprintf(stderr, "vireo: pool-define-as: use pool-define-as POOL dir PATH\n");
+			return EXIT_USAGE;
+		}
+		if (argc == 3)
+			target = argv[2];
+		if (strcmp(argv[1], "dir")) {
+			fprintf(stderr, "vireo: pool-define-as: type '%s': only dir\n", argv[1]);
+			return EXIT_USAGE;
+		}
+		if (!pool_arg_ok(verb, "pool", argv[0]))
+			return EXIT_USAGE;
+		char real[4096];
+		if (target[0] != '/' && getcwd(real, sizeof(real)) &&
+		    strlen(real) + strlen(target) + 2 < sizeof(real)) {
+			strcat(real, "/");
+			strcat(real, target);
+			target = real;
+		}
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "name", json_object_new_string(argv[0]));
+		json_object_object_add(o, "type", json_object_new_string("dir"));
+		json_object_object_add(o, "path", json_object_new_string(target));
+		body = json_body(o);
+		rc = call("POST", "/pools", body, NULL);
+		free(body);
+		if (!rc)
+			printf("Pool %s defined\n", argv[0]);
+		return rc;
+	}
+	if (!strcmp(verb, "pool-undefine")) {
+		if (argc != 1 || !pool_arg_ok(verb, "pool", argv[0])) {
+			if (argc != 1)
+				fprintf(stderr, "vireo: pool-undefine: which pool? (vireo pool-undefine POOL)\n");
+			return EXIT_USAGE;
+		}
+		snprintf(path, sizeof(path), "/pools/%s", argv[0]);
+		if ((rc = call("DELETE", path, NULL, NULL)))
+			return rc;
+		printf("Pool %s undefined\n", argv[0]);
+		return EXIT_OK;
+	}
+	if (!strcmp(verb, "vol-create-as")) {
+		if (argc != 3) {
+			fprintf(stderr, "vireo: vol-create-as: use vol-create-as POOL VOL SIZE\n");
+			return EXIT_USAGE;
+		}
+		if (!pool_arg_ok(verb, "pool", argv[0]) || !pool_arg_ok(verb, "volume", argv[1]))
+			return EXIT_USAGE;
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "name", json_object_new_string(argv[1]));
+		if (strcmp(argv[2], "0"))
+			json_object_object_add(o, "capacity", json_object_new_string(argv[2]));
+		if (vo->format)
+			json_object_object_add(o, "format", json_object_new_string(vo->format));
+		if (vo->backing)
+			json_object_object_add(o, "backing", json_object_new_string(vo->backing));
+		body = json_body(o);
+		snprintf(path, sizeof(path), "/pools/%s/volumes", argv[0]);
+		rc = call("POST", path, body, &r);
+		free(body);
+		if (rc)
+			return rc;
+		json_object *a = json_tokener_parse(r);
+		printf("Vol %s created: %s\n", argv[1], a ? str_field(a, "path") : "?");
+		json_object_put(a);
+		free(r);
+		return EXIT_OK;
+	}
+	if (!strcmp(verb, "vol-list")) {
+		if (argc != 1 || !pool_arg_ok(verb, "pool", argv[0])) {
+			if (argc != 1)
+				fprintf(stderr, "vireo: vol-list: which pool? (vireo vol-list POOL)\n");
+			return EXIT_USAGE;
+		}
+		snprintf(path, sizeof(path), "/pools/%s/volumes", argv[0]);
+		if ((rc = call("GET", path, NULL, &r)))
+			return rc;
+		json_object *a = json_tokener_parse(r);
+		if (json_out) {
+			printf("%s\n", r);
+		} else {
+			printf(" %-24s %-6s %-14s %s\n", "Name", "Format", "Capacity", "Path");
+			printf("--------------------------------------------------------------------\n");
+			for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+				json_object *v = json_object_array_get_idx(a, i), *c;
+				char cap[32] = "-";
+				if (json_object_object_get_ex(v, "capacity", &c) && c)
+					vsize_format((uint64_t)json_object_get_int64(c), cap, sizeof(cap));
+				const char *f = str_field(v, "format");
+				printf(" %-24s %-6s %-14s %s\n", str_field(v, "name"), f ? f : "?", cap,
+				       str_field(v, "path"));
+			}
+		}
+		json_object_put(a);
+		free(r);
+		return EXIT_OK;
+	}
+	/* vol-delete */
+	if (argc != 1 || !vo->pool) {
+		fprintf(stderr, "vireo: vol-delete: use vol-delete --pool POOL VOL\n");
+		return EXIT_USAGE;
+	}
+	if (!pool_arg_ok(verb, "pool", vo->pool) || !pool_arg_ok(verb, "volume", argv[0]))
+		return EXIT_USAGE;
+	snprintf(path, sizeof(path), "/pools/%s/volumes/%s", vo->pool, argv[0]);
+	if ((rc = call("DELETE", path, NULL, NULL)))
+		return rc;
+	printf("Vol %s deleted\n", argv[0]);
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -445,6 +645,17 @@ int main(int argc, char **argv)
 		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, "all")))
 			return rc;
 		return cmd_events(vo.all);
+	}
+	static const struct { const char *verb, *opts; } pool_verbs[] = {
+		{ "pool-define-as", "target" }, { "pool-list", "json" }, { "pool-undefine", "" },
+		{ "vol-create-as", "format backing-vol" }, { "vol-list", "json" }, { "vol-delete", "pool" },
+	};
+	for (size_t i = 0; i < sizeof(pool_verbs) / sizeof(pool_verbs[0]); i++) {
+		if (strcmp(verb, pool_verbs[i].verb))
+			continue;
+		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, pool_verbs[i].opts)))
+			return rc;
+		return cmd_pool(verb, vargc, vargv, &vo);
 	}
 	if (!strcmp(verb, "define")) {
 		if (vargc != 1) {

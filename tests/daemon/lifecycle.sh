@@ -4,8 +4,8 @@
 # while a VM runs and a new vireod that adopts it, ACPI shutdown, destroy,
 # undefine (refused while running, --force), restart on failure with a
 # new process, a stale pid file naming another process (not adopted, not
-# killed), definitions surviving kill -9, concurrent defines, and the
-# event stream.
+# killed), definitions surviving kill -9, a directory pool with a VM
+# running on a linked clone, concurrent defines, and the event stream.
 #   lifecycle.sh VIREOD VIREO VMM GUEST (tests/guest/pwrbtn.elf)
 set -u
 vireod=$1 vireo=$2 vmm=$(realpath "$3") guest=$(realpath "$4")
@@ -178,6 +178,26 @@ start_daemon
 v list --all; expect_rc 0; has 'crashy +shut off'; has 'other +shut off'
 kill -0 $sleeper 2>/dev/null || fail "vireod killed a process it did not start"
 v undefine other; expect_rc 0
+
+# --- a directory pool; a VM runs on a linked clone made in it
+v pool-define-as images dir "$T/images"; expect_rc 0
+v pool-define-as again dir "$T/images"; expect_rc 1; has 'already the directory of another pool'
+v vol-create-as images base.qcow2 16M; expect_rc 0
+v vol-create-as images web2.qcow2 0 --backing-vol base.qcow2; expect_rc 0
+v vol-create-as images ../escape.qcow2 1M; expect_rc 2
+v vol-list images; expect_rc 0; has 'base.qcow2 +qcow2 +16 MiB'; has 'web2.qcow2 +qcow2 +16 MiB'
+defn web2 '"disks": [{"path": "'"$T"'/images/web2.qcow2", "format": "qcow2"}]'
+v define "$T/web2.json"; expect_rc 0
+v start web2; expect_rc 0
+v dominfo web2; has '^State: +running$'
+v vol-delete --pool images web2.qcow2; expect_rc 1; has "volume 'web2.qcow2' is a disk of VM 'web2'"
+v vol-delete --pool images base.qcow2; expect_rc 1; has "backing file of volume 'web2.qcow2'"
+v destroy web2; expect_rc 0
+v undefine web2; expect_rc 0
+v vol-delete --pool images web2.qcow2; expect_rc 0
+v vol-delete --pool images base.qcow2; expect_rc 0
+v pool-undefine images; expect_rc 0
+v pool-list; expect_rc 0; grep -q images <<<"$out" && fail "pool-undefine left the pool"
 
 # --- concurrent defines of different VMs
 for i in 1 2 3 4 5 6 7 8; do defn par$i; done
