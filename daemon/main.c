@@ -109,7 +109,8 @@ int main(int argc, char **argv)
 	const char *state_dir = DEFAULT_STATE_DIR, *sock = DEFAULT_SOCKET, *run_dir = DEFAULT_RUN_DIR;
 	const char *vmm_opt = NULL;
 	bool fg = false, autostart = true;
-	int c, ready[2] = { -1, -1 };
+	int c, rc, ready[2] = { -1, -1 };
+	char *vmm = NULL, *state_abs = NULL, *run_abs = NULL, *sock_abs = NULL;
 
 	vlog_set_prog("vireod");
 	opterr = 0;
@@ -137,35 +138,38 @@ int main(int argc, char **argv)
 		verr("unexpected argument '%s' (see --help)", argv[optind]);
 		return 2;
 	}
-	char *vmm = vmm_opt ? absolute(vmm_opt) : find_vmm();
+	vmm = vmm_opt ? absolute(vmm_opt) : find_vmm();
 	if (!vmm) {
 		verr("no vireo-vmm beside vireod or in PATH: give --vmm PATH");
 		return 1;
 	}
 	if (access(vmm, X_OK)) {
 		verr("--vmm %s: %s", vmm, strerror(errno));
-		return 1;
+		goto fail;
 	}
-	char *state_abs = absolute(state_dir), *run_abs = absolute(run_dir), *sock_abs = absolute(sock);
+	state_abs = absolute(state_dir);
+	run_abs = absolute(run_dir);
+	sock_abs = absolute(sock);
 	if (!state_abs || !run_abs || !sock_abs) {
 		verr("out of memory");
-		return 1;
+		goto fail;
 	}
 	if (!fg) {
 		/* Background: the parent exits 0 once the socket listens. */
 		if (pipe2(ready, O_CLOEXEC)) {
 			verr("pipe: %s", strerror(errno));
-			return 1;
+			goto fail;
 		}
 		pid_t p = fork();
 		if (p < 0) {
 			verr("fork: %s", strerror(errno));
-			return 1;
+			goto fail;
 		}
 		if (p > 0) {
 			char b = 0;
 			close(ready[1]);
-			return read(ready[0], &b, 1) == 1 && b == 'y' ? 0 : 1;
+			rc = read(ready[0], &b, 1) == 1 && b == 'y' ? 0 : 1;
+			goto out;
 		}
 		close(ready[0]);
 		setsid();
@@ -183,7 +187,7 @@ int main(int argc, char **argv)
 
 	if (mkdir(state_abs, 0700) && errno != EEXIST) {
 		verr("cannot make %s: %s", state_abs, strerror(errno));
-		return 1;
+		goto fail;
 	}
 	char lockp[PATH_MAX];
 	snprintf(lockp, sizeof(lockp), "%s/vireod.lock", state_abs);
@@ -191,7 +195,7 @@ int main(int argc, char **argv)
 	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB)) {
 		verr("%s: %s", lockp, lockfd < 0 ? strerror(errno) :
 		     "another vireod uses this state directory");
-		return 1;
+		goto fail;
 	}
 	if (!fg) {
 		char logp[PATH_MAX];
@@ -214,19 +218,19 @@ int main(int argc, char **argv)
 	struct store *st;
 	if (store_open(state_abs, &st, err, sizeof(err))) {
 		verr("%s", err);
-		return 1;
+		goto fail;
 	}
 	pools_init(st, vms_uses_path);
 	struct vm_config vc = { .vmm_path = vmm, .run_dir = run_abs, .store = st };
 	if (vms_init(&vc)) {
 		store_close(st);
-		return 1;
+		goto fail;
 	}
 	if (server_start(sock_abs, err, sizeof(err))) {
 		verr("%s", err);
 		vms_shutdown();
 		store_close(st);
-		return 1;
+		goto fail;
 	}
 	vinfo("listening on %s (state %s, VMs in %s, %s)", sock_abs, state_abs, run_abs, vmm);
 	if (ready[1] >= 0) {
@@ -244,9 +248,14 @@ int main(int argc, char **argv)
 	vms_shutdown();
 	server_stop();
 	store_close(st);
+	rc = 0;
+	goto out;
+fail:
+	rc = 1;
+out:
 	free(vmm);
 	free(state_abs);
 	free(run_abs);
 	free(sock_abs);
-	return 0;
+	return rc;
 }
