@@ -4,7 +4,7 @@
 # while a VM runs and a new vireod that adopts it, ACPI shutdown, destroy,
 # undefine (refused while running, --force), restart on failure with a
 # new process, a stale pid file naming another process (not adopted, not
-# killed), definitions surviving kill -9, a directory pool with a VM
+# killed), autostart, definitions surviving kill -9, a directory pool with a VM
 # running on a linked clone, concurrent defines, and the event stream.
 #   lifecycle.sh VIREOD VIREO VMM GUEST (tests/guest/pwrbtn.elf)
 set -u
@@ -172,12 +172,18 @@ sleep 1000 &
 sleeper=$!
 mkdir -p "$T/run/other"
 echo "$sleeper $(awk '{print $22}' /proc/$sleeper/stat)" >"$T/run/other/vmm.pid"
-# --- and definitions survive kill -9 (crashy, other)
+# --- an autostart VM (started by the next vireod)
+defn auto '"autostart": true'
+v define "$T/auto.json"; expect_rc 0
+# --- and definitions survive kill -9 (crashy, other, auto)
 kill -KILL $dpid; wait $dpid 2>/dev/null; dpid=
 start_daemon
 v list --all; expect_rc 0; has 'crashy +shut off'; has 'other +shut off'
-kill -0 $sleeper 2>/dev/null || fail "vireod killed a process it did not start"
+alive $sleeper || fail "vireod killed a process it did not start"
 v undefine other; expect_rc 0
+wait_state auto running
+v dominfo auto; has '^Autostart: +enable$'
+v destroy auto; expect_rc 0
 
 # --- a directory pool; a VM runs on a linked clone made in it
 v pool-define-as images dir "$T/images"; expect_rc 0
