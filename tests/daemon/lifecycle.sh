@@ -213,6 +213,31 @@ for p in "${pids[@]}"; do wait $p || fail "a concurrent define failed"; done
 v list --all --json; expect_rc 0
 [ "$(grep -o '"name":"par[0-9]"' <<<"$out" | sort -u | wc -l)" = 8 ] || fail "not all 8 concurrent defines made it"
 
+# --- kill -9 of vireod among concurrent defines: each define that was
+# answered is there afterwards, whole
+for i in $(seq 20); do defn k$i; done
+pids=()
+for i in $(seq 20); do
+	( "$vireo" define "$T/k$i.json" >/dev/null 2>&1 && echo k$i >>"$T/acked" ) &
+	pids+=($!)
+	sleep 0.02
+	[ $i = 12 ] && kill -KILL $dpid
+done
+for p in "${pids[@]}"; do wait $p; done
+wait $dpid 2>/dev/null; dpid=
+start_daemon
+v list --all --json; expect_rc 0
+n=0
+for k in $(cat "$T/acked" 2>/dev/null); do
+	grep -q "\"name\":\"$k\"" <<<"$out" || fail "$k was acknowledged but is gone after kill -9"
+	n=$((n + 1))
+done
+for i in $(seq 20); do
+	"$vireo" dumpdef k$i >/dev/null 2>&1 || continue
+	"$vireo" dumpdef k$i | grep -q '"kernel": "'"$guest"'"' || fail "k$i's definition is not whole"
+done
+echo "$n of 20 defines acknowledged before the kill, all kept"
+
 # --- the event stream saw the life of the VMs
 sleep 0.5
 cat "$T/events"
