@@ -49,6 +49,7 @@ static void usage(FILE *f)
 "  resume NAME                  let them run again\n"
 "  dominfo NAME [--json]        a VM's state and definition in short\n"
 "  dumpdef NAME                 a VM's definition (JSON)\n"
+"  console NAME --log           the end of its console log (64 KiB at most)\n"
 "  events [--all]               follow vireod's events (JSON lines)\n"
 "  pool-define-as POOL dir PATH define a directory pool (PATH made if missing)\n"
 "  pool-list [--json]           the pools\n"
@@ -110,7 +111,7 @@ static bool name_arg(const char *verb, int argc, char **argv, const char **name)
 
 /* Options after the verb: --all, --json, --force, --timeout S. */
 struct vopts {
-	bool all, force;
+	bool all, force, log;
 	long timeout;
 	const char *format, *backing, *pool, *target;
 };
@@ -149,6 +150,8 @@ static int parse_vopts(const char *verb, int *argc, char **argv, struct vopts *o
 			json_out = true;
 		} else if (!strcmp(key, "force")) {
 			o->force = true;
+		} else if (!strcmp(key, "log")) {
+			o->log = true;
 		} else if (!strcmp(key, "format") || !strcmp(key, "backing-vol") || !strcmp(key, "pool") ||
 			   !strcmp(key, "target")) {
 			if (i + 1 >= *argc) {
@@ -673,6 +676,7 @@ int main(int argc, char **argv)
 		{ "undefine", "DELETE", "", "force" },
 		{ "dominfo", "GET", "", "json" },
 		{ "dumpdef", "GET", "", "" },
+		{ "console", "GET", "/console-log", "log" },
 	};
 	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
 		if (strcmp(verb, simple[i].verb))
@@ -684,6 +688,23 @@ int main(int argc, char **argv)
 		if (vargc > 1) {
 			fprintf(stderr, "vireo: %s: unexpected argument '%s'\n", verb, vargv[1]);
 			return EXIT_USAGE;
+		}
+		if (!strcmp(verb, "console")) {
+			if (!vo.log) {
+				fprintf(stderr, "vireo: console: only --log so far (an interactive console "
+					"needs a console socket in vireo-vmm)\n");
+				return EXIT_USAGE;
+			}
+			snprintf(path, sizeof(path), "/vms/%s/console-log", name);
+			char *r = NULL;
+			if ((rc = call("GET", path, NULL, &r)))
+				return rc;
+			json_object *o = json_tokener_parse(r), *l;
+			if (o && json_object_object_get_ex(o, "log", &l))
+				fwrite(json_object_get_string(l), 1, (size_t)json_object_get_string_len(l), stdout);
+			json_object_put(o);
+			free(r);
+			return EXIT_OK;
 		}
 		if (!strcmp(verb, "dominfo") || !strcmp(verb, "dumpdef"))
 			return cmd_dominfo(name, !strcmp(verb, "dumpdef"));

@@ -17,7 +17,7 @@
 
 enum op { OP_VERSION, OP_LIST, OP_DEFINE, OP_GET, OP_UNDEFINE, OP_START, OP_SHUTDOWN,
 	  OP_DESTROY, OP_SUSPEND, OP_RESUME, OP_EVENTS, OP_POOLS, OP_POOL_DEFINE, OP_POOL_UNDEFINE,
-	  OP_VOLS, OP_VOL_CREATE, OP_VOL_DELETE };
+	  OP_VOLS, OP_VOL_CREATE, OP_VOL_DELETE, OP_CONSOLE_LOG };
 
 const struct api_route api_routes[] = {
 	[OP_VERSION]  = { "GET",    "/version" },
@@ -37,6 +37,7 @@ const struct api_route api_routes[] = {
 	[OP_VOLS]          = { "GET",    "/pools/{pool}/volumes" },
 	[OP_VOL_CREATE]    = { "POST",   "/pools/{pool}/volumes" },
 	[OP_VOL_DELETE]    = { "DELETE", "/pools/{pool}/volumes/{volume}" },
+	[OP_CONSOLE_LOG]   = { "GET",    "/vms/{name}/console-log" },
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 
@@ -255,6 +256,13 @@ int api_dispatch(const struct api_req *req, char **resp, const char **allow)
 		return action(vm_suspend(name, err, sizeof(err)), err, resp);
 	case OP_RESUME:
 		return action(vm_resume(name, err, sizeof(err)), err, resp);
+	case OP_CONSOLE_LOG: {
+		int s;
+		*resp = vm_console_log_json(name, &s);
+		if (s == 404)
+			return fail(404, resp, "no VM named '%s'", name);
+		return *resp ? s : fail(500, resp, "out of memory");
+	}
 	case OP_POOLS:
 		return action(pools_list(resp, err, sizeof(err)), err, resp);
 	case OP_POOL_DEFINE:

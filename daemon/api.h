@@ -17,7 +17,7 @@ struct api_route {
 	                         * "{volume}" for a pool's and a volume's */
 };
 
-/* Every route the daemon serves, in the order of docs/vireod-api.yaml. */
+/* Every route the daemon serves (docs/vireod-api.yaml has each). */
 extern const struct api_route api_routes[];
 extern const size_t api_nroutes;
 

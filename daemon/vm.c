@@ -1127,3 +1127,41 @@ bool vms_uses_path(const char *path, char *who, size_t wholen)
 	pthread_mutex_unlock(&reg_lock);
 	return found;
 }
+
+char *vm_console_log_json(const char *name, int *status)
+{
+	char p[PATH_MAX];
+	char *buf = NULL;
+	ssize_t n = 0;
+	off_t size = 0;
+
+	pthread_mutex_lock(&reg_lock);
+	struct vm *vm = find_locked(name);
+	if (vm)
+		runfile(vm, "console.log", p, sizeof(p));
+	pthread_mutex_unlock(&reg_lock);
+	if (!vm) {
+		*status = 404;
+		return NULL;
+	}
+	buf = malloc(VM_CONSOLE_LOG_MAX + 1);
+	if (!buf) {
+		*status = 500;
+		return NULL;
+	}
+	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		size = lseek(fd, 0, SEEK_END);
+		off_t from = size > VM_CONSOLE_LOG_MAX ? size - VM_CONSOLE_LOG_MAX : 0;
+		n = pread(fd, buf, VM_CONSOLE_LOG_MAX, from);
+		close(fd);
+		if (n < 0)
+			n = 0;
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "log", json_object_new_string_len(buf, (int)n));
+	json_object_object_add(o, "truncated", json_object_new_boolean(size > VM_CONSOLE_LOG_MAX));
+	free(buf);
+	*status = 200;
+	return to_string_free(o);
+}

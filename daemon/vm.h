@@ -39,6 +39,11 @@ int vm_destroy(const char *name, char *err, size_t errlen);
 int vm_suspend(const char *name, char *err, size_t errlen);
 int vm_resume(const char *name, char *err, size_t errlen);
 
+/* The end of a VM's console log (at most VM_CONSOLE_LOG_MAX bytes) as JSON
+ * {"log": TEXT, "truncated": BOOL}; NULL with *status 404 for no such VM. */
+#define VM_CONSOLE_LOG_MAX (64 * 1024)
+char *vm_console_log_json(const char *name, int *status);
+
 /* Whether a defined VM has @path as a disk (its name in @who). */
 bool vms_uses_path(const char *path, char *who, size_t wholen);
 

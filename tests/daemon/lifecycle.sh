@@ -138,6 +138,8 @@ v start web1; expect_rc 0
 v shutdown web1 --timeout 60; expect_rc 0
 wait_state web1 "shut off"
 v dominfo web1; has '^Last exit: +0$'
+v console web1 --log; expect_rc 0; has '^waiting for the power button$'; has '^power button pressed: powering off'
+v console web1; expect_rc 2; has 'only --log'
 
 # --- undefine: refused while running, --force destroys first
 v start web1; expect_rc 0
