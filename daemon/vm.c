@@ -68,6 +68,7 @@ struct vm {
 	bool child;                     /* pid is our child (waitpid gives its status) */
 	bool stop_requested;
 	int last_exit;                  /* wait status of the last end; -1: unknown */
+	unsigned refs;                  /* holders of a pointer (find(), threads) */
 	unsigned restarts, fail_streak;
 	long long started_ms, restart_at_ms, shutdown_deadline_ms;
 	bool restart_pending;
@@ -267,12 +268,33 @@ static struct vm *find_locked(const char *name)
 	return NULL;
 }
 
+/* A VM by name, with a reference (vm_unref() it). */
 static struct vm *find(const char *name)
 {
 	pthread_mutex_lock(&reg_lock);
 	struct vm *vm = find_locked(name);
+	if (vm)
+		vm->refs++;
 	pthread_mutex_unlock(&reg_lock);
 	return vm;
+}
+
+/* Drop a reference; an undefined VM goes with its last one. */
+static void vm_unref(struct vm *vm)
+{
+	pthread_mutex_lock(&reg_lock);
+	if (--vm->refs == 0 && vm->deleted) {
+		for (struct vm **pp = &vms; *pp; pp = &(*pp)->next) {
+			if (*pp == vm) {
+				*pp = vm->next;
+				break;
+			}
+		}
+		pthread_mutex_destroy(&vm->op);
+		pthread_cond_destroy(&vm->cond);
+		free(vm);
+	}
+	pthread_mutex_unlock(&reg_lock);
 }
 
 static struct vm *vm_new(const struct vmdef *def)
@@ -308,10 +330,17 @@ static struct vm *op_begin(const char *name, char *err, size_t errlen)
 	pthread_mutex_unlock(&reg_lock);
 	if (gone) {
 		pthread_mutex_unlock(&vm->op);
+		vm_unref(vm);
 		snprintf(err, errlen, "no VM named '%s'", name);
 		return NULL;
 	}
 	return vm;
+}
+
+static void op_end(struct vm *vm)
+{
+	pthread_mutex_unlock(&vm->op);
+	vm_unref(vm);
 }
 
 static void cleanup_runfiles(const struct vm *vm)
@@ -542,7 +571,7 @@ static void *restart_main(void *arg)
 	pthread_mutex_unlock(&reg_lock);
 	if (go && spawn(vm, true, err, sizeof(err)) != 204)
 		vwarn("%s: restart failed: %s", vm->def.name, err);
-	pthread_mutex_unlock(&vm->op);
+	op_end(vm);   /* the monitor's reference */
 	return NULL;
 }
 
@@ -576,6 +605,7 @@ static void *monitor_main(void *arg)
 			if (vm->restart_pending && now >= vm->restart_at_ms && vm->restart_at_ms &&
 			    ndue < (int)VIREO_ARRAY_SIZE(due)) {
 				vm->restart_at_ms = 0;   /* restart_main clears restart_pending */
+				vm->refs++;   /* for restart_main */
 				due[ndue++] = vm;
 			}
 		}
@@ -584,6 +614,8 @@ static void *monitor_main(void *arg)
 			pthread_t t;
 			if (pthread_create(&t, NULL, restart_main, due[i]) == 0)
 				pthread_detach(t);
+			else
+				vm_unref(due[i]);
 		}
 		usleep(MONITOR_TICK_MS * 1000);
 	}
@@ -750,7 +782,10 @@ int vms_define(const struct vmdef *in, char *err, size_t errlen)
 		return status_err(500, err, errlen, "out of memory");
 	}
 	pthread_mutex_lock(&define_lock);
-	if (find(def.name)) {
+	pthread_mutex_lock(&reg_lock);
+	bool taken = find_locked(def.name) != NULL;
+	pthread_mutex_unlock(&reg_lock);
+	if (taken) {
 		status = status_err(409, err, errlen, "name: a VM named '%s' is already defined", def.name);
 		goto fail;
 	}
@@ -850,18 +885,18 @@ int vms_undefine(const char *name, bool force, char *err, size_t errlen)
 	bool running = running_locked(vm);
 	pthread_mutex_unlock(&reg_lock);
 	if (running && !force) {
-		pthread_mutex_unlock(&vm->op);
+		op_end(vm);
 		return status_err(409, err, errlen, "%s is running: destroy it first (or force)", name);
 	}
 	if (running && (status = destroy_locked_op(vm, err, errlen)) != 204) {
-		pthread_mutex_unlock(&vm->op);
+		op_end(vm);
 		return status;
 	}
 	pthread_mutex_lock(&define_lock);
 	int r = store_vm_delete(cfg.store, name);
 	if (r && r != -ENOENT) {
 		pthread_mutex_unlock(&define_lock);
-		pthread_mutex_unlock(&vm->op);
+		op_end(vm);
 		return status_err(500, err, errlen, "the store could not delete the definition");
 	}
 	pthread_mutex_lock(&reg_lock);
@@ -879,7 +914,7 @@ int vms_undefine(const char *name, bool force, char *err, size_t errlen)
 	}
 	rundir(vm, dir, sizeof(dir));
 	rmdir(dir);
-	pthread_mutex_unlock(&vm->op);
+	op_end(vm);
 	emit(name, "undefined", "%s", "");
 	return 204;
 }
@@ -900,7 +935,7 @@ int vm_start(const char *name, char *err, size_t errlen)
 		status = status_err(409, err, errlen, "%s is already running", name);
 	else
 		status = spawn(vm, false, err, errlen);
-	pthread_mutex_unlock(&vm->op);
+	op_end(vm);
 	return status;
 }
 
@@ -963,7 +998,7 @@ int vm_shutdown(const char *name, unsigned timeout_s, char *err, size_t errlen)
 			emit(name, "shutdown", "ACPI power button pressed");
 		}
 	}
-	pthread_mutex_unlock(&vm->op);
+	op_end(vm);
 	return status;
 }
 
@@ -974,7 +1009,7 @@ int vm_destroy(const char *name, char *err, size_t errlen)
 	if (!vm)
 		return 404;
 	int status = destroy_locked_op(vm, err, errlen);
-	pthread_mutex_unlock(&vm->op);
+	op_end(vm);
 	return status;
 }
 
@@ -999,7 +1034,7 @@ static int pause_resume(const char *name, bool pause, char *err, size_t errlen)
 			status = 409;
 		}
 	}
-	pthread_mutex_unlock(&vm->op);
+	op_end(vm);
 	return status;
 }
 

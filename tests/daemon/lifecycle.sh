@@ -240,6 +240,21 @@ for i in $(seq 20); do
 done
 echo "$n of 20 defines acknowledged before the kill, all kept"
 
+# --- start, undefine --force and dominfo of one VM racing: served one at
+# a time, vireod stays up, and the VM ends up undefined with no process
+defn race
+for i in 1 2 3 4 5; do
+	"$vireo" define "$T/race.json" >/dev/null 2>&1
+	"$vireo" start race >/dev/null 2>&1 & a=$!
+	"$vireo" undefine race --force >/dev/null 2>&1 & b=$!
+	"$vireo" dominfo race >/dev/null 2>&1 & c=$!
+	wait $a $b $c
+	"$vireo" undefine race --force >/dev/null 2>&1
+	v dominfo race; expect_rc 1; has "no VM named 'race'"
+done
+[ -d "$T/run/race" ] && fail "a raced undefine left the run dir"
+pgrep -f -- "--name race " >/dev/null && fail "a raced VM's vireo-vmm still runs"
+
 # --- the event stream saw the life of the VMs
 sleep 0.5
 cat "$T/events"
