@@ -353,10 +353,12 @@ static void cleanup_runfiles(const struct vm *vm)
 	unlink(p);
 }
 
-/* The last line of the VM's vmm.log, for an error message. */
+/* For an error message: the last line of the VM's vmm.log that says
+ * "error: " (vireo-vmm's one-line reason, before any register dump), else
+ * its last line. */
 static void last_log_line(const struct vm *vm, char *out, size_t len)
 {
-	char p[PATH_MAX], buf[4096];
+	char p[PATH_MAX], buf[8192];
 	ssize_t n;
 	int fd;
 
@@ -372,12 +374,25 @@ static void last_log_line(const struct vm *vm, char *out, size_t len)
 	if (n <= 0)
 		return;
 	buf[n] = '\0';
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		buf[--n] = '\0';
-	char *l = strrchr(buf, '\n');
-	l = l ? l + 1 : buf;
-	size_t ln = strlen(l) < len - 1 ? strlen(l) : len - 1;
-	memcpy(out, l, ln);
+	const char *pick = NULL, *last = NULL;
+	for (char *l = buf, *nl; *l; l = nl + 1) {
+		nl = strchr(l, '\n');
+		if (nl)
+			*nl = '\0';
+		if (*l) {
+			last = l;
+			if (strstr(l, "error: "))
+				pick = l;
+		}
+		if (!nl)
+			break;
+	}
+	if (!pick)
+		pick = last;
+	if (!pick)
+		return;
+	size_t ln = strlen(pick) < len - 1 ? strlen(pick) : len - 1;
+	memcpy(out, pick, ln);
 	out[ln] = '\0';
 }
 
@@ -411,6 +426,19 @@ static void close_fds_from(int lowfd)
 #endif
 	for (int fd = lowfd; fd < 65536; fd++)
 		close(fd);
+}
+
+/* Whether vireo-vmm's GET /vm answer says a VM runs (or is paused). */
+static bool vmm_state_up(const char *body)
+{
+	json_object *o = json_tokener_parse(body), *st;
+	bool up = false;
+
+	if (o && json_object_object_get_ex(o, "state", &st) && json_object_is_type(st, json_type_string))
+		up = !strcmp(json_object_get_string(st), "running") ||
+		     !strcmp(json_object_get_string(st), "paused");
+	json_object_put(o);
+	return up;
 }
 
 /* Start vireo-vmm for @vm (op lock held, no process).  HTTP status. */
@@ -488,11 +516,12 @@ static int spawn(struct vm *vm, bool restart, char *err, size_t errlen)
 			return status_err(500, err, errlen, "%s: vireo-vmm ended at start%s%s", def.name,
 					  line[0] ? ": " : "", line);
 		}
+		/* Its API answers "shutting-down" until the VM is built. */
 		int status = 0;
 		char *body = NULL, e[256];
 		if (access(sock, F_OK) == 0 &&
 		    httpc_request(sock, "GET", "/vm", NULL, 2000, &status, &body, e, sizeof(e)) == 0 &&
-		    status == 200) {
+		    status == 200 && vmm_state_up(body)) {
 			free(body);
 			break;
 		}

@@ -6,9 +6,14 @@
 # new process, a stale pid file naming another process (not adopted, not
 # killed), autostart, definitions surviving kill -9, a directory pool with a VM
 # running on a linked clone, concurrent defines, and the event stream.
+# A guest that ignores the power button is ended by shutdown --timeout; a
+# missing kernel makes start fail with vireo-vmm's reason; a guest that
+# triple-faults is left "crashed".
 #   lifecycle.sh VIREOD VIREO VMM GUEST (tests/guest/pwrbtn.elf)
+#                HELLO_GUEST (hello.elf) TRIPLE_GUEST (triple.elf)
 set -u
 vireod=$1 vireo=$2 vmm=$(realpath "$3") guest=$(realpath "$4")
+hello=$(realpath "$5") triple=$(realpath "$6")
 T=$(mktemp -d /tmp/vireod-test.XXXXXX)
 export VIREO_SOCKET=$T/sock
 dpid= evpid= sleeper=
@@ -140,6 +145,34 @@ wait_state web1 "shut off"
 v dominfo web1; has '^Last exit: +0$'
 v console web1 --log; expect_rc 0; has '^waiting for the power button$'; has '^power button pressed: powering off'
 v console web1; expect_rc 2; has 'only --log'
+
+# --- a guest deaf to the power button: shutdown --timeout ends it (SIGTERM)
+printf '{"name": "deaf", "memory": "64M", "kernel": "%s", "cmdline": "console=ttyS0 spin"}\n' \
+	"$hello" >"$T/deaf.json"
+v define "$T/deaf.json"; expect_rc 0
+v start deaf; expect_rc 0
+for _ in $(seq 100); do "$vireo" console deaf --log 2>/dev/null | grep -q spinning && break; sleep 0.1; done
+v shutdown deaf --timeout 2; expect_rc 0
+sleep 1
+v dominfo deaf; has '^State: +running$'   # not yet: the timeout is 2 s
+wait_state deaf "shut off" 30
+v dominfo deaf; has '^Last exit: +143$'
+v undefine deaf; expect_rc 0
+
+# --- a kernel that is not there: start fails with vireo-vmm's own reason
+printf '{"name": "nokernel", "memory": "64M", "kernel": "%s/no/vmlinuz"}\n' "$T" >"$T/nokernel.json"
+v define "$T/nokernel.json"; expect_rc 0
+v start nokernel; expect_rc 1
+has "nokernel: vireo-vmm ended at start: vireo-vmm\\[nokernel\\]: error: cannot open kernel '$T/no/vmlinuz'"
+v undefine nokernel; expect_rc 0
+# --- a guest that triple-faults: the VM is "crashed" (exit status 1), and
+# with restart "never" it stays so
+printf '{"name": "triple", "memory": "64M", "kernel": "%s"}\n' "$triple" >"$T/triple.json"
+v define "$T/triple.json"; expect_rc 0
+v start triple   # the fault may come before or after start's answer
+wait_state triple crashed 10
+v dominfo triple; has '^Last exit: +1$'; has '^Restarts: +0$'
+v undefine triple; expect_rc 0
 
 # --- undefine: refused while running, --force destroys first
 v start web1; expect_rc 0
