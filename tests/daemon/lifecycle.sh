@@ -183,7 +183,8 @@ alive $pid && fail "undefine --force left vireo-vmm $pid running"
 v dominfo web1; expect_rc 1; has "no VM named 'web1'"
 [ -d "$T/run/web1" ] && fail "undefine left the run dir"
 
-# --- restart on failure: kill -9 its vireo-vmm; a new one comes (backoff 1 s)
+# --- restart on failure: kill -9 its vireo-vmm; a new one comes (backoff
+# 1 s, then 2 s)
 defn crashy '"restart": "on-failure"'
 v define "$T/crashy.json"; expect_rc 0
 v start crashy; expect_rc 0
@@ -196,6 +197,12 @@ for _ in $(seq 300); do
 done
 [ -n "$npid" ] && [ "$npid" != - ] && [ "$npid" != "$pid" ] || fail "crashy was not restarted"
 v dominfo crashy; has '^Restarts: +1$'
+# the second failure in a row waits 2 s (backoff), then restarts
+kill -KILL $npid
+sleep 1.3
+v dominfo crashy; has '^State: +crashed$'
+wait_state crashy running 15
+v dominfo crashy; has '^Restarts: +2$'
 v destroy crashy; expect_rc 0
 sleep 1.5
 v dominfo crashy; has '^State: +shut off$'   # a destroy is not a failure
