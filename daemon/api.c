@@ -17,7 +17,7 @@
 
 enum op { OP_VERSION, OP_LIST, OP_DEFINE, OP_GET, OP_UNDEFINE, OP_START, OP_SHUTDOWN,
 	  OP_DESTROY, OP_SUSPEND, OP_RESUME, OP_EVENTS, OP_POOLS, OP_POOL_DEFINE, OP_POOL_UNDEFINE,
-	  OP_VOLS, OP_VOL_CREATE, OP_VOL_DELETE, OP_CONSOLE_LOG };
+	  OP_VOLS, OP_VOL_CREATE, OP_VOL_DELETE, OP_CONSOLE_LOG, OP_REDEFINE };
 
 const struct api_route api_routes[] = {
 	[OP_VERSION]  = { "GET",    "/version" },
@@ -38,6 +38,7 @@ const struct api_route api_routes[] = {
 	[OP_VOL_CREATE]    = { "POST",   "/pools/{pool}/volumes" },
 	[OP_VOL_DELETE]    = { "DELETE", "/pools/{pool}/volumes/{volume}" },
 	[OP_CONSOLE_LOG]   = { "GET",    "/vms/{name}/console-log" },
+	[OP_REDEFINE]      = { "PUT",    "/vms/{name}" },
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 
@@ -195,8 +196,8 @@ int api_dispatch(const struct api_req *req, char **resp, const char **allow)
 	}
 	if (strstr(api_routes[i].pattern, "{name}") && !vmdef_name_ok(name))
 		return fail(404, resp, "no VM named '%.64s' (not a valid VM name)", name);
-	if (i != OP_DEFINE && i != OP_SHUTDOWN && i != OP_POOL_DEFINE && i != OP_VOL_CREATE &&
-	    !empty_body(req))
+	if (i != OP_DEFINE && i != OP_REDEFINE && i != OP_SHUTDOWN && i != OP_POOL_DEFINE &&
+	    i != OP_VOL_CREATE && !empty_body(req))
 		return fail(400, resp, "%s %s takes no body", api_routes[i].method, api_routes[i].pattern);
 	switch ((enum op)i) {
 	case OP_VERSION: {
@@ -256,6 +257,14 @@ int api_dispatch(const struct api_req *req, char **resp, const char **allow)
 		return action(vm_suspend(name, err, sizeof(err)), err, resp);
 	case OP_RESUME:
 		return action(vm_resume(name, err, sizeof(err)), err, resp);
+	case OP_REDEFINE: {
+		struct vmdef def;
+		if (vmdef_parse(req->body, req->body_len, &def, err, sizeof(err)))
+			return fail(400, resp, "%s", err);
+		if (strcmp(def.name, name))
+			return fail(400, resp, "name: must be '%s' (a VM cannot be renamed)", name);
+		return action(vms_redefine(&def, err, sizeof(err)), err, resp);
+	}
 	case OP_CONSOLE_LOG: {
 		int s;
 		*resp = vm_console_log_json(name, &s);

@@ -903,6 +903,69 @@ static int destroy_locked_op(struct vm *vm, char *err, size_t errlen)
 	return 204;
 }
 
+int vms_redefine(const struct vmdef *in, char *err, size_t errlen)
+{
+	struct vmdef def = *in;
+	struct vm *vm = op_begin(def.name, err, errlen);
+	int status = 204;
+
+	if (!vm)
+		return 404;
+	pthread_mutex_lock(&reg_lock);
+	bool running = running_locked(vm);
+	struct vmdef *cur = malloc(sizeof(*cur));
+	if (cur)
+		*cur = vm->def;
+	pthread_mutex_unlock(&reg_lock);
+	if (!cur) {
+		status = status_err(500, err, errlen, "out of memory");
+		goto out;
+	}
+	if (def.uuid[0] && strcmp(def.uuid, cur->uuid)) {
+		status = status_err(400, err, errlen, "uuid: cannot change (it is %s)", cur->uuid);
+		free(cur);
+		goto out;
+	}
+	memcpy(def.uuid, cur->uuid, sizeof(def.uuid));
+	/* A running VM's autostart and restart policy may change (they do not
+	 * touch its process); anything else waits for it to stop. */
+	bool only_policy = false;
+	if (running) {
+		struct vmdef *t = malloc(sizeof(*t));
+		if (t) {
+			*t = def;
+			t->autostart = cur->autostart;
+			t->restart = cur->restart;
+			only_policy = !memcmp(t, cur, sizeof(*t));
+			free(t);
+		}
+	}
+	free(cur);
+	if (running && !only_policy) {
+		status = status_err(409, err, errlen, "%s is running: shut it down before changing "
+				    "more than autostart and restart", def.name);
+		goto out;
+	}
+	char *json = vmdef_to_json(&def);
+	if (!json) {
+		status = status_err(500, err, errlen, "out of memory");
+		goto out;
+	}
+	int r = store_vm_update(cfg.store, def.name, json);
+	free(json);
+	if (r) {
+		status = status_err(500, err, errlen, "the store could not save the definition");
+		goto out;
+	}
+	pthread_mutex_lock(&reg_lock);
+	vm->def = def;
+	pthread_mutex_unlock(&reg_lock);
+	emit(def.name, "redefined", "%s", "");
+out:
+	op_end(vm);
+	return status;
+}
+
 int vms_undefine(const char *name, bool force, char *err, size_t errlen)
 {
 	struct vm *vm = op_begin(name, err, errlen);

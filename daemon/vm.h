@@ -32,6 +32,9 @@ void vms_shutdown(void);
 
 /* Status codes of the operations below: HTTP statuses, with a message in @err. */
 int vms_define(const struct vmdef *def, char *err, size_t errlen);
+/* Replace a VM's definition (same name; the uuid stays).  While it runs,
+ * only autostart and restart may change.  204, 400, 404, 409. */
+int vms_redefine(const struct vmdef *def, char *err, size_t errlen);
 int vms_undefine(const char *name, bool force, char *err, size_t errlen);
 int vm_start(const char *name, char *err, size_t errlen);
 int vm_shutdown(const char *name, unsigned timeout_s, char *err, size_t errlen);
@@ -52,8 +55,8 @@ bool vms_uses_path(const char *path, char *who, size_t wholen);
 char *vms_list_json(void);
 char *vm_info_json(const char *name, int *status);
 
-/* Events: started, stopped, crashed, restarted, paused, resumed, defined,
- * undefined.  vms_events_wait() copies the events after sequence number
+/* Events: defined, redefined, undefined, started, stopped, crashed,
+ * restarted, rebooting, adopted, paused, resumed, shutdown.  vms_events_wait() copies the events after sequence number
  * @after as JSON lines into a malloc'd string (waiting up to @timeout_ms
  * for one), and stores the last sequence number it returns. */
 char *vms_events_wait(unsigned long long after, int timeout_ms, unsigned long long *last);

@@ -45,6 +45,12 @@ int vms_define(const struct vmdef *def, char *err, size_t errlen)
 		snprintf(err, errlen, "0123abcd-0000-4000-8000-0123456789ab");
 	return s;
 }
+int vms_redefine(const struct vmdef *def, char *err, size_t errlen)
+{
+	if (!vmdef_name_ok(def->name) || def->kernel[0] != '/')
+		abort();
+	return fake("redefine", err, errlen);
+}
 int vms_undefine(const char *name, bool force, char *err, size_t errlen)
 {
 	(void)force;

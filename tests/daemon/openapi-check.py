@@ -119,7 +119,8 @@ try:
         if d.poll() is not None:
             sys.exit("FAIL: vireod ended at start")
         time.sleep(0.1)
-    bodies = {("POST", "/vms"): '{"name": "x"}'}   # invalid (no kernel): 400
+    # invalid (no kernel): 400
+    bodies = {("POST", "/vms"): '{"name": "x"}', ("PUT", "/vms/{name}"): '{"name": "x"}'}
     for (method, path), codes in sorted(spec.items()):
         url = fill(path)
         status, body, _ = request(sock, method, url, bodies.get((method, path)))
