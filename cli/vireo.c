@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -49,6 +50,9 @@ static void usage(FILE *f)
 "  resume NAME                  let them run again\n"
 "  dominfo NAME [--json]        a VM's state and definition in short\n"
 "  dumpdef NAME                 a VM's definition (JSON)\n"
+"  edit NAME                    edit its definition in $VISUAL or $EDITOR and\n"
+"                               redefine it (validated again)\n"
+"  autostart NAME [--disable]   start it when vireod starts (or not)\n"
 "  console NAME --log           the end of its console log (64 KiB at most)\n"
 "  events [--all]               follow vireod's events (JSON lines)\n"
 "  pool-define-as POOL dir PATH define a directory pool (PATH made if missing)\n"
@@ -111,7 +115,7 @@ static bool name_arg(const char *verb, int argc, char **argv, const char **name)
 
 /* Options after the verb: --all, --json, --force, --timeout S. */
 struct vopts {
-	bool all, force, log;
+	bool all, force, log, disable;
 	long timeout;
 	const char *format, *backing, *pool, *target;
 };
@@ -152,6 +156,8 @@ static int parse_vopts(const char *verb, int *argc, char **argv, struct vopts *o
 			o->force = true;
 		} else if (!strcmp(key, "log")) {
 			o->log = true;
+		} else if (!strcmp(key, "disable")) {
+			o->disable = true;
 		} else if (!strcmp(key, "format") || !strcmp(key, "backing-vol") || !strcmp(key, "pool") ||
 			   !strcmp(key, "target")) {
 			if (i + 1 >= *argc) {
@@ -581,6 +587,154 @@ static int cmd_pool(const char *verb, int argc, char **argv, struct vopts *vo)
 	return EXIT_OK;
 }
 
+/* The definition of @name as a JSON object (NULL and the exit status in
+ * *rc on failure). */
+static json_object *get_def(const char *name, int *rc)
+{
+	char path[128], *r = NULL;
+	json_object *o, *d = NULL;
+
+	snprintf(path, sizeof(path), "/vms/%s", name);
+	if ((*rc = call("GET", path, NULL, &r)))
+		return NULL;
+	o = json_tokener_parse(r);
+	free(r);
+	if (!o || !json_object_object_get_ex(o, "definition", &d) || !d) {
+		fprintf(stderr, "vireo: malformed answer from vireod\n");
+		json_object_put(o);
+		*rc = EXIT_REFUSED;
+		return NULL;
+	}
+	json_object_get(d);
+	json_object_put(o);
+	return d;
+}
+
+static int put_def(const char *name, const char *body)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/vms/%s", name);
+	return call("PUT", path, body, NULL);
+}
+
+static int cmd_autostart(const char *name, bool disable)
+{
+	int rc;
+	json_object *d = get_def(name, &rc);
+
+	if (!d)
+		return rc;
+	json_object_object_add(d, "autostart", json_object_new_boolean(!disable));
+	char *body = json_body(d);
+	rc = body ? put_def(name, body) : EXIT_REFUSED;
+	free(body);
+	if (!rc)
+		printf("VM %s %s\n", name, disable ? "unmarked as autostarted" : "marked as autostarted");
+	return rc;
+}
+
+/* Read a file of at most VMDEF_MAX_JSON bytes (malloc'd, NUL-terminated). */
+static char *slurp(const char *file)
+{
+	char *buf = malloc(VMDEF_MAX_JSON + 2);
+	size_t len = 0;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+
+	if (!buf || fd < 0) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + len, VMDEF_MAX_JSON + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len > VMDEF_MAX_JSON)
+			break;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return buf;
+}
+
+static int cmd_edit(const char *name)
+{
+	const char *editor = getenv("VISUAL");
+	char file[] = "/tmp/vireo-edit-XXXXXX.json";
+	int rc;
+
+	if (!editor || !*editor)
+		editor = getenv("EDITOR");
+	if (!editor || !*editor)
+		editor = "vi";
+	json_object *d = get_def(name, &rc);
+	if (!d)
+		return rc;
+	/* What the user edits: the definition without its uuid (it cannot change). */
+	json_object_object_del(d, "uuid");
+	const char *text = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PRETTY |
+							  JSON_C_TO_STRING_SPACED |
+							  JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *before = strdup(text ? text : "");
+	json_object_put(d);
+	int fd = mkstemps(file, 5);
+	if (!before || fd < 0 || vio_write_full(fd, before, strlen(before)) ||
+	    vio_write_full(fd, "\n", 1)) {
+		fprintf(stderr, "vireo: edit: cannot write a temporary file: %s\n", strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(file);
+		}
+		free(before);
+		return EXIT_REFUSED;
+	}
+	close(fd);
+	/* $EDITOR may carry arguments ("emacs -nw"): through the shell. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", "exec $0 \"$1\"", editor, file, (char *)NULL);
+		_exit(127);
+	}
+	int ws = 0;
+	while (pid > 0 && waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+		;
+	if (pid < 0 || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+		fprintf(stderr, "vireo: edit: the editor '%s' failed; the definition is unchanged\n", editor);
+		unlink(file);
+		free(before);
+		return EXIT_REFUSED;
+	}
+	char *after = slurp(file);
+	if (!after) {
+		fprintf(stderr, "vireo: edit: cannot read %s back\n", file);
+		free(before);
+		return EXIT_REFUSED;
+	}
+	size_t al = strlen(after);
+	if (al && after[al - 1] == '\n' && !strncmp(before, after, al - 1) && strlen(before) == al - 1) {
+		printf("Definition of VM %s unchanged\n", name);
+		unlink(file);
+		free(before);
+		free(after);
+		return EXIT_OK;
+	}
+	rc = put_def(name, after);
+	if (rc)
+		fprintf(stderr, "vireo: edit: nothing changed; your edit is in %s\n", file);
+	else {
+		unlink(file);
+		printf("VM %s redefined\n", name);
+	}
+	free(before);
+	free(after);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -677,6 +831,8 @@ int main(int argc, char **argv)
 		{ "dominfo", "GET", "", "json" },
 		{ "dumpdef", "GET", "", "" },
 		{ "console", "GET", "/console-log", "log" },
+		{ "edit", "PUT", "", "" },
+		{ "autostart", "PUT", "", "disable" },
 	};
 	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
 		if (strcmp(verb, simple[i].verb))
@@ -689,6 +845,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "vireo: %s: unexpected argument '%s'\n", verb, vargv[1]);
 			return EXIT_USAGE;
 		}
+		if (!strcmp(verb, "edit"))
+			return cmd_edit(name);
+		if (!strcmp(verb, "autostart"))
+			return cmd_autostart(name, vo.disable);
 		if (!strcmp(verb, "console")) {
 			if (!vo.log) {
 				fprintf(stderr, "vireo: console: only --log so far (an interactive console "

@@ -115,6 +115,14 @@ v shutdown web1; expect_rc 1; has 'resume it first'
 v resume web1; expect_rc 0
 v dominfo web1; has '^State: +running$'
 v dumpdef web1; expect_rc 0; has '"kernel": "'"$guest"'"'
+# edit and autostart: while it runs, only autostart and restart change
+EDITOR="sed -i s/64M/96M/" v edit web1; expect_rc 1; has 'web1 is running: shut it down'
+has 'your edit is in /tmp/vireo-edit-'
+rm -f "$(grep -o '/tmp/vireo-edit-[^ ]*' <<<"$err")"
+v autostart web1; expect_rc 0
+v dominfo web1; has '^Autostart: +enable$'; has '^Memory: +64 MiB$'
+v autostart web1 --disable; expect_rc 0
+v dominfo web1; has '^Autostart: +disable$'
 
 # --- kill -9 of vireod: the VM goes on; a new vireod adopts and manages it
 kill -KILL $dpid; wait $dpid 2>/dev/null; dpid=
@@ -136,6 +144,19 @@ v start web1; expect_rc 0
 pid=$(pid_of web1)
 v destroy web1; expect_rc 0
 v dominfo web1; has '^State: +shut off$'; has '^Last exit: +143$'
+# edit while shut off: validated again, the uuid stays
+uuid=$("$vireo" dominfo web1 | sed -n 's/^UUID: *//p')
+EDITOR=true v edit web1; expect_rc 0; has 'unchanged'
+EDITOR="sed -i s/64M/96M/" v edit web1; expect_rc 0; has 'VM web1 redefined'
+v dominfo web1; has '^Memory: +96 MiB$'; has "^UUID: +$uuid\$"
+EDITOR="sed -i s/96M/lots/" v edit web1; expect_rc 1; has "memory: 'lots' is not a size"
+editfile=$(grep -o '/tmp/vireo-edit-[^ ]*' <<<"$err")
+[ -f "$editfile" ] || fail "edit did not keep the rejected edit"
+rm -f "$editfile"
+EDITOR="sed -i s/web1/web9/" v edit web1; expect_rc 1; has "name: must be 'web1'"
+rm -f "$(grep -o '/tmp/vireo-edit-[^ ]*' <<<"$err")"
+EDITOR=false v edit web1; expect_rc 1; has 'the editor .* failed'
+v dominfo web1; has '^Memory: +96 MiB$'
 alive $pid && fail "vireo-vmm $pid still runs after destroy"
 v destroy web1; expect_rc 1; has 'not running'
 # an ACPI shutdown of our own child: the guest's exit status 0 is seen
@@ -298,7 +319,7 @@ pgrep -f -- "--name race " >/dev/null && fail "a raced VM's vireo-vmm still runs
 # --- the event stream saw the life of the VMs
 sleep 0.5
 cat "$T/events"
-for e in '"vm":"web1","event":"defined"' '"vm":"web1","event":"started"' '"vm":"web1","event":"paused"' \
+for e in '"vm":"web1","event":"defined"' '"vm":"web1","event":"redefined"' '"vm":"web1","event":"started"' '"vm":"web1","event":"paused"' \
 	 '"vm":"web1","event":"resumed"' '"vm":"web1","event":"adopted"' \
 	 '"vm":"web1","event":"stopped","detail":"exit status unknown (adopted process)"' \
 	 '"vm":"web1","event":"stopped","detail":"exit status 143"' \
