@@ -1,0 +1,42 @@
+/*
+ * vireod's REST API: the route table and the dispatcher from method, path,
+ * query and body to a status and a JSON answer (docs/vireod-api.yaml).
+ * server.c carries it over HTTP on the Unix socket.
+ */
+#ifndef VIREO_DAEMON_API_H
+#define VIREO_DAEMON_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define API_MAX_BODY VMDEF_MAX_JSON
+
+struct api_route {
+	const char *method;
+	const char *pattern;    /* "{name}" stands for a VM's name, "{pool}" and
+	                         * "{volume}" for a pool's and a volume's */
+};
+
+/* Every route the daemon serves (docs/vireod-api.yaml has each). */
+extern const struct api_route api_routes[];
+extern const size_t api_nroutes;
+
+struct api_req {
+	const char *method;
+	const char *path;
+	const char *force;      /* ?force= (DELETE /vms/{name}), or NULL */
+	const char *body;
+	size_t body_len;
+};
+
+/* The path of the event stream (server.c serves it itself). */
+#define API_EVENTS_PATH "/events"
+
+/*
+ * Handle one request: returns the HTTP status, with a malloc'd JSON answer
+ * in *resp (NULL for 204), and sets *allow for a 405 (the methods the path
+ * takes).  Errors answer {"error": "..."}.
+ */
+int api_dispatch(const struct api_req *req, char **resp, const char **allow);
+
+#endif

@@ -1,0 +1,261 @@
+/*
+ * vireod: the management daemon.  Keeps VM definitions (store.c), runs
+ * each VM as its own vireo-vmm process (vm.c) and serves the REST API on a
+ * Unix socket (server.c, api.c).  See vireod(8).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vireo/util.h>
+
+#include "api.h"
+#include "pool.h"
+#include "server.h"
+#include "store.h"
+#include "vm.h"
+
+#define DEFAULT_STATE_DIR "/var/lib/vireo"
+#define DEFAULT_SOCKET    "/run/vireo/vireod.sock"
+#define DEFAULT_RUN_DIR   "/run/vireo/vms"
+
+static void usage(FILE *f)
+{
+	fputs(
+"Usage: vireod [OPTIONS]\n"
+"Manage Vireo VMs: definitions, their vireo-vmm processes, the REST API.\n"
+"\n"
+"  --state-dir DIR   definitions (SQLite) and the lock (default " DEFAULT_STATE_DIR ")\n"
+"  --socket PATH     the API's Unix socket (default " DEFAULT_SOCKET ")\n"
+"  --run-dir DIR     one directory per running VM: pid, API socket, console\n"
+"                    and vireo-vmm's log (default " DEFAULT_RUN_DIR ")\n"
+"  --vmm PATH        the vireo-vmm to run (default: the one beside vireod,\n"
+"                    else vireo-vmm in PATH)\n"
+"  --foreground      stay in the foreground, messages on stderr\n"
+"  --no-autostart    do not start the VMs marked autostart\n"
+"  --verbose         more messages\n"
+"  --list-routes     print the API's routes (METHOD PATH) and exit\n"
+"  --help, --version\n"
+"\n"
+"Exit status: 0 after SIGTERM or SIGINT (the VMs go on running), 1 error,\n"
+"2 bad command line.\n", f);
+}
+
+/* vireo-vmm beside our own executable, else in PATH; NULL if neither. */
+static char *find_vmm(void)
+{
+	char self[PATH_MAX], cand[PATH_MAX + 16];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		self[n] = '\0';
+		snprintf(cand, sizeof(cand), "%s/vireo-vmm", dirname(self));
+		if (access(cand, X_OK) == 0)
+			return strdup(cand);
+	}
+	const char *path = getenv("PATH");
+	if (!path)
+		return NULL;
+	char *copy = strdup(path), *save = NULL;
+	for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		snprintf(cand, sizeof(cand), "%s/vireo-vmm", *d ? d : ".");
+		if (access(cand, X_OK) == 0) {
+			free(copy);
+			return strdup(cand);
+		}
+	}
+	free(copy);
+	return NULL;
+}
+
+static char *absolute(const char *p)
+{
+	char cwd[PATH_MAX], *out = NULL;
+
+	if (p[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return strdup(p);
+	if (asprintf(&out, "%s/%s", cwd, p) < 0)
+		return NULL;
+	return out;
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_STATE = 256, O_SOCKET, O_RUN, O_VMM, O_FG, O_NOAUTO, O_VERBOSE, O_ROUTES,
+	       O_HELP, O_VERSION };
+	static const struct option opts[] = {
+		{ "state-dir", required_argument, NULL, O_STATE },
+		{ "socket", required_argument, NULL, O_SOCKET },
+		{ "run-dir", required_argument, NULL, O_RUN },
+		{ "vmm", required_argument, NULL, O_VMM },
+		{ "foreground", no_argument, NULL, O_FG },
+		{ "no-autostart", no_argument, NULL, O_NOAUTO },
+		{ "verbose", no_argument, NULL, O_VERBOSE },
+		{ "list-routes", no_argument, NULL, O_ROUTES },
+		{ "help", no_argument, NULL, O_HELP },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ 0 },
+	};
+	const char *state_dir = DEFAULT_STATE_DIR, *sock = DEFAULT_SOCKET, *run_dir = DEFAULT_RUN_DIR;
+	const char *vmm_opt = NULL;
+	bool fg = false, autostart = true;
+	int c, rc, ready[2] = { -1, -1 };
+	char *vmm = NULL, *state_abs = NULL, *run_abs = NULL, *sock_abs = NULL;
+
+	vlog_set_prog("vireod");
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case O_STATE: state_dir = optarg; break;
+		case O_SOCKET: sock = optarg; break;
+		case O_RUN: run_dir = optarg; break;
+		case O_VMM: vmm_opt = optarg; break;
+		case O_FG: fg = true; break;
+		case O_NOAUTO: autostart = false; break;
+		case O_VERBOSE: vlog_set_level(VLOG_DEBUG); break;
+		case O_ROUTES:
+			for (size_t i = 0; i < api_nroutes; i++)
+				printf("%s %s\n", api_routes[i].method, api_routes[i].pattern);
+			return 0;
+		case O_HELP: usage(stdout); return 0;
+		case O_VERSION: printf("vireod %s\n", VIREO_VERSION); return 0;
+		default:
+			verr("unknown option or missing value: '%s' (see --help)", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		verr("unexpected argument '%s' (see --help)", argv[optind]);
+		return 2;
+	}
+	vmm = vmm_opt ? absolute(vmm_opt) : find_vmm();
+	if (!vmm) {
+		verr("no vireo-vmm beside vireod or in PATH: give --vmm PATH");
+		return 1;
+	}
+	if (access(vmm, X_OK)) {
+		verr("--vmm %s: %s", vmm, strerror(errno));
+		goto fail;
+	}
+	state_abs = absolute(state_dir);
+	run_abs = absolute(run_dir);
+	sock_abs = absolute(sock);
+	if (!state_abs || !run_abs || !sock_abs) {
+		verr("out of memory");
+		goto fail;
+	}
+	if (!fg) {
+		/* Background: the parent exits 0 once the socket listens. */
+		if (pipe2(ready, O_CLOEXEC)) {
+			verr("pipe: %s", strerror(errno));
+			goto fail;
+		}
+		pid_t p = fork();
+		if (p < 0) {
+			verr("fork: %s", strerror(errno));
+			goto fail;
+		}
+		if (p > 0) {
+			char b = 0;
+			close(ready[1]);
+			rc = read(ready[0], &b, 1) == 1 && b == 'y' ? 0 : 1;
+			goto out;
+		}
+		close(ready[0]);
+		setsid();
+		if (chdir("/")) {
+			/* Not fatal: every path is absolute. */
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+
+	if (mkdir(state_abs, 0700) && errno != EEXIST) {
+		verr("cannot make %s: %s", state_abs, strerror(errno));
+		goto fail;
+	}
+	char lockp[PATH_MAX];
+	snprintf(lockp, sizeof(lockp), "%s/vireod.lock", state_abs);
+	int lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB)) {
+		verr("%s: %s", lockp, lockfd < 0 ? strerror(errno) :
+		     "another vireod uses this state directory");
+		goto fail;
+	}
+	if (!fg) {
+		char logp[PATH_MAX];
+		snprintf(logp, sizeof(logp), "%s/vireod.log", state_abs);
+		FILE *lf = fopen(logp, "ae");
+		if (lf) {
+			setvbuf(lf, NULL, _IOLBF, 0);
+			vlog_set_file(lf);
+		}
+		int nul = open("/dev/null", O_RDWR);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+			if (nul > 2)
+				close(nul);
+		}
+	}
+	char err[512];
+	struct store *st;
+	if (store_open(state_abs, &st, err, sizeof(err))) {
+		verr("%s", err);
+		goto fail;
+	}
+	pools_init(st, vms_uses_path);
+	struct vm_config vc = { .vmm_path = vmm, .run_dir = run_abs, .store = st };
+	if (vms_init(&vc)) {
+		store_close(st);
+		goto fail;
+	}
+	if (server_start(sock_abs, err, sizeof(err))) {
+		verr("%s", err);
+		vms_shutdown();
+		store_close(st);
+		goto fail;
+	}
+	vinfo("listening on %s (state %s, VMs in %s, %s)", sock_abs, state_abs, run_abs, vmm);
+	if (ready[1] >= 0) {
+		if (write(ready[1], "y", 1) != 1) {
+			/* The parent went: nothing to tell. */
+		}
+		close(ready[1]);
+	}
+	if (autostart)
+		vms_autostart();
+	int sig = 0;
+	sigwait(&stop, &sig);
+	vinfo("signal %d: stopping (the VMs go on running)", sig);
+	server_quiesce();
+	vms_shutdown();
+	server_stop();
+	store_close(st);
+	rc = 0;
+	goto out;
+fail:
+	rc = 1;
+out:
+	free(vmm);
+	free(state_abs);
+	free(run_abs);
+	free(sock_abs);
+	return rc;
+}

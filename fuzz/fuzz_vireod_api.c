@@ -1,0 +1,158 @@
+/*
+ * libFuzzer target: vireod's REST dispatcher (daemon/api.c): route
+ * matching with path parameters, the 404/405 answers, body checks, the
+ * shutdown body and the definition parser behind POST /vms, with the VM
+ * and pool operations replaced by fakes.
+ *
+ * Input: one byte choosing the fakes' status, then METHOD '\n' PATH '\n'
+ * FORCE '\n' BODY (the body is the rest, NULs and all; an empty FORCE is
+ * no ?force=).  Seeds: fuzz/corpus/vireod_api/.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "pool.h"
+#include "vm.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int fz_status;
+
+static int fake(const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "fake %s", what);
+	return fz_status;
+}
+
+static char *fake_json(int *status)
+{
+	*status = fz_status == 404 ? 404 : 200;
+	return *status == 200 ? strdup("{}") : NULL;
+}
+
+/* vm.h */
+int vms_define(const struct vmdef *def, char *err, size_t errlen)
+{
+	if (!vmdef_name_ok(def->name) || def->kernel[0] != '/')
+		abort();   /* the dispatcher hands on only valid definitions */
+	int s = fake("define", err, errlen);
+	if (s == 204)
+		s = 201;
+	if (s == 201)
+		snprintf(err, errlen, "0123abcd-0000-4000-8000-0123456789ab");
+	return s;
+}
+int vms_redefine(const struct vmdef *def, char *err, size_t errlen)
+{
+	if (!vmdef_name_ok(def->name) || def->kernel[0] != '/')
+		abort();
+	return fake("redefine", err, errlen);
+}
+int vms_undefine(const char *name, bool force, char *err, size_t errlen)
+{
+	(void)force;
+	if (!vmdef_name_ok(name))
+		abort();
+	return fake("undefine", err, errlen);
+}
+#define FAKE_OP(fn) \
+	int fn(const char *name, char *err, size_t errlen) \
+	{ \
+		if (!vmdef_name_ok(name)) \
+			abort(); \
+		return fake(#fn, err, errlen); \
+	}
+FAKE_OP(vm_start)
+FAKE_OP(vm_destroy)
+FAKE_OP(vm_suspend)
+FAKE_OP(vm_resume)
+int vm_shutdown(const char *name, unsigned timeout_s, char *err, size_t errlen)
+{
+	if (!vmdef_name_ok(name) || timeout_s > 3600)
+		abort();
+	return fake("shutdown", err, errlen);
+}
+char *vms_list_json(void) { return strdup("[]"); }
+char *vm_info_json(const char *name, int *status) { (void)name; return fake_json(status); }
+char *vm_console_log_json(const char *name, int *status) { (void)name; return fake_json(status); }
+
+/* pool.h */
+int pool_define(const char *body, size_t len, char **resp, char *err, size_t errlen)
+{
+	(void)body;
+	(void)len;
+	(void)resp;
+	return fake("pool_define", err, errlen);
+}
+int pool_undefine(const char *name, char *err, size_t errlen) { (void)name; return fake("pool_undefine", err, errlen); }
+int pools_list(char **resp, char *err, size_t errlen) { (void)resp; return fake("pools_list", err, errlen); }
+int pool_volumes(const char *pool, char **resp, char *err, size_t errlen)
+{
+	(void)pool;
+	(void)resp;
+	return fake("pool_volumes", err, errlen);
+}
+int pool_vol_create(const char *pool, const char *body, size_t len, char **resp, char *err, size_t errlen)
+{
+	(void)pool;
+	(void)body;
+	(void)len;
+	(void)resp;
+	return fake("pool_vol_create", err, errlen);
+}
+int pool_vol_delete(const char *pool, const char *vol, char *err, size_t errlen)
+{
+	if (strchr(pool, '/') || strchr(vol, '/'))
+		abort();   /* a path parameter is one segment */
+	return fake("pool_vol_delete", err, errlen);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const int statuses[] = { 200, 201, 204, 400, 404, 409, 500, 502 };
+	char *buf, *method, *path, *force, *nl;
+	const char *allow = NULL;
+	char *resp = NULL;
+
+	if (size < 1 || size > 70000)
+		return 0;
+	fz_status = statuses[data[0] % 8];
+	buf = malloc(size);
+	if (!buf)
+		return 0;
+	memcpy(buf, data + 1, size - 1);
+	buf[size - 1] = '\0';
+	method = buf;
+	if (!(nl = memchr(method, '\n', size - 1)))
+		goto out;
+	*nl = '\0';
+	path = nl + 1;
+	if (!(nl = strchr(path, '\n')))
+		goto out;
+	*nl = '\0';
+	force = nl + 1;
+	if (!(nl = strchr(force, '\n')))
+		goto out;
+	*nl = '\0';
+	const char *body = nl + 1;
+	size_t body_len = size - 1 - (size_t)(body - buf);
+	struct api_req req = { .method = method, .path = path, .force = *force ? force : NULL,
+			       .body = body, .body_len = body_len };
+	int status = api_dispatch(&req, &resp, &allow);
+	if (status < 200 || status > 599)
+		abort();
+	/* Every error answer is JSON with an "error"; 204 has no body. */
+	if (status >= 400 && (!resp || strncmp(resp, "{\"error\":", 9)))
+		abort();
+	if (status == 405 && (!allow || !*allow))
+		abort();
+	if (status == 204 && resp)
+		abort();
+	free(resp);
+out:
+	free(buf);
+	return 0;
+}
