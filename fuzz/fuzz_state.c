@@ -32,7 +32,8 @@ static void fz_check(const struct vstate *st)
 			abort();
 	if (st->devices->uart.rx_head >= sizeof(st->devices->uart.rx) ||
 	    st->devices->uart.rx_count > sizeof(st->devices->uart.rx) ||
-	    st->devices->rtc_index >= sizeof(st->devices->rtc_cmos))
+	    st->devices->rtc_index >= sizeof(st->devices->rtc_cmos) ||
+	    (st->devices->pci_cf8 & ~VSTATE_PCI_CF8_MASK))
 		abort();
 }
 

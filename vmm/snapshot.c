@@ -655,9 +655,16 @@ static void snap_set_devices(struct vm *vm, const struct vstate_devices *d)
 	acpi_pm_set_state(vm->dev.pm, &pm);
 	pthread_mutex_unlock(&vm->dev.pm_lock);
 
+	/* The bridge: only what the guest can write (identity and
+	 * read-only bits stay this vireo-vmm's). */
 	pthread_mutex_lock(&vm->dev.pci->lock);
-	vm->dev.pci->cf8 = d->pci_cf8;
-	memcpy(vm->dev.pci->bridge.cfg, d->pci_bridge_cfg, sizeof(d->pci_bridge_cfg));
+	vm->dev.pci->cf8 = d->pci_cf8;     /* checked by vstate_parse */
+	for (unsigned i = 0; i < sizeof(d->pci_bridge_cfg) && i < PCI_CFG_SIZE; i++) {
+		uint8_t w = vm->dev.pci->bridge.wmask[i];
+
+		vm->dev.pci->bridge.cfg[i] = (uint8_t)((vm->dev.pci->bridge.cfg[i] & ~w) |
+						       (d->pci_bridge_cfg[i] & w));
+	}
 	pthread_mutex_unlock(&vm->dev.pci->lock);
 }
 

@@ -122,6 +122,8 @@ static int vstate_check_devices(const struct vstate_devices *d, char *err, size_
 				  d->uart.rx_head, d->uart.rx_count);
 	if (d->rtc_index >= sizeof(d->rtc_cmos))
 		return vstate_err(err, errlen, "devices: RTC index %u out of range", d->rtc_index);
+	if (d->pci_cf8 & ~VSTATE_PCI_CF8_MASK)
+		return vstate_err(err, errlen, "devices: PCI config address 0x%08x", d->pci_cf8);
 	return 0;
 }
 

@@ -124,6 +124,9 @@ struct vstate_devices {
 	uint8_t pci_bridge_cfg[256];
 };
 
+/* The bits of the PCI config address register (0xcf8) a guest can set. */
+#define VSTATE_PCI_CF8_MASK 0x80fffffcu
+
 /* A parsed file: pointers into the caller's buffer. */
 struct vstate {
 	const struct vstate_config *config;

@@ -263,8 +263,9 @@ static void test_structure(void **state)
 		vstate_writer_free(&w);
 	}
 
-	/* device state out of range: the UART FIFO, the RTC index; too many MSRs */
-	for (unsigned k = 0; k < 3; k++) {
+	/* device state out of range: the UART FIFO, the RTC index, the PCI
+	 * config address; too many MSRs */
+	for (unsigned k = 0; k < 4; k++) {
 		struct vstate_devices d = devs;
 		struct vstate_vcpu v = vc[0];
 
@@ -272,6 +273,8 @@ static void test_structure(void **state)
 			d.uart.rx_head = 64;
 		else if (k == 1)
 			d.rtc_index = 200;
+		else if (k == 2)
+			d.pci_cf8 = 0x80000003;
 		else
 			v.nr_msrs = VSTATE_MAX_MSRS + 1;
 		c = good_config(1);
@@ -281,7 +284,10 @@ static void test_structure(void **state)
 		vstate_add(&w, VSTATE_SEC_VM, 0, &vmst, sizeof(vmst));
 		vstate_add(&w, VSTATE_SEC_DEVICES, 0, &d, sizeof(d));
 		assert_int_equal(vstate_finish(&w), 0);
-		assert_int_equal(parse(w.buf, w.len, err), -EINVAL);
+		err[0] = 0;
+		if (parse(w.buf, w.len, err) != -EINVAL)
+			fail_msg("device or vCPU case %u accepted", k);
+		assert_true(err[0] != 0);
 		vstate_writer_free(&w);
 	}
 }
