@@ -8,8 +8,8 @@
  * relies on (a configuration in range, one section per vCPU, the VM and
  * device sections, FIFO and index bounds), and writing its sections again
  * must give a file the parser accepts with the same contents.
- * Seeds: fuzz/corpus/state/ (files saved by tests/guest/save-restore.sh's
- * guest, 1 and 2 vCPUs).
+ * Seeds: fuzz/corpus/state/ (files saved from tests/guest/savewrite.c, 1
+ * and 2 vCPUs, and from tests/guest/virtio.c with a disk and an rng).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,6 +29,16 @@ static void fz_check(const struct vstate *st)
 	for (unsigned i = 0; i < VSTATE_MAX_VCPUS; i++)
 		if ((st->vcpu[i] != NULL) != (i < c->cpus) ||
 		    (st->vcpu[i] && st->vcpu[i]->nr_msrs > VSTATE_MAX_MSRS))
+			abort();
+	for (unsigned i = 0; i < VSTATE_MAX_DISKS; i++)
+		if ((st->disk[i] != NULL) != (i < c->nr_disks) ||
+		    (st->disk[i] && (!memchr(st->disk[i]->path, 0, sizeof(st->disk[i]->path)) ||
+				     strlen(st->disk[i]->serial) > 20)))
+			abort();
+	for (unsigned i = 0; i < VSTATE_MAX_VIRTIO; i++)
+		if ((st->virtio[i] != NULL) != (i < c->nr_virtio) ||
+		    (st->virtio[i] && (st->virtio[i]->nr_queues > VSTATE_MAX_QUEUES ||
+				       st->virtio[i]->model_len > VSTATE_MAX_MODEL)))
 			abort();
 	if (st->devices->uart.rx_head >= sizeof(st->devices->uart.rx) ||
 	    st->devices->uart.rx_count > sizeof(st->devices->uart.rx) ||
@@ -74,6 +84,10 @@ static void fz_one(uint8_t *buf, size_t size)
 		vstate_add(&w, VSTATE_SEC_VCPU, i, st.vcpu[i], sizeof(*st.vcpu[i]));
 	vstate_add(&w, VSTATE_SEC_VM, 0, st.vm, sizeof(*st.vm));
 	vstate_add(&w, VSTATE_SEC_DEVICES, 0, st.devices, sizeof(*st.devices));
+	for (unsigned i = 0; i < st.config->nr_disks; i++)
+		vstate_add(&w, VSTATE_SEC_DISK, i, st.disk[i], sizeof(*st.disk[i]));
+	for (unsigned i = 0; i < st.config->nr_virtio; i++)
+		vstate_add(&w, VSTATE_SEC_VIRTIO, i, st.virtio[i], sizeof(*st.virtio[i]));
 	if (vstate_finish(&w) == 0) {
 		if (vstate_parse(w.buf, w.len, &again, err, sizeof(err)))
 			abort();
@@ -83,6 +97,12 @@ static void fz_one(uint8_t *buf, size_t size)
 			abort();
 		for (unsigned i = 0; i < st.config->cpus; i++)
 			if (memcmp(again.vcpu[i], st.vcpu[i], sizeof(*st.vcpu[i])))
+				abort();
+		for (unsigned i = 0; i < st.config->nr_disks; i++)
+			if (memcmp(again.disk[i], st.disk[i], sizeof(*st.disk[i])))
+				abort();
+		for (unsigned i = 0; i < st.config->nr_virtio; i++)
+			if (memcmp(again.virtio[i], st.virtio[i], sizeof(*st.virtio[i])))
 				abort();
 	}
 	vstate_writer_free(&w);

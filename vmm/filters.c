@@ -146,7 +146,9 @@ static const char *const sys_monitor_api[] = { "unlinkat", END };
  * directory and its files, the VM's state.  The builder has them too: the
  * loop thread starts under its filter. */
 static const char *const sys_save[] = {
-	"openat", "mkdir", "mkdirat", "rename", "renameat", "renameat2", END,
+	"openat", "mkdir", "mkdirat", "rename", "renameat", "renameat2",
+	"poll", "ppoll",   /* waiting for the disks' requests under way */
+	END,
 };
 static const unsigned long ioctl_save[] = {
 	KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_DEBUGREGS, KVM_GET_XSAVE, KVM_GET_XCRS,

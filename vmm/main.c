@@ -175,8 +175,10 @@ int main(int argc, char **argv)
 		hold_close();
 		return VMM_EXIT_ERROR;
 	}
-	if (hold_open(&opts))
+	if (hold_open(&opts) || snapshot_check_disks(&opts)) {
+		hold_close();
 		return VMM_EXIT_ERROR;
+	}
 	/* The API's socket: in the host's file system, before the lock. */
 	if (api_server_open(&opts) || sandbox_lock(&opts)) {
 		api_server_close();

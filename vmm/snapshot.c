@@ -16,6 +16,7 @@
 #include "hold.h"
 #include "snapshot.h"
 #include "state.h"
+#include "virtio/blk.h"
 #include "virtio/pci.h"
 #include "vm.h"
 #include "x86/acpi.h"
@@ -203,6 +204,11 @@ static void snap_get_config(struct vm *vm, struct vstate_config *c)
 		   (o->debug_exit ? VSTATE_CFG_DEBUG_EXIT : 0) |
 		   (o->mem_merge ? VSTATE_CFG_MEM_MERGE : 0) |
 		   (o->mem_hugepages ? VSTATE_CFG_HUGEPAGES : 0);
+	c->flags |= (o->virtio.rng ? VSTATE_CFG_RNG : 0) |
+		    (o->virtio.console ? VSTATE_CFG_CONSOLE : 0);
+	c->rng_rate = o->virtio.rng ? o->virtio.rng_rate : 0;
+	c->nr_disks = o->virtio.nr_disks;
+	c->nr_virtio = vm->dev.nr_virtio;
 	c->serial_coalesce = (uint32_t)o->serial_coalesce;
 	c->nr_regions = vm->mem.nr_regions;
 	for (unsigned i = 0; i < vm->mem.nr_regions && i < VSTATE_MAX_REGIONS; i++) {
@@ -258,6 +264,64 @@ static int snap_write_memory(struct vm *vm, int fd)
 	return 0;
 }
 
+/* The disks' options (to build the same devices again) and every virtio
+ * function's state. */
+static int snap_add_virtio(struct vm *vm, struct vstate_writer *w, char *msg, size_t msglen)
+{
+	const struct virtio_opts *o = &vm->opts->virtio;
+	struct vstate_virtio *sv = malloc(sizeof(*sv));
+	struct vstate_disk *sd = malloc(sizeof(*sd));
+	int r = 0;
+
+	if (!sv || !sd) {
+		r = snap_msg(msg, msglen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (unsigned i = 0; i < o->nr_disks && !r; i++) {
+		const struct virtio_disk_opt *k = &o->disk[i];
+		struct virtio_dev *vd = virtio_pci_vdev(vm->dev.virtio[i]);
+		uint64_t sectors = 0;
+
+		memset(sd, 0, sizeof(*sd));
+		if (strlen(k->path) >= sizeof(sd->path)) {
+			r = snap_msg(msg, msglen, -ENAMETOOLONG, "disk %s: path too long", k->id);
+			break;
+		}
+		snprintf(sd->path, sizeof(sd->path), "%s", k->path);
+		snprintf(sd->id, sizeof(sd->id), "%s", k->id);
+		snprintf(sd->serial, sizeof(sd->serial), "%s", k->serial);
+		sd->format = (uint32_t)k->format;
+		sd->readonly = k->readonly;
+		sd->backing_off = k->backing_off;
+		for (unsigned b = 0; b < VSTATE_MAX_BACKING_DIRS && k->backing_dirs[b] && !r; b++) {
+			if (strlen(k->backing_dirs[b]) >= sizeof(sd->backing_dirs[b])) {
+				r = snap_msg(msg, msglen, -ENAMETOOLONG, "disk %s: backing "
+					     "directory path too long", k->id);
+				break;
+			}
+			snprintf(sd->backing_dirs[b], sizeof(sd->backing_dirs[b]), "%s",
+				 k->backing_dirs[b]);
+			sd->nr_backing_dirs = b + 1;
+		}
+		if (r)
+			break;
+		virtio_dev_lock(vd);
+		virtio_dev_config_read(vd, VIRTIO_BLK_CFG_CAPACITY, &sectors, sizeof(sectors));
+		virtio_dev_unlock(vd);
+		sd->size = sectors * 512;
+		vstate_add(w, VSTATE_SEC_DISK, i, sd, sizeof(*sd));
+	}
+	for (unsigned i = 0; i < vm->dev.nr_virtio && !r; i++) {
+		r = virtio_pci_save(vm->dev.virtio[i], sv, msg, msglen);
+		if (!r)
+			vstate_add(w, VSTATE_SEC_VIRTIO, i, sv, sizeof(*sv));
+	}
+out:
+	free(sv);
+	free(sd);
+	return r;
+}
+
 static int snap_build_state(struct vm *vm, struct vstate_writer *w, char *msg, size_t msglen)
 {
 	struct vstate_config cfg;
@@ -283,6 +347,9 @@ static int snap_build_state(struct vm *vm, struct vstate_writer *w, char *msg, s
 		vstate_add(w, VSTATE_SEC_VM, 0, s, sizeof(*s));
 		snap_get_devices(vm, d);
 		vstate_add(w, VSTATE_SEC_DEVICES, 0, d, sizeof(*d));
+		r = snap_add_virtio(vm, w, msg, msglen);
+	}
+	if (!r) {
 		r = vstate_finish(w);
 		if (r)
 			snap_msg(msg, msglen, r, "out of memory");
@@ -307,18 +374,31 @@ int snapshot_save(struct vm *vm, const char *dir, char *msg, size_t msglen)
 	struct vstate_writer w;
 	int mfd = -1, sfd = -1, r;
 
-	/* Devices whose state is not saved yet. */
-	if (vm->dev.nr_virtio) {
-		struct virtio_dev *vd = virtio_pci_vdev(vm->dev.virtio[0]);
+	/* Devices whose state is not saved yet: their back ends hold state
+	 * outside this process (a tap's or vhost's queues, vhost-vsock's
+	 * connections) or their models keep guest buffers (the balloon). */
+	for (unsigned i = 0; i < vm->dev.nr_virtio; i++) {
+		struct virtio_dev *vd = virtio_pci_vdev(vm->dev.virtio[i]);
+		uint16_t id = vd->ops->device_id;
 
-		return snap_msg(msg, msglen, -ENOTSUP,
-				"%s cannot be saved: virtio device state is not saved yet "
-				"(a VM without virtio devices can be)", vd->name);
+		if (id != VIRTIO_ID_BLOCK && id != VIRTIO_ID_CONSOLE && id != VIRTIO_ID_RNG)
+			return snap_msg(msg, msglen, -ENOTSUP,
+					"%s cannot be saved: only virtio-blk, virtio-console "
+					"and virtio-rng devices are", vd->name);
 	}
 	if (strlen(dir) + 16 > PATH_MAX)
 		return snap_msg(msg, msglen, -ENAMETOOLONG, "%s: path too long", dir);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return snap_msg(msg, msglen, -errno, "cannot make %s: %s", dir, strerror(errno));
+	/* The disks' requests under way complete first (their used entries
+	 * and interrupts are then part of the state below); the vCPUs are
+	 * parked, so no new ones come. */
+	for (unsigned i = 0; i < vm->dev.nr_virtio; i++) {
+		struct virtio_dev *vd = virtio_pci_vdev(vm->dev.virtio[i]);
+
+		if (vd->ops->device_id == VIRTIO_ID_BLOCK)
+			virtio_blk_drain(vd);
+	}
 	/* What the vCPUs wrote to COM1 before they parked goes out first, so
 	 * the UART's state below is the one the guest last saw. */
 	coalesce_drain(&vm->console.coal);
@@ -425,6 +505,70 @@ static int snap_read_state(const struct vmm_opts *o)
 	return 0;
 }
 
+/* The saved disks into @o; a --disk given replaces the saved path of the
+ * disk at its place, and must agree with the save on everything else. */
+static int snap_prepare_disks(struct vmm_opts *o)
+{
+	const struct vstate_config *c = snap.st.config;
+	bool given = o->virtio.nr_disks != 0;
+
+	for (unsigned i = 0; i < c->nr_disks; i++) {
+		const struct vstate_disk *sd = snap.st.disk[i];
+		struct virtio_disk_opt *k = &o->virtio.disk[i];
+
+		if (!virtio_opts_id_ok(sd->id))
+			return snap_fail(o, "state file: disk %u has the id '%s'", i, sd->id);
+		if (sd->format == VIRTIO_DISK_RAW && (sd->backing_off || sd->nr_backing_dirs))
+			return snap_fail(o, "state file: disk %s: backing options on a raw disk",
+					 sd->id);
+		if (given && (strcmp(k->id, sd->id) || k->readonly != (bool)sd->readonly ||
+			      (k->format != VIRTIO_DISK_AUTO &&
+			       k->format != (enum virtio_disk_format)sd->format) ||
+			      (k->serial[0] && strcmp(k->serial, sd->serial))))
+			return snap_fail(o, "--disk %s does not match the saved disk %u (id %s%s): "
+					 "only its path may differ", k->path, i, sd->id,
+					 sd->readonly ? ", read-only" : "");
+		if (!given) {
+			memset(k, 0, sizeof(*k));
+			k->path = sd->path;
+		}
+		k->format = (enum virtio_disk_format)sd->format;
+		k->readonly = sd->readonly;
+		snprintf(k->id, sizeof(k->id), "%s", sd->id);
+		/* at most 20 characters: checked by vstate_parse */
+		memcpy(k->serial, sd->serial, strnlen(sd->serial, sizeof(k->serial) - 1));
+		k->serial[strnlen(sd->serial, sizeof(k->serial) - 1)] = 0;
+		k->backing_off = sd->backing_off;
+		memset(k->backing_dirs, 0, sizeof(k->backing_dirs));
+		for (unsigned b = 0; b < sd->nr_backing_dirs && b < VIRTIO_DISK_MAX_BACKING_DIRS; b++)
+			k->backing_dirs[b] = sd->backing_dirs[b];
+	}
+	o->virtio.nr_disks = c->nr_disks;
+	return 0;
+}
+
+int snapshot_check_disks(const struct vmm_opts *o)
+{
+	const struct vstate_config *c = snap.st.config;
+
+	for (unsigned i = 0; c && i < c->nr_disks; i++) {
+		struct blk_backend *be = NULL;
+		uint64_t size;
+
+		if (hold_disk(i, &be) <= 0)
+			continue;   /* nothing held: devices.c opens it and fails alike */
+		size = be->size / 512 * 512;
+		blk_backend_close(be);
+		if (size != snap.st.disk[i]->size) {
+			verr("--restore %s: disk %s (%s) has %llu bytes, the saved one had %llu",
+			     o->restore_dir, o->virtio.disk[i].id, o->virtio.disk[i].path,
+			     (unsigned long long)size, (unsigned long long)snap.st.disk[i]->size);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int snapshot_prepare(struct vmm_opts *o)
 {
 	const struct vstate_config *c;
@@ -453,13 +597,18 @@ int snapshot_prepare(struct vmm_opts *o)
 				 (unsigned long long)c->memory_file_size);
 	}
 	close(fd);
-	if (o->virtio.nr_disks != c->nr_disks)
+	if (o->virtio.nr_disks && o->virtio.nr_disks != c->nr_disks)
 		return snap_fail(o, "the saved VM has %u disks, %u --disk given", c->nr_disks,
 				 o->virtio.nr_disks);
 	if (o->virtio.nr_nets || o->virtio.rng || o->virtio.console || o->virtio.vsock ||
 	    o->virtio.balloon)
 		return snap_fail(o, "the devices come from the save: no --net, --rng, "
 				 "--virtio-console, --vsock or --balloon");
+	if (snap_prepare_disks(o))
+		return -EINVAL;
+	o->virtio.rng = c->flags & VSTATE_CFG_RNG;
+	o->virtio.rng_rate = c->rng_rate;
+	o->virtio.console = c->flags & VSTATE_CFG_CONSOLE;
 	o->memory = c->memory;
 	o->cpus = c->cpus;
 	o->boot_timer = c->flags & VSTATE_CFG_BOOT_TIMER;
@@ -684,6 +833,20 @@ int snapshot_load(struct vm *vm)
 	if (r)
 		return r;
 	snap_set_devices(vm, st->devices);
+	if (vm->dev.nr_virtio != st->config->nr_virtio) {
+		verr("--restore %s: %u virtio devices built, %u saved", vm->opts->restore_dir,
+		     vm->dev.nr_virtio, st->config->nr_virtio);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < vm->dev.nr_virtio; i++) {
+		char err[256];
+
+		r = virtio_pci_restore(vm->dev.virtio[i], st->virtio[i], err, sizeof(err));
+		if (r) {
+			verr("--restore %s: %s", vm->opts->restore_dir, err);
+			return r;
+		}
+	}
 	vdebug("restored from %s: %u vCPUs, %llu MiB", vm->opts->restore_dir, vm->ncpus,
 	       (unsigned long long)(vm->opts->memory >> 20));
 	return 0;

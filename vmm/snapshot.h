@@ -40,6 +40,9 @@ int snapshot_save(struct vm *vm, const char *dir, char *msg, size_t msglen);
  * command line adds.  0, or -EINVAL after printing one error line.
  */
 int snapshot_prepare(struct vmm_opts *o);
+/* --restore, after the hold: the disks are the saved sizes.  0, or -EINVAL
+ * after printing one error line. */
+int snapshot_check_disks(const struct vmm_opts *o);
 /* The memory file's path (for the hold), or NULL without --restore. */
 const char *snapshot_memory_path(void);
 /* vm.c, guest RAM reserved and laid out: map the memory file over it

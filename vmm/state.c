@@ -13,6 +13,8 @@ _Static_assert(sizeof(struct vstate_vcpu) % 8 == 0, "vcpu section alignment");
 _Static_assert(sizeof(struct vstate_vm) % 8 == 0, "vm section alignment");
 _Static_assert(sizeof(struct vstate_devices) % 8 == 0, "devices section alignment");
 _Static_assert(sizeof(struct vstate_config) % 8 == 0, "config section alignment");
+_Static_assert(sizeof(struct vstate_disk) % 8 == 0, "disk section alignment");
+_Static_assert(sizeof(struct vstate_virtio) % 8 == 0, "virtio section alignment");
 
 static int vstate_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -53,6 +55,8 @@ static const char *vstate_sec_name(uint32_t type)
 	case VSTATE_SEC_VCPU: return "vcpu";
 	case VSTATE_SEC_VM: return "vm";
 	case VSTATE_SEC_DEVICES: return "devices";
+	case VSTATE_SEC_DISK: return "disk";
+	case VSTATE_SEC_VIRTIO: return "virtio";
 	default: return "unknown";
 	}
 }
@@ -65,6 +69,8 @@ static size_t vstate_sec_size(uint32_t type)
 	case VSTATE_SEC_VCPU: return sizeof(struct vstate_vcpu);
 	case VSTATE_SEC_VM: return sizeof(struct vstate_vm);
 	case VSTATE_SEC_DEVICES: return sizeof(struct vstate_devices);
+	case VSTATE_SEC_DISK: return sizeof(struct vstate_disk);
+	case VSTATE_SEC_VIRTIO: return sizeof(struct vstate_virtio);
 	default: return (size_t)-1;
 	}
 }
@@ -98,10 +104,50 @@ static int vstate_check_config(const struct vstate_config *c, char *err, size_t 
 		return vstate_err(err, errlen, "config: memory regions add up to %llu, not %llu",
 				  (unsigned long long)off, (unsigned long long)c->memory);
 	if (c->nr_disks > VSTATE_MAX_DISKS)
-		return vstate_err(err, errlen, "config: %u disks (this version saves none)",
-				  c->nr_disks);
-	if (c->reserved)
-		return vstate_err(err, errlen, "config: reserved field set");
+		return vstate_err(err, errlen, "config: %u disks (at most %u)", c->nr_disks,
+				  VSTATE_MAX_DISKS);
+	if (c->nr_virtio != c->nr_disks + !!(c->flags & VSTATE_CFG_CONSOLE) +
+			    !!(c->flags & VSTATE_CFG_RNG))
+		return vstate_err(err, errlen, "config: %u virtio devices for %u disks%s%s",
+				  c->nr_virtio, c->nr_disks,
+				  c->flags & VSTATE_CFG_CONSOLE ? ", a console" : "",
+				  c->flags & VSTATE_CFG_RNG ? ", an rng" : "");
+	if (c->rng_rate && !(c->flags & VSTATE_CFG_RNG))
+		return vstate_err(err, errlen, "config: an rng rate without an rng");
+	return 0;
+}
+
+/* A NUL within the array, and (@nonempty) something before it. */
+static bool vstate_str_ok(const char *s, size_t size, bool nonempty)
+{
+	const char *nul = memchr(s, 0, size);
+
+	return nul && (!nonempty || nul != s);
+}
+
+static int vstate_check_disk(const struct vstate_disk *d, unsigned i, char *err, size_t errlen)
+{
+	if (!vstate_str_ok(d->path, sizeof(d->path), true) ||
+	    !vstate_str_ok(d->id, sizeof(d->id), true) ||
+	    !vstate_str_ok(d->serial, sizeof(d->serial), false) || strlen(d->serial) > 20)
+		return vstate_err(err, errlen, "disk %u: a path, id or serial not terminated", i);
+	if (d->format > 2 || d->readonly > 1 || d->backing_off > 1 ||
+	    d->nr_backing_dirs > VSTATE_MAX_BACKING_DIRS)
+		return vstate_err(err, errlen, "disk %u: options out of range", i);
+	for (unsigned k = 0; k < d->nr_backing_dirs; k++)
+		if (!vstate_str_ok(d->backing_dirs[k], sizeof(d->backing_dirs[k]), true))
+			return vstate_err(err, errlen, "disk %u: backing dir %u not terminated", i, k);
+	return 0;
+}
+
+static int vstate_check_virtio(const struct vstate_virtio *v, unsigned i, char *err,
+			       size_t errlen)
+{
+	if (v->nr_queues > VSTATE_MAX_QUEUES || v->nr_vectors > VSTATE_MAX_VECTORS ||
+	    v->model_len > VSTATE_MAX_MODEL || v->reserved)
+		return vstate_err(err, errlen, "virtio %u: %u queues, %u vectors, %u bytes of "
+				  "model state: out of range", i, v->nr_queues, v->nr_vectors,
+				  v->model_len);
 	return 0;
 }
 
@@ -132,7 +178,7 @@ int vstate_parse(const void *buf, size_t len, struct vstate *out, char *err, siz
 	const uint8_t *p = buf;
 	const struct vstate_file_hdr *h = buf;
 	size_t off;
-	unsigned nvcpus = 0;
+	unsigned nvcpus = 0, ndisks = 0, nvirtio = 0;
 	bool end = false;
 	int r;
 
@@ -219,12 +265,42 @@ int vstate_parse(const void *buf, size_t len, struct vstate *out, char *err, siz
 				return r;
 			out->devices = payload;
 			break;
+		case VSTATE_SEC_DISK:
+			if (s->index >= out->config->nr_disks)
+				return vstate_err(err, errlen, "disk section %u for a VM of %u disks",
+						  s->index, out->config->nr_disks);
+			if (out->disk[s->index])
+				return vstate_err(err, errlen, "a second disk section %u", s->index);
+			r = vstate_check_disk(payload, s->index, err, errlen);
+			if (r)
+				return r;
+			out->disk[s->index] = payload;
+			ndisks++;
+			break;
+		case VSTATE_SEC_VIRTIO:
+			if (s->index >= out->config->nr_virtio)
+				return vstate_err(err, errlen, "virtio section %u for a VM of %u "
+						  "virtio devices", s->index, out->config->nr_virtio);
+			if (out->virtio[s->index])
+				return vstate_err(err, errlen, "a second virtio section %u", s->index);
+			r = vstate_check_virtio(payload, s->index, err, errlen);
+			if (r)
+				return r;
+			out->virtio[s->index] = payload;
+			nvirtio++;
+			break;
 		}
 	}
 	if (off != len)
 		return vstate_err(err, errlen, "trailing data after the end section");
 	if (nvcpus != out->config->cpus)
 		return vstate_err(err, errlen, "%u of %u vcpu sections", nvcpus, out->config->cpus);
+	if (ndisks != out->config->nr_disks)
+		return vstate_err(err, errlen, "%u of %u disk sections", ndisks,
+				  out->config->nr_disks);
+	if (nvirtio != out->config->nr_virtio)
+		return vstate_err(err, errlen, "%u of %u virtio sections", nvirtio,
+				  out->config->nr_virtio);
 	if (!out->vm)
 		return vstate_err(err, errlen, "no vm section");
 	if (!out->devices)

@@ -12,7 +12,9 @@
  * Sections: CONFIG first and once (the machine: memory, vCPUs, options,
  * the memory file's regions, the disks), one VCPU per vCPU (index = the
  * vCPU's number), VM once (clock, irqchip, PIT), DEVICES once (the
- * platform devices).  The KVM structures are stored as the kernel defines
+ * platform devices), one DISK per --disk (index = the disk's number: its
+ * options), one VIRTIO per virtio PCI function (index = its place among
+ * them: transport, common and device-model state).  The KVM structures are stored as the kernel defines
  * them; every payload has a fixed size that the parser checks.
  */
 #ifndef VIREO_VMM_STATE_H
@@ -28,7 +30,13 @@
 #define VSTATE_MAX_VCPUS  256u
 #define VSTATE_MAX_MSRS   32u
 #define VSTATE_MAX_REGIONS 2u
-#define VSTATE_MAX_DISKS  0u      /* virtio devices are not saved yet */
+#define VSTATE_MAX_DISKS  16u     /* VIRTIO_OPTS_MAX_DISKS */
+#define VSTATE_MAX_VIRTIO 20u     /* disks, console, rng (DEVICES_MAX_VIRTIO's part) */
+#define VSTATE_MAX_QUEUES 8u      /* VIRTIO_MAX_QUEUES */
+#define VSTATE_MAX_VECTORS 9u     /* a queue's each and the config change's */
+#define VSTATE_MAX_MODEL  256u    /* a device model's own state (ops->save) */
+#define VSTATE_PATH_MAX   4096u
+#define VSTATE_MAX_BACKING_DIRS 8u
 /* The largest state file the restore reads. */
 #define VSTATE_MAX_FILE   (16u << 20)
 
@@ -38,6 +46,8 @@ enum vstate_sec {
 	VSTATE_SEC_VCPU = 2,
 	VSTATE_SEC_VM = 3,
 	VSTATE_SEC_DEVICES = 4,
+	VSTATE_SEC_DISK = 5,
+	VSTATE_SEC_VIRTIO = 6,
 };
 
 struct vstate_file_hdr {
@@ -60,7 +70,9 @@ struct vstate_sec_hdr {
 #define VSTATE_CFG_DEBUG_EXIT  (1u << 1)
 #define VSTATE_CFG_MEM_MERGE   (1u << 2)
 #define VSTATE_CFG_HUGEPAGES   (1u << 3)
-#define VSTATE_CFG_ALL         0xfu
+#define VSTATE_CFG_RNG         (1u << 4)   /* --rng */
+#define VSTATE_CFG_CONSOLE     (1u << 5)   /* --virtio-console */
+#define VSTATE_CFG_ALL         0x3fu
 
 struct vstate_region {
 	uint64_t gpa, size;
@@ -75,8 +87,50 @@ struct vstate_config {
 	uint32_t nr_regions;
 	struct vstate_region region[VSTATE_MAX_REGIONS];
 	uint64_t memory_file_size;
-	uint32_t nr_disks;      /* 0 in this version */
+	uint32_t nr_disks;      /* DISK sections */
+	uint32_t nr_virtio;     /* VIRTIO sections: disks, then console, then rng */
+	uint64_t rng_rate;      /* --rng rate=, bytes/s (0: unlimited) */
+};
+
+struct vstate_disk {
+	char path[VSTATE_PATH_MAX];
+	char id[32];
+	char serial[24];
+	uint32_t format;        /* enum virtio_disk_format */
+	uint32_t readonly;
+	uint32_t backing_off;
+	uint32_t nr_backing_dirs;
+	uint64_t size;          /* bytes, as the save saw it */
+	char backing_dirs[VSTATE_MAX_BACKING_DIRS][VSTATE_PATH_MAX];
+};
+
+struct vstate_vq {
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint16_t size, msix_vector;
+	uint16_t last_avail, used_idx, signalled_used;
+	uint8_t ready, broken, signalled_valid, pad[3];
+};
+
+struct vstate_msix {
+	uint32_t addr_lo, addr_hi, data, ctrl;
+};
+
+struct vstate_virtio {
+	uint16_t device_id;
+	uint16_t nr_queues;
+	uint32_t nr_vectors;
+	uint64_t host_features, guest_features;
+	uint32_t config_generation;
+	uint8_t status, isr, msix_enable, msix_fmask;
+	uint32_t dfsel, gfsel;
+	uint16_t qsel, config_vector;
+	uint32_t pba;
+	struct vstate_msix msix[VSTATE_MAX_VECTORS];
+	struct vstate_vq vq[VSTATE_MAX_QUEUES];
+	uint8_t cfg[256];       /* PCI config space */
+	uint32_t model_len;     /* bytes of model[] used */
 	uint32_t reserved;
+	uint8_t model[VSTATE_MAX_MODEL];
 };
 
 struct vstate_msr {
@@ -133,6 +187,8 @@ struct vstate {
 	const struct vstate_vcpu *vcpu[VSTATE_MAX_VCPUS];
 	const struct vstate_vm *vm;
 	const struct vstate_devices *devices;
+	const struct vstate_disk *disk[VSTATE_MAX_DISKS];
+	const struct vstate_virtio *virtio[VSTATE_MAX_VIRTIO];
 };
 
 /*

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +17,8 @@
 static struct vstate_vcpu vc[2];
 static struct vstate_vm vmst;
 static struct vstate_devices devs;
+static struct vstate_disk dk;
+static struct vstate_virtio vio[2];
 
 static struct vstate_config good_config(unsigned cpus)
 {
@@ -31,8 +34,9 @@ static struct vstate_config good_config(unsigned cpus)
 	return c;
 }
 
-/* A valid file of @cpus vCPUs with recognisable contents. */
-static void build(struct vstate_writer *w, unsigned cpus)
+/* A valid file of @cpus vCPUs with recognisable contents; with @virtio
+ * a disk and an rng (two virtio functions). */
+static void build_v(struct vstate_writer *w, unsigned cpus, bool virtio)
 {
 	struct vstate_config c = good_config(cpus);
 
@@ -57,13 +61,48 @@ static void build(struct vstate_writer *w, unsigned cpus)
 	devs.rtc_cmos[0x0b] = 2;
 	devs.pm_cnt = 1;
 	devs.pci_bridge_cfg[0] = 0x86;
+	if (virtio) {
+		c.nr_disks = 1;
+		c.nr_virtio = 2;
+		c.flags |= VSTATE_CFG_RNG;
+		c.rng_rate = 4096;
+	}
 	vstate_writer_init(w);
 	vstate_add(w, VSTATE_SEC_CONFIG, 0, &c, sizeof(c));
 	for (unsigned i = 0; i < cpus; i++)
 		vstate_add(w, VSTATE_SEC_VCPU, i, &vc[i], sizeof(vc[i]));
 	vstate_add(w, VSTATE_SEC_VM, 0, &vmst, sizeof(vmst));
 	vstate_add(w, VSTATE_SEC_DEVICES, 0, &devs, sizeof(devs));
+	if (virtio) {
+		memset(&dk, 0, sizeof(dk));
+		strcpy(dk.path, "/var/lib/vm/disk.qcow2");
+		strcpy(dk.id, "disk0");
+		strcpy(dk.serial, "SER1");
+		dk.format = 2;
+		dk.size = 1 << 20;
+		memset(vio, 0, sizeof(vio));
+		vio[0].device_id = 2;
+		vio[0].nr_queues = 1;
+		vio[0].nr_vectors = 2;
+		vio[0].vq[0] = (struct vstate_vq){ .desc_gpa = 0x1000, .size = 128, .last_avail = 7,
+						   .used_idx = 7, .ready = 1 };
+		vio[0].cfg[0] = 0xf4;
+		vio[1].device_id = 4;
+		vio[1].nr_queues = 1;
+		vio[1].nr_vectors = 2;
+		vio[1].model_len = 3;
+		vio[1].model[2] = 9;
+		/* sections in any order after the config */
+		vstate_add(w, VSTATE_SEC_VIRTIO, 1, &vio[1], sizeof(vio[1]));
+		vstate_add(w, VSTATE_SEC_DISK, 0, &dk, sizeof(dk));
+		vstate_add(w, VSTATE_SEC_VIRTIO, 0, &vio[0], sizeof(vio[0]));
+	}
 	assert_int_equal(vstate_finish(w), 0);
+}
+
+static void build(struct vstate_writer *w, unsigned cpus)
+{
+	build_v(w, cpus, false);
 }
 
 static int parse(const void *buf, size_t len, char *err)
@@ -101,6 +140,71 @@ static void test_round_trip(void **state)
 		assert_null(st.vcpu[cpus]);
 		assert_memory_equal(st.vm, &vmst, sizeof(vmst));
 		assert_memory_equal(st.devices, &devs, sizeof(devs));
+		assert_null(st.disk[0]);
+		assert_null(st.virtio[0]);
+		vstate_writer_free(&w);
+	}
+	build_v(&w, 2, true);
+	assert_int_equal(vstate_parse(w.buf, w.len, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.config->nr_disks, 1);
+	assert_int_equal(st.config->rng_rate, 4096);
+	assert_memory_equal(st.disk[0], &dk, sizeof(dk));
+	assert_memory_equal(st.virtio[0], &vio[0], sizeof(vio[0]));
+	assert_memory_equal(st.virtio[1], &vio[1], sizeof(vio[1]));
+	assert_null(st.disk[1]);
+	assert_null(st.virtio[2]);
+	vstate_writer_free(&w);
+}
+
+/* Disks and virtio functions: counts, indices, strings, ranges. */
+static void test_virtio_sections(void **state)
+{
+	struct vstate_config c = good_config(1);
+	struct vstate_writer w;
+	char err[256];
+
+	(void)state;
+	build_v(&w, 1, true);   /* fills dk, vio */
+	vstate_writer_free(&w);
+	c.nr_disks = 1;
+	c.nr_virtio = 2;
+	c.flags |= VSTATE_CFG_RNG;
+	for (unsigned k = 0; k < 10; k++) {
+		struct vstate_disk d = dk;
+		struct vstate_virtio v0 = vio[0];
+		struct vstate_config cc = c;
+		const char *want = NULL;
+		bool second_disk = false, skip_v1 = false;
+
+		switch (k) {
+		case 0: memset(d.path, 'a', sizeof(d.path)); want = "not terminated"; break;
+		case 1: d.path[0] = 0; want = "not terminated"; break;
+		case 2: memset(d.serial, 'x', sizeof(d.serial)); want = "not terminated"; break;
+		case 3: d.format = 3; want = "out of range"; break;
+		case 4: d.nr_backing_dirs = 1; want = "backing dir 0"; break;
+		case 5: v0.nr_queues = 9; want = "out of range"; break;
+		case 6: v0.model_len = VSTATE_MAX_MODEL + 1; want = "out of range"; break;
+		case 7: skip_v1 = true; want = "1 of 2 virtio sections"; break;
+		case 8: second_disk = true; want = "disk section 1 for a VM of 1"; break;
+		case 9: cc.nr_virtio = 1; want = "config: 1 virtio devices for 1 disks, an rng"; break;
+		}
+		vstate_writer_init(&w);
+		vstate_add(&w, VSTATE_SEC_CONFIG, 0, &cc, sizeof(cc));
+		vstate_add(&w, VSTATE_SEC_VCPU, 0, &vc[0], sizeof(vc[0]));
+		vstate_add(&w, VSTATE_SEC_VM, 0, &vmst, sizeof(vmst));
+		vstate_add(&w, VSTATE_SEC_DEVICES, 0, &devs, sizeof(devs));
+		vstate_add(&w, VSTATE_SEC_DISK, 0, &d, sizeof(d));
+		if (second_disk)
+			vstate_add(&w, VSTATE_SEC_DISK, 1, &d, sizeof(d));
+		vstate_add(&w, VSTATE_SEC_VIRTIO, 0, &v0, sizeof(v0));
+		if (!skip_v1)
+			vstate_add(&w, VSTATE_SEC_VIRTIO, 1, &vio[1], sizeof(vio[1]));
+		assert_int_equal(vstate_finish(&w), 0);
+		err[0] = 0;
+		if (parse(w.buf, w.len, err) != -EINVAL)
+			fail_msg("virtio case %u accepted", k);
+		if (!strstr(err, want))
+			fail_msg("virtio case %u: '%s' does not say '%s'", k, err, want);
 		vstate_writer_free(&w);
 	}
 }
@@ -112,7 +216,7 @@ static void test_truncated(void **state)
 	char err[256];
 
 	(void)state;
-	build(&w, 2);
+	build_v(&w, 2, true);
 	for (size_t len = 0; len < w.len; len += (len < 64 ? 1 : 97)) {
 		err[0] = 0;
 		assert_int_equal(parse(w.buf, len, err), -EINVAL);
@@ -300,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_every_byte),
 		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_structure),
+		cmocka_unit_test(test_virtio_sections),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
