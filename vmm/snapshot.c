@@ -847,6 +847,10 @@ int snapshot_load(struct vm *vm)
 			return r;
 		}
 	}
+	/* Everything is in place: only now may a device act on the guest's
+	 * requests (a refused restore has written nothing to the disks). */
+	for (unsigned i = 0; i < vm->dev.nr_virtio; i++)
+		virtio_pci_restore_kick(vm->dev.virtio[i]);
 	vdebug("restored from %s: %u vCPUs, %llu MiB", vm->opts->restore_dir, vm->ncpus,
 	       (unsigned long long)(vm->opts->memory >> 20));
 	return 0;

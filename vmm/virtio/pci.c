@@ -906,13 +906,19 @@ int virtio_pci_restore(struct virtio_pci *vp, const struct vstate_virtio *s, cha
 		vp_intx_update(vp);
 	for (unsigned v = 0; v < vp->nvec; v++)
 		vp_vector_unmasked(vp, v);
-	/* Requests the guest made that the old process never took: the
-	 * kick that announced them went with it. */
+out:
+	virtio_dev_unlock(d);
+	return r;
+}
+
+void virtio_pci_restore_kick(struct virtio_pci *vp)
+{
+	struct virtio_dev *d = vp->vdev;
+
+	virtio_dev_lock(d);
 	if (virtio_dev_running(d))
 		for (unsigned q = 0; q < d->ops->nr_queues; q++)
 			if (d->vq[q].ready)
 				virtio_dev_queue_notify(d, q);
-out:
 	virtio_dev_unlock(d);
-	return r;
 }
