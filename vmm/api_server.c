@@ -214,12 +214,6 @@ static int api_op_save(void *opaque, const char *dir, bool exit_after, char *msg
 	int r = -ESHUTDOWN;
 
 	(void)opaque;
-	/* The sandbox's root is empty: no host directory to write to. */
-	if (sandbox_active()) {
-		snprintf(msg, msglen, "not in the sandbox: the VM reaches no host directory "
-			 "(start vireo-vmm with --sandbox=off to save it)");
-		return -ENOTSUP;
-	}
 	pthread_mutex_lock(&api.bind_lock);
 	if (api.vm && !runstate_stopping(&api.vm->rs)) {
 		r = vm_pause(api.vm, API_PAUSE_TIMEOUT_MS);

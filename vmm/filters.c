@@ -148,7 +148,13 @@ static const char *const sys_monitor_api[] = { "unlinkat", END };
 static const char *const sys_save[] = {
 	"openat", "mkdir", "mkdirat", "rename", "renameat", "renameat2",
 	"poll", "ppoll",   /* waiting for the disks' requests under way */
+	"sendto", "recvmsg",   /* in the sandbox, asking the monitor for the files */
 	END,
+};
+/* In the sandbox the monitor makes the save's files (sandbox.c). */
+static const char *const sys_monitor_save[] = {
+	"recvfrom", "sendmsg", "openat", "mkdir", "mkdirat", "rename", "renameat",
+	"renameat2", END,
 };
 static const unsigned long ioctl_save[] = {
 	KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_DEBUGREGS, KVM_GET_XSAVE, KVM_GET_XCRS,
@@ -296,6 +302,10 @@ static int filters_compile(enum vmm_role role, uint32_t deflt)
 		for (unsigned i = 0; role == VMM_ROLE_BUILDER &&
 		     (filters_extras_v & FILTERS_API_UNLINK) && sys_builder_api[i] && !r; i++)
 			r = filters_add(ctx, sys_builder_api[i], &nsys);
+		for (unsigned i = 0; role == VMM_ROLE_MONITOR && sys_monitor_save[i] && !r; i++)
+			r = filters_add(ctx, sys_monitor_save[i], &nsys);
+		if (role == VMM_ROLE_MONITOR)
+			open_allowed = true;
 		/* The save, on the event loop. */
 		if (role == VMM_ROLE_BUILDER || role == VMM_ROLE_LOOP) {
 			for (unsigned i = 0; sys_save[i] && !r; i++)

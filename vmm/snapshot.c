@@ -14,6 +14,7 @@
 
 #include "dev/pci.h"
 #include "hold.h"
+#include "sandbox.h"
 #include "snapshot.h"
 #include "state.h"
 #include "virtio/blk.h"
@@ -361,16 +362,44 @@ out:
 	return r;
 }
 
-/* Open DIR/NAME.new for writing (made or emptied). */
+/* Open DIR/NAME.new for writing (made or emptied; DIR made when
+ * missing).  In the sandbox the monitor does it.  A descriptor, or -1
+ * with errno set. */
 static int snap_create(const char *dir, const char *name, char *path, size_t len)
 {
+	int fd;
+
 	snprintf(path, len, "%s/%s.new", dir, name);
+	if (sandbox_active()) {
+		fd = sandbox_save_create(dir, name);
+		if (fd < 0)
+			errno = -fd;
+		return fd < 0 ? -1 : fd;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -1;
 	return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+}
+
+/* DIR/NAME.new to DIR/NAME; 0 or -1 with errno set. */
+static int snap_rename(const char *dir, const char *name, const char *from)
+{
+	char to[PATH_MAX];
+	int r;
+
+	if (sandbox_active()) {
+		r = sandbox_save_rename(dir, name);
+		if (r)
+			errno = -r;
+		return r ? -1 : 0;
+	}
+	snprintf(to, sizeof(to), "%s/%s", dir, name);
+	return rename(from, to);
 }
 
 int snapshot_save(struct vm *vm, const char *dir, char *msg, size_t msglen)
 {
-	char mpath[PATH_MAX], spath[PATH_MAX], final[PATH_MAX];
+	char mpath[PATH_MAX], spath[PATH_MAX];
 	struct vstate_writer w;
 	int mfd = -1, sfd = -1, r;
 
@@ -388,8 +417,6 @@ int snapshot_save(struct vm *vm, const char *dir, char *msg, size_t msglen)
 	}
 	if (strlen(dir) + 16 > PATH_MAX)
 		return snap_msg(msg, msglen, -ENAMETOOLONG, "%s: path too long", dir);
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return snap_msg(msg, msglen, -errno, "cannot make %s: %s", dir, strerror(errno));
 	/* The disks' requests under way complete first (their used entries
 	 * and interrupts are then part of the state below); the vCPUs are
 	 * parked, so no new ones come. */
@@ -435,13 +462,11 @@ int snapshot_save(struct vm *vm, const char *dir, char *msg, size_t msglen)
 	}
 	/* The memory file first: a state file under its final name always
 	 * has its memory beside it. */
-	snprintf(final, sizeof(final), "%s/%s", dir, SNAPSHOT_MEMORY_FILE);
-	if (rename(mpath, final) < 0) {
+	if (snap_rename(dir, SNAPSHOT_MEMORY_FILE, mpath) < 0) {
 		r = snap_msg(msg, msglen, -errno, "cannot rename %s: %s", mpath, strerror(errno));
 		goto out;
 	}
-	snprintf(final, sizeof(final), "%s/%s", dir, SNAPSHOT_STATE_FILE);
-	if (rename(spath, final) < 0)
+	if (snap_rename(dir, SNAPSHOT_STATE_FILE, spath) < 0)
 		r = snap_msg(msg, msglen, -errno, "cannot rename %s: %s", spath, strerror(errno));
 out:
 	if (mfd >= 0)
