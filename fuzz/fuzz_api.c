@@ -7,7 +7,9 @@
  * Seeds: fuzz/corpus/api/.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,10 +56,23 @@ static int fz_bget(void *o, struct api_balloon_info *out)
 	return fz_ret;
 }
 
-static const struct api_ops fz_ops = { fz_info, fz_op, fz_op, fz_op, fz_bset, fz_bget };
+static int fz_save(void *o, const char *dir, bool exit_after, char *msg, size_t msglen)
+{
+	(void)o;
+	(void)exit_after;
+	/* The dispatcher checks the path before asking the VM. */
+	if (!dir[0] || strlen(dir) > 4000)
+		abort();
+	if (fz_ret && (fz_ret & 1))
+		snprintf(msg, msglen, "fuzz: %s", dir);
+	return fz_ret;
+}
+
+static const struct api_ops fz_ops = { fz_info, fz_op, fz_op, fz_op, fz_bset, fz_bget, fz_save };
 
 static const int fz_rets[] = {
-	0, -EALREADY, -ESHUTDOWN, -EBUSY, -ENODEV, -ERANGE, -EIO, -ETIMEDOUT,
+	0, -EALREADY, -ESHUTDOWN, -EBUSY, -ENODEV, -ERANGE, -EIO, -ETIMEDOUT, -ENOTSUP,
+	-ENOENT,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

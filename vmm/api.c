@@ -322,8 +322,82 @@ static void api_get_balloon(const struct api_ctx *c, struct api_reply *r)
 	api_ok(r, 200, o);
 }
 
+/* The longest directory PUT /vm/save takes. */
+#define API_SAVE_DIR_MAX 4000u
+
+static void api_put_save(const struct api_ctx *c, struct api_reply *r, const char *body,
+			 size_t len)
+{
+	struct json_object *o = api_parse_object(r, body, len), *d = NULL, *x = NULL;
+	char dir[API_SAVE_DIR_MAX + 1], msg[256] = "", text[320];
+	const char *s;
+	bool exit_after = false;
+	int e, dlen;
+
+	if (!o)
+		return;
+	json_object_object_foreach(o, key, val) {
+		(void)val;
+		if (strcmp(key, "dir") && strcmp(key, "exit")) {
+			snprintf(text, sizeof(text), "unknown field '%.64s' (only dir and exit)", key);
+			json_object_put(o);
+			api_error(r, 400, text);
+			return;
+		}
+	}
+	if (!json_object_object_get_ex(o, "dir", &d)) {
+		json_object_put(o);
+		api_error(r, 400, "dir is required");
+		return;
+	}
+	if (!json_object_is_type(d, json_type_string)) {
+		json_object_put(o);
+		api_error(r, 400, "dir must be a string (a directory path)");
+		return;
+	}
+	s = json_object_get_string(d);
+	dlen = json_object_get_string_len(d);
+	if (dlen < 1 || (unsigned)dlen > API_SAVE_DIR_MAX || strlen(s) != (size_t)dlen) {
+		json_object_put(o);
+		api_error(r, 400, "dir must be a path of 1 to 4000 bytes, without NUL");
+		return;
+	}
+	memcpy(dir, s, (size_t)dlen + 1);
+	if (json_object_object_get_ex(o, "exit", &x)) {
+		if (!json_object_is_type(x, json_type_boolean)) {
+			json_object_put(o);
+			api_error(r, 400, "exit must be true or false");
+			return;
+		}
+		exit_after = json_object_get_boolean(x);
+	}
+	json_object_put(o);
+	e = c->ops->save(c->opaque, dir, exit_after, msg, sizeof(msg));
+	if (!e) {
+		api_ok(r, 204, NULL);
+		return;
+	}
+	if (!msg[0]) {
+		api_op_error(r, e, "PUT /vm/save");
+		return;
+	}
+	snprintf(text, sizeof(text), "PUT /vm/save: %s", msg);
+	switch (e) {
+	case -ENOTSUP: case -ESHUTDOWN: case -EBUSY:
+		api_error(r, 409, text);
+		break;
+	case -ENOENT: case -EACCES: case -EPERM: case -ENOTDIR: case -EROFS:
+	case -ENAMETOOLONG: case -ENOSPC: case -EEXIST: case -EISDIR:
+		api_error(r, 400, text);
+		break;
+	default:
+		api_error(r, 500, text);
+		break;
+	}
+}
+
 /* The endpoints: a path and the methods it takes. */
-enum api_ep { EP_VM, EP_PAUSE, EP_RESUME, EP_SHUTDOWN, EP_BALLOON, EP_NONE };
+enum api_ep { EP_VM, EP_PAUSE, EP_RESUME, EP_SHUTDOWN, EP_BALLOON, EP_SAVE, EP_NONE };
 static const struct {
 	const char *path;
 	bool get, put;
@@ -333,6 +407,7 @@ static const struct {
 	[EP_RESUME] = { "/vm/resume", false, true },
 	[EP_SHUTDOWN] = { "/vm/shutdown", false, true },
 	[EP_BALLOON] = { "/vm/balloon", true, true },
+	[EP_SAVE] = { "/vm/save", false, true },
 };
 
 void api_handle(const struct api_ctx *c, const char *method, const char *path,
@@ -372,6 +447,7 @@ void api_handle(const struct api_ctx *c, const char *method, const char *path,
 			else
 				api_put_balloon(c, &r, body, len);
 			break;
+		case EP_SAVE: api_put_save(c, &r, body, len); break;
 		default: break;
 		}
 	}

@@ -57,6 +57,12 @@ struct api_ops {
 	int (*shutdown)(void *opaque);
 	int (*balloon_set)(void *opaque, uint64_t target_mib);
 	int (*balloon_get)(void *opaque, struct api_balloon_info *out);
+	/* PUT /vm/save: pause (if running), save into @dir, then stay paused
+	 * or (@exit) end vireo-vmm with status 0.  Besides the codes above:
+	 * -ENOTSUP (a device that cannot be saved: 409), a file error
+	 * (-ENOENT, -EACCES, -ENOTDIR, -EROFS, -ENAMETOOLONG, -ENOSPC: 400).
+	 * @msg gets one line saying what failed. */
+	int (*save)(void *opaque, const char *dir, bool exit, char *msg, size_t msglen);
 };
 
 struct api_ctx {

@@ -25,6 +25,7 @@
 #include <microhttpd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -39,6 +40,7 @@
 #include "filters.h"
 #include "options.h"
 #include "sandbox.h"
+#include "snapshot.h"
 #include "vm.h"
 
 static struct {
@@ -188,10 +190,55 @@ static int api_op_balloon_get(void *opaque, struct api_balloon_info *out)
 	return r;
 }
 
+struct api_save {
+	const char *dir;
+	char *msg;
+	size_t msglen;
+};
+
+static int api_loop_save(struct vm *vm, void *arg)
+{
+	struct api_save *s = arg;
+
+	return snapshot_save(vm, s->dir, s->msg, s->msglen);
+}
+
+/* Pause (the vCPUs park), save on the event loop, then stay paused, or
+ * ask the VM to stop with status 0.  A VM that was running before a failed
+ * save runs on. */
+static int api_op_save(void *opaque, const char *dir, bool exit_after, char *msg,
+		       size_t msglen)
+{
+	struct api_save s = { dir, msg, msglen };
+	bool paused_here = false;
+	int r = -ESHUTDOWN;
+
+	(void)opaque;
+	pthread_mutex_lock(&api.bind_lock);
+	if (api.vm && !runstate_stopping(&api.vm->rs)) {
+		r = vm_pause(api.vm, API_PAUSE_TIMEOUT_MS);
+		paused_here = r == 0;
+		if (r == -EALREADY)
+			r = 0;
+		if (!r)
+			r = vm_call(api.vm, api_loop_save, &s);
+		if (!r && exit_after) {
+			vinfo("saved into %s: exiting", dir);
+			runstate_request_stop(&api.vm->rs, VM_STOP_SAVED, 0);
+		} else if (!r) {
+			vinfo("saved into %s: the VM stays paused", dir);
+		} else if (paused_here) {
+			vm_resume(api.vm);
+		}
+	}
+	pthread_mutex_unlock(&api.bind_lock);
+	return r;
+}
+
 static const struct api_ops api_vm_ops = {
 	.info = api_op_info, .pause = api_op_pause, .resume = api_op_resume,
 	.shutdown = api_op_shutdown, .balloon_set = api_op_balloon_set,
-	.balloon_get = api_op_balloon_get,
+	.balloon_get = api_op_balloon_get, .save = api_op_save,
 };
 static const struct api_ctx api_ctx = { &api_vm_ops, NULL };
 

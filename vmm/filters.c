@@ -142,6 +142,31 @@ static const char *const sys_builder_api[] = { "unlink", END };
 /* The monitor removes the socket once the VM's process has ended. */
 static const char *const sys_monitor_api[] = { "unlinkat", END };
 
+/* PUT /vm/save (--api-socket), on the event loop (snapshot.c): the
+ * directory and its files, the VM's state.  The builder has them too: the
+ * loop thread starts under its filter. */
+static const char *const sys_save[] = {
+	"openat", "mkdir", "mkdirat", "rename", "renameat", "renameat2",
+	"poll", "ppoll",   /* waiting for the disks' requests under way */
+	"sendto", "recvmsg",   /* in the sandbox, asking the monitor for the files */
+	END,
+};
+/* In the sandbox the monitor makes the save's files (sandbox.c). */
+static const char *const sys_monitor_save[] = {
+	"recvfrom", "sendmsg", "openat", "mkdir", "mkdirat", "rename", "renameat",
+	"renameat2", END,
+};
+static const unsigned long ioctl_save[] = {
+	KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_DEBUGREGS, KVM_GET_XSAVE, KVM_GET_XCRS,
+	KVM_GET_LAPIC, KVM_GET_VCPU_EVENTS, KVM_GET_MP_STATE, KVM_GET_MSRS, KVM_GET_CLOCK,
+	KVM_GET_IRQCHIP, KVM_GET_PIT2, 0,
+};
+/* --restore: the builder sets the saved state (snapshot.c). */
+static const unsigned long ioctl_restore[] = {
+	KVM_SET_XSAVE, KVM_SET_XCRS, KVM_SET_DEBUGREGS, KVM_SET_VCPU_EVENTS,
+	KVM_SET_MP_STATE, KVM_SET_IRQCHIP, KVM_SET_PIT2, KVM_SET_CLOCK, 0,
+};
+
 /* KVM ioctls of a running VM: interrupts and doorbells (device exits on
  * vCPU threads, completions and the power button on the event loop). */
 static const unsigned long ioctl_runtime[] = {
@@ -277,7 +302,22 @@ static int filters_compile(enum vmm_role role, uint32_t deflt)
 		for (unsigned i = 0; role == VMM_ROLE_BUILDER &&
 		     (filters_extras_v & FILTERS_API_UNLINK) && sys_builder_api[i] && !r; i++)
 			r = filters_add(ctx, sys_builder_api[i], &nsys);
+		for (unsigned i = 0; role == VMM_ROLE_MONITOR && sys_monitor_save[i] && !r; i++)
+			r = filters_add(ctx, sys_monitor_save[i], &nsys);
+		if (role == VMM_ROLE_MONITOR)
+			open_allowed = true;
+		/* The save, on the event loop. */
+		if (role == VMM_ROLE_BUILDER || role == VMM_ROLE_LOOP) {
+			for (unsigned i = 0; sys_save[i] && !r; i++)
+				r = filters_add(ctx, sys_save[i], &nsys);
+			for (unsigned i = 0; ioctl_save[i] && !r; i++)
+				r = filters_add_ioctl(ctx, ioctl_save[i], &nioctl);
+			open_allowed = true;
+		}
 	}
+	if ((filters_extras_v & FILTERS_RESTORE) && role == VMM_ROLE_BUILDER)
+		for (unsigned i = 0; ioctl_restore[i] && !r; i++)
+			r = filters_add_ioctl(ctx, ioctl_restore[i], &nioctl);
 		/* open and openat fail with EACCES in every role, rather than kill:
 	 * nothing is opened after the hold, but glibc reads /sys or /proc
 	 * behind some calls and falls back when it cannot (sysconf's CPU

@@ -30,6 +30,7 @@ enum {
 				      * API thread, the monitor removes the
 				      * socket */
 	FILTERS_API_UNLINK = 1u << 4, /* and no sandbox: the builder removes it */
+	FILTERS_RESTORE = 1u << 5,   /* --restore: the builder loads the state */
 };
 
 /* Set the mode for the process and compile the filters (main thread,

@@ -9,6 +9,7 @@
 #include "devices.h"
 #include "hold.h"
 #include "net/tap.h"
+#include "snapshot.h"
 #include "virtio/blk_backend.h"
 #include "virtio/vsock.h"
 
@@ -90,7 +91,10 @@ int hold_open(const struct vmm_opts *o)
 {
 	hold.active = true;
 	hold_add_file("/dev/kvm", O_RDWR, 0);
-	hold_add_file(o->kernel, O_RDONLY, 0);
+	if (o->kernel)
+		hold_add_file(o->kernel, O_RDONLY, 0);
+	if (snapshot_memory_path())
+		hold_add_file(snapshot_memory_path(), O_RDONLY, 0);
 	if (o->initrd)
 		hold_add_file(o->initrd, O_RDONLY, 0);
 	if (o->console == VMM_CONSOLE_FILE)

@@ -17,6 +17,7 @@
 #include "hold.h"
 #include "options.h"
 #include "sandbox.h"
+#include "snapshot.h"
 #include "vm.h"
 #include "watchdog.h"
 
@@ -32,6 +33,7 @@ static int main_status(const struct vm *vm, int stop)
 	case VM_STOP_REBOOT: return VMM_EXIT_REBOOT;
 	case VM_STOP_SIGNAL: return 128 + vm->rs.status;
 	case VM_STOP_DEBUG_EXIT: return vm->rs.status;
+	case VM_STOP_SAVED: return 0;
 	default: return VMM_EXIT_ERROR;
 	}
 }
@@ -98,6 +100,8 @@ static unsigned main_filter_extras(const struct vmm_opts *o)
 {
 	unsigned x = o->virtio.vsock ? FILTERS_VHOST : 0;
 
+	if (o->restore_dir)
+		x |= FILTERS_RESTORE;
 	if (o->api_socket)
 		x |= FILTERS_API | (sandbox_wanted(o) ? 0 : FILTERS_API_UNLINK);
 	for (unsigned i = 0; i < o->virtio.nr_nets; i++) {
@@ -161,14 +165,20 @@ int main(int argc, char **argv)
 	 * the host's file system, leave that file system and the privileges,
 	 * then the filters: see vmm/README.md "Sandbox". */
 	mallopt(M_ARENA_MAX, 8 * get_nprocs());
+	/* --restore: the machine comes from the save (before anything is
+	 * sized from the options). */
+	if (snapshot_prepare(&opts))
+		return VMM_EXIT_ERROR;
 	if (filters_init(opts.seccomp, main_filter_extras(&opts)) || hold_open_net(&opts))
 		return VMM_EXIT_ERROR;
 	if (sandbox_start(&opts)) {
 		hold_close();
 		return VMM_EXIT_ERROR;
 	}
-	if (hold_open(&opts))
+	if (hold_open(&opts) || snapshot_check_disks(&opts)) {
+		hold_close();
 		return VMM_EXIT_ERROR;
+	}
 	/* The API's socket: in the host's file system, before the lock. */
 	if (api_server_open(&opts) || sandbox_lock(&opts)) {
 		api_server_close();
@@ -215,5 +225,6 @@ int main(int argc, char **argv)
 	}
 	api_server_close();
 	hold_close();
+	snapshot_release();
 	return status;
 }

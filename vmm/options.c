@@ -15,7 +15,7 @@ enum {
 	OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_RNG, OPT_UNPACK, OPT_SERIAL_COALESCE,
 	OPT_VSOCK, OPT_BALLOON,
 	OPT_SANDBOX, OPT_SECCOMP, OPT_USER, OPT_CGROUP, OPT_CPU_MAX, OPT_MEMORY_MAX,
-	OPT_NET, OPT_API_SOCKET,
+	OPT_NET, OPT_API_SOCKET, OPT_RESTORE, OPT_RESTORE_PREFAULT,
 };
 
 static const struct option vmm_longopts[] = {
@@ -47,6 +47,8 @@ static const struct option vmm_longopts[] = {
 	{ "cpu-max", required_argument, NULL, OPT_CPU_MAX },
 	{ "memory-max", required_argument, NULL, OPT_MEMORY_MAX },
 	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
+	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "restore-prefault", no_argument, NULL, OPT_RESTORE_PREFAULT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -56,6 +58,7 @@ void vmm_opts_usage(FILE *f)
 {
 	fputs(
 "Usage: vireo-vmm --kernel PATH [OPTIONS]\n"
+"       vireo-vmm --restore DIR [OPTIONS]\n"
 "Boot a Linux kernel (bzImage or ELF vmlinux) in a KVM virtual machine.\n"
 "\n"
 "  --kernel PATH          kernel: bzImage (64-bit boot protocol >= 2.12) or\n"
@@ -88,9 +91,13 @@ void vmm_opts_usage(FILE *f)
 "                         (test guests)\n"
 "  --verbose              more messages on stderr\n"
 "  --api-socket PATH      serve the control API (HTTP/JSON: state, pause,\n"
-"                         resume, shutdown, balloon) on a Unix socket made\n"
-"                         at PATH (mode 0600; refused if PATH exists, unless\n"
-"                         a stale socket); removed at exit\n",
+"                         resume, shutdown, balloon, save) on a Unix socket\n"
+"                         made at PATH (mode 0600; refused if PATH exists,\n"
+"                         unless a stale socket); removed at exit\n"
+"  --restore DIR          run the VM saved in DIR (PUT /vm/save) on, instead\n"
+"                         of booting --kernel; its machine comes from the save\n"
+"  --restore-prefault     read all of the saved guest RAM before it runs\n"
+"                         (default: each page when the guest first uses it)\n",
 	      f);
 	virtio_opts_usage(f);
 	fputs(
@@ -351,6 +358,14 @@ int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
 					optarg);
 			o->api_socket = optarg;
 			break;
+		case OPT_RESTORE:
+			if (!*optarg || strlen(optarg) > 4000)
+				return vmm_opts_err(err, errlen,
+					"--restore '%s': give a directory of 1 to 4000 characters",
+					optarg);
+			o->restore_dir = optarg;
+			break;
+		case OPT_RESTORE_PREFAULT: o->restore_prefault = true; break;
 		case OPT_NET:
 			if (virtio_opts_net(&o->virtio, optarg, err, errlen))
 				return -EINVAL;
@@ -369,7 +384,12 @@ int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
 	if (optind < argc)
 		return vmm_opts_err(err, errlen,
 			"unexpected argument '%s' (see --help)", argv[optind]);
-	if (!o->kernel)
+	if (o->restore_prefault && !o->restore_dir)
+		return vmm_opts_err(err, errlen, "--restore-prefault needs --restore DIR");
+	if (o->restore_dir && (o->kernel || o->initrd))
+		return vmm_opts_err(err, errlen, "--restore builds the VM from its save: "
+				    "not with --%s", o->kernel ? "kernel" : "initrd");
+	if (!o->kernel && !o->restore_dir)
 		return vmm_opts_err(err, errlen, "no kernel given: use --kernel PATH");
 	if ((o->cpu_max_given || o->memory_max_given) && !o->cgroup)
 		return vmm_opts_err(err, errlen, "--%s needs --cgroup PATH",

@@ -58,6 +58,8 @@ struct vmm_opts {
 	bool user_given;
 	const char *cgroup;          /* --cgroup PATH (absolute), or NULL */
 	const char *api_socket;      /* --api-socket PATH, or NULL */
+	const char *restore_dir;     /* --restore DIR (the VM from PUT /vm/save) */
+	bool restore_prefault;       /* --restore-prefault: read guest RAM first */
 	bool cpu_max_given;          /* --cpu-max */
 	uint64_t cpu_quota_us;       /* 0: max (no limit) */
 	uint64_t cpu_period_us;

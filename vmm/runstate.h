@@ -25,6 +25,7 @@ enum vm_stop {
 	VM_STOP_SIGNAL,
 	VM_STOP_ERROR,
 	VM_STOP_DEBUG_EXIT,
+	VM_STOP_SAVED,          /* PUT /vm/save with "exit": true */
 };
 
 struct runstate {

@@ -31,6 +31,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -53,6 +54,23 @@ static gid_t sb_gid;
 static int sb_api_dir = -1;
 static char sb_api_name[108];
 static bool sb_api_made;
+/* PUT /vm/save in the sandbox: the VM's process asks the monitor, which
+ * still sees the host's file system (as the sandbox's user), to make the
+ * save's files (SOCK_SEQPACKET pair; -1 without --api-socket). */
+static int sb_save = -1;
+static int sb_save_child = -1;
+/* The monitor shares the child's mount namespace, whose root the child's
+ * pivot_root replaces for both: it reaches the host's files through
+ * descriptors of the old root and working directory, opened before. */
+static int sb_save_root = -1, sb_save_cwd = -1;
+
+#define SB_SAVE_DIR_MAX 4000
+
+struct sb_save_req {
+	char op;                     /* 'C' create DIR/NAME.new, 'R' rename it to DIR/NAME */
+	char name[8];                /* "state" or "memory" */
+	char dir[SB_SAVE_DIR_MAX + 1];
+};
 
 void sandbox_api_socket_made(void)
 {
@@ -203,6 +221,70 @@ static void sandbox_exit_like(int st)
 	_exit(128 + sig);
 }
 
+/* The monitor: one request of the VM's process for its save (see
+ * sandbox_save_create); the answer is an errno, with the new file's
+ * descriptor for a create.  False once the VM's process has closed its
+ * end. */
+static bool sandbox_save_serve(int s)
+{
+	struct sb_save_req q;
+	char path[SB_SAVE_DIR_MAX + 16], to[SB_SAVE_DIR_MAX + 16];
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov;
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n = recv(s, &q, sizeof(q), 0);
+	int err = 0, fd = -1;
+
+	if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+		return false;
+	if (n < 0)
+		return true;
+	if ((size_t)n != sizeof(q) || !memchr(q.dir, 0, sizeof(q.dir)) || !q.dir[0] ||
+	    !memchr(q.name, 0, sizeof(q.name)) ||
+	    (strcmp(q.name, "state") && strcmp(q.name, "memory")) ||
+	    (q.op != 'C' && q.op != 'R')) {
+		err = EINVAL;
+	} else {
+		/* Absolute paths from the host's root, others from the
+		 * directory vireo-vmm was started in. */
+		int base = q.dir[0] == '/' ? sb_save_root : sb_save_cwd;
+		const char *rel = q.dir + strspn(q.dir, "/");
+
+		if (!*rel)
+			rel = ".";
+		snprintf(path, sizeof(path), "%s/%s.new", rel, q.name);
+		snprintf(to, sizeof(to), "%s/%s", rel, q.name);
+		if (base < 0)
+			err = ENOENT;
+		else if (q.op == 'C' && mkdirat(base, rel, 0700) < 0 && errno != EEXIST)
+			err = errno;
+		else if (q.op == 'C' && (fd = openat(base, path, O_WRONLY | O_CREAT | O_TRUNC |
+						     O_CLOEXEC, 0600)) < 0)
+			err = errno;
+		else if (q.op == 'R' && renameat(base, path, base, to) < 0)
+			err = errno;
+	}
+	iov = (struct iovec){ &err, sizeof(err) };
+	if (fd >= 0) {
+		memset(&cm, 0, sizeof(cm));
+		m.msg_control = cm.b;
+		m.msg_controllen = sizeof(cm.b);
+		cm.h.cmsg_level = SOL_SOCKET;
+		cm.h.cmsg_type = SCM_RIGHTS;
+		cm.h.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&cm.h), &fd, sizeof(int));
+	}
+	if (sendmsg(s, &m, MSG_NOSIGNAL) < 0) {
+		/* the VM's process has gone: it ends the monitor too */
+	}
+	if (fd >= 0)
+		close(fd);
+	return true;
+}
+
 /* The parent: forward the stop, dump and power-button signals to the VM's
  * process and end as it ends.  Drops to the sandbox's user (and its own
  * filter) once the child has: until then it must be able to signal a
@@ -210,7 +292,7 @@ static void sandbox_exit_like(int st)
 static void sandbox_monitor(pid_t child, int rfd) __attribute__((noreturn));
 static void sandbox_monitor(pid_t child, int rfd)
 {
-	struct pollfd pf[2];
+	struct pollfd pf[3];
 	sigset_t set;
 	int sfd, st;
 	bool locked = false;
@@ -230,11 +312,21 @@ static void sandbox_monitor(pid_t child, int rfd)
 		sandbox_exit_like(st);
 	pf[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	pf[1] = (struct pollfd){ .fd = rfd, .events = POLLIN };
+	pf[2] = (struct pollfd){ .fd = sb_save, .events = POLLIN };
 	for (;;) {
 		struct signalfd_siginfo si;
 
-		if (poll(pf, locked ? 1 : 2, -1) < 0)
+		/* The save's requests come once the child has dropped. */
+		if (locked && sb_save >= 0) {
+			pf[1] = pf[2];
+			if (poll(pf, 2, -1) < 0)
+				continue;
+			if (((pf[1].revents & POLLIN) && !sandbox_save_serve(sb_save)) ||
+			    (!(pf[1].revents & POLLIN) && (pf[1].revents & (POLLHUP | POLLERR))))
+				sb_save = -1;   /* the child closed it: it is ending */
+		} else if (poll(pf, locked ? 1 : 2, -1) < 0) {
 			continue;
+		}
 		if (!locked && pf[1].revents) {
 			char c[2] = { 0, 0 };
 
@@ -348,6 +440,14 @@ int sandbox_start(const struct vmm_opts *o)
 	if (pipe2(p, O_CLOEXEC))
 		return sandbox_fail("pipe");
 	if (o->api_socket) {
+		int sp[2];
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp))
+			return sandbox_fail("socketpair");
+		sb_save = sp[0];        /* the monitor's end */
+		sb_save_child = sp[1];
+		sb_save_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		sb_save_cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 		/* The monitor removes the socket at the end: its directory now,
 		 * before the child's new root hides it. */
 		const char *slash = strrchr(o->api_socket, '/');
@@ -378,11 +478,21 @@ int sandbox_start(const struct vmm_opts *o)
 		return sandbox_fail("fork");
 	if (pid > 0) {
 		close(p[1]);
+		if (sb_save_child >= 0)
+			close(sb_save_child);
 		hold_forget();   /* the VM's process holds the taps */
 		sandbox_monitor(pid, p[0]);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(p[0]);
+	if (sb_save >= 0)
+		close(sb_save);       /* the monitor's, as the two below */
+	if (sb_save_root >= 0)
+		close(sb_save_root);
+	if (sb_save_cwd >= 0)
+		close(sb_save_cwd);
+	sb_save_root = sb_save_cwd = -1;
+	sb_save = sb_save_child;
 	if (sb_api_dir >= 0)
 		close(sb_api_dir);   /* the monitor's */
 	sb_api_dir = -1;
@@ -460,4 +570,59 @@ int sandbox_lock(const struct vmm_opts *o)
 	vdebug("sandbox: uid %u gid %u, empty root, new namespaces, no capabilities",
 	       (unsigned)sb_uid, (unsigned)sb_gid);
 	return 0;
+}
+
+/* ---- the save's files, through the monitor ---------------------------------------- */
+
+static int sandbox_save_ask(char op, const char *dir, const char *name, int *fd)
+{
+	struct sb_save_req q;
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	int err = EIO;
+	struct iovec iov = { &err, sizeof(err) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
+			    .msg_controllen = sizeof(cm.b) };
+	struct cmsghdr *c;
+	ssize_t n;
+
+	if (sb_save < 0)
+		return -ENOTSUP;
+	if (strlen(dir) > SB_SAVE_DIR_MAX || strlen(name) >= sizeof(q.name))
+		return -ENAMETOOLONG;
+	memset(&q, 0, sizeof(q));
+	q.op = op;
+	snprintf(q.name, sizeof(q.name), "%s", name);
+	memcpy(q.dir, dir, strlen(dir) + 1);
+	if (send(sb_save, &q, sizeof(q), MSG_NOSIGNAL) != (ssize_t)sizeof(q))
+		return -EIO;
+	memset(&cm, 0, sizeof(cm));
+	do {
+		n = recvmsg(sb_save, &m, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(err))
+		return -EIO;
+	for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && fd)
+			memcpy(fd, CMSG_DATA(c), sizeof(int));
+	return -err;
+}
+
+int sandbox_save_create(const char *dir, const char *name)
+{
+	int fd = -1, r = sandbox_save_ask('C', dir, name, &fd);
+
+	if (r) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	return fd >= 0 ? fd : -EIO;
+}
+
+int sandbox_save_rename(const char *dir, const char *name)
+{
+	return sandbox_save_ask('R', dir, name, NULL);
 }

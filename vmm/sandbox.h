@@ -28,4 +28,15 @@ bool sandbox_wanted(const struct vmm_opts *o);
  * removes it when the VM's process has ended. */
 void sandbox_api_socket_made(void);
 
+/*
+ * PUT /vm/save in the sandbox, whose root has no host directory: the
+ * monitor (in the host's file system, as the sandbox's user) makes the
+ * files.  create: make @dir (mode 0700) when missing and @dir/@name.new
+ * (emptied), and return a descriptor open for writing on it; rename:
+ * @dir/@name.new to @dir/@name.  @name is "state" or "memory".  0 or a
+ * descriptor, or -errno (-ENOTSUP without the sandbox or --api-socket).
+ */
+int sandbox_save_create(const char *dir, const char *name);
+int sandbox_save_rename(const char *dir, const char *name);
+
 #endif

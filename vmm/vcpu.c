@@ -148,20 +148,32 @@ static void *vcpu_thread(void *arg)
 				break;  /* a stop's kick may have been undone */
 		}
 		if (runstate_pause_asked(v->env->rs)) {
-			/* Paused (the control API): out of KVM_RUN until
-			 * resumed.  The pause's kick set immediate_exit. */
-			runstate_park(v->env->rs);
-			v->run->immediate_exit = 0;
-			continue;   /* a stop or a new pause is checked again */
+			if (v->pause_ready) {
+				/* Paused (the control API): out of KVM_RUN
+				 * until resumed. */
+				runstate_park(v->env->rs);
+				v->run->immediate_exit = 0;
+				v->pause_ready = false;
+				continue;   /* a stop or a new pause is checked again */
+			}
+			/* KVM finishes the exit handled last (an IN's or MMIO
+			 * read's data into the registers, RIP past an OUT) only
+			 * in the next KVM_RUN: one with immediate_exit does that
+			 * and returns without running the guest, so that a
+			 * parked vCPU's registers are whole (PUT /vm/save). */
+			v->run->immediate_exit = 1;
 		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
+				if (runstate_pause_asked(v->env->rs))
+					v->pause_ready = true;
 				vcpu_exit_begin(v);
 				continue;
 			}
 			vcpu_fatal(v, "KVM_RUN failed: %s", strerror(errno));
 			break;
 		}
+		v->pause_ready = false;   /* an exit to handle first */
 		vcpu_exit_begin(v);
 		switch (r->exit_reason) {
 		case KVM_EXIT_IO:

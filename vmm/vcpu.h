@@ -35,6 +35,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool started;
+	bool pause_ready;                /* KVM_RUN returned since the pause was asked */
 	unsigned dumped_gen;             /* last runstate dump_gen handled */
 };
 

@@ -17,6 +17,7 @@
 #include "layout.h"
 #include "loop.h"
 #include "memory.h"
+#include "snapshot.h"
 #include "vm.h"
 #include "x86/acpi.h"
 #include "x86/boot.h"
@@ -177,6 +178,9 @@ static int vm_setup_memory(struct vm *vm)
 		     vsize_format(vm->opts->memory, b, sizeof(b)), strerror(-ret));
 		return ret;
 	}
+	/* --restore: the saved RAM, mapped before KVM sees the addresses. */
+	if (vm->opts->restore_dir && (ret = snapshot_map_memory(&vm->mem, vm->opts)))
+		return ret;
 	return vm_register_ram(vm);
 }
 
@@ -329,8 +333,11 @@ int vm_load(struct vm *vm)
 		.unpack = vm->opts->unpack_guest ? BOOT_UNPACK_GUEST : BOOT_UNPACK_HOST,
 	};
 	struct boot_entry entry;
-	int ret = vm_build_acpi(vm);
+	int ret;
 
+	if (vm->opts->restore_dir)
+		return snapshot_load(vm);   /* the ACPI tables are in the saved RAM */
+	ret = vm_build_acpi(vm);
 	if (ret)
 		return ret;
 	req.rsdp_gpa = vm->rsdp_gpa;

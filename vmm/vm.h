@@ -67,7 +67,8 @@ struct vm {
 /* Create the VM: KVM fds, memory, irqchip, devices, vCPUs.  On failure
  * prints one error line and returns -errno (vm_destroy still required). */
 int vm_create(struct vm *vm, const struct vmm_opts *opts, uint64_t start_ns);
-/* Load the kernel and set the boot vCPU's registers. */
+/* Load the kernel and set the boot vCPU's registers (--restore: load the
+ * saved state instead, snapshot.h). */
 int vm_load(struct vm *vm);
 /* Run until the guest or a signal stops it; returns the enum vm_stop.
  * From here until vm_destroy() has returned, a stop signal that is not

@@ -8,6 +8,10 @@
  * ok").  "hvc": writes a line through virtio-console ("virtio-console ok").
  * "intx": a virtio-blk read with MSI-X left off, so the interrupt comes as
  * INTx through the IOAPIC and the ISR register ("virtio-intx ok").
+ * "save": rounds of a sector write and read-back, each answered with an
+ * MSI-X interrupt, "io round N" after each and a pause between them, so
+ * that the VM can be saved and restored part-way; at the end every
+ * round's sector is read again ("virtio-blk save ok").
  */
 #include "guest.h"
 
@@ -346,6 +350,64 @@ static int test_hvc(void)
 	return 0;
 }
 
+#define SAVE_ROUNDS 12u
+
+/* Sector 2 + r holds round r's pattern. */
+static uint8_t save_pattern(unsigned r, unsigned i)
+{
+	return (uint8_t)(r * 31u + i * 7u + 1u);
+}
+
+/* One request that must succeed and interrupt. */
+static int save_request(uint32_t type, uint64_t sector, const char *what)
+{
+	int before = irqs;
+
+	if (request(type, sector, 512, type == 0) != 0)
+		return fail(what);
+	for (unsigned long i = 0; i < 100000000UL && irqs == before; i++)
+		__asm__ volatile("" ::: "memory");
+	if (irqs == before)
+		return fail("no interrupt for a request");
+	return 0;
+}
+
+static int test_save(void)
+{
+	struct vdev v;
+
+	if (vdev_find(&v, 0x1042) || vdev_features(&v) || vdev_start(&v, 0))
+		return 1;
+	serial_puts("virtio-blk save: start\n");
+	for (unsigned r = 1; r <= SAVE_ROUNDS; r++) {
+		for (unsigned i = 0; i < 512; i++)
+			buf[i] = save_pattern(r, i);
+		if (save_request(1, 2 + r, "write"))
+			return 1;
+		for (unsigned i = 0; i < 512; i++)
+			buf[i] = 0;
+		if (save_request(0, 2 + r, "read"))
+			return 1;
+		for (unsigned i = 0; i < 512; i++)
+			if (buf[i] != save_pattern(r, i))
+				return fail("a sector read back differs");
+		serial_puts("io round ");
+		serial_put_dec(r);
+		serial_puts("\n");
+		for (unsigned long i = 0; i < 3000000UL; i++)
+			__asm__ volatile("" ::: "memory");
+	}
+	for (unsigned r = 1; r <= SAVE_ROUNDS; r++) {
+		if (save_request(0, 2 + r, "read again"))
+			return 1;
+		for (unsigned i = 0; i < 512; i++)
+			if (buf[i] != save_pattern(r, i))
+				return fail("a round's sector differs at the end");
+	}
+	serial_puts("virtio-blk save ok\n");
+	return 0;
+}
+
 int guest_main(void *bp)
 {
 	const char *cmdline = (const char *)(uint64_t)*(const uint32_t *)((uint8_t *)bp + 0x228);
@@ -360,6 +422,8 @@ int guest_main(void *bp)
 		return test_hvc();
 	if (has_word(cmdline, "intx"))
 		return test_intx();
+	if (has_word(cmdline, "save"))
+		return test_save();
 
 	if (vdev_find(&v, 0x1042) || vdev_features(&v))
 		return 1;

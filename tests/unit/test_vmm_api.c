@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,8 +15,11 @@
 struct fake {
 	int ret;                 /* what every operation returns */
 	enum api_state state;
-	unsigned pauses, resumes, shutdowns, sets, gets;
+	unsigned pauses, resumes, shutdowns, sets, gets, saves;
 	uint64_t target;
+	char save_dir[64];
+	bool save_exit;
+	const char *save_msg;    /* what a failing save says */
 };
 
 static int f_info(void *o, struct api_vm_info *out)
@@ -79,8 +83,20 @@ static int f_bget(void *o, struct api_balloon_info *out)
 	return f->ret;
 }
 
+static int f_save(void *o, const char *dir, bool exit_after, char *msg, size_t msglen)
+{
+	struct fake *f = o;
+
+	f->saves++;
+	snprintf(f->save_dir, sizeof(f->save_dir), "%s", dir);
+	f->save_exit = exit_after;
+	if (f->ret && f->save_msg)
+		snprintf(msg, msglen, "%s", f->save_msg);
+	return f->ret;
+}
+
 static const struct api_ops fops = {
-	f_info, f_pause, f_resume, f_shutdown, f_bset, f_bget,
+	f_info, f_pause, f_resume, f_shutdown, f_bset, f_bget, f_save,
 };
 
 static struct fake F;
@@ -292,6 +308,63 @@ static void test_paths_and_bodies(void **state)
 	assert_int_equal(F.sets, 0);
 }
 
+static void test_save(void **state)
+{
+	(void)state;
+	assert_int_equal(req("PUT", "/vm/save", "{\"dir\": \"/tmp/s1\"}"), 204);
+	assert_null(resp);
+	assert_int_equal(F.saves, 1);
+	assert_string_equal(F.save_dir, "/tmp/s1");
+	assert_false(F.save_exit);
+	assert_int_equal(req("PUT", "/vm/save", "{\"dir\": \"d\", \"exit\": true}"), 204);
+	assert_int_equal(F.saves, 2);
+	assert_true(F.save_exit);
+	assert_string_equal(F.save_dir, "d");
+	assert_int_equal(req("PUT", "/vm/save", "{\"exit\": false, \"dir\": \"e\"}"), 204);
+	assert_false(F.save_exit);
+	/* The VM's refusals: a device that cannot be saved names itself. */
+	F.ret = -ENOTSUP;
+	F.save_msg = "virtio-blk disk0 cannot be saved";
+	assert_error(req("PUT", "/vm/save", "{\"dir\": \"d\"}"), 409);
+	assert_non_null(strstr(resp, "virtio-blk disk0 cannot be saved"));
+	F.ret = -ENOENT;
+	F.save_msg = "cannot make /x/y: No such file or directory";
+	assert_error(req("PUT", "/vm/save", "{\"dir\": \"/x/y\"}"), 400);
+	assert_non_null(strstr(resp, "cannot make /x/y"));
+	F.ret = -EIO;
+	F.save_msg = "cannot write d/memory.new: Input/output error";
+	assert_error(req("PUT", "/vm/save", "{\"dir\": \"d\"}"), 500);
+	F.ret = -ESHUTDOWN;
+	F.save_msg = NULL;
+	assert_error(req("PUT", "/vm/save", "{\"dir\": \"d\"}"), 409);
+	assert_int_equal(F.saves, 7);
+}
+
+static void test_save_bad(void **state)
+{
+	char big[4100 + 32];
+
+	(void)state;
+	assert_error(req("GET", "/vm/save", NULL), 405);
+	assert_error(req("PUT", "/vm/save", NULL), 400);
+	assert_error(req("PUT", "/vm/save", "{}"), 400);
+	assert_non_null(strstr(resp, "dir is required"));
+	assert_error(req("PUT", "/vm/save", "{\"dir\": 5}"), 400);
+	assert_non_null(strstr(resp, "dir must be a string"));
+	assert_error(req("PUT", "/vm/save", "{\"dir\": \"\"}"), 400);
+	assert_error(req("PUT", "/vm/save", "{\"dir\": \"a\\u0000b\"}"), 400);
+	assert_error(req("PUT", "/vm/save", "{\"dir\": \"d\", \"exit\": 1}"), 400);
+	assert_non_null(strstr(resp, "exit must be true or false"));
+	assert_error(req("PUT", "/vm/save", "{\"dir\": \"d\", \"name\": \"x\"}"), 400);
+	assert_non_null(strstr(resp, "unknown field 'name'"));
+	memset(big, 0, sizeof(big));
+	strcpy(big, "{\"dir\": \"");
+	memset(big + strlen(big), 'a', 4001);
+	strcat(big, "\"}");
+	assert_error(req("PUT", "/vm/save", big), 400);
+	assert_int_equal(F.saves, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +374,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_balloon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_balloon_bad, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paths_and_bodies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_bad, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -212,6 +212,30 @@ static void test_help(void **state)
 	assert_true(o.help);
 }
 
+static void test_restore(void **state)
+{
+	struct vmm_opts o;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(&o, err, "--restore", "/s", NULL), 0);
+	assert_string_equal(o.restore_dir, "/s");
+	assert_false(o.restore_prefault);
+	assert_null(o.kernel);
+	assert_int_equal(parse(&o, err, "--restore", "/s", "--restore-prefault", "--name", "w",
+			       "--api-socket", "/a", "--console", "none", NULL), 0);
+	assert_true(o.restore_prefault);
+	assert_string_equal(o.name, "w");
+	assert_int_equal(parse(&o, err, "--restore-prefault", "--kernel", "k", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--restore-prefault needs --restore"));
+	assert_int_equal(parse(&o, err, "--restore", "/s", "--kernel", "k", NULL), -EINVAL);
+	assert_non_null(strstr(err, "not with --kernel"));
+	assert_int_equal(parse(&o, err, "--restore", "/s", "--initrd", "i", NULL), -EINVAL);
+	assert_non_null(strstr(err, "not with --initrd"));
+	assert_int_equal(parse(&o, err, "--restore", "", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--restore ''"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +245,7 @@ int main(void)
 		cmocka_unit_test(test_sandbox),
 		cmocka_unit_test(test_sandbox_errors),
 		cmocka_unit_test(test_help),
+		cmocka_unit_test(test_restore),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

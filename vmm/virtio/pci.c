@@ -13,6 +13,7 @@
 #include "../irq.h"
 #include "../loop.h"
 #include "pci.h"
+#include "../state.h"
 
 #define VP_NVEC (VIRTIO_MAX_QUEUES + 1)
 /* A guest that keeps rewriting an MSI-X entry would cost a GSI routing
@@ -719,4 +720,205 @@ fail:
 struct virtio_dev *virtio_pci_vdev(struct virtio_pci *vp)
 {
 	return vp->vdev;
+}
+
+/* ---- save and restore ---- */
+
+#define VP_CFG_COMMAND 0x04
+#define VP_CFG_BAR0    0x10
+
+_Static_assert(VP_NVEC <= VSTATE_MAX_VECTORS, "MSI-X vectors in the state file");
+_Static_assert(VIRTIO_MAX_QUEUES <= VSTATE_MAX_QUEUES, "queues in the state file");
+_Static_assert(PCI_CFG_SIZE == sizeof(((struct vstate_virtio *)0)->cfg), "config space");
+
+int virtio_pci_save(struct virtio_pci *vp, struct vstate_virtio *s, char *err, size_t errlen)
+{
+	struct virtio_dev *d = vp->vdev;
+	int r = 0;
+
+	memset(s, 0, sizeof(*s));
+	virtio_dev_lock(d);
+	s->device_id = d->ops->device_id;
+	s->nr_queues = (uint16_t)d->ops->nr_queues;
+	s->nr_vectors = vp->nvec;
+	s->host_features = d->host_features;
+	s->guest_features = d->guest_features;
+	s->config_generation = d->config_generation;
+	s->status = d->status;
+	s->isr = d->isr;
+	s->msix_enable = vp->msix_enable;
+	s->msix_fmask = vp->msix_fmask;
+	s->dfsel = vp->dfsel;
+	s->gfsel = vp->gfsel;
+	s->qsel = vp->qsel;
+	s->config_vector = vp->config_vector;
+	s->pba = vp->pba;
+	for (unsigned v = 0; v < vp->nvec; v++)
+		s->msix[v] = (struct vstate_msix){ vp->msix[v].addr_lo, vp->msix[v].addr_hi,
+						   vp->msix[v].data, vp->msix[v].ctrl };
+	for (unsigned q = 0; q < d->ops->nr_queues; q++) {
+		const struct virtq *vq = &d->vq[q];
+
+		s->vq[q] = (struct vstate_vq){
+			.desc_gpa = vq->desc_gpa, .avail_gpa = vq->avail_gpa,
+			.used_gpa = vq->used_gpa, .size = vq->size,
+			.msix_vector = vq->msix_vector, .last_avail = vq->last_avail,
+			.used_idx = vq->used_idx, .signalled_used = vq->signalled_used,
+			.ready = vq->ready, .broken = vq->broken,
+			.signalled_valid = vq->signalled_valid,
+		};
+	}
+	if (d->ops->save) {
+		size_t n = d->ops->save(d, NULL, 0);
+
+		if (n > sizeof(s->model)) {
+			snprintf(err, errlen, "%s: %zu bytes of device state, at most %zu", vp->name,
+				 n, sizeof(s->model));
+			r = -ENOTSUP;
+		} else {
+			s->model_len = (uint32_t)d->ops->save(d, s->model, n);
+		}
+	}
+	virtio_dev_unlock(d);
+	pthread_mutex_lock(&vp->pci.host->lock);
+	memcpy(s->cfg, vp->pci.cfg, sizeof(s->cfg));
+	pthread_mutex_unlock(&vp->pci.host->lock);
+	return r;
+}
+
+/* A config space write as the guest's, through the host (BAR moves, the
+ * MSI-X control hook). */
+static void vp_cfg_put(struct virtio_pci *vp, unsigned off, const uint8_t *src, unsigned len)
+{
+	uint8_t b[16];
+
+	memcpy(b, src, len);
+	pci_cfg_access(vp->pci.host, vp->pci.slot, off, b, len, true);
+}
+
+int virtio_pci_restore(struct virtio_pci *vp, const struct vstate_virtio *s, char *err,
+		       size_t errlen)
+{
+	struct virtio_dev *d = vp->vdev;
+	const uint8_t early = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+			      VIRTIO_STATUS_FEATURES_OK;
+	uint8_t zero[2] = { 0, 0 };
+	int r = 0;
+
+	if (s->device_id != d->ops->device_id || s->nr_queues != d->ops->nr_queues ||
+	    s->nr_vectors != vp->nvec || s->host_features != d->host_features) {
+		snprintf(err, errlen, "%s differs from the saved device (id %u, %u queues, "
+			 "features 0x%llx)", vp->name, s->device_id, s->nr_queues,
+			 (unsigned long long)s->host_features);
+		return -EINVAL;
+	}
+	/* Config space: decoding off, the header's BARs and interrupt line,
+	 * then the command register (the BARs map at the saved addresses),
+	 * the PCI configuration access capability's fields (not its data
+	 * window, whose write is a BAR access). */
+	vp_cfg_put(vp, VP_CFG_COMMAND, zero, 2);
+	for (unsigned off = VP_CFG_BAR0; off < 0x40; off += 4)
+		vp_cfg_put(vp, off, s->cfg + off, 4);
+	vp_cfg_put(vp, VP_CFG_COMMAND, s->cfg + VP_CFG_COMMAND, 2);
+	vp_cfg_put(vp, vp->cfg_cap + 4, s->cfg + vp->cfg_cap + 4, 12);
+
+	/* The MSI-X table, then its enable and mask bits. */
+	virtio_dev_lock(d);
+	for (unsigned v = 0; v < vp->nvec; v++) {
+		const uint32_t w[4] = { s->msix[v].addr_lo, s->msix[v].addr_hi, s->msix[v].data,
+					s->msix[v].ctrl };
+
+		for (unsigned f = 0; f < 4; f++) {
+			uint8_t b[4];
+
+			put32(b, w[f]);
+			vp_msix_access(vp, v * 16 + f * 4, b, 4, true);
+		}
+	}
+	virtio_dev_unlock(d);
+	vp_cfg_put(vp, vp->msix_cap + 2, s->cfg + vp->msix_cap + 2, 2);
+
+	/* The driver's set-up, as it wrote it: features, status up to
+	 * FEATURES_OK, each queue, then DRIVER_OK (the device starts). */
+	virtio_dev_lock(d);
+	vp_common_field(vp, 0x08, 0);
+	vp_common_field(vp, 0x0c, (uint32_t)s->guest_features);
+	vp_common_field(vp, 0x08, 1);
+	vp_common_field(vp, 0x0c, (uint32_t)(s->guest_features >> 32));
+	if (s->status & early)
+		vp_common_field(vp, 0x14, s->status & early);
+	if ((s->status & VIRTIO_STATUS_FEATURES_OK) &&
+	    !(d->status & VIRTIO_STATUS_FEATURES_OK)) {
+		snprintf(err, errlen, "%s refused the saved features 0x%llx", vp->name,
+			 (unsigned long long)s->guest_features);
+		r = -EINVAL;
+		goto out;
+	}
+	for (unsigned q = 0; q < d->ops->nr_queues; q++) {
+		const struct vstate_vq *sq = &s->vq[q];
+
+		vp_common_field(vp, 0x16, q);
+		vp_common_field(vp, 0x18, sq->size);
+		vp_common_field(vp, 0x20, sq->desc_gpa);
+		vp_common_field(vp, 0x28, sq->avail_gpa);
+		vp_common_field(vp, 0x30, sq->used_gpa);
+		vp_common_field(vp, 0x1a, sq->msix_vector);
+		if (!sq->ready)
+			continue;
+		vp_common_field(vp, 0x1c, 1);
+		if (!d->vq[q].ready) {
+			snprintf(err, errlen, "%s: the saved queue %u does not fit this VM "
+				 "(size %u, rings at 0x%llx)", vp->name, q, sq->size,
+				 (unsigned long long)sq->desc_gpa);
+			r = -EINVAL;
+			goto out;
+		}
+	}
+	vp_common_field(vp, 0x10, s->config_vector);
+	if (s->status & ~early)
+		vp_common_field(vp, 0x14, s->status & (uint8_t)~VIRTIO_STATUS_NEEDS_RESET);
+	/* What the device had done: the rings' indices, pending interrupts. */
+	for (unsigned q = 0; q < d->ops->nr_queues; q++) {
+		struct virtq *vq = &d->vq[q];
+
+		vq->last_avail = s->vq[q].last_avail;
+		vq->used_idx = s->vq[q].used_idx;
+		vq->signalled_used = s->vq[q].signalled_used;
+		vq->signalled_valid = s->vq[q].signalled_valid;
+		vq->broken = vq->broken || s->vq[q].broken;
+	}
+	d->status |= s->status & VIRTIO_STATUS_NEEDS_RESET;
+	d->isr = s->isr;
+	d->config_generation = s->config_generation;
+	vp->dfsel = s->dfsel;
+	vp->gfsel = s->gfsel;
+	vp->qsel = s->qsel;
+	vp->pba = s->pba & ((1u << vp->nvec) - 1);
+	if (s->model_len) {
+		if (!d->ops->restore || d->ops->restore(d, s->model, s->model_len)) {
+			snprintf(err, errlen, "%s: the saved device state cannot be restored",
+				 vp->name);
+			r = -EINVAL;
+			goto out;
+		}
+	}
+	if (!vp->msix_enable)
+		vp_intx_update(vp);
+	for (unsigned v = 0; v < vp->nvec; v++)
+		vp_vector_unmasked(vp, v);
+out:
+	virtio_dev_unlock(d);
+	return r;
+}
+
+void virtio_pci_restore_kick(struct virtio_pci *vp)
+{
+	struct virtio_dev *d = vp->vdev;
+
+	virtio_dev_lock(d);
+	if (virtio_dev_running(d))
+		for (unsigned q = 0; q < d->ops->nr_queues; q++)
+			if (d->vq[q].ready)
+				virtio_dev_queue_notify(d, q);
+	virtio_dev_unlock(d);
 }

@@ -33,6 +33,25 @@ void virtio_pci_destroy(struct virtio_pci *vp);
 
 struct virtio_dev *virtio_pci_vdev(struct virtio_pci *vp);
 
+/*
+ * Save and restore (vmm/snapshot.c): the function's config space, MSI-X
+ * table, the transport's registers, the device's common state (features,
+ * status, queues with their ring indices) and the model's own (ops->save).
+ * save runs with the vCPUs parked and the device idle (no request under
+ * way); restore on a function just created, before the vCPUs run: it
+ * replays the driver's set-up through the transport (BARs mapped, routes
+ * and kicks installed, queues enabled and checked, the device activated),
+ * then sets the indices.  0, or -errno with one line in @err.
+ * restore_kick, once every part of the VM is restored: serve what the old
+ * process left in the rings (the kick that announced it went with that
+ * process); nothing reaches a disk before it.
+ */
+struct vstate_virtio;
+int virtio_pci_save(struct virtio_pci *vp, struct vstate_virtio *s, char *err, size_t errlen);
+int virtio_pci_restore(struct virtio_pci *vp, const struct vstate_virtio *s, char *err,
+		       size_t errlen);
+void virtio_pci_restore_kick(struct virtio_pci *vp);
+
 /* BAR 4 layout. */
 #define VIRTIO_PCI_BAR          4
 #define VIRTIO_PCI_BAR_SIZE     0x8000u

@@ -32,7 +32,7 @@ static int virtio_opts_bool(const char *v, bool *out)
 	return 0;
 }
 
-static bool virtio_opts_id_ok(const char *s)
+bool virtio_opts_id_ok(const char *s)
 {
 	if (!*s || strlen(s) >= VIRTIO_DISK_ID_MAX)
 		return false;

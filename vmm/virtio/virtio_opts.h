@@ -79,6 +79,9 @@ struct virtio_opts {
  *        [,backing=on|off][,backing-dir=DIR]...
  * (a bare first item is the path).  0, or -EINVAL with one line in err. */
 int virtio_opts_disk(struct virtio_opts *o, char *arg, char *err, size_t errlen);
+/* A disk id --disk id= takes: 1 to VIRTIO_DISK_ID_MAX - 1 letters, digits,
+ * '-', '_' or '.'. */
+bool virtio_opts_id_ok(const char *s);
 /* --rng or --rng=rate=SIZE (bytes per second, e.g. 64K). */
 int virtio_opts_rng(struct virtio_opts *o, const char *arg, char *err,
 		    size_t errlen);

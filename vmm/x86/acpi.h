@@ -112,4 +112,15 @@ enum acpi_pm_action acpi_pm_io(struct acpi_pm *pm, uint16_t offset,
 /* Press the power button (sets PWRBTN_STS, raises the SCI if enabled). */
 void acpi_pm_power_button(struct acpi_pm *pm);
 
+/* Save and restore (vmm/snapshot.c): the registers, the SCI level and the
+ * PM timer's count; a restored timer counts on from the saved count.
+ * set_state does not call set_sci (the irqchip's state is restored). */
+struct acpi_pm_state {
+	uint16_t sts, en, cnt;
+	int sci_level;
+	uint32_t timer;
+};
+void acpi_pm_get_state(const struct acpi_pm *pm, struct acpi_pm_state *s);
+void acpi_pm_set_state(struct acpi_pm *pm, const struct acpi_pm_state *s);
+
 #endif

@@ -206,3 +206,28 @@ enum acpi_pm_action acpi_pm_io(struct acpi_pm *pm, uint16_t offset,
 	}
 	return acpi_pm_write(pm, offset, data, size);
 }
+
+void acpi_pm_get_state(const struct acpi_pm *pm, struct acpi_pm_state *s)
+{
+	s->sts = pm->sts;
+	s->en = pm->en;
+	s->cnt = pm->cnt;
+	s->sci_level = pm->sci_level;
+	s->timer = acpi_pm_timer(pm);
+}
+
+void acpi_pm_set_state(struct acpi_pm *pm, const struct acpi_pm_state *s)
+{
+	uint64_t now = acpi_pm_now_ns();
+	uint32_t ticks = s->timer & 0xffffff;
+	/* Rounded up, so the first read gives the saved count again. */
+	uint64_t ns = ((uint64_t)ticks * NSEC_PER_SEC + PM_TMR_HZ - 1) / PM_TMR_HZ;
+
+	pm->sts = s->sts;
+	pm->en = s->en;
+	pm->cnt = s->cnt;
+	pm->sci_level = s->sci_level ? 1 : 0;
+	/* A host up for less than the 4.7 s of one timer period restarts
+	 * the count from its boot instead. */
+	pm->t0_ns = now >= ns ? now - ns : 0;
+}

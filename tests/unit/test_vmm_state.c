@@ -1,0 +1,410 @@
+/* vmm/state.c: the save file's writer and parser; every corruption of a
+ * valid file is refused with a message. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <zlib.h>
+
+#include "state.h"
+
+static struct vstate_vcpu vc[2];
+static struct vstate_vm vmst;
+static struct vstate_devices devs;
+static struct vstate_disk dk;
+static struct vstate_virtio vio[2];
+
+static struct vstate_config good_config(unsigned cpus)
+{
+	struct vstate_config c;
+
+	memset(&c, 0, sizeof(c));
+	c.memory = 64u << 20;
+	c.cpus = cpus;
+	c.flags = VSTATE_CFG_DEBUG_EXIT;
+	c.nr_regions = 1;
+	c.region[0] = (struct vstate_region){ .gpa = 0, .size = 64u << 20, .file_offset = 0 };
+	c.memory_file_size = 64u << 20;
+	return c;
+}
+
+/* A valid file of @cpus vCPUs with recognisable contents; with @virtio
+ * a disk and an rng (two virtio functions). */
+static void build_v(struct vstate_writer *w, unsigned cpus, bool virtio)
+{
+	struct vstate_config c = good_config(cpus);
+
+	memset(vc, 0, sizeof(vc));
+	for (unsigned i = 0; i < cpus; i++) {
+		vc[i].regs.rip = 0x100000 + i;
+		vc[i].regs.rax = 0x1122334455667788ull;
+		vc[i].sregs.cr0 = 0x80050033;
+		vc[i].nr_msrs = 2;
+		vc[i].msrs[0] = (struct vstate_msr){ .index = 0x10, .value = 12345 };
+		vc[i].msrs[1] = (struct vstate_msr){ .index = 0x6e0, .value = 999 };
+		vc[i].xsave[0] = 0x37f;
+		vc[i].lapic.regs[0x20] = (char)i;
+	}
+	memset(&vmst, 0, sizeof(vmst));
+	vmst.clock.clock = 987654321;
+	vmst.ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
+	memset(&devs, 0, sizeof(devs));
+	devs.uart.lcr = 3;
+	devs.uart.rx_head = 5;
+	devs.uart.rx_count = 2;
+	devs.rtc_cmos[0x0b] = 2;
+	devs.pm_cnt = 1;
+	devs.pci_bridge_cfg[0] = 0x86;
+	if (virtio) {
+		c.nr_disks = 1;
+		c.nr_virtio = 2;
+		c.flags |= VSTATE_CFG_RNG;
+		c.rng_rate = 4096;
+	}
+	vstate_writer_init(w);
+	vstate_add(w, VSTATE_SEC_CONFIG, 0, &c, sizeof(c));
+	for (unsigned i = 0; i < cpus; i++)
+		vstate_add(w, VSTATE_SEC_VCPU, i, &vc[i], sizeof(vc[i]));
+	vstate_add(w, VSTATE_SEC_VM, 0, &vmst, sizeof(vmst));
+	vstate_add(w, VSTATE_SEC_DEVICES, 0, &devs, sizeof(devs));
+	if (virtio) {
+		memset(&dk, 0, sizeof(dk));
+		strcpy(dk.path, "/var/lib/vm/disk.qcow2");
+		strcpy(dk.id, "disk0");
+		strcpy(dk.serial, "SER1");
+		dk.format = 2;
+		dk.size = 1 << 20;
+		memset(vio, 0, sizeof(vio));
+		vio[0].device_id = 2;
+		vio[0].nr_queues = 1;
+		vio[0].nr_vectors = 2;
+		vio[0].vq[0] = (struct vstate_vq){ .desc_gpa = 0x1000, .size = 128, .last_avail = 7,
+						   .used_idx = 7, .ready = 1 };
+		vio[0].cfg[0] = 0xf4;
+		vio[1].device_id = 4;
+		vio[1].nr_queues = 1;
+		vio[1].nr_vectors = 2;
+		vio[1].model_len = 3;
+		vio[1].model[2] = 9;
+		/* sections in any order after the config */
+		vstate_add(w, VSTATE_SEC_VIRTIO, 1, &vio[1], sizeof(vio[1]));
+		vstate_add(w, VSTATE_SEC_DISK, 0, &dk, sizeof(dk));
+		vstate_add(w, VSTATE_SEC_VIRTIO, 0, &vio[0], sizeof(vio[0]));
+	}
+	assert_int_equal(vstate_finish(w), 0);
+}
+
+static void build(struct vstate_writer *w, unsigned cpus)
+{
+	build_v(w, cpus, false);
+}
+
+static int parse(const void *buf, size_t len, char *err)
+{
+	struct vstate st;
+	/* An aligned copy, as the restore reads it. */
+	void *copy = aligned_alloc(8, len ? (len + 7) / 8 * 8 : 8);
+	int r;
+
+	assert_non_null(copy);
+	memcpy(copy, buf, len);
+	r = vstate_parse(copy, len, &st, err, 256);
+	free(copy);
+	return r;
+}
+
+static void test_round_trip(void **state)
+{
+	struct vstate_writer w;
+	struct vstate st;
+	char err[256] = "";
+
+	(void)state;
+	for (unsigned cpus = 1; cpus <= 2; cpus++) {
+		build(&w, cpus);
+		assert_int_equal(vstate_parse(w.buf, w.len, &st, err, sizeof(err)), 0);
+		assert_non_null(st.config);
+		assert_int_equal(st.config->cpus, cpus);
+		assert_int_equal(st.config->memory, 64u << 20);
+		assert_int_equal(st.config->flags, VSTATE_CFG_DEBUG_EXIT);
+		for (unsigned i = 0; i < cpus; i++) {
+			assert_non_null(st.vcpu[i]);
+			assert_memory_equal(st.vcpu[i], &vc[i], sizeof(vc[i]));
+		}
+		assert_null(st.vcpu[cpus]);
+		assert_memory_equal(st.vm, &vmst, sizeof(vmst));
+		assert_memory_equal(st.devices, &devs, sizeof(devs));
+		assert_null(st.disk[0]);
+		assert_null(st.virtio[0]);
+		vstate_writer_free(&w);
+	}
+	build_v(&w, 2, true);
+	assert_int_equal(vstate_parse(w.buf, w.len, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.config->nr_disks, 1);
+	assert_int_equal(st.config->rng_rate, 4096);
+	assert_memory_equal(st.disk[0], &dk, sizeof(dk));
+	assert_memory_equal(st.virtio[0], &vio[0], sizeof(vio[0]));
+	assert_memory_equal(st.virtio[1], &vio[1], sizeof(vio[1]));
+	assert_null(st.disk[1]);
+	assert_null(st.virtio[2]);
+	vstate_writer_free(&w);
+}
+
+/* Disks and virtio functions: counts, indices, strings, ranges. */
+static void test_virtio_sections(void **state)
+{
+	struct vstate_config c = good_config(1);
+	struct vstate_writer w;
+	char err[256];
+
+	(void)state;
+	build_v(&w, 1, true);   /* fills dk, vio */
+	vstate_writer_free(&w);
+	c.nr_disks = 1;
+	c.nr_virtio = 2;
+	c.flags |= VSTATE_CFG_RNG;
+	for (unsigned k = 0; k < 10; k++) {
+		struct vstate_disk d = dk;
+		struct vstate_virtio v0 = vio[0];
+		struct vstate_config cc = c;
+		const char *want = NULL;
+		bool second_disk = false, skip_v1 = false;
+
+		switch (k) {
+		case 0: memset(d.path, 'a', sizeof(d.path)); want = "not terminated"; break;
+		case 1: d.path[0] = 0; want = "not terminated"; break;
+		case 2: memset(d.serial, 'x', sizeof(d.serial)); want = "not terminated"; break;
+		case 3: d.format = 3; want = "out of range"; break;
+		case 4: d.nr_backing_dirs = 1; want = "backing dir 0"; break;
+		case 5: v0.nr_queues = 9; want = "out of range"; break;
+		case 6: v0.model_len = VSTATE_MAX_MODEL + 1; want = "out of range"; break;
+		case 7: skip_v1 = true; want = "1 of 2 virtio sections"; break;
+		case 8: second_disk = true; want = "disk section 1 for a VM of 1"; break;
+		case 9: cc.nr_virtio = 1; want = "config: 1 virtio devices for 1 disks, an rng"; break;
+		}
+		vstate_writer_init(&w);
+		vstate_add(&w, VSTATE_SEC_CONFIG, 0, &cc, sizeof(cc));
+		vstate_add(&w, VSTATE_SEC_VCPU, 0, &vc[0], sizeof(vc[0]));
+		vstate_add(&w, VSTATE_SEC_VM, 0, &vmst, sizeof(vmst));
+		vstate_add(&w, VSTATE_SEC_DEVICES, 0, &devs, sizeof(devs));
+		vstate_add(&w, VSTATE_SEC_DISK, 0, &d, sizeof(d));
+		if (second_disk)
+			vstate_add(&w, VSTATE_SEC_DISK, 1, &d, sizeof(d));
+		vstate_add(&w, VSTATE_SEC_VIRTIO, 0, &v0, sizeof(v0));
+		if (!skip_v1)
+			vstate_add(&w, VSTATE_SEC_VIRTIO, 1, &vio[1], sizeof(vio[1]));
+		assert_int_equal(vstate_finish(&w), 0);
+		err[0] = 0;
+		if (parse(w.buf, w.len, err) != -EINVAL)
+			fail_msg("virtio case %u accepted", k);
+		if (!strstr(err, want))
+			fail_msg("virtio case %u: '%s' does not say '%s'", k, err, want);
+		vstate_writer_free(&w);
+	}
+}
+
+/* Truncated anywhere: refused. */
+static void test_truncated(void **state)
+{
+	struct vstate_writer w;
+	char err[256];
+
+	(void)state;
+	build_v(&w, 2, true);
+	for (size_t len = 0; len < w.len; len += (len < 64 ? 1 : 97)) {
+		err[0] = 0;
+		assert_int_equal(parse(w.buf, len, err), -EINVAL);
+		assert_true(err[0] != 0);
+	}
+	assert_int_equal(parse(w.buf, w.len - 1, err), -EINVAL);
+	assert_non_null(strstr(err, "truncated"));
+	vstate_writer_free(&w);
+}
+
+/* Any single flipped byte: refused (the header's fields, a section
+ * header's, or a payload's checksum). */
+static void test_every_byte(void **state)
+{
+	struct vstate_writer w;
+	char err[256];
+
+	(void)state;
+	build(&w, 1);
+	for (size_t off = 0; off < w.len; off++) {
+		w.buf[off] ^= 0x5a;
+		err[0] = 0;
+		if (parse(w.buf, w.len, err) != -EINVAL)
+			fail_msg("a flipped byte at offset %zu was accepted", off);
+		assert_true(err[0] != 0);
+		w.buf[off] ^= 0x5a;
+	}
+	assert_int_equal(parse(w.buf, w.len, err), 0);
+	vstate_writer_free(&w);
+}
+
+static void test_messages(void **state)
+{
+	struct vstate_writer w;
+	struct vstate_file_hdr *h;
+	uint8_t *big;
+	char err[256];
+
+	(void)state;
+	build(&w, 1);
+	h = (struct vstate_file_hdr *)w.buf;
+	h->version = 2;
+	assert_int_equal(parse(w.buf, w.len, err), -EINVAL);
+	assert_non_null(strstr(err, "format version 2"));
+	h->version = VSTATE_VERSION;
+	h->magic[0] = 'X';
+	assert_int_equal(parse(w.buf, w.len, err), -EINVAL);
+	assert_non_null(strstr(err, "wrong magic"));
+	h->magic[0] = 'V';
+	/* A payload byte: that section's checksum. */
+	w.buf[sizeof(*h) + sizeof(struct vstate_sec_hdr) + 3] ^= 1;
+	assert_int_equal(parse(w.buf, w.len, err), -EINVAL);
+	assert_non_null(strstr(err, "config section 0: checksum mismatch"));
+	w.buf[sizeof(*h) + sizeof(struct vstate_sec_hdr) + 3] ^= 1;
+	/* Trailing data, even with a header that covers it. */
+	big = calloc(1, w.len + 8);
+	assert_non_null(big);
+	memcpy(big, w.buf, w.len);
+	assert_int_equal(parse(big, w.len + 8, err), -EINVAL);
+	assert_non_null(strstr(err, "trailing data"));
+	((struct vstate_file_hdr *)big)->file_size = w.len + 8;
+	assert_int_equal(parse(big, w.len + 8, err), -EINVAL);
+	free(big);
+	vstate_writer_free(&w);
+}
+
+/* Well-formed sections in a wrong order or number, or out of range. */
+static void test_structure(void **state)
+{
+	struct vstate_config c = good_config(2), bad;
+	struct vstate_writer w;
+	char err[256];
+
+	(void)state;
+	memset(vc, 0, sizeof(vc));
+	memset(&vmst, 0, sizeof(vmst));
+	memset(&devs, 0, sizeof(devs));
+
+	/* a vCPU missing */
+	vstate_writer_init(&w);
+	vstate_add(&w, VSTATE_SEC_CONFIG, 0, &c, sizeof(c));
+	vstate_add(&w, VSTATE_SEC_VCPU, 0, &vc[0], sizeof(vc[0]));
+	vstate_add(&w, VSTATE_SEC_VM, 0, &vmst, sizeof(vmst));
+	vstate_add(&w, VSTATE_SEC_DEVICES, 0, &devs, sizeof(devs));
+	assert_int_equal(vstate_finish(&w), 0);
+	assert_int_equal(parse(w.buf, w.len, err), -EINVAL);
+	assert_non_null(strstr(err, "1 of 2 vcpu sections"));
+	vstate_writer_free(&w);
+
+	/* a vCPU twice, and one beyond the count */
+	for (unsigned idx = 0; idx < 2; idx++) {
+		vstate_writer_init(&w);
+		vstate_add(&w, VSTATE_SEC_CONFIG, 0, &c, sizeof(c));
+		vstate_add(&w, VSTATE_SEC_VCPU, 0, &vc[0], sizeof(vc[0]));
+		vstate_add(&w, VSTATE_SEC_VCPU, idx ? 2 : 0, &vc[1], sizeof(vc[1]));
+		vstate_add(&w, VSTATE_SEC_VM, 0, &vmst, sizeof(vmst));
+		vstate_add(&w, VSTATE_SEC_DEVICES, 0, &devs, sizeof(devs));
+		assert_int_equal(vstate_finish(&w), 0);
+		assert_int_equal(parse(w.buf, w.len, err), -EINVAL);
+		assert_non_null(strstr(err, idx ? "vcpu section 2 for a VM of 2" : "a second vcpu"));
+		vstate_writer_free(&w);
+	}
+
+	/* config not first; a section of the wrong size; an unknown type */
+	vstate_writer_init(&w);
+	vstate_add(&w, VSTATE_SEC_VM, 0, &vmst, sizeof(vmst));
+	assert_int_equal(vstate_finish(&w), 0);
+	assert_int_equal(parse(w.buf, w.len, err), -EINVAL);
+	assert_non_null(strstr(err, "not first"));
+	vstate_writer_free(&w);
+	vstate_writer_init(&w);
+	vstate_add(&w, VSTATE_SEC_CONFIG, 0, &c, sizeof(c) - 8);
+	assert_int_equal(vstate_finish(&w), 0);
+	assert_int_equal(parse(w.buf, w.len, err), -EINVAL);
+	assert_non_null(strstr(err, "config section is"));
+	vstate_writer_free(&w);
+	vstate_writer_init(&w);
+	vstate_add(&w, (enum vstate_sec)77, 0, &c, sizeof(c));
+	assert_int_equal(vstate_finish(&w), 0);
+	assert_int_equal(parse(w.buf, w.len, err), -EINVAL);
+	assert_non_null(strstr(err, "unknown section type 77"));
+	vstate_writer_free(&w);
+
+	/* configurations out of range: each refused */
+	for (unsigned k = 0; k < 9; k++) {
+		bad = good_config(1);
+		switch (k) {
+		case 0: bad.cpus = 0; break;
+		case 1: bad.cpus = VSTATE_MAX_VCPUS + 1; break;
+		case 2: bad.memory = 1u << 20; break;
+		case 3: bad.flags = 0x100; break;
+		case 4: bad.nr_regions = 3; break;
+		case 5: bad.region[0].size = 32u << 20; break;
+		case 6: bad.memory_file_size = 1; break;
+		case 7: bad.nr_disks = 1; break;
+		case 8: bad.region[0].file_offset = 4096; break;
+		}
+		vstate_writer_init(&w);
+		vstate_add(&w, VSTATE_SEC_CONFIG, 0, &bad, sizeof(bad));
+		vstate_add(&w, VSTATE_SEC_VCPU, 0, &vc[0], sizeof(vc[0]));
+		vstate_add(&w, VSTATE_SEC_VM, 0, &vmst, sizeof(vmst));
+		vstate_add(&w, VSTATE_SEC_DEVICES, 0, &devs, sizeof(devs));
+		assert_int_equal(vstate_finish(&w), 0);
+		err[0] = 0;
+		if (parse(w.buf, w.len, err) != -EINVAL)
+			fail_msg("configuration case %u accepted", k);
+		assert_non_null(strstr(err, "config:"));
+		vstate_writer_free(&w);
+	}
+
+	/* device state out of range: the UART FIFO, the RTC index, the PCI
+	 * config address; too many MSRs */
+	for (unsigned k = 0; k < 4; k++) {
+		struct vstate_devices d = devs;
+		struct vstate_vcpu v = vc[0];
+
+		if (k == 0)
+			d.uart.rx_head = 64;
+		else if (k == 1)
+			d.rtc_index = 200;
+		else if (k == 2)
+			d.pci_cf8 = 0x80000003;
+		else
+			v.nr_msrs = VSTATE_MAX_MSRS + 1;
+		c = good_config(1);
+		vstate_writer_init(&w);
+		vstate_add(&w, VSTATE_SEC_CONFIG, 0, &c, sizeof(c));
+		vstate_add(&w, VSTATE_SEC_VCPU, 0, &v, sizeof(v));
+		vstate_add(&w, VSTATE_SEC_VM, 0, &vmst, sizeof(vmst));
+		vstate_add(&w, VSTATE_SEC_DEVICES, 0, &d, sizeof(d));
+		assert_int_equal(vstate_finish(&w), 0);
+		err[0] = 0;
+		if (parse(w.buf, w.len, err) != -EINVAL)
+			fail_msg("device or vCPU case %u accepted", k);
+		assert_true(err[0] != 0);
+		vstate_writer_free(&w);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_every_byte),
+		cmocka_unit_test(test_messages),
+		cmocka_unit_test(test_structure),
+		cmocka_unit_test(test_virtio_sections),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,882 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vireo/util.h>
+
+#include "dev/pci.h"
+#include "hold.h"
+#include "sandbox.h"
+#include "snapshot.h"
+#include "state.h"
+#include "virtio/blk.h"
+#include "virtio/pci.h"
+#include "vm.h"
+#include "x86/acpi.h"
+
+#define SNAP_PAGE 4096u
+
+/* The MSRs a vCPU's save carries, where KVM has them (probed one by one).
+ * The TSC comes first: the restore writes them in this order, and the TSC
+ * deadline only means something once the TSC and the LAPIC are set. */
+static const uint32_t snap_msrs[] = {
+	0x10,        /* IA32_TSC */
+	0x3b,        /* IA32_TSC_ADJUST */
+	0x174, 0x175, 0x176,   /* SYSENTER_CS/ESP/EIP */
+	0x1a0,       /* IA32_MISC_ENABLE */
+	0x277,       /* IA32_PAT */
+	0x2ff,       /* MTRR default type */
+	0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084,   /* STAR, LSTAR, CSTAR, FMASK */
+	0xc0000102,  /* KERNEL_GS_BASE */
+	0xc0000103,  /* TSC_AUX */
+	0x4b564d00, 0x4b564d01,   /* kvmclock: wall clock, system time */
+	0x4b564d02,  /* async page faults */
+	0x4b564d03,  /* steal time */
+	0x4b564d04,  /* PV EOI */
+	0x6e0,       /* IA32_TSC_DEADLINE */
+};
+_Static_assert(sizeof(snap_msrs) / sizeof(snap_msrs[0]) <= VSTATE_MAX_MSRS, "MSR list");
+
+static int snap_msg(char *msg, size_t len, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int snap_msg(char *msg, size_t len, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, len, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* ---- save ------------------------------------------------------------------- */
+
+/* struct kvm_msrs ends in a flexible array: room for @n entries. */
+static struct kvm_msrs *snap_msrs_alloc(unsigned n)
+{
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + n * sizeof(struct kvm_msr_entry));
+
+	if (m)
+		m->nmsrs = n;
+	return m;
+}
+
+static int snap_get_msrs(int fd, struct vstate_vcpu *v)
+{
+	struct kvm_msrs *m = snap_msrs_alloc(1);
+
+	if (!m)
+		return -ENOMEM;
+	v->nr_msrs = 0;
+	for (unsigned i = 0; i < VIREO_ARRAY_SIZE(snap_msrs); i++) {
+		m->entries[0] = (struct kvm_msr_entry){ .index = snap_msrs[i] };
+		if (ioctl(fd, KVM_GET_MSRS, m) != 1)
+			continue;   /* not on this host */
+		v->msrs[v->nr_msrs].index = snap_msrs[i];
+		v->msrs[v->nr_msrs].value = m->entries[0].data;
+		v->nr_msrs++;
+	}
+	free(m);
+	return 0;
+}
+
+static int snap_get_vcpu(struct vcpu *c, struct vstate_vcpu *v, char *msg, size_t msglen)
+{
+	struct kvm_xsave *xs = calloc(1, sizeof(*xs) + 4096);
+	int fd = c->fd;
+	const char *what = NULL;
+
+	if (!xs)
+		return -ENOMEM;
+	memset(v, 0, sizeof(*v));
+	if (ioctl(fd, KVM_GET_REGS, &v->regs) < 0)
+		what = "KVM_GET_REGS";
+	else if (ioctl(fd, KVM_GET_SREGS, &v->sregs) < 0)
+		what = "KVM_GET_SREGS";
+	else if (ioctl(fd, KVM_GET_DEBUGREGS, &v->debugregs) < 0)
+		what = "KVM_GET_DEBUGREGS";
+	else if (ioctl(fd, KVM_GET_XSAVE, xs) < 0)
+		what = "KVM_GET_XSAVE";
+	else if (ioctl(fd, KVM_GET_XCRS, &v->xcrs) < 0)
+		what = "KVM_GET_XCRS";
+	else if (ioctl(fd, KVM_GET_LAPIC, &v->lapic) < 0)
+		what = "KVM_GET_LAPIC";
+	else if (ioctl(fd, KVM_GET_VCPU_EVENTS, &v->events) < 0)
+		what = "KVM_GET_VCPU_EVENTS";
+	else if (ioctl(fd, KVM_GET_MP_STATE, &v->mp_state) < 0)
+		what = "KVM_GET_MP_STATE";
+	if (what) {
+		int e = -errno;
+
+		free(xs);
+		return snap_msg(msg, msglen, e, "vCPU %u: %s: %s", c->index, what, strerror(-e));
+	}
+	memcpy(v->xsave, xs->region, sizeof(v->xsave));
+	free(xs);
+	return snap_get_msrs(fd, v);
+}
+
+static int snap_get_vm(struct vm *vm, struct vstate_vm *s, char *msg, size_t msglen)
+{
+	const char *what = NULL;
+
+	memset(s, 0, sizeof(*s));
+	s->pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
+	s->pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
+	s->ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
+	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &s->clock) < 0)
+		what = "KVM_GET_CLOCK";
+	else if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &s->pic_master) < 0 ||
+		 ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &s->pic_slave) < 0 ||
+		 ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &s->ioapic) < 0)
+		what = "KVM_GET_IRQCHIP";
+	else if (ioctl(vm->vm_fd, KVM_GET_PIT2, &s->pit) < 0)
+		what = "KVM_GET_PIT2";
+	if (what)
+		return snap_msg(msg, msglen, -errno, "%s: %s", what, strerror(errno));
+	/* Only the clock's value is restored. */
+	s->clock.flags = 0;
+	s->clock.realtime = s->clock.host_tsc = 0;
+	return 0;
+}
+
+static void snap_get_devices(struct vm *vm, struct vstate_devices *d)
+{
+	struct ns16550 *u = &vm->console.uart;
+	struct acpi_pm_state pm;
+
+	memset(d, 0, sizeof(*d));
+	pthread_mutex_lock(&u->lock);
+	d->uart = (struct vstate_uart){
+		.ier = u->ier, .iir_fifo = u->iir_fifo, .lcr = u->lcr, .mcr = u->mcr,
+		.lsr = u->lsr, .msr = u->msr, .scr = u->scr, .dll = u->dll, .dlm = u->dlm,
+		.fcr = u->fcr, .thr_ipending = u->thr_ipending, .rx_was_full = u->rx_was_full,
+		.irq_level = (uint32_t)u->irq_level, .rx_head = u->rx_head,
+		.rx_count = u->rx_count,
+	};
+	memcpy(d->uart.rx, u->rx, sizeof(d->uart.rx));
+	pthread_mutex_unlock(&u->lock);
+
+	pthread_mutex_lock(&vm->dev.rtc.lock);
+	d->rtc_index = vm->dev.rtc.index & 0x7f;
+	memcpy(d->rtc_cmos, vm->dev.rtc.cmos, sizeof(d->rtc_cmos));
+	pthread_mutex_unlock(&vm->dev.rtc.lock);
+
+	pthread_mutex_lock(&vm->dev.i8042.lock);
+	d->i8042_cmd = vm->dev.i8042.cmd;
+	d->i8042_ctr = vm->dev.i8042.ctr;
+	d->i8042_out = vm->dev.i8042.out;
+	d->i8042_out_full = vm->dev.i8042.out_full;
+	pthread_mutex_unlock(&vm->dev.i8042.lock);
+
+	pthread_mutex_lock(&vm->dev.pm_lock);
+	acpi_pm_get_state(vm->dev.pm, &pm);
+	pthread_mutex_unlock(&vm->dev.pm_lock);
+	d->pm_sts = pm.sts;
+	d->pm_en = pm.en;
+	d->pm_cnt = pm.cnt;
+	d->pm_sci_level = (uint32_t)pm.sci_level;
+	d->pm_timer = pm.timer;
+
+	pthread_mutex_lock(&vm->dev.pci->lock);
+	d->pci_cf8 = vm->dev.pci->cf8;
+	memcpy(d->pci_bridge_cfg, vm->dev.pci->bridge.cfg, sizeof(d->pci_bridge_cfg));
+	pthread_mutex_unlock(&vm->dev.pci->lock);
+}
+
+static void snap_get_config(struct vm *vm, struct vstate_config *c)
+{
+	const struct vmm_opts *o = vm->opts;
+	uint64_t off = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->memory = o->memory;
+	c->cpus = vm->ncpus;
+	c->flags = (o->boot_timer ? VSTATE_CFG_BOOT_TIMER : 0) |
+		   (o->debug_exit ? VSTATE_CFG_DEBUG_EXIT : 0) |
+		   (o->mem_merge ? VSTATE_CFG_MEM_MERGE : 0) |
+		   (o->mem_hugepages ? VSTATE_CFG_HUGEPAGES : 0);
+	c->flags |= (o->virtio.rng ? VSTATE_CFG_RNG : 0) |
+		    (o->virtio.console ? VSTATE_CFG_CONSOLE : 0);
+	c->rng_rate = o->virtio.rng ? o->virtio.rng_rate : 0;
+	c->nr_disks = o->virtio.nr_disks;
+	c->nr_virtio = vm->dev.nr_virtio;
+	c->serial_coalesce = (uint32_t)o->serial_coalesce;
+	c->nr_regions = vm->mem.nr_regions;
+	for (unsigned i = 0; i < vm->mem.nr_regions && i < VSTATE_MAX_REGIONS; i++) {
+		c->region[i] = (struct vstate_region){
+			.gpa = vm->mem.region[i].gpa, .size = vm->mem.region[i].size,
+			.file_offset = off,
+		};
+		off += vm->mem.region[i].size;
+	}
+	c->memory_file_size = off;
+}
+
+static bool snap_zero_page(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+
+	for (unsigned i = 0; i < SNAP_PAGE / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/* Guest RAM into @fd: runs of non-zero pages written, zero pages left as
+ * holes, the file's size set at the end. */
+static int snap_write_memory(struct vm *vm, int fd)
+{
+	uint64_t off = 0;
+
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		const struct gmem_region *r = &vm->mem.region[i];
+		uint64_t p = 0;
+
+		while (p < r->size) {
+			uint64_t run;
+			int e;
+
+			if (snap_zero_page(r->hva + p)) {
+				p += SNAP_PAGE;
+				continue;
+			}
+			run = p;
+			while (run < r->size && run - p < (64u << 20) && !snap_zero_page(r->hva + run))
+				run += SNAP_PAGE;
+			e = vio_pwrite_full(fd, r->hva + p, (size_t)(run - p), (off_t)(off + p));
+			if (e)
+				return e < 0 ? e : -EIO;
+			p = run;
+		}
+		off += r->size;
+	}
+	if (ftruncate(fd, (off_t)off) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The disks' options (to build the same devices again) and every virtio
+ * function's state. */
+static int snap_add_virtio(struct vm *vm, struct vstate_writer *w, char *msg, size_t msglen)
+{
+	const struct virtio_opts *o = &vm->opts->virtio;
+	struct vstate_virtio *sv = malloc(sizeof(*sv));
+	struct vstate_disk *sd = malloc(sizeof(*sd));
+	int r = 0;
+
+	if (!sv || !sd) {
+		r = snap_msg(msg, msglen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (unsigned i = 0; i < o->nr_disks && !r; i++) {
+		const struct virtio_disk_opt *k = &o->disk[i];
+		struct virtio_dev *vd = virtio_pci_vdev(vm->dev.virtio[i]);
+		uint64_t sectors = 0;
+
+		memset(sd, 0, sizeof(*sd));
+		if (strlen(k->path) >= sizeof(sd->path)) {
+			r = snap_msg(msg, msglen, -ENAMETOOLONG, "disk %s: path too long", k->id);
+			break;
+		}
+		snprintf(sd->path, sizeof(sd->path), "%s", k->path);
+		snprintf(sd->id, sizeof(sd->id), "%s", k->id);
+		snprintf(sd->serial, sizeof(sd->serial), "%s", k->serial);
+		sd->format = (uint32_t)k->format;
+		sd->readonly = k->readonly;
+		sd->backing_off = k->backing_off;
+		for (unsigned b = 0; b < VSTATE_MAX_BACKING_DIRS && k->backing_dirs[b] && !r; b++) {
+			if (strlen(k->backing_dirs[b]) >= sizeof(sd->backing_dirs[b])) {
+				r = snap_msg(msg, msglen, -ENAMETOOLONG, "disk %s: backing "
+					     "directory path too long", k->id);
+				break;
+			}
+			snprintf(sd->backing_dirs[b], sizeof(sd->backing_dirs[b]), "%s",
+				 k->backing_dirs[b]);
+			sd->nr_backing_dirs = b + 1;
+		}
+		if (r)
+			break;
+		virtio_dev_lock(vd);
+		virtio_dev_config_read(vd, VIRTIO_BLK_CFG_CAPACITY, &sectors, sizeof(sectors));
+		virtio_dev_unlock(vd);
+		sd->size = sectors * 512;
+		vstate_add(w, VSTATE_SEC_DISK, i, sd, sizeof(*sd));
+	}
+	for (unsigned i = 0; i < vm->dev.nr_virtio && !r; i++) {
+		r = virtio_pci_save(vm->dev.virtio[i], sv, msg, msglen);
+		if (!r)
+			vstate_add(w, VSTATE_SEC_VIRTIO, i, sv, sizeof(*sv));
+	}
+out:
+	free(sv);
+	free(sd);
+	return r;
+}
+
+static int snap_build_state(struct vm *vm, struct vstate_writer *w, char *msg, size_t msglen)
+{
+	struct vstate_config cfg;
+	struct vstate_vcpu *v = malloc(sizeof(*v));
+	struct vstate_vm *s = malloc(sizeof(*s));
+	struct vstate_devices *d = malloc(sizeof(*d));
+	int r = 0;
+
+	if (!v || !s || !d) {
+		r = snap_msg(msg, msglen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	snap_get_config(vm, &cfg);
+	vstate_add(w, VSTATE_SEC_CONFIG, 0, &cfg, sizeof(cfg));
+	for (unsigned i = 0; i < vm->ncpus && !r; i++) {
+		r = snap_get_vcpu(vm->vcpus[i], v, msg, msglen);
+		if (!r)
+			vstate_add(w, VSTATE_SEC_VCPU, i, v, sizeof(*v));
+	}
+	if (!r)
+		r = snap_get_vm(vm, s, msg, msglen);
+	if (!r) {
+		vstate_add(w, VSTATE_SEC_VM, 0, s, sizeof(*s));
+		snap_get_devices(vm, d);
+		vstate_add(w, VSTATE_SEC_DEVICES, 0, d, sizeof(*d));
+		r = snap_add_virtio(vm, w, msg, msglen);
+	}
+	if (!r) {
+		r = vstate_finish(w);
+		if (r)
+			snap_msg(msg, msglen, r, "out of memory");
+	}
+out:
+	free(v);
+	free(s);
+	free(d);
+	return r;
+}
+
+/* Open DIR/NAME.new for writing (made or emptied; DIR made when
+ * missing).  In the sandbox the monitor does it.  A descriptor, or -1
+ * with errno set. */
+static int snap_create(const char *dir, const char *name, char *path, size_t len)
+{
+	int fd;
+
+	snprintf(path, len, "%s/%s.new", dir, name);
+	if (sandbox_active()) {
+		fd = sandbox_save_create(dir, name);
+		if (fd < 0)
+			errno = -fd;
+		return fd < 0 ? -1 : fd;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -1;
+	return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+}
+
+/* DIR/NAME.new to DIR/NAME; 0 or -1 with errno set. */
+static int snap_rename(const char *dir, const char *name, const char *from)
+{
+	char to[PATH_MAX];
+	int r;
+
+	if (sandbox_active()) {
+		r = sandbox_save_rename(dir, name);
+		if (r)
+			errno = -r;
+		return r ? -1 : 0;
+	}
+	snprintf(to, sizeof(to), "%s/%s", dir, name);
+	return rename(from, to);
+}
+
+int snapshot_save(struct vm *vm, const char *dir, char *msg, size_t msglen)
+{
+	char mpath[PATH_MAX], spath[PATH_MAX];
+	struct vstate_writer w;
+	int mfd = -1, sfd = -1, r;
+
+	/* Devices whose state is not saved yet: their back ends hold state
+	 * outside this process (a tap's or vhost's queues, vhost-vsock's
+	 * connections) or their models keep guest buffers (the balloon). */
+	for (unsigned i = 0; i < vm->dev.nr_virtio; i++) {
+		struct virtio_dev *vd = virtio_pci_vdev(vm->dev.virtio[i]);
+		uint16_t id = vd->ops->device_id;
+
+		if (id != VIRTIO_ID_BLOCK && id != VIRTIO_ID_CONSOLE && id != VIRTIO_ID_RNG)
+			return snap_msg(msg, msglen, -ENOTSUP,
+					"%s cannot be saved: only virtio-blk, virtio-console "
+					"and virtio-rng devices are", vd->name);
+	}
+	if (strlen(dir) + 16 > PATH_MAX)
+		return snap_msg(msg, msglen, -ENAMETOOLONG, "%s: path too long", dir);
+	/* The disks' requests under way complete first (their used entries
+	 * and interrupts are then part of the state below); the vCPUs are
+	 * parked, so no new ones come. */
+	for (unsigned i = 0; i < vm->dev.nr_virtio; i++) {
+		struct virtio_dev *vd = virtio_pci_vdev(vm->dev.virtio[i]);
+
+		if (vd->ops->device_id == VIRTIO_ID_BLOCK)
+			virtio_blk_drain(vd);
+	}
+	/* What the vCPUs wrote to COM1 before they parked goes out first, so
+	 * the UART's state below is the one the guest last saw. */
+	coalesce_drain(&vm->console.coal);
+	console_flush(&vm->console);
+
+	vstate_writer_init(&w);
+	r = snap_build_state(vm, &w, msg, msglen);
+	if (r)
+		goto out;
+	mfd = snap_create(dir, SNAPSHOT_MEMORY_FILE, mpath, sizeof(mpath));
+	if (mfd < 0) {
+		r = snap_msg(msg, msglen, -errno, "cannot create %s: %s", mpath, strerror(errno));
+		goto out;
+	}
+	r = snap_write_memory(vm, mfd);
+	if (!r && fsync(mfd) < 0)
+		r = -errno;
+	if (r) {
+		snap_msg(msg, msglen, r, "cannot write %s: %s", mpath, strerror(-r));
+		goto out;
+	}
+	sfd = snap_create(dir, SNAPSHOT_STATE_FILE, spath, sizeof(spath));
+	if (sfd < 0) {
+		r = snap_msg(msg, msglen, -errno, "cannot create %s: %s", spath, strerror(errno));
+		goto out;
+	}
+	r = vio_pwrite_full(sfd, w.buf, w.len, 0);
+	if (!r && fsync(sfd) < 0)
+		r = -errno;
+	if (r) {
+		snap_msg(msg, msglen, r < 0 ? r : -EIO, "cannot write %s: %s", spath,
+			 strerror(r < 0 ? -r : EIO));
+		goto out;
+	}
+	/* The memory file first: a state file under its final name always
+	 * has its memory beside it. */
+	if (snap_rename(dir, SNAPSHOT_MEMORY_FILE, mpath) < 0) {
+		r = snap_msg(msg, msglen, -errno, "cannot rename %s: %s", mpath, strerror(errno));
+		goto out;
+	}
+	if (snap_rename(dir, SNAPSHOT_STATE_FILE, spath) < 0)
+		r = snap_msg(msg, msglen, -errno, "cannot rename %s: %s", spath, strerror(errno));
+out:
+	if (mfd >= 0)
+		close(mfd);
+	if (sfd >= 0)
+		close(sfd);
+	vstate_writer_free(&w);
+	return r;
+}
+
+/* ---- restore ---------------------------------------------------------------- */
+
+static struct {
+	void *buf;          /* the state file, 8-byte aligned */
+	size_t len;
+	struct vstate st;
+	char mem_path[PATH_MAX];
+} snap;
+
+static int snap_fail(const struct vmm_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int snap_fail(const struct vmm_opts *o, const char *fmt, ...)
+{
+	char m[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof(m), fmt, ap);
+	va_end(ap);
+	verr("--restore %s: %s", o->restore_dir, m);
+	snapshot_release();
+	return -EINVAL;
+}
+
+static int snap_read_state(const struct vmm_opts *o)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int fd, e;
+
+	snprintf(path, sizeof(path), "%s/%s", o->restore_dir, SNAPSHOT_STATE_FILE);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return snap_fail(o, "cannot open the state file %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > VSTATE_MAX_FILE) {
+		close(fd);
+		return snap_fail(o, "%s is not a state file (not a regular file of at most %u bytes)",
+				 path, VSTATE_MAX_FILE);
+	}
+	snap.len = (size_t)st.st_size;
+	snap.buf = aligned_alloc(8, snap.len ? VIREO_ALIGN_UP(snap.len, 8) : 8);
+	if (!snap.buf) {
+		close(fd);
+		return snap_fail(o, "out of memory");
+	}
+	e = vio_pread_full(fd, snap.buf, snap.len, 0);
+	close(fd);
+	if (e)
+		return snap_fail(o, "cannot read %s: %s", path, e < 0 ? strerror(-e) : "short read");
+	return 0;
+}
+
+/* The saved disks into @o; a --disk given replaces the saved path of the
+ * disk at its place, and must agree with the save on everything else. */
+static int snap_prepare_disks(struct vmm_opts *o)
+{
+	const struct vstate_config *c = snap.st.config;
+	bool given = o->virtio.nr_disks != 0;
+
+	for (unsigned i = 0; i < c->nr_disks; i++) {
+		const struct vstate_disk *sd = snap.st.disk[i];
+		struct virtio_disk_opt *k = &o->virtio.disk[i];
+
+		if (!virtio_opts_id_ok(sd->id))
+			return snap_fail(o, "state file: disk %u has the id '%s'", i, sd->id);
+		if (sd->format == VIRTIO_DISK_RAW && (sd->backing_off || sd->nr_backing_dirs))
+			return snap_fail(o, "state file: disk %s: backing options on a raw disk",
+					 sd->id);
+		if (given && (strcmp(k->id, sd->id) || k->readonly != (bool)sd->readonly ||
+			      (k->format != VIRTIO_DISK_AUTO &&
+			       k->format != (enum virtio_disk_format)sd->format) ||
+			      (k->serial[0] && strcmp(k->serial, sd->serial))))
+			return snap_fail(o, "--disk %s does not match the saved disk %u (id %s%s): "
+					 "only its path may differ", k->path, i, sd->id,
+					 sd->readonly ? ", read-only" : "");
+		if (!given) {
+			memset(k, 0, sizeof(*k));
+			k->path = sd->path;
+		}
+		k->format = (enum virtio_disk_format)sd->format;
+		k->readonly = sd->readonly;
+		snprintf(k->id, sizeof(k->id), "%s", sd->id);
+		/* at most 20 characters: checked by vstate_parse */
+		memcpy(k->serial, sd->serial, strnlen(sd->serial, sizeof(k->serial) - 1));
+		k->serial[strnlen(sd->serial, sizeof(k->serial) - 1)] = 0;
+		k->backing_off = sd->backing_off;
+		memset(k->backing_dirs, 0, sizeof(k->backing_dirs));
+		for (unsigned b = 0; b < sd->nr_backing_dirs && b < VIRTIO_DISK_MAX_BACKING_DIRS; b++)
+			k->backing_dirs[b] = sd->backing_dirs[b];
+	}
+	o->virtio.nr_disks = c->nr_disks;
+	return 0;
+}
+
+int snapshot_check_disks(const struct vmm_opts *o)
+{
+	const struct vstate_config *c = snap.st.config;
+
+	for (unsigned i = 0; c && i < c->nr_disks; i++) {
+		struct blk_backend *be = NULL;
+		uint64_t size;
+
+		if (hold_disk(i, &be) <= 0)
+			continue;   /* nothing held: devices.c opens it and fails alike */
+		size = be->size / 512 * 512;
+		blk_backend_close(be);
+		if (size != snap.st.disk[i]->size) {
+			verr("--restore %s: disk %s (%s) has %llu bytes, the saved one had %llu",
+			     o->restore_dir, o->virtio.disk[i].id, o->virtio.disk[i].path,
+			     (unsigned long long)size, (unsigned long long)snap.st.disk[i]->size);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int snapshot_prepare(struct vmm_opts *o)
+{
+	const struct vstate_config *c;
+	char err[256];
+	struct stat st;
+	int fd;
+
+	if (!o->restore_dir)
+		return 0;
+	if (snap_read_state(o))
+		return -EINVAL;
+	if (vstate_parse(snap.buf, snap.len, &snap.st, err, sizeof(err)))
+		return snap_fail(o, "state file: %s", err);
+	c = snap.st.config;
+	snprintf(snap.mem_path, sizeof(snap.mem_path), "%s/%s", o->restore_dir,
+		 SNAPSHOT_MEMORY_FILE);
+	fd = open(snap.mem_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return snap_fail(o, "cannot open the memory file %s: %s", snap.mem_path,
+				 strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != c->memory_file_size) {
+		close(fd);
+		return snap_fail(o, "the memory file %s is %lld bytes, the state file says %llu",
+				 snap.mem_path, (long long)st.st_size,
+				 (unsigned long long)c->memory_file_size);
+	}
+	close(fd);
+	if (o->virtio.nr_disks && o->virtio.nr_disks != c->nr_disks)
+		return snap_fail(o, "the saved VM has %u disks, %u --disk given", c->nr_disks,
+				 o->virtio.nr_disks);
+	if (o->virtio.nr_nets || o->virtio.rng || o->virtio.console || o->virtio.vsock ||
+	    o->virtio.balloon)
+		return snap_fail(o, "the devices come from the save: no --net, --rng, "
+				 "--virtio-console, --vsock or --balloon");
+	if (snap_prepare_disks(o))
+		return -EINVAL;
+	o->virtio.rng = c->flags & VSTATE_CFG_RNG;
+	o->virtio.rng_rate = c->rng_rate;
+	o->virtio.console = c->flags & VSTATE_CFG_CONSOLE;
+	o->memory = c->memory;
+	o->cpus = c->cpus;
+	o->boot_timer = c->flags & VSTATE_CFG_BOOT_TIMER;
+	o->debug_exit = c->flags & VSTATE_CFG_DEBUG_EXIT;
+	o->mem_merge = c->flags & VSTATE_CFG_MEM_MERGE;
+	o->mem_hugepages = c->flags & VSTATE_CFG_HUGEPAGES;
+	o->serial_coalesce = (enum vmm_coalesce)c->serial_coalesce;
+	/* A guest reboot cannot boot anything: there is no kernel. */
+	o->reboot_restart = false;
+	return 0;
+}
+
+const char *snapshot_memory_path(void)
+{
+	return snap.st.config ? snap.mem_path : NULL;
+}
+
+void snapshot_release(void)
+{
+	free(snap.buf);
+	memset(&snap, 0, sizeof(snap));
+}
+
+int snapshot_map_memory(struct gmem *m, const struct vmm_opts *o)
+{
+	const struct vstate_config *c = snap.st.config;
+	int fd, r = 0;
+
+	if (!c)
+		return -EINVAL;
+	if (m->nr_regions != c->nr_regions) {
+		verr("--restore %s: guest RAM is laid out in %u regions here, %u in the save",
+		     o->restore_dir, m->nr_regions, c->nr_regions);
+		return -EINVAL;
+	}
+	fd = hold_open_file(snap.mem_path, O_RDONLY, 0);
+	if (fd < 0) {
+		r = -errno;
+		verr("--restore %s: cannot open %s: %s", o->restore_dir, snap.mem_path,
+		     strerror(errno));
+		return r;
+	}
+	for (unsigned i = 0; i < m->nr_regions && !r; i++) {
+		struct gmem_region *g = &m->region[i];
+		const struct vstate_region *s = &c->region[i];
+		void *p;
+
+		if (g->gpa != s->gpa || g->size != s->size) {
+			verr("--restore %s: guest RAM region %u differs from the save's", o->restore_dir, i);
+			r = -EINVAL;
+			break;
+		}
+		p = mmap(g->hva, g->size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE |
+			 (o->restore_prefault ? MAP_POPULATE : 0), fd, (off_t)s->file_offset);
+		if (p == MAP_FAILED) {
+			r = -errno;
+			verr("--restore %s: cannot map %s: %s", o->restore_dir, snap.mem_path,
+			     strerror(errno));
+			break;
+		}
+		if (o->mem_merge)
+			madvise(p, g->size, MADV_MERGEABLE);
+	}
+	close(fd);
+	return r;
+}
+
+static int snap_set_vcpu(struct vcpu *c, const struct vstate_vcpu *v)
+{
+	struct kvm_msrs *m = snap_msrs_alloc(v->nr_msrs);   /* checked by vstate_parse */
+	struct kvm_xsave *xs = calloc(1, sizeof(*xs) + 4096);
+	struct kvm_vcpu_events ev = v->events;
+	int fd = c->fd, n;
+	const char *what = NULL;
+
+	if (!xs || !m) {
+		free(xs);
+		free(m);
+		return -ENOMEM;
+	}
+	memcpy(xs->region, v->xsave, sizeof(v->xsave));
+	for (unsigned i = 0; i < v->nr_msrs && i < VSTATE_MAX_MSRS; i++) {
+		m->entries[i].index = v->msrs[i].index;
+		m->entries[i].data = v->msrs[i].value;
+	}
+	ev.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR;
+	if (ioctl(fd, KVM_SET_SREGS, &v->sregs) < 0)
+		what = "KVM_SET_SREGS";
+	else if (ioctl(fd, KVM_SET_REGS, &v->regs) < 0)
+		what = "KVM_SET_REGS";
+	else if (ioctl(fd, KVM_SET_XSAVE, xs) < 0)
+		what = "KVM_SET_XSAVE";
+	else if (ioctl(fd, KVM_SET_XCRS, &v->xcrs) < 0)
+		what = "KVM_SET_XCRS";
+	else if (ioctl(fd, KVM_SET_LAPIC, &v->lapic) < 0)
+		what = "KVM_SET_LAPIC";
+	else if ((n = ioctl(fd, KVM_SET_MSRS, m)) != (int)v->nr_msrs) {
+		free(xs);
+		free(m);
+		verr("vCPU %u: KVM refused the saved MSR 0x%x", c->index,
+		     n >= 0 && (unsigned)n < v->nr_msrs ? v->msrs[n].index : 0);
+		return -EINVAL;
+	} else if (ioctl(fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+		what = "KVM_SET_VCPU_EVENTS";
+	else if (ioctl(fd, KVM_SET_MP_STATE, &v->mp_state) < 0)
+		what = "KVM_SET_MP_STATE";
+	else if (ioctl(fd, KVM_SET_DEBUGREGS, &v->debugregs) < 0)
+		what = "KVM_SET_DEBUGREGS";
+	free(xs);
+	free(m);
+	if (what) {
+		int e = -errno;
+
+		verr("vCPU %u: %s refused the saved state: %s", c->index, what, strerror(-e));
+		return e;
+	}
+	return 0;
+}
+
+static int snap_set_vm(struct vm *vm, const struct vstate_vm *s)
+{
+	struct kvm_clock_data clock = { .clock = s->clock.clock };
+	struct kvm_irqchip chip;
+	struct kvm_pit_state2 pit = s->pit;
+	const char *what = NULL;
+
+	chip = s->pic_master;
+	chip.chip_id = KVM_IRQCHIP_PIC_MASTER;
+	if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &chip) < 0)
+		what = "KVM_SET_IRQCHIP (PIC master)";
+	chip = s->pic_slave;
+	chip.chip_id = KVM_IRQCHIP_PIC_SLAVE;
+	if (!what && ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &chip) < 0)
+		what = "KVM_SET_IRQCHIP (PIC slave)";
+	chip = s->ioapic;
+	chip.chip_id = KVM_IRQCHIP_IOAPIC;
+	if (!what && ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &chip) < 0)
+		what = "KVM_SET_IRQCHIP (IOAPIC)";
+	if (!what && ioctl(vm->vm_fd, KVM_SET_PIT2, &pit) < 0)
+		what = "KVM_SET_PIT2";
+	if (!what && ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0)
+		what = "KVM_SET_CLOCK";
+	if (what) {
+		int e = -errno;
+
+		verr("%s refused the saved state: %s", what, strerror(-e));
+		return e;
+	}
+	return 0;
+}
+
+static void snap_set_devices(struct vm *vm, const struct vstate_devices *d)
+{
+	struct ns16550 *u = &vm->console.uart;
+	struct acpi_pm_state pm = {
+		.sts = d->pm_sts, .en = d->pm_en, .cnt = d->pm_cnt,
+		.sci_level = d->pm_sci_level != 0, .timer = d->pm_timer,
+	};
+
+	pthread_mutex_lock(&u->lock);
+	u->ier = d->uart.ier;
+	u->iir_fifo = d->uart.iir_fifo;
+	u->lcr = d->uart.lcr;
+	u->mcr = d->uart.mcr;
+	u->lsr = d->uart.lsr;
+	u->msr = d->uart.msr;
+	u->scr = d->uart.scr;
+	u->dll = d->uart.dll;
+	u->dlm = d->uart.dlm;
+	u->fcr = d->uart.fcr;
+	u->thr_ipending = d->uart.thr_ipending != 0;
+	u->rx_was_full = d->uart.rx_was_full != 0;
+	u->irq_level = d->uart.irq_level != 0;
+	u->rx_head = d->uart.rx_head;      /* checked by vstate_parse */
+	u->rx_count = d->uart.rx_count;
+	memcpy(u->rx, d->uart.rx, sizeof(u->rx));
+	pthread_mutex_unlock(&u->lock);
+
+	pthread_mutex_lock(&vm->dev.rtc.lock);
+	vm->dev.rtc.index = d->rtc_index;
+	memcpy(vm->dev.rtc.cmos, d->rtc_cmos, sizeof(vm->dev.rtc.cmos));
+	pthread_mutex_unlock(&vm->dev.rtc.lock);
+
+	pthread_mutex_lock(&vm->dev.i8042.lock);
+	vm->dev.i8042.cmd = d->i8042_cmd;
+	vm->dev.i8042.ctr = d->i8042_ctr;
+	vm->dev.i8042.out = d->i8042_out;
+	vm->dev.i8042.out_full = d->i8042_out_full != 0;
+	pthread_mutex_unlock(&vm->dev.i8042.lock);
+
+	pthread_mutex_lock(&vm->dev.pm_lock);
+	acpi_pm_set_state(vm->dev.pm, &pm);
+	pthread_mutex_unlock(&vm->dev.pm_lock);
+
+	/* The bridge: only what the guest can write (identity and
+	 * read-only bits stay this vireo-vmm's). */
+	pthread_mutex_lock(&vm->dev.pci->lock);
+	vm->dev.pci->cf8 = d->pci_cf8;     /* checked by vstate_parse */
+	for (unsigned i = 0; i < sizeof(d->pci_bridge_cfg) && i < PCI_CFG_SIZE; i++) {
+		uint8_t w = vm->dev.pci->bridge.wmask[i];
+
+		vm->dev.pci->bridge.cfg[i] = (uint8_t)((vm->dev.pci->bridge.cfg[i] & ~w) |
+						       (d->pci_bridge_cfg[i] & w));
+	}
+	pthread_mutex_unlock(&vm->dev.pci->lock);
+}
+
+int snapshot_load(struct vm *vm)
+{
+	const struct vstate *st = &snap.st;
+	int r;
+
+	if (!st->config || st->config->cpus != vm->ncpus)
+		return -EINVAL;
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		r = snap_set_vcpu(vm->vcpus[i], st->vcpu[i]);
+		if (r)
+			return r;
+	}
+	r = snap_set_vm(vm, st->vm);
+	if (r)
+		return r;
+	snap_set_devices(vm, st->devices);
+	if (vm->dev.nr_virtio != st->config->nr_virtio) {
+		verr("--restore %s: %u virtio devices built, %u saved", vm->opts->restore_dir,
+		     vm->dev.nr_virtio, st->config->nr_virtio);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < vm->dev.nr_virtio; i++) {
+		char err[256];
+
+		r = virtio_pci_restore(vm->dev.virtio[i], st->virtio[i], err, sizeof(err));
+		if (r) {
+			verr("--restore %s: %s", vm->opts->restore_dir, err);
+			return r;
+		}
+	}
+	/* Everything is in place: only now may a device act on the guest's
+	 * requests (a refused restore has written nothing to the disks). */
+	for (unsigned i = 0; i < vm->dev.nr_virtio; i++)
+		virtio_pci_restore_kick(vm->dev.virtio[i]);
+	vdebug("restored from %s: %u vCPUs, %llu MiB", vm->opts->restore_dir, vm->ncpus,
+	       (unsigned long long)(vm->opts->memory >> 20));
+	return 0;
+}

@@ -1,0 +1,57 @@
+/*
+ * Save and restore of a VM (PUT /vm/save, --restore DIR): the KVM and
+ * device state into state.h's file, guest RAM into a sparse memory file.
+ *
+ * A save directory holds two files:
+ *   state   the state file (state.h)
+ *   memory  guest RAM, the regions one after another (state.h's config
+ *           gives their offsets); pages of zeros are holes
+ * Both are written as NAME.new and renamed when complete, so a directory
+ * never holds a half-written save under the final names, and a VM
+ * restored from a directory can save into the same one (its RAM stays
+ * mapped from the replaced file).
+ */
+#ifndef VIREO_VMM_SNAPSHOT_H
+#define VIREO_VMM_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gmem.h"
+
+struct vm;
+struct vmm_opts;
+
+#define SNAPSHOT_STATE_FILE  "state"
+#define SNAPSHOT_MEMORY_FILE "memory"
+
+/*
+ * On the event loop (vm_call), every vCPU parked: write the VM into @dir
+ * (made, mode 0700, when missing).  0, or -errno with one line in @msg:
+ * -ENOTSUP for a device that cannot be saved (named), the errno of a file
+ * operation otherwise.
+ */
+int snapshot_save(struct vm *vm, const char *dir, char *msg, size_t msglen);
+
+/*
+ * --restore, before the hold and the sandbox: read and check DIR's state
+ * file and the memory file's size, take the machine from the saved
+ * configuration into @o (memory, vCPUs, options), and check what the
+ * command line adds.  0, or -EINVAL after printing one error line.
+ */
+int snapshot_prepare(struct vmm_opts *o);
+/* --restore, after the hold: the disks are the saved sizes.  0, or -EINVAL
+ * after printing one error line. */
+int snapshot_check_disks(const struct vmm_opts *o);
+/* The memory file's path (for the hold), or NULL without --restore. */
+const char *snapshot_memory_path(void);
+/* vm.c, guest RAM reserved and laid out: map the memory file over it
+ * (MAP_PRIVATE; read in full first with --restore-prefault). */
+int snapshot_map_memory(struct gmem *m, const struct vmm_opts *o);
+/* vm.c instead of loading a kernel: the saved vCPUs, irqchip, PIT, clock
+ * and devices.  0, or -errno after printing one error line. */
+int snapshot_load(struct vm *vm);
+/* Forget the state read by snapshot_prepare. */
+void snapshot_release(void);
+
+#endif

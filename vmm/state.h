@@ -1,0 +1,218 @@
+/*
+ * The save file of a VM (PUT /vm/save, vireo-vmm --restore): the format,
+ * its writer and its parser.  Pure: no KVM, no files; unit tests and
+ * fuzz/fuzz_state.c call it on buffers.  snapshot.c fills and applies it.
+ *
+ * Layout (little-endian, x86-64 hosts only):
+ *   header   "VIREOVMS" magic, u32 version (VSTATE_VERSION), u32 header
+ *            size (24), u64 total file size
+ *   sections one after another, each a struct vstate_sec_hdr (type,
+ *            index, payload length, crc32 of the payload) and its payload
+ *   the END section (length 0) last; nothing after it.
+ * Sections: CONFIG first and once (the machine: memory, vCPUs, options,
+ * the memory file's regions, the disks), one VCPU per vCPU (index = the
+ * vCPU's number), VM once (clock, irqchip, PIT), DEVICES once (the
+ * platform devices), one DISK per --disk (index = the disk's number: its
+ * options), one VIRTIO per virtio PCI function (index = its place among
+ * them: transport, common and device-model state).  The KVM structures are stored as the kernel defines
+ * them; every payload has a fixed size that the parser checks.
+ */
+#ifndef VIREO_VMM_STATE_H
+#define VIREO_VMM_STATE_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VSTATE_MAGIC      "VIREOVMS"
+#define VSTATE_VERSION    1u
+#define VSTATE_MAX_VCPUS  256u
+#define VSTATE_MAX_MSRS   32u
+#define VSTATE_MAX_REGIONS 2u
+#define VSTATE_MAX_DISKS  16u     /* VIRTIO_OPTS_MAX_DISKS */
+#define VSTATE_MAX_VIRTIO 20u     /* disks, console, rng (DEVICES_MAX_VIRTIO's part) */
+#define VSTATE_MAX_QUEUES 8u      /* VIRTIO_MAX_QUEUES */
+#define VSTATE_MAX_VECTORS 9u     /* a queue's each and the config change's */
+#define VSTATE_MAX_MODEL  256u    /* a device model's own state (ops->save) */
+#define VSTATE_PATH_MAX   4096u
+#define VSTATE_MAX_BACKING_DIRS 8u
+/* The largest state file the restore reads. */
+#define VSTATE_MAX_FILE   (16u << 20)
+
+enum vstate_sec {
+	VSTATE_SEC_END = 0,
+	VSTATE_SEC_CONFIG = 1,
+	VSTATE_SEC_VCPU = 2,
+	VSTATE_SEC_VM = 3,
+	VSTATE_SEC_DEVICES = 4,
+	VSTATE_SEC_DISK = 5,
+	VSTATE_SEC_VIRTIO = 6,
+};
+
+struct vstate_file_hdr {
+	char magic[8];
+	uint32_t version;
+	uint32_t hdr_size;
+	uint64_t file_size;
+};
+
+struct vstate_sec_hdr {
+	uint32_t type;
+	uint32_t index;
+	uint64_t len;
+	uint32_t crc;      /* zlib crc32 of the payload */
+	uint32_t reserved; /* 0 */
+};
+
+/* Config flags. */
+#define VSTATE_CFG_BOOT_TIMER  (1u << 0)
+#define VSTATE_CFG_DEBUG_EXIT  (1u << 1)
+#define VSTATE_CFG_MEM_MERGE   (1u << 2)
+#define VSTATE_CFG_HUGEPAGES   (1u << 3)
+#define VSTATE_CFG_RNG         (1u << 4)   /* --rng */
+#define VSTATE_CFG_CONSOLE     (1u << 5)   /* --virtio-console */
+#define VSTATE_CFG_ALL         0x3fu
+
+struct vstate_region {
+	uint64_t gpa, size;
+	uint64_t file_offset;   /* where the region starts in the memory file */
+};
+
+struct vstate_config {
+	uint64_t memory;        /* bytes, as --memory */
+	uint32_t cpus;
+	uint32_t flags;         /* VSTATE_CFG_* */
+	uint32_t serial_coalesce; /* enum vmm_coalesce */
+	uint32_t nr_regions;
+	struct vstate_region region[VSTATE_MAX_REGIONS];
+	uint64_t memory_file_size;
+	uint32_t nr_disks;      /* DISK sections */
+	uint32_t nr_virtio;     /* VIRTIO sections: disks, then console, then rng */
+	uint64_t rng_rate;      /* --rng rate=, bytes/s (0: unlimited) */
+};
+
+struct vstate_disk {
+	char path[VSTATE_PATH_MAX];
+	char id[32];
+	char serial[24];
+	uint32_t format;        /* enum virtio_disk_format */
+	uint32_t readonly;
+	uint32_t backing_off;
+	uint32_t nr_backing_dirs;
+	uint64_t size;          /* bytes, as the save saw it */
+	char backing_dirs[VSTATE_MAX_BACKING_DIRS][VSTATE_PATH_MAX];
+};
+
+struct vstate_vq {
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint16_t size, msix_vector;
+	uint16_t last_avail, used_idx, signalled_used;
+	uint8_t ready, broken, signalled_valid, pad[3];
+};
+
+struct vstate_msix {
+	uint32_t addr_lo, addr_hi, data, ctrl;
+};
+
+struct vstate_virtio {
+	uint16_t device_id;
+	uint16_t nr_queues;
+	uint32_t nr_vectors;
+	uint64_t host_features, guest_features;
+	uint32_t config_generation;
+	uint8_t status, isr, msix_enable, msix_fmask;
+	uint32_t dfsel, gfsel;
+	uint16_t qsel, config_vector;
+	uint32_t pba;
+	struct vstate_msix msix[VSTATE_MAX_VECTORS];
+	struct vstate_vq vq[VSTATE_MAX_QUEUES];
+	uint8_t cfg[256];       /* PCI config space */
+	uint32_t model_len;     /* bytes of model[] used */
+	uint32_t reserved;
+	uint8_t model[VSTATE_MAX_MODEL];
+};
+
+struct vstate_msr {
+	uint32_t index, reserved;
+	uint64_t value;
+};
+
+struct vstate_vcpu {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_debugregs debugregs;
+	uint32_t xsave[1024];   /* struct kvm_xsave's region (KVM_GET_XSAVE) */
+	struct kvm_xcrs xcrs;
+	struct kvm_lapic_state lapic;
+	struct kvm_vcpu_events events;
+	struct kvm_mp_state mp_state;
+	uint32_t nr_msrs;
+	uint32_t reserved;
+	struct vstate_msr msrs[VSTATE_MAX_MSRS];
+};
+
+struct vstate_vm {
+	struct kvm_clock_data clock;
+	struct kvm_irqchip pic_master, pic_slave, ioapic;
+	struct kvm_pit_state2 pit;
+};
+
+struct vstate_uart {
+	uint8_t ier, iir_fifo, lcr, mcr, lsr, msr, scr, dll, dlm, fcr;
+	uint8_t thr_ipending, rx_was_full;
+	uint32_t irq_level;
+	uint32_t rx_head, rx_count;
+	uint8_t rx[64];
+};
+
+struct vstate_devices {
+	struct vstate_uart uart;
+	uint8_t rtc_index, i8042_cmd, i8042_ctr, i8042_out, i8042_out_full, pad[3];
+	uint8_t rtc_cmos[128];
+	uint16_t pm_sts, pm_en, pm_cnt, pad2;
+	uint32_t pm_sci_level;
+	uint32_t pm_timer;       /* the PM timer's count at the save */
+	uint32_t pci_cf8;
+	uint32_t reserved;
+	uint8_t pci_bridge_cfg[256];
+};
+
+/* The bits of the PCI config address register (0xcf8) a guest can set. */
+#define VSTATE_PCI_CF8_MASK 0x80fffffcu
+
+/* A parsed file: pointers into the caller's buffer. */
+struct vstate {
+	const struct vstate_config *config;
+	const struct vstate_vcpu *vcpu[VSTATE_MAX_VCPUS];
+	const struct vstate_vm *vm;
+	const struct vstate_devices *devices;
+	const struct vstate_disk *disk[VSTATE_MAX_DISKS];
+	const struct vstate_virtio *virtio[VSTATE_MAX_VIRTIO];
+};
+
+/*
+ * Check @buf (@len bytes, the whole file) and fill @out.  0, or -EINVAL
+ * (any other -errno never) with one line in @err: a wrong magic, a wrong
+ * version, a truncated or oversized file, a section whose checksum, length,
+ * type or index is wrong, a missing or repeated section, a configuration
+ * out of range.  @buf must be 8-byte aligned and outlive @out.
+ */
+int vstate_parse(const void *buf, size_t len, struct vstate *out, char *err, size_t errlen);
+
+/* Writing: a growing buffer. */
+struct vstate_writer {
+	uint8_t *buf;
+	size_t len, cap;
+	int error;           /* -ENOMEM once an append failed */
+};
+
+void vstate_writer_init(struct vstate_writer *w);
+void vstate_add(struct vstate_writer *w, enum vstate_sec type, uint32_t index,
+		const void *payload, size_t len);
+/* Append the END section, fill in the header; the file is w->buf, w->len.
+ * 0 or -ENOMEM. */
+int vstate_finish(struct vstate_writer *w);
+void vstate_writer_free(struct vstate_writer *w);
+
+#endif
