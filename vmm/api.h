@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "migrate.h"
 #include "virtio/balloon.h"
 
 /* Requests with a larger body are answered 413. */
@@ -63,6 +64,14 @@ struct api_ops {
 	 * (-ENOENT, -EACCES, -ENOTDIR, -EROFS, -ENAMETOOLONG, -ENOSPC: 400).
 	 * @msg gets one line saying what failed. */
 	int (*save)(void *opaque, const char *dir, bool exit, char *msg, size_t msglen);
+	/* PUT /migrate: start a live migration (migrate.h); -EBUSY when one
+	 * is active (409), -ENOTSUP when this VM cannot migrate (409, @msg
+	 * says why).  GET /migrate: the last one's status.  DELETE /migrate:
+	 * cancel; -EALREADY when none is active (409). */
+	int (*migrate_start)(void *opaque, const struct migrate_params *p, char *msg,
+			     size_t msglen);
+	int (*migrate_get)(void *opaque, struct migrate_status *out);
+	int (*migrate_cancel)(void *opaque);
 };
 
 struct api_ctx {
