@@ -144,7 +144,8 @@ static const char *const sys_migrate[] = {
 };
 /* Dirty logging for the migration, on the event loop (vm_call). */
 static const unsigned long ioctl_migrate[] = {
-	KVM_SET_USER_MEMORY_REGION, KVM_GET_DIRTY_LOG, 0,
+	KVM_SET_USER_MEMORY_REGION, KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG,
+	KVM_CHECK_EXTENSION, KVM_ENABLE_CAP, 0,
 };
 /* Without the sandbox the builder (main thread) removes the socket at
  * the end; with it, the monitor does. */

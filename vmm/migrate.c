@@ -54,6 +54,7 @@ struct mig_job {
 	/* Dirty pages per region not sent yet, and KVM's last log. */
 	unsigned long *bitmap[GMEM_MAX_REGIONS], *log[GMEM_MAX_REGIONS];
 	bool logging;
+	bool manual;                /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 on */
 	uint8_t *buf;               /* one record: headers and MIG_MAX_PAGES pages */
 	uint64_t start_ns, sent, cap_bps;
 	char err[256];
@@ -331,16 +332,37 @@ static int mig_set_logging(struct vm *vm, bool on)
 	return 0;
 }
 
+/* Manual protection: KVM_GET_DIRTY_LOG only reads the log, and the
+ * pages are write-protected again by KVM_CLEAR_DIRTY_LOG (not all of the
+ * slot at once under the mmu lock, as the plain form does). */
+static bool mig_set_manual(struct vm *vm, bool on)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 };
+
+	cap.args[0] = on ? KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE : 0;
+	return ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) == 0;
+}
+
 static int mig_loop_log_on(struct vm *vm, void *arg)
 {
-	(void)arg;
-	return mig_set_logging(vm, true);
+	struct mig_job *j = arg;
+	int r = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+
+	j->manual = r > 0 && (r & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) && mig_set_manual(vm, true);
+	r = mig_set_logging(vm, true);
+	if (r && j->manual)
+		mig_set_manual(vm, false);
+	return r;
 }
 
 static int mig_loop_log_off(struct vm *vm, void *arg)
 {
-	(void)arg;
-	return mig_set_logging(vm, false);
+	struct mig_job *j = arg;
+	int r = mig_set_logging(vm, false);
+
+	if (j->manual)
+		mig_set_manual(vm, false);
+	return r;
 }
 
 /* Add the pages dirtied since the last call to the bitmaps of those to
@@ -353,6 +375,16 @@ static int mig_get_dirty(struct vm *vm, struct mig_job *j)
 
 		if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &d) < 0)
 			return -errno;
+		if (j->manual) {
+			struct kvm_clear_dirty_log c = {
+				.slot = i, .first_page = 0,
+				.num_pages = (uint32_t)(vm->mem.region[i].size / MIG_PAGE),
+				.dirty_bitmap = j->log[i],
+			};
+
+			if (ioctl(vm->vm_fd, KVM_CLEAR_DIRTY_LOG, &c) < 0)
+				return -errno;
+		}
 		for (uint64_t w = 0; w < words; w++)
 			j->bitmap[i][w] |= j->log[i][w];
 	}
@@ -527,10 +559,12 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 	 * copied whole once paused (stop and copy). */
 	precopy = !mig_virtio_devices(vm);
 	if (precopy) {
-		e = mig_call(vm, mig_loop_log_on, NULL);
+		e = mig_call(vm, mig_loop_log_on, j);
 		if (e)
 			return mig_fail(j, e, "cannot turn on dirty logging: %s", strerror(-e));
 		j->logging = true;
+		vdebug("migration: dirty log %s", j->manual ? "with manual protection "
+		       "(KVM_CLEAR_DIRTY_LOG)" : "plain (KVM_GET_DIRTY_LOG clears it)");
 		/* Round 1: everything. */
 		uint64_t t0 = vtime_ns(), s0 = j->sent;
 
@@ -649,7 +683,7 @@ static void mig_job_run(struct vm *vm, const struct migrate_params *p)
 	      p->bandwidth_mbps ? ", bandwidth capped" : "");
 	d.e = mig_run(&j, p, &d.downtime_ms);
 	if (d.e && j.logging) {
-		int e = mig_call(vm, mig_loop_log_off, NULL);
+		int e = mig_call(vm, mig_loop_log_off, &j);
 
 		if (e)
 			vwarn("migration: cannot turn dirty logging off: %s", strerror(-e));
