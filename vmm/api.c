@@ -532,6 +532,8 @@ static void api_get_migrate(const struct api_ctx *c, struct api_reply *r)
 		json_object_object_add(o, "bandwidth_bps", json_object_new_uint64(s.bandwidth));
 		json_object_object_add(o, "expected_downtime_ms",
 				       json_object_new_uint64(s.expected_downtime_ms));
+		json_object_object_add(o, "throttle_percent",
+				       json_object_new_uint64(s.throttle_percent));
 		json_object_object_add(o, "downtime_ms", s.state == MIGRATE_COMPLETED
 				       ? json_object_new_uint64(s.downtime_ms) : NULL);
 		json_object_object_add(o, "total_ms", s.state == MIGRATE_ACTIVE ? NULL

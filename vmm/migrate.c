@@ -57,8 +57,17 @@ struct mig_job {
 	bool manual;                /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 on */
 	uint8_t *buf;               /* one record: headers and MIG_MAX_PAGES pages */
 	uint64_t start_ns, sent, cap_bps;
+	/* Auto-converge: the vCPUs are paused this share of every
+	 * MIG_THROTTLE_PERIOD_MS while pages are sent. */
+	unsigned throttle;          /* percent, 0: not throttled */
+	uint64_t throttle_next_ns;
+	unsigned max_rounds;
 	char err[256];
 };
+
+#define MIG_THROTTLE_PERIOD_MS 100u
+#define MIG_THROTTLE_STEP 20u
+#define MIG_THROTTLE_MAX 80u
 
 #define MIG_BUF_LEN (sizeof(struct mig_rec_hdr) + sizeof(struct mig_pages_hdr) + \
 		     MIG_MAX_PAGES * MIG_PAGE)
@@ -172,6 +181,34 @@ bad_addr:
 	return -EINVAL;
 }
 
+/* Sleep @ns, in slices of at most 50 ms: a cancel is seen soon. */
+static void mig_sleep(uint64_t ns)
+{
+	uint64_t end = vtime_ns() + ns, now;
+
+	while ((now = vtime_ns()) < end && !atomic_load(&mig.cancel)) {
+		uint64_t d = end - now < 50000000u ? end - now : 50000000u;
+		struct timespec ts = { 0, (long)d };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Auto-converge: once per period, park the vCPUs for the throttle's share
+ * of it (not when the VM was paused already). */
+static void mig_throttle(struct mig_job *j)
+{
+	uint64_t now = vtime_ns(), period = MIG_THROTTLE_PERIOD_MS * 1000000ull;
+
+	if (!j->throttle || now < j->throttle_next_ns)
+		return;
+	if (vm_pause(j->vm, 1000) == 0) {
+		mig_sleep(period * j->throttle / 100);
+		vm_resume(j->vm);
+	}
+	j->throttle_next_ns = vtime_ns() + period * (100 - j->throttle) / 100;
+}
+
 /* Send @iov whole, within the bandwidth cap; a cancel or a failed send
  * fails it. */
 static int mig_send(struct mig_job *j, struct iovec *iov, int n)
@@ -209,19 +246,14 @@ static int mig_send(struct mig_job *j, struct iovec *iov, int n)
 	}
 	j->sent += total;
 	mig_update(mig_add_sent, &j->sent);
+	mig_throttle(j);
 	if (j->cap_bps) {
 		/* Sleep until the average rate is within the cap. */
 		uint64_t due = j->start_ns + j->sent * 1000000000ull / j->cap_bps;
 		uint64_t now = vtime_ns();
 
-		/* In slices of at most 50 ms: a cancel is seen soon. */
-		while (due > now && !atomic_load(&mig.cancel)) {
-			uint64_t d = due - now < 50000000u ? due - now : 50000000u;
-			struct timespec ts = { 0, (long)d };
-
-			nanosleep(&ts, NULL);
-			now = vtime_ns();
-		}
+		if (due > now)
+			mig_sleep(due - now);
 	}
 	return 0;
 }
@@ -451,6 +483,7 @@ static uint64_t mig_count_dirty(struct mig_job *j)
 
 struct mig_round_info {
 	uint64_t remaining, rounds, dirty_rate, bandwidth, expected_ms, pages, zero_pages;
+	unsigned throttle;
 };
 
 static void mig_set_round(struct migrate_status *s, void *arg)
@@ -464,6 +497,7 @@ static void mig_set_round(struct migrate_status *s, void *arg)
 	s->expected_downtime_ms = i->expected_ms;
 	s->pages = i->pages;
 	s->zero_pages = i->zero_pages;
+	s->throttle_percent = i->throttle;
 }
 
 /* Wait for the target's READY. */
@@ -569,6 +603,8 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 		uint64_t t0 = vtime_ns(), s0 = j->sent;
 
 		e = mig_send_dirty(j, true, &acc);
+		uint64_t prev_bytes = UINT64_MAX / 16;
+
 		for (;;) {
 			uint64_t t1 = vtime_ns(), dirty, bytes;
 
@@ -596,15 +632,29 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 			       (unsigned long long)ri.expected_ms);
 			if (ri.expected_ms <= p->downtime_ms)
 				break;
-			if (ri.rounds >= MIGRATE_MAX_ROUNDS || t1 >= limit_ns)
+			if (ri.rounds >= j->max_rounds || t1 >= limit_ns)
 				return mig_fail(j, -ETIMEDOUT, "did not converge after %llu rounds "
 						"(%llu s): the guest dirties %llu MiB/s, the link "
-						"moves %llu MiB/s, %llu MiB left (downtime limit %u ms)",
+						"moves %llu MiB/s, %llu MiB left (downtime limit %u ms, "
+						"vCPUs throttled %u%%)",
 						(unsigned long long)ri.rounds,
 						(unsigned long long)((t1 - j->start_ns) / 1000000000ull),
 						(unsigned long long)(ri.dirty_rate >> 20),
 						(unsigned long long)(ri.bandwidth >> 20),
-						(unsigned long long)(bytes >> 20), p->downtime_ms);
+						(unsigned long long)(bytes >> 20), p->downtime_ms,
+						j->throttle);
+			/* Auto-converge: from the second round on, a remaining set
+			 * that does not shrink by a tenth throttles the vCPUs more. */
+			if (ri.rounds >= 2 && bytes * 10 > prev_bytes * 9 &&
+			    j->throttle < MIG_THROTTLE_MAX) {
+				j->throttle += MIG_THROTTLE_STEP;
+				ri.throttle = j->throttle;
+				mig_update(mig_set_round, &ri);
+				vinfo("migration: not converging (%llu MiB left after round %llu): "
+				      "vCPUs throttled %u%%", (unsigned long long)(bytes >> 20),
+				      (unsigned long long)ri.rounds, j->throttle);
+			}
+			prev_bytes = bytes;
 			t0 = t1;
 			s0 = j->sent;
 			e = mig_send_dirty(j, false, &acc);
@@ -612,6 +662,7 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 		}
 	}
 	/* Stop and copy: the vCPUs park, the state is taken, the rest goes. */
+	j->throttle = 0;
 	e = vm_pause(vm, 5000);
 	if (e && e != -EALREADY)
 		return mig_fail(j, e, "cannot pause the VM: %s", strerror(-e));
@@ -679,6 +730,12 @@ static void mig_job_run(struct vm *vm, const struct migrate_params *p)
 	struct mig_end d = { 0 };
 
 	j.cap_bps = p->bandwidth_mbps * 1000000ull / 8;
+	j.max_rounds = MIGRATE_MAX_ROUNDS;
+#ifdef VIREO_TEST_HOOKS
+	/* Tests: give up sooner (tests/guest/migrate.sh). */
+	if (getenv("VIREO_TEST_MIGRATE_ROUNDS"))
+		j.max_rounds = (unsigned)atoi(getenv("VIREO_TEST_MIGRATE_ROUNDS"));
+#endif
 	vinfo("migrating to %s (downtime limit %u ms%s)", p->uri, p->downtime_ms,
 	      p->bandwidth_mbps ? ", bandwidth capped" : "");
 	d.e = mig_run(&j, p, &d.downtime_ms);

@@ -8,8 +8,9 @@
 # from the round it was at (no new start) and ends with every word checked
 # and the expected checksum.
 #   migrate.sh VMM GUEST CPUS tcp|unix
-# Also, with 1 vCPU (the failure cases): a migration cancelled part-way
-# and one whose target is killed leave the source running, which then
+# Also, with 1 vCPU (the failure cases): a migration cancelled part-way,
+# one that does not converge (auto-converge throttles the vCPUs, then it
+# gives up) and one whose target is killed leave the source running, which then
 # finishes correctly; a garbage stream, a wrong version and a truncated
 # stream on --incoming are one clear error each, the guest never running.
 set -u
@@ -122,6 +123,27 @@ finish $spid source2 0
 grep -q "^checksum $want over 16384 words: ok$" "$dir/source2.out" ||
 	fail "source2 after a cancel: expected 'checksum $want over 16384 words: ok'"
 grep -q "cancelled: the VM runs on" "$dir/source2.err" || fail "source2 does not say it runs on"
+
+# 2b. A guest dirtying faster than a capped link (10 MB/s) with a 1 ms
+#    limit: the vCPUs are throttled, and (rounds limited to 3 by a test
+#    hook) the migration gives up saying why; the source finishes.
+u=$(uri target4)
+"$vmm" "${boot[@]}" --incoming "$u" </dev/null >"$dir/target4.out" 2>"$dir/target4.err" &
+tpid=$!; pids+=($tpid)
+wait_for $tpid "$dir/target4.err" "waiting for a migration"
+VIREO_TEST_MIGRATE_ROUNDS=3 "$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" \
+	</dev/null >"$dir/source4.out" 2>"$dir/source4.err" &
+spid=$!; pids+=($spid)
+wait_for $spid "$dir/source4.out" "^round 1$"
+call PUT /migrate "{\"uri\": \"$u\", \"bandwidth_mbps\": 80, \"downtime_ms\": 1}"; expect 202
+wait_state failed
+grep -q "did not converge after 3 rounds" <<<"$body" || fail "no reason: $body"
+finish $tpid target4 1
+[ -s "$dir/target4.out" ] && fail "target4: the guest ran"
+finish $spid source4 0
+grep -q "^checksum $want over 16384 words: ok$" "$dir/source4.out" ||
+	fail "source4 after giving up: expected the checksum"
+grep "throttled" "$dir/source4.err" || true
 
 # 3. The target killed part-way: the source runs on and finishes.
 u=$(uri target3)
