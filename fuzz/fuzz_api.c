@@ -68,7 +68,32 @@ static int fz_save(void *o, const char *dir, bool exit_after, char *msg, size_t 
 	return fz_ret;
 }
 
-static const struct api_ops fz_ops = { fz_info, fz_op, fz_op, fz_op, fz_bset, fz_bget, fz_save };
+static int fz_metrics(void *o, struct api_metrics *m)
+{
+	(void)o;
+	if (fz_ret)
+		return fz_ret;
+	m->nr_vcpus = 3;
+	m->vcpu = calloc(3, sizeof(*m->vcpu));
+	if (!m->vcpu)
+		return -ENOMEM;
+	for (unsigned e = 0; e < API_EXIT_NR; e++)
+		m->vcpu[2].exits[e] = ~0ull - e;
+	m->vcpu[1].run_ns = ~0ull;
+	/* Ids without a NUL, every byte: the text is escaped and bounded. */
+	m->nr_disks = API_METRICS_DEVS;
+	for (unsigned i = 0; i < API_METRICS_DEVS; i++)
+		for (unsigned j = 0; j < API_METRICS_ID; j++)
+			m->disk[i].id[j] = (char)(i * 7 + j * 13 + 1);
+	m->nr_nets = 1;
+	memcpy(m->net[0].id, "n\"\\\n", 5);
+	m->balloon = true;
+	return 0;
+}
+
+static const struct api_ops fz_ops = {
+	fz_info, fz_op, fz_op, fz_op, fz_bset, fz_bget, fz_save, fz_op, fz_metrics,
+};
 
 static const int fz_rets[] = {
 	0, -EALREADY, -ESHUTDOWN, -EBUSY, -ENODEV, -ERANGE, -EIO, -ETIMEDOUT, -ENOTSUP,
