@@ -350,6 +350,11 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 		blk_process(to_blk(d));
 }
 
+struct blk_backend *virtio_blk_backend(struct virtio_dev *d)
+{
+	return to_blk(d)->be;
+}
+
 void virtio_blk_get_stats(struct virtio_dev *d, struct virtio_blk_stats *s)
 {
 	virtio_dev_lock(d);

@@ -69,6 +69,9 @@ struct virtio_blk_stats {
 };
 void virtio_blk_get_stats(struct virtio_dev *d, struct virtio_blk_stats *s);
 
+/* The device's back end (snapshots: with no request in flight). */
+struct blk_backend *virtio_blk_backend(struct virtio_dev *d);
+
 /* Requests in flight right now. */
 unsigned virtio_blk_inflight(const struct virtio_dev *d);
 
