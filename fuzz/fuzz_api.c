@@ -68,6 +68,17 @@ static int fz_save(void *o, const char *dir, bool exit_after, char *msg, size_t 
 	return fz_ret;
 }
 
+static int fz_snapshot(void *o, const char *name, const char *dir, char *msg, size_t msglen)
+{
+	(void)o;
+	/* The dispatcher checks the name and the path before asking the VM. */
+	if (!name[0] || strlen(name) > 64 || strchr(name, '/') || (dir && (!dir[0] || strlen(dir) > 4000)))
+		abort();
+	if (fz_ret && (fz_ret & 1))
+		snprintf(msg, msglen, "fuzz: %s", name);
+	return fz_ret;
+}
+
 static int fz_metrics(void *o, struct api_metrics *m)
 {
 	(void)o;
@@ -92,12 +103,12 @@ static int fz_metrics(void *o, struct api_metrics *m)
 }
 
 static const struct api_ops fz_ops = {
-	fz_info, fz_op, fz_op, fz_op, fz_bset, fz_bget, fz_save, fz_op, fz_metrics,
+	fz_info, fz_op, fz_op, fz_op, fz_bset, fz_bget, fz_save, fz_snapshot, fz_op, fz_metrics,
 };
 
 static const int fz_rets[] = {
 	0, -EALREADY, -ESHUTDOWN, -EBUSY, -ENODEV, -ERANGE, -EIO, -ETIMEDOUT, -ENOTSUP,
-	-ENOENT,
+	-ENOENT, -EEXIST,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

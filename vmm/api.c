@@ -326,6 +326,8 @@ static void api_get_balloon(const struct api_ctx *c, struct api_reply *r)
 /* The longest directory PUT /vm/save takes. */
 #define API_SAVE_DIR_MAX 4000u
 
+static void api_save_result(struct api_reply *r, int e, const char *msg, const char *what);
+
 static void api_put_save(const struct api_ctx *c, struct api_reply *r, const char *body,
 			 size_t len)
 {
@@ -374,21 +376,104 @@ static void api_put_save(const struct api_ctx *c, struct api_reply *r, const cha
 	}
 	json_object_put(o);
 	e = c->ops->save(c->opaque, dir, exit_after, msg, sizeof(msg));
+	api_save_result(r, e, msg, "PUT /vm/save");
+}
+
+/* A snapshot's name: a letter, then letters, digits, '.', '_', '-' (as
+ * state.h's vstate_snapshot_name_ok). */
+#define API_SNAPSHOT_NAME_MAX 64u
+static bool api_snapshot_name_ok(const char *s, size_t n)
+{
+	if (n < 1 || n > API_SNAPSHOT_NAME_MAX ||
+	    !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+static void api_put_snapshot(const struct api_ctx *c, struct api_reply *r, const char *body,
+			     size_t len)
+{
+	struct json_object *o = api_parse_object(r, body, len), *n = NULL, *d = NULL;
+	char name[API_SNAPSHOT_NAME_MAX + 1], dir[API_SAVE_DIR_MAX + 1], msg[256] = "",
+	     text[320];
+	const char *s;
+	bool have_dir = false;
+	int e, slen;
+
+	if (!o)
+		return;
+	json_object_object_foreach(o, key, val) {
+		(void)val;
+		if (strcmp(key, "name") && strcmp(key, "dir")) {
+			snprintf(text, sizeof(text), "unknown field '%.64s' (only name and dir)", key);
+			json_object_put(o);
+			api_error(r, 400, text);
+			return;
+		}
+	}
+	if (!json_object_object_get_ex(o, "name", &n)) {
+		json_object_put(o);
+		api_error(r, 400, "name is required");
+		return;
+	}
+	if (!json_object_is_type(n, json_type_string)) {
+		json_object_put(o);
+		api_error(r, 400, "name must be a string");
+		return;
+	}
+	s = json_object_get_string(n);
+	slen = json_object_get_string_len(n);
+	if (slen < 0 || strlen(s) != (size_t)slen || !api_snapshot_name_ok(s, (size_t)slen)) {
+		json_object_put(o);
+		api_error(r, 400, "name must be a letter, then up to 63 letters, digits, "
+			  "'.', '_' or '-'");
+		return;
+	}
+	memcpy(name, s, (size_t)slen + 1);
+	if (json_object_object_get_ex(o, "dir", &d) && !json_object_is_type(d, json_type_null)) {
+		if (!json_object_is_type(d, json_type_string)) {
+			json_object_put(o);
+			api_error(r, 400, "dir must be a string (a directory path)");
+			return;
+		}
+		s = json_object_get_string(d);
+		slen = json_object_get_string_len(d);
+		if (slen < 1 || (unsigned)slen > API_SAVE_DIR_MAX || strlen(s) != (size_t)slen) {
+			json_object_put(o);
+			api_error(r, 400, "dir must be a path of 1 to 4000 bytes, without NUL");
+			return;
+		}
+		memcpy(dir, s, (size_t)slen + 1);
+		have_dir = true;
+	}
+	json_object_put(o);
+	e = c->ops->snapshot(c->opaque, name, have_dir ? dir : NULL, msg, sizeof(msg));
+	api_save_result(r, e, msg, "PUT /vm/snapshot");
+}
+
+static void api_save_result(struct api_reply *r, int e, const char *msg, const char *what)
+{
+	char text[320];
+
 	if (!e) {
 		api_ok(r, 204, NULL);
 		return;
 	}
 	if (!msg[0]) {
-		api_op_error(r, e, "PUT /vm/save");
+		api_op_error(r, e, what);
 		return;
 	}
-	snprintf(text, sizeof(text), "PUT /vm/save: %s", msg);
+	snprintf(text, sizeof(text), "%s: %s", what, msg);
 	switch (e) {
-	case -ENOTSUP: case -ESHUTDOWN: case -EBUSY:
+	case -ENOTSUP: case -ESHUTDOWN: case -EBUSY: case -EEXIST:
 		api_error(r, 409, text);
 		break;
 	case -ENOENT: case -EACCES: case -EPERM: case -ENOTDIR: case -EROFS:
-	case -ENAMETOOLONG: case -ENOSPC: case -EEXIST: case -EISDIR:
+	case -ENAMETOOLONG: case -ENOSPC: case -EISDIR: case -EINVAL:
 		api_error(r, 400, text);
 		break;
 	default:
@@ -561,7 +646,7 @@ const char *api_content_type(const char *path, unsigned status)
 /* The endpoints: a path and the methods it takes. */
 enum api_ep {
 	EP_VM, EP_PAUSE, EP_RESUME, EP_SHUTDOWN, EP_POWEROFF, EP_BALLOON, EP_SAVE,
-	EP_METRICS, EP_NONE
+	EP_SNAPSHOT, EP_METRICS, EP_NONE
 };
 static const struct {
 	const char *path;
@@ -574,6 +659,7 @@ static const struct {
 	[EP_POWEROFF] = { "/vm/poweroff", false, true },
 	[EP_BALLOON] = { "/vm/balloon", true, true },
 	[EP_SAVE] = { "/vm/save", false, true },
+	[EP_SNAPSHOT] = { "/vm/snapshot", false, true },
 	[EP_METRICS] = { "/metrics", true, false },
 };
 
@@ -618,6 +704,7 @@ void api_handle(const struct api_ctx *c, const char *method, const char *path,
 			api_action(c, &r, body, len, c->ops->poweroff, "poweroff");
 			break;
 		case EP_SAVE: api_put_save(c, &r, body, len); break;
+		case EP_SNAPSHOT: api_put_snapshot(c, &r, body, len); break;
 		case EP_METRICS: api_get_metrics(c, &r); break;
 		default: break;
 		}

@@ -96,6 +96,12 @@ struct api_ops {
 	 * (-ENOENT, -EACCES, -ENOTDIR, -EROFS, -ENAMETOOLONG, -ENOSPC: 400).
 	 * @msg gets one line saying what failed. */
 	int (*save)(void *opaque, const char *dir, bool exit, char *msg, size_t msglen);
+	/* PUT /vm/snapshot: pause (if running), take the disks' internal
+	 * snapshots named @name and save the VM into @dir (NULL: the
+	 * default beside the first disk), then resume a VM that ran.
+	 * Besides save's codes: -EEXIST (the name is taken: 409). */
+	int (*snapshot)(void *opaque, const char *name, const char *dir, char *msg,
+			size_t msglen);
 	/* PUT /vm/poweroff: stop the VM at once (as SIGTERM, the guest not
 	 * asked), vireo-vmm then exits 0. */
 	int (*poweroff)(void *opaque);

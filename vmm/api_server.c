@@ -238,6 +238,44 @@ static int api_op_save(void *opaque, const char *dir, bool exit_after, char *msg
 	return r;
 }
 
+struct api_snapshot {
+	const char *name, *dir;
+	char *msg;
+	size_t msglen;
+};
+
+static int api_loop_snapshot(struct vm *vm, void *arg)
+{
+	struct api_snapshot *s = arg;
+
+	return snapshot_take(vm, s->name, s->dir, s->msg, s->msglen);
+}
+
+/* Pause (the vCPUs park), take the snapshot on the event loop, then let
+ * a VM that was running run on, whatever the outcome. */
+static int api_op_snapshot(void *opaque, const char *name, const char *dir, char *msg,
+			   size_t msglen)
+{
+	struct api_snapshot s = { name, dir, msg, msglen };
+	bool paused_here = false;
+	int r = -ESHUTDOWN;
+
+	(void)opaque;
+	pthread_mutex_lock(&api.bind_lock);
+	if (api.vm && !runstate_stopping(&api.vm->rs)) {
+		r = vm_pause(api.vm, API_PAUSE_TIMEOUT_MS);
+		paused_here = r == 0;
+		if (r == -EALREADY)
+			r = 0;
+		if (!r)
+			r = vm_call(api.vm, api_loop_snapshot, &s);
+		if (paused_here)
+			vm_resume(api.vm);
+	}
+	pthread_mutex_unlock(&api.bind_lock);
+	return r;
+}
+
 /* Stop the VM at once, as SIGTERM does (the teardown flushes the disks),
  * but with exit status 0; a paused VM's parked vCPUs wake to stop. */
 static int api_op_poweroff(void *opaque)
@@ -342,7 +380,7 @@ static const struct api_ops api_vm_ops = {
 	.info = api_op_info, .pause = api_op_pause, .resume = api_op_resume,
 	.shutdown = api_op_shutdown, .balloon_set = api_op_balloon_set,
 	.balloon_get = api_op_balloon_get, .save = api_op_save,
-	.poweroff = api_op_poweroff, .metrics = api_op_metrics,
+	.snapshot = api_op_snapshot, .poweroff = api_op_poweroff, .metrics = api_op_metrics,
 };
 static const struct api_ctx api_ctx = { &api_vm_ops, NULL };
 

@@ -17,6 +17,8 @@ struct fake {
 	enum api_state state;
 	unsigned pauses, resumes, shutdowns, sets, gets, saves, poweroffs, metrics;
 	bool balloon;            /* the metrics have a balloon */
+	unsigned snapshots;
+	char snap_name[80];
 	uint64_t target;
 	char save_dir[64];
 	bool save_exit;
@@ -96,6 +98,18 @@ static int f_save(void *o, const char *dir, bool exit_after, char *msg, size_t m
 	return f->ret;
 }
 
+static int f_snapshot(void *o, const char *name, const char *dir, char *msg, size_t msglen)
+{
+	struct fake *f = o;
+
+	f->snapshots++;
+	snprintf(f->snap_name, sizeof(f->snap_name), "%s", name);
+	snprintf(f->save_dir, sizeof(f->save_dir), "%s", dir ? dir : "(default)");
+	if (f->ret && f->save_msg)
+		snprintf(msg, msglen, "%s", f->save_msg);
+	return f->ret;
+}
+
 static int f_poweroff(void *o)
 {
 	struct fake *f = o;
@@ -136,7 +150,8 @@ static int f_metrics(void *o, struct api_metrics *m)
 }
 
 static const struct api_ops fops = {
-	f_info, f_pause, f_resume, f_shutdown, f_bset, f_bget, f_save, f_poweroff, f_metrics,
+	f_info, f_pause, f_resume, f_shutdown, f_bset, f_bget, f_save, f_snapshot, f_poweroff,
+	f_metrics,
 };
 
 static struct fake F;
@@ -175,6 +190,50 @@ static void assert_error(unsigned got, unsigned want)
 	assert_int_equal(got, want);
 	assert_non_null(resp);
 	assert_non_null(strstr(resp, "{\"error\":\""));
+}
+
+static void test_snapshot(void **state)
+{
+	(void)state;
+	assert_int_equal(req("PUT", "/vm/snapshot", "{\"name\": \"before-upgrade.1\"}"), 204);
+	assert_null(resp);
+	assert_string_equal(F.snap_name, "before-upgrade.1");
+	assert_string_equal(F.save_dir, "(default)");
+	assert_int_equal(req("PUT", "/vm/snapshot", "{\"name\": \"s\", \"dir\": \"/tmp/x\"}"),
+			 204);
+	assert_string_equal(F.save_dir, "/tmp/x");
+	assert_int_equal(req("PUT", "/vm/snapshot", "{\"name\": \"s\", \"dir\": null}"), 204);
+	assert_string_equal(F.save_dir, "(default)");
+	assert_int_equal(F.snapshots, 3);
+	/* names: a letter first, then [A-Za-z0-9._-], at most 64 */
+	static const char *const bad[] = {
+		"{}", "{\"name\": 1}", "{\"name\": \"\"}", "{\"name\": \"1abc\"}",
+		"{\"name\": \".x\"}", "{\"name\": \"a/b\"}", "{\"name\": \"a b\"}",
+		"{\"name\": \"a\\u0000b\"}", "{\"name\": \"a..\", \"exit\": true}",
+		"{\"name\": \"a\", \"dir\": 5}", "{\"name\": \"a\", \"dir\": \"\"}",
+		"{\"name\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+		"{\"name\": \"\u00e9t\u00e9\"}", "[]",
+	};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_error(req("PUT", "/vm/snapshot", bad[i]), 400);
+	assert_int_equal(req("PUT", "/vm/snapshot",
+			     "{\"name\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}"),
+			 204);
+	assert_int_equal(F.snapshots, 4);
+	assert_error(req("GET", "/vm/snapshot", NULL), 405);
+	F.ret = -EEXIST;
+	F.save_msg = "disk disk0 (a.qcow2) already has a snapshot named s";
+	assert_error(req("PUT", "/vm/snapshot", "{\"name\": \"s\"}"), 409);
+	assert_non_null(strstr(resp, "PUT /vm/snapshot: disk disk0"));
+	F.ret = -ENOTSUP;
+	assert_error(req("PUT", "/vm/snapshot", "{\"name\": \"s\"}"), 409);
+	F.ret = -EACCES;
+	assert_error(req("PUT", "/vm/snapshot", "{\"name\": \"s\"}"), 400);
+	F.ret = -EIO;
+	assert_error(req("PUT", "/vm/snapshot", "{\"name\": \"s\"}"), 500);
+	F.save_msg = NULL;
+	F.ret = -ESHUTDOWN;
+	assert_error(req("PUT", "/vm/snapshot", "{\"name\": \"s\"}"), 409);
 }
 
 static void test_poweroff(void **state)
@@ -465,6 +524,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_get_vm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poweroff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
