@@ -142,8 +142,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		api_handle(&ctx, method, path, body, blen, &status, &resp);
 		if (status < 200 || status > 599 || (status != 204 && !resp))
 			abort();
-		if (resp && (resp[0] != '{' || resp[strlen(resp) - 1] != '}'))
+		if (resp && !strcmp(api_content_type(path, status), "application/json") &&
+		    (resp[0] != '{' || resp[strlen(resp) - 1] != '}'))
 			abort();
+		/* Prometheus text: whole lines, each a comment or a sample,
+		 * nothing unprintable in them (the ids are escaped). */
+		if (resp && strcmp(api_content_type(path, status), "application/json")) {
+			for (const char *l = resp; *l; l = strchr(l, '\n') + 1) {
+				const char *e = strchr(l, '\n');
+
+				if (!e || (l[0] != '#' && strncmp(l, "vireo_", 6)))
+					abort();
+				for (const char *c = l; c < e; c++)
+					if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+						abort();
+			}
+		}
 		free(resp);
 		/* A body over the cap that was not kept. */
 		if (blen & 1) {
