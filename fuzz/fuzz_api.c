@@ -95,12 +95,48 @@ static int fz_mcancel(void *o)
 	return fz_ret;
 }
 
-static const struct api_ops fz_ops = { fz_info, fz_op, fz_op, fz_op, fz_bset, fz_bget, fz_save,
-				       fz_mstart, fz_mget, fz_mcancel };
+static int fz_snapshot(void *o, const char *name, const char *dir, char *msg, size_t msglen)
+{
+	(void)o;
+	/* The dispatcher checks the name and the path before asking the VM. */
+	if (!name[0] || strlen(name) > 64 || strchr(name, '/') || (dir && (!dir[0] || strlen(dir) > 4000)))
+		abort();
+	if (fz_ret && (fz_ret & 1))
+		snprintf(msg, msglen, "fuzz: %s", name);
+	return fz_ret;
+}
+
+static int fz_metrics(void *o, struct api_metrics *m)
+{
+	(void)o;
+	if (fz_ret)
+		return fz_ret;
+	m->nr_vcpus = 3;
+	m->vcpu = calloc(3, sizeof(*m->vcpu));
+	if (!m->vcpu)
+		return -ENOMEM;
+	for (unsigned e = 0; e < API_EXIT_NR; e++)
+		m->vcpu[2].exits[e] = ~0ull - e;
+	m->vcpu[1].run_ns = ~0ull;
+	/* Ids without a NUL, every byte: the text is escaped and bounded. */
+	m->nr_disks = API_METRICS_DEVS;
+	for (unsigned i = 0; i < API_METRICS_DEVS; i++)
+		for (unsigned j = 0; j < API_METRICS_ID; j++)
+			m->disk[i].id[j] = (char)(i * 7 + j * 13 + 1);
+	m->nr_nets = 1;
+	memcpy(m->net[0].id, "n\"\\\n", 5);
+	m->balloon = true;
+	return 0;
+}
+
+static const struct api_ops fz_ops = {
+	fz_info, fz_op, fz_op, fz_op, fz_bset, fz_bget, fz_save, fz_snapshot, fz_op, fz_metrics,
+	fz_mstart, fz_mget, fz_mcancel,
+};
 
 static const int fz_rets[] = {
 	0, -EALREADY, -ESHUTDOWN, -EBUSY, -ENODEV, -ERANGE, -EIO, -ETIMEDOUT, -ENOTSUP,
-	-ENOENT,
+	-ENOENT, -EEXIST,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -134,8 +170,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		api_handle(&ctx, method, path, body, blen, &status, &resp);
 		if (status < 200 || status > 599 || (status != 204 && !resp))
 			abort();
-		if (resp && (resp[0] != '{' || resp[strlen(resp) - 1] != '}'))
+		if (resp && !strcmp(api_content_type(path, status), "application/json") &&
+		    (resp[0] != '{' || resp[strlen(resp) - 1] != '}'))
 			abort();
+		/* Prometheus text: whole lines, each a comment or a sample,
+		 * nothing unprintable in them (the ids are escaped). */
+		if (resp && strcmp(api_content_type(path, status), "application/json")) {
+			for (const char *l = resp; *l; l = strchr(l, '\n') + 1) {
+				const char *e = strchr(l, '\n');
+
+				if (!e || (l[0] != '#' && strncmp(l, "vireo_", 6)))
+					abort();
+				for (const char *c = l; c < e; c++)
+					if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+						abort();
+			}
+		}
 		free(resp);
 		/* A body over the cap that was not kept. */
 		if (blen & 1) {

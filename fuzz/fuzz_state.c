@@ -9,7 +9,8 @@
  * device sections, FIFO and index bounds), and writing its sections again
  * must give a file the parser accepts with the same contents.
  * Seeds: fuzz/corpus/state/ (files saved from tests/guest/savewrite.c, 1
- * and 2 vCPUs, and from tests/guest/virtio.c with a disk and an rng).
+ * and 2 vCPUs, and from tests/guest/virtio.c with a disk and an rng, and
+ * a snapshot of it on a qcow2 disk, PUT /vm/snapshot).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -40,6 +41,20 @@ static void fz_check(const struct vstate *st)
 		    (st->virtio[i] && (st->virtio[i]->nr_queues > VSTATE_MAX_QUEUES ||
 				       st->virtio[i]->model_len > VSTATE_MAX_MODEL)))
 			abort();
+	if (st->snapshot) {
+		unsigned n = 0;
+
+		if (!vstate_snapshot_name_ok(st->snapshot->name))
+			abort();
+		for (unsigned i = 0; i < VSTATE_MAX_DISKS; i++) {
+			if (st->snapshot->disk[i] > 1 ||
+			    (st->snapshot->disk[i] && (i >= c->nr_disks || st->disk[i]->readonly)))
+				abort();
+			n += st->snapshot->disk[i];
+		}
+		if (!n)
+			abort();
+	}
 	if (st->devices->uart.rx_head >= sizeof(st->devices->uart.rx) ||
 	    st->devices->uart.rx_count > sizeof(st->devices->uart.rx) ||
 	    st->devices->rtc_index >= sizeof(st->devices->rtc_cmos) ||
@@ -88,6 +103,8 @@ static void fz_one(uint8_t *buf, size_t size)
 		vstate_add(&w, VSTATE_SEC_DISK, i, st.disk[i], sizeof(*st.disk[i]));
 	for (unsigned i = 0; i < st.config->nr_virtio; i++)
 		vstate_add(&w, VSTATE_SEC_VIRTIO, i, st.virtio[i], sizeof(*st.virtio[i]));
+	if (st.snapshot)
+		vstate_add(&w, VSTATE_SEC_SNAPSHOT, 0, st.snapshot, sizeof(*st.snapshot));
 	if (vstate_finish(&w) == 0) {
 		if (vstate_parse(w.buf, w.len, &again, err, sizeof(err)))
 			abort();
@@ -98,6 +115,9 @@ static void fz_one(uint8_t *buf, size_t size)
 		for (unsigned i = 0; i < st.config->cpus; i++)
 			if (memcmp(again.vcpu[i], st.vcpu[i], sizeof(*st.vcpu[i])))
 				abort();
+		if (!again.snapshot != !st.snapshot ||
+		    (st.snapshot && memcmp(again.snapshot, st.snapshot, sizeof(*st.snapshot))))
+			abort();
 		for (unsigned i = 0; i < st.config->nr_disks; i++)
 			if (memcmp(again.disk[i], st.disk[i], sizeof(*st.disk[i])))
 				abort();

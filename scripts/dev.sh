@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The two entry points the README gives:
-#   scripts/dev.sh boot   install what is missing, build, fetch the guest
-#                         fixture and boot a Linux guest to a shell
+#   scripts/dev.sh boot   install what is missing, build, build the Debian 12
+#                         guest image if needed and boot it (serial console
+#                         here, ssh on 127.0.0.1:2222); --fresh: a new disk
+#   scripts/dev.sh boot --tiny
+#                         the busybox fixture guest to a shell instead
 #   scripts/dev.sh test   install what is missing, build and run every test
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,7 +14,11 @@ case "$cmd" in
 boot)
 	bash "$top/scripts/setup.sh"
 	bash "$top/scripts/build.sh" release
-	exec bash "$top/scripts/boot.sh" "$@"
+	if [ "${1:-}" = --tiny ]; then
+		shift
+		exec bash "$top/scripts/boot.sh" "$@"
+	fi
+	exec bash "$top/scripts/boot-debian.sh" "$@"
 	;;
 test)
 	bash "$top/scripts/setup.sh"

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,6 +330,8 @@ static void api_get_balloon(const struct api_ctx *c, struct api_reply *r)
 /* The longest directory PUT /vm/save takes. */
 #define API_SAVE_DIR_MAX 4000u
 
+static void api_save_result(struct api_reply *r, int e, const char *msg, const char *what);
+
 static void api_put_save(const struct api_ctx *c, struct api_reply *r, const char *body,
 			 size_t len)
 {
@@ -377,21 +380,104 @@ static void api_put_save(const struct api_ctx *c, struct api_reply *r, const cha
 	}
 	json_object_put(o);
 	e = c->ops->save(c->opaque, dir, exit_after, msg, sizeof(msg));
+	api_save_result(r, e, msg, "PUT /vm/save");
+}
+
+/* A snapshot's name: a letter, then letters, digits, '.', '_', '-' (as
+ * state.h's vstate_snapshot_name_ok). */
+#define API_SNAPSHOT_NAME_MAX 64u
+static bool api_snapshot_name_ok(const char *s, size_t n)
+{
+	if (n < 1 || n > API_SNAPSHOT_NAME_MAX ||
+	    !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+static void api_put_snapshot(const struct api_ctx *c, struct api_reply *r, const char *body,
+			     size_t len)
+{
+	struct json_object *o = api_parse_object(r, body, len), *n = NULL, *d = NULL;
+	char name[API_SNAPSHOT_NAME_MAX + 1], dir[API_SAVE_DIR_MAX + 1], msg[256] = "",
+	     text[320];
+	const char *s;
+	bool have_dir = false;
+	int e, slen;
+
+	if (!o)
+		return;
+	json_object_object_foreach(o, key, val) {
+		(void)val;
+		if (strcmp(key, "name") && strcmp(key, "dir")) {
+			snprintf(text, sizeof(text), "unknown field '%.64s' (only name and dir)", key);
+			json_object_put(o);
+			api_error(r, 400, text);
+			return;
+		}
+	}
+	if (!json_object_object_get_ex(o, "name", &n)) {
+		json_object_put(o);
+		api_error(r, 400, "name is required");
+		return;
+	}
+	if (!json_object_is_type(n, json_type_string)) {
+		json_object_put(o);
+		api_error(r, 400, "name must be a string");
+		return;
+	}
+	s = json_object_get_string(n);
+	slen = json_object_get_string_len(n);
+	if (slen < 0 || strlen(s) != (size_t)slen || !api_snapshot_name_ok(s, (size_t)slen)) {
+		json_object_put(o);
+		api_error(r, 400, "name must be a letter, then up to 63 letters, digits, "
+			  "'.', '_' or '-'");
+		return;
+	}
+	memcpy(name, s, (size_t)slen + 1);
+	if (json_object_object_get_ex(o, "dir", &d) && !json_object_is_type(d, json_type_null)) {
+		if (!json_object_is_type(d, json_type_string)) {
+			json_object_put(o);
+			api_error(r, 400, "dir must be a string (a directory path)");
+			return;
+		}
+		s = json_object_get_string(d);
+		slen = json_object_get_string_len(d);
+		if (slen < 1 || (unsigned)slen > API_SAVE_DIR_MAX || strlen(s) != (size_t)slen) {
+			json_object_put(o);
+			api_error(r, 400, "dir must be a path of 1 to 4000 bytes, without NUL");
+			return;
+		}
+		memcpy(dir, s, (size_t)slen + 1);
+		have_dir = true;
+	}
+	json_object_put(o);
+	e = c->ops->snapshot(c->opaque, name, have_dir ? dir : NULL, msg, sizeof(msg));
+	api_save_result(r, e, msg, "PUT /vm/snapshot");
+}
+
+static void api_save_result(struct api_reply *r, int e, const char *msg, const char *what)
+{
+	char text[320];
+
 	if (!e) {
 		api_ok(r, 204, NULL);
 		return;
 	}
 	if (!msg[0]) {
-		api_op_error(r, e, "PUT /vm/save");
+		api_op_error(r, e, what);
 		return;
 	}
-	snprintf(text, sizeof(text), "PUT /vm/save: %s", msg);
+	snprintf(text, sizeof(text), "%s: %s", what, msg);
 	switch (e) {
-	case -ENOTSUP: case -ESHUTDOWN: case -EBUSY:
+	case -ENOTSUP: case -ESHUTDOWN: case -EBUSY: case -EEXIST:
 		api_error(r, 409, text);
 		break;
 	case -ENOENT: case -EACCES: case -EPERM: case -ENOTDIR: case -EROFS:
-	case -ENAMETOOLONG: case -ENOSPC: case -EEXIST: case -EISDIR:
+	case -ENAMETOOLONG: case -ENOSPC: case -EISDIR: case -EINVAL:
 		api_error(r, 400, text);
 		break;
 	default:
@@ -562,9 +648,172 @@ static void api_delete_migrate(const struct api_ctx *c, struct api_reply *r,
 		api_op_error(r, e, "DELETE /migrate");
 }
 
+/* ---- GET /metrics ---- */
+
+struct api_buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void api_printf(struct api_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void api_printf(struct api_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = true;
+			return;
+		}
+		if (b->p && (size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = (b->cap ? b->cap : 2048) * 2 + (size_t)n;
+		char *q = realloc(b->p, cap);
+
+		if (!q) {
+			b->oom = true;
+			return;
+		}
+		b->p = q;
+		b->cap = cap;
+	}
+}
+
+/* A label value: printable ASCII, with \ and " escaped (Prometheus's
+ * text format); anything else becomes '?'. */
+static void api_label(struct api_buf *b, const char *s, size_t max)
+{
+	char out[API_METRICS_ID * 2 + 1];
+	size_t o = 0;
+
+	for (size_t i = 0; i < max && s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\\' || c == '"')
+			out[o++] = '\\';
+		out[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	out[o] = 0;
+	api_printf(b, "%s", out);
+}
+
+static const char *const api_exit_names[API_EXIT_NR] = {
+	[API_EXIT_IO] = "io", [API_EXIT_MMIO] = "mmio", [API_EXIT_INTR] = "intr",
+	[API_EXIT_HLT] = "hlt", [API_EXIT_SHUTDOWN] = "shutdown",
+	[API_EXIT_SYSTEM_EVENT] = "system_event", [API_EXIT_OTHER] = "other",
+};
+
+static void api_head(struct api_buf *b, const char *name, const char *type, const char *help)
+{
+	api_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+#define API_DEV_METRIC(b, arr, nr, label, name, help, field)                    \
+	do {                                                                    \
+		api_head(b, name, "counter", help);                             \
+		for (unsigned i_ = 0; i_ < (nr); i_++) {                        \
+			api_printf(b, "%s{%s=\"", name, label);                  \
+			api_label(b, (arr)[i_].id, sizeof((arr)[i_].id));         \
+			api_printf(b, "\"} %llu\n",                              \
+				   (unsigned long long)(arr)[i_].field);        \
+		}                                                               \
+	} while (0)
+
+char *api_metrics_text(const struct api_metrics *m)
+{
+	struct api_buf b = { NULL, 0, 0, false };
+	unsigned nd = m->nr_disks > API_METRICS_DEVS ? API_METRICS_DEVS : m->nr_disks;
+	unsigned nn = m->nr_nets > API_METRICS_DEVS ? API_METRICS_DEVS : m->nr_nets;
+
+	api_head(&b, "vireo_vcpu_exits_total", "counter",
+		 "Exits from KVM_RUN to vireo-vmm, by vCPU and reason.");
+	for (unsigned v = 0; v < m->nr_vcpus && m->vcpu; v++)
+		for (unsigned e = 0; e < API_EXIT_NR; e++)
+			api_printf(&b, "vireo_vcpu_exits_total{vcpu=\"%u\",reason=\"%s\"} %llu\n", v,
+				   api_exit_names[e], (unsigned long long)m->vcpu[v].exits[e]);
+	api_head(&b, "vireo_vcpu_run_seconds_total", "counter",
+		 "Time each vCPU spent inside KVM_RUN.");
+	for (unsigned v = 0; v < m->nr_vcpus && m->vcpu; v++)
+		api_printf(&b, "vireo_vcpu_run_seconds_total{vcpu=\"%u\"} %llu.%09llu\n", v,
+			   (unsigned long long)(m->vcpu[v].run_ns / 1000000000u),
+			   (unsigned long long)(m->vcpu[v].run_ns % 1000000000u));
+	API_DEV_METRIC(&b, m->disk, nd, "disk", "vireo_disk_read_bytes_total",
+		       "Bytes the guest read from the disk.", read_bytes);
+	API_DEV_METRIC(&b, m->disk, nd, "disk", "vireo_disk_read_ops_total",
+		       "Read requests completed.", read_ops);
+	API_DEV_METRIC(&b, m->disk, nd, "disk", "vireo_disk_written_bytes_total",
+		       "Bytes the guest wrote to the disk.", write_bytes);
+	API_DEV_METRIC(&b, m->disk, nd, "disk", "vireo_disk_write_ops_total",
+		       "Write requests completed.", write_ops);
+	API_DEV_METRIC(&b, m->net, nn, "nic", "vireo_net_rx_bytes_total",
+		       "Bytes delivered to the guest.", rx_bytes);
+	API_DEV_METRIC(&b, m->net, nn, "nic", "vireo_net_rx_packets_total",
+		       "Frames delivered to the guest.", rx_packets);
+	API_DEV_METRIC(&b, m->net, nn, "nic", "vireo_net_tx_bytes_total",
+		       "Bytes the guest sent.", tx_bytes);
+	API_DEV_METRIC(&b, m->net, nn, "nic", "vireo_net_tx_packets_total",
+		       "Frames the guest sent.", tx_packets);
+	if (m->balloon) {
+		api_head(&b, "vireo_balloon_target_bytes", "gauge",
+			 "Memory the guest is asked to hold in the balloon.");
+		api_printf(&b, "vireo_balloon_target_bytes %llu\n",
+			   (unsigned long long)m->balloon_target_bytes);
+		api_head(&b, "vireo_balloon_actual_bytes", "gauge",
+			 "Memory the guest's balloon driver says it holds.");
+		api_printf(&b, "vireo_balloon_actual_bytes %llu\n",
+			   (unsigned long long)m->balloon_actual_bytes);
+	}
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+static void api_get_metrics(const struct api_ctx *c, struct api_reply *r)
+{
+	struct api_metrics *m = calloc(1, sizeof(*m));
+	int e;
+
+	if (!m) {
+		api_error(r, 500, "out of memory");
+		return;
+	}
+	e = c->ops->metrics(c->opaque, m);
+	if (e) {
+		api_op_error(r, e, "GET /metrics");
+	} else {
+		r->status = 200;
+		r->text = api_metrics_text(m);
+		if (!r->text)
+			api_error(r, 500, "out of memory");
+	}
+	free(m->vcpu);
+	free(m);
+}
+
+const char *api_content_type(const char *path, unsigned status)
+{
+	if (status == 200 && path && !strcmp(path, "/metrics"))
+		return "text/plain; version=0.0.4; charset=utf-8";
+	return "application/json";
+}
+
 /* The endpoints: a path and the methods it takes. */
-enum api_ep { EP_VM, EP_PAUSE, EP_RESUME, EP_SHUTDOWN, EP_BALLOON, EP_SAVE, EP_MIGRATE,
-	      EP_NONE };
+enum api_ep {
+	EP_VM, EP_PAUSE, EP_RESUME, EP_SHUTDOWN, EP_POWEROFF, EP_BALLOON, EP_SAVE,
+	EP_SNAPSHOT, EP_METRICS, EP_MIGRATE, EP_NONE
+};
 static const struct {
 	const char *path;
 	bool get, put, del;
@@ -573,8 +822,11 @@ static const struct {
 	[EP_PAUSE] = { "/vm/pause", false, true, false },
 	[EP_RESUME] = { "/vm/resume", false, true, false },
 	[EP_SHUTDOWN] = { "/vm/shutdown", false, true, false },
+	[EP_POWEROFF] = { "/vm/poweroff", false, true, false },
 	[EP_BALLOON] = { "/vm/balloon", true, true, false },
 	[EP_SAVE] = { "/vm/save", false, true, false },
+	[EP_SNAPSHOT] = { "/vm/snapshot", false, true, false },
+	[EP_METRICS] = { "/metrics", true, false, false },
 	[EP_MIGRATE] = { "/migrate", true, true, true },
 };
 
@@ -618,7 +870,12 @@ void api_handle(const struct api_ctx *c, const char *method, const char *path,
 			else
 				api_put_balloon(c, &r, body, len);
 			break;
+		case EP_POWEROFF:
+			api_action(c, &r, body, len, c->ops->poweroff, "poweroff");
+			break;
 		case EP_SAVE: api_put_save(c, &r, body, len); break;
+		case EP_SNAPSHOT: api_put_snapshot(c, &r, body, len); break;
+		case EP_METRICS: api_get_metrics(c, &r); break;
 		case EP_MIGRATE:
 			if (get)
 				api_get_migrate(c, &r);

@@ -44,6 +44,39 @@ struct api_balloon_info {
 	uint64_t now_ns;       /* for the age of the statistics */
 };
 
+/* GET /metrics: what the VM counts. */
+enum api_exit {
+	API_EXIT_IO, API_EXIT_MMIO, API_EXIT_INTR, API_EXIT_HLT, API_EXIT_SHUTDOWN,
+	API_EXIT_SYSTEM_EVENT, API_EXIT_OTHER, API_EXIT_NR
+};
+#define API_METRICS_DEVS 64u   /* disks, and NICs, at most */
+#define API_METRICS_ID 48u     /* bytes of a device's id, NUL included */
+
+struct api_metrics_vcpu {
+	uint64_t exits[API_EXIT_NR];
+	uint64_t run_ns;
+};
+
+struct api_metrics_disk {
+	char id[API_METRICS_ID];
+	uint64_t read_ops, read_bytes, write_ops, write_bytes;
+};
+
+struct api_metrics_net {
+	char id[API_METRICS_ID];
+	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+};
+
+struct api_metrics {
+	unsigned nr_vcpus;
+	struct api_metrics_vcpu *vcpu;   /* malloc'd by the operation; api.c frees */
+	unsigned nr_disks, nr_nets;
+	struct api_metrics_disk disk[API_METRICS_DEVS];
+	struct api_metrics_net net[API_METRICS_DEVS];
+	bool balloon;
+	uint64_t balloon_target_bytes, balloon_actual_bytes;
+};
+
 /*
  * What the dispatcher asks of the VM.  Each returns 0 or -errno:
  * -EALREADY (already paused / running: 409), -ESHUTDOWN (the VM is
@@ -64,6 +97,17 @@ struct api_ops {
 	 * (-ENOENT, -EACCES, -ENOTDIR, -EROFS, -ENAMETOOLONG, -ENOSPC: 400).
 	 * @msg gets one line saying what failed. */
 	int (*save)(void *opaque, const char *dir, bool exit, char *msg, size_t msglen);
+	/* PUT /vm/snapshot: pause (if running), take the disks' internal
+	 * snapshots named @name and save the VM into @dir (NULL: the
+	 * default beside the first disk), then resume a VM that ran.
+	 * Besides save's codes: -EEXIST (the name is taken: 409). */
+	int (*snapshot)(void *opaque, const char *name, const char *dir, char *msg,
+			size_t msglen);
+	/* PUT /vm/poweroff: stop the VM at once (as SIGTERM, the guest not
+	 * asked), vireo-vmm then exits 0. */
+	int (*poweroff)(void *opaque);
+	/* GET /metrics: fill @out (zeroed by the caller). */
+	int (*metrics)(void *opaque, struct api_metrics *out);
 	/* PUT /migrate: start a live migration (migrate.h); -EBUSY when one
 	 * is active (409), -ENOTSUP when this VM cannot migrate (409, @msg
 	 * says why).  GET /migrate: the last one's status.  DELETE /migrate:
@@ -87,6 +131,11 @@ struct api_ctx {
  */
 void api_handle(const struct api_ctx *ctx, const char *method, const char *path,
 		const char *body, size_t len, unsigned *status, char **response);
+
+/* The Content-Type of a response to @path with @status. */
+const char *api_content_type(const char *path, unsigned status);
+/* The Prometheus text of @m (malloc'd, NULL when out of memory). */
+char *api_metrics_text(const struct api_metrics *m);
 
 /* ---- the server (api_server.c) ---- */
 

@@ -42,6 +42,8 @@
 #include "options.h"
 #include "sandbox.h"
 #include "snapshot.h"
+#include "virtio/blk.h"
+#include "virtio/net.h"
 #include "virtio/pci.h"
 #include "vm.h"
 
@@ -243,6 +245,61 @@ static int api_op_save(void *opaque, const char *dir, bool exit_after, char *msg
 	return r;
 }
 
+struct api_snapshot {
+	const char *name, *dir;
+	char *msg;
+	size_t msglen;
+};
+
+static int api_loop_snapshot(struct vm *vm, void *arg)
+{
+	struct api_snapshot *s = arg;
+
+	return snapshot_take(vm, s->name, s->dir, s->msg, s->msglen);
+}
+
+/* Pause (the vCPUs park), take the snapshot on the event loop, then let
+ * a VM that was running run on, whatever the outcome. */
+static int api_op_snapshot(void *opaque, const char *name, const char *dir, char *msg,
+			   size_t msglen)
+{
+	struct api_snapshot s = { name, dir, msg, msglen };
+	bool paused_here = false;
+	int r = -ESHUTDOWN;
+
+	(void)opaque;
+	pthread_mutex_lock(&api.bind_lock);
+	if (api.vm && !runstate_stopping(&api.vm->rs)) {
+		r = vm_pause(api.vm, API_PAUSE_TIMEOUT_MS);
+		paused_here = r == 0;
+		if (r == -EALREADY)
+			r = 0;
+		if (!r)
+			r = vm_call(api.vm, api_loop_snapshot, &s);
+		if (paused_here)
+			vm_resume(api.vm);
+	}
+	pthread_mutex_unlock(&api.bind_lock);
+	return r;
+}
+
+/* Stop the VM at once, as SIGTERM does (the teardown flushes the disks),
+ * but with exit status 0; a paused VM's parked vCPUs wake to stop. */
+static int api_op_poweroff(void *opaque)
+{
+	int r = -ESHUTDOWN;
+
+	(void)opaque;
+	pthread_mutex_lock(&api.bind_lock);
+	if (api.vm && !runstate_stopping(&api.vm->rs)) {
+		vinfo("PUT /vm/poweroff: stopping the VM");
+		runstate_request_stop(&api.vm->rs, VM_STOP_API_POWEROFF, 0);
+		r = 0;
+	}
+	pthread_mutex_unlock(&api.bind_lock);
+	return r;
+}
+
 /* PUT /migrate: the job goes to the migration thread (migrate.c); this
  * thread does not wait for it. */
 static int api_op_migrate_start(void *opaque, const struct migrate_params *p, char *msg,
@@ -289,12 +346,96 @@ static int api_op_migrate_cancel(void *opaque)
 	return migrate_cancel();
 }
 
+/* A device's id: its name after "virtio-xxx ". */
+static void api_dev_id(char *out, const char *name)
+{
+	const char *sp = strchr(name, ' ');
+
+	snprintf(out, API_METRICS_ID, "%s", sp ? sp + 1 : name);
+}
+
+/* On the event loop: the devices' counters, each under its own lock. */
+static int api_loop_metrics(struct vm *vm, void *arg)
+{
+	struct api_metrics *m = arg;
+
+	for (unsigned i = 0; i < vm->dev.nr_virtio; i++) {
+		struct virtio_dev *d = virtio_pci_vdev(vm->dev.virtio[i]);
+
+		if (d->ops->device_id == VIRTIO_ID_BLOCK && m->nr_disks < API_METRICS_DEVS) {
+			struct api_metrics_disk *o = &m->disk[m->nr_disks++];
+			struct virtio_blk_stats st;
+
+			virtio_blk_get_stats(d, &st);
+			api_dev_id(o->id, d->name);
+			o->read_ops = st.read_ops;
+			o->read_bytes = st.read_bytes;
+			o->write_ops = st.write_ops;
+			o->write_bytes = st.write_bytes;
+		} else if (d->ops->device_id == VIRTIO_ID_NET && m->nr_nets < API_METRICS_DEVS) {
+			struct api_metrics_net *o = &m->net[m->nr_nets++];
+			struct virtio_net_stats st;
+
+			virtio_net_get_stats(d, &st);
+			api_dev_id(o->id, d->name);
+			o->rx_packets = st.rx_frames;
+			o->rx_bytes = st.rx_bytes;
+			o->tx_packets = st.tx_frames;
+			o->tx_bytes = st.tx_bytes;
+		}
+	}
+	if (vm->dev.balloon) {
+		struct virtio_balloon_counters c;
+
+		virtio_balloon_get_counters(vm->dev.balloon, &c);
+		m->balloon = true;
+		m->balloon_target_bytes = (uint64_t)c.target_pages * VIRTIO_BALLOON_PAGE;
+		m->balloon_actual_bytes = (uint64_t)c.actual_pages * VIRTIO_BALLOON_PAGE;
+	}
+	return 0;
+}
+
+/* The vCPUs' counters are read here (atomics their threads write), the
+ * devices' on the event loop. */
+static int api_op_metrics(void *opaque, struct api_metrics *m)
+{
+	int r = -ESHUTDOWN;
+
+	(void)opaque;
+	pthread_mutex_lock(&api.bind_lock);
+	if (api.vm && !runstate_stopping(&api.vm->rs)) {
+		unsigned n = api.opts->cpus;
+
+		m->vcpu = calloc(n, sizeof(*m->vcpu));
+		r = m->vcpu ? 0 : -ENOMEM;
+		for (unsigned i = 0; !r && i < n; i++) {
+			uint64_t ex[VCPU_EXIT_NR];
+
+			if (!api.vm->vcpus[i])
+				continue;
+			vcpu_get_stats(api.vm->vcpus[i], ex, &m->vcpu[i].run_ns);
+			for (unsigned e = 0; e < VCPU_EXIT_NR && e < API_EXIT_NR; e++)
+				m->vcpu[i].exits[e] = ex[e];
+		}
+		if (!r) {
+			m->nr_vcpus = n;
+			r = vm_call(api.vm, api_loop_metrics, m);
+		}
+	}
+	pthread_mutex_unlock(&api.bind_lock);
+	return r;
+}
+
+_Static_assert((int)API_EXIT_NR == (int)VCPU_EXIT_NR, "exit reasons of api.h and vcpu.h");
+_Static_assert(DEVICES_MAX_VIRTIO <= API_METRICS_DEVS, "room for every disk and NIC");
+
 static const struct api_ops api_vm_ops = {
 	.info = api_op_info, .pause = api_op_pause, .resume = api_op_resume,
 	.shutdown = api_op_shutdown, .balloon_set = api_op_balloon_set,
 	.balloon_get = api_op_balloon_get, .save = api_op_save,
 	.migrate_start = api_op_migrate_start, .migrate_get = api_op_migrate_get,
 	.migrate_cancel = api_op_migrate_cancel,
+	.snapshot = api_op_snapshot, .poweroff = api_op_poweroff, .metrics = api_op_metrics,
 };
 static const struct api_ctx api_ctx = { &api_vm_ops, NULL };
 
@@ -339,7 +480,8 @@ static enum MHD_Result api_respond(struct MHD_Connection *c, const char *method,
 		return MHD_NO;
 	}
 	if (text)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+					api_content_type(url, status));
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;

@@ -195,6 +195,15 @@ static int hb_run(struct blk_backend *b, struct blk_io *io)
 	return kept(b)->ops->run(kept(b), io);
 }
 
+static int hb_snapshot(struct blk_backend *b, enum blk_snap_op op, const char *name,
+		       uint64_t *size, char *err, size_t errlen)
+{
+	int r = kept(b)->ops->snapshot(kept(b), op, name, size, err, errlen);
+
+	b->size = kept(b)->size;
+	return r;
+}
+
 static int hb_submit(struct blk_backend *b, struct blk_io *io)
 {
 	return kept(b)->ops->submit(kept(b), io);
@@ -233,6 +242,7 @@ int hold_disk(unsigned index, struct blk_backend **out)
 		.event_fd = k->ops->event_fd ? hb_event_fd : NULL,
 		.complete = k->ops->complete ? hb_complete : NULL,
 		.close = hb_close,
+		.snapshot = k->ops->snapshot ? hb_snapshot : NULL,
 	};
 	hb->b = *k;
 	hb->b.ops = ops;

@@ -35,6 +35,7 @@ static int main_status(const struct vm *vm, int stop)
 	case VM_STOP_SIGNAL: return 128 + vm->rs.status;
 	case VM_STOP_DEBUG_EXIT: return vm->rs.status;
 	case VM_STOP_SAVED: return 0;
+	case VM_STOP_API_POWEROFF: return 0;
 	default: return VMM_EXIT_ERROR;
 	}
 }

@@ -26,6 +26,7 @@ enum vm_stop {
 	VM_STOP_ERROR,
 	VM_STOP_DEBUG_EXIT,
 	VM_STOP_SAVED,          /* PUT /vm/save with "exit": true */
+	VM_STOP_API_POWEROFF,   /* PUT /vm/poweroff */
 };
 
 struct runstate {

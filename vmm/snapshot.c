@@ -323,7 +323,8 @@ out:
 	return r;
 }
 
-static int snap_build_state(struct vm *vm, struct vstate_writer *w, char *msg, size_t msglen)
+static int snap_build_state(struct vm *vm, struct vstate_writer *w,
+			    const struct vstate_snapshot *sn, char *msg, size_t msglen)
 {
 	struct vstate_config cfg;
 	struct vstate_vcpu *v = malloc(sizeof(*v));
@@ -350,6 +351,8 @@ static int snap_build_state(struct vm *vm, struct vstate_writer *w, char *msg, s
 		vstate_add(w, VSTATE_SEC_DEVICES, 0, d, sizeof(*d));
 		r = snap_add_virtio(vm, w, msg, msglen);
 	}
+	if (!r && sn)
+		vstate_add(w, VSTATE_SEC_SNAPSHOT, 0, sn, sizeof(*sn));
 	if (!r) {
 		r = vstate_finish(w);
 		if (r)
@@ -397,11 +400,11 @@ static int snap_rename(const char *dir, const char *name, const char *from)
 	return rename(from, to);
 }
 
-int snapshot_state(struct vm *vm, struct vstate_writer *w, char *msg, size_t msglen)
+/* Devices whose state is not saved yet: their back ends hold state
+ * outside this process (a tap's or vhost's queues, vhost-vsock's
+ * connections) or their models keep guest buffers (the balloon). */
+static int snap_check_devices(struct vm *vm, char *msg, size_t msglen)
 {
-	/* Devices whose state is not saved yet: their back ends hold state
-	 * outside this process (a tap's or vhost's queues, vhost-vsock's
-	 * connections) or their models keep guest buffers (the balloon). */
 	for (unsigned i = 0; i < vm->dev.nr_virtio; i++) {
 		struct virtio_dev *vd = virtio_pci_vdev(vm->dev.virtio[i]);
 		uint16_t id = vd->ops->device_id;
@@ -411,23 +414,47 @@ int snapshot_state(struct vm *vm, struct vstate_writer *w, char *msg, size_t msg
 					"%s cannot be saved: only virtio-blk, virtio-console "
 					"and virtio-rng devices are", vd->name);
 	}
-	/* The disks' requests under way complete first (their used entries
-	 * and interrupts are then part of the state below); the vCPUs are
-	 * parked, so no new ones come. */
+	return 0;
+}
+
+/* The disks' requests under way complete (their used entries and
+ * interrupts are then part of the state); the vCPUs are parked, so no
+ * new ones come. */
+static void snap_drain_disks(struct vm *vm)
+{
 	for (unsigned i = 0; i < vm->dev.nr_virtio; i++) {
 		struct virtio_dev *vd = virtio_pci_vdev(vm->dev.virtio[i]);
 
 		if (vd->ops->device_id == VIRTIO_ID_BLOCK)
 			virtio_blk_drain(vd);
 	}
+}
+
+/* snapshot_state, with @sn's section for a snapshot. */
+static int snap_state(struct vm *vm, struct vstate_writer *w, const struct vstate_snapshot *sn,
+		      char *msg, size_t msglen)
+{
+	int r;
+
+	r = snap_check_devices(vm, msg, msglen);
+	if (r)
+		return r;
+	snap_drain_disks(vm);
 	/* What the vCPUs wrote to COM1 before they parked goes out first, so
 	 * the UART's state below is the one the guest last saw. */
 	coalesce_drain(&vm->console.coal);
 	console_flush(&vm->console);
-	return snap_build_state(vm, w, msg, msglen);
+	return snap_build_state(vm, w, sn, msg, msglen);
 }
 
-int snapshot_save(struct vm *vm, const char *dir, char *msg, size_t msglen)
+int snapshot_state(struct vm *vm, struct vstate_writer *w, char *msg, size_t msglen)
+{
+	return snap_state(vm, w, NULL, msg, msglen);
+}
+
+/* The save of snapshot_save, with @sn's section for a snapshot. */
+static int snap_save_dir(struct vm *vm, const char *dir, const struct vstate_snapshot *sn,
+			 char *msg, size_t msglen)
 {
 	char mpath[PATH_MAX], spath[PATH_MAX];
 	struct vstate_writer w;
@@ -436,7 +463,7 @@ int snapshot_save(struct vm *vm, const char *dir, char *msg, size_t msglen)
 	if (strlen(dir) + 16 > PATH_MAX)
 		return snap_msg(msg, msglen, -ENAMETOOLONG, "%s: path too long", dir);
 	vstate_writer_init(&w);
-	r = snapshot_state(vm, &w, msg, msglen);
+	r = snap_state(vm, &w, sn, msg, msglen);
 	if (r)
 		goto out;
 	mfd = snap_create(dir, SNAPSHOT_MEMORY_FILE, mpath, sizeof(mpath));
@@ -479,6 +506,99 @@ out:
 		close(sfd);
 	vstate_writer_free(&w);
 	return r;
+}
+
+int snapshot_save(struct vm *vm, const char *dir, char *msg, size_t msglen)
+{
+	return snap_save_dir(vm, dir, NULL, msg, msglen);
+}
+
+/* Disk i's back end, or NULL. */
+static struct blk_backend *snap_disk_be(struct vm *vm, unsigned i)
+{
+	struct virtio_dev *vd = virtio_pci_vdev(vm->dev.virtio[i]);
+
+	return vd->ops->device_id == VIRTIO_ID_BLOCK ? virtio_blk_backend(vd) : NULL;
+}
+
+int snapshot_take(struct vm *vm, const char *name, const char *dir, char *msg, size_t msglen)
+{
+	const struct virtio_opts *o = &vm->opts->virtio;
+	struct vstate_snapshot sn;
+	char err[256], def[PATH_MAX];
+	unsigned first = ~0u, made = 0;
+	int r;
+
+	memset(&sn, 0, sizeof(sn));
+	if (!vstate_snapshot_name_ok(name))
+		return snap_msg(msg, msglen, -EINVAL, "'%s' is not a snapshot name", name);
+	snprintf(sn.name, sizeof(sn.name), "%s", name);
+	r = snap_check_devices(vm, msg, msglen);
+	if (r)
+		return r;
+	snap_drain_disks(vm);
+	/* Which disks: every writable one, each a qcow2 image without a
+	 * snapshot of this name; read-only disks cannot change. */
+	for (unsigned i = 0; i < o->nr_disks && i < VSTATE_MAX_DISKS; i++) {
+		struct blk_backend *be = snap_disk_be(vm, i);
+		uint64_t size;
+
+		if (!be || be->read_only)
+			continue;
+		if (!be->ops->snapshot || strcmp(be->format, "qcow2"))
+			return snap_msg(msg, msglen, -ENOTSUP, "disk %s (%s) is a writable %s "
+					"image: only qcow2 images have internal snapshots (make it "
+					"read-only, or use PUT /vm/save)", o->disk[i].id,
+					o->disk[i].path, be->format);
+		r = be->ops->snapshot(be, BLK_SNAP_FIND, name, &size, err, sizeof(err));
+		if (r < 0)
+			return snap_msg(msg, msglen, r, "disk %s (%s): %s", o->disk[i].id,
+					o->disk[i].path, err);
+		if (r > 0)
+			return snap_msg(msg, msglen, -EEXIST, "disk %s (%s) already has a snapshot "
+					"named %s", o->disk[i].id, o->disk[i].path, name);
+		sn.disk[i] = 1;
+		if (first == ~0u)
+			first = i;
+	}
+	if (first == ~0u)
+		return snap_msg(msg, msglen, -ENOTSUP, "the VM has no writable qcow2 disk "
+				"(use PUT /vm/save)");
+	if (!dir) {
+		if (strlen(o->disk[first].path) + strlen(name) + 8 > sizeof(def))
+			return snap_msg(msg, msglen, -ENAMETOOLONG, "%s: path too long",
+					o->disk[first].path);
+		snprintf(def, sizeof(def), "%s.snap-%s", o->disk[first].path, name);
+		dir = def;
+	}
+	for (unsigned i = 0; i < o->nr_disks && i < VSTATE_MAX_DISKS && !r; i++) {
+		struct blk_backend *be = snap_disk_be(vm, i);
+
+		if (!sn.disk[i])
+			continue;
+		r = be->ops->snapshot(be, BLK_SNAP_CREATE, name, NULL, err, sizeof(err));
+		if (r < 0)
+			snap_msg(msg, msglen, r, "disk %s (%s): cannot take the snapshot: %s",
+				 o->disk[i].id, o->disk[i].path, err);
+		else
+			made = i + 1;
+	}
+	if (!r)
+		r = snap_save_dir(vm, dir, &sn, msg, msglen);
+	if (r) {
+		/* Nothing left behind: the disks' snapshots go again. */
+		for (unsigned i = 0; i < made; i++) {
+			struct blk_backend *be = snap_disk_be(vm, i);
+
+			if (sn.disk[i] && be->ops->snapshot(be, BLK_SNAP_DELETE, name, NULL, err,
+							    sizeof(err)) < 0)
+				verr("disk %s (%s): cannot delete the snapshot %s again: %s",
+				     o->disk[i].id, o->disk[i].path, name, err);
+		}
+		return r;
+	}
+	vinfo("snapshot %s: the disks' internal snapshots and the VM in %s", name, dir);
+	return 0;
 }
 
 /* ---- restore ---------------------------------------------------------------- */
@@ -579,6 +699,66 @@ static int snap_prepare_disks(struct vmm_opts *o)
 	return 0;
 }
 
+/* A snapshot's disks: each must have the internal snapshot, of the saved
+ * size; only when all do are they reverted to it. */
+static int snap_revert_disks(const struct vmm_opts *o)
+{
+	const struct vstate_snapshot *sn = snap.st.snapshot;
+	const struct vstate_config *c = snap.st.config;
+	char err[256];
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < c->nr_disks; i++) {
+			const struct virtio_disk_opt *k = &o->virtio.disk[i];
+			struct blk_backend *be = NULL;
+			uint64_t size = 0;
+			int r;
+
+			if (!sn->disk[i])
+				continue;
+			if (hold_disk(i, &be) <= 0) {
+				verr("--restore %s: disk %s (%s) cannot be reverted: not open",
+				     o->restore_dir, k->id, k->path);
+				return -EINVAL;
+			}
+			if (!be->ops->snapshot) {
+				blk_backend_close(be);
+				verr("--restore %s: disk %s (%s) is a %s image, without the "
+				     "snapshot %s", o->restore_dir, k->id, k->path, be->format,
+				     sn->name);
+				return -EINVAL;
+			}
+			if (pass == 0)
+				r = be->ops->snapshot(be, BLK_SNAP_FIND, sn->name, &size, err,
+						      sizeof(err));
+			else
+				r = be->ops->snapshot(be, BLK_SNAP_APPLY, sn->name, NULL, err,
+						      sizeof(err));
+			blk_backend_close(be);
+			if (r < 0) {
+				verr("--restore %s: disk %s (%s): %s snapshot %s: %s", o->restore_dir,
+				     k->id, k->path, pass ? "cannot revert to the" : "the",
+				     sn->name, err);
+				return -EINVAL;
+			}
+			if (pass == 0 && r == 0) {
+				verr("--restore %s: disk %s (%s) has no snapshot named %s",
+				     o->restore_dir, k->id, k->path, sn->name);
+				return -EINVAL;
+			}
+			if (pass == 0 && size != snap.st.disk[i]->size) {
+				verr("--restore %s: disk %s (%s): its snapshot %s has %llu bytes, "
+				     "the saved disk had %llu", o->restore_dir, k->id, k->path,
+				     sn->name, (unsigned long long)size,
+				     (unsigned long long)snap.st.disk[i]->size);
+				return -EINVAL;
+			}
+		}
+	}
+	vinfo("--restore %s: the disks are back at their snapshot %s", o->restore_dir, sn->name);
+	return 0;
+}
+
 int snapshot_check_disks(const struct vmm_opts *o)
 {
 	const struct vstate_config *c = snap.st.config;
@@ -587,6 +767,8 @@ int snapshot_check_disks(const struct vmm_opts *o)
 		struct blk_backend *be = NULL;
 		uint64_t size;
 
+		if (snap.st.snapshot && snap.st.snapshot->disk[i])
+			continue;   /* its snapshot's size counts: snap_revert_disks */
 		if (hold_disk(i, &be) <= 0)
 			continue;   /* nothing held: devices.c opens it and fails alike */
 		size = be->size / 512 * 512;
@@ -598,6 +780,8 @@ int snapshot_check_disks(const struct vmm_opts *o)
 			return -EINVAL;
 		}
 	}
+	if (c && snap.st.snapshot)
+		return snap_revert_disks(o);
 	return 0;
 }
 

@@ -37,6 +37,20 @@ struct vstate_writer;
 int snapshot_save(struct vm *vm, const char *dir, char *msg, size_t msglen);
 
 /*
+ * PUT /vm/snapshot, on the event loop, every vCPU parked: take an internal
+ * snapshot named @name (vstate_snapshot_name_ok) of every writable disk
+ * (each must be a qcow2 image without one of that name; read-only disks
+ * are left out), then save the VM as snapshot_save does into @dir (NULL:
+ * "PATH.snap-NAME" beside the first such disk's image PATH), the state
+ * file naming the snapshot and its disks.  On failure nothing is left in
+ * the images.  0, or -errno with one line in @msg: -EINVAL (the name),
+ * -EEXIST (a disk has a snapshot of that name), -ENOTSUP (a device that
+ * cannot be saved, a writable raw disk, no writable qcow2 disk), the
+ * errno of a file or image operation otherwise.
+ */
+int snapshot_take(struct vm *vm, const char *name, const char *dir, char *msg, size_t msglen);
+
+/*
  * On the event loop, every vCPU parked: the state file into @w (devices
  * that cannot be saved refused, the disks' requests completed first), as
  * snapshot_save and the migration (migrate.c) send it.  0 or -errno with
@@ -62,8 +76,10 @@ int snapshot_prepare_incoming(struct vmm_opts *o, void *state, size_t len,
  * command line adds.  0, or -EINVAL after printing one error line.
  */
 int snapshot_prepare(struct vmm_opts *o);
-/* --restore, after the hold: the disks are the saved sizes.  0, or -EINVAL
- * after printing one error line. */
+/* --restore, after the hold: the disks are the saved sizes; the save of
+ * a snapshot reverts each of its disks to the internal snapshot (after
+ * checking that every one has it: otherwise nothing is changed).  0, or
+ * -EINVAL after printing one error line. */
 int snapshot_check_disks(const struct vmm_opts *o);
 /* The memory file's path (for the hold), or NULL without --restore. */
 const char *snapshot_memory_path(void);

@@ -57,6 +57,7 @@ static const char *vstate_sec_name(uint32_t type)
 	case VSTATE_SEC_DEVICES: return "devices";
 	case VSTATE_SEC_DISK: return "disk";
 	case VSTATE_SEC_VIRTIO: return "virtio";
+	case VSTATE_SEC_SNAPSHOT: return "snapshot";
 	default: return "unknown";
 	}
 }
@@ -71,6 +72,7 @@ static size_t vstate_sec_size(uint32_t type)
 	case VSTATE_SEC_DEVICES: return sizeof(struct vstate_devices);
 	case VSTATE_SEC_DISK: return sizeof(struct vstate_disk);
 	case VSTATE_SEC_VIRTIO: return sizeof(struct vstate_virtio);
+	case VSTATE_SEC_SNAPSHOT: return sizeof(struct vstate_snapshot);
 	default: return (size_t)-1;
 	}
 }
@@ -148,6 +150,37 @@ static int vstate_check_virtio(const struct vstate_virtio *v, unsigned i, char *
 		return vstate_err(err, errlen, "virtio %u: %u queues, %u vectors, %u bytes of "
 				  "model state: out of range", i, v->nr_queues, v->nr_vectors,
 				  v->model_len);
+	return 0;
+}
+
+bool vstate_snapshot_name_ok(const char *s)
+{
+	size_t n = strnlen(s, VSTATE_SNAPSHOT_NAME_MAX + 1);
+
+	if (n < 1 || n > VSTATE_SNAPSHOT_NAME_MAX ||
+	    !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+static int vstate_check_snapshot(const struct vstate_snapshot *sn, const struct vstate_config *c,
+				 char *err, size_t errlen)
+{
+	unsigned n = 0;
+
+	if (!vstate_str_ok(sn->name, sizeof(sn->name), true) || !vstate_snapshot_name_ok(sn->name))
+		return vstate_err(err, errlen, "snapshot: not a snapshot name");
+	for (unsigned i = 0; i < VSTATE_MAX_DISKS; i++) {
+		if (sn->disk[i] > 1 || (sn->disk[i] && i >= c->nr_disks))
+			return vstate_err(err, errlen, "snapshot: disk %u out of range", i);
+		n += sn->disk[i];
+	}
+	if (!n)
+		return vstate_err(err, errlen, "snapshot: no disk has it");
 	return 0;
 }
 
@@ -289,6 +322,14 @@ int vstate_parse(const void *buf, size_t len, struct vstate *out, char *err, siz
 			out->virtio[s->index] = payload;
 			nvirtio++;
 			break;
+		case VSTATE_SEC_SNAPSHOT:
+			if (out->snapshot || s->index)
+				return vstate_err(err, errlen, "a second snapshot section");
+			r = vstate_check_snapshot(payload, out->config, err, errlen);
+			if (r)
+				return r;
+			out->snapshot = payload;
+			break;
 		}
 	}
 	if (off != len)
@@ -305,6 +346,9 @@ int vstate_parse(const void *buf, size_t len, struct vstate *out, char *err, siz
 		return vstate_err(err, errlen, "no vm section");
 	if (!out->devices)
 		return vstate_err(err, errlen, "no devices section");
+	for (unsigned i = 0; out->snapshot && i < out->config->nr_disks; i++)
+		if (out->snapshot->disk[i] && (out->disk[i]->readonly || out->disk[i]->format == 1))
+			return vstate_err(err, errlen, "snapshot: disk %u is read-only or raw", i);
 	return 0;
 }
 

@@ -14,7 +14,9 @@
  * vCPU's number), VM once (clock, irqchip, PIT), DEVICES once (the
  * platform devices), one DISK per --disk (index = the disk's number: its
  * options), one VIRTIO per virtio PCI function (index = its place among
- * them: transport, common and device-model state).  The KVM structures are stored as the kernel defines
+ * them: transport, common and device-model state), and with PUT
+ * /vm/snapshot one SNAPSHOT (index 0, at most once: the name of the
+ * disks' internal snapshots and which disks have one).  The KVM structures are stored as the kernel defines
  * them; every payload has a fixed size that the parser checks.
  */
 #ifndef VIREO_VMM_STATE_H
@@ -48,6 +50,7 @@ enum vstate_sec {
 	VSTATE_SEC_DEVICES = 4,
 	VSTATE_SEC_DISK = 5,
 	VSTATE_SEC_VIRTIO = 6,
+	VSTATE_SEC_SNAPSHOT = 7,
 };
 
 struct vstate_file_hdr {
@@ -103,6 +106,18 @@ struct vstate_disk {
 	uint64_t size;          /* bytes, as the save saw it */
 	char backing_dirs[VSTATE_MAX_BACKING_DIRS][VSTATE_PATH_MAX];
 };
+
+/* A snapshot's name: a letter, then up to 63 letters, digits, '.', '_'
+ * or '-' (a directory name part, never an image's snapshot ID). */
+#define VSTATE_SNAPSHOT_NAME_MAX 64u
+
+struct vstate_snapshot {
+	char name[VSTATE_SNAPSHOT_NAME_MAX + 16];   /* NUL-terminated */
+	uint8_t disk[VSTATE_MAX_DISKS];   /* 1: disk i has the internal snapshot */
+};
+
+/* Whether @s is a snapshot name (the rule above). */
+bool vstate_snapshot_name_ok(const char *s);
 
 struct vstate_vq {
 	uint64_t desc_gpa, avail_gpa, used_gpa;
@@ -189,6 +204,7 @@ struct vstate {
 	const struct vstate_devices *devices;
 	const struct vstate_disk *disk[VSTATE_MAX_DISKS];
 	const struct vstate_virtio *virtio[VSTATE_MAX_VIRTIO];
+	const struct vstate_snapshot *snapshot;   /* NULL: a save */
 };
 
 /*

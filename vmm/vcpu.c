@@ -120,6 +120,33 @@ static void vcpu_mmio(struct vcpu *v)
 		       r->mmio.is_write ? "write" : "read", r->mmio.phys_addr, len);
 }
 
+/* The owner thread's increment: no other thread writes these. */
+static inline void vcpu_count(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+static enum vcpu_exit vcpu_exit_kind(uint32_t reason)
+{
+	switch (reason) {
+	case KVM_EXIT_IO: return VCPU_EXIT_IO;
+	case KVM_EXIT_MMIO: return VCPU_EXIT_MMIO;
+	case KVM_EXIT_INTR: return VCPU_EXIT_INTR;
+	case KVM_EXIT_HLT: return VCPU_EXIT_HLT;
+	case KVM_EXIT_SHUTDOWN: return VCPU_EXIT_SHUTDOWN;
+	case KVM_EXIT_SYSTEM_EVENT: return VCPU_EXIT_SYSTEM_EVENT;
+	default: return VCPU_EXIT_OTHER;
+	}
+}
+
+void vcpu_get_stats(const struct vcpu *v, uint64_t exits[VCPU_EXIT_NR], uint64_t *run_ns)
+{
+	for (unsigned i = 0; i < VCPU_EXIT_NR; i++)
+		exits[i] = atomic_load_explicit(&v->stats.exits[i], memory_order_relaxed);
+	*run_ns = atomic_load_explicit(&v->stats.run_ns, memory_order_relaxed);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -163,8 +190,15 @@ static void *vcpu_thread(void *arg)
 			 * parked vCPU's registers are whole (PUT /vm/save). */
 			v->run->immediate_exit = 1;
 		}
-		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+		uint64_t t0 = vtime_ns();
+		int rr = ioctl(v->fd, KVM_RUN, 0);
+		int rerr = errno;
+
+		vcpu_count(&v->stats.run_ns, vtime_ns() - t0);
+		if (rr < 0) {
+			errno = rerr;
 			if (errno == EINTR || errno == EAGAIN) {
+				vcpu_count(&v->stats.exits[VCPU_EXIT_INTR], 1);
 				if (runstate_pause_asked(v->env->rs))
 					v->pause_ready = true;
 				vcpu_exit_begin(v);
@@ -174,6 +208,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 		v->pause_ready = false;   /* an exit to handle first */
+		vcpu_count(&v->stats.exits[vcpu_exit_kind(r->exit_reason)], 1);
 		vcpu_exit_begin(v);
 		switch (r->exit_reason) {
 		case KVM_EXIT_IO:

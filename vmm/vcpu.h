@@ -7,6 +7,7 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,27 @@ struct vcpu_env {
 	void *exit_opaque;
 };
 
+/* Exit reasons counted per vCPU (GET /metrics). */
+enum vcpu_exit {
+	VCPU_EXIT_IO,          /* port I/O */
+	VCPU_EXIT_MMIO,
+	VCPU_EXIT_INTR,        /* KVM_EXIT_INTR, or KVM_RUN interrupted (kicks) */
+	VCPU_EXIT_HLT,
+	VCPU_EXIT_SHUTDOWN,
+	VCPU_EXIT_SYSTEM_EVENT,
+	VCPU_EXIT_OTHER,       /* fail entry, internal error, unknown */
+	VCPU_EXIT_NR
+};
+
+/*
+ * Counters of one vCPU: written only by its own thread (a relaxed load and
+ * store, no locked instruction), read by any thread (GET /metrics).
+ */
+struct vcpu_stats {
+	_Atomic uint64_t exits[VCPU_EXIT_NR];
+	_Atomic uint64_t run_ns;         /* time inside KVM_RUN */
+};
+
 struct vcpu {
 	const struct vcpu_env *env;
 	unsigned index;
@@ -37,7 +59,11 @@ struct vcpu {
 	bool started;
 	bool pause_ready;                /* KVM_RUN returned since the pause was asked */
 	unsigned dumped_gen;             /* last runstate dump_gen handled */
+	struct vcpu_stats stats;
 };
+
+/* Read @v's counters (any thread). */
+void vcpu_get_stats(const struct vcpu *v, uint64_t exits[VCPU_EXIT_NR], uint64_t *run_ns);
 
 int vcpu_create(const struct vcpu_env *env, unsigned index, struct vcpu **out);
 void vcpu_destroy(struct vcpu *v);

@@ -14,8 +14,10 @@
 # "# lab-timeout:" line), --mode direct|outer (default: direct when /proc/cpuinfo has vmx or
 # svm, else outer), --host-fs (outer mode: the host's / is shared into the
 # outer VM with virtiofs and mounted at /host, so a scenario can run the
-# host's own programs there under the outer VM's /dev/kvm; see README.md).
-# Env: LAB_SMP (outer vCPUs, default 2), LAB_MEM (outer MiB, default 4096),
+# host's own programs there under the outer VM's /dev/kvm; see README.md;
+# on for a scenario that says "# lab-needs: debian").
+# Env: LAB_SMP (outer vCPUs, default 2; a scenario's "# lab-smp: N" line
+#      runs it in an outer VM with N), LAB_MEM (outer MiB, default 4096),
 #      LAB_BOOT_SECONDS (time allowed for the outer boot, default 120),
 #      LAB_WATCHDOG_GRACE (host-side stall detection, default 90),
 #      LAB_SILENT_SECONDS (the outer VM is stalled when nothing, heartbeat
@@ -75,7 +77,12 @@ scenario_timeout() {
 # ---- arguments -----------------------------------------------------------
 all=0 list=0 filter="" verbose=0 hostfs=0 timeout_override="" mode=${LAB_MODE:-auto} shell_script=""
 envs=() picks=() extra_files=()
+passthru=()
 while [ $# -gt 0 ]; do
+	case "$1" in
+	--env | --file | --timeout | --mode) [ $# -ge 2 ] && passthru+=("$1" "$2") ;;
+	--verbose | --host-fs) passthru+=("$1") ;;
+	esac
 	case "$1" in
 	--all) all=1 ;;
 	--list) list=1 ;;
@@ -153,6 +160,35 @@ fi
 limits=()
 for i in "${!names[@]}"; do limits+=("$(scenario_timeout "${files[$i]}")"); done
 
+# A scenario may ask for its own number of outer vCPUs ("# lab-smp: N";
+# default $LAB_SMP or 2): scenarios are run in one outer VM per number, by
+# this script again for each group, the default group first.
+scenario_smp() {
+	local s
+	s=$(sed -n 's/^# lab-smp: *\([1-9][0-9]*\).*/\1/p' "$1" | head -1)
+	echo "${s:-${LAB_SMP:-2}}"
+}
+if [ -z "${LAB_SMP_GROUP:-}" ] && [ -z "$shell_script" ]; then
+	smps=()
+	for i in "${!names[@]}"; do smps+=("$(scenario_smp "${files[$i]}")"); done
+	order=$(printf '%s\n' "${LAB_SMP:-2}" "${smps[@]}" | awk '!seen[$0]++')
+	if [ "$(echo "$order" | wc -l)" -gt 1 ]; then
+		rc=0 ran=0
+		for s in $order; do
+			group=()
+			for i in "${!names[@]}"; do
+				[ "${smps[$i]}" = "$s" ] && group+=("${files[$i]}")
+			done
+			[ ${#group[@]} -gt 0 ] || continue
+			[ $ran -eq 0 ] || say "next: the scenarios that ask for $s outer vCPU(s)"
+			ran=1
+			LAB_SMP=$s LAB_SMP_GROUP=1 bash "${BASH_SOURCE[0]}" "${passthru[@]}" "${group[@]}" || rc=$?
+		done
+		exit $rc
+	fi
+	LAB_SMP=${smps[0]:-${LAB_SMP:-2}}
+fi
+
 # ---- build what the lab carries -------------------------------------------
 mkdir -p "$LAB_DIR"
 # One lab run per checkout at a time (they share build/lab).
@@ -167,6 +203,16 @@ fx_build
 for b in tests/lab/kvm-probe tests/lab/lab-marker-time; do
 	[ -x "$REL/$b" ] || die "missing $REL/$b after the release build"
 done
+# A scenario with a "# lab-needs: debian" line boots the Debian guest: its
+# image, key and seeds are made on the host (debian-prep.sh) and reached
+# through the host's / (--host-fs) at $LAB_HOST_TOP.
+for f in "${files[@]}"; do
+	if grep -q '^# lab-needs: debian' "$f"; then
+		bash "$here/debian-prep.sh" || die "the Debian guest's files are not ready (tests/lab/debian-prep.sh)"
+		hostfs=1
+		break
+	fi
+done
 
 # The project's programs from the release build (ELF executables).
 release_bins() {
@@ -178,7 +224,7 @@ release_bins() {
 
 # Outer initramfs, part 1 (cached): busybox, outer modules, the inner
 # fixture, QEMU (reference VMM) with its libraries and firmware, qemu-img,
-# curl.
+# curl, ssh and scp.
 build_outer_base() {
 	local kver qemu key root f
 	kver=$(cat "$FX_DIR/kver")
@@ -208,6 +254,14 @@ build_outer_base() {
 	# curl talks to vireo-vmm's control API (--api-socket) on its Unix socket.
 	fx_copy_with_libs "$root" "$(command -v curl ||
 		die "curl not found: run 'bash scripts/setup.sh' (package curl)")" /usr/bin/curl
+	# ssh and scp reach the Debian guest (lab-needs: debian); ssh wants
+	# its user in /etc/passwd.
+	for f in ssh scp; do
+		fx_copy_with_libs "$root" "$(command -v $f ||
+			die "$f not found: run 'bash scripts/setup.sh' (package openssh-client)")" /usr/bin/$f
+	done
+	echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+	echo 'root:x:0:' >"$root/etc/group"
 	for f in $LAB_QEMU_DATA; do
 		[ -e "/usr/share/qemu/$f" ] || die "missing /usr/share/qemu/$f: run 'bash scripts/setup.sh' (package qemu-system-x86)"
 		cp -L "/usr/share/qemu/$f" "$root/usr/share/qemu/$f"

@@ -15,7 +15,10 @@
 struct fake {
 	int ret;                 /* what every operation returns */
 	enum api_state state;
-	unsigned pauses, resumes, shutdowns, sets, gets, saves;
+	unsigned pauses, resumes, shutdowns, sets, gets, saves, poweroffs, metrics;
+	bool balloon;            /* the metrics have a balloon */
+	unsigned snapshots;
+	char snap_name[80];
 	uint64_t target;
 	char save_dir[64];
 	bool save_exit;
@@ -125,9 +128,60 @@ static int f_mcancel(void *o)
 	return f->ret;
 }
 
+static int f_snapshot(void *o, const char *name, const char *dir, char *msg, size_t msglen)
+{
+	struct fake *f = o;
+
+	f->snapshots++;
+	snprintf(f->snap_name, sizeof(f->snap_name), "%s", name);
+	snprintf(f->save_dir, sizeof(f->save_dir), "%s", dir ? dir : "(default)");
+	if (f->ret && f->save_msg)
+		snprintf(msg, msglen, "%s", f->save_msg);
+	return f->ret;
+}
+
+static int f_poweroff(void *o)
+{
+	struct fake *f = o;
+
+	f->poweroffs++;
+	return f->ret;
+}
+
+static int f_metrics(void *o, struct api_metrics *m)
+{
+	struct fake *f = o;
+
+	f->metrics++;
+	if (f->ret)
+		return f->ret;
+	m->nr_vcpus = 2;
+	m->vcpu = calloc(2, sizeof(*m->vcpu));
+	if (!m->vcpu)
+		return -ENOMEM;
+	m->vcpu[0].exits[API_EXIT_IO] = 7;
+	m->vcpu[1].exits[API_EXIT_MMIO] = 9;
+	m->vcpu[1].run_ns = 1500000000ull;
+	m->nr_disks = 2;
+	snprintf(m->disk[0].id, sizeof(m->disk[0].id), "disk0");
+	m->disk[0].read_bytes = 4096;
+	m->disk[0].read_ops = 1;
+	snprintf(m->disk[1].id, sizeof(m->disk[1].id), "a\"b\\c\n");
+	m->disk[1].write_bytes = 512;
+	m->disk[1].write_ops = 1;
+	m->nr_nets = 1;
+	snprintf(m->net[0].id, sizeof(m->net[0].id), "net0");
+	m->net[0].rx_packets = 3;
+	m->net[0].tx_bytes = 1500;
+	m->balloon = f->balloon;
+	m->balloon_target_bytes = 1u << 20;
+	m->balloon_actual_bytes = 1u << 19;
+	return 0;
+}
+
 static const struct api_ops fops = {
-	f_info, f_pause, f_resume, f_shutdown, f_bset, f_bget, f_save,
-	f_mstart, f_mget, f_mcancel,
+	f_info, f_pause, f_resume, f_shutdown, f_bset, f_bget, f_save, f_snapshot, f_poweroff,
+	f_metrics, f_mstart, f_mget, f_mcancel,
 };
 
 static struct fake F;
@@ -166,6 +220,105 @@ static void assert_error(unsigned got, unsigned want)
 	assert_int_equal(got, want);
 	assert_non_null(resp);
 	assert_non_null(strstr(resp, "{\"error\":\""));
+}
+
+static void test_snapshot(void **state)
+{
+	(void)state;
+	assert_int_equal(req("PUT", "/vm/snapshot", "{\"name\": \"before-upgrade.1\"}"), 204);
+	assert_null(resp);
+	assert_string_equal(F.snap_name, "before-upgrade.1");
+	assert_string_equal(F.save_dir, "(default)");
+	assert_int_equal(req("PUT", "/vm/snapshot", "{\"name\": \"s\", \"dir\": \"/tmp/x\"}"),
+			 204);
+	assert_string_equal(F.save_dir, "/tmp/x");
+	assert_int_equal(req("PUT", "/vm/snapshot", "{\"name\": \"s\", \"dir\": null}"), 204);
+	assert_string_equal(F.save_dir, "(default)");
+	assert_int_equal(F.snapshots, 3);
+	/* names: a letter first, then [A-Za-z0-9._-], at most 64 */
+	static const char *const bad[] = {
+		"{}", "{\"name\": 1}", "{\"name\": \"\"}", "{\"name\": \"1abc\"}",
+		"{\"name\": \".x\"}", "{\"name\": \"a/b\"}", "{\"name\": \"a b\"}",
+		"{\"name\": \"a\\u0000b\"}", "{\"name\": \"a..\", \"exit\": true}",
+		"{\"name\": \"a\", \"dir\": 5}", "{\"name\": \"a\", \"dir\": \"\"}",
+		"{\"name\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+		"{\"name\": \"\u00e9t\u00e9\"}", "[]",
+	};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_error(req("PUT", "/vm/snapshot", bad[i]), 400);
+	assert_int_equal(req("PUT", "/vm/snapshot",
+			     "{\"name\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}"),
+			 204);
+	assert_int_equal(F.snapshots, 4);
+	assert_error(req("GET", "/vm/snapshot", NULL), 405);
+	F.ret = -EEXIST;
+	F.save_msg = "disk disk0 (a.qcow2) already has a snapshot named s";
+	assert_error(req("PUT", "/vm/snapshot", "{\"name\": \"s\"}"), 409);
+	assert_non_null(strstr(resp, "PUT /vm/snapshot: disk disk0"));
+	F.ret = -ENOTSUP;
+	assert_error(req("PUT", "/vm/snapshot", "{\"name\": \"s\"}"), 409);
+	F.ret = -EACCES;
+	assert_error(req("PUT", "/vm/snapshot", "{\"name\": \"s\"}"), 400);
+	F.ret = -EIO;
+	assert_error(req("PUT", "/vm/snapshot", "{\"name\": \"s\"}"), 500);
+	F.save_msg = NULL;
+	F.ret = -ESHUTDOWN;
+	assert_error(req("PUT", "/vm/snapshot", "{\"name\": \"s\"}"), 409);
+}
+
+static void test_poweroff(void **state)
+{
+	(void)state;
+	assert_int_equal(req("PUT", "/vm/poweroff", NULL), 204);
+	assert_null(resp);
+	assert_int_equal(req("PUT", "/vm/poweroff", " {} "), 204);
+	assert_int_equal(F.poweroffs, 2);
+	assert_error(req("PUT", "/vm/poweroff", "{\"force\": true}"), 400);
+	assert_error(req("GET", "/vm/poweroff", NULL), 405);
+	assert_error(req("PUT", "/vm/poweroff", "[]"), 400);
+	assert_int_equal(F.poweroffs, 2);
+	F.ret = -ESHUTDOWN;
+	assert_error(req("PUT", "/vm/poweroff", NULL), 409);
+	assert_int_equal(F.poweroffs, 3);
+}
+
+static void test_metrics(void **state)
+{
+	(void)state;
+	assert_int_equal(req("GET", "/metrics", NULL), 200);
+	assert_non_null(resp);
+	assert_string_equal(api_content_type("/metrics", 200),
+			    "text/plain; version=0.0.4; charset=utf-8");
+	assert_string_equal(api_content_type("/metrics", 409), "application/json");
+	assert_string_equal(api_content_type("/vm", 200), "application/json");
+	assert_non_null(strstr(resp, "# TYPE vireo_vcpu_exits_total counter\n"));
+	assert_non_null(strstr(resp, "vireo_vcpu_exits_total{vcpu=\"0\",reason=\"io\"} 7\n"));
+	assert_non_null(strstr(resp, "vireo_vcpu_exits_total{vcpu=\"1\",reason=\"mmio\"} 9\n"));
+	assert_non_null(strstr(resp, "vireo_vcpu_exits_total{vcpu=\"1\",reason=\"io\"} 0\n"));
+	assert_non_null(strstr(resp, "vireo_vcpu_run_seconds_total{vcpu=\"1\"} 1.500000000\n"));
+	assert_non_null(strstr(resp, "vireo_disk_read_bytes_total{disk=\"disk0\"} 4096\n"));
+	assert_non_null(strstr(resp, "vireo_disk_read_ops_total{disk=\"disk0\"} 1\n"));
+	/* label values escaped: quote and backslash, a newline made '?' */
+	assert_non_null(strstr(resp, "vireo_disk_written_bytes_total{disk=\"a\\\"b\\\\c?\"} 512\n"));
+	assert_non_null(strstr(resp, "vireo_disk_write_ops_total{disk=\"disk0\"} 0\n"));
+	assert_non_null(strstr(resp, "vireo_net_rx_packets_total{nic=\"net0\"} 3\n"));
+	assert_non_null(strstr(resp, "vireo_net_tx_bytes_total{nic=\"net0\"} 1500\n"));
+	assert_null(strstr(resp, "vireo_balloon"));
+	F.balloon = true;
+	assert_int_equal(req("GET", "/metrics", NULL), 200);
+	assert_non_null(strstr(resp, "# TYPE vireo_balloon_target_bytes gauge\n"));
+	assert_non_null(strstr(resp, "vireo_balloon_target_bytes 1048576\n"));
+	assert_non_null(strstr(resp, "vireo_balloon_actual_bytes 524288\n"));
+	/* every line a comment or NAME{...} VALUE */
+	for (char *l = resp; *l; l = strchr(l, '\n') + 1) {
+		assert_non_null(strchr(l, '\n'));
+		assert_true(l[0] == '#' || !strncmp(l, "vireo_", 6));
+	}
+	assert_error(req("GET", "/metrics", "{}"), 400);
+	assert_error(req("PUT", "/metrics", NULL), 405);
+	assert_int_equal(F.metrics, 2);
+	F.ret = -ESHUTDOWN;
+	assert_error(req("GET", "/metrics", NULL), 409);
 }
 
 static void test_get_vm(void **state)
@@ -471,6 +624,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_get_vm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poweroff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_balloon, setup, teardown),

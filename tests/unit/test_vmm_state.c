@@ -209,6 +209,78 @@ static void test_virtio_sections(void **state)
 	}
 }
 
+/* The snapshot section: parsed when right, each mistake refused. */
+static void test_snapshot_section(void **state)
+{
+	struct vstate_config c = good_config(1);
+	struct vstate_writer w;
+	char err[256];
+
+	(void)state;
+	build_v(&w, 1, true);   /* fills dk, vio */
+	vstate_writer_free(&w);
+	c.nr_disks = 1;
+	c.nr_virtio = 2;
+	c.flags |= VSTATE_CFG_RNG;
+	assert_true(vstate_snapshot_name_ok("before-upgrade.1_x"));
+	assert_false(vstate_snapshot_name_ok("1abc"));
+	assert_false(vstate_snapshot_name_ok(".a"));
+	assert_false(vstate_snapshot_name_ok("a/b"));
+	assert_false(vstate_snapshot_name_ok(""));
+	for (unsigned k = 0; k < 9; k++) {
+		struct vstate_snapshot sn;
+		struct vstate_disk d = dk;
+		const char *want = NULL;
+		bool twice = false;
+
+		memset(&sn, 0, sizeof(sn));
+		strcpy(sn.name, "snap1");
+		sn.disk[0] = 1;
+		switch (k) {
+		case 0: break;   /* valid */
+		case 1: memset(sn.name, 'a', sizeof(sn.name)); want = "not a snapshot name"; break;
+		case 2: strcpy(sn.name, "../x"); want = "not a snapshot name"; break;
+		case 3: sn.disk[0] = 2; want = "disk 0 out of range"; break;
+		case 4: sn.disk[1] = 1; want = "disk 1 out of range"; break;
+		case 5: sn.disk[0] = 0; want = "no disk has it"; break;
+		case 6: d.readonly = 1; want = "disk 0 is read-only or raw"; break;
+		case 7: d.format = 1; want = "disk 0 is read-only or raw"; break;
+		case 8: twice = true; want = "a second snapshot section"; break;
+		}
+		vstate_writer_init(&w);
+		vstate_add(&w, VSTATE_SEC_CONFIG, 0, &c, sizeof(c));
+		vstate_add(&w, VSTATE_SEC_VCPU, 0, &vc[0], sizeof(vc[0]));
+		vstate_add(&w, VSTATE_SEC_VM, 0, &vmst, sizeof(vmst));
+		vstate_add(&w, VSTATE_SEC_DEVICES, 0, &devs, sizeof(devs));
+		vstate_add(&w, VSTATE_SEC_SNAPSHOT, 0, &sn, sizeof(sn));
+		if (twice)
+			vstate_add(&w, VSTATE_SEC_SNAPSHOT, 0, &sn, sizeof(sn));
+		vstate_add(&w, VSTATE_SEC_DISK, 0, &d, sizeof(d));
+		vstate_add(&w, VSTATE_SEC_VIRTIO, 0, &vio[0], sizeof(vio[0]));
+		vstate_add(&w, VSTATE_SEC_VIRTIO, 1, &vio[1], sizeof(vio[1]));
+		assert_int_equal(vstate_finish(&w), 0);
+		err[0] = 0;
+		if (!want) {
+			struct vstate st;
+			void *copy = aligned_alloc(8, (w.len + 7) / 8 * 8);
+
+			assert_non_null(copy);
+			memcpy(copy, w.buf, w.len);
+			assert_int_equal(vstate_parse(copy, w.len, &st, err, sizeof(err)), 0);
+			assert_non_null(st.snapshot);
+			assert_string_equal(st.snapshot->name, "snap1");
+			assert_int_equal(st.snapshot->disk[0], 1);
+			free(copy);
+		} else {
+			if (parse(w.buf, w.len, err) != -EINVAL)
+				fail_msg("snapshot case %u accepted", k);
+			if (!strstr(err, want))
+				fail_msg("snapshot case %u: '%s' does not say '%s'", k, err, want);
+		}
+		vstate_writer_free(&w);
+	}
+}
+
 /* Truncated anywhere: refused. */
 static void test_truncated(void **state)
 {
@@ -405,6 +477,7 @@ int main(void)
 		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_structure),
 		cmocka_unit_test(test_virtio_sections),
+		cmocka_unit_test(test_snapshot_section),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,6 +29,7 @@ struct virtio_blk {
 	bool throttled;                  /* stopped popping: too many in flight */
 	bool watching;
 	struct virtq_chain chain;        /* scratch for popping */
+	struct virtio_blk_stats st;      /* under the device lock */
 };
 
 struct blk_range {
@@ -44,6 +45,7 @@ struct blk_req {
 	uint16_t head;
 	uint8_t *status;
 	uint32_t written;                /* used length on success */
+	uint8_t counted;                 /* 1 read, 2 write: for the counters */
 	/* discard / write-zeroes: ranges done one after another */
 	unsigned nr_ranges, cur_range;
 	struct blk_range ranges[VIRTIO_BLK_MAX_SEGS];
@@ -69,6 +71,13 @@ static void req_finish(struct blk_req *r, uint8_t status, uint32_t written)
 	struct virtio_blk *b = r->blk;
 
 	if (r->generation == b->generation) {
+		if (status == VIRTIO_BLK_S_OK && r->counted == 1) {
+			b->st.read_ops++;
+			b->st.read_bytes += r->io.len;
+		} else if (status == VIRTIO_BLK_S_OK && r->counted == 2) {
+			b->st.write_ops++;
+			b->st.write_bytes += r->io.len;
+		}
 		*r->status = status;
 		virtq_push(&b->vdev.vq[0], r->head, written);
 	}
@@ -255,6 +264,7 @@ static int blk_handle(struct virtio_blk *b, const struct virtq_chain *c)
 		r->io.op = in ? BLK_OP_READ : BLK_OP_WRITE;
 		r->io.offset = hdr.sector * 512;
 		r->io.len = data_len;
+		r->counted = in ? 1 : 2;
 		if (in)
 			r->written = (uint32_t)data_len + 1;
 		if (data_len == 0) {
@@ -338,6 +348,18 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 {
 	if (q == 0)
 		blk_process(to_blk(d));
+}
+
+struct blk_backend *virtio_blk_backend(struct virtio_dev *d)
+{
+	return to_blk(d)->be;
+}
+
+void virtio_blk_get_stats(struct virtio_dev *d, struct virtio_blk_stats *s)
+{
+	virtio_dev_lock(d);
+	*s = to_blk(d)->st;
+	virtio_dev_unlock(d);
 }
 
 void virtio_blk_complete(struct virtio_dev *d)

@@ -62,6 +62,16 @@ void virtio_blk_complete(struct virtio_dev *d);
 /* Wait until no request is in flight (tests, shutdown, snapshots). */
 void virtio_blk_drain(struct virtio_dev *d);
 
+/* Requests completed successfully (GET /metrics): reads and writes of
+ * data, not flushes, discards or write-zeroes. */
+struct virtio_blk_stats {
+	uint64_t read_ops, read_bytes, write_ops, write_bytes;
+};
+void virtio_blk_get_stats(struct virtio_dev *d, struct virtio_blk_stats *s);
+
+/* The device's back end (snapshots: with no request in flight). */
+struct blk_backend *virtio_blk_backend(struct virtio_dev *d);
+
 /* Requests in flight right now. */
 unsigned virtio_blk_inflight(const struct virtio_dev *d);
 

@@ -51,6 +51,14 @@ struct blk_io {
 
 struct blk_backend;
 
+/* Internal snapshots of an image (PUT /vm/snapshot, --restore). */
+enum blk_snap_op {
+	BLK_SNAP_FIND,     /* 1 and *size (the snapshot's disk size), or 0 */
+	BLK_SNAP_CREATE,   /* flush, then take it */
+	BLK_SNAP_APPLY,    /* revert the image to it (b->size follows) */
+	BLK_SNAP_DELETE,
+};
+
 struct blk_backend_ops {
 	/* Synchronous: do io now and return 0 or -errno (done() is not
 	 * called); transfers are complete or fail. */
@@ -64,6 +72,12 @@ struct blk_backend_ops {
 	/* Run done() for every finished request; returns how many. */
 	int (*complete)(struct blk_backend *b);
 	void (*close)(struct blk_backend *b);
+	/* Internal snapshots (optional: qcow2 images), with no request in
+	 * flight: @op on the snapshot named @name.  0 (FIND: 0 or 1) or
+	 * -errno with the reason in @err; -ENOTSUP for an image format
+	 * without them. */
+	int (*snapshot)(struct blk_backend *b, enum blk_snap_op op, const char *name,
+			uint64_t *size, char *err, size_t errlen);
 };
 
 struct blk_backend {

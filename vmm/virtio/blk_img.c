@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -226,9 +227,65 @@ static void img_open_error(const char *path, const char *format, bool ro, int re
 		verr("disk image %s (format=%s): %s", path, format, err);
 }
 
+static int img_snapshot(struct blk_backend *b, enum blk_snap_op op, const char *name,
+			uint64_t *size, char *err, size_t errlen)
+{
+	struct vimg *img = to_img(b)->img;
+	struct vimg_snapshot *list = NULL;
+	int n = 0, r = 0;
+
+	if (strcmp(b->format, "qcow2")) {
+		snprintf(err, errlen, "a %s image has no internal snapshots", b->format);
+		return -ENOTSUP;
+	}
+	switch (op) {
+	case BLK_SNAP_FIND:
+		r = vimg_snapshot_list(img, &list, &n);
+		if (r < 0)
+			break;
+		r = 0;
+		for (int i = 0; i < n && !r; i++)
+			if (!strcmp(list[i].name, name)) {
+				*size = list[i].disk_size;
+				r = 1;
+			}
+		free(list);
+		return r;
+	case BLK_SNAP_CREATE:
+		if (b->read_only) {
+			snprintf(err, errlen, "the image is read-only");
+			return -EROFS;
+		}
+		r = vimg_flush(img);
+		if (r >= 0)
+			r = vimg_snapshot_create(img, name);
+		if (r >= 0)
+			r = vimg_flush(img);
+		break;
+	case BLK_SNAP_APPLY:
+		r = vimg_snapshot_apply(img, name);
+		if (r >= 0)
+			r = vimg_flush(img);
+		b->size = vimg_size(img);
+		break;
+	case BLK_SNAP_DELETE:
+		r = vimg_snapshot_delete(img, name);
+		if (r >= 0)
+			r = vimg_flush(img);
+		break;
+	}
+	if (r < 0) {
+		const char *m = vimg_errmsg(img);
+
+		snprintf(err, errlen, "%s", m && *m ? m : strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
 static const struct blk_backend_ops img_ops = {
 	.run = img_run, .submit = img_submit, .event_fd = img_event_fd,
-	.complete = img_complete, .close = img_close,
+	.complete = img_complete, .close = img_close, .snapshot = img_snapshot,
 };
 
 int blk_img_open(const char *path, const char *format, unsigned flags,

@@ -299,6 +299,10 @@ static void raw_close(struct blk_backend *b)
 	}
 #endif
 	blk_done_destroy(&r->dq);
+	/* What the guest wrote is on disk when vireo-vmm ends (a stop signal,
+	 * PUT /vm/poweroff), as a qcow2 image's final flush does. */
+	if (r->fd >= 0 && !r->b.read_only && fdatasync(r->fd) < 0 && errno != EINVAL)
+		verr("disk image %s: final flush failed: %s", r->path, strerror(errno));
 	if (r->fd >= 0)
 		close(r->fd);
 	free(r->path);
