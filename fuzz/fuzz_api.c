@@ -136,7 +136,7 @@ static const struct api_ops fz_ops = {
 
 static const int fz_rets[] = {
 	0, -EALREADY, -ESHUTDOWN, -EBUSY, -ENODEV, -ERANGE, -EIO, -ETIMEDOUT, -ENOTSUP,
-	-ENOENT, -EEXIST,
+	-ENOENT, -EEXIST, -EINPROGRESS,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

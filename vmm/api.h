@@ -81,8 +81,9 @@ struct api_metrics {
  * What the dispatcher asks of the VM.  Each returns 0 or -errno:
  * -EALREADY (already paused / running: 409), -ESHUTDOWN (the VM is
  * stopping or between two runs: 409), -EBUSY (not in this state, e.g. a
- * shutdown while paused: 409), -ENODEV (no such device: 404), -ERANGE
- * (a value the VM refuses: 400), anything else 500.
+ * shutdown while paused: 409), -EINPROGRESS (pause, resume, save or
+ * snapshot while a migration is active: 409), -ENODEV (no such device:
+ * 404), -ERANGE (a value the VM refuses: 400), anything else 500.
  */
 struct api_ops {
 	int (*info)(void *opaque, struct api_vm_info *out);
@@ -104,7 +105,8 @@ struct api_ops {
 	int (*snapshot)(void *opaque, const char *name, const char *dir, char *msg,
 			size_t msglen);
 	/* PUT /vm/poweroff: stop the VM at once (as SIGTERM, the guest not
-	 * asked), vireo-vmm then exits 0. */
+	 * asked), vireo-vmm then exits 0; a migration under way is
+	 * cancelled first. */
 	int (*poweroff)(void *opaque);
 	/* GET /metrics: fill @out (zeroed by the caller). */
 	int (*metrics)(void *opaque, struct api_metrics *out);

@@ -268,6 +268,8 @@ static int api_op_snapshot(void *opaque, const char *name, const char *dir, char
 	int r = -ESHUTDOWN;
 
 	(void)opaque;
+	if (migrate_active())
+		return -EINPROGRESS;
 	pthread_mutex_lock(&api.bind_lock);
 	if (api.vm && !runstate_stopping(&api.vm->rs)) {
 		r = vm_pause(api.vm, API_PAUSE_TIMEOUT_MS);
@@ -292,6 +294,11 @@ static int api_op_poweroff(void *opaque)
 	(void)opaque;
 	pthread_mutex_lock(&api.bind_lock);
 	if (api.vm && !runstate_stopping(&api.vm->rs)) {
+		/* A migration under way is cancelled first: the VM stops here
+		 * and runs nowhere (main.c's migrate_unbind waits for the
+		 * migration thread). */
+		if (migrate_cancel() == 0)
+			vinfo("PUT /vm/poweroff: cancelling the migration");
 		vinfo("PUT /vm/poweroff: stopping the VM");
 		runstate_request_stop(&api.vm->rs, VM_STOP_API_POWEROFF, 0);
 		r = 0;

@@ -590,6 +590,10 @@ static void test_migrate(void **state)
 	F.ret = -EINPROGRESS;
 	assert_error(req("PUT", "/vm/pause", NULL), 409);
 	assert_non_null(strstr(resp, "migration is active"));
+	assert_error(req("PUT", "/vm/save", "{\"dir\": \"/tmp/s\"}"), 409);
+	assert_non_null(strstr(resp, "migration is active"));
+	assert_error(req("PUT", "/vm/snapshot", "{\"name\": \"s1\"}"), 409);
+	assert_non_null(strstr(resp, "migration is active"));
 }
 
 static void test_migrate_bad(void **state)
