@@ -175,6 +175,10 @@ static int mig_rx_state(struct mig_rx *rx, const struct mig_rec_hdr *h, const vo
 	rx->state_len = h->len;
 	if (vstate_parse(rx->state, rx->state_len, &rx->st, e, sizeof(e)))
 		return mig_err(err, errlen, "state: %s", e);
+	/* A snapshot's section would have the target revert its disks to an
+	 * internal snapshot; the source never sends one. */
+	if (rx->st.snapshot)
+		return mig_err(err, errlen, "state: a snapshot section (a migration has none)");
 	if (memcmp(rx->st.config, &rx->config, sizeof(rx->config)))
 		return mig_err(err, errlen, "state: its configuration differs from the stream's");
 	return 0;
