@@ -12,7 +12,9 @@
 # one that does not converge (auto-converge throttles the vCPUs, then it
 # gives up) and one whose target is killed leave the source running, which then
 # finishes correctly; a garbage stream, a wrong version and a truncated
-# stream on --incoming are one clear error each, the guest never running.
+# stream on --incoming are one clear error each, the guest never running;
+# during a migration save and snapshot answer 409, GET /metrics answers,
+# and PUT /vm/poweroff cancels it and stops the source.
 set -u
 vmm=$1 guest=$2 cpus=$3 transport=$4
 want=$(python3 -c "
@@ -113,6 +115,12 @@ sleep 1
 call GET /migrate; expect 200
 grep -q '"state":"active"' <<<"$body" || fail "not active after 1 s"
 call PUT /vm/pause; expect 409
+call PUT /vm/save "{\"dir\": \"$dir/save\"}"; expect 409
+call PUT /vm/snapshot '{"name": "s1"}'; expect 409
+[ -e "$dir/save" ] && fail "a save during a migration"
+call GET /metrics; expect 200
+grep -q '^vireo_vcpu_exits_total{vcpu="0",reason="io"} [1-9]' <<<"$body" ||
+	fail "GET /metrics during a migration: $body"
 call DELETE /migrate; expect 204
 wait_state cancelled
 call DELETE /migrate; expect 409
@@ -123,6 +131,29 @@ finish $spid source2 0
 grep -q "^checksum $want over 16384 words: ok$" "$dir/source2.out" ||
 	fail "source2 after a cancel: expected 'checksum $want over 16384 words: ok'"
 grep -q "cancelled: the VM runs on" "$dir/source2.err" || fail "source2 does not say it runs on"
+
+# 2a. PUT /vm/poweroff during a migration cancels it, then stops the
+#    VM: the source exits 0 without finishing the guest, the target
+#    says the stream was cut and never runs.
+u=$(uri target5)
+"$vmm" "${boot[@]}" --incoming "$u" </dev/null >"$dir/target5.out" 2>"$dir/target5.err" &
+tpid=$!; pids+=($tpid)
+wait_for $tpid "$dir/target5.err" "waiting for a migration"
+"$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null \
+	>"$dir/source5.out" 2>"$dir/source5.err" &
+spid=$!; pids+=($spid)
+wait_for $spid "$dir/source5.out" "^round 2$"
+call PUT /migrate "{\"uri\": \"$u\", \"bandwidth_mbps\": 8}"; expect 202
+sleep 1
+call PUT /vm/poweroff; expect 204
+finish $spid source5 0
+grep -q "PUT /vm/poweroff: cancelling the migration" "$dir/source5.err" ||
+	fail "source5: the poweroff did not cancel the migration"
+grep -q "migrated to" "$dir/source5.err" && fail "source5 migrated after a poweroff"
+grep -q "checksum" "$dir/source5.out" && fail "source5 ran on after a poweroff"
+finish $tpid target5 1
+[ -s "$dir/target5.out" ] && fail "target5: the guest ran"
+echo "poweroff during a migration: $(grep -c error "$dir/target5.err") error line on the target"
 
 # 2b. A guest dirtying faster than a capped link (10 MB/s) with a 1 ms
 #    limit: the vCPUs are throttled, and (rounds limited to 3 by a test
