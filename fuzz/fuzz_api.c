@@ -68,6 +68,33 @@ static int fz_save(void *o, const char *dir, bool exit_after, char *msg, size_t 
 	return fz_ret;
 }
 
+static int fz_mstart(void *o, const struct migrate_params *p, char *msg, size_t msglen)
+{
+	(void)o;
+	/* The dispatcher checks the URI before asking the VM. */
+	if (!p->uri[0] || strlen(p->uri) >= sizeof(p->uri) || !p->downtime_ms)
+		abort();
+	if (fz_ret && (fz_ret & 1))
+		snprintf(msg, msglen, "fuzz: %s", p->uri);
+	return fz_ret;
+}
+
+static int fz_mget(void *o, struct migrate_status *out)
+{
+	(void)o;
+	memset(out, 0, sizeof(*out));
+	out->state = (enum migrate_state)((unsigned)-fz_ret % 5);
+	snprintf(out->uri, sizeof(out->uri), "tcp:127.0.0.1:1");
+	snprintf(out->error, sizeof(out->error), "fuzz");
+	return fz_ret == -EIO ? fz_ret : 0;
+}
+
+static int fz_mcancel(void *o)
+{
+	(void)o;
+	return fz_ret;
+}
+
 static int fz_snapshot(void *o, const char *name, const char *dir, char *msg, size_t msglen)
 {
 	(void)o;
@@ -104,11 +131,12 @@ static int fz_metrics(void *o, struct api_metrics *m)
 
 static const struct api_ops fz_ops = {
 	fz_info, fz_op, fz_op, fz_op, fz_bset, fz_bget, fz_save, fz_snapshot, fz_op, fz_metrics,
+	fz_mstart, fz_mget, fz_mcancel,
 };
 
 static const int fz_rets[] = {
 	0, -EALREADY, -ESHUTDOWN, -EBUSY, -ENODEV, -ERANGE, -EIO, -ETIMEDOUT, -ENOTSUP,
-	-ENOENT, -EEXIST,
+	-ENOENT, -EEXIST, -EINPROGRESS,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

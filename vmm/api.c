@@ -68,6 +68,10 @@ static void api_op_error(struct api_reply *r, int err, const char *what)
 		snprintf(msg, sizeof(msg), "%s: not while the VM is paused", what);
 		api_error(r, 409, msg);
 		break;
+	case -EINPROGRESS:
+		snprintf(msg, sizeof(msg), "%s: not while a migration is active", what);
+		api_error(r, 409, msg);
+		break;
 	case -ENODEV:
 		snprintf(msg, sizeof(msg), "%s: the VM has no balloon (--balloon)", what);
 		api_error(r, 404, msg);
@@ -482,6 +486,168 @@ static void api_save_result(struct api_reply *r, int e, const char *msg, const c
 	}
 }
 
+/* PUT /migrate's limits. */
+#define API_MIGRATE_DOWNTIME_MAX 60000u
+#define API_MIGRATE_BANDWIDTH_MAX 1000000u   /* Mbit/s */
+
+static bool api_uri_ok(const char *s, size_t len)
+{
+	if (len >= sizeof(((struct migrate_params *)0)->uri) || strlen(s) != len)
+		return false;
+	if (!strncmp(s, "unix:", 5))
+		return len > 5 && len - 5 <= 107;
+	if (!strncmp(s, "tcp:", 4)) {
+		const char *c = strrchr(s + 4, ':');
+		char *end;
+		unsigned long port;
+
+		if (!c || c == s + 4)
+			return false;
+		port = strtoul(c + 1, &end, 10);
+		return c[1] && !*end && port > 0 && port < 65536;
+	}
+	return false;
+}
+
+/* An integer field in [@lo, @hi]: 0, 1 when absent, -1 with a 400 set. */
+static int api_int_field(struct api_reply *r, struct json_object *o, const char *name,
+			 uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	struct json_object *v;
+	char text[160];
+	int64_t x;
+
+	if (!json_object_object_get_ex(o, name, &v))
+		return 1;
+	if (!json_object_is_type(v, json_type_int) ||
+	    (x = json_object_get_int64(v)) < (int64_t)lo || (uint64_t)x > hi) {
+		snprintf(text, sizeof(text), "%s must be an integer from %llu to %llu", name,
+			 (unsigned long long)lo, (unsigned long long)hi);
+		api_error(r, 400, text);
+		return -1;
+	}
+	*out = (uint64_t)x;
+	return 0;
+}
+
+static void api_put_migrate(const struct api_ctx *c, struct api_reply *r, const char *body,
+			    size_t len)
+{
+	struct json_object *o = api_parse_object(r, body, len), *u = NULL;
+	struct migrate_params p = { .downtime_ms = 300 };
+	char msg[256] = "", text[320];
+	uint64_t v;
+	int e;
+
+	if (!o)
+		return;
+	json_object_object_foreach(o, key, val) {
+		(void)val;
+		if (strcmp(key, "uri") && strcmp(key, "downtime_ms") &&
+		    strcmp(key, "bandwidth_mbps")) {
+			snprintf(text, sizeof(text), "unknown field '%.64s' (only uri, downtime_ms "
+				 "and bandwidth_mbps)", key);
+			json_object_put(o);
+			api_error(r, 400, text);
+			return;
+		}
+	}
+	if (!json_object_object_get_ex(o, "uri", &u)) {
+		json_object_put(o);
+		api_error(r, 400, "uri is required");
+		return;
+	}
+	if (!json_object_is_type(u, json_type_string) ||
+	    !api_uri_ok(json_object_get_string(u), (size_t)json_object_get_string_len(u))) {
+		json_object_put(o);
+		api_error(r, 400, "uri must be tcp:ADDR:PORT or unix:PATH (at most 127 bytes)");
+		return;
+	}
+	snprintf(p.uri, sizeof(p.uri), "%s", json_object_get_string(u));
+	e = api_int_field(r, o, "downtime_ms", 1, API_MIGRATE_DOWNTIME_MAX, &v);
+	if (e == 0)
+		p.downtime_ms = (unsigned)v;
+	if (e >= 0) {
+		e = api_int_field(r, o, "bandwidth_mbps", 1, API_MIGRATE_BANDWIDTH_MAX, &v);
+		if (e == 0)
+			p.bandwidth_mbps = v;
+	}
+	json_object_put(o);
+	if (e < 0)
+		return;
+	e = c->ops->migrate_start(c->opaque, &p, msg, sizeof(msg));
+	if (!e) {
+		api_ok(r, 202, NULL);
+		return;
+	}
+	if (e == -EBUSY) {
+		api_error(r, 409, "PUT /migrate: a migration is already active");
+	} else if (msg[0]) {
+		snprintf(text, sizeof(text), "PUT /migrate: %s", msg);
+		api_error(r, e == -ENOTSUP || e == -ESHUTDOWN ? 409 : 500, text);
+	} else {
+		api_op_error(r, e, "PUT /migrate");
+	}
+}
+
+static void api_get_migrate(const struct api_ctx *c, struct api_reply *r)
+{
+	struct migrate_status s;
+	struct json_object *o;
+	int e = c->ops->migrate_get(c->opaque, &s);
+
+	if (e) {
+		api_op_error(r, e, "GET /migrate");
+		return;
+	}
+	o = json_object_new_object();
+	if (!o) {
+		api_error(r, 500, "out of memory");
+		return;
+	}
+	json_object_object_add(o, "state", json_object_new_string(migrate_state_name(s.state)));
+	if (s.state != MIGRATE_NONE) {
+		json_object_object_add(o, "uri", json_object_new_string(s.uri));
+		json_object_object_add(o, "bytes_sent", json_object_new_uint64(s.bytes_sent));
+		json_object_object_add(o, "bytes_remaining",
+				       json_object_new_uint64(s.bytes_remaining));
+		json_object_object_add(o, "rounds", json_object_new_uint64(s.rounds));
+		json_object_object_add(o, "pages", json_object_new_uint64(s.pages));
+		json_object_object_add(o, "zero_pages", json_object_new_uint64(s.zero_pages));
+		json_object_object_add(o, "dirty_rate_bps", json_object_new_uint64(s.dirty_rate));
+		json_object_object_add(o, "bandwidth_bps", json_object_new_uint64(s.bandwidth));
+		json_object_object_add(o, "expected_downtime_ms",
+				       json_object_new_uint64(s.expected_downtime_ms));
+		json_object_object_add(o, "throttle_percent",
+				       json_object_new_uint64(s.throttle_percent));
+		json_object_object_add(o, "downtime_ms", s.state == MIGRATE_COMPLETED
+				       ? json_object_new_uint64(s.downtime_ms) : NULL);
+		json_object_object_add(o, "total_ms", s.state == MIGRATE_ACTIVE ? NULL
+				       : json_object_new_uint64(s.total_ms));
+		if (s.state == MIGRATE_FAILED || s.state == MIGRATE_CANCELLED)
+			json_object_object_add(o, "error", json_object_new_string(s.error));
+	}
+	api_ok(r, 200, o);
+}
+
+static void api_delete_migrate(const struct api_ctx *c, struct api_reply *r,
+			       const char *body, size_t len)
+{
+	int e;
+
+	if (len && !api_blank(body, len)) {
+		api_error(r, 400, "DELETE /migrate takes no body");
+		return;
+	}
+	e = c->ops->migrate_cancel(c->opaque);
+	if (!e)
+		api_ok(r, 204, NULL);
+	else if (e == -EALREADY)
+		api_error(r, 409, "DELETE /migrate: no migration is active");
+	else
+		api_op_error(r, e, "DELETE /migrate");
+}
+
 /* ---- GET /metrics ---- */
 
 struct api_buf {
@@ -646,21 +812,22 @@ const char *api_content_type(const char *path, unsigned status)
 /* The endpoints: a path and the methods it takes. */
 enum api_ep {
 	EP_VM, EP_PAUSE, EP_RESUME, EP_SHUTDOWN, EP_POWEROFF, EP_BALLOON, EP_SAVE,
-	EP_SNAPSHOT, EP_METRICS, EP_NONE
+	EP_SNAPSHOT, EP_METRICS, EP_MIGRATE, EP_NONE
 };
 static const struct {
 	const char *path;
-	bool get, put;
+	bool get, put, del;
 } api_eps[] = {
-	[EP_VM] = { "/vm", true, false },
-	[EP_PAUSE] = { "/vm/pause", false, true },
-	[EP_RESUME] = { "/vm/resume", false, true },
-	[EP_SHUTDOWN] = { "/vm/shutdown", false, true },
-	[EP_POWEROFF] = { "/vm/poweroff", false, true },
-	[EP_BALLOON] = { "/vm/balloon", true, true },
-	[EP_SAVE] = { "/vm/save", false, true },
-	[EP_SNAPSHOT] = { "/vm/snapshot", false, true },
-	[EP_METRICS] = { "/metrics", true, false },
+	[EP_VM] = { "/vm", true, false, false },
+	[EP_PAUSE] = { "/vm/pause", false, true, false },
+	[EP_RESUME] = { "/vm/resume", false, true, false },
+	[EP_SHUTDOWN] = { "/vm/shutdown", false, true, false },
+	[EP_POWEROFF] = { "/vm/poweroff", false, true, false },
+	[EP_BALLOON] = { "/vm/balloon", true, true, false },
+	[EP_SAVE] = { "/vm/save", false, true, false },
+	[EP_SNAPSHOT] = { "/vm/snapshot", false, true, false },
+	[EP_METRICS] = { "/metrics", true, false, false },
+	[EP_MIGRATE] = { "/migrate", true, true, true },
 };
 
 void api_handle(const struct api_ctx *c, const char *method, const char *path,
@@ -668,7 +835,7 @@ void api_handle(const struct api_ctx *c, const char *method, const char *path,
 {
 	struct api_reply r = { 0, NULL };
 	enum api_ep ep = EP_NONE;
-	bool get, put;
+	bool get, put, del;
 
 	if (!body)
 		len = len > API_BODY_MAX ? len : 0;
@@ -677,10 +844,13 @@ void api_handle(const struct api_ctx *c, const char *method, const char *path,
 			ep = (enum api_ep)i;
 	get = method && !strcmp(method, "GET");
 	put = method && !strcmp(method, "PUT");
+	del = method && !strcmp(method, "DELETE");
 	if (ep == EP_NONE) {
 		api_error(&r, 404, "no such path");
-	} else if (!(get && api_eps[ep].get) && !(put && api_eps[ep].put)) {
-		api_error(&r, 405, api_eps[ep].get && api_eps[ep].put ? "use GET or PUT"
+	} else if (!(get && api_eps[ep].get) && !(put && api_eps[ep].put) &&
+		   !(del && api_eps[ep].del)) {
+		api_error(&r, 405, api_eps[ep].del ? "use GET, PUT or DELETE"
+				   : api_eps[ep].get && api_eps[ep].put ? "use GET or PUT"
 				   : api_eps[ep].get ? "use GET" : "use PUT");
 	} else if (len > API_BODY_MAX) {
 		api_error(&r, 413, "the body is too large (at most 64 KiB)");
@@ -706,6 +876,14 @@ void api_handle(const struct api_ctx *c, const char *method, const char *path,
 		case EP_SAVE: api_put_save(c, &r, body, len); break;
 		case EP_SNAPSHOT: api_put_snapshot(c, &r, body, len); break;
 		case EP_METRICS: api_get_metrics(c, &r); break;
+		case EP_MIGRATE:
+			if (get)
+				api_get_migrate(c, &r);
+			else if (put)
+				api_put_migrate(c, &r, body, len);
+			else
+				api_delete_migrate(c, &r, body, len);
+			break;
 		default: break;
 		}
 	}

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "migrate.h"
 #include "virtio/balloon.h"
 
 /* Requests with a larger body are answered 413. */
@@ -80,8 +81,9 @@ struct api_metrics {
  * What the dispatcher asks of the VM.  Each returns 0 or -errno:
  * -EALREADY (already paused / running: 409), -ESHUTDOWN (the VM is
  * stopping or between two runs: 409), -EBUSY (not in this state, e.g. a
- * shutdown while paused: 409), -ENODEV (no such device: 404), -ERANGE
- * (a value the VM refuses: 400), anything else 500.
+ * shutdown while paused: 409), -EINPROGRESS (pause, resume, save or
+ * snapshot while a migration is active: 409), -ENODEV (no such device:
+ * 404), -ERANGE (a value the VM refuses: 400), anything else 500.
  */
 struct api_ops {
 	int (*info)(void *opaque, struct api_vm_info *out);
@@ -103,10 +105,19 @@ struct api_ops {
 	int (*snapshot)(void *opaque, const char *name, const char *dir, char *msg,
 			size_t msglen);
 	/* PUT /vm/poweroff: stop the VM at once (as SIGTERM, the guest not
-	 * asked), vireo-vmm then exits 0. */
+	 * asked), vireo-vmm then exits 0; a migration under way is
+	 * cancelled first. */
 	int (*poweroff)(void *opaque);
 	/* GET /metrics: fill @out (zeroed by the caller). */
 	int (*metrics)(void *opaque, struct api_metrics *out);
+	/* PUT /migrate: start a live migration (migrate.h); -EBUSY when one
+	 * is active (409), -ENOTSUP when this VM cannot migrate (409, @msg
+	 * says why).  GET /migrate: the last one's status.  DELETE /migrate:
+	 * cancel; -EALREADY when none is active (409). */
+	int (*migrate_start)(void *opaque, const struct migrate_params *p, char *msg,
+			     size_t msglen);
+	int (*migrate_get)(void *opaque, struct migrate_status *out);
+	int (*migrate_cancel)(void *opaque);
 };
 
 struct api_ctx {

@@ -38,6 +38,7 @@
 
 #include "api.h"
 #include "filters.h"
+#include "migrate.h"
 #include "options.h"
 #include "sandbox.h"
 #include "snapshot.h"
@@ -85,6 +86,8 @@ static int api_op_pause(void *opaque)
 	int r = -ESHUTDOWN;
 
 	(void)opaque;
+	if (migrate_active())
+		return -EINPROGRESS;
 	pthread_mutex_lock(&api.bind_lock);
 	if (api.vm)
 		r = vm_pause(api.vm, API_PAUSE_TIMEOUT_MS);
@@ -97,6 +100,8 @@ static int api_op_resume(void *opaque)
 	int r = -ESHUTDOWN;
 
 	(void)opaque;
+	if (migrate_active())
+		return -EINPROGRESS;
 	pthread_mutex_lock(&api.bind_lock);
 	if (api.vm)
 		r = vm_resume(api.vm);
@@ -217,6 +222,8 @@ static int api_op_save(void *opaque, const char *dir, bool exit_after, char *msg
 	int r = -ESHUTDOWN;
 
 	(void)opaque;
+	if (migrate_active())
+		return -EINPROGRESS;
 	pthread_mutex_lock(&api.bind_lock);
 	if (api.vm && !runstate_stopping(&api.vm->rs)) {
 		r = vm_pause(api.vm, API_PAUSE_TIMEOUT_MS);
@@ -261,6 +268,8 @@ static int api_op_snapshot(void *opaque, const char *name, const char *dir, char
 	int r = -ESHUTDOWN;
 
 	(void)opaque;
+	if (migrate_active())
+		return -EINPROGRESS;
 	pthread_mutex_lock(&api.bind_lock);
 	if (api.vm && !runstate_stopping(&api.vm->rs)) {
 		r = vm_pause(api.vm, API_PAUSE_TIMEOUT_MS);
@@ -285,12 +294,63 @@ static int api_op_poweroff(void *opaque)
 	(void)opaque;
 	pthread_mutex_lock(&api.bind_lock);
 	if (api.vm && !runstate_stopping(&api.vm->rs)) {
+		/* A migration under way is cancelled first: the VM stops here
+		 * and runs nowhere (main.c's migrate_unbind waits for the
+		 * migration thread). */
+		if (migrate_cancel() == 0)
+			vinfo("PUT /vm/poweroff: cancelling the migration");
 		vinfo("PUT /vm/poweroff: stopping the VM");
 		runstate_request_stop(&api.vm->rs, VM_STOP_API_POWEROFF, 0);
 		r = 0;
 	}
 	pthread_mutex_unlock(&api.bind_lock);
 	return r;
+}
+
+/* PUT /migrate: the job goes to the migration thread (migrate.c); this
+ * thread does not wait for it. */
+static int api_op_migrate_start(void *opaque, const struct migrate_params *p, char *msg,
+				size_t msglen)
+{
+	int r = -ESHUTDOWN;
+
+	(void)opaque;
+	pthread_mutex_lock(&api.bind_lock);
+	if (api.vm && !runstate_stopping(&api.vm->rs)) {
+		r = 0;
+		if (sandbox_active()) {
+			snprintf(msg, msglen, "a sandboxed VM cannot connect to the target "
+				 "(start it with --sandbox=off)");
+			r = -ENOTSUP;
+		}
+		for (unsigned i = 0; i < api.vm->dev.nr_virtio && !r; i++) {
+			struct virtio_dev *vd = virtio_pci_vdev(api.vm->dev.virtio[i]);
+			uint16_t id = vd->ops->device_id;
+
+			if (id != VIRTIO_ID_BLOCK && id != VIRTIO_ID_CONSOLE && id != VIRTIO_ID_RNG) {
+				snprintf(msg, msglen, "%s cannot be migrated: only virtio-blk, "
+					 "virtio-console and virtio-rng devices are", vd->name);
+				r = -ENOTSUP;
+			}
+		}
+		if (!r)
+			r = migrate_start(api.vm, p);
+	}
+	pthread_mutex_unlock(&api.bind_lock);
+	return r;
+}
+
+static int api_op_migrate_get(void *opaque, struct migrate_status *out)
+{
+	(void)opaque;
+	migrate_get(out);
+	return 0;
+}
+
+static int api_op_migrate_cancel(void *opaque)
+{
+	(void)opaque;
+	return migrate_cancel();
 }
 
 /* A device's id: its name after "virtio-xxx ". */
@@ -380,6 +440,8 @@ static const struct api_ops api_vm_ops = {
 	.info = api_op_info, .pause = api_op_pause, .resume = api_op_resume,
 	.shutdown = api_op_shutdown, .balloon_set = api_op_balloon_set,
 	.balloon_get = api_op_balloon_get, .save = api_op_save,
+	.migrate_start = api_op_migrate_start, .migrate_get = api_op_migrate_get,
+	.migrate_cancel = api_op_migrate_cancel,
 	.snapshot = api_op_snapshot, .poweroff = api_op_poweroff, .metrics = api_op_metrics,
 };
 static const struct api_ctx api_ctx = { &api_vm_ops, NULL };
@@ -642,9 +704,13 @@ int api_server_start(void)
 
 	if (!api.mhd)
 		return 0;
+	e = migrate_thread_start();
+	if (e)
+		return e;
 	e = pthread_create(&api.thread, NULL, api_thread, NULL);
 	if (e) {
 		verr("cannot start the API thread: %s", strerror(e));
+		migrate_thread_stop();
 		return -e;
 	}
 	api.started = true;
@@ -662,6 +728,7 @@ void api_server_close(void)
 		}
 		pthread_join(api.thread, NULL);
 		api.started = false;
+		migrate_thread_stop();
 	}
 	if (api.mhd)
 		MHD_stop_daemon(api.mhd);   /* closes the listening socket */

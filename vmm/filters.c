@@ -136,6 +136,17 @@ static const char *const sys_api[] = {
 	"accept4", "recvfrom", "sendto", "sendmsg", "shutdown", "poll", "epoll_wait",
 	"epoll_ctl", END,
 };
+/* The migration thread (PUT /migrate, migrate.c): its connection to the
+ * target; the builder has them too (the thread starts under its filter). */
+static const char *const sys_migrate[] = {
+	"socket", "connect", "setsockopt", "sendto", "sendmsg", "recvfrom", "shutdown",
+	"poll", "ppoll", END,
+};
+/* Dirty logging for the migration, on the event loop (vm_call). */
+static const unsigned long ioctl_migrate[] = {
+	KVM_SET_USER_MEMORY_REGION, KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG,
+	KVM_CHECK_EXTENSION, KVM_ENABLE_CAP, 0,
+};
 /* Without the sandbox the builder (main thread) removes the socket at
  * the end; with it, the monitor does. */
 static const char *const sys_builder_api[] = { "unlink", END };
@@ -208,6 +219,7 @@ static const struct role_def roles[VMM_ROLE_COUNT] = {
 		.ioctls = { ioctl_runtime, ioctl_vcpu } },
 	[VMM_ROLE_IO] = { .name = "io", .sys = { sys_base, sys_io } },
 	[VMM_ROLE_API] = { .name = "api", .sys = { sys_base, sys_api } },
+	[VMM_ROLE_MIGRATE] = { .name = "migrate", .sys = { sys_base, sys_migrate } },
 	[VMM_ROLE_MONITOR] = { .name = "monitor", .sys = { sys_monitor } },
 	[VMM_ROLE_WATCHDOG] = { .name = "watchdog", .sys = { sys_base, sys_watchdog },
 		.ioctls = { ioctl_terminal } },
@@ -306,8 +318,13 @@ static int filters_compile(enum vmm_role role, uint32_t deflt)
 			r = filters_add(ctx, sys_monitor_save[i], &nsys);
 		if (role == VMM_ROLE_MONITOR)
 			open_allowed = true;
-		/* The save, on the event loop. */
+		/* The builder starts the migration thread. */
+		for (unsigned i = 0; role == VMM_ROLE_BUILDER && sys_migrate[i] && !r; i++)
+			r = filters_add(ctx, sys_migrate[i], &nsys);
+		/* The save and the migration's dirty log, on the event loop. */
 		if (role == VMM_ROLE_BUILDER || role == VMM_ROLE_LOOP) {
+			for (unsigned i = 0; ioctl_migrate[i] && !r; i++)
+				r = filters_add_ioctl(ctx, ioctl_migrate[i], &nioctl);
 			for (unsigned i = 0; sys_save[i] && !r; i++)
 				r = filters_add(ctx, sys_save[i], &nsys);
 			for (unsigned i = 0; ioctl_save[i] && !r; i++)

@@ -16,6 +16,7 @@ enum vmm_role {
 	VMM_ROLE_VCPU,       /* vCPU threads: KVM_RUN and device exits */
 	VMM_ROLE_IO,         /* disk I/O workers (blk_raw, lib/img aio) */
 	VMM_ROLE_API,        /* the control API's thread (api_server.c) */
+	VMM_ROLE_MIGRATE,    /* the migration thread (migrate.c, PUT /migrate) */
 	VMM_ROLE_MONITOR,    /* the sandbox's monitor process (sandbox.c) */
 	VMM_ROLE_WATCHDOG,   /* signals and the stop deadline (watchdog.c) */
 	VMM_ROLE_COUNT,

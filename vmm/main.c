@@ -15,6 +15,7 @@
 #include "api.h"
 #include "filters.h"
 #include "hold.h"
+#include "migrate.h"
 #include "options.h"
 #include "sandbox.h"
 #include "snapshot.h"
@@ -101,7 +102,7 @@ static unsigned main_filter_extras(const struct vmm_opts *o)
 {
 	unsigned x = o->virtio.vsock ? FILTERS_VHOST : 0;
 
-	if (o->restore_dir)
+	if (vmm_opts_restoring(o))
 		x |= FILTERS_RESTORE;
 	if (o->api_socket)
 		x |= FILTERS_API | (sandbox_wanted(o) ? 0 : FILTERS_API_UNLINK);
@@ -166,9 +167,9 @@ int main(int argc, char **argv)
 	 * the host's file system, leave that file system and the privileges,
 	 * then the filters: see vmm/README.md "Sandbox". */
 	mallopt(M_ARENA_MAX, 8 * get_nprocs());
-	/* --restore: the machine comes from the save (before anything is
-	 * sized from the options). */
-	if (snapshot_prepare(&opts))
+	/* --restore, --incoming: the machine comes from the save or the
+	 * migration stream (before anything is sized from the options). */
+	if (migrate_incoming(&opts) || snapshot_prepare(&opts))
 		return VMM_EXIT_ERROR;
 	if (filters_init(opts.seccomp, main_filter_extras(&opts)) || hold_open_net(&opts))
 		return VMM_EXIT_ERROR;
@@ -197,8 +198,10 @@ int main(int argc, char **argv)
 		struct vm vm;
 		int stop;
 
+		/* --incoming: the guest runs only once the source has
+		 * handed it over (migrate.h). */
 		if (vm_create(&vm, &opts, start_ns) || vm_load(&vm) ||
-		    console_open(&vm.console, &opts)) {
+		    console_open(&vm.console, &opts) || migrate_incoming_go()) {
 			vm_destroy(&vm);
 			api_server_close();
 			hold_close();
@@ -206,6 +209,7 @@ int main(int argc, char **argv)
 		}
 		api_server_bind(&vm);
 		stop = main_run(&vm);
+		migrate_unbind();
 		api_server_unbind();
 		console_close(&vm.console);
 		status = main_status(&vm, stop);

@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <vireo/util.h>
@@ -15,7 +16,7 @@ enum {
 	OPT_DISK, OPT_VIRTIO_CONSOLE, OPT_RNG, OPT_UNPACK, OPT_SERIAL_COALESCE,
 	OPT_VSOCK, OPT_BALLOON,
 	OPT_SANDBOX, OPT_SECCOMP, OPT_USER, OPT_CGROUP, OPT_CPU_MAX, OPT_MEMORY_MAX,
-	OPT_NET, OPT_API_SOCKET, OPT_RESTORE, OPT_RESTORE_PREFAULT,
+	OPT_NET, OPT_API_SOCKET, OPT_RESTORE, OPT_RESTORE_PREFAULT, OPT_INCOMING,
 };
 
 static const struct option vmm_longopts[] = {
@@ -49,10 +50,35 @@ static const struct option vmm_longopts[] = {
 	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "restore-prefault", no_argument, NULL, OPT_RESTORE_PREFAULT },
+	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* --incoming's forms: 0 when @u is one. */
+static int vmm_opts_incoming_ok(const char *u)
+{
+	char *end;
+
+	if (!strncmp(u, "tcp:", 4)) {
+		const char *c = strrchr(u + 4, ':');
+		unsigned long port;
+
+		if (!c || c == u + 4 || c - (u + 4) > 255)
+			return -1;
+		port = strtoul(c + 1, &end, 10);
+		return c[1] && !*end && port > 0 && port < 65536 ? 0 : -1;
+	}
+	if (!strncmp(u, "unix:", 5))
+		return u[5] && strlen(u + 5) <= 107 ? 0 : -1;
+	if (!strncmp(u, "fd:", 3)) {
+		long fd = strtol(u + 3, &end, 10);
+
+		return u[3] && !*end && fd >= 0 && fd < 65536 ? 0 : -1;
+	}
+	return -1;
+}
 
 void vmm_opts_usage(FILE *f)
 {
@@ -97,7 +123,10 @@ void vmm_opts_usage(FILE *f)
 "  --restore DIR          run the VM saved in DIR (PUT /vm/save) on, instead\n"
 "                         of booting --kernel; its machine comes from the save\n"
 "  --restore-prefault     read all of the saved guest RAM before it runs\n"
-"                         (default: each page when the guest first uses it)\n",
+"                         (default: each page when the guest first uses it)\n"
+"  --incoming URI         wait for a live migration (PUT /migrate) on URI:\n"
+"                         tcp:ADDR:PORT, unix:PATH or fd:N; the VM comes from\n"
+"                         the stream (--kernel and other boot options unused)\n",
 	      f);
 	virtio_opts_usage(f);
 	fputs(
@@ -366,6 +395,13 @@ int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
 			o->restore_dir = optarg;
 			break;
 		case OPT_RESTORE_PREFAULT: o->restore_prefault = true; break;
+		case OPT_INCOMING:
+			if (vmm_opts_incoming_ok(optarg))
+				return vmm_opts_err(err, errlen, "--incoming '%s': use tcp:ADDR:PORT, "
+						    "unix:PATH (at most 107 characters) or fd:N",
+						    optarg);
+			o->incoming = optarg;
+			break;
 		case OPT_NET:
 			if (virtio_opts_net(&o->virtio, optarg, err, errlen))
 				return -EINVAL;
@@ -389,7 +425,9 @@ int vmm_opts_parse(struct vmm_opts *o, int argc, char **argv,
 	if (o->restore_dir && (o->kernel || o->initrd))
 		return vmm_opts_err(err, errlen, "--restore builds the VM from its save: "
 				    "not with --%s", o->kernel ? "kernel" : "initrd");
-	if (!o->kernel && !o->restore_dir)
+	if (o->incoming && o->restore_dir)
+		return vmm_opts_err(err, errlen, "--incoming and --restore: give one");
+	if (!o->kernel && !o->restore_dir && !o->incoming)
 		return vmm_opts_err(err, errlen, "no kernel given: use --kernel PATH");
 	if ((o->cpu_max_given || o->memory_max_given) && !o->cgroup)
 		return vmm_opts_err(err, errlen, "--%s needs --cgroup PATH",

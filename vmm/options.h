@@ -60,12 +60,19 @@ struct vmm_opts {
 	const char *api_socket;      /* --api-socket PATH, or NULL */
 	const char *restore_dir;     /* --restore DIR (the VM from PUT /vm/save) */
 	bool restore_prefault;       /* --restore-prefault: read guest RAM first */
+	const char *incoming;        /* --incoming URI (a live migration's target) */
 	bool cpu_max_given;          /* --cpu-max */
 	uint64_t cpu_quota_us;       /* 0: max (no limit) */
 	uint64_t cpu_period_us;
 	bool memory_max_given;       /* --memory-max */
 	uint64_t memory_max;         /* bytes, 0: max (no limit) */
 };
+
+/* The VM comes from a save or a migration stream, not from a kernel. */
+static inline bool vmm_opts_restoring(const struct vmm_opts *o)
+{
+	return o->restore_dir || o->incoming;
+}
 
 /* Parse argv into o (defaults first).  On error writes one line into err
  * and returns -EINVAL.  No I/O, no exit. */

@@ -193,7 +193,7 @@ static void snap_get_devices(struct vm *vm, struct vstate_devices *d)
 	pthread_mutex_unlock(&vm->dev.pci->lock);
 }
 
-static void snap_get_config(struct vm *vm, struct vstate_config *c)
+void snapshot_config(struct vm *vm, struct vstate_config *c)
 {
 	const struct vmm_opts *o = vm->opts;
 	uint64_t off = 0;
@@ -336,7 +336,7 @@ static int snap_build_state(struct vm *vm, struct vstate_writer *w,
 		r = snap_msg(msg, msglen, -ENOMEM, "out of memory");
 		goto out;
 	}
-	snap_get_config(vm, &cfg);
+	snapshot_config(vm, &cfg);
 	vstate_add(w, VSTATE_SEC_CONFIG, 0, &cfg, sizeof(cfg));
 	for (unsigned i = 0; i < vm->ncpus && !r; i++) {
 		r = snap_get_vcpu(vm->vcpus[i], v, msg, msglen);
@@ -430,6 +430,28 @@ static void snap_drain_disks(struct vm *vm)
 	}
 }
 
+/* snapshot_state, with @sn's section for a snapshot. */
+static int snap_state(struct vm *vm, struct vstate_writer *w, const struct vstate_snapshot *sn,
+		      char *msg, size_t msglen)
+{
+	int r;
+
+	r = snap_check_devices(vm, msg, msglen);
+	if (r)
+		return r;
+	snap_drain_disks(vm);
+	/* What the vCPUs wrote to COM1 before they parked goes out first, so
+	 * the UART's state below is the one the guest last saw. */
+	coalesce_drain(&vm->console.coal);
+	console_flush(&vm->console);
+	return snap_build_state(vm, w, sn, msg, msglen);
+}
+
+int snapshot_state(struct vm *vm, struct vstate_writer *w, char *msg, size_t msglen)
+{
+	return snap_state(vm, w, NULL, msg, msglen);
+}
+
 /* The save of snapshot_save, with @sn's section for a snapshot. */
 static int snap_save_dir(struct vm *vm, const char *dir, const struct vstate_snapshot *sn,
 			 char *msg, size_t msglen)
@@ -438,19 +460,10 @@ static int snap_save_dir(struct vm *vm, const char *dir, const struct vstate_sna
 	struct vstate_writer w;
 	int mfd = -1, sfd = -1, r;
 
-	r = snap_check_devices(vm, msg, msglen);
-	if (r)
-		return r;
 	if (strlen(dir) + 16 > PATH_MAX)
 		return snap_msg(msg, msglen, -ENAMETOOLONG, "%s: path too long", dir);
-	snap_drain_disks(vm);
-	/* What the vCPUs wrote to COM1 before they parked goes out first, so
-	 * the UART's state below is the one the guest last saw. */
-	coalesce_drain(&vm->console.coal);
-	console_flush(&vm->console);
-
 	vstate_writer_init(&w);
-	r = snap_build_state(vm, &w, sn, msg, msglen);
+	r = snap_state(vm, &w, sn, msg, msglen);
 	if (r)
 		goto out;
 	mfd = snap_create(dir, SNAPSHOT_MEMORY_FILE, mpath, sizeof(mpath));
@@ -595,7 +608,9 @@ static struct {
 	size_t len;
 	struct vstate st;
 	char mem_path[PATH_MAX];
-} snap;
+	char label[4200];   /* "--restore DIR" or "--incoming URI", for messages */
+	int mem_fd;         /* --incoming: guest RAM received (a memfd), else -1 */
+} snap = { .mem_fd = -1 };
 
 static int snap_fail(const struct vmm_opts *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -608,7 +623,8 @@ static int snap_fail(const struct vmm_opts *o, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(m, sizeof(m), fmt, ap);
 	va_end(ap);
-	verr("--restore %s: %s", o->restore_dir, m);
+	(void)o;
+	verr("%s: %s", snap.label, m);
 	snapshot_release();
 	return -EINVAL;
 }
@@ -758,8 +774,8 @@ int snapshot_check_disks(const struct vmm_opts *o)
 		size = be->size / 512 * 512;
 		blk_backend_close(be);
 		if (size != snap.st.disk[i]->size) {
-			verr("--restore %s: disk %s (%s) has %llu bytes, the saved one had %llu",
-			     o->restore_dir, o->virtio.disk[i].id, o->virtio.disk[i].path,
+			verr("%s: disk %s (%s) has %llu bytes, the saved one had %llu",
+			     snap.label, o->virtio.disk[i].id, o->virtio.disk[i].path,
 			     (unsigned long long)size, (unsigned long long)snap.st.disk[i]->size);
 			return -EINVAL;
 		}
@@ -767,6 +783,46 @@ int snapshot_check_disks(const struct vmm_opts *o)
 	if (c && snap.st.snapshot)
 		return snap_revert_disks(o);
 	return 0;
+}
+
+/* The machine from the checked save into @o. */
+static int snap_prepare_opts(struct vmm_opts *o)
+{
+	const struct vstate_config *c = snap.st.config;
+
+	if (o->virtio.nr_disks && o->virtio.nr_disks != c->nr_disks)
+		return snap_fail(o, "the saved VM has %u disks, %u --disk given", c->nr_disks,
+				 o->virtio.nr_disks);
+	if (snap_prepare_disks(o))
+		return -EINVAL;
+	o->virtio.rng = c->flags & VSTATE_CFG_RNG;
+	o->virtio.rng_rate = c->rng_rate;
+	o->virtio.console = c->flags & VSTATE_CFG_CONSOLE;
+	o->memory = c->memory;
+	o->cpus = c->cpus;
+	o->boot_timer = c->flags & VSTATE_CFG_BOOT_TIMER;
+	o->debug_exit = c->flags & VSTATE_CFG_DEBUG_EXIT;
+	o->mem_merge = c->flags & VSTATE_CFG_MEM_MERGE;
+	o->mem_hugepages = c->flags & VSTATE_CFG_HUGEPAGES;
+	o->serial_coalesce = (enum vmm_coalesce)c->serial_coalesce;
+	/* A guest reboot cannot boot anything: there is no kernel. */
+	o->reboot_restart = false;
+	return 0;
+}
+
+int snapshot_prepare_incoming(struct vmm_opts *o, void *state, size_t len,
+			      const struct vstate *st, int mem_fd)
+{
+	snprintf(snap.label, sizeof(snap.label), "--incoming %s", o->incoming);
+	snap.buf = state;
+	snap.len = len;
+	snap.st = *st;
+	snap.mem_fd = mem_fd;
+	/* The source's command line: its boot options and devices are
+	 * replaced by the stream's. */
+	o->kernel = o->initrd = NULL;
+	o->virtio.rng = o->virtio.console = false;
+	return snap_prepare_opts(o);
 }
 
 int snapshot_prepare(struct vmm_opts *o)
@@ -778,6 +834,7 @@ int snapshot_prepare(struct vmm_opts *o)
 
 	if (!o->restore_dir)
 		return 0;
+	snprintf(snap.label, sizeof(snap.label), "--restore %s", o->restore_dir);
 	if (snap_read_state(o))
 		return -EINVAL;
 	if (vstate_parse(snap.buf, snap.len, &snap.st, err, sizeof(err)))
@@ -797,39 +854,25 @@ int snapshot_prepare(struct vmm_opts *o)
 				 (unsigned long long)c->memory_file_size);
 	}
 	close(fd);
-	if (o->virtio.nr_disks && o->virtio.nr_disks != c->nr_disks)
-		return snap_fail(o, "the saved VM has %u disks, %u --disk given", c->nr_disks,
-				 o->virtio.nr_disks);
 	if (o->virtio.nr_nets || o->virtio.rng || o->virtio.console || o->virtio.vsock ||
 	    o->virtio.balloon)
 		return snap_fail(o, "the devices come from the save: no --net, --rng, "
 				 "--virtio-console, --vsock or --balloon");
-	if (snap_prepare_disks(o))
-		return -EINVAL;
-	o->virtio.rng = c->flags & VSTATE_CFG_RNG;
-	o->virtio.rng_rate = c->rng_rate;
-	o->virtio.console = c->flags & VSTATE_CFG_CONSOLE;
-	o->memory = c->memory;
-	o->cpus = c->cpus;
-	o->boot_timer = c->flags & VSTATE_CFG_BOOT_TIMER;
-	o->debug_exit = c->flags & VSTATE_CFG_DEBUG_EXIT;
-	o->mem_merge = c->flags & VSTATE_CFG_MEM_MERGE;
-	o->mem_hugepages = c->flags & VSTATE_CFG_HUGEPAGES;
-	o->serial_coalesce = (enum vmm_coalesce)c->serial_coalesce;
-	/* A guest reboot cannot boot anything: there is no kernel. */
-	o->reboot_restart = false;
-	return 0;
+	return snap_prepare_opts(o);
 }
 
 const char *snapshot_memory_path(void)
 {
-	return snap.st.config ? snap.mem_path : NULL;
+	return snap.st.config && snap.mem_fd < 0 ? snap.mem_path : NULL;
 }
 
 void snapshot_release(void)
 {
 	free(snap.buf);
+	if (snap.mem_fd >= 0)
+		close(snap.mem_fd);
 	memset(&snap, 0, sizeof(snap));
+	snap.mem_fd = -1;
 }
 
 int snapshot_map_memory(struct gmem *m, const struct vmm_opts *o)
@@ -840,15 +883,18 @@ int snapshot_map_memory(struct gmem *m, const struct vmm_opts *o)
 	if (!c)
 		return -EINVAL;
 	if (m->nr_regions != c->nr_regions) {
-		verr("--restore %s: guest RAM is laid out in %u regions here, %u in the save",
-		     o->restore_dir, m->nr_regions, c->nr_regions);
+		verr("%s: guest RAM is laid out in %u regions here, %u in the save",
+		     snap.label, m->nr_regions, c->nr_regions);
 		return -EINVAL;
 	}
-	fd = hold_open_file(snap.mem_path, O_RDONLY, 0);
+	/* --incoming: the received RAM, shared (the stream's copy is the
+	 * only one); --restore: the file, private. */
+	fd = snap.mem_fd >= 0 ? fcntl(snap.mem_fd, F_DUPFD_CLOEXEC, 0)
+			      : hold_open_file(snap.mem_path, O_RDONLY, 0);
 	if (fd < 0) {
 		r = -errno;
-		verr("--restore %s: cannot open %s: %s", o->restore_dir, snap.mem_path,
-		     strerror(errno));
+		verr("%s: cannot open %s: %s", snap.label,
+		     snap.mem_fd >= 0 ? "the received memory" : snap.mem_path, strerror(errno));
 		return r;
 	}
 	for (unsigned i = 0; i < m->nr_regions && !r; i++) {
@@ -857,17 +903,16 @@ int snapshot_map_memory(struct gmem *m, const struct vmm_opts *o)
 		void *p;
 
 		if (g->gpa != s->gpa || g->size != s->size) {
-			verr("--restore %s: guest RAM region %u differs from the save's", o->restore_dir, i);
+			verr("%s: guest RAM region %u differs from the save's", snap.label, i);
 			r = -EINVAL;
 			break;
 		}
 		p = mmap(g->hva, g->size, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE |
+			 (snap.mem_fd >= 0 ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | MAP_NORESERVE |
 			 (o->restore_prefault ? MAP_POPULATE : 0), fd, (off_t)s->file_offset);
 		if (p == MAP_FAILED) {
 			r = -errno;
-			verr("--restore %s: cannot map %s: %s", o->restore_dir, snap.mem_path,
-			     strerror(errno));
+			verr("%s: cannot map the saved memory: %s", snap.label, strerror(errno));
 			break;
 		}
 		if (o->mem_merge)
@@ -1034,7 +1079,7 @@ int snapshot_load(struct vm *vm)
 		return r;
 	snap_set_devices(vm, st->devices);
 	if (vm->dev.nr_virtio != st->config->nr_virtio) {
-		verr("--restore %s: %u virtio devices built, %u saved", vm->opts->restore_dir,
+		verr("%s: %u virtio devices built, %u saved", snap.label,
 		     vm->dev.nr_virtio, st->config->nr_virtio);
 		return -EINVAL;
 	}
@@ -1043,7 +1088,7 @@ int snapshot_load(struct vm *vm)
 
 		r = virtio_pci_restore(vm->dev.virtio[i], st->virtio[i], err, sizeof(err));
 		if (r) {
-			verr("--restore %s: %s", vm->opts->restore_dir, err);
+			verr("%s: %s", snap.label, err);
 			return r;
 		}
 	}
@@ -1051,7 +1096,7 @@ int snapshot_load(struct vm *vm)
 	 * requests (a refused restore has written nothing to the disks). */
 	for (unsigned i = 0; i < vm->dev.nr_virtio; i++)
 		virtio_pci_restore_kick(vm->dev.virtio[i]);
-	vdebug("restored from %s: %u vCPUs, %llu MiB", vm->opts->restore_dir, vm->ncpus,
+	vdebug("restored (%s): %u vCPUs, %llu MiB", snap.label, vm->ncpus,
 	       (unsigned long long)(vm->opts->memory >> 20));
 	return 0;
 }

@@ -21,6 +21,9 @@
 
 struct vm;
 struct vmm_opts;
+struct vstate;
+struct vstate_config;
+struct vstate_writer;
 
 #define SNAPSHOT_STATE_FILE  "state"
 #define SNAPSHOT_MEMORY_FILE "memory"
@@ -46,6 +49,25 @@ int snapshot_save(struct vm *vm, const char *dir, char *msg, size_t msglen);
  * errno of a file or image operation otherwise.
  */
 int snapshot_take(struct vm *vm, const char *name, const char *dir, char *msg, size_t msglen);
+
+/*
+ * On the event loop, every vCPU parked: the state file into @w (devices
+ * that cannot be saved refused, the disks' requests completed first), as
+ * snapshot_save and the migration (migrate.c) send it.  0 or -errno with
+ * one line in @msg.
+ */
+int snapshot_state(struct vm *vm, struct vstate_writer *w, char *msg, size_t msglen);
+/* The CONFIG section of @vm's state. */
+void snapshot_config(struct vm *vm, struct vstate_config *c);
+
+/*
+ * --incoming (migrate.c), before the hold: take the received, checked
+ * state (@state of @len bytes, malloc'd, parsed into @st; owned from now
+ * on) and guest RAM (@mem_fd, laid out as the memory file; owned) as a
+ * restore would, the machine into @o.  0, or -EINVAL after one error line.
+ */
+int snapshot_prepare_incoming(struct vmm_opts *o, void *state, size_t len,
+			      const struct vstate *st, int mem_fd);
 
 /*
  * --restore, before the hold and the sandbox: read and check DIR's state

@@ -31,7 +31,7 @@ static int vstate_err(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static uint32_t vstate_crc(const void *p, size_t len)
+uint32_t vstate_crc(const void *p, size_t len)
 {
 	uLong c = crc32(0L, Z_NULL, 0);
 	const uint8_t *b = p;
@@ -78,7 +78,7 @@ static size_t vstate_sec_size(uint32_t type)
 }
 
 /* The machine the configuration describes must be one vireo-vmm builds. */
-static int vstate_check_config(const struct vstate_config *c, char *err, size_t errlen)
+int vstate_check_config(const struct vstate_config *c, char *err, size_t errlen)
 {
 	uint64_t off = 0;
 

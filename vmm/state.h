@@ -216,6 +216,12 @@ struct vstate {
  */
 int vstate_parse(const void *buf, size_t len, struct vstate *out, char *err, size_t errlen);
 
+/* The checks vstate_parse makes of a CONFIG section (migstream.c's
+ * CONFIG record too): 0 or -EINVAL with one line in @err. */
+int vstate_check_config(const struct vstate_config *c, char *err, size_t errlen);
+/* zlib's crc32 of @len bytes (any length). */
+uint32_t vstate_crc(const void *p, size_t len);
+
 /* Writing: a growing buffer. */
 struct vstate_writer {
 	uint8_t *buf;

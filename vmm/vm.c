@@ -179,7 +179,7 @@ static int vm_setup_memory(struct vm *vm)
 		return ret;
 	}
 	/* --restore: the saved RAM, mapped before KVM sees the addresses. */
-	if (vm->opts->restore_dir && (ret = snapshot_map_memory(&vm->mem, vm->opts)))
+	if (vmm_opts_restoring(vm->opts) && (ret = snapshot_map_memory(&vm->mem, vm->opts)))
 		return ret;
 	return vm_register_ram(vm);
 }
@@ -335,7 +335,7 @@ int vm_load(struct vm *vm)
 	struct boot_entry entry;
 	int ret;
 
-	if (vm->opts->restore_dir)
+	if (vmm_opts_restoring(vm->opts))
 		return snapshot_load(vm);   /* the ACPI tables are in the saved RAM */
 	ret = vm_build_acpi(vm);
 	if (ret)

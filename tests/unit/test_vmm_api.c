@@ -23,6 +23,9 @@ struct fake {
 	char save_dir[64];
 	bool save_exit;
 	const char *save_msg;    /* what a failing save says */
+	unsigned mstarts, mcancels;
+	struct migrate_params mp;
+	struct migrate_status ms;
 };
 
 static int f_info(void *o, struct api_vm_info *out)
@@ -98,6 +101,33 @@ static int f_save(void *o, const char *dir, bool exit_after, char *msg, size_t m
 	return f->ret;
 }
 
+static int f_mstart(void *o, const struct migrate_params *p, char *msg, size_t msglen)
+{
+	struct fake *f = o;
+
+	f->mstarts++;
+	f->mp = *p;
+	if (f->ret == -ENOTSUP)
+		snprintf(msg, msglen, "virtio-net cannot be migrated");
+	return f->ret;
+}
+
+static int f_mget(void *o, struct migrate_status *out)
+{
+	struct fake *f = o;
+
+	*out = f->ms;
+	return 0;
+}
+
+static int f_mcancel(void *o)
+{
+	struct fake *f = o;
+
+	f->mcancels++;
+	return f->ret;
+}
+
 static int f_snapshot(void *o, const char *name, const char *dir, char *msg, size_t msglen)
 {
 	struct fake *f = o;
@@ -151,7 +181,7 @@ static int f_metrics(void *o, struct api_metrics *m)
 
 static const struct api_ops fops = {
 	f_info, f_pause, f_resume, f_shutdown, f_bset, f_bget, f_save, f_snapshot, f_poweroff,
-	f_metrics,
+	f_metrics, f_mstart, f_mget, f_mcancel,
 };
 
 static struct fake F;
@@ -519,6 +549,81 @@ static void test_save_bad(void **state)
 	assert_int_equal(F.saves, 0);
 }
 
+static void test_migrate(void **state)
+{
+	(void)state;
+	assert_int_equal(req("GET", "/migrate", NULL), 200);
+	assert_string_equal(resp, "{\"state\":\"none\"}");
+	assert_int_equal(req("PUT", "/migrate", "{\"uri\": \"tcp:127.0.0.1:4444\"}"), 202);
+	assert_int_equal(F.mstarts, 1);
+	assert_string_equal(F.mp.uri, "tcp:127.0.0.1:4444");
+	assert_int_equal(F.mp.downtime_ms, 300);
+	assert_int_equal(F.mp.bandwidth_mbps, 0);
+	assert_int_equal(req("PUT", "/migrate", "{\"uri\": \"unix:/tmp/m.sock\", "
+			     "\"downtime_ms\": 50, \"bandwidth_mbps\": 800}"), 202);
+	assert_int_equal(F.mp.downtime_ms, 50);
+	assert_int_equal(F.mp.bandwidth_mbps, 800);
+	F.ms = (struct migrate_status){ .state = MIGRATE_COMPLETED, .uri = "unix:/x",
+					.bytes_sent = 10, .rounds = 3, .downtime_ms = 12,
+					.total_ms = 40 };
+	assert_int_equal(req("GET", "/migrate", NULL), 200);
+	assert_non_null(strstr(resp, "\"state\":\"completed\""));
+	assert_non_null(strstr(resp, "\"downtime_ms\":12"));
+	assert_non_null(strstr(resp, "\"rounds\":3"));
+	assert_null(strstr(resp, "\"error\""));
+	F.ms.state = MIGRATE_FAILED;
+	snprintf(F.ms.error, sizeof(F.ms.error), "the target closed the connection");
+	assert_int_equal(req("GET", "/migrate", NULL), 200);
+	assert_non_null(strstr(resp, "\"error\":\"the target closed the connection\""));
+	assert_non_null(strstr(resp, "\"downtime_ms\":null"));
+	assert_int_equal(req("DELETE", "/migrate", NULL), 204);
+	assert_int_equal(F.mcancels, 1);
+	F.ret = -EALREADY;
+	assert_error(req("DELETE", "/migrate", NULL), 409);
+	assert_non_null(strstr(resp, "no migration is active"));
+	F.ret = -EBUSY;
+	assert_error(req("PUT", "/migrate", "{\"uri\": \"tcp:1.2.3.4:5\"}"), 409);
+	assert_non_null(strstr(resp, "already active"));
+	F.ret = -ENOTSUP;
+	assert_error(req("PUT", "/migrate", "{\"uri\": \"tcp:1.2.3.4:5\"}"), 409);
+	assert_non_null(strstr(resp, "virtio-net cannot be migrated"));
+	F.ret = -EINPROGRESS;
+	assert_error(req("PUT", "/vm/pause", NULL), 409);
+	assert_non_null(strstr(resp, "migration is active"));
+	assert_error(req("PUT", "/vm/save", "{\"dir\": \"/tmp/s\"}"), 409);
+	assert_non_null(strstr(resp, "migration is active"));
+	assert_error(req("PUT", "/vm/snapshot", "{\"name\": \"s1\"}"), 409);
+	assert_non_null(strstr(resp, "migration is active"));
+}
+
+static void test_migrate_bad(void **state)
+{
+	(void)state;
+	assert_error(req("POST", "/migrate", NULL), 405);
+	assert_error(req("DELETE", "/vm", NULL), 405);
+	assert_error(req("PUT", "/migrate", "{}"), 400);
+	assert_non_null(strstr(resp, "uri is required"));
+	assert_error(req("PUT", "/migrate", "{\"uri\": 5}"), 400);
+	assert_error(req("PUT", "/migrate", "{\"uri\": \"ftp:x\"}"), 400);
+	assert_error(req("PUT", "/migrate", "{\"uri\": \"tcp:1.2.3.4\"}"), 400);
+	assert_error(req("PUT", "/migrate", "{\"uri\": \"tcp:1.2.3.4:0\"}"), 400);
+	assert_error(req("PUT", "/migrate", "{\"uri\": \"tcp:1.2.3.4:70000\"}"), 400);
+	assert_error(req("PUT", "/migrate", "{\"uri\": \"unix:\"}"), 400);
+	assert_error(req("PUT", "/migrate", "{\"uri\": \"tcp:1.2.3.4:5\", \"downtime_ms\": 0}"),
+		     400);
+	assert_non_null(strstr(resp, "downtime_ms must be an integer"));
+	assert_error(req("PUT", "/migrate", "{\"uri\": \"tcp:1.2.3.4:5\", \"downtime_ms\": \"1\"}"),
+		     400);
+	assert_error(req("PUT", "/migrate",
+			 "{\"uri\": \"tcp:1.2.3.4:5\", \"bandwidth_mbps\": -1}"), 400);
+	assert_non_null(strstr(resp, "bandwidth_mbps must be"));
+	assert_error(req("PUT", "/migrate", "{\"uri\": \"tcp:1.2.3.4:5\", \"speed\": 1}"), 400);
+	assert_non_null(strstr(resp, "unknown field 'speed'"));
+	assert_error(req("DELETE", "/migrate", "{\"a\": 1}"), 400);
+	assert_int_equal(F.mstarts, 0);
+	assert_int_equal(F.mcancels, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -533,6 +638,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_paths_and_bodies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_bad, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_bad, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

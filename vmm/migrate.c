@@ -1,0 +1,1128 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <vireo/util.h>
+
+#include "filters.h"
+#include "migrate.h"
+#include "migstream.h"
+#include "snapshot.h"
+#include "state.h"
+#include "virtio/pci.h"
+#include "vm.h"
+
+/* ---- source ------------------------------------------------------------------ */
+
+/*
+ * mig.lock is a leaf (vmm/README.md's lock order): it guards the job and
+ * the status, and is never held across a send, a vm_call or a pause.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool started, quit;
+	struct vm *vm;              /* the job's VM, NULL when idle */
+	bool job;                   /* a job waits for the thread */
+	struct migrate_params params;
+	struct migrate_status st;
+	int fd;                     /* the connection, -1 */
+	atomic_bool cancel;
+} mig = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .fd = -1 };
+
+/* One job's working set. */
+struct mig_job {
+	struct vm *vm;
+	int fd;
+	/* Dirty pages per region not sent yet, and KVM's last log. */
+	unsigned long *bitmap[GMEM_MAX_REGIONS], *log[GMEM_MAX_REGIONS];
+	bool logging;
+	bool manual;                /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 on */
+	uint8_t *buf;               /* one record: headers and MIG_MAX_PAGES pages */
+	uint64_t start_ns, sent, cap_bps;
+	/* Auto-converge: the vCPUs are paused this share of every
+	 * MIG_THROTTLE_PERIOD_MS while pages are sent. */
+	unsigned throttle;          /* percent, 0: not throttled */
+	uint64_t throttle_next_ns;
+	unsigned max_rounds;
+	char err[256];
+};
+
+#define MIG_THROTTLE_PERIOD_MS 100u
+#define MIG_THROTTLE_STEP 20u
+#define MIG_THROTTLE_MAX 80u
+
+#define MIG_BUF_LEN (sizeof(struct mig_rec_hdr) + sizeof(struct mig_pages_hdr) + \
+		     MIG_MAX_PAGES * MIG_PAGE)
+
+static int mig_fail(struct mig_job *j, int e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int mig_fail(struct mig_job *j, int e, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (j->err[0])
+		return e;   /* the first reason stays */
+	va_start(ap, fmt);
+	vsnprintf(j->err, sizeof(j->err), fmt, ap);
+	va_end(ap);
+	return e;
+}
+
+static void mig_update(void (*fn)(struct migrate_status *s, void *arg), void *arg)
+{
+	pthread_mutex_lock(&mig.lock);
+	fn(&mig.st, arg);
+	pthread_mutex_unlock(&mig.lock);
+}
+
+static void mig_add_sent(struct migrate_status *s, void *arg)
+{
+	s->bytes_sent = *(uint64_t *)arg;
+}
+
+/* Connect to tcp:HOST:PORT or unix:PATH. */
+static int mig_connect(const char *uri, char *err, size_t errlen)
+{
+	struct timeval tv = { .tv_sec = MIGRATE_SEND_TIMEOUT_S };
+	int fd = -1;
+
+	if (!strncmp(uri, "unix:", 5)) {
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+
+		if (strlen(uri + 5) >= sizeof(a.sun_path)) {
+			snprintf(err, errlen, "%s: path too long", uri);
+			return -ENAMETOOLONG;
+		}
+		strcpy(a.sun_path, uri + 5);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+			int e = errno;
+
+			snprintf(err, errlen, "cannot connect to %s: %s", uri, strerror(e));
+			if (fd >= 0)
+				close(fd);
+			return -e;
+		}
+	} else if (!strncmp(uri, "tcp:", 4)) {
+		char host[256];
+		const char *c = strrchr(uri + 4, ':');
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		unsigned long port;
+		char *end;
+
+		if (!c || c == uri + 4 || (size_t)(c - (uri + 4)) >= sizeof(host)) {
+			snprintf(err, errlen, "%s: use tcp:ADDR:PORT", uri);
+			return -EINVAL;
+		}
+		memcpy(host, uri + 4, (size_t)(c - (uri + 4)));
+		host[c - (uri + 4)] = 0;
+		port = strtoul(c + 1, &end, 10);
+		if (!c[1] || *end || !port || port > 65535) {
+			snprintf(err, errlen, "%s: port out of range", uri);
+			return -EINVAL;
+		}
+		/* Numeric addresses only: no resolver behind the filter. */
+		memset(&ss, 0, sizeof(ss));
+		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+			struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+
+			host[strlen(host) - 1] = 0;
+			a6->sin6_family = AF_INET6;
+			a6->sin6_port = htons((uint16_t)port);
+			if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
+				goto bad_addr;
+			sl = sizeof(*a6);
+		} else {
+			struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+
+			a4->sin_family = AF_INET;
+			a4->sin_port = htons((uint16_t)port);
+			if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+				goto bad_addr;
+			sl = sizeof(*a4);
+		}
+		fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&ss, sl) < 0) {
+			int e = errno;
+
+			snprintf(err, errlen, "cannot connect to %s: %s", uri, strerror(e));
+			if (fd >= 0)
+				close(fd);
+			return -e;
+		}
+	} else {
+		snprintf(err, errlen, "%s: use tcp:ADDR:PORT or unix:PATH", uri);
+		return -EINVAL;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return fd;
+bad_addr:
+	snprintf(err, errlen, "%s: not a numeric IPv4 or [IPv6] address", uri);
+	return -EINVAL;
+}
+
+/* Sleep @ns, in slices of at most 50 ms: a cancel is seen soon. */
+static void mig_sleep(uint64_t ns)
+{
+	uint64_t end = vtime_ns() + ns, now;
+
+	while ((now = vtime_ns()) < end && !atomic_load(&mig.cancel)) {
+		uint64_t d = end - now < 50000000u ? end - now : 50000000u;
+		struct timespec ts = { 0, (long)d };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Auto-converge: once per period, park the vCPUs for the throttle's share
+ * of it (not when the VM was paused already). */
+static void mig_throttle(struct mig_job *j)
+{
+	uint64_t now = vtime_ns(), period = MIG_THROTTLE_PERIOD_MS * 1000000ull;
+
+	if (!j->throttle || now < j->throttle_next_ns)
+		return;
+	if (vm_pause(j->vm, 1000) == 0) {
+		mig_sleep(period * j->throttle / 100);
+		vm_resume(j->vm);
+	}
+	j->throttle_next_ns = vtime_ns() + period * (100 - j->throttle) / 100;
+}
+
+/* Send @iov whole, within the bandwidth cap; a cancel or a failed send
+ * fails it. */
+static int mig_send(struct mig_job *j, struct iovec *iov, int n)
+{
+	size_t total = 0;
+
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	while (n > 0) {
+		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+		ssize_t w;
+
+		if (atomic_load(&mig.cancel))
+			return mig_fail(j, -ECANCELED, "cancelled");
+		w = sendmsg(j->fd, &m, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			int e = errno;
+
+			if (atomic_load(&mig.cancel))
+				return mig_fail(j, -ECANCELED, "cancelled");
+			return mig_fail(j, -e, "the connection to the target failed: %s",
+					e == EAGAIN ? "no progress for 20 s" : strerror(e));
+		}
+		while (n > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	j->sent += total;
+	mig_update(mig_add_sent, &j->sent);
+	mig_throttle(j);
+	if (j->cap_bps) {
+		/* Sleep until the average rate is within the cap. */
+		uint64_t due = j->start_ns + j->sent * 1000000000ull / j->cap_bps;
+		uint64_t now = vtime_ns();
+
+		if (due > now)
+			mig_sleep(due - now);
+	}
+	return 0;
+}
+
+static int mig_send_record(struct mig_job *j, enum mig_rec type, const void *p, uint32_t len)
+{
+	struct mig_rec_hdr h;
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)p, len } };
+
+	mig_rec_hdr_make(&h, type, p, len);
+	return mig_send(j, iov, len ? 2 : 1);
+}
+
+static bool mig_zero_page(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+
+	for (unsigned i = 0; i < MIG_PAGE / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/* Pages [@first, @first + @count) of region @ri: copied (the guest may
+ * write them meanwhile; the copy is what the checksum covers), runs of
+ * zero pages as ZERO records, the rest as PAGES. */
+static int mig_send_run(struct mig_job *j, unsigned ri, uint64_t first, unsigned count,
+			struct migrate_status *acc)
+{
+	const struct gmem_region *r = &j->vm->mem.region[ri];
+	struct mig_pages_hdr *ph = (struct mig_pages_hdr *)j->buf;
+	uint8_t *data = j->buf + sizeof(*ph);
+	unsigned i = 0;
+	int e = 0;
+
+	while (i < count && !e) {
+		bool zero = mig_zero_page(r->hva + (first + i) * MIG_PAGE);
+		unsigned n = 0;
+
+		while (i + n < count &&
+		       mig_zero_page(r->hva + (first + i + n) * MIG_PAGE) == zero) {
+			if (!zero)
+				memcpy(data + (size_t)n * MIG_PAGE, r->hva + (first + i + n) * MIG_PAGE,
+				       MIG_PAGE);
+			n++;
+		}
+		*ph = (struct mig_pages_hdr){ .gpa = r->gpa + (first + i) * MIG_PAGE, .count = n };
+		if (zero) {
+			e = mig_send_record(j, MIG_REC_ZERO, ph, sizeof(*ph));
+			acc->zero_pages += n;
+		} else {
+			e = mig_send_record(j, MIG_REC_PAGES, ph,
+					    (uint32_t)(sizeof(*ph) + (size_t)n * MIG_PAGE));
+			acc->pages += n;
+		}
+		i += n;
+	}
+	return e;
+}
+
+static uint64_t mig_region_pages(const struct gmem_region *r)
+{
+	return r->size / MIG_PAGE;
+}
+
+/* Send the pages set in the bitmaps (all of them with @all). */
+static int mig_send_dirty(struct mig_job *j, bool all, struct migrate_status *acc)
+{
+	for (unsigned ri = 0; ri < j->vm->mem.nr_regions; ri++) {
+		const struct gmem_region *r = &j->vm->mem.region[ri];
+		uint64_t np = mig_region_pages(r), p = 0;
+
+		while (p < np) {
+			unsigned n = 0;
+			int e;
+
+			if (!all && !(j->bitmap[ri][p / 64] & (1ull << (p % 64)))) {
+				p++;
+				continue;
+			}
+			while (p + n < np && n < MIG_MAX_PAGES &&
+			       (all || (j->bitmap[ri][(p + n) / 64] & (1ull << ((p + n) % 64)))))
+				n++;
+			e = mig_send_run(j, ri, p, n, acc);
+			if (e)
+				return e;
+			p += n;
+		}
+	}
+	return 0;
+}
+
+/* ---- dirty logging, on the event loop (vm_call) ---- */
+
+static int mig_set_logging(struct vm *vm, bool on)
+{
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		struct kvm_userspace_memory_region r = {
+			.slot = i, .guest_phys_addr = vm->mem.region[i].gpa,
+			.memory_size = vm->mem.region[i].size,
+			.userspace_addr = (uintptr_t)vm->mem.region[i].hva,
+			.flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+		};
+
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Manual protection: KVM_GET_DIRTY_LOG only reads the log, and the
+ * pages are write-protected again by KVM_CLEAR_DIRTY_LOG (not all of the
+ * slot at once under the mmu lock, as the plain form does). */
+static bool mig_set_manual(struct vm *vm, bool on)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 };
+
+	cap.args[0] = on ? KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE : 0;
+	return ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) == 0;
+}
+
+static int mig_loop_log_on(struct vm *vm, void *arg)
+{
+	struct mig_job *j = arg;
+	int r = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+
+	j->manual = r > 0 && (r & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) && mig_set_manual(vm, true);
+	r = mig_set_logging(vm, true);
+	if (r && j->manual)
+		mig_set_manual(vm, false);
+	return r;
+}
+
+static int mig_loop_log_off(struct vm *vm, void *arg)
+{
+	struct mig_job *j = arg;
+	int r = mig_set_logging(vm, false);
+
+	if (j->manual)
+		mig_set_manual(vm, false);
+	return r;
+}
+
+/* Add the pages dirtied since the last call to the bitmaps of those to
+ * send (KVM clears its log and write-protects them again). */
+static int mig_get_dirty(struct vm *vm, struct mig_job *j)
+{
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		struct kvm_dirty_log d = { .slot = i, .dirty_bitmap = j->log[i] };
+		uint64_t words = (vm->mem.region[i].size / MIG_PAGE + 63) / 64;
+
+		if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &d) < 0)
+			return -errno;
+		if (j->manual) {
+			struct kvm_clear_dirty_log c = {
+				.slot = i, .first_page = 0,
+				.num_pages = (uint32_t)(vm->mem.region[i].size / MIG_PAGE),
+				.dirty_bitmap = j->log[i],
+			};
+
+			if (ioctl(vm->vm_fd, KVM_CLEAR_DIRTY_LOG, &c) < 0)
+				return -errno;
+		}
+		for (uint64_t w = 0; w < words; w++)
+			j->bitmap[i][w] |= j->log[i][w];
+	}
+	return 0;
+}
+
+/* The pages in the bitmaps were sent. */
+static void mig_clear_dirty(struct mig_job *j)
+{
+	for (unsigned i = 0; i < j->vm->mem.nr_regions; i++)
+		memset(j->bitmap[i], 0, (j->vm->mem.region[i].size / MIG_PAGE + 63) / 64 * 8);
+}
+
+static int mig_loop_dirty(struct vm *vm, void *arg)
+{
+	return mig_get_dirty(vm, arg);
+}
+
+/* Paused: the state, then the pages dirtied up to now (the disks' drain
+ * may write guest RAM). */
+struct mig_final {
+	struct mig_job *j;
+	struct vstate_writer w;
+};
+
+static int mig_loop_final(struct vm *vm, void *arg)
+{
+	struct mig_final *f = arg;
+	int e = snapshot_state(vm, &f->w, f->j->err, sizeof(f->j->err));
+
+	if (e || !f->j->logging)
+		return e;
+	e = mig_get_dirty(vm, f->j);
+	if (e)
+		mig_fail(f->j, e, "KVM_GET_DIRTY_LOG: %s", strerror(-e));
+	return e;
+}
+
+/* vm_call, again while another request (the API's) holds it. */
+static int mig_call(struct vm *vm, int (*fn)(struct vm *vm, void *arg), void *arg)
+{
+	for (;;) {
+		int e = vm_call(vm, fn, arg);
+		struct timespec ts = { 0, 2000000 };
+
+		if (e != -EBUSY || fn == NULL)
+			return e;
+		nanosleep(&ts, NULL);
+	}
+}
+
+static uint64_t mig_count_dirty(struct mig_job *j)
+{
+	uint64_t n = 0;
+
+	for (unsigned ri = 0; ri < j->vm->mem.nr_regions; ri++) {
+		uint64_t words = (mig_region_pages(&j->vm->mem.region[ri]) + 63) / 64;
+
+		for (uint64_t w = 0; w < words; w++)
+			n += (uint64_t)__builtin_popcountll(j->bitmap[ri][w]);
+	}
+	return n;
+}
+
+struct mig_round_info {
+	uint64_t remaining, rounds, dirty_rate, bandwidth, expected_ms, pages, zero_pages;
+	unsigned throttle;
+};
+
+static void mig_set_round(struct migrate_status *s, void *arg)
+{
+	const struct mig_round_info *i = arg;
+
+	s->bytes_remaining = i->remaining;
+	s->rounds = i->rounds;
+	s->dirty_rate = i->dirty_rate;
+	s->bandwidth = i->bandwidth;
+	s->expected_downtime_ms = i->expected_ms;
+	s->pages = i->pages;
+	s->zero_pages = i->zero_pages;
+	s->throttle_percent = i->throttle;
+}
+
+/* Wait for the target's READY. */
+static int mig_wait_ready(struct mig_job *j)
+{
+	char b[8];
+	size_t got = 0;
+	uint64_t end = vtime_ns() + MIGRATE_READY_TIMEOUT_MS * 1000000ull;
+
+	while (got < sizeof(b)) {
+		struct pollfd p = { j->fd, POLLIN, 0 };
+		uint64_t now = vtime_ns();
+		ssize_t n;
+		int r;
+
+		if (atomic_load(&mig.cancel))
+			return mig_fail(j, -ECANCELED, "cancelled");
+		if (now >= end)
+			return mig_fail(j, -ETIMEDOUT, "the target did not say it was ready "
+					"within %u s", MIGRATE_READY_TIMEOUT_MS / 1000);
+		r = poll(&p, 1, (int)((end - now) / 1000000u) + 1);
+		if (r < 0 && errno != EINTR)
+			return mig_fail(j, -errno, "poll: %s", strerror(errno));
+		if (r <= 0)
+			continue;
+		n = recvfrom(j->fd, b + got, sizeof(b) - got, 0, NULL, NULL);
+		if (n == 0)
+			return mig_fail(j, -ECONNRESET, "the target closed the connection "
+					"before it was ready (see its log)");
+		if (n < 0 && errno != EINTR && errno != EAGAIN) {
+			if (atomic_load(&mig.cancel))
+				return mig_fail(j, -ECANCELED, "cancelled");
+			return mig_fail(j, -errno, "the connection to the target failed: %s",
+					strerror(errno));
+		}
+		if (n > 0)
+			got += (size_t)n;
+	}
+	if (memcmp(b, MIG_READY, sizeof(b)))
+		return mig_fail(j, -EPROTO, "the target answered something else than READY");
+	return 0;
+}
+
+static bool mig_virtio_devices(struct vm *vm)
+{
+	return vm->dev.nr_virtio != 0;
+}
+
+/*
+ * One migration.  Returns 0 when the target took over (the VM is asked to
+ * stop), else -errno with j->err set; the VM then runs as before.
+ */
+static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *downtime_ms)
+{
+	struct vm *vm = j->vm;
+	struct mig_hdr h = { .version = MIG_VERSION };
+	struct iovec iov = { &h, sizeof(h) };
+	struct vstate_config cfg;
+	struct mig_round_info ri = { 0 };
+	struct migrate_status acc = { 0 };
+	struct mig_final f = { .j = j };
+	uint64_t pause_ns, limit_ns = vtime_ns() + MIGRATE_MAX_SECONDS * 1000000000ull;
+	bool paused_here = false, precopy;
+	int e;
+
+	memcpy(h.magic, MIG_MAGIC, sizeof(h.magic));
+	vstate_writer_init(&f.w);
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		j->bitmap[i] = calloc((mig_region_pages(&vm->mem.region[i]) + 63) / 64, 8);
+		j->log[i] = calloc((mig_region_pages(&vm->mem.region[i]) + 63) / 64, 8);
+		if (!j->bitmap[i] || !j->log[i])
+			return mig_fail(j, -ENOMEM, "out of memory");
+	}
+	j->buf = malloc(MIG_BUF_LEN);
+	if (!j->buf)
+		return mig_fail(j, -ENOMEM, "out of memory");
+	e = mig_connect(p->uri, j->err, sizeof(j->err));
+	if (e < 0)
+		return e;
+	pthread_mutex_lock(&mig.lock);
+	j->fd = mig.fd = e;
+	pthread_mutex_unlock(&mig.lock);
+	if (atomic_load(&mig.cancel))
+		return mig_fail(j, -ECANCELED, "cancelled");
+	snapshot_config(vm, &cfg);
+	e = mig_send(j, &iov, 1);
+	if (!e)
+		e = mig_send_record(j, MIG_REC_CONFIG, &cfg, sizeof(cfg));
+	if (e)
+		return e;
+	/* Pages the host side of a virtio device writes (used rings, a
+	 * disk's reads) are not in KVM's log: with such devices the VM is
+	 * copied whole once paused (stop and copy). */
+	precopy = !mig_virtio_devices(vm);
+	if (precopy) {
+		e = mig_call(vm, mig_loop_log_on, j);
+		if (e)
+			return mig_fail(j, e, "cannot turn on dirty logging: %s", strerror(-e));
+		j->logging = true;
+		vdebug("migration: dirty log %s", j->manual ? "with manual protection "
+		       "(KVM_CLEAR_DIRTY_LOG)" : "plain (KVM_GET_DIRTY_LOG clears it)");
+		/* Round 1: everything. */
+		uint64_t t0 = vtime_ns(), s0 = j->sent;
+
+		e = mig_send_dirty(j, true, &acc);
+		uint64_t prev_bytes = UINT64_MAX / 16;
+
+		for (;;) {
+			uint64_t t1 = vtime_ns(), dirty, bytes;
+
+			if (e)
+				return e;
+			ri.rounds++;
+			if (t1 > t0 && j->sent > s0)
+				ri.bandwidth = (j->sent - s0) * 1000000000ull / (t1 - t0);
+			if (!ri.bandwidth)
+				ri.bandwidth = 1;
+			e = mig_call(vm, mig_loop_dirty, j);
+			if (e)
+				return mig_fail(j, e, "KVM_GET_DIRTY_LOG: %s", strerror(-e));
+			dirty = mig_count_dirty(j);
+			bytes = dirty * MIG_PAGE;
+			ri.remaining = bytes;
+			ri.dirty_rate = t1 > t0 ? bytes * 1000000000ull / (t1 - t0) : 0;
+			ri.expected_ms = bytes * 1000ull / ri.bandwidth;
+			ri.pages = acc.pages;
+			ri.zero_pages = acc.zero_pages;
+			mig_update(mig_set_round, &ri);
+			vdebug("migration round %llu: %llu dirty pages, %llu MiB/s, expected "
+			       "downtime %llu ms", (unsigned long long)ri.rounds,
+			       (unsigned long long)dirty, (unsigned long long)(ri.bandwidth >> 20),
+			       (unsigned long long)ri.expected_ms);
+			if (ri.expected_ms <= p->downtime_ms)
+				break;
+			if (ri.rounds >= j->max_rounds || t1 >= limit_ns)
+				return mig_fail(j, -ETIMEDOUT, "did not converge after %llu rounds "
+						"(%llu s): the guest dirties %llu MiB/s, the link "
+						"moves %llu MiB/s, %llu MiB left (downtime limit %u ms, "
+						"vCPUs throttled %u%%)",
+						(unsigned long long)ri.rounds,
+						(unsigned long long)((t1 - j->start_ns) / 1000000000ull),
+						(unsigned long long)(ri.dirty_rate >> 20),
+						(unsigned long long)(ri.bandwidth >> 20),
+						(unsigned long long)(bytes >> 20), p->downtime_ms,
+						j->throttle);
+			/* Auto-converge: from the second round on, a remaining set
+			 * that does not shrink by a tenth throttles the vCPUs more. */
+			if (ri.rounds >= 2 && bytes * 10 > prev_bytes * 9 &&
+			    j->throttle < MIG_THROTTLE_MAX) {
+				j->throttle += MIG_THROTTLE_STEP;
+				ri.throttle = j->throttle;
+				mig_update(mig_set_round, &ri);
+				vinfo("migration: not converging (%llu MiB left after round %llu): "
+				      "vCPUs throttled %u%%", (unsigned long long)(bytes >> 20),
+				      (unsigned long long)ri.rounds, j->throttle);
+			}
+			prev_bytes = bytes;
+			t0 = t1;
+			s0 = j->sent;
+			e = mig_send_dirty(j, false, &acc);
+			mig_clear_dirty(j);
+		}
+	}
+	/* Stop and copy: the vCPUs park, the state is taken, the rest goes. */
+	j->throttle = 0;
+	e = vm_pause(vm, 5000);
+	if (e && e != -EALREADY)
+		return mig_fail(j, e, "cannot pause the VM: %s", strerror(-e));
+	paused_here = e == 0;
+	pause_ns = vtime_ns();
+	e = mig_call(vm, mig_loop_final, &f);
+	if (e) {
+		mig_fail(j, e, "cannot take the state: %s", strerror(-e));
+		goto resume;
+	}
+	e = mig_send_dirty(j, !precopy, &acc);
+	if (!e)
+		e = mig_send_record(j, MIG_REC_STATE, f.w.buf, (uint32_t)f.w.len);
+	if (!e)
+		e = mig_send_record(j, MIG_REC_END, NULL, 0);
+	if (!e)
+		e = mig_wait_ready(j);
+	if (!e) {
+		/* The point of no return: once GO is on its way the target
+		 * runs the guest, and this copy must never run again. */
+		struct iovec go = { (void *)MIG_GO, 8 };
+
+		e = mig_send(j, &go, 1);
+		if (!e) {
+			*downtime_ms = (vtime_ns() - pause_ns) / 1000000u;
+			ri.remaining = 0;
+			ri.pages = acc.pages;
+			ri.zero_pages = acc.zero_pages;
+			mig_update(mig_set_round, &ri);
+			vstate_writer_free(&f.w);
+			return 0;
+		}
+	}
+resume:
+	vstate_writer_free(&f.w);
+	if (paused_here)
+		vm_resume(vm);
+	return e;
+}
+
+struct mig_end {
+	int e;
+	uint64_t downtime_ms, total_ms;
+	const char *err;
+};
+
+static void mig_set_end(struct migrate_status *s, void *arg)
+{
+	const struct mig_end *d = arg;
+
+	s->total_ms = d->total_ms;
+	if (!d->e) {
+		s->state = MIGRATE_COMPLETED;
+		s->downtime_ms = d->downtime_ms;
+		s->bytes_remaining = 0;
+	} else {
+		s->state = d->e == -ECANCELED ? MIGRATE_CANCELLED : MIGRATE_FAILED;
+		snprintf(s->error, sizeof(s->error), "%s", d->err);
+	}
+}
+
+static void mig_job_run(struct vm *vm, const struct migrate_params *p)
+{
+	struct mig_job j = { .vm = vm, .fd = -1, .start_ns = vtime_ns() };
+	struct mig_end d = { 0 };
+
+	j.cap_bps = p->bandwidth_mbps * 1000000ull / 8;
+	j.max_rounds = MIGRATE_MAX_ROUNDS;
+#ifdef VIREO_TEST_HOOKS
+	/* Tests: give up sooner (tests/guest/migrate.sh). */
+	if (getenv("VIREO_TEST_MIGRATE_ROUNDS"))
+		j.max_rounds = (unsigned)atoi(getenv("VIREO_TEST_MIGRATE_ROUNDS"));
+#endif
+	vinfo("migrating to %s (downtime limit %u ms%s)", p->uri, p->downtime_ms,
+	      p->bandwidth_mbps ? ", bandwidth capped" : "");
+	d.e = mig_run(&j, p, &d.downtime_ms);
+	if (d.e && j.logging) {
+		int e = mig_call(vm, mig_loop_log_off, &j);
+
+		if (e)
+			vwarn("migration: cannot turn dirty logging off: %s", strerror(-e));
+	}
+	d.total_ms = (vtime_ns() - j.start_ns) / 1000000u;
+	d.err = j.err[0] ? j.err : strerror(-d.e);
+	pthread_mutex_lock(&mig.lock);
+	if (mig.fd >= 0)
+		close(mig.fd);
+	mig.fd = -1;
+	pthread_mutex_unlock(&mig.lock);
+	mig_update(mig_set_end, &d);
+	if (!d.e) {
+		vinfo("migrated to %s: downtime %llu ms, %llu ms in all, %llu MiB sent: exiting",
+		      p->uri, (unsigned long long)d.downtime_ms, (unsigned long long)d.total_ms,
+		      (unsigned long long)(j.sent >> 20));
+		runstate_request_stop(&vm->rs, VM_STOP_SAVED, 0);
+	} else if (d.e == -ECANCELED) {
+		vinfo("migration to %s cancelled: the VM runs on", p->uri);
+	} else {
+		verr("migration to %s failed: %s: the VM runs on", p->uri, d.err);
+	}
+	for (unsigned i = 0; i < GMEM_MAX_REGIONS; i++) {
+		free(j.bitmap[i]);
+		free(j.log[i]);
+	}
+	free(j.buf);
+}
+
+static void *mig_thread(void *arg)
+{
+	(void)arg;
+	pthread_setname_np(pthread_self(), "migrate");
+	filters_enter_or_die(VMM_ROLE_MIGRATE);
+	pthread_mutex_lock(&mig.lock);
+	for (;;) {
+		struct migrate_params p;
+		struct vm *vm;
+
+		while (!mig.job && !mig.quit)
+			pthread_cond_wait(&mig.cond, &mig.lock);
+		if (mig.quit)
+			break;
+		p = mig.params;
+		vm = mig.vm;
+		pthread_mutex_unlock(&mig.lock);
+		mig_job_run(vm, &p);
+		pthread_mutex_lock(&mig.lock);
+		mig.job = false;
+		mig.vm = NULL;
+		pthread_cond_broadcast(&mig.cond);
+	}
+	pthread_mutex_unlock(&mig.lock);
+	return NULL;
+}
+
+int migrate_thread_start(void)
+{
+	int e = pthread_create(&mig.thread, NULL, mig_thread, NULL);
+
+	if (e) {
+		verr("cannot start the migration thread: %s", strerror(e));
+		return -e;
+	}
+	mig.started = true;
+	return 0;
+}
+
+void migrate_thread_stop(void)
+{
+	if (!mig.started)
+		return;
+	pthread_mutex_lock(&mig.lock);
+	mig.quit = true;
+	pthread_cond_broadcast(&mig.cond);
+	pthread_mutex_unlock(&mig.lock);
+	pthread_join(mig.thread, NULL);
+	mig.started = false;
+}
+
+int migrate_start(struct vm *vm, const struct migrate_params *p)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&mig.lock);
+	if (!mig.started || mig.quit)
+		r = -ESHUTDOWN;
+	else if (mig.job)
+		r = -EBUSY;
+	else {
+		mig.params = *p;
+		mig.vm = vm;
+		mig.job = true;
+		atomic_store(&mig.cancel, false);
+		memset(&mig.st, 0, sizeof(mig.st));
+		mig.st.state = MIGRATE_ACTIVE;
+		snprintf(mig.st.uri, sizeof(mig.st.uri), "%s", p->uri);
+		pthread_cond_broadcast(&mig.cond);
+	}
+	pthread_mutex_unlock(&mig.lock);
+	return r;
+}
+
+int migrate_cancel(void)
+{
+	int r = -EALREADY;
+
+	pthread_mutex_lock(&mig.lock);
+	if (mig.job) {
+		atomic_store(&mig.cancel, true);
+		/* Wake a send or a wait on the connection. */
+		if (mig.fd >= 0)
+			shutdown(mig.fd, SHUT_RDWR);
+		r = 0;
+	}
+	pthread_mutex_unlock(&mig.lock);
+	return r;
+}
+
+void migrate_get(struct migrate_status *out)
+{
+	pthread_mutex_lock(&mig.lock);
+	*out = mig.st;
+	pthread_mutex_unlock(&mig.lock);
+}
+
+bool migrate_active(void)
+{
+	bool a;
+
+	pthread_mutex_lock(&mig.lock);
+	a = mig.job;
+	pthread_mutex_unlock(&mig.lock);
+	return a;
+}
+
+void migrate_unbind(void)
+{
+	if (!mig.started)
+		return;
+	migrate_cancel();
+	pthread_mutex_lock(&mig.lock);
+	while (mig.job)
+		pthread_cond_wait(&mig.cond, &mig.lock);
+	pthread_mutex_unlock(&mig.lock);
+}
+
+/* ---- target ------------------------------------------------------------------ */
+
+static struct {
+	int fd;          /* the connection, until GO */
+	uint64_t start_ns;
+} inc = { .fd = -1 };
+
+/* Listen on @uri and take one connection (fd:N: that descriptor). */
+static int inc_accept(const char *uri, char *err, size_t errlen)
+{
+	int lfd = -1, fd, one = 1;
+
+	if (!strncmp(uri, "fd:", 3)) {
+		fd = atoi(uri + 3);
+		if (fcntl(fd, F_GETFD) < 0) {
+			snprintf(err, errlen, "descriptor %d is not open", fd);
+			return -1;
+		}
+		return fd;
+	}
+	if (!strncmp(uri, "unix:", 5)) {
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		struct stat st;
+
+		snprintf(a.sun_path, sizeof(a.sun_path), "%s", uri + 5);
+		/* A stale socket is replaced; anything else is refused. */
+		if (lstat(a.sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(a.sun_path);
+		lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+		    chmod(a.sun_path, 0600) < 0 || listen(lfd, 1) < 0) {
+			snprintf(err, errlen, "cannot listen on %s: %s", uri + 5, strerror(errno));
+			if (lfd >= 0)
+				close(lfd);
+			return -1;
+		}
+	} else {
+		struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+					  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+		struct addrinfo *ai = NULL;
+		char host[256];
+		const char *c = strrchr(uri + 4, ':');
+		size_t hl = (size_t)(c - (uri + 4));
+		int g;
+
+		snprintf(host, sizeof(host), "%.*s", (int)hl, uri + 4);
+		if (host[0] == '[' && hl >= 2 && host[hl - 1] == ']') {
+			memmove(host, host + 1, hl - 2);
+			host[hl - 2] = 0;
+		}
+		g = getaddrinfo(host, c + 1, &hints, &ai);
+		if (g) {
+			snprintf(err, errlen, "%s: %s", uri, gai_strerror(g));
+			return -1;
+		}
+		lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (lfd >= 0)
+			setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (lfd < 0 || bind(lfd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(lfd, 1) < 0) {
+			snprintf(err, errlen, "cannot listen on %s: %s", uri + 4, strerror(errno));
+			freeaddrinfo(ai);
+			if (lfd >= 0)
+				close(lfd);
+			return -1;
+		}
+		freeaddrinfo(ai);
+	}
+	vinfo("waiting for a migration on %s", uri);
+	do
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		snprintf(err, errlen, "accept on %s: %s", uri, strerror(errno));
+	close(lfd);
+	if (!strncmp(uri, "unix:", 5))
+		unlink(uri + 5);
+	return fd;
+}
+
+/* Read exactly @len bytes: 0, or -1 with @err set. */
+static int inc_read(int fd, void *buf, size_t len, const char *what, char *err, size_t errlen)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, (uint8_t *)buf + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "%s: %s", what,
+				 n == 0 ? "the source closed the connection (truncated stream)"
+				 : errno == EAGAIN ? "nothing from the source for 60 s"
+				 : strerror(errno));
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+struct inc_mem {
+	int fd;
+	void *map;
+	size_t len;
+};
+
+static void *inc_config(void *opaque, const struct vstate_config *cfg, char *err, size_t errlen)
+{
+	struct inc_mem *m = opaque;
+	void *p;
+
+	m->fd = memfd_create("vireo-incoming", MFD_CLOEXEC);
+	if (m->fd < 0 || ftruncate(m->fd, (off_t)cfg->memory_file_size) < 0) {
+		snprintf(err, errlen, "cannot make room for %llu MiB of guest RAM: %s",
+			 (unsigned long long)(cfg->memory_file_size >> 20), strerror(errno));
+		return NULL;
+	}
+	p = mmap(NULL, cfg->memory_file_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, 0);
+	if (p == MAP_FAILED) {
+		snprintf(err, errlen, "cannot map %llu MiB of guest RAM: %s",
+			 (unsigned long long)(cfg->memory_file_size >> 20), strerror(errno));
+		return NULL;
+	}
+	m->map = p;
+	m->len = cfg->memory_file_size;
+	return p;
+}
+
+static const struct mig_rx_ops inc_ops = { .config = inc_config };
+
+int migrate_incoming(struct vmm_opts *o)
+{
+	struct inc_mem m = { .fd = -1 };
+	struct timeval tv = { .tv_sec = MIGRATE_RECV_TIMEOUT_S };
+	struct mig_rx rx;
+	struct mig_hdr h;
+	char err[300] = "";
+	void *payload = NULL;
+	int fd, r = -1;
+
+	if (!o->incoming)
+		return 0;
+	fd = inc_accept(o->incoming, err, sizeof(err));
+	if (fd < 0) {
+		verr("--incoming %s: %s", o->incoming, err);
+		return -EINVAL;
+	}
+	inc.start_ns = vtime_ns();
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	mig_rx_init(&rx, &inc_ops, &m);
+	payload = malloc(MIG_MAX_PAGES * MIG_PAGE + sizeof(struct mig_pages_hdr));
+	if (!payload) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto out;
+	}
+	if (inc_read(fd, &h, sizeof(h), "stream header", err, sizeof(err)) ||
+	    mig_rx_header(&rx, &h, err, sizeof(err)))
+		goto out;
+	while (!mig_rx_done(&rx)) {
+		struct mig_rec_hdr rh;
+		int64_t n;
+		void *buf = payload;
+
+		if (inc_read(fd, &rh, sizeof(rh), "record header", err, sizeof(err)))
+			goto out;
+		n = mig_rx_record_len(&rx, &rh, err, sizeof(err));
+		if (n < 0)
+			goto out;
+		if ((size_t)n > MIG_MAX_PAGES * MIG_PAGE + sizeof(struct mig_pages_hdr)) {
+			buf = malloc((size_t)n);   /* the state */
+			if (!buf) {
+				snprintf(err, sizeof(err), "out of memory");
+				goto out;
+			}
+		}
+		r = inc_read(fd, buf, (size_t)n, "record", err, sizeof(err));
+		if (!r)
+			r = mig_rx_record(&rx, &rh, buf, err, sizeof(err));
+		if (buf != payload)
+			free(buf);
+		if (r)
+			goto out;
+		r = -1;
+	}
+	vinfo("--incoming %s: received %llu pages and %llu zero pages in %llu ms",
+	      o->incoming, (unsigned long long)rx.pages, (unsigned long long)rx.zero_pages,
+	      (unsigned long long)((vtime_ns() - inc.start_ns) / 1000000u));
+	munmap(m.map, m.len);
+	m.map = NULL;
+	r = snapshot_prepare_incoming(o, rx.state, rx.state_len, &rx.st, m.fd);
+	rx.state = NULL;   /* snapshot.c's now, and the memfd */
+	m.fd = -1;
+	if (r) {
+		close(fd);
+		free(payload);
+		return -EINVAL;
+	}
+	inc.fd = fd;
+	free(payload);
+	return 0;
+out:
+	verr("--incoming %s: %s", o->incoming, err);
+	free(payload);
+	mig_rx_free(&rx);
+	if (m.map)
+		munmap(m.map, m.len);
+	if (m.fd >= 0)
+		close(m.fd);
+	close(fd);
+	return -EINVAL;
+}
+
+int migrate_incoming_go(void)
+{
+	char b[8], err[200] = "";
+	int fd = inc.fd;
+
+	if (fd < 0)
+		return 0;
+	inc.fd = -1;
+	if (vio_write_full(fd, MIG_READY, 8)) {
+		verr("--incoming: cannot tell the source it is ready: %s", strerror(errno));
+		close(fd);
+		return -EIO;
+	}
+	if (inc_read(fd, b, sizeof(b), "waiting for GO", err, sizeof(err)) ||
+	    memcmp(b, MIG_GO, sizeof(b))) {
+		verr("--incoming: the source did not hand the VM over (%s): not running it",
+		     err[0] ? err : "a wrong answer");
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	vinfo("migrated in: the guest runs (%llu ms after the connection)",
+	      (unsigned long long)((vtime_ns() - inc.start_ns) / 1000000u));
+	return 0;
+}
