@@ -357,8 +357,11 @@ static int api_op_migrate_cancel(void *opaque)
 static void api_dev_id(char *out, const char *name)
 {
 	const char *sp = strchr(name, ' ');
+	const char *id = sp ? sp + 1 : name;
+	size_t n = strnlen(id, API_METRICS_ID - 1);   /* longer ids are cut */
 
-	snprintf(out, API_METRICS_ID, "%s", sp ? sp + 1 : name);
+	memcpy(out, id, n);
+	out[n] = '\0';
 }
 
 /* On the event loop: the devices' counters, each under its own lock. */
