@@ -17,7 +17,7 @@
 # the last line. Exits 0 only when nothing failed, every skip was asked for
 # and something passed.
 #
-# Env: FUZZ_SECONDS (per target; default 45 in CI, 30 otherwise),
+# Env: FUZZ_SECONDS (per target; default 30),
 # LAB_FILTER (scenario name glob: the other scenarios are skipped on request;
 # a glob that matches none is an error), RUN_ALL_KVM_DEVICE (the device whose
 # opening decides whether the suites guest and kvm run here or in the lab;
@@ -34,7 +34,6 @@ for a in "$@"; do
 	esac
 done
 fuzz_seconds=${FUZZ_SECONDS:-30}
-[ -z "${FUZZ_SECONDS:-}" ] && [ "${CI:-}" = "true" ] && fuzz_seconds=45
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # results: "PASS|FAIL|SKIP name", one line per test.
