@@ -20,6 +20,7 @@
 #include <vireo/util.h>
 
 #include "api.h"
+#include "network.h"
 #include "pool.h"
 #include "server.h"
 #include "store.h"
@@ -28,6 +29,7 @@
 #define DEFAULT_STATE_DIR "/var/lib/vireo"
 #define DEFAULT_SOCKET    "/run/vireo/vireod.sock"
 #define DEFAULT_RUN_DIR   "/run/vireo/vms"
+#define DEFAULT_NET_DIR   "/run/vireo/networks"
 
 static void usage(FILE *f)
 {
@@ -39,10 +41,13 @@ static void usage(FILE *f)
 "  --socket PATH     the API's Unix socket (default " DEFAULT_SOCKET ")\n"
 "  --run-dir DIR     one directory per running VM: pid, API socket, console\n"
 "                    and vireo-vmm's log (default " DEFAULT_RUN_DIR ")\n"
+"  --net-dir DIR     one directory per started network: dnsmasq's files\n"
+"                    (default " DEFAULT_NET_DIR "; made 0755: dnsmasq\n"
+"                    re-reads its hosts file as nobody)\n"
 "  --vmm PATH        the vireo-vmm to run (default: the one beside vireod,\n"
 "                    else vireo-vmm in PATH)\n"
 "  --foreground      stay in the foreground, messages on stderr\n"
-"  --no-autostart    do not start the VMs marked autostart\n"
+"  --no-autostart    do not start the VMs and networks marked autostart\n"
 "  --verbose         more messages\n"
 "  --list-routes     print the API's routes (METHOD PATH) and exit\n"
 "  --help, --version\n"
@@ -92,12 +97,13 @@ static char *absolute(const char *p)
 int main(int argc, char **argv)
 {
 	enum { O_STATE = 256, O_SOCKET, O_RUN, O_VMM, O_FG, O_NOAUTO, O_VERBOSE, O_ROUTES,
-	       O_HELP, O_VERSION };
+	       O_HELP, O_VERSION, O_NETDIR };
 	static const struct option opts[] = {
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "run-dir", required_argument, NULL, O_RUN },
 		{ "vmm", required_argument, NULL, O_VMM },
+		{ "net-dir", required_argument, NULL, O_NETDIR },
 		{ "foreground", no_argument, NULL, O_FG },
 		{ "no-autostart", no_argument, NULL, O_NOAUTO },
 		{ "verbose", no_argument, NULL, O_VERBOSE },
@@ -107,10 +113,10 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	const char *state_dir = DEFAULT_STATE_DIR, *sock = DEFAULT_SOCKET, *run_dir = DEFAULT_RUN_DIR;
-	const char *vmm_opt = NULL;
+	const char *vmm_opt = NULL, *net_dir = DEFAULT_NET_DIR;
 	bool fg = false, autostart = true;
 	int c, rc, ready[2] = { -1, -1 };
-	char *vmm = NULL, *state_abs = NULL, *run_abs = NULL, *sock_abs = NULL;
+	char *vmm = NULL, *state_abs = NULL, *run_abs = NULL, *sock_abs = NULL, *net_abs = NULL;
 
 	vlog_set_prog("vireod");
 	opterr = 0;
@@ -120,6 +126,7 @@ int main(int argc, char **argv)
 		case O_SOCKET: sock = optarg; break;
 		case O_RUN: run_dir = optarg; break;
 		case O_VMM: vmm_opt = optarg; break;
+		case O_NETDIR: net_dir = optarg; break;
 		case O_FG: fg = true; break;
 		case O_NOAUTO: autostart = false; break;
 		case O_VERBOSE: vlog_set_level(VLOG_DEBUG); break;
@@ -150,7 +157,8 @@ int main(int argc, char **argv)
 	state_abs = absolute(state_dir);
 	run_abs = absolute(run_dir);
 	sock_abs = absolute(sock);
-	if (!state_abs || !run_abs || !sock_abs) {
+	net_abs = absolute(net_dir);
+	if (!state_abs || !run_abs || !sock_abs || !net_abs) {
 		verr("out of memory");
 		goto fail;
 	}
@@ -226,8 +234,16 @@ int main(int argc, char **argv)
 		store_close(st);
 		goto fail;
 	}
+	struct net_config nc = { .net_dir = net_abs, .store = st, .users = vms_network_users,
+				 .hosts = vms_network_hosts };
+	if (networks_init(&nc)) {
+		vms_shutdown();
+		store_close(st);
+		goto fail;
+	}
 	if (server_start(sock_abs, err, sizeof(err))) {
 		verr("%s", err);
+		networks_shutdown();
 		vms_shutdown();
 		store_close(st);
 		goto fail;
@@ -239,12 +255,15 @@ int main(int argc, char **argv)
 		}
 		close(ready[1]);
 	}
-	if (autostart)
+	if (autostart) {
+		networks_autostart();   /* first: the VMs may need them */
 		vms_autostart();
+	}
 	int sig = 0;
 	sigwait(&stop, &sig);
 	vinfo("signal %d: stopping (the VMs go on running)", sig);
 	server_quiesce();
+	networks_shutdown();
 	vms_shutdown();
 	server_stop();
 	store_close(st);
@@ -257,5 +276,6 @@ out:
 	free(state_abs);
 	free(run_abs);
 	free(sock_abs);
+	free(net_abs);
 	return rc;
 }

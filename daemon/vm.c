@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@
 #include <vireo/util.h>
 
 #include "httpc.h"
+#include "network.h"
 
 #define START_TIMEOUT_MS   60000   /* vireo-vmm's API answering after a start */
 #define DESTROY_TERM_MS    30000   /* SIGTERM, then SIGKILL */
@@ -466,8 +468,29 @@ static int spawn(struct vm *vm, bool restart, char *err, size_t errlen)
 	logfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (logfd < 0)
 		return status_err(500, err, errlen, "cannot open %s: %s", logp, strerror(errno));
+	/* NICs on a virtual network: a tap on its bridge each, handed to
+	 * vireo-vmm as fds 3, 4, ... (vmdef_vmm_argv()). */
+	int taps[VMDEF_MAX_NICS], ntaps = 0;
+	for (unsigned i = 0; i < def.nr_nics; i++) {
+		char tapname[IF_NAMESIZE], e[300];
+		if (def.nics[i].type != VMDEF_NIC_NETWORK)
+			continue;
+		int s = network_tap_open(def.nics[i].network, tapname, sizeof(tapname), &taps[ntaps],
+					 e, sizeof(e));
+		if (s != 200) {
+			while (ntaps > 0)
+				close(taps[--ntaps]);
+			close(logfd);
+			return status_err(s == 404 || s == 409 ? 409 : s, err, errlen, "%s: nics[%u]: %s",
+					  def.name, i, e);
+		}
+		vinfo("%s: nics[%u] on network %s: tap %s", def.name, i, def.nics[i].network, tapname);
+		ntaps++;
+	}
 	argv = vmdef_vmm_argv(&def, cfg.vmm_path, dir);
 	if (!argv) {
+		while (ntaps > 0)
+			close(taps[--ntaps]);
 		close(logfd);
 		return status_err(500, err, errlen, "out of memory");
 	}
@@ -482,7 +505,13 @@ static int spawn(struct vm *vm, bool restart, char *err, size_t errlen)
 		dup2(nul, 0);
 		dup2(logfd, 1);
 		dup2(logfd, 2);
-		close_fds_from(3);
+		/* the taps to 3, 4, ...: first out of the way, then in place */
+		for (int k = 0; k < ntaps; k++)
+			taps[k] = fcntl(taps[k], F_DUPFD_CLOEXEC, 64);
+		for (int k = 0; k < ntaps; k++)
+			if (taps[k] < 0 || dup2(taps[k], 3 + k) != 3 + k)
+				_exit(127);
+		close_fds_from(3 + ntaps);
 		execv(argv[0], argv);
 		dprintf(2, "vireod: cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -490,6 +519,8 @@ static int spawn(struct vm *vm, bool restart, char *err, size_t errlen)
 	int fork_errno = errno;
 	vmdef_argv_free(argv);
 	close(logfd);
+	while (ntaps > 0)
+		close(taps[--ntaps]);
 	if (pid < 0)
 		return status_err(500, err, errlen, "fork: %s", strerror(fork_errno));
 	unsigned long long st = proc_starttime(pid);
@@ -794,6 +825,32 @@ static void gen_uuid(char out[37])
 		 b[13], b[14], b[15]);
 }
 
+/* A MAC for each NIC on a virtual network that has none: kept from @old
+ * (the same NIC of the same network), else random, locally administered
+ * and unicast; stored with the definition, so stable. */
+static void gen_macs(struct vmdef *def, const struct vmdef *old)
+{
+	for (unsigned i = 0; i < def->nr_nics; i++) {
+		struct vmdef_nic *n = &def->nics[i];
+		if (n->type != VMDEF_NIC_NETWORK || n->mac[0])
+			continue;
+		if (old && i < old->nr_nics && old->nics[i].type == VMDEF_NIC_NETWORK &&
+		    !strcmp(old->nics[i].network, n->network) && old->nics[i].mac[0]) {
+			memcpy(n->mac, old->nics[i].mac, sizeof(n->mac));
+			continue;
+		}
+		unsigned char b[6];
+		if (getrandom(b, sizeof(b), 0) != sizeof(b)) {
+			unsigned long long t = (unsigned long long)vtime_ns() ^ (unsigned long long)i << 40;
+			for (int k = 0; k < 6; k++)
+				b[k] = (unsigned char)(t >> (k * 8));
+		}
+		b[0] = (unsigned char)((b[0] & 0xfc) | 0x02);
+		snprintf(n->mac, sizeof(n->mac), "%02x:%02x:%02x:%02x:%02x:%02x",
+			 b[0], b[1], b[2], b[3], b[4], b[5]);
+	}
+}
+
 int vms_define(const struct vmdef *in, char *err, size_t errlen)
 {
 	struct vmdef def = *in;
@@ -802,6 +859,7 @@ int vms_define(const struct vmdef *in, char *err, size_t errlen)
 
 	if (!def.uuid[0])
 		gen_uuid(def.uuid);
+	gen_macs(&def, NULL);
 	json = vmdef_to_json(&def);
 	if (!json)
 		return status_err(500, err, errlen, "out of memory");
@@ -836,6 +894,7 @@ int vms_define(const struct vmdef *in, char *err, size_t errlen)
 	pthread_mutex_unlock(&define_lock);
 	free(json);
 	emit(def.name, "defined", "%s", def.uuid);
+	networks_vms_changed();
 	snprintf(err, errlen, "%s", def.uuid);
 	return 201;
 fail:
@@ -927,6 +986,7 @@ int vms_redefine(const struct vmdef *in, char *err, size_t errlen)
 		goto out;
 	}
 	memcpy(def.uuid, cur->uuid, sizeof(def.uuid));
+	gen_macs(&def, cur);
 	/* A running VM's autostart and restart policy may change (they do not
 	 * touch its process); anything else waits for it to stop. */
 	bool only_policy = false;
@@ -961,6 +1021,7 @@ int vms_redefine(const struct vmdef *in, char *err, size_t errlen)
 	vm->def = def;
 	pthread_mutex_unlock(&reg_lock);
 	emit(def.name, "redefined", "%s", "");
+	networks_vms_changed();
 out:
 	op_end(vm);
 	return status;
@@ -1008,6 +1069,7 @@ int vms_undefine(const char *name, bool force, char *err, size_t errlen)
 	rmdir(dir);
 	op_end(vm);
 	emit(name, "undefined", "%s", "");
+	networks_vms_changed();
 	return 204;
 }
 
@@ -1253,6 +1315,41 @@ bool vms_uses_path(const char *path, char *who, size_t wholen)
 	}
 	pthread_mutex_unlock(&reg_lock);
 	return found;
+}
+
+bool vms_network_users(const char *net, char *who, size_t wholen)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&reg_lock);
+	for (struct vm *vm = vms; vm && !found; vm = vm->next) {
+		if (vm->deleted || !vm->pid)
+			continue;
+		for (unsigned i = 0; i < vm->def.nr_nics && !found; i++) {
+			if (vm->def.nics[i].type == VMDEF_NIC_NETWORK && !strcmp(vm->def.nics[i].network, net)) {
+				snprintf(who, wholen, "%s", vm->def.name);
+				found = true;
+			}
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return found;
+}
+
+void vms_network_hosts(void (*cb)(void *opaque, const char *vm, const char *net,
+				  const char *mac, const char *ip), void *opaque)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (struct vm *vm = vms; vm; vm = vm->next) {
+		if (vm->deleted)
+			continue;
+		for (unsigned i = 0; i < vm->def.nr_nics; i++) {
+			const struct vmdef_nic *n = &vm->def.nics[i];
+			if (n->type == VMDEF_NIC_NETWORK)
+				cb(opaque, vm->def.name, n->network, n->mac, n->ip);
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
 }
 
 char *vm_console_log_json(const char *name, int *status)
