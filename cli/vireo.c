@@ -23,6 +23,7 @@
 #include <vireo/util.h>
 
 #include "httpc.h"
+#include "vireo-net.h"
 #include "vmdef.h"
 
 #define DEFAULT_SOCKET "/run/vireo/vireod.sock"
@@ -63,6 +64,14 @@ static void usage(FILE *f)
 "                               a linked clone of VOL2, SIZE may be 0)\n"
 "  vol-list POOL [--json]       a pool's volumes\n"
 "  vol-delete --pool POOL VOL   delete a volume (not one a VM uses)\n"
+"  net-define FILE              define a virtual network from its JSON file\n"
+"  net-undefine NET [--force]   forget a network (--force: destroy it first)\n"
+"  net-start NET                start it: bridge, nftables table, dnsmasq\n"
+"  net-destroy NET [--force]    stop it (--force: even with VMs running on it)\n"
+"  net-list [--all] [--json]    started networks (--all: every defined one)\n"
+"  net-info NET [--json]        a network's state and definition in short\n"
+"  net-dumpdef NET              a network's definition (JSON)\n"
+"  net-autostart NET [--disable] start it when vireod starts (or not)\n"
 "  version                      vireod's version\n"
 "\n"
 "The socket: --connect, else $VIREO_SOCKET, else " DEFAULT_SOCKET ".\n"
@@ -788,6 +797,8 @@ int main(int argc, char **argv)
 		}
 		return cmd_list(vo.all);
 	}
+	if (vireo_net_verb(verb))
+		return vireo_net_main(sock_path, verb, vargc, vargv);
 	if (!strcmp(verb, "version")) {
 		char *r = NULL;
 		if ((rc = call("GET", "/version", NULL, &r)))
