@@ -29,7 +29,6 @@
 #define DEFAULT_STATE_DIR "/var/lib/vireo"
 #define DEFAULT_SOCKET    "/run/vireo/vireod.sock"
 #define DEFAULT_RUN_DIR   "/run/vireo/vms"
-#define DEFAULT_NET_DIR   "/run/vireo/networks"
 
 static void usage(FILE *f)
 {
@@ -42,8 +41,9 @@ static void usage(FILE *f)
 "  --run-dir DIR     one directory per running VM: pid, API socket, console\n"
 "                    and vireo-vmm's log (default " DEFAULT_RUN_DIR ")\n"
 "  --net-dir DIR     one directory per started network: dnsmasq's files\n"
-"                    (default " DEFAULT_NET_DIR "; made 0755: dnsmasq\n"
-"                    re-reads its hosts file as nobody)\n"
+"                    (default: \"networks\" beside the run dir, so\n"
+"                    /run/vireo/networks; made 0755: dnsmasq re-reads\n"
+"                    its hosts file as nobody)\n"
 "  --vmm PATH        the vireo-vmm to run (default: the one beside vireod,\n"
 "                    else vireo-vmm in PATH)\n"
 "  --foreground      stay in the foreground, messages on stderr\n"
@@ -113,7 +113,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	const char *state_dir = DEFAULT_STATE_DIR, *sock = DEFAULT_SOCKET, *run_dir = DEFAULT_RUN_DIR;
-	const char *vmm_opt = NULL, *net_dir = DEFAULT_NET_DIR;
+	const char *vmm_opt = NULL, *net_dir = NULL;
 	bool fg = false, autostart = true;
 	int c, rc, ready[2] = { -1, -1 };
 	char *vmm = NULL, *state_abs = NULL, *run_abs = NULL, *sock_abs = NULL, *net_abs = NULL;
@@ -157,7 +157,14 @@ int main(int argc, char **argv)
 	state_abs = absolute(state_dir);
 	run_abs = absolute(run_dir);
 	sock_abs = absolute(sock);
-	net_abs = absolute(net_dir);
+	if (net_dir) {
+		net_abs = absolute(net_dir);
+	} else if (run_abs) {
+		char *copy = strdup(run_abs);
+		if (copy && asprintf(&net_abs, "%s/networks", dirname(copy)) < 0)
+			net_abs = NULL;
+		free(copy);
+	}
 	if (!state_abs || !run_abs || !sock_abs || !net_abs) {
 		verr("out of memory");
 		goto fail;

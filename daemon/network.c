@@ -522,7 +522,7 @@ static int start_locked(struct net *n, char *err, size_t errlen)
 	if (if_nametoindex(d->bridge))
 		return fail(409, err, errlen, "bridge: an interface named %s already exists", d->bridge);
 	netfile(n, NULL, dir, sizeof(dir));
-	if (mkdir(dir, 0755) && errno != EEXIST)
+	if ((mkdir(cfg.net_dir, 0755) && errno != EEXIST) || (mkdir(dir, 0755) && errno != EEXIST))
 		return fail(500, err, errlen, "cannot make %s: %s", dir, strerror(errno));
 	chmod(dir, 0755);       /* dnsmasq re-reads the hosts file as nobody */
 	if ((r = nl_bridge_add(d->bridge)))
@@ -692,11 +692,6 @@ int networks_init(const struct net_config *c)
 	int r;
 
 	cfg = *c;
-	if (mkdir(cfg.net_dir, 0755) && errno != EEXIST) {
-		r = -errno;
-		verr("cannot make %s: %s", cfg.net_dir, strerror(errno));
-		return r;
-	}
 	pthread_mutex_lock(&net_lock);
 	r = store_net_list(cfg.store, load_one, NULL);
 	pthread_mutex_unlock(&net_lock);
