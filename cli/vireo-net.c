@@ -210,7 +210,7 @@ bool vireo_net_verb(const char *verb)
 int vireo_net_main(const char *sock, const char *verb, int argc, char **argv)
 {
 	bool all = false, json = false, force = false, disable = false;
-	const char *args[2];
+	const char *args[2] = { NULL, NULL };
 	int nargs = 0;
 	/* the options each verb takes */
 	const char *takes = !strcmp(verb, "net-list") ? "--all --json" :
