@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -279,6 +280,26 @@ struct hosts_buf {
 	bool oom;
 };
 
+/*
+ * Whether a VM's name can be its DHCP host name: a DNS label that starts
+ * with a letter, so that dnsmasq cannot read it as anything else in a
+ * dhcp-host line (an address, a lease time, "ignore", "infinite").
+ */
+static bool host_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')) ||
+	    s[n - 1] == '-' || !strcasecmp(s, "ignore") || !strcasecmp(s, "infinite") ||
+	    !strcasecmp(s, "deleted"))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
 static void hosts_line(void *opaque, const char *vm, const char *net, const char *mac, const char *ip)
 {
 	struct hosts_buf *h = opaque;
@@ -286,9 +307,13 @@ static void hosts_line(void *opaque, const char *vm, const char *net, const char
 
 	if (strcmp(net, h->net) || !mac || !mac[0] || h->oom)
 		return;
-	/* dnsmasq's dhcp-host syntax: MAC[,IP],NAME (names are [A-Za-z0-9._-]) */
-	int n = snprintf(line, sizeof(line), "%s%s%s,%s\n", mac, ip && ip[0] ? "," : "",
-			 ip ? ip : "", vm);
+	/* dnsmasq's dhcp-host syntax: MAC[,IP][,NAME]; a VM name that is
+	 * not a host name is left out (the VM still gets its address) */
+	bool named = host_name_ok(vm);
+	if (!named && !(ip && ip[0]))
+		return;
+	int n = snprintf(line, sizeof(line), "%s%s%s%s%s\n", mac, ip && ip[0] ? "," : "",
+			 ip ? ip : "", named ? "," : "", named ? vm : "");
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
 	if (h->len + (size_t)n + 1 > h->cap) {

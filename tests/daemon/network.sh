@@ -173,6 +173,14 @@ dhcp 02:00:00:aa:bb:02
 nsenter --net=/proc/$cpid/ns/net ip addr add 10.77.0.60/24 dev vc1
 nsenter --net=/proc/$cpid/ns/net busybox nslookup db.vm.test 10.77.0.1 >"$T/ns" 2>&1
 grep -q '10\.77\.0\.60' "$T/ns" || { cat "$T/ns"; fail "dnsmasq does not resolve db.vm.test"; }
+# VM names that dnsmasq would read as something else are not host names
+for n in ignore 10.77.0.1; do
+	printf '{"name": "%s", "memory": "64M", "kernel": "%s", "nics": [{"type": "network", "network": "n1", "mac": "02:00:00:aa:bb:03", "ip": "10.77.0.70"}]}\n' \
+		"$n" "$guest" >"$T/odd.json"
+	v define "$T/odd.json"; expect_rc 0
+	grep -qx '02:00:00:aa:bb:03,10.77.0.70' "$T/net/n1/hosts" || fail "VM $n: not MAC,IP alone in the hosts file"
+	v undefine "$n"; expect_rc 0
+done
 v undefine db; expect_rc 0
 grep -q 'db' "$T/net/n1/hosts" && fail "db stays in the hosts file after undefine"
 
