@@ -366,6 +366,7 @@ static int write_conf(const struct net *n)
 		     "no-hosts\n"
 		     "strict-order\n"
 		     "log-facility=-\n"
+		     "quiet-dhcp\n"
 		     "pid-file=\n",
 		     d->name, d->bridge, netdef_ip_str(d->addr, a));
 	if (d->mode == NETDEF_ISOLATED)
@@ -440,6 +441,10 @@ static int spawn_dnsmasq(struct net *n, char *err, size_t errlen)
 	netfile(n, "dnsmasq.conf", conf, sizeof(conf));
 	snprintf(confarg, sizeof(confarg), "--conf-file=%s", conf);
 	netfile(n, "dnsmasq.log", logp, sizeof(logp));
+	/* each start begins a fresh log; the previous one is kept as .1 */
+	char old[PATH_MAX];
+	netfile(n, "dnsmasq.log.1", old, sizeof(old));
+	rename(logp, old);
 	int logfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (logfd < 0) {
 		fail(0, err, errlen, "cannot open %s: %s", logp, strerror(errno));
@@ -967,7 +972,7 @@ int net_undefine(const char *name, bool force, char *err, size_t errlen)
 		teardown(n);
 	/* its run directory goes too */
 	static const char *const files[] = { "dnsmasq.conf", "hosts", "leases", "dnsmasq.log",
-					     "dnsmasq.pid", "active" };
+					     "dnsmasq.log.1", "dnsmasq.pid", "active" };
 	for (size_t i = 0; i < VIREO_ARRAY_SIZE(files); i++) {
 		netfile(n, files[i], dir, sizeof(dir));
 		unlink(dir);
