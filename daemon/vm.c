@@ -39,6 +39,7 @@
 #include <vireo/util.h>
 
 #include "httpc.h"
+#include "isolate.h"
 
 #define START_TIMEOUT_MS   60000   /* vireo-vmm's API answering after a start */
 #define DESTROY_TERM_MS    30000   /* SIGTERM, then SIGKILL */
@@ -470,6 +471,11 @@ static int spawn(struct vm *vm, bool restart, char *err, size_t errlen)
 	if (!argv) {
 		close(logfd);
 		return status_err(500, err, errlen, "out of memory");
+	}
+	if (isolate_vmm_args(&def, &argv, err, errlen)) {   /* its user and cgroup */
+		vmdef_argv_free(argv);
+		close(logfd);
+		return 500;
 	}
 	pid = fork();
 	if (pid == 0) {
