@@ -23,16 +23,15 @@
 
 #include <vireo/util.h>
 
+#include "bearer.h"
 #include "server.h"
 
 #define TLS_MAX_PEM      (256 * 1024)
-#define TLS_TOKEN_MIN    16
-#define TLS_TOKEN_MAX    512
 #define TLS_CONNECTIONS  64
 
 static struct MHD_Daemon *tls_mhd;
 static char *tls_cert, *tls_key;
-static char tls_token[TLS_TOKEN_MAX + 1];
+static char tls_token[BEARER_TOKEN_MAX + 1];
 static size_t tls_token_len;
 
 /* A whole small file, NUL-terminated (malloc'd), or NULL with @err. */
@@ -83,46 +82,6 @@ fail:
 	return NULL;
 }
 
-int tls_token_parse(const char *text, char *out, size_t outlen, char *err, size_t errlen)
-{
-	size_t n = strlen(text);
-
-	while (n && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' ' ||
-		     text[n - 1] == '\t'))
-		n--;
-	if (n < TLS_TOKEN_MIN || n > TLS_TOKEN_MAX || n >= outlen) {
-		snprintf(err, errlen, "the token must be %d to %d characters (got %zu)", TLS_TOKEN_MIN,
-			 TLS_TOKEN_MAX, n);
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)text[i];
-		if (c <= 0x20 || c >= 0x7f) {
-			snprintf(err, errlen, "the token must be one line of visible ASCII characters "
-				 "(no spaces)");
-			return -1;
-		}
-	}
-	memcpy(out, text, n);
-	out[n] = '\0';
-	return (int)n;
-}
-
-bool tls_bearer_ok(const char *header, const char *token, size_t token_len)
-{
-	static const char scheme[] = "Bearer ";
-	unsigned char diff = 0;
-
-	if (!header || strncmp(header, scheme, sizeof(scheme) - 1))
-		return false;
-	header += sizeof(scheme) - 1;
-	size_t n = strlen(header);
-	/* Every byte of the token is looked at whatever the given one is. */
-	for (size_t i = 0; i < token_len; i++)
-		diff |= (unsigned char)(token[i] ^ (i < n ? header[i] : 0));
-	return diff == 0 && n == token_len;
-}
-
 static enum MHD_Result unauthorized(struct MHD_Connection *c)
 {
 	static const char body[] = "{\"error\":\"unauthorized: this listener needs "
@@ -146,7 +105,7 @@ static enum MHD_Result on_tls_request(void *cls, struct MHD_Connection *c, const
 	if (!*con_cls) {
 		const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							       MHD_HTTP_HEADER_AUTHORIZATION);
-		if (!tls_bearer_ok(auth, tls_token, tls_token_len)) {
+		if (!bearer_ok(auth, tls_token, tls_token_len)) {
 			const union MHD_ConnectionInfo *ci =
 				MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 			char host[64] = "?";
@@ -256,7 +215,7 @@ int tls_start(const char *listen, const char *cert, const char *key, const char 
 		snprintf(err, errlen, "--tls-key %s: readable or writable by others (chmod o= it)", key);
 		goto fail;
 	}
-	tok = read_small("--token-file", token_file, TLS_TOKEN_MAX + 2, &st, err, errlen);
+	tok = read_small("--token-file", token_file, BEARER_TOKEN_MAX + 2, &st, err, errlen);
 	if (!tok)
 		goto fail;
 	if (st.st_mode & 0007) {
@@ -266,7 +225,7 @@ int tls_start(const char *listen, const char *cert, const char *key, const char 
 		goto fail;
 	}
 	char terr[200];
-	int tl = tls_token_parse(tok, tls_token, sizeof(tls_token), terr, sizeof(terr));
+	int tl = bearer_token_parse(tok, tls_token, sizeof(tls_token), terr, sizeof(terr));
 	explicit_bzero(tok, strlen(tok));
 	free(tok);
 	if (tl < 0) {

@@ -20,11 +20,4 @@ int tls_start(const char *listen, const char *cert, const char *key, const char 
 	      char *err, size_t errlen);
 void tls_stop(void);
 
-/* A token file's text: one line of 16 to 512 visible ASCII characters
- * (trailing white space dropped), copied to @out.  Its length, or -1. */
-int tls_token_parse(const char *text, char *out, size_t outlen, char *err, size_t errlen);
-/* Whether the Authorization header @header is "Bearer " and the token
- * (compared in constant time). */
-bool tls_bearer_ok(const char *header, const char *token, size_t token_len);
-
 #endif
