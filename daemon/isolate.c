@@ -354,3 +354,15 @@ out:
 	pthread_mutex_unlock(&iso_lock);
 	return r;
 }
+
+void isolate_vm_ended(const struct vmdef *def)
+{
+	char p[PATH_MAX + 200];
+
+	if (!active || !cg_root[0])
+		return;
+	/* Fails (EBUSY) while a process is left in it: the next start or end
+	 * tries again, and vireo-vmm takes an existing leaf as it is. */
+	snprintf(p, sizeof(p), "%s/%s%s%s", cg_root, def->name, def->uuid[0] ? "." : "", def->uuid);
+	rmdir(p);
+}

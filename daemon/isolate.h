@@ -24,6 +24,8 @@ int isolate_init(const struct isolate_config *c, char *err, size_t errlen);
 /* Append --user, --cgroup, --cpu-max, --memory-max for @def to the
  * NULL-terminated malloc'd @argv (vmdef_vmm_argv()'s).  0 or -errno (@err). */
 int isolate_vmm_args(const struct vmdef *def, char ***argv, char *err, size_t errlen);
+/* @def's vireo-vmm has ended: remove its cgroup leaf if empty. */
+void isolate_vm_ended(const struct vmdef *def);
 /* The limits written for @def: memory.max in bytes, cpu.max's quota in
  * microseconds per 100 ms. */
 uint64_t isolate_memory_max(const struct vmdef *def);

@@ -352,6 +352,7 @@ static void cleanup_runfiles(const struct vm *vm)
 	unlink(p);
 	runfile(vm, "api.sock", p, sizeof(p));
 	unlink(p);
+	isolate_vm_ended(&vm->def);   /* its empty cgroup leaf */
 }
 
 /* For an error message: the last line of the VM's vmm.log that says
