@@ -128,6 +128,17 @@ req -X POST -H "Authorization: Bearer x$token" -H 'Content-Type: application/jso
 VIREO_SOCKET=$T/sock v list --all; grep -q sneaky <<<"$out" && fail "a refused request defined a VM"
 req -X DELETE -H "Authorization: Bearer nope" https://127.0.0.1:$port/vms/tlsvm
 [ "$code" = 401 ] || fail "DELETE with a wrong token: $code"
+# every route the daemon serves, without a token
+n=0
+while read -r method path; do
+	url=$(sed 's/{name}/tlsvm/; s/{pool}/p/; s/{volume}/v/' <<<"$path")
+	code=$(curl -sS --max-time 20 --cacert cert.pem -o /dev/null -w '%{http_code}' -X "$method" \
+		https://127.0.0.1:$port$url 2>/dev/null)
+	[ "$code" = 401 ] || fail "$method $url without a token: $code, expected 401"
+	n=$((n + 1))
+done < <("$vireod" --list-routes)
+echo "all $n routes answer 401 without a token"
+VIREO_SOCKET=$T/sock v dominfo tlsvm; expect_rc 0
 VIREO_CONNECT=$at VIREO_CA=$T/cert.pem VIREO_TOKEN=not-the-token-at-all v list --all; expect_rc 1
 has 'unauthorized'
 VIREO_CONNECT=$at VIREO_CA=$T/cert.pem VIREO_TOKEN=not-the-token-at-all v events; expect_rc 1
