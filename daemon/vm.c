@@ -1088,14 +1088,22 @@ int vm_shutdown(const char *name, unsigned timeout_s, char *err, size_t errlen)
 		return 404;
 	status = require_state(vm, VM_RUNNING, "shut it down (resume it first)", err, errlen);
 	if (!status) {
+		/* Asked before the press: the guest may power off, and the
+		 * monitor see an adopted VM's end (exit status unknown), before
+		 * the press is answered. */
+		pthread_mutex_lock(&reg_lock);
+		bool was_requested = vm->stop_requested;
+		vm->stop_requested = true;
+		pthread_mutex_unlock(&reg_lock);
 		status = vmm_call(vm, "PUT", "/vm/shutdown", NULL, err, errlen);
-		if (status == 204) {
-			pthread_mutex_lock(&reg_lock);
-			vm->stop_requested = true;
+		pthread_mutex_lock(&reg_lock);
+		if (status == 204 && vm->pid)
 			vm->shutdown_deadline_ms = timeout_s ? mono_ms() + timeout_s * 1000LL : 0;
-			pthread_mutex_unlock(&reg_lock);
+		else if (vm->pid)
+			vm->stop_requested = was_requested;
+		pthread_mutex_unlock(&reg_lock);
+		if (status == 204)
 			emit(name, "shutdown", "ACPI power button pressed");
-		}
 	}
 	op_end(vm);
 	return status;

@@ -13,7 +13,7 @@
 #    fails before sending anything.
 #   tls.sh VIREOD VIREO VMM
 set -u
-vireod=$1 vireo=$2 vmm=$(realpath "$3")
+vireod=$(realpath "$1") vireo=$(realpath "$2") vmm=$(realpath "$3")
 T=$(mktemp -d /tmp/vireod-tls.XXXXXX)
 dpid=
 cleanup() {
