@@ -68,9 +68,10 @@ static void usage(FILE *f)
 "  version                      vireod's version\n"
 "\n"
 "vireod: --connect, else $VIREO_CONNECT, else $VIREO_SOCKET, else\n"
-DEFAULT_SOCKET ".  Over tls:HOST:PORT the server's certificate must chain to\n"
-"--ca FILE (else $VIREO_CA, else the system's CAs) and name HOST; the bearer\n"
-"token is $VIREO_TOKEN, else the first line of --token-file FILE (else\n"
+DEFAULT_SOCKET ".\n"
+"Over tls:HOST:PORT the server's certificate must chain to --ca FILE (else\n"
+"$VIREO_CA, else the system's CAs) and name HOST; the bearer token is\n"
+"$VIREO_TOKEN, else the first line of --token-file FILE (else\n"
 "$VIREO_TOKEN_FILE).\n"
 "Exit status: 0 done, 1 vireod refused or failed, 2 bad command line or\n"
 "file, 3 vireod cannot be reached.\n", f);

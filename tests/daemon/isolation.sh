@@ -9,6 +9,10 @@
 #     and after a kill -9 of vireod; an undefined VM's uid is reused.  Each
 #     process is in the leaf vireo.slice/NAME.UUID of the cgroup2 mount
 #     (when there is one).  vireod not root: one log line, no isolation.
+#   isolation.sh limits-args VIREOD VIREO VMM GUEST
+#     --cgroup-root a plain directory dressed as a cgroup with the cpu and
+#     memory controllers: vireo-vmm is given and writes the leaf's
+#     cpu.max and memory.max from the definition (any host).
 #   isolation.sh limits VIREOD VIREO VMM GUEST
 #     cpu.max and memory.max of the leaf follow the definition (cpus + 1
 #     CPUs, memory + 128 MiB + memory/16); skipped (77) with the reason
@@ -95,6 +99,32 @@ check_leaf() {
 	done
 }
 
+if [ "$mode" = limits-args ]; then
+	# What vireod asks of vireo-vmm, whatever the host's cgroups: a
+	# --cgroup-root that is a plain directory dressed as a cgroup with
+	# both controllers; vireo-vmm writes cpu.max, memory.max and
+	# cgroup.procs of the leaf, which are plain files here.
+	fake=$T/fakecg/vireo
+	mkdir -p "$fake"
+	echo "cpu memory" >"$fake/cgroup.controllers"
+	: >"$fake/cgroup.subtree_control"
+	start_daemon --cgroup-root "$fake"
+	grep -q "each VM in a cgroup under $fake (cpu.max set, memory.max set)" "$T/vireod.log" ||
+		fail "vireod does not take the controllers of $fake"
+	grep -q '+memory' "$fake/cgroup.subtree_control" || fail "memory not enabled for the leaves"
+	defn lim 3 200M
+	leaf=$fake/lim.$(uuid_of lim)
+	mkdir "$leaf"
+	: >"$leaf/cpu.max"; : >"$leaf/memory.max"; : >"$leaf/cgroup.procs"
+	v start lim
+	[ "$(cat "$leaf/cpu.max")" = "400000 100000" ] || fail "cpu.max '$(cat "$leaf/cpu.max")', expected 4 CPUs"
+	want=$(( (200 + 128 + 200 / 16) * 1048576 ))
+	[ "$(cat "$leaf/memory.max")" = "$want" ] || fail "memory.max '$(cat "$leaf/memory.max")', expected $want"
+	[ -s "$leaf/cgroup.procs" ] || fail "vireo-vmm did not join $leaf"
+	v destroy lim
+	echo PASS
+	exit 0
+fi
 if [ "$mode" = limits ]; then
 	[ -n "$cg_mount" ] || { echo "SKIP: no cgroup v2 file system mounted here"; exit 77; }
 	start_daemon
