@@ -13,11 +13,8 @@
 #     --cgroup-root a plain directory dressed as a cgroup with the cpu and
 #     memory controllers: vireo-vmm is given and writes the leaf's
 #     cpu.max and memory.max from the definition (any host).
-#   isolation.sh limits VIREOD VIREO VMM GUEST
-#     cpu.max and memory.max of the leaf follow the definition (cpus + 1
-#     CPUs, memory + 128 MiB + memory/16); skipped (77) with the reason
-#     when the cgroup v2 hierarchy here has no cpu or memory controller
-#     (a hybrid v1 host).
+#   The same in the kernel's cgroup v2 (cpu.max and memory.max enforced)
+#   is the lab scenario tests/lab/scenarios/vireod-limits.sh.
 set -u
 mode=$1 vireod=$2 vireo=$3 vmm=$(realpath "$4") guest=$(realpath "$5")
 [ "$(id -u)" = 0 ] || { echo "SKIP: not root"; exit 77; }
@@ -125,28 +122,6 @@ if [ "$mode" = limits-args ]; then
 	echo PASS
 	exit 0
 fi
-if [ "$mode" = limits ]; then
-	[ -n "$cg_mount" ] || { echo "SKIP: no cgroup v2 file system mounted here"; exit 77; }
-	start_daemon
-	grep -q 'no cpu controller there' "$T/vireod.log" && {
-		echo "SKIP: the cgroup v2 hierarchy at $cg_mount has no cpu controller" \
-			"(controllers: '$(cat "$cg_mount/cgroup.controllers")'; a hybrid v1 host):" \
-			"vireod gives VMs a leaf without cpu.max"; exit 77; }
-	grep -q 'no memory controller there' "$T/vireod.log" && {
-		echo "SKIP: the cgroup v2 hierarchy at $cg_mount has no memory controller" \
-			"(controllers: '$(cat "$cg_mount/cgroup.controllers")'): no memory.max"; exit 77; }
-	defn lim 2 96M
-	v start lim
-	check_leaf lim
-	leaf=$cg_mount/vireo.slice/lim.$(uuid_of lim)
-	[ "$(cat "$leaf/cpu.max")" = "300000 100000" ] || fail "cpu.max '$(cat "$leaf/cpu.max")', expected 3 CPUs"
-	want=$(( (96 + 128 + 96 / 16) * 1048576 ))
-	[ "$(cat "$leaf/memory.max")" = "$want" ] || fail "memory.max '$(cat "$leaf/memory.max")', expected $want"
-	v destroy lim
-	echo PASS
-	exit 0
-fi
-
 # --- not root: vireod says so and adds nothing
 mkdir "$T/nr"
 chown nobody "$T/nr"
