@@ -14,14 +14,14 @@
 
 #include <json-c/json.h>
 
-#include "httpc.h"
+#include "connect.h"
 #include "netdef.h"
 
 #define TIMEOUT_MS 120000
 
 enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_CONNECT = 3 };
 
-static const char *sock_path;
+static const struct vconn_target *vireod_at;
 
 static int call(const char *method, const char *path, const char *body, char **resp)
 {
@@ -29,7 +29,7 @@ static int call(const char *method, const char *path, const char *body, char **r
 	char *r = NULL;
 	int status = 0;
 
-	if (httpc_request(sock_path, method, path, body, TIMEOUT_MS, &status, &r, err, sizeof(err))) {
+	if (vconn_request(vireod_at, method, path, body, TIMEOUT_MS, &status, &r, err, sizeof(err))) {
 		fprintf(stderr, "vireo: cannot reach vireod: %s\n", err);
 		return EXIT_CONNECT;
 	}
@@ -207,7 +207,7 @@ bool vireo_net_verb(const char *verb)
 	return false;
 }
 
-int vireo_net_main(const char *sock, const char *verb, int argc, char **argv)
+int vireo_net_main(const struct vconn_target *at, const char *verb, int argc, char **argv)
 {
 	bool all = false, json = false, force = false, disable = false;
 	const char *args[2] = { NULL, NULL };
@@ -218,7 +218,7 @@ int vireo_net_main(const char *sock, const char *verb, int argc, char **argv)
 			    !strcmp(verb, "net-undefine") || !strcmp(verb, "net-destroy") ? "--force" :
 			    !strcmp(verb, "net-autostart") ? "--disable" : "";
 
-	sock_path = sock;
+	vireod_at = at;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 		if (a[0] == '-' && a[1] == '-') {

@@ -20,15 +20,18 @@
 #include <vireo/util.h>
 
 #include "api.h"
+#include "isolate.h"
 #include "network.h"
 #include "pool.h"
 #include "server.h"
 #include "store.h"
+#include "tls.h"
 #include "vm.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/vireo"
 #define DEFAULT_SOCKET    "/run/vireo/vireod.sock"
 #define DEFAULT_RUN_DIR   "/run/vireo/vms"
+#define DEFAULT_UID_BASE  1000000000u
 
 static void usage(FILE *f)
 {
@@ -50,6 +53,15 @@ static void usage(FILE *f)
 "  --no-autostart    do not start the VMs and networks marked autostart\n"
 "  --verbose         more messages\n"
 "  --list-routes     print the API's routes (METHOD PATH) and exit\n"
+"  --listen ADDR:PORT  also serve the API over TCP, HTTPS only, each request\n"
+"                    with 'Authorization: Bearer TOKEN'; needs:\n"
+"  --tls-cert FILE   the server's certificate (PEM; its chain after it)\n"
+"  --tls-key FILE    its private key (PEM; not readable by others)\n"
+"  --token-file FILE the token (one line; not readable by others)\n"
+"  --vm-uid-base N   as root, each VM's vireo-vmm drops to uid = gid = N + k,\n"
+"                    k per VM (default 1000000000; 0: vireo-vmm's own default)\n"
+"  --cgroup-root DIR as root, each VM in the cgroup v2 leaf DIR/NAME.UUID\n"
+"                    (default vireo.slice at the cgroup2 mount; none: no leaf)\n"
 "  --help, --version\n"
 "\n"
 "Exit status: 0 after SIGTERM or SIGINT (the VMs go on running), 1 error,\n"
@@ -97,7 +109,8 @@ static char *absolute(const char *p)
 int main(int argc, char **argv)
 {
 	enum { O_STATE = 256, O_SOCKET, O_RUN, O_VMM, O_FG, O_NOAUTO, O_VERBOSE, O_ROUTES,
-	       O_HELP, O_VERSION, O_NETDIR };
+	       O_HELP, O_VERSION, O_LISTEN, O_CERT, O_KEY, O_TOKEN, O_UIDBASE, O_CGROOT,
+	       O_NETDIR };
 	static const struct option opts[] = {
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "socket", required_argument, NULL, O_SOCKET },
@@ -108,12 +121,21 @@ int main(int argc, char **argv)
 		{ "no-autostart", no_argument, NULL, O_NOAUTO },
 		{ "verbose", no_argument, NULL, O_VERBOSE },
 		{ "list-routes", no_argument, NULL, O_ROUTES },
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "tls-cert", required_argument, NULL, O_CERT },
+		{ "tls-key", required_argument, NULL, O_KEY },
+		{ "token-file", required_argument, NULL, O_TOKEN },
+		{ "vm-uid-base", required_argument, NULL, O_UIDBASE },
+		{ "cgroup-root", required_argument, NULL, O_CGROOT },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ 0 },
 	};
 	const char *state_dir = DEFAULT_STATE_DIR, *sock = DEFAULT_SOCKET, *run_dir = DEFAULT_RUN_DIR;
 	const char *vmm_opt = NULL, *net_dir = NULL;
+	const char *listen_on = NULL, *tls_cert = NULL, *tls_key = NULL, *token_file = NULL;
+	const char *cg_root = NULL;
+	uint64_t uid_base = DEFAULT_UID_BASE;
 	bool fg = false, autostart = true;
 	int c, rc, ready[2] = { -1, -1 };
 	char *vmm = NULL, *state_abs = NULL, *run_abs = NULL, *sock_abs = NULL, *net_abs = NULL;
@@ -134,6 +156,24 @@ int main(int argc, char **argv)
 			for (size_t i = 0; i < api_nroutes; i++)
 				printf("%s %s\n", api_routes[i].method, api_routes[i].pattern);
 			return 0;
+		case O_LISTEN: listen_on = optarg; break;
+		case O_CERT: tls_cert = optarg; break;
+		case O_KEY: tls_key = optarg; break;
+		case O_TOKEN: token_file = optarg; break;
+		case O_UIDBASE:
+			if (vparse_u64(optarg, 0, 0xfffffffeULL - 65536, &uid_base)) {
+				verr("--vm-uid-base '%s': use 0 to %llu", optarg,
+				     0xfffffffeULL - 65536);
+				return 2;
+			}
+			break;
+		case O_CGROOT:
+			if (strcmp(optarg, "none") && optarg[0] != '/') {
+				verr("--cgroup-root '%s': give an absolute path or none", optarg);
+				return 2;
+			}
+			cg_root = optarg;
+			break;
 		case O_HELP: usage(stdout); return 0;
 		case O_VERSION: printf("vireod %s\n", VIREO_VERSION); return 0;
 		default:
@@ -143,6 +183,11 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc) {
 		verr("unexpected argument '%s' (see --help)", argv[optind]);
+		return 2;
+	}
+	char err[512];
+	if (tls_check_options(listen_on, tls_cert, tls_key, token_file, err, sizeof(err))) {
+		verr("%s", err);
 		return 2;
 	}
 	vmm = vmm_opt ? absolute(vmm_opt) : find_vmm();
@@ -229,13 +274,19 @@ int main(int argc, char **argv)
 				close(nul);
 		}
 	}
-	char err[512];
 	struct store *st;
 	if (store_open(state_abs, &st, err, sizeof(err))) {
 		verr("%s", err);
 		goto fail;
 	}
 	pools_init(st, vms_uses_path);
+	struct isolate_config ic = { .state_dir = state_abs, .uid_base = (uint32_t)uid_base,
+				     .cgroup_root = cg_root, .store = st };
+	if (isolate_init(&ic, err, sizeof(err))) {
+		verr("%s", err);
+		store_close(st);
+		goto fail;
+	}
 	struct vm_config vc = { .vmm_path = vmm, .run_dir = run_abs, .store = st };
 	if (vms_init(&vc)) {
 		store_close(st);
@@ -255,7 +306,17 @@ int main(int argc, char **argv)
 		store_close(st);
 		goto fail;
 	}
+	if (listen_on && tls_start(listen_on, tls_cert, tls_key, token_file, err, sizeof(err))) {
+		verr("%s", err);
+		server_stop();
+		networks_shutdown();
+		vms_shutdown();
+		store_close(st);
+		goto fail;
+	}
 	vinfo("listening on %s (state %s, VMs in %s, %s)", sock_abs, state_abs, run_abs, vmm);
+	if (listen_on)
+		vinfo("listening on %s too (HTTPS, bearer token)", listen_on);
 	if (ready[1] >= 0) {
 		if (write(ready[1], "y", 1) != 1) {
 			/* The parent went: nothing to tell. */
@@ -270,6 +331,7 @@ int main(int argc, char **argv)
 	sigwait(&stop, &sig);
 	vinfo("signal %d: stopping (the VMs go on running)", sig);
 	server_quiesce();
+	tls_stop();
 	networks_shutdown();
 	vms_shutdown();
 	server_stop();

@@ -40,6 +40,7 @@
 #include <vireo/util.h>
 
 #include "httpc.h"
+#include "isolate.h"
 #include "network.h"
 
 #define START_TIMEOUT_MS   60000   /* vireo-vmm's API answering after a start */
@@ -353,6 +354,7 @@ static void cleanup_runfiles(const struct vm *vm)
 	unlink(p);
 	runfile(vm, "api.sock", p, sizeof(p));
 	unlink(p);
+	isolate_vm_ended(&vm->def);   /* its empty cgroup leaf */
 }
 
 /* For an error message: the last line of the VM's vmm.log that says
@@ -493,6 +495,13 @@ static int spawn(struct vm *vm, bool restart, char *err, size_t errlen)
 			close(taps[--ntaps]);
 		close(logfd);
 		return status_err(500, err, errlen, "out of memory");
+	}
+	if (isolate_vmm_args(&def, &argv, err, errlen)) {   /* its user and cgroup */
+		vmdef_argv_free(argv);
+		while (ntaps > 0)
+			close(taps[--ntaps]);
+		close(logfd);
+		return 500;
 	}
 	pid = fork();
 	if (pid == 0) {
@@ -1143,14 +1152,22 @@ int vm_shutdown(const char *name, unsigned timeout_s, char *err, size_t errlen)
 		return 404;
 	status = require_state(vm, VM_RUNNING, "shut it down (resume it first)", err, errlen);
 	if (!status) {
+		/* Asked before the press: the guest may power off, and the
+		 * monitor see an adopted VM's end (exit status unknown), before
+		 * the press is answered. */
+		pthread_mutex_lock(&reg_lock);
+		bool was_requested = vm->stop_requested;
+		vm->stop_requested = true;
+		pthread_mutex_unlock(&reg_lock);
 		status = vmm_call(vm, "PUT", "/vm/shutdown", NULL, err, errlen);
-		if (status == 204) {
-			pthread_mutex_lock(&reg_lock);
-			vm->stop_requested = true;
+		pthread_mutex_lock(&reg_lock);
+		if (status == 204 && vm->pid)
 			vm->shutdown_deadline_ms = timeout_s ? mono_ms() + timeout_s * 1000LL : 0;
-			pthread_mutex_unlock(&reg_lock);
+		else if (vm->pid)
+			vm->stop_requested = was_requested;
+		pthread_mutex_unlock(&reg_lock);
+		if (status == 204)
 			emit(name, "shutdown", "ACPI power button pressed");
-		}
 	}
 	op_end(vm);
 	return status;
