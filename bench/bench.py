@@ -5,7 +5,7 @@ each, in one run, and print medians and the ratio B/A. See bench/README.md.
     python3 bench/bench.py [--runs N] [--list] [ENTRY ...]
 
 Entries: boot (alias boot-microvm), rss, blk, net-vhost, net-own, net-user,
-debian (lab), first-kvm-run, serial (this host). With no ENTRY every entry runs. Exit status 0 when every entry produced its
+debian, state (lab), first-kvm-run, serial (this host). With no ENTRY every entry runs. Exit status 0 when every entry produced its
 numbers, 1 otherwise.
 """
 import argparse
@@ -134,9 +134,36 @@ ENTRIES = {
         "scenario": os.path.join(TOP, "bench", "lab", "bench-debian.sh"),
         "run_seconds": 420,
         "metrics": [("ssh", "start to ssh login", "s", ("ratio<=", 0.8)),
-                    ("systemd", "systemd-analyze total", "s", None)],
+                    ("systemd", "systemd-analyze total", "s", None),
+                    ("kernel", "systemd-analyze kernel", "s", None),
+                    ("busy", "guest CPU busy at login", "s", None),
+                    ("wait", "guest CPU idle at login", "s", None)],
         "sides": [
             ("qemu-microvm-pci", "microvm", lambda: True),
+            ("vireo-vmm", "vireo", have_vireo_vmm),
+        ],
+    },
+    "state": {
+        "what": "VM state in the lab, the inner fixture (1 vCPU, 70% of RAM filled): restore "
+                "(VMM start to the guest running again; QEMU -incoming from its exec: "
+                "migration file), all of RAM resident after a restore, save, and live "
+                "migration over loopback, idle and busy (each VMM's own report; ms, "
+                "lower is better)",
+        "scenario": os.path.join(TOP, "bench", "lab", "bench-state.sh"),
+        "run_seconds": 600,
+        "lab_env": {"LAB_MEM": "8192"},
+        "metrics": [("restore256", "restore 256 MiB", "ms", None),
+                    ("restore2048", "restore 2 GiB", "ms", ("ratio<=", 0.1)),
+                    ("resident256", "all resident 256 MiB", "ms", None),
+                    ("resident2048", "all resident 2 GiB", "ms", None),
+                    ("save256", "save 256 MiB", "ms", None),
+                    ("save2048", "save 2 GiB", "ms", None)] + [
+                   (f"mig{m}{k}_{w}", f"migrate {m} MiB {k} {label}", "ms",
+                    ("ratio<=", goal))
+                   for m in (256, 1024) for k in ("idle", "busy")
+                   for w, label, goal in (("total", "total", 1.0), ("down", "downtime", 0.5))],
+        "sides": [
+            ("qemu-microvm", "microvm", lambda: True),
             ("vireo-vmm", "vireo", have_vireo_vmm),
         ],
     },

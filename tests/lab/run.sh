@@ -224,7 +224,7 @@ release_bins() {
 
 # Outer initramfs, part 1 (cached): busybox, outer modules, the inner
 # fixture, QEMU (reference VMM) with its libraries and firmware, qemu-img,
-# curl, ssh and scp.
+# curl, ssh, scp and dnsmasq.
 build_outer_base() {
 	local kver qemu key root f
 	kver=$(cat "$FX_DIR/kver")
@@ -260,8 +260,13 @@ build_outer_base() {
 		fx_copy_with_libs "$root" "$(command -v $f ||
 			die "$f not found: run 'bash scripts/setup.sh' (package openssh-client)")" /usr/bin/$f
 	done
-	echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
-	echo 'root:x:0:' >"$root/etc/group"
+	# dnsmasq serves vireod's virtual networks (vireod-net); it runs as
+	# nobody.
+	fx_copy_with_libs "$root" "$(command -v dnsmasq ||
+		die "dnsmasq not found: run 'bash scripts/setup.sh' (package dnsmasq-base)")" /usr/sbin/dnsmasq
+	printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' \
+		>"$root/etc/passwd"
+	printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$root/etc/group"
 	for f in $LAB_QEMU_DATA; do
 		[ -e "/usr/share/qemu/$f" ] || die "missing /usr/share/qemu/$f: run 'bash scripts/setup.sh' (package qemu-system-x86)"
 		cp -L "/usr/share/qemu/$f" "$root/usr/share/qemu/$f"

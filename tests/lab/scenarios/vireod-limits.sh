@@ -46,7 +46,7 @@ until grep -q VIREO-BOOT-OK "$T/run/lim/console.log" 2>/dev/null; do
 	[ $n -gt 1200 ] && { tail -n 20 "$T/run/lim/vmm.log"; lab_fail "the VM did not reach its marker within 120 s"; }
 	sleep 0.1
 done
-procs="$pid $(pgrep -P "$pid")"
+procs="$pid $(cat /proc/"$pid"/task/*/children 2>/dev/null)"
 [ "$(echo $procs | wc -w)" -ge 2 ] || lab_fail "vireo-vmm $pid has no sandboxed child"
 for p in $procs; do
 	grep -qx "$p" "$leaf/cgroup.procs" || lab_fail "pid $p is not in $leaf (cgroup.procs: $(tr '\n' ' ' <"$leaf/cgroup.procs"))"
