@@ -744,6 +744,14 @@ class VireodSide:
         return [VIREO, "list", "--all"]
 
 
+def firewall_rules():
+    """nft's ruleset (iptables on Debian 12 is nft underneath), or None."""
+    if not shutil.which("nft"):
+        return None
+    return subprocess.run(["nft", "list", "ruleset"], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True).stdout
+
+
 def mgmt(sides, runs):
     """libvirt + QEMU (A) against vireod + vireo (B): see bench/README.md.
     Per round and side: list --all with 50 defined VMs (median of 7
@@ -765,6 +773,7 @@ def mgmt(sides, runs):
     shutil.copy(tiny_guest("pvh.elf"), guest)
     os.chmod(guest, 0o644)
     links_before = set(os.listdir("/sys/class/net"))
+    fw_before = firewall_rules()
     impl = {"libvirt": LibvirtSide(tmp, guest), "vireod": VireodSide(tmp, guest)}
     impl = {s[1]: impl[s[1]] for s in sides}
     watch = ConsoleWatch()
@@ -848,6 +857,8 @@ def mgmt(sides, runs):
         new = set(os.listdir("/sys/class/net")) - links_before
         if new:
             err = err or f"network interfaces appeared during the run: {' '.join(sorted(new))}"
+        if firewall_rules() != fw_before:
+            err = err or "the firewall's rules (nft list ruleset) changed during the run"
         shutil.rmtree(tmp, ignore_errors=True)
     return values, err
 
