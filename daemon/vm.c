@@ -42,7 +42,7 @@
 #include "isolate.h"
 
 #define START_TIMEOUT_MS   60000   /* vireo-vmm's API answering after a start */
-#define START_POLL_MAX_US  20000   /* longest wait between looks at it */
+#define START_POLL_MAX_US   5000   /* longest wait between looks at it */
 #define DESTROY_TERM_MS    30000   /* SIGTERM, then SIGKILL */
 #define VMM_API_TIMEOUT_MS 15000
 #define BACKOFF_MAX_MS     60000
