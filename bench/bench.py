@@ -776,9 +776,9 @@ def mgmt(sides, runs):
     fw_before = firewall_rules()
     impl = {"libvirt": LibvirtSide(tmp, guest), "vireod": VireodSide(tmp, guest)}
     impl = {s[1]: impl[s[1]] for s in sides}
-    watch = ConsoleWatch()
-    err = None
+    watch, err = None, None
     try:
+        watch = ConsoleWatch()
         for m in impl.values():
             m.setup()
             for i in range(MGMT_VMS):
@@ -848,7 +848,8 @@ def mgmt(sides, runs):
     except (RuntimeError, OSError) as e:
         err = str(e)
     finally:
-        watch.close()
+        if watch:
+            watch.close()
         for m in impl.values():
             try:
                 m.teardown()
