@@ -5,7 +5,8 @@ each, in one run, and print medians and the ratio B/A. See bench/README.md.
     python3 bench/bench.py [--runs N] [--list] [ENTRY ...]
 
 Entries: boot (alias boot-microvm), rss, blk, net-vhost, net-own, net-user,
-debian, state (lab), first-kvm-run, serial (this host). With no ENTRY every entry runs. Exit status 0 when every entry produced its
+debian, state (lab), first-kvm-run, serial, mgmt (this host). With no ENTRY every entry runs.
+Exit status 0 when every entry produced its
 numbers, 1 otherwise.
 """
 import argparse
@@ -192,6 +193,21 @@ ENTRIES = {
         "sides": [
             ("qemu-microvm", "qemu", lambda: True),
             ("vireo-vmm", "vireo", have_vireo_vmm),
+        ],
+    },
+    "mgmt": {
+        "what": "on this host, libvirt + QEMU (virsh, qemu:///system) against vireod + vireo "
+                "with the PVH tiny guest: list --all with 50 VMs defined, define+undefine, "
+                "start to the guest's first byte on COM1, 50 starts (ms, lower is better)",
+        "host": "mgmt",
+        "metrics": [("list", "list --all, 50 defined", "ms", ("ratio<=", 0.2)),
+                    ("defund", "define+undefine", "ms", ("ratio<=", 0.2)),
+                    ("start", "start to first output", "ms", ("ratio<=", 0.1)),
+                    ("startcli", "start command returns", "ms", None),
+                    ("start50", "50 starts to all printed", "ms", ("ratio<=", 0.1))],
+        "sides": [
+            ("libvirt+qemu-microvm", "libvirt", lambda: True),
+            ("vireod+vireo", "vireod", lambda: have_vireod()),
         ],
     },
 }
@@ -468,6 +484,412 @@ def serial_out(sides, runs):
     except RuntimeError as e:
         return values, str(e)
     return values, None
+
+
+# ---- mgmt: libvirt + QEMU against vireod + vireo, on this host -------------
+VIREOD = os.path.join(TOP, "build", "release", "daemon", "vireod")
+VIREO = os.path.join(TOP, "build", "release", "cli", "vireo")
+BENCH_PACKAGES = os.path.join(TOP, "bench", "packages.txt")
+MGMT_VMS = int(os.environ.get("BENCH_MGMT_VMS", "50"))   # defined VMs, list and start50
+MGMT_LIST_CALLS = 7    # list calls per run (their median is the run's value)
+MGMT_MEMORY_MIB = 64
+
+
+def have_vireod():
+    return all(os.access(p, os.X_OK) for p in (VMM, VIREOD, VIREO))
+
+
+def bench_packages_missing():
+    """Packages of bench/packages.txt that are not installed."""
+    with open(BENCH_PACKAGES) as f:
+        want = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+    missing = []
+    for p in want:
+        q = subprocess.run(["dpkg-query", "-W", "-f=${Status}", p], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+        if "ok installed" not in q.stdout:
+            missing.append(p)
+    return missing
+
+
+class ConsoleWatch:
+    """Waits for files to get their first byte, woken by inotify (on each
+    file's directory, or on its parent while the directory does not exist
+    yet) rather than by a polling interval."""
+    IN_MODIFY, IN_CLOSE_WRITE, IN_CREATE, IN_MOVED_TO = 0x2, 0x8, 0x100, 0x80
+
+    def __init__(self):
+        import ctypes
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self.fd < 0:
+            raise RuntimeError("inotify_init1 failed")
+
+    def close(self):
+        os.close(self.fd)
+
+    def _watch(self, path):
+        mask = self.IN_MODIFY | self.IN_CLOSE_WRITE | self.IN_CREATE | self.IN_MOVED_TO
+        for d in (os.path.dirname(path), os.path.dirname(os.path.dirname(path))):
+            if self.libc.inotify_add_watch(self.fd, d.encode(), mask) >= 0:
+                return
+
+    @staticmethod
+    def _printed(path):
+        try:
+            return os.stat(path).st_size > 0
+        except OSError:
+            return False
+
+    def wait(self, paths, t0, timeout, procs=()):
+        """Monotonic times at which each of paths first had a byte; waits
+        at most timeout seconds from t0. procs: Popen objects to reap
+        (their exit times are returned too)."""
+        seen, done = {}, {}
+        pending = list(paths)
+        pidfds = {pr: os.pidfd_open(pr.pid) for pr in procs}   # readable once it ends
+        try:
+            return self._wait(paths, t0, timeout, procs, seen, done, pending, pidfds)
+        finally:
+            for fd in pidfds.values():
+                os.close(fd)
+
+    def _wait(self, paths, t0, timeout, procs, seen, done, pending, pidfds):
+        import select
+        while True:
+            for p in pending:
+                self._watch(p)   # again: its directory may have appeared
+            now = time.monotonic()
+            for p in [p for p in pending if self._printed(p)]:
+                seen[p] = now
+                pending.remove(p)
+            for pr in procs:
+                if pr not in done and pr.poll() is not None:
+                    done[pr] = now
+            if not pending and len(done) == len(procs):
+                return seen, done
+            if now - t0 > timeout:
+                raise RuntimeError(f"no console output within {timeout} s from "
+                                   f"{', '.join(pending[:3]) or 'a start command'}")
+            select.select([self.fd] + [pidfds[pr] for pr in procs if pr not in done], [], [],
+                          0.2)
+            try:
+                while os.read(self.fd, 65536):
+                    pass
+            except BlockingIOError:
+                pass
+
+
+def run_ok(cmd, what, env=None):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"{what}: {' '.join(cmd)}: status {p.returncode}: "
+                           f"{(p.stderr or p.stdout).strip()[-300:]}")
+    return p.stdout
+
+
+def timed_ok(cmd, what, env=None):
+    t0 = time.monotonic()
+    run_ok(cmd, what, env)
+    return (time.monotonic() - t0) * 1e3
+
+
+class LibvirtSide:
+    """virsh against qemu:///system. The domains: QEMU microvm (no
+    firmware: QEMU enters the PVH guest itself; libvirt 9 knows no
+    microvm, so no PCI and no USB controller are asked for), direct
+    kernel boot, 1 vCPU, COM1 to a file."""
+    URI = "qemu:///system"
+    PREFIX = "vireo-bench-"
+
+    def __init__(self, tmp, guest):
+        self.dir = os.path.join(tmp, "libvirt")
+        os.mkdir(self.dir)
+        os.chmod(self.dir, 0o755)   # QEMU runs as libvirt-qemu
+        self.guest, self.started, self.kvm = guest, [], None
+        self.virsh = ["virsh", "-q", "-c", self.URI]
+
+    def _daemon_up(self):
+        return subprocess.run(self.virsh + ["version"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode == 0
+
+    def setup(self):
+        if not self._daemon_up():
+            # No libvirtd (this host has no systemd to start it): run one,
+            # with its virtlogd, for the bench, and end them after. Its
+            # "default" NAT network must not start with it.
+            if os.path.lexists("/etc/libvirt/qemu/networks/autostart/default.xml"):
+                raise RuntimeError("libvirt's default network would start with libvirtd: run "
+                                   "'bash scripts/setup.sh --bench', which turns that off")
+            for d in ("virtlogd", "libvirtd"):
+                p = subprocess.Popen([d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+                self.started.append(p)
+            for _ in range(200):
+                if self._daemon_up():
+                    break
+                time.sleep(0.05)
+            else:
+                raise RuntimeError("the libvirtd started by the bench does not answer")
+        # libvirt runs QEMU as libvirt-qemu, group kvm: Debian's udev gives
+        # /dev/kvm root:kvm 0660. Without udev here it may be root-only: set
+        # that for the run and put it back after.
+        st = os.stat("/dev/kvm")
+        import grp
+        kvm_gid = grp.getgrnam("kvm").gr_gid
+        if st.st_gid != kvm_gid or (st.st_mode & 0o060) != 0o060:
+            self.kvm = (st.st_uid, st.st_gid, st.st_mode & 0o7777)
+            os.chown("/dev/kvm", st.st_uid, kvm_gid)
+            os.chmod("/dev/kvm", (st.st_mode & 0o7777) | 0o060)
+        self.cleanup_domains()
+
+    def cleanup_domains(self):
+        out = subprocess.run(self.virsh + ["list", "--all", "--name"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True).stdout
+        for n in out.split():
+            if n.startswith(self.PREFIX):
+                subprocess.run(self.virsh + ["destroy", n], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+                subprocess.run(self.virsh + ["undefine", n], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+                try:
+                    os.unlink(f"/var/log/libvirt/qemu/{n}.log")
+                except OSError:
+                    pass
+
+    def teardown(self):
+        try:
+            if self._daemon_up():
+                self.cleanup_domains()
+        finally:
+            for p in reversed(self.started):
+                p.terminate()
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            if self.kvm:
+                os.chown("/dev/kvm", self.kvm[0], self.kvm[1])
+                os.chmod("/dev/kvm", self.kvm[2])
+
+    def name(self, i):
+        return f"{self.PREFIX}{i}"
+
+    def console(self, name):
+        return os.path.join(self.dir, name + ".console")
+
+    def deffile(self, name):
+        path = os.path.join(self.dir, name + ".xml")
+        with open(path, "w") as f:
+            f.write(f"""<domain type='kvm'>
+  <name>{name}</name>
+  <memory unit='MiB'>{MGMT_MEMORY_MIB}</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='microvm'>hvm</type>
+    <kernel>{self.guest}</kernel>
+    <cmdline>pvh-cmdline</cmdline>
+  </os>
+  <cpu mode='host-passthrough'><feature policy='disable' name='arch-capabilities'/></cpu>
+  <on_poweroff>destroy</on_poweroff>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <controller type='usb' model='none'/>
+    <serial type='file'><source path='{self.console(name)}'/><target port='0'/></serial>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+""")
+        return path
+
+    def cmd(self, verb, *args):
+        return self.virsh + [verb] + list(args)
+
+    def list_cmd(self):
+        return self.virsh + ["list", "--all"]
+
+
+class VireodSide:
+    """A vireod of the bench's own (temporary state and run directories, its
+    own socket, --foreground), driven by vireo. As root it runs each VM as
+    its own user in its own cgroup, as installed."""
+    PREFIX = "vireo-bench-"
+
+    def __init__(self, tmp, guest):
+        self.dir = os.path.join(tmp, "vireod")
+        os.mkdir(self.dir)
+        self.guest, self.proc = guest, None
+        self.sock = os.path.join(self.dir, "vireod.sock")
+        self.run = os.path.join(self.dir, "run")
+        self.env = dict(os.environ, VIREO_SOCKET=self.sock)
+        self.env.pop("VIREO_CONNECT", None)
+
+    def setup(self):
+        self.log = open(os.path.join(self.dir, "vireod.log"), "w")
+        self.proc = subprocess.Popen(
+            [VIREOD, "--foreground", "--no-autostart", "--state-dir",
+             os.path.join(self.dir, "state"), "--run-dir", self.run, "--socket", self.sock,
+             "--vmm", VMM], stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        for _ in range(200):
+            if subprocess.run([VIREO, "version"], env=self.env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode == 0:
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"vireod did not come up (see {self.log.name})")
+
+    def teardown(self):
+        if self.proc and self.proc.poll() is None:
+            out = subprocess.run([VIREO, "list", "--all", "--json"], env=self.env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            for n in re.findall(r'"name":\s*"([^"]+)"', out.stdout):
+                subprocess.run([VIREO, "undefine", n, "--force"], env=self.env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.proc.terminate()
+            self.proc.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+
+    def name(self, i):
+        return f"{self.PREFIX}{i}"
+
+    def console(self, name):
+        return os.path.join(self.run, name, "console.log")
+
+    def deffile(self, name):
+        path = os.path.join(self.dir, name + ".json")
+        with open(path, "w") as f:
+            f.write(f'{{"name": "{name}", "cpus": 1, "memory": "{MGMT_MEMORY_MIB}M", '
+                    f'"kernel": "{self.guest}", "cmdline": "pvh-cmdline"}}\n')
+        return path
+
+    def cmd(self, verb, *args):
+        return [VIREO, verb] + list(args)
+
+    def list_cmd(self):
+        return [VIREO, "list", "--all"]
+
+
+def firewall_rules():
+    """nft's ruleset (iptables on Debian 12 is nft underneath), or None."""
+    if not shutil.which("nft"):
+        return None
+    return subprocess.run(["nft", "list", "ruleset"], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True).stdout
+
+
+def mgmt(sides, runs):
+    """libvirt + QEMU (A) against vireod + vireo (B): see bench/README.md.
+    Per round and side: list --all with 50 defined VMs (median of 7
+    calls), define + undefine of a fresh VM, start of one VM to its
+    guest's first byte on COM1, and 50 sequential start commands to the
+    last of the 50 guests' first byte (then all destroyed, untimed)."""
+    keys = ("list", "defund", "start", "startcli", "start50")
+    values = {s[1]: {k: [] for k in keys} for s in sides}
+    if os.geteuid() != 0:
+        return values, "mgmt needs root (libvirt's qemu:///system, vireod's VM users)"
+    missing = bench_packages_missing()
+    if missing:
+        return values, (f"{' '.join(missing)} not installed: run 'bash scripts/setup.sh --bench' "
+                        "(bench/packages.txt)")
+    tmp = tempfile.mkdtemp(prefix="vireo-bench-mgmt-")
+    os.chmod(tmp, 0o755)
+    # One copy of the PVH tiny guest, readable by libvirt's QEMU user, for both.
+    guest = os.path.join(tmp, "pvh.elf")
+    shutil.copy(tiny_guest("pvh.elf"), guest)
+    os.chmod(guest, 0o644)
+    links_before = set(os.listdir("/sys/class/net"))
+    fw_before = firewall_rules()
+    impl = {"libvirt": LibvirtSide(tmp, guest), "vireod": VireodSide(tmp, guest)}
+    impl = {s[1]: impl[s[1]] for s in sides}
+    watch, err = None, None
+    try:
+        watch = ConsoleWatch()
+        for m in impl.values():
+            m.setup()
+            for i in range(MGMT_VMS):
+                n = m.name(i)
+                run_ok(m.cmd("define", m.deffile(n)), "define",
+                       getattr(m, "env", None))
+
+        def destroy_all(m, names):
+            env = getattr(m, "env", None)
+            procs = [subprocess.Popen(m.cmd("destroy", n), env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL) for n in names]
+            for p in procs:
+                p.wait()
+
+        def once(side, rnd):
+            m = impl[side]
+            env = getattr(m, "env", None)
+            r = {}
+            lst = [timed_ok(m.list_cmd(), "list", env) for _ in range(MGMT_LIST_CALLS)]
+            r["list"] = statistics.median(lst)
+            n = m.name(f"x{rnd}")
+            path = m.deffile(n)
+            t0 = time.monotonic()
+            run_ok(m.cmd("define", path), "define", env)
+            run_ok(m.cmd("undefine", n), "undefine", env)
+            r["defund"] = (time.monotonic() - t0) * 1e3
+            # start: one VM, from the command to its guest's first byte.
+            n = m.name(0)
+            con = m.console(n)
+            if os.path.exists(con):
+                os.unlink(con)
+            t0 = time.monotonic()
+            p = subprocess.Popen(m.cmd("start", n), env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE)
+            seen, done = watch.wait([con], t0, 60, [p])
+            if p.wait() != 0:
+                raise RuntimeError(f"{side}: start {n}: {p.stderr.read().decode()[-300:]}")
+            p.stderr.close()
+            r["start"] = (seen[con] - t0) * 1e3
+            r["startcli"] = (done[p] - t0) * 1e3
+            run_ok(m.cmd("destroy", n), "destroy", env)
+            # start50: 50 start commands one after the other, until every
+            # guest has printed.
+            names = [m.name(i) for i in range(MGMT_VMS)]
+            cons = [m.console(x) for x in names]
+            for c in cons:
+                if os.path.exists(c):
+                    os.unlink(c)
+            t0 = time.monotonic()
+            try:
+                for x in names:
+                    run_ok(m.cmd("start", x), "start", env)
+                seen, _ = watch.wait(cons, t0, 300)
+            finally:
+                destroy_all(m, names)
+            r["start50"] = (max(seen.values()) - t0) * 1e3
+            return r
+
+        for i in range(0, runs + 1):   # run 0: warm-up
+            for s in sides:
+                r = once(s[1], i)
+                print(f"  mgmt: run {i}{' (warm-up)' if i == 0 else ''} {s[0]}: " +
+                      " ".join(f"{k}={v:.1f}" for k, v in r.items()), file=sys.stderr)
+                if i > 0:
+                    for k, v in r.items():
+                        values[s[1]][k].append(v)
+    except (RuntimeError, OSError) as e:
+        err = str(e)
+    finally:
+        if watch:
+            watch.close()
+        for m in impl.values():
+            try:
+                m.teardown()
+            except (RuntimeError, OSError) as e:
+                err = err or f"teardown: {e}"
+        new = set(os.listdir("/sys/class/net")) - links_before
+        if new:
+            err = err or f"network interfaces appeared during the run: {' '.join(sorted(new))}"
+        if firewall_rules() != fw_before:
+            err = err or "the firewall's rules (nft list ruleset) changed during the run"
+        shutil.rmtree(tmp, ignore_errors=True)
+    return values, err
 
 
 def fmt(v):

@@ -44,6 +44,7 @@
 #include "network.h"
 
 #define START_TIMEOUT_MS   60000   /* vireo-vmm's API answering after a start */
+#define START_POLL_MAX_US   5000   /* longest wait between looks at it */
 #define DESTROY_TERM_MS    30000   /* SIGTERM, then SIGKILL */
 #define VMM_API_TIMEOUT_MS 15000
 #define BACKOFF_MAX_MS     60000
@@ -544,8 +545,12 @@ static int spawn(struct vm *vm, bool restart, char *err, size_t errlen)
 	vm->started_ms = mono_ms();
 	pthread_mutex_unlock(&reg_lock);
 
-	/* Wait until its control API answers, or it ends. */
+	/* Wait until its control API answers, or it ends.  vireo-vmm is up
+	 * in tens of milliseconds: look again after 1 ms, then twice as long
+	 * each time up to START_POLL_MAX_US, so that a start is answered soon
+	 * after the VM is built without spinning on a slow one. */
 	long long deadline = mono_ms() + START_TIMEOUT_MS;
+	useconds_t poll_us = 1000;
 	for (;;) {
 		pthread_mutex_lock(&reg_lock);
 		bool alive = vm->pid == pid;
@@ -571,7 +576,9 @@ static int spawn(struct vm *vm, bool restart, char *err, size_t errlen)
 			return status_err(500, err, errlen, "%s: vireo-vmm's API did not answer within %d s",
 					  def.name, START_TIMEOUT_MS / 1000);
 		}
-		usleep(50000);
+		usleep(poll_us);
+		if (poll_us < START_POLL_MAX_US)
+			poll_us = poll_us * 2 < START_POLL_MAX_US ? poll_us * 2 : START_POLL_MAX_US;
 	}
 	pthread_mutex_lock(&reg_lock);
 	if (vm->pid == pid && vm->state == VM_STARTING)
