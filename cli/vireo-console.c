@@ -156,7 +156,7 @@ int cmd_console(const char *name, bool readonly)
 	}
 	char mode[32] = "";
 	header(head, "Vireo-Console-Mode", mode, sizeof(mode));
-	bool tty = isatty(STDIN_FILENO);
+	bool tty = isatty(STDIN_FILENO), detached = false;
 	fprintf(stderr, "Connected to %s%s (Ctrl-] detaches)\r\n", name,
 		!strcmp(mode, "read-only") ? ", read-only" : "");
 	/* The terminal: raw (restored on every way out). */
@@ -176,7 +176,7 @@ int cmd_console(const char *name, bool readonly)
 	/* Output that came with the answer's head. */
 	if (hlen > body_at && vio_write_full(STDOUT_FILENO, head + body_at, hlen - body_at))
 		goto out;
-	bool in_open = true, detached = false;
+	bool in_open = true;
 	char buf[16384];
 	while (!got_signal) {
 		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },

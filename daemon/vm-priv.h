@@ -60,9 +60,4 @@ int vmm_call_body(struct vm *vm, const char *method, const char *path, const cha
 		  int timeout_ms, char **body, char *err, size_t errlen);
 void gen_uuid(char out[37]);
 
-/* vmstate.c: make vireo-vmm's argv (vmdef_vmm_argv) use the console FIFOs
- * (--console stdio) and, with @restore_dir, run a save on instead of
- * booting.  0 or -ENOMEM. */
-int vm_argv_console_restore(char **argv, const char *restore_dir);
-
 #endif

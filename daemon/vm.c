@@ -41,6 +41,7 @@
 #include "console.h"
 #include "httpc.h"
 #include "vm-priv.h"
+#include "vmstate.h"
 
 #define START_TIMEOUT_MS   60000   /* vireo-vmm's API answering after a start */
 #define DESTROY_TERM_MS    30000   /* SIGTERM, then SIGKILL */

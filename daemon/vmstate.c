@@ -26,60 +26,6 @@
 
 /* ---- vireo-vmm's command line ------------------------------------------------ */
 
-static bool boot_only(const char *opt)
-{
-	static const char *const with_value[] = { "--kernel", "--initrd", "--cmdline", "--cpus",
-						  "--memory", "--disk", "--net" };
-	for (size_t i = 0; i < VIREO_ARRAY_SIZE(with_value); i++)
-		if (!strcmp(opt, with_value[i]))
-			return true;
-	return false;
-}
-
-int vm_argv_console_restore(char **argv, const char *restore_dir)
-{
-	size_t n = 0, out = 0;
-
-	while (argv[n])
-		n++;
-	for (size_t i = 0; i < n; i++) {
-		if (!strcmp(argv[i], "--console") && i + 1 < n) {
-			char *s = strdup("stdio");
-			if (!s)
-				return -ENOMEM;
-			free(argv[i + 1]);
-			argv[i + 1] = s;
-		}
-	}
-	if (!restore_dir)
-		return 0;
-	/* A restore: the machine and its devices come from the save. */
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0 && boot_only(argv[i]) && i + 1 < n) {
-			free(argv[i]);
-			free(argv[i + 1]);
-			i++;
-			continue;
-		}
-		if (i > 0 && (!strcmp(argv[i], "--rng") || !strcmp(argv[i], "--balloon"))) {
-			free(argv[i]);
-			continue;
-		}
-		argv[out++] = argv[i];
-	}
-	/* --kernel PATH went, so there is room for these two. */
-	argv[out] = strdup("--restore");
-	argv[out + 1] = strdup(restore_dir);
-	argv[out + 2] = NULL;
-	if (!argv[out] || !argv[out + 1]) {
-		/* vmdef_argv_free stops at the first NULL: free the other. */
-		free(argv[out + 1]);
-		argv[out + 1] = NULL;
-		return -ENOMEM;
-	}
-	return 0;
-}
-
 /* ---- helpers ------------------------------------------------------------------- */
 
 static char *json_str(json_object *o)
@@ -104,87 +50,6 @@ static int fail(int status, char **resp, const char *fmt, ...)
 	json_object_object_add(o, "error", json_object_new_string(msg));
 	*resp = json_str(o);
 	return status;
-}
-
-/*
- * The body: a JSON object whose fields are all strings among @keys
- * (NULL-terminated); each found goes to @vals[i] (copied into bufs of
- * VMDEF_PATH_MAX + 1), else "".  0 or an HTTP status with *resp.
- */
-static int body_fields(const char *body, size_t len, const char *const *keys,
-		       char vals[][VMDEF_PATH_MAX + 1], char **resp)
-{
-	for (size_t k = 0; keys[k]; k++)
-		vals[k][0] = '\0';
-	if (memchr(body, '\0', len))
-		return fail(400, resp, "the body contains a NUL byte");
-	struct json_tokener *tok = json_tokener_new_ex(4);
-	if (!tok)
-		return fail(500, resp, "out of memory");
-	json_object *o = json_tokener_parse_ex(tok, body, (int)len);
-	bool ok = o && json_tokener_get_error(tok) == json_tokener_success &&
-		  json_object_is_type(o, json_type_object);
-	json_tokener_free(tok);
-	if (!ok) {
-		json_object_put(o);
-		return fail(400, resp, "the body must be a JSON object");
-	}
-	int status = 0;
-	json_object_object_foreach(o, key, v) {
-		size_t k;
-		for (k = 0; keys[k] && strcmp(keys[k], key); k++)
-			;
-		if (!keys[k]) {
-			status = fail(400, resp, "%.60s: unknown field", key);
-			break;
-		}
-		if (!json_object_is_type(v, json_type_string)) {
-			status = fail(400, resp, "%s: must be a string", key);
-			break;
-		}
-		const char *s = json_object_get_string(v);
-		size_t n = (size_t)json_object_get_string_len(v);
-		if (n == 0 || n > VMDEF_PATH_MAX || strlen(s) != n) {
-			status = fail(400, resp, "%s: must be 1 to %d characters", key, VMDEF_PATH_MAX);
-			break;
-		}
-		memcpy(vals[k], s, n + 1);
-	}
-	json_object_put(o);
-	return status;
-}
-
-/* An absolute path without "." or ".." components and no control bytes. */
-static bool clean_abs_path(const char *p)
-{
-	if (p[0] != '/')
-		return false;
-	for (const char *c = p; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			return false;
-	for (const char *c = p; c; c = strchr(c + 1, '/')) {
-		const char *seg = c + 1;
-		size_t n = strcspn(seg, "/");
-		if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
-			return false;
-	}
-	return true;
-}
-
-/* vireo-vmm's snapshot names: a letter, then up to 63 of [A-Za-z0-9._-]. */
-static bool snap_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 64 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
-		return false;
-	for (size_t i = 1; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
 }
 
 static bool is_running(struct vm *vm, enum vm_state *st)
@@ -271,7 +136,7 @@ static int do_save(struct vm *vm, const char *dir, char **resp)
 	enum vm_state st;
 	struct stat sb;
 
-	if (!clean_abs_path(dir))
+	if (!vmstate_clean_abs_path(dir))
 		return fail(400, resp, "dir: give an absolute path (no . or .. components)");
 	if (!is_running(vm, &st) || (st != VM_RUNNING && st != VM_PAUSED))
 		return fail(409, resp, "%s is not running", vm->def.name);
@@ -319,26 +184,22 @@ static int read_tag(const char *dir, char *name, char *uuid, char **resp)
 
 	if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, VMSTATE_SAVE_TAG) >= sizeof(p))
 		return fail(400, resp, "dir: too long");
-	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return fail(errno == ENOENT ? 404 : 400, resp, "%s: %s (not a save made by vireod?)", p,
 			    strerror(errno));
+	struct stat sb;
+	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return fail(400, resp, "%s: not a regular file", p);
+	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0 || n == sizeof(buf) - 1)
 		return fail(400, resp, "%s: empty or larger than 4 KiB", p);
-	buf[n] = '\0';
-	json_object *o = json_tokener_parse(buf), *v, *u;
-	bool ok = o && json_object_is_type(o, json_type_object) &&
-		  json_object_object_get_ex(o, "vm", &v) && json_object_is_type(v, json_type_string) &&
-		  json_object_object_get_ex(o, "uuid", &u) && json_object_is_type(u, json_type_string) &&
-		  vmdef_name_ok(json_object_get_string(v)) && vmdef_uuid_ok(json_object_get_string(u));
-	if (ok) {
-		snprintf(name, VMDEF_NAME_MAX + 1, "%s", json_object_get_string(v));
-		snprintf(uuid, 37, "%s", json_object_get_string(u));
-	}
-	json_object_put(o);
-	return ok ? 0 : fail(400, resp, "%s: not a valid vireod save tag", p);
+	if (vmstate_parse_tag(buf, (size_t)n, name, uuid))
+		return fail(400, resp, "%s: not a valid vireod save tag", p);
+	return 0;
 }
 
 static int do_restore(const char *dir, char **resp)
@@ -347,7 +208,7 @@ static int do_restore(const char *dir, char **resp)
 	struct stat sb;
 	int s;
 
-	if (!clean_abs_path(dir))
+	if (!vmstate_clean_abs_path(dir))
 		return fail(400, resp, "dir: give an absolute path (no . or .. components)");
 	if ((s = read_tag(dir, name, uuid, resp)))
 		return s;
@@ -399,7 +260,7 @@ static int do_snap_create(struct vm *vm, const char *snap, char **resp)
 	enum vm_state st;
 	int s;
 
-	if (!snap_name_ok(snap))
+	if (!vmstate_snap_name_ok(snap))
 		return fail(400, resp, "name: a letter, then up to 63 letters, digits, '.', '_' or '-'");
 	if ((s = snap_dir(&vm->def, snap, dir, sizeof(dir), resp)))
 		return s;
@@ -473,7 +334,7 @@ static int do_snap_revert(struct vm *vm, const char *snap, char **resp)
 	struct stat sb;
 	int s;
 
-	if (!snap_name_ok(snap))
+	if (!vmstate_snap_name_ok(snap))
 		return fail(404, resp, "no snapshot named '%.64s' (not a valid name)", snap);
 	if ((s = snap_dir(&vm->def, snap, dir, sizeof(dir), resp)))
 		return s;
@@ -498,7 +359,7 @@ static int do_snap_delete(struct vm *vm, const char *snap, char **resp)
 	unsigned had = 0;
 	int s;
 
-	if (!snap_name_ok(snap))
+	if (!vmstate_snap_name_ok(snap))
 		return fail(404, resp, "no snapshot named '%.64s' (not a valid name)", snap);
 	if ((s = snap_dir(&vm->def, snap, dir, sizeof(dir), resp)))
 		return s;
@@ -751,7 +612,7 @@ int vmstate_api(enum vmstate_op op, const char *name, const char *arg, const cha
 	static const char *const k_dir[] = { "dir", NULL };
 	static const char *const k_name[] = { "name", NULL };
 	static const char *const k_clone[] = { "name", "mode", NULL };
-	char (*vals)[VMDEF_PATH_MAX + 1] = NULL;
+	char (*vals)[VMSTATE_FIELD_MAX + 1] = NULL;
 	char err[1024];
 	int s;
 
@@ -762,9 +623,9 @@ int vmstate_api(enum vmstate_op op, const char *name, const char *arg, const cha
 		vals = calloc(2, sizeof(*vals));
 		if (!vals)
 			return fail(500, resp, "out of memory");
-		if ((s = body_fields(body, body_len, keys, vals, resp))) {
+		if (vmstate_body_fields(body, body_len, keys, vals, err, sizeof(err))) {
 			free(vals);
-			return s;
+			return fail(400, resp, "%s", err);
 		}
 		if (!vals[0][0]) {
 			free(vals);
