@@ -15,6 +15,7 @@
 
 #include <vireo/util.h>
 
+#include "httpc.h"
 #include "vireo.h"
 #include "vmdef.h"
 
@@ -65,25 +66,13 @@ static void *clone_thread(void *arg)
 
 static void progress_bar(const char *src)
 {
-	char path[128], *r = NULL;
+	char path[128], err[256], *r = NULL;
 	int status = 0;
 
 	snprintf(path, sizeof(path), "/vms/%s/progress", src);
-	/* Quietly: no operation yet, or over. */
-	int fd_err = dup(STDERR_FILENO);
-	FILE *null = fopen("/dev/null", "w");
-	if (null) {
-		fflush(stderr);
-		dup2(fileno(null), STDERR_FILENO);
-	}
-	status = call("GET", path, NULL, &r);
-	if (null) {
-		fflush(stderr);
-		dup2(fd_err, STDERR_FILENO);
-		fclose(null);
-	}
-	close(fd_err);
-	if (status || !r) {
+	/* Quietly: no operation yet (404), or over. */
+	if (httpc_request(sock_path, "GET", path, NULL, 2000, &status, &r, err, sizeof(err)) ||
+	    status != 200) {
 		free(r);
 		return;
 	}

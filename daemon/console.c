@@ -204,7 +204,9 @@ static void client_input(struct cclient *c)
 {
 	char buf[4096];
 
-	for (;;) {
+	/* A few rounds at most: a flooding writer does not starve the others
+	 * (epoll reports what is left again). */
+	for (int round = 0; round < 16; round++) {
 		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;

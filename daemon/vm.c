@@ -1307,6 +1307,8 @@ char *vm_console_log_json(const char *name, int *status)
 	fd = n < VM_CONSOLE_LOG_MAX ? open(old, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
 	if (fd >= 0) {
 		off_t osize = lseek(fd, 0, SEEK_END);
+		if (osize < 0)
+			osize = 0;
 		off_t want = VM_CONSOLE_LOG_MAX - n;
 		off_t from = osize > want ? osize - want : 0;
 		memmove(buf + (osize - from), buf, (size_t)n);

@@ -140,14 +140,20 @@ static int do_save(struct vm *vm, const char *dir, char **resp)
 		return fail(400, resp, "dir: give an absolute path (no . or .. components)");
 	if (!is_running(vm, &st) || (st != VM_RUNNING && st != VM_PAUSED))
 		return fail(409, resp, "%s is not running", vm->def.name);
-	if (mkdir(dir, 0700) && errno != EEXIST)
+	bool made = mkdir(dir, 0700) == 0;
+	if (!made && errno != EEXIST)
 		return fail(400, resp, "dir: cannot make %s: %s", dir, strerror(errno));
 	if (lstat(dir, &sb) || !S_ISDIR(sb.st_mode))
 		return fail(400, resp, "dir: %s is not a directory", dir);
-	/* As root vireo-vmm runs sandboxed, its files made as its user. */
-	if (geteuid() == 0 && sb.st_uid == 0 && chown(dir, SANDBOX_UID, SANDBOX_UID))
+	/* As root vireo-vmm runs sandboxed, its files made as its user: a
+	 * directory made here is handed to it (one that exists is left as it
+	 * is: its owner decides who writes there). */
+	if (made && geteuid() == 0 && chown(dir, SANDBOX_UID, SANDBOX_UID)) {
+		int e = errno;
+		rmdir(dir);
 		return fail(500, resp, "dir: cannot hand %s to the sandbox's user: %s", dir,
-			    strerror(errno));
+			    strerror(e));
+	}
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "dir", json_object_new_string(dir));
 	json_object_object_add(o, "exit", json_object_new_boolean(true));
@@ -529,10 +535,15 @@ static int do_clone(struct vm *vm, const char *newname, const char *mode, char *
 	def->autostart = false;
 	/* The new disks: beside the source's, NEW-diskI.qcow2 (or .img). */
 	uint64_t total = 0, done = 0;
-	for (unsigned i = 0; i < def->nr_disks; i++) {
-		struct stat sb;
-		if (!def->disks[i].readonly && !linked && stat(def->disks[i].path, &sb) == 0)
-			total += (uint64_t)sb.st_size;
+	/* What a full clone copies: the writable disks' virtual sizes. */
+	for (unsigned i = 0; i < def->nr_disks && !linked; i++) {
+		struct vimg_open_opts oo = { .format = def->disks[i].qcow2 ? "qcow2" : "raw",
+					     .readonly = true, .no_backing = true, .force_share = true };
+		struct vimg *im;
+		if (!def->disks[i].readonly && vimg_open(def->disks[i].path, &oo, &im, e, sizeof(e)) == 0) {
+			total += vimg_size(im);
+			vimg_close(im);
+		}
 	}
 	prog_set(vm->def.name, 0, total);
 	for (unsigned i = 0; i < def->nr_disks; i++) {
