@@ -508,8 +508,21 @@ int console_attach(const char *name, int fd, void *handle, bool want_write,
 		return -1;
 	}
 	bool writer = false;
-	for (struct cclient *o = v->clients; o; o = o->next)
+	unsigned n = 0;
+	for (struct cclient *o = v->clients; o; o = o->next) {
 		writer |= o->writer;
+		n++;
+	}
+	if (n >= CONSOLE_MAX_CLIENTS) {
+		/* Others came since console_check(): told in-band, then closed. */
+		static const char full[] = "[vireo: the console has its maximum of clients]\r\n";
+		pthread_mutex_unlock(&hub_lock);
+		free(c);
+		if (send(fd, full, sizeof(full) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+			/* closing anyway */
+		}
+		return -1;
+	}
 	c->vm = v;
 	c->writer = want_write && !writer;
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };

@@ -63,7 +63,8 @@ int console_check(const char *name, bool want_write, char *err, size_t errlen);
  * close_fn) to @name's console, with @extra (@extra_len bytes the client
  * sent already: input when a writer).  A writer asked for while another
  * has come meanwhile attaches read-only, told so in a line on the console.
- * Returns 0, or -1 when there is no console (then the caller closes).
+ * Returns 0, or -1 when there is no console or CONSOLE_MAX_CLIENTS are
+ * there already (then the caller closes).
  */
 int console_attach(const char *name, int fd, void *handle, bool want_write,
 		   const char *extra, size_t extra_len);

@@ -3,7 +3,8 @@
 #  - console: two readers and a writer (the guest echoes the writer's keys
 #    upper-cased to all), a second writer refused, Ctrl-] detaches, a
 #    writer killed with -9 and a stopped (SIGSTOP) reader hold up neither
-#    the VM nor the others, a reader's keys dropped, the console again
+#    the VM nor the others, a reader's keys dropped, 16 clients at most,
+#    raw clients vanishing with a reset, the console again
 #    after kill -9 of vireod and adoption, the clients told when the VM
 #    ends;
 #  - reboot (a new process; repeated, it also fills the console log past
@@ -140,6 +141,44 @@ v list; has "^ $pid +echo +running$"
 (sleep 0.5; printf 'def'; sleep 1; printf '\035') | "$vireo" console echo >"$T/c-w3" 2>&1
 grep -q "DEF" "$T/c-w3" || fail "no console after adoption"
 reader echo r3
+# hostile clients: 15 raw upgrades (readers; input with them; with r3, 16), the 17th
+# refused; a request without the Upgrade headers refused; then all of
+# them vanish (reset): the console works on
+python3 - "$T/sock" >"$T/c-raw" 2>&1 <<'PY' || fail "raw console clients: $(cat "$T/c-raw")"
+import socket, struct, sys
+def upgrade(extra=b"", upgrade=True):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(sys.argv[1])
+    hdr = b"Connection: Upgrade\r\nUpgrade: vireo-console\r\n" if upgrade else b""
+    s.sendall(b"POST /vms/echo/console?readonly=true HTTP/1.1\r\nHost: x\r\n" + hdr +
+              b"Content-Length: 0\r\n\r\n" + extra)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        d = s.recv(4096)
+        if not d:
+            break
+        head += d
+    return s, head.split(b"\r\n")[0]
+socks = []
+for i in range(15):   # r3 is the 16th
+    s, status = upgrade(b"garbage" * 1000)
+    assert status.startswith(b"HTTP/1.1 101"), (i, status)
+    socks.append(s)
+s, status = upgrade()
+assert status.startswith(b"HTTP/1.1 409"), status
+s.close()
+s, status = upgrade(upgrade=False)
+assert status.startswith(b"HTTP/1.1 400"), status
+s.close()
+for s in socks:   # gone with a reset, unread output pending
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+print("raw clients ok")
+PY
+(sleep 0.5; printf 'ghi'; sleep 1; printf '\035') | "$vireo" console echo >"$T/c-w4" 2>&1
+grep -q "GHI" "$T/c-w4" || fail "no console after the raw clients went"
+grep -q "GARBAGE" "$T/c-w4" && fail "a reader's bytes reached the guest"
 v destroy echo; expect_rc 0
 wait_file "$T/c-r3.err" "Console closed by vireod" 10
 grep -q "the VM's process ended" "$T/c-r3" || fail "the reader was not told the VM ended"
