@@ -419,7 +419,9 @@ int console_child_stdio(const char *dir)
 	    fifo_path(dir, "console.out", pout, sizeof(pout)))
 		return -1;
 	int in = open(pin, O_RDWR | O_NOFOLLOW);
-	int out = open(pout, O_WRONLY | O_NOFOLLOW);
+	/* Non-blocking: the guest never waits for vireod (a stalled vireod
+	 * costs output once the pipe is full, not the VM). */
+	int out = open(pout, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
 	if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0)
 		return -1;
 	if (in > 1)

@@ -7,7 +7,9 @@
  * (read-write, non-blocking, so that neither end ever sees EOF while it
  * lives); a later vireod that adopts the VM opens them again.  While no
  * vireod runs, the guest's output is lost (vireo-vmm's writes fail with
- * EPIPE) and the VM runs on.
+ * EPIPE) and the VM runs on.  vireo-vmm's end is non-blocking, so a vireod
+ * that does not read (stopped) costs output beyond the pipe's 1 MiB, never
+ * a stalled guest.
  *
  * One thread (epoll) reads every VM's output, appends it to
  * RUN_DIR/NAME/console.log (renamed console.log.1 when it reaches
