@@ -45,15 +45,21 @@ static int connect_sock(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
-	if (strlen(sock_path) >= sizeof(sa.sun_path)) {
+	if (vireod_at.tls) {
+		/* vireod's TLS listener does not upgrade connections (yet). */
+		fprintf(stderr, "vireo: console: only through vireod's Unix socket, not %s\n",
+			vconn_name(&vireod_at));
+		return -2;
+	}
+	if (strlen(vireod_at.path) >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "vireo: cannot reach vireod: socket path too long\n");
 		return -1;
 	}
-	strcpy(sa.sun_path, sock_path);
+	strcpy(sa.sun_path, vireod_at.path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		fprintf(stderr, "vireo: cannot reach vireod: cannot connect to %s: %s\n", sock_path,
-			strerror(errno));
+		fprintf(stderr, "vireo: cannot reach vireod: cannot connect to %s: %s\n",
+			vireod_at.path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -118,7 +124,7 @@ int cmd_console(const char *name, bool readonly)
 	int fd = connect_sock();
 
 	if (fd < 0)
-		return EXIT_CONNECT;
+		return fd == -2 ? EXIT_USAGE : EXIT_CONNECT;
 	int n = snprintf(req, sizeof(req),
 			 "POST /vms/%s/console%s HTTP/1.1\r\nHost: localhost\r\n"
 			 "Connection: Upgrade\r\nUpgrade: vireo-console\r\nContent-Length: 0\r\n\r\n",

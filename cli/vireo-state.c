@@ -15,7 +15,6 @@
 
 #include <vireo/util.h>
 
-#include "httpc.h"
 #include "vireo.h"
 #include "vmdef.h"
 
@@ -71,7 +70,7 @@ static void progress_bar(const char *src)
 
 	snprintf(path, sizeof(path), "/vms/%s/progress", src);
 	/* Quietly: no operation yet (404), or over. */
-	if (httpc_request(sock_path, "GET", path, NULL, 2000, &status, &r, err, sizeof(err)) ||
+	if (vconn_request(&vireod_at, "GET", path, NULL, 2000, &status, &r, err, sizeof(err)) ||
 	    status != 200) {
 		free(r);
 		return;

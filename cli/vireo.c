@@ -22,20 +22,23 @@
 
 #include <vireo/util.h>
 
+#include "connect.h"
 #include "httpc.h"
+#include "vireo-net.h"
 #include "vireo.h"
 #include "vmdef.h"
 
 #define DEFAULT_SOCKET "/run/vireo/vireod.sock"
 #define TIMEOUT_MS     120000
 
-const char *sock_path;
+struct vconn_target vireod_at;   /* where vireod is (--connect) */
 bool json_out;
 
 static void usage(FILE *f)
 {
 	fputs(
-"Usage: vireo [-c|--connect [unix:]PATH] COMMAND [ARGS]\n"
+"Usage: vireo [-c|--connect [unix:]PATH|tls:HOST:PORT] [--ca FILE]\n"
+"             [--token-file FILE] COMMAND [ARGS]\n"
 "Manage Vireo VMs through vireod.\n"
 "\n"
 "  list [--all] [--json]        running VMs (--all: every defined VM)\n"
@@ -74,9 +77,22 @@ static void usage(FILE *f)
 "                               a linked clone of VOL2, SIZE may be 0)\n"
 "  vol-list POOL [--json]       a pool's volumes\n"
 "  vol-delete --pool POOL VOL   delete a volume (not one a VM uses)\n"
+"  net-define FILE              define a virtual network from its JSON file\n"
+"  net-undefine NET [--force]   forget a network (--force: destroy it first)\n"
+"  net-start NET                start it: bridge, nftables table, dnsmasq\n"
+"  net-destroy NET [--force]    stop it (--force: even with VMs running on it)\n"
+"  net-list [--all] [--json]    started networks (--all: every defined one)\n"
+"  net-info NET [--json]        a network's state and definition in short\n"
+"  net-dumpdef NET              a network's definition (JSON)\n"
+"  net-autostart NET [--disable] start it when vireod starts (or not)\n"
 "  version                      vireod's version\n"
 "\n"
-"The socket: --connect, else $VIREO_SOCKET, else " DEFAULT_SOCKET ".\n"
+"vireod: --connect, else $VIREO_CONNECT, else $VIREO_SOCKET, else\n"
+DEFAULT_SOCKET ".\n"
+"Over tls:HOST:PORT the server's certificate must chain to --ca FILE (else\n"
+"$VIREO_CA, else the system's CAs) and name HOST; the bearer token is\n"
+"$VIREO_TOKEN, else the first line of --token-file FILE (else\n"
+"$VIREO_TOKEN_FILE).\n"
 "Exit status: 0 done, 1 vireod refused or failed, 2 bad command line or\n"
 "file, 3 vireod cannot be reached.\n", f);
 }
@@ -89,7 +105,7 @@ int call(const char *method, const char *path, const char *body, char **resp)
 	char *r = NULL;
 	int status = 0;
 
-	if (httpc_request(sock_path, method, path, body, TIMEOUT_MS, &status, &r, err, sizeof(err))) {
+	if (vconn_request(&vireod_at, method, path, body, TIMEOUT_MS, &status, &r, err, sizeof(err))) {
 		fprintf(stderr, "vireo: cannot reach vireod: %s\n", err);
 		return EXIT_CONNECT;
 	}
@@ -360,39 +376,28 @@ static int cmd_dominfo(const char *name, bool def_only)
 /* GET /events as HTTP/1.0 (no chunking), printed as it comes. */
 static int cmd_events(bool all)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char req[128], buf[4096];
+	char req[700], buf[4096];
 	bool in_body = false;
 	char prev = '\n';
 	size_t hlen = 0;
 	char head[8192];
-	int fd;
+	char err[512];
+	struct vconn *fd = vconn_open(&vireod_at, TIMEOUT_MS, err, sizeof(err));
 
-	if (strlen(sock_path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "vireo: cannot reach vireod: socket path too long\n");
+	if (!fd) {
+		fprintf(stderr, "vireo: cannot reach vireod: %s\n", err);
 		return EXIT_CONNECT;
 	}
-	strcpy(sa.sun_path, sock_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		fprintf(stderr, "vireo: cannot reach vireod: cannot connect to %s: %s\n", sock_path,
-			strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return EXIT_CONNECT;
-	}
-	int n = snprintf(req, sizeof(req), "GET /events%s HTTP/1.0\r\nHost: localhost\r\n\r\n",
-			 all ? "?after=0" : "");
-	if (write(fd, req, (size_t)n) != n) {
-		fprintf(stderr, "vireo: cannot reach vireod: %s\n", strerror(errno));
-		close(fd);
+	int n = snprintf(req, sizeof(req), "GET /events%s HTTP/1.0\r\nHost: localhost\r\n%s\r\n",
+			 all ? "?after=0" : "", vconn_auth_header(&vireod_at));
+	if (n < 0 || (size_t)n >= sizeof(req) || vconn_write_all(fd, req, (size_t)n)) {
+		fprintf(stderr, "vireo: cannot reach vireod: cannot send to %s\n", vconn_name(&vireod_at));
+		vconn_close(fd);
 		return EXIT_CONNECT;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (;;) {
-		ssize_t r = read(fd, buf, sizeof(buf));
-		if (r < 0 && errno == EINTR)
-			continue;
+		ssize_t r = vconn_read(fd, buf, sizeof(buf));
 		if (r <= 0)
 			break;
 		size_t off = 0;
@@ -408,8 +413,9 @@ static int cmd_events(bool all)
 				continue;
 			}
 			if (strncmp(head, "HTTP/1.", 7) || strncmp(head + 8, " 200", 4)) {
-				fprintf(stderr, "vireo: events: vireod refused the stream\n");
-				close(fd);
+				fprintf(stderr, "vireo: events: vireod refused the stream%s\n",
+					!strncmp(head + 8, " 401", 4) ? " (401: a bearer token?)" : "");
+				vconn_close(fd);
 				return EXIT_REFUSED;
 			}
 			in_body = true;
@@ -424,7 +430,7 @@ static int cmd_events(bool all)
 			prev = buf[i];
 		}
 	}
-	close(fd);
+	vconn_close(fd);
 	return EXIT_OK;
 }
 
@@ -749,21 +755,28 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "connect", required_argument, NULL, 'c' },
+		{ "ca", required_argument, NULL, 'A' },
+		{ "token-file", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	int c;
+	const char *connect_to = NULL, *token_file = NULL;
+	char cerr[512];
 
-	sock_path = getenv("VIREO_SOCKET");
-	if (!sock_path || !*sock_path)
-		sock_path = DEFAULT_SOCKET;
 	opterr = 0;
 	/* Options before the verb only ("+"): the verb's own come after it. */
 	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			sock_path = strncmp(optarg, "unix:", 5) ? optarg : optarg + 5;
+			connect_to = optarg;
+			break;
+		case 'A':
+			vireod_at.ca = optarg;
+			break;
+		case 'T':
+			token_file = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -779,6 +792,35 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc) {
 		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!connect_to && getenv("VIREO_CONNECT") && *getenv("VIREO_CONNECT"))
+		connect_to = getenv("VIREO_CONNECT");
+	else if (!connect_to && getenv("VIREO_SOCKET") && *getenv("VIREO_SOCKET"))
+		connect_to = getenv("VIREO_SOCKET");
+	if (!vireod_at.ca && getenv("VIREO_CA") && *getenv("VIREO_CA"))
+		vireod_at.ca = getenv("VIREO_CA");
+	const char *tok = getenv("VIREO_TOKEN");
+	if (tok && *tok) {
+		if (strlen(tok) >= sizeof(vireod_at.token) || strpbrk(tok, "\r\n")) {
+			fprintf(stderr, "vireo: VIREO_TOKEN: one line of at most %zu characters\n",
+				sizeof(vireod_at.token) - 1);
+			return EXIT_USAGE;
+		}
+		snprintf(vireod_at.token, sizeof(vireod_at.token), "%s", tok);
+	} else if ((token_file || (getenv("VIREO_TOKEN_FILE") && *getenv("VIREO_TOKEN_FILE"))) &&
+		   vconn_token_file(token_file ? token_file : getenv("VIREO_TOKEN_FILE"), &vireod_at,
+				    cerr, sizeof(cerr))) {
+		fprintf(stderr, "vireo: %s\n", cerr);
+		return EXIT_USAGE;
+	}
+	if (vconn_parse(connect_to ? connect_to : DEFAULT_SOCKET, &vireod_at, cerr, sizeof(cerr))) {
+		fprintf(stderr, "vireo: --connect %s\n", cerr);
+		return EXIT_USAGE;
+	}
+	if (vireod_at.tls && !vireod_at.token[0]) {
+		fprintf(stderr, "vireo: %s needs a token: set VIREO_TOKEN or give --token-file FILE\n",
+			vconn_name(&vireod_at));
 		return EXIT_USAGE;
 	}
 	const char *verb = argv[optind];
@@ -798,6 +840,8 @@ int main(int argc, char **argv)
 		}
 		return cmd_list(vo.all);
 	}
+	if (vireo_net_verb(verb))
+		return vireo_net_main(&vireod_at, verb, vargc, vargv);
 	if (!strcmp(verb, "version")) {
 		char *r = NULL;
 		if ((rc = call("GET", "/version", NULL, &r)))

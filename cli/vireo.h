@@ -7,10 +7,12 @@
 
 #include <json-c/json.h>
 
+#include "connect.h"
+
 enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_CONNECT = 3 };
 
-/* vireod's socket, and --json. */
-extern const char *sock_path;
+/* Where vireod is (--connect), and --json. */
+extern struct vconn_target vireod_at;
 extern bool json_out;
 
 /* Options after the verb: --all, --json, --force, --timeout S... */

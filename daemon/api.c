@@ -12,6 +12,7 @@
 
 #include <vireo/util.h>
 
+#include "network.h"
 #include "pool.h"
 #include "vm.h"
 #include "vmstate.h"
@@ -19,6 +20,8 @@
 enum op { OP_VERSION, OP_LIST, OP_DEFINE, OP_GET, OP_UNDEFINE, OP_START, OP_SHUTDOWN,
 	  OP_DESTROY, OP_SUSPEND, OP_RESUME, OP_EVENTS, OP_POOLS, OP_POOL_DEFINE, OP_POOL_UNDEFINE,
 	  OP_VOLS, OP_VOL_CREATE, OP_VOL_DELETE, OP_CONSOLE_LOG, OP_REDEFINE,
+	  OP_NETS, OP_NET_DEFINE, OP_NET_GET, OP_NET_UNDEFINE, OP_NET_START, OP_NET_DESTROY,
+	  OP_NET_AUTOSTART,
 	  /* console.c and vmstate.c */
 	  OP_CONSOLE, OP_REBOOT, OP_SAVE, OP_RESTORE, OP_CLONE, OP_SNAP_LIST, OP_SNAP_CREATE,
 	  OP_SNAP_REVERT, OP_SNAP_DELETE, OP_PROGRESS };
@@ -43,6 +46,13 @@ const struct api_route api_routes[] = {
 	[OP_VOL_DELETE]    = { "DELETE", "/pools/{pool}/volumes/{volume}" },
 	[OP_CONSOLE_LOG]   = { "GET",    "/vms/{name}/console-log" },
 	[OP_REDEFINE]      = { "PUT",    "/vms/{name}" },
+	[OP_NETS]          = { "GET",    "/networks" },
+	[OP_NET_DEFINE]    = { "POST",   "/networks" },
+	[OP_NET_GET]       = { "GET",    "/networks/{network}" },
+	[OP_NET_UNDEFINE]  = { "DELETE", "/networks/{network}" },
+	[OP_NET_START]     = { "POST",   "/networks/{network}/start" },
+	[OP_NET_DESTROY]   = { "POST",   "/networks/{network}/destroy" },
+	[OP_NET_AUTOSTART] = { "PUT",    "/networks/{network}/autostart" },
 	[OP_CONSOLE]       = { "POST",   API_CONSOLE_PATH },
 	[OP_REBOOT]        = { "POST",   "/vms/{name}/reboot" },
 	[OP_SAVE]          = { "POST",   "/vms/{name}/save" },
@@ -211,8 +221,8 @@ int api_dispatch(const struct api_req *req, char **resp, const char **allow)
 	if (strstr(api_routes[i].pattern, "{name}") && !vmdef_name_ok(name))
 		return fail(404, resp, "no VM named '%.64s' (not a valid VM name)", name);
 	if (i != OP_DEFINE && i != OP_REDEFINE && i != OP_SHUTDOWN && i != OP_POOL_DEFINE &&
-	    i != OP_VOL_CREATE && i != OP_SAVE && i != OP_RESTORE && i != OP_CLONE &&
-	    i != OP_SNAP_CREATE && !empty_body(req))
+	    i != OP_VOL_CREATE && i != OP_NET_DEFINE && i != OP_NET_AUTOSTART && i != OP_SAVE &&
+	    i != OP_RESTORE && i != OP_CLONE && i != OP_SNAP_CREATE && !empty_body(req))
 		return fail(400, resp, "%s %s takes no body", api_routes[i].method, api_routes[i].pattern);
 	switch ((enum op)i) {
 	case OP_VERSION: {
@@ -256,6 +266,30 @@ int api_dispatch(const struct api_req *req, char **resp, const char **allow)
 				return fail(400, resp, "force: use true or false");
 		}
 		return action(vms_undefine(name, force, err, sizeof(err)), err, resp);
+	}
+	case OP_NETS:
+		return action(nets_list(resp, err, sizeof(err)), err, resp);
+	case OP_NET_DEFINE:
+		return action(net_define(req->body, req->body_len, resp, err, sizeof(err)), err, resp);
+	case OP_NET_GET:
+		return action(net_info(caps[0], resp, err, sizeof(err)), err, resp);
+	case OP_NET_START:
+		return action(net_start(caps[0], err, sizeof(err)), err, resp);
+	case OP_NET_AUTOSTART:
+		return action(net_set_autostart(caps[0], req->body, req->body_len, err, sizeof(err)),
+			      err, resp);
+	case OP_NET_UNDEFINE:
+	case OP_NET_DESTROY: {
+		bool force = false;
+		if (req->force) {
+			if (!strcmp(req->force, "true") || !strcmp(req->force, "1"))
+				force = true;
+			else if (strcmp(req->force, "false") && strcmp(req->force, "0"))
+				return fail(400, resp, "force: use true or false");
+		}
+		int s = i == OP_NET_UNDEFINE ? net_undefine(caps[0], force, err, sizeof(err)) :
+			net_destroy(caps[0], force, err, sizeof(err));
+		return action(s, err, resp);
 	}
 	case OP_START:
 		return action(vm_start(name, err, sizeof(err)), err, resp);

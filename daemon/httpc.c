@@ -67,6 +67,53 @@ static long dechunk(char *b, size_t len)
 	}
 }
 
+int httpc_parse_response(char *buf, size_t have, int *status, char **resp, char *err,
+			 size_t errlen)
+{
+	*resp = NULL;
+	char *hend = memmem(buf, have, "\r\n\r\n", 4);
+	int code;
+	if (!hend || memchr(buf, '\0', (size_t)(hend - buf)) ||
+	    sscanf(buf, "HTTP/1.%*d %3d", &code) != 1 || code < 100 || code > 599) {
+		snprintf(err, errlen, "malformed answer");
+		return -EIO;
+	}
+	*hend = '\0';
+	char *bstart = hend + 4;
+	size_t bl = have - (size_t)(bstart - buf);
+	bool chunked = false;
+	long clen = -1;
+	for (char *line = strstr(buf, "\r\n"); line; line = strstr(line, "\r\n")) {
+		line += 2;
+		if (!strncasecmp(line, "Content-Length:", 15))
+			clen = strtol(line + 15, NULL, 10);
+		else if (!strncasecmp(line, "Transfer-Encoding:", 18) && strcasestr(line, "chunked"))
+			chunked = true;
+	}
+	if (chunked) {
+		long d = dechunk(bstart, bl);
+		if (d < 0) {
+			snprintf(err, errlen, "malformed chunked answer");
+			return -EIO;
+		}
+		bl = (size_t)d;
+	} else if (clen >= 0 && (size_t)clen < bl) {
+		bl = (size_t)clen;
+	} else if (clen >= 0 && (size_t)clen > bl) {
+		snprintf(err, errlen, "truncated answer");
+		return -EIO;
+	}
+	*resp = malloc(bl + 1);
+	if (!*resp) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(*resp, bstart, bl);
+	(*resp)[bl] = '\0';
+	*status = code;
+	return 0;
+}
+
 int httpc_request(const char *sock_path, const char *method, const char *path,
 		  const char *body, int timeout_ms, int *status, char **resp,
 		  char *err, size_t errlen)
@@ -166,44 +213,9 @@ int httpc_request(const char *sock_path, const char *method, const char *path,
 		goto out;
 	}
 	buf[have] = '\0';
-	char *hend = memmem(buf, have, "\r\n\r\n", 4);
-	int code;
-	if (!hend || sscanf(buf, "HTTP/1.%*d %3d", &code) != 1 || code < 100 || code > 599) {
-		snprintf(err, errlen, "malformed answer from %s", sock_path);
-		goto out;
-	}
-	*hend = '\0';
-	char *bstart = hend + 4;
-	size_t bl = have - (size_t)(bstart - buf);
-	bool chunked = false;
-	long clen = -1;
-	for (char *line = strstr(buf, "\r\n"); line; line = strstr(line, "\r\n")) {
-		line += 2;
-		if (!strncasecmp(line, "Content-Length:", 15))
-			clen = strtol(line + 15, NULL, 10);
-		else if (!strncasecmp(line, "Transfer-Encoding:", 18) && strcasestr(line, "chunked"))
-			chunked = true;
-	}
-	if (chunked) {
-		long d = dechunk(bstart, bl);
-		if (d < 0) {
-			snprintf(err, errlen, "malformed chunked answer from %s", sock_path);
-			goto out;
-		}
-		bl = (size_t)d;
-	} else if (clen >= 0 && (size_t)clen < bl) {
-		bl = (size_t)clen;
-	}
-	*resp = malloc(bl + 1);
-	if (!*resp) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	memcpy(*resp, bstart, bl);
-	(*resp)[bl] = '\0';
-	*status = code;
-	ret = 0;
+	ret = httpc_parse_response(buf, have, status, resp, err, errlen);
+	if (ret == -EIO)
+		snprintf(err + strlen(err), errlen - strlen(err), " from %s", sock_path);
 out:
 	free(req);
 	free(buf);

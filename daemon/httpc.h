@@ -21,4 +21,14 @@ int httpc_request(const char *sock_path, const char *method, const char *path,
 		  const char *body, int timeout_ms, int *status, char **resp,
 		  char *err, size_t errlen);
 
+/*
+ * Parse a whole HTTP/1.x answer of @have bytes in @buf (NUL-terminated at
+ * buf[have]; modified): 0 with the status and a malloc'd, NUL-terminated
+ * body (chunked decoded, cut at Content-Length), -EIO (malformed) or
+ * -ENOMEM with a message in @err.  The answer is untrusted
+ * (fuzz/fuzz_httpc.c).
+ */
+int httpc_parse_response(char *buf, size_t have, int *status, char **resp, char *err,
+			 size_t errlen);
+
 #endif

@@ -20,14 +20,18 @@
 #include <vireo/util.h>
 
 #include "api.h"
+#include "isolate.h"
+#include "network.h"
 #include "pool.h"
 #include "server.h"
 #include "store.h"
+#include "tls.h"
 #include "vm.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/vireo"
 #define DEFAULT_SOCKET    "/run/vireo/vireod.sock"
 #define DEFAULT_RUN_DIR   "/run/vireo/vms"
+#define DEFAULT_UID_BASE  1000000000u
 
 static void usage(FILE *f)
 {
@@ -39,12 +43,25 @@ static void usage(FILE *f)
 "  --socket PATH     the API's Unix socket (default " DEFAULT_SOCKET ")\n"
 "  --run-dir DIR     one directory per running VM: pid, API socket, console\n"
 "                    and vireo-vmm's log (default " DEFAULT_RUN_DIR ")\n"
+"  --net-dir DIR     one directory per started network: dnsmasq's files\n"
+"                    (default: \"networks\" beside the run dir, so\n"
+"                    /run/vireo/networks; made 0755: dnsmasq re-reads\n"
+"                    its hosts file as nobody)\n"
 "  --vmm PATH        the vireo-vmm to run (default: the one beside vireod,\n"
 "                    else vireo-vmm in PATH)\n"
 "  --foreground      stay in the foreground, messages on stderr\n"
-"  --no-autostart    do not start the VMs marked autostart\n"
+"  --no-autostart    do not start the VMs and networks marked autostart\n"
 "  --verbose         more messages\n"
 "  --list-routes     print the API's routes (METHOD PATH) and exit\n"
+"  --listen ADDR:PORT  also serve the API over TCP, HTTPS only, each request\n"
+"                    with 'Authorization: Bearer TOKEN'; needs:\n"
+"  --tls-cert FILE   the server's certificate (PEM; its chain after it)\n"
+"  --tls-key FILE    its private key (PEM; not readable by others)\n"
+"  --token-file FILE the token (one line; not readable by others)\n"
+"  --vm-uid-base N   as root, each VM's vireo-vmm drops to uid = gid = N + k,\n"
+"                    k per VM (default 1000000000; 0: vireo-vmm's own default)\n"
+"  --cgroup-root DIR as root, each VM in the cgroup v2 leaf DIR/NAME.UUID\n"
+"                    (default vireo.slice at the cgroup2 mount; none: no leaf)\n"
 "  --help, --version\n"
 "\n"
 "Exit status: 0 after SIGTERM or SIGINT (the VMs go on running), 1 error,\n"
@@ -92,25 +109,36 @@ static char *absolute(const char *p)
 int main(int argc, char **argv)
 {
 	enum { O_STATE = 256, O_SOCKET, O_RUN, O_VMM, O_FG, O_NOAUTO, O_VERBOSE, O_ROUTES,
-	       O_HELP, O_VERSION };
+	       O_HELP, O_VERSION, O_LISTEN, O_CERT, O_KEY, O_TOKEN, O_UIDBASE, O_CGROOT,
+	       O_NETDIR };
 	static const struct option opts[] = {
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "run-dir", required_argument, NULL, O_RUN },
 		{ "vmm", required_argument, NULL, O_VMM },
+		{ "net-dir", required_argument, NULL, O_NETDIR },
 		{ "foreground", no_argument, NULL, O_FG },
 		{ "no-autostart", no_argument, NULL, O_NOAUTO },
 		{ "verbose", no_argument, NULL, O_VERBOSE },
 		{ "list-routes", no_argument, NULL, O_ROUTES },
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "tls-cert", required_argument, NULL, O_CERT },
+		{ "tls-key", required_argument, NULL, O_KEY },
+		{ "token-file", required_argument, NULL, O_TOKEN },
+		{ "vm-uid-base", required_argument, NULL, O_UIDBASE },
+		{ "cgroup-root", required_argument, NULL, O_CGROOT },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ 0 },
 	};
 	const char *state_dir = DEFAULT_STATE_DIR, *sock = DEFAULT_SOCKET, *run_dir = DEFAULT_RUN_DIR;
-	const char *vmm_opt = NULL;
+	const char *vmm_opt = NULL, *net_dir = NULL;
+	const char *listen_on = NULL, *tls_cert = NULL, *tls_key = NULL, *token_file = NULL;
+	const char *cg_root = NULL;
+	uint64_t uid_base = DEFAULT_UID_BASE;
 	bool fg = false, autostart = true;
 	int c, rc, ready[2] = { -1, -1 };
-	char *vmm = NULL, *state_abs = NULL, *run_abs = NULL, *sock_abs = NULL;
+	char *vmm = NULL, *state_abs = NULL, *run_abs = NULL, *sock_abs = NULL, *net_abs = NULL;
 
 	vlog_set_prog("vireod");
 	opterr = 0;
@@ -120,6 +148,7 @@ int main(int argc, char **argv)
 		case O_SOCKET: sock = optarg; break;
 		case O_RUN: run_dir = optarg; break;
 		case O_VMM: vmm_opt = optarg; break;
+		case O_NETDIR: net_dir = optarg; break;
 		case O_FG: fg = true; break;
 		case O_NOAUTO: autostart = false; break;
 		case O_VERBOSE: vlog_set_level(VLOG_DEBUG); break;
@@ -127,6 +156,24 @@ int main(int argc, char **argv)
 			for (size_t i = 0; i < api_nroutes; i++)
 				printf("%s %s\n", api_routes[i].method, api_routes[i].pattern);
 			return 0;
+		case O_LISTEN: listen_on = optarg; break;
+		case O_CERT: tls_cert = optarg; break;
+		case O_KEY: tls_key = optarg; break;
+		case O_TOKEN: token_file = optarg; break;
+		case O_UIDBASE:
+			if (vparse_u64(optarg, 0, 0xfffffffeULL - 65536, &uid_base)) {
+				verr("--vm-uid-base '%s': use 0 to %llu", optarg,
+				     0xfffffffeULL - 65536);
+				return 2;
+			}
+			break;
+		case O_CGROOT:
+			if (strcmp(optarg, "none") && optarg[0] != '/') {
+				verr("--cgroup-root '%s': give an absolute path or none", optarg);
+				return 2;
+			}
+			cg_root = optarg;
+			break;
 		case O_HELP: usage(stdout); return 0;
 		case O_VERSION: printf("vireod %s\n", VIREO_VERSION); return 0;
 		default:
@@ -136,6 +183,11 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc) {
 		verr("unexpected argument '%s' (see --help)", argv[optind]);
+		return 2;
+	}
+	char err[512];
+	if (tls_check_options(listen_on, tls_cert, tls_key, token_file, err, sizeof(err))) {
+		verr("%s", err);
 		return 2;
 	}
 	vmm = vmm_opt ? absolute(vmm_opt) : find_vmm();
@@ -150,7 +202,15 @@ int main(int argc, char **argv)
 	state_abs = absolute(state_dir);
 	run_abs = absolute(run_dir);
 	sock_abs = absolute(sock);
-	if (!state_abs || !run_abs || !sock_abs) {
+	if (net_dir) {
+		net_abs = absolute(net_dir);
+	} else if (run_abs) {
+		char *copy = strdup(run_abs);
+		if (copy && asprintf(&net_abs, "%s/networks", dirname(copy)) < 0)
+			net_abs = NULL;
+		free(copy);
+	}
+	if (!state_abs || !run_abs || !sock_abs || !net_abs) {
 		verr("out of memory");
 		goto fail;
 	}
@@ -214,37 +274,65 @@ int main(int argc, char **argv)
 				close(nul);
 		}
 	}
-	char err[512];
 	struct store *st;
 	if (store_open(state_abs, &st, err, sizeof(err))) {
 		verr("%s", err);
 		goto fail;
 	}
 	pools_init(st, vms_uses_path);
+	struct isolate_config ic = { .state_dir = state_abs, .uid_base = (uint32_t)uid_base,
+				     .cgroup_root = cg_root, .store = st };
+	if (isolate_init(&ic, err, sizeof(err))) {
+		verr("%s", err);
+		store_close(st);
+		goto fail;
+	}
 	struct vm_config vc = { .vmm_path = vmm, .run_dir = run_abs, .store = st };
 	if (vms_init(&vc)) {
 		store_close(st);
 		goto fail;
 	}
+	struct net_config nc = { .net_dir = net_abs, .store = st, .users = vms_network_users,
+				 .hosts = vms_network_hosts };
+	if (networks_init(&nc)) {
+		vms_shutdown();
+		store_close(st);
+		goto fail;
+	}
 	if (server_start(sock_abs, err, sizeof(err))) {
 		verr("%s", err);
+		networks_shutdown();
+		vms_shutdown();
+		store_close(st);
+		goto fail;
+	}
+	if (listen_on && tls_start(listen_on, tls_cert, tls_key, token_file, err, sizeof(err))) {
+		verr("%s", err);
+		server_stop();
+		networks_shutdown();
 		vms_shutdown();
 		store_close(st);
 		goto fail;
 	}
 	vinfo("listening on %s (state %s, VMs in %s, %s)", sock_abs, state_abs, run_abs, vmm);
+	if (listen_on)
+		vinfo("listening on %s too (HTTPS, bearer token)", listen_on);
 	if (ready[1] >= 0) {
 		if (write(ready[1], "y", 1) != 1) {
 			/* The parent went: nothing to tell. */
 		}
 		close(ready[1]);
 	}
-	if (autostart)
+	if (autostart) {
+		networks_autostart();   /* first: the VMs may need them */
 		vms_autostart();
+	}
 	int sig = 0;
 	sigwait(&stop, &sig);
 	vinfo("signal %d: stopping (the VMs go on running)", sig);
 	server_quiesce();
+	tls_stop();
+	networks_shutdown();
 	vms_shutdown();
 	server_stop();
 	store_close(st);
@@ -257,5 +345,6 @@ out:
 	free(state_abs);
 	free(run_abs);
 	free(sock_abs);
+	free(net_abs);
 	return rc;
 }

@@ -394,3 +394,16 @@ void server_stop(void)
 	mhd = NULL;
 	unlink(sock_path);
 }
+
+enum MHD_Result server_handle_request(void *cls, struct MHD_Connection *c, const char *url,
+				      const char *method, const char *version,
+				      const char *upload, size_t *upload_size, void **con_cls)
+{
+	return on_request(cls, c, url, method, version, upload, upload_size, con_cls);
+}
+
+void server_request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			      enum MHD_RequestTerminationCode toe)
+{
+	on_completed(cls, c, con_cls, toe);
+}

@@ -15,7 +15,7 @@
 
 #include <sqlite3.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store {
 	sqlite3 *db;
@@ -33,6 +33,13 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS pools ("
 	"  name TEXT PRIMARY KEY NOT NULL,"
 	"  path TEXT UNIQUE NOT NULL,"
+	"  def TEXT NOT NULL,"
+	"  created INTEGER NOT NULL DEFAULT (strftime('%s','now'))"
+	");"
+	/* Version 3: virtual networks (network.c). */
+	"CREATE TABLE IF NOT EXISTS networks ("
+	"  name TEXT PRIMARY KEY NOT NULL,"
+	"  bridge TEXT UNIQUE NOT NULL,"
 	"  def TEXT NOT NULL,"
 	"  created INTEGER NOT NULL DEFAULT (strftime('%s','now'))"
 	");";
@@ -312,4 +319,36 @@ int store_pool_list(struct store *st,
 		    void *opaque)
 {
 	return list_rows(st, "SELECT name, def FROM pools ORDER BY name", cb, opaque);
+}
+
+int store_net_add(struct store *st, const char *name, const char *bridge, const char *def_json)
+{
+	return add_row(st, "networks", "bridge", name, bridge, def_json);
+}
+
+int store_net_update(struct store *st, const char *name, const char *def_json)
+{
+	const char *p[] = { def_json, name };
+	int changes = 0;
+
+	if (exec1(st, "UPDATE networks SET def = ? WHERE name = ?", p, 2, &changes) != SQLITE_DONE)
+		return -EIO;
+	return changes ? 0 : -ENOENT;
+}
+
+int store_net_delete(struct store *st, const char *name)
+{
+	return delete_row(st, "DELETE FROM networks WHERE name = ?", name);
+}
+
+int store_net_get(struct store *st, const char *name, char **def_json)
+{
+	return get_row(st, "SELECT def FROM networks WHERE name = ?", name, def_json);
+}
+
+int store_net_list(struct store *st,
+		   int (*cb)(void *opaque, const char *name, const char *def_json),
+		   void *opaque)
+{
+	return list_rows(st, "SELECT name, def FROM networks ORDER BY name", cb, opaque);
 }

@@ -1,5 +1,5 @@
 /*
- * vireod's persistent state: VM and pool definitions, kept in SQLite (WAL, one
+ * vireod's persistent state: VM, pool and network definitions, kept in SQLite (WAL, one
  * transaction per change) at STATE_DIR/vireod.db.  Everything that touches
  * the database is in store.c, behind this interface, so that a replicated
  * store can take its place later.  Thread-safe: calls are serialised.
@@ -41,5 +41,17 @@ int store_pool_get(struct store *st, const char *name, char **def_json);
 int store_pool_list(struct store *st,
 		    int (*cb)(void *opaque, const char *name, const char *def_json),
 		    void *opaque);
+
+/*
+ * Virtual networks: a name, its bridge (unique) and its definition (JSON).
+ * Same return values as the VM calls (-ENOTUNIQ: the bridge is taken).
+ */
+int store_net_add(struct store *st, const char *name, const char *bridge, const char *def_json);
+int store_net_update(struct store *st, const char *name, const char *def_json);
+int store_net_delete(struct store *st, const char *name);
+int store_net_get(struct store *st, const char *name, char **def_json);
+int store_net_list(struct store *st,
+		   int (*cb)(void *opaque, const char *name, const char *def_json),
+		   void *opaque);
 
 #endif

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,6 +41,8 @@
 
 #include "console.h"
 #include "httpc.h"
+#include "isolate.h"
+#include "network.h"
 #include "vm-priv.h"
 #include "vmstate.h"
 
@@ -331,6 +334,7 @@ static void cleanup_runfiles(const struct vm *vm)
 	unlink(p);
 	runfile(vm, "api.sock", p, sizeof(p));
 	unlink(p);
+	isolate_vm_ended(&vm->def);   /* its empty cgroup leaf */
 }
 
 /* For an error message: the last line of the VM's vmm.log that says
@@ -451,6 +455,25 @@ int spawn_ex(struct vm *vm, bool restart, const char *restore_dir, char *err, si
 	logfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (logfd < 0)
 		return status_err(500, err, errlen, "cannot open %s: %s", logp, strerror(errno));
+	/* NICs on a virtual network: a tap on its bridge each, handed to
+	 * vireo-vmm as fds 3, 4, ... (vmdef_vmm_argv()). */
+	int taps[VMDEF_MAX_NICS], ntaps = 0;
+	for (unsigned i = 0; i < def.nr_nics; i++) {
+		char tapname[IF_NAMESIZE], e[300];
+		if (def.nics[i].type != VMDEF_NIC_NETWORK)
+			continue;
+		int s = network_tap_open(def.nics[i].network, tapname, sizeof(tapname), &taps[ntaps],
+					 e, sizeof(e));
+		if (s != 200) {
+			while (ntaps > 0)
+				close(taps[--ntaps]);
+			close(logfd);
+			return status_err(s == 404 || s == 409 ? 409 : s, err, errlen, "%s: nics[%u]: %s",
+					  def.name, i, e);
+		}
+		vinfo("%s: nics[%u] on network %s: tap %s", def.name, i, def.nics[i].network, tapname);
+		ntaps++;
+	}
 	argv = vmdef_vmm_argv(&def, cfg.vmm_path, dir);
 	if (argv && vm_argv_console_restore(argv, restore_dir)) {
 		vmdef_argv_free(argv);
@@ -460,8 +483,19 @@ int spawn_ex(struct vm *vm, bool restart, const char *restore_dir, char *err, si
 	if (cr)
 		vwarn("%s: no console (%s): its output is dropped", def.name, strerror(-cr));
 	if (!argv) {
+		while (ntaps > 0)
+			close(taps[--ntaps]);
 		close(logfd);
 		return status_err(500, err, errlen, "out of memory");
+	}
+	if (isolate_vmm_args(&def, &argv, err, errlen)) {   /* its user and cgroup */
+		vmdef_argv_free(argv);
+		if (!cr)
+			console_vm_close(def.name);
+		while (ntaps > 0)
+			close(taps[--ntaps]);
+		close(logfd);
+		return 500;
 	}
 	pid = fork();
 	if (pid == 0) {
@@ -476,7 +510,13 @@ int spawn_ex(struct vm *vm, bool restart, const char *restore_dir, char *err, si
 		dup2(logfd, 2);
 		if (!cr && console_child_stdio(dir))
 			dprintf(2, "vireod: cannot open the console FIFOs in %s\n", dir);
-		close_fds_from(3);
+		/* the taps to 3, 4, ...: first out of the way, then in place */
+		for (int k = 0; k < ntaps; k++)
+			taps[k] = fcntl(taps[k], F_DUPFD_CLOEXEC, 64);
+		for (int k = 0; k < ntaps; k++)
+			if (taps[k] < 0 || dup2(taps[k], 3 + k) != 3 + k)
+				_exit(127);
+		close_fds_from(3 + ntaps);
 		execv(argv[0], argv);
 		dprintf(2, "vireod: cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -486,6 +526,8 @@ int spawn_ex(struct vm *vm, bool restart, const char *restore_dir, char *err, si
 	close(logfd);
 	if (pid < 0 && !cr)
 		console_vm_close(def.name);
+	while (ntaps > 0)
+		close(taps[--ntaps]);
 	if (pid < 0)
 		return status_err(500, err, errlen, "fork: %s", strerror(fork_errno));
 	unsigned long long st = proc_starttime(pid);
@@ -803,6 +845,32 @@ void gen_uuid(char out[37])
 		 b[13], b[14], b[15]);
 }
 
+/* A MAC for each NIC on a virtual network that has none: kept from @old
+ * (the same NIC of the same network), else random, locally administered
+ * and unicast; stored with the definition, so stable. */
+static void gen_macs(struct vmdef *def, const struct vmdef *old)
+{
+	for (unsigned i = 0; i < def->nr_nics; i++) {
+		struct vmdef_nic *n = &def->nics[i];
+		if (n->type != VMDEF_NIC_NETWORK || n->mac[0])
+			continue;
+		if (old && i < old->nr_nics && old->nics[i].type == VMDEF_NIC_NETWORK &&
+		    !strcmp(old->nics[i].network, n->network) && old->nics[i].mac[0]) {
+			memcpy(n->mac, old->nics[i].mac, sizeof(n->mac));
+			continue;
+		}
+		unsigned char b[6];
+		if (getrandom(b, sizeof(b), 0) != sizeof(b)) {
+			unsigned long long t = (unsigned long long)vtime_ns() ^ (unsigned long long)i << 40;
+			for (int k = 0; k < 6; k++)
+				b[k] = (unsigned char)(t >> (k * 8));
+		}
+		b[0] = (unsigned char)((b[0] & 0xfc) | 0x02);
+		snprintf(n->mac, sizeof(n->mac), "%02x:%02x:%02x:%02x:%02x:%02x",
+			 b[0], b[1], b[2], b[3], b[4], b[5]);
+	}
+}
+
 int vms_define(const struct vmdef *in, char *err, size_t errlen)
 {
 	struct vmdef def = *in;
@@ -811,6 +879,7 @@ int vms_define(const struct vmdef *in, char *err, size_t errlen)
 
 	if (!def.uuid[0])
 		gen_uuid(def.uuid);
+	gen_macs(&def, NULL);
 	json = vmdef_to_json(&def);
 	if (!json)
 		return status_err(500, err, errlen, "out of memory");
@@ -845,6 +914,7 @@ int vms_define(const struct vmdef *in, char *err, size_t errlen)
 	pthread_mutex_unlock(&define_lock);
 	free(json);
 	emit(def.name, "defined", "%s", def.uuid);
+	networks_vms_changed();
 	snprintf(err, errlen, "%s", def.uuid);
 	return 201;
 fail:
@@ -936,6 +1006,7 @@ int vms_redefine(const struct vmdef *in, char *err, size_t errlen)
 		goto out;
 	}
 	memcpy(def.uuid, cur->uuid, sizeof(def.uuid));
+	gen_macs(&def, cur);
 	/* A running VM's autostart and restart policy may change (they do not
 	 * touch its process); anything else waits for it to stop. */
 	bool only_policy = false;
@@ -970,6 +1041,7 @@ int vms_redefine(const struct vmdef *in, char *err, size_t errlen)
 	vm->def = def;
 	pthread_mutex_unlock(&reg_lock);
 	emit(def.name, "redefined", "%s", "");
+	networks_vms_changed();
 out:
 	op_end(vm);
 	return status;
@@ -1018,6 +1090,7 @@ int vms_undefine(const char *name, bool force, char *err, size_t errlen)
 	rmdir(dir);
 	op_end(vm);
 	emit(name, "undefined", "%s", "");
+	networks_vms_changed();
 	return 204;
 }
 
@@ -1097,14 +1170,22 @@ int vm_shutdown(const char *name, unsigned timeout_s, char *err, size_t errlen)
 		return 404;
 	status = require_state(vm, VM_RUNNING, "shut it down (resume it first)", err, errlen);
 	if (!status) {
+		/* Asked before the press: the guest may power off, and the
+		 * monitor see an adopted VM's end (exit status unknown), before
+		 * the press is answered. */
+		pthread_mutex_lock(&reg_lock);
+		bool was_requested = vm->stop_requested;
+		vm->stop_requested = true;
+		pthread_mutex_unlock(&reg_lock);
 		status = vmm_call(vm, "PUT", "/vm/shutdown", NULL, err, errlen);
-		if (status == 204) {
-			pthread_mutex_lock(&reg_lock);
-			vm->stop_requested = true;
+		pthread_mutex_lock(&reg_lock);
+		if (status == 204 && vm->pid)
 			vm->shutdown_deadline_ms = timeout_s ? mono_ms() + timeout_s * 1000LL : 0;
-			pthread_mutex_unlock(&reg_lock);
+		else if (vm->pid)
+			vm->stop_requested = was_requested;
+		pthread_mutex_unlock(&reg_lock);
+		if (status == 204)
 			emit(name, "shutdown", "ACPI power button pressed");
-		}
 	}
 	op_end(vm);
 	return status;
@@ -1269,6 +1350,41 @@ bool vms_uses_path(const char *path, char *who, size_t wholen)
 	}
 	pthread_mutex_unlock(&reg_lock);
 	return found;
+}
+
+bool vms_network_users(const char *net, char *who, size_t wholen)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&reg_lock);
+	for (struct vm *vm = vms; vm && !found; vm = vm->next) {
+		if (vm->deleted || !vm->pid)
+			continue;
+		for (unsigned i = 0; i < vm->def.nr_nics && !found; i++) {
+			if (vm->def.nics[i].type == VMDEF_NIC_NETWORK && !strcmp(vm->def.nics[i].network, net)) {
+				snprintf(who, wholen, "%s", vm->def.name);
+				found = true;
+			}
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return found;
+}
+
+void vms_network_hosts(void (*cb)(void *opaque, const char *vm, const char *net,
+				  const char *mac, const char *ip), void *opaque)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (struct vm *vm = vms; vm; vm = vm->next) {
+		if (vm->deleted)
+			continue;
+		for (unsigned i = 0; i < vm->def.nr_nics; i++) {
+			const struct vmdef_nic *n = &vm->def.nics[i];
+			if (n->type == VMDEF_NIC_NETWORK)
+				cb(opaque, vm->def.name, n->network, n->mac, n->ip);
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
 }
 
 char *vm_console_log_json(const char *name, int *status)

@@ -50,6 +50,13 @@ char *vm_console_log_json(const char *name, int *status);
 /* Whether a defined VM has @path as a disk (its name in @who). */
 bool vms_uses_path(const char *path, char *who, size_t wholen);
 
+/* Whether a running VM has a NIC on virtual network @net (its name in
+ * @who); @cb for the NIC on a network of every defined VM (network.h's
+ * hooks; they take the registry lock). */
+bool vms_network_users(const char *net, char *who, size_t wholen);
+void vms_network_hosts(void (*cb)(void *opaque, const char *vm, const char *net,
+				  const char *mac, const char *ip), void *opaque);
+
 /* JSON answers (malloc'd): the list of every VM, one VM in full (NULL and
  * *status 404 when there is none). */
 char *vms_list_json(void);

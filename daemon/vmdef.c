@@ -274,26 +274,113 @@ static int parse_disk(json_object *o, unsigned i, struct vmdef_disk *d, char *er
 	return 0;
 }
 
+bool vmdef_mac_ok(const char *mac)
+{
+	if (strlen(mac) != 17)
+		return false;
+	for (int i = 0; i < 17; i++) {
+		char c = mac[i];
+		if (i % 3 == 2) {
+			if (c != ':')
+				return false;
+		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+			return false;
+		}
+	}
+	/* unicast: bit 0 of the first octet clear */
+	unsigned first = (unsigned)strtoul(mac, NULL, 16);
+	return !(first & 1);
+}
+
+/* A dotted quad, no leading zeros, not 0.x.x.x, 127.x or multicast. */
+static bool ipv4_ok(const char *s)
+{
+	unsigned first = 0;
+
+	for (int part = 0; part < 4; part++) {
+		unsigned v = 0;
+		int digits = 0;
+		if (part && *s++ != '.')
+			return false;
+		if (s[0] == '0' && s[1] >= '0' && s[1] <= '9')
+			return false;
+		while (*s >= '0' && *s <= '9' && digits < 3) {
+			v = v * 10 + (unsigned)(*s++ - '0');
+			digits++;
+		}
+		if (!digits || v > 255)
+			return false;
+		if (part == 0)
+			first = v;
+	}
+	return !*s && first != 0 && first != 127 && first < 224;
+}
+
+static int parse_net_field(const char *key, json_object *v, unsigned i, struct vmdef_nic *n,
+			   bool *have_net, char *err, size_t errlen)
+{
+	char field[64];
+
+	snprintf(field, sizeof(field), "nics[%u].%s", i, key);
+	if (!strcmp(key, "network")) {
+		if (get_str(v, field, VMDEF_NETWORK_MAX, n->network, err, errlen))
+			return -1;
+		if (!vmdef_name_ok(n->network))
+			return fail(err, errlen, "%s: a network name: letters, digits, '.', '_' and '-', "
+				    "starting with a letter or digit", field);
+		*have_net = true;
+	} else if (!strcmp(key, "mac")) {
+		char m[32];
+		if (get_str(v, field, 17, m, err, errlen))
+			return -1;
+		for (char *p = m; *p; p++) {
+			if (*p >= 'A' && *p <= 'F')
+				*p = (char)(*p - 'A' + 'a');
+			else if (*p == '-')
+				*p = ':';
+		}
+		if (!vmdef_mac_ok(m))
+			return fail(err, errlen, "%s: must be six hex pairs such as 52:54:00:12:34:56, "
+				    "unicast", field);
+		memcpy(n->mac, m, 18);
+	} else if (!strcmp(key, "ip")) {
+		if (get_str(v, field, 15, n->ip, err, errlen))
+			return -1;
+		if (!ipv4_ok(n->ip))
+			return fail(err, errlen, "%s: must be an IPv4 address such as 192.168.122.10", field);
+	} else {
+		char kb[48];
+		return fail(err, errlen, "nics[%u].%s: unknown field for type network (network, mac, ip)",
+			    i, shown(key, kb));
+	}
+	return 0;
+}
+
 static int parse_nic(json_object *o, unsigned i, struct vmdef_nic *n, char *err, size_t errlen)
 {
 	char field[64];
 	json_object *type, *fwd = NULL;
-	bool have_tap = false;
+	bool have_tap = false, have_net = false;
 
 	if (!json_object_is_type(o, json_type_object))
 		return fail(err, errlen, "nics[%u]: must be an object", i);
 	if (!json_object_object_get_ex(o, "type", &type))
-		return fail(err, errlen, "nics[%u].type: missing (\"user\" or \"tap\")", i);
+		return fail(err, errlen, "nics[%u].type: missing (\"user\", \"tap\" or \"network\")", i);
 	const char *t = json_object_is_type(type, json_type_string) ? json_object_get_string(type) : "";
 	if (!strcmp(t, "user"))
 		n->type = VMDEF_NIC_USER;
 	else if (!strcmp(t, "tap"))
 		n->type = VMDEF_NIC_TAP;
+	else if (!strcmp(t, "network"))
+		n->type = VMDEF_NIC_NETWORK;
 	else
-		return fail(err, errlen, "nics[%u].type: must be \"user\" or \"tap\"", i);
+		return fail(err, errlen, "nics[%u].type: must be \"user\", \"tap\" or \"network\"", i);
 	json_object_object_foreach(o, key, v) {
 		if (!strcmp(key, "type")) {
 			continue;
+		} else if (n->type == VMDEF_NIC_NETWORK) {
+			if (parse_net_field(key, v, i, n, &have_net, err, errlen))
+				return -1;
 		} else if (!strcmp(key, "hostfwd") && n->type == VMDEF_NIC_USER) {
 			fwd = v;
 		} else if (!strcmp(key, "tap") && n->type == VMDEF_NIC_TAP) {
@@ -311,6 +398,8 @@ static int parse_nic(json_object *o, unsigned i, struct vmdef_nic *n, char *err,
 	}
 	if (n->type == VMDEF_NIC_TAP && !have_tap)
 		return fail(err, errlen, "nics[%u].tap: missing (the tap device's name)", i);
+	if (n->type == VMDEF_NIC_NETWORK && !have_net)
+		return fail(err, errlen, "nics[%u].network: missing (the virtual network's name)", i);
 	if (!fwd)
 		return 0;
 	if (!json_object_is_type(fwd, json_type_array))
@@ -506,6 +595,13 @@ char *vmdef_to_json(const struct vmdef *def)
 		if (n->type == VMDEF_NIC_TAP) {
 			json_object_object_add(j, "type", json_object_new_string("tap"));
 			json_object_object_add(j, "tap", json_object_new_string(n->tap));
+		} else if (n->type == VMDEF_NIC_NETWORK) {
+			json_object_object_add(j, "type", json_object_new_string("network"));
+			json_object_object_add(j, "network", json_object_new_string(n->network));
+			if (n->mac[0])
+				json_object_object_add(j, "mac", json_object_new_string(n->mac));
+			if (n->ip[0])
+				json_object_object_add(j, "ip", json_object_new_string(n->ip));
 		} else {
 			json_object *f = json_object_new_array();
 			json_object_object_add(j, "type", json_object_new_string("user"));
@@ -565,6 +661,7 @@ static void arg(struct argv_b *b, const char *fmt, ...)
 char **vmdef_vmm_argv(const struct vmdef *def, const char *vmm, const char *rundir)
 {
 	struct argv_b b = { 0 };
+	int tapfd = 3;
 
 	arg(&b, "%s", vmm);
 	arg(&b, "--name");
@@ -598,6 +695,8 @@ char **vmdef_vmm_argv(const struct vmdef *def, const char *vmm, const char *rund
 		arg(&b, "--net");
 		if (n->type == VMDEF_NIC_TAP) {
 			arg(&b, "tap=%s", n->tap);
+		} else if (n->type == VMDEF_NIC_NETWORK) {
+			arg(&b, "fd=%d%s%s", tapfd++, n->mac[0] ? ",mac=" : "", n->mac);
 		} else {
 			char spec[16 + VMDEF_MAX_HOSTFWD * (VMDEF_HOSTFWD_MAX + 9)];
 			size_t off = (size_t)snprintf(spec, sizeof(spec), "user");

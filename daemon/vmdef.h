@@ -22,8 +22,9 @@
 #define VMDEF_MAX_HOSTFWD  16
 #define VMDEF_HOSTFWD_MAX  64
 #define VMDEF_TAP_MAX      15                 /* IFNAMSIZ - 1 */
+#define VMDEF_NETWORK_MAX  32                 /* NETDEF_NAME_MAX */
 
-enum vmdef_nic_type { VMDEF_NIC_USER, VMDEF_NIC_TAP };
+enum vmdef_nic_type { VMDEF_NIC_USER, VMDEF_NIC_TAP, VMDEF_NIC_NETWORK };
 enum vmdef_restart { VMDEF_RESTART_NEVER, VMDEF_RESTART_ON_FAILURE, VMDEF_RESTART_ALWAYS };
 
 struct vmdef_disk {
@@ -37,6 +38,12 @@ struct vmdef_nic {
 	char tap[VMDEF_TAP_MAX + 1];
 	unsigned nr_hostfwd;
 	char hostfwd[VMDEF_MAX_HOSTFWD][VMDEF_HOSTFWD_MAX + 1];
+	/* type "network": a virtual network of vireod (network.h), the MAC
+	 * ("" until given or generated at define: aa:bb:cc:dd:ee:ff, lower
+	 * case, unicast) and an optional fixed IPv4 address for its DHCP. */
+	char network[VMDEF_NETWORK_MAX + 1];
+	char mac[18];
+	char ip[16];
 };
 
 struct vmdef {
@@ -75,10 +82,16 @@ char *vmdef_to_json(const struct vmdef *def);
 
 const char *vmdef_restart_name(enum vmdef_restart r);
 
+/* A MAC address in canonical form: six lower-case hex pairs joined by ':',
+ * unicast. */
+bool vmdef_mac_ok(const char *mac);
+
 /*
  * vireo-vmm's arguments for @def (argv[0] = @vmm; NULL-terminated;
  * malloc'd strings, free with vmdef_argv_free).  @rundir holds the API
- * socket and the console log.  NULL on ENOMEM.
+ * socket and the console log.  A NIC of type "network" is given as
+ * "fd=N": the caller passes the open taps of those NICs, in their order,
+ * as file descriptors 3, 4, ...  NULL on ENOMEM.
  */
 char **vmdef_vmm_argv(const struct vmdef *def, const char *vmm, const char *rundir);
 void vmdef_argv_free(char **argv);

@@ -18,6 +18,7 @@
 #include <vireo/img.h>
 #include <vireo/util.h>
 
+#include "isolate.h"
 #include "vm-priv.h"
 
 #define SAVE_TIMEOUT_MS   (10 * 60 * 1000)
@@ -130,6 +131,30 @@ static int write_tag(const char *dir, const struct vmdef *def)
 	return r;
 }
 
+/* Who vireo-vmm's sandbox makes a save's files as: its --user (vireod's
+ * isolation gives each VM its own), else vireo-vmm's default user. */
+static void sandbox_owner(const struct vmdef *def, uid_t *uid, gid_t *gid)
+{
+	char err[256], **argv = vmdef_vmm_argv(def, "vireo-vmm", "/");
+
+	*uid = SANDBOX_UID;
+	*gid = SANDBOX_UID;
+	if (!argv)
+		return;
+	if (isolate_vmm_args(def, &argv, err, sizeof(err)) == 0) {
+		for (size_t i = 0; argv[i] && argv[i + 1]; i++) {
+			unsigned long u, g;
+			if (strcmp(argv[i], "--user"))
+				continue;
+			if (sscanf(argv[i + 1], "%lu:%lu", &u, &g) == 2 && u < UINT32_MAX && g < UINT32_MAX) {
+				*uid = (uid_t)u;
+				*gid = (gid_t)g;
+			}
+		}
+	}
+	vmdef_argv_free(argv);
+}
+
 static int do_save(struct vm *vm, const char *dir, char **resp)
 {
 	char err[1024];
@@ -148,7 +173,11 @@ static int do_save(struct vm *vm, const char *dir, char **resp)
 	/* As root vireo-vmm runs sandboxed, its files made as its user: a
 	 * directory made here is handed to it (one that exists is left as it
 	 * is: its owner decides who writes there). */
-	if (made && geteuid() == 0 && chown(dir, SANDBOX_UID, SANDBOX_UID)) {
+	uid_t ou;
+	gid_t og;
+	if (made && geteuid() == 0)
+		sandbox_owner(&vm->def, &ou, &og);
+	if (made && geteuid() == 0 && chown(dir, ou, og)) {
 		int e = errno;
 		rmdir(dir);
 		return fail(500, resp, "dir: cannot hand %s to the sandbox's user: %s", dir,

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "network.h"
 #include "pool.h"
 #include "vm.h"
 #include "vmstate.h"
@@ -135,6 +136,35 @@ int pool_vol_delete(const char *pool, const char *vol, char *err, size_t errlen)
 	if (strchr(pool, '/') || strchr(vol, '/'))
 		abort();   /* a path parameter is one segment */
 	return fake("pool_vol_delete", err, errlen);
+}
+
+/* The network operations (daemon/network.c), faked the same way. */
+int net_define(const char *body, size_t len, char **resp, char *err, size_t errlen)
+{
+	(void)body; (void)len; (void)resp;
+	return fake("net_define", err, errlen);
+}
+int net_undefine(const char *name, bool force, char *err, size_t errlen)
+{
+	(void)name; (void)force;
+	return fake("net_undefine", err, errlen);
+}
+int net_start(const char *name, char *err, size_t errlen) { (void)name; return fake("net_start", err, errlen); }
+int net_destroy(const char *name, bool force, char *err, size_t errlen)
+{
+	(void)name; (void)force;
+	return fake("net_destroy", err, errlen);
+}
+int nets_list(char **resp, char *err, size_t errlen) { (void)resp; return fake("nets_list", err, errlen); }
+int net_info(const char *name, char **resp, char *err, size_t errlen)
+{
+	(void)name; (void)resp;
+	return fake("net_info", err, errlen);
+}
+int net_set_autostart(const char *name, const char *body, size_t len, char *err, size_t errlen)
+{
+	(void)name; (void)body; (void)len;
+	return fake("net_set_autostart", err, errlen);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

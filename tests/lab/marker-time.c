@@ -23,6 +23,10 @@
  * milliseconds since the start when its first byte arrived (for profiling
  * where a boot spends its time).
  *
+ * A command still not reaped 15 s after its SIGKILL (stuck in the kernel)
+ * is left behind: its /proc wchan, stack and status go to stderr and
+ * MARKER-EXIT is 255.
+ *
  * Exit status: 0 when the marker was seen, 1 when not (a command that
  * cannot be started exits 127), 2 on bad usage.
  *
@@ -43,6 +47,8 @@
 #include <unistd.h>
 
 #define MT_LINE_MAX 4096
+/* How long a SIGKILLed command may take to be reaped before we give up. */
+#define REAP_LIMIT_MS 15000
 
 /* One output stream of the command (its stdout or its stderr), cut into
  * lines so that the two never mix inside a line. */
@@ -142,6 +148,32 @@ static void mt_feed(struct mt_state *st, struct mt_stream *in, const char *buf, 
 	}
 }
 
+/* Print where a process that survives SIGKILL is stuck in the kernel. */
+static void mt_stuck_report(pid_t pid)
+{
+	static const char *const files[] = { "wchan", "stack", "status" };
+	char path[64], buf[4096];
+
+	fprintf(stderr, "lab-marker-time: pid %d not reaped %d s after SIGKILL; left behind\n",
+		(int)pid, REAP_LIMIT_MS / 1000);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		ssize_t n;
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, files[i]);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		fprintf(stderr, "lab-marker-time: %s:\n%s%s", path, buf,
+			buf[n - 1] == '\n' ? "" : "\n");
+	}
+}
+
 static int mt_usage(void)
 {
 	fprintf(stderr, "usage: lab-marker-time [-t SECONDS] [-m MARKER] [-k] [-T] [-Q] -- COMMAND [ARG...]\n");
@@ -156,7 +188,7 @@ int main(int argc, char **argv)
 	struct mt_stream out = { .fd = -1 }, err = { .fd = -1 };
 	struct mt_stream *streams[2] = { &out, &err };
 	bool timed_out = false, killed = false, quit_first = false, quit_sent = false;
-	int64_t deadline_ms;
+	int64_t deadline_ms, kill_ms;
 	pid_t pid;
 	char *end;
 
@@ -294,6 +326,7 @@ int main(int argc, char **argv)
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 	}
+	kill_ms = (timed_out || killed) ? mt_ms_since(&st.start) : -1;
 	for (;;) {
 		pid_t w = waitpid(pid, &status, WNOHANG);
 
@@ -309,6 +342,16 @@ int main(int argc, char **argv)
 			timed_out = true;
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
+			kill_ms = mt_ms_since(&st.start);
+		}
+		/*
+		 * A process that SIGKILL does not end is stuck in the kernel
+		 * (D state). Say where, and leave it rather than wait forever.
+		 */
+		if (kill_ms >= 0 && mt_ms_since(&st.start) - kill_ms >= REAP_LIMIT_MS) {
+			mt_stuck_report(pid);
+			status = 255 << 8;
+			break;
 		}
 		usleep(20000);
 	}

@@ -511,6 +511,45 @@ static void test_rx_mergeable(void **state)
 	assert_int_equal(len, 72);
 }
 
+/* A stream of GSO-sized frames: the first goes through the spill buffer,
+ * the next ones straight into the guest's buffers (taken for the size of
+ * the last frame); a small frame after them still takes one buffer. */
+static void test_rx_gso_stream(void **state)
+{
+	struct nfx *f = *state;
+	uint64_t g;
+	uint32_t l = 1536, id, len;
+	struct virtio_net_hdr h;
+
+	start(f, 1, 0);
+	for (unsigned i = 0; i < 60; i++) {
+		g = tmem_alloc(&f->m, l, 0);
+		put_chain(f, 0, &g, &l, 1, true);
+	}
+	fake_frame(f, MAC, 12 + 12000, 0x11);
+	fake_frame(f, MAC, 12 + 12000, 0x22);
+	fake_frame(f, MAC, 12 + 12000, 0x33);
+	fake_frame(f, MAC, 12 + 100, 0x44);
+	virtio_net_rx_poll(f->d, 0);
+	assert_int_equal(stats(f).rx_frames, 4);
+	assert_int_equal(stats(f).rx_spilled, 1);
+	assert_int_equal(stats(f).rx_dropped, 0);
+	/* 12012 bytes: 7 full buffers and 12012 - 7 * 1536 in the 8th */
+	assert_int_equal(tring_used_idx(&f->r[0]), 3 * 8 + 1);
+	for (unsigned k = 0; k < 3; k++) {
+		tring_used_elem(&f->r[0], 8 * k + 7, &id, &len);
+		assert_int_equal(len, 12012 - 7 * 1536);
+		assert_int_equal(id, 8 * k + 7);
+		assert_int_equal(*(uint8_t *)tmem_ptr(&f->m, TMEM_DATA + (8 * k + 7) * 1536ull + len - 1),
+				 0x11 * (k + 1));
+		memcpy(&h, tmem_ptr(&f->m, TMEM_DATA + 8 * k * 1536ull), sizeof(h));
+		assert_int_equal(le16toh(h.num_buffers), 8);
+	}
+	tring_used_elem(&f->r[0], 24, &id, &len);
+	assert_int_equal(len, 112);
+	assert_int_equal(id, 24);
+}
+
 static void test_rx_starved(void **state)
 {
 	struct nfx *f = *state;
@@ -710,6 +749,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_features_and_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_mergeable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_gso_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_starved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_no_mrg, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ctrl, setup, teardown),

@@ -118,7 +118,20 @@ static const struct { const char *json, *err; } bad[] = {
 	  "disks[0].format: must be \"raw\" or \"qcow2\"" },
 	{ "{\"name\":\"a\",\"kernel\":\"/k\",\"disks\":[{\"path\":\"/a,b\"}]}", "disks[0].path: must not contain ','" },
 	{ "{\"name\":\"a\",\"kernel\":\"/k\",\"disks\":[{\"path\":\"/a\",\"size\":1}]}", "disks[0].size: unknown field" },
-	{ "{\"name\":\"a\",\"kernel\":\"/k\",\"nics\":[{\"type\":\"bridge\"}]}", "nics[0].type: must be \"user\" or \"tap\"" },
+	{ "{\"name\":\"a\",\"kernel\":\"/k\",\"nics\":[{\"type\":\"bridge\"}]}", "nics[0].type: must be \"user\", \"tap\" or \"network\"" },
+	{ "{\"name\":\"a\",\"kernel\":\"/k\",\"nics\":[{\"type\":\"network\"}]}", "nics[0].network: missing" },
+	{ "{\"name\":\"a\",\"kernel\":\"/k\",\"nics\":[{\"type\":\"network\",\"network\":\"a/b\"}]}",
+	  "nics[0].network: a network name" },
+	{ "{\"name\":\"a\",\"kernel\":\"/k\",\"nics\":[{\"type\":\"network\",\"network\":\"n\",\"mac\":\"01:00:5e:00:00:01\"}]}",
+	  "nics[0].mac: must be six hex pairs" },
+	{ "{\"name\":\"a\",\"kernel\":\"/k\",\"nics\":[{\"type\":\"network\",\"network\":\"n\",\"mac\":\"52:54:00:12:34\"}]}",
+	  "nics[0].mac: must be six hex pairs" },
+	{ "{\"name\":\"a\",\"kernel\":\"/k\",\"nics\":[{\"type\":\"network\",\"network\":\"n\",\"ip\":\"10.0.0.256\"}]}",
+	  "nics[0].ip: must be an IPv4 address" },
+	{ "{\"name\":\"a\",\"kernel\":\"/k\",\"nics\":[{\"type\":\"network\",\"network\":\"n\",\"tap\":\"t0\"}]}",
+	  "nics[0].tap: unknown field for type network" },
+	{ "{\"name\":\"a\",\"kernel\":\"/k\",\"nics\":[{\"type\":\"network\",\"network\":\"a23456789012345678901234567890123\"}]}",
+	  "nics[0].network: longer than 32 bytes" },
 	{ "{\"name\":\"a\",\"kernel\":\"/k\",\"nics\":[{}]}", "nics[0].type: missing" },
 	{ "{\"name\":\"a\",\"kernel\":\"/k\",\"nics\":[{\"type\":\"tap\"}]}", "nics[0].tap: missing" },
 	{ "{\"name\":\"a\",\"kernel\":\"/k\",\"nics\":[{\"type\":\"tap\",\"tap\":\"a b\"}]}", "nics[0].tap: only letters" },
@@ -231,6 +244,40 @@ static void test_argv(void **state)
 	vmdef_argv_free(argv);
 }
 
+/* NICs on a virtual network: the MAC normalised, the taps as fds 3, 4. */
+static void test_network_nics(void **state)
+{
+	struct vmdef d, b;
+	char err[256], line[2048] = "";
+
+	(void)state;
+	assert_int_equal(parse("{\"name\":\"a\",\"kernel\":\"/k\",\"nics\":["
+			       "{\"type\":\"network\",\"network\":\"default\",\"mac\":\"52-54-00-AB-cd-01\","
+			       "\"ip\":\"192.168.122.5\"},{\"type\":\"user\"},"
+			       "{\"type\":\"network\",\"network\":\"lab\"}]}", &d, err, sizeof(err)), 0);
+	assert_int_equal(d.nics[0].type, VMDEF_NIC_NETWORK);
+	assert_string_equal(d.nics[0].network, "default");
+	assert_string_equal(d.nics[0].mac, "52:54:00:ab:cd:01");
+	assert_string_equal(d.nics[0].ip, "192.168.122.5");
+	assert_string_equal(d.nics[2].mac, "");
+	char *j = vmdef_to_json(&d);
+	assert_non_null(j);
+	assert_int_equal(parse(j, &b, err, sizeof(err)), 0);
+	assert_memory_equal(&d, &b, sizeof(d));
+	free(j);
+	char **argv = vmdef_vmm_argv(&d, "/v", "/r");
+	assert_non_null(argv);
+	for (char **p = argv; *p; p++)
+		if (!strcmp(*p, "--net"))
+			snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s;", p[1]);
+	assert_string_equal(line, "fd=3,mac=52:54:00:ab:cd:01;user;fd=4;");
+	vmdef_argv_free(argv);
+	assert_true(vmdef_mac_ok("02:00:00:00:00:00"));
+	assert_false(vmdef_mac_ok("03:00:00:00:00:00"));
+	assert_false(vmdef_mac_ok("02:00:00:00:00:0G"));
+	assert_false(vmdef_mac_ok("02:00:00:00:00"));
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -256,6 +303,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_argv),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_network_nics),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,6 +40,7 @@ struct virtio_net {
 	uint32_t rx_cap[NET_RX_CHAINS];
 	uint8_t *spill[VIRTIO_NET_MAX_PAIRS];   /* NET_SPILL bytes each */
 	uint64_t spill_len[VIRTIO_NET_MAX_PAIRS];  /* a frame waits there */
+	uint32_t rx_hint[VIRTIO_NET_MAX_PAIRS];    /* the last frame's length */
 	/* vhost */
 	struct vhost vh[VIRTIO_NET_MAX_PAIRS];   /* fd -1: own data path */
 	bool vhost_active;
@@ -386,10 +387,14 @@ static void net_rx_commit(struct virtio_net *n, struct virtq *q, const struct ne
 
 /*
  * Receive for pair p.  A frame is read straight into the guest's buffers:
- * enough for a full-size (non-GSO) frame with mergeable buffers, one chain
- * without.  With mergeable buffers a per-pair spill buffer catches what
- * does not fit (a GSO frame); such a frame then waits whole in the spill
- * buffer until enough guest buffers are there, and is copied into them.
+ * one chain without mergeable buffers; with them, enough for the larger of
+ * a full-size (non-GSO) frame and the pair's last frame, so that a stream
+ * of GSO frames (host->guest TCP) lands in guest memory with no copy of
+ * ours.  When the buffers there cannot hold the last frame's size, enough
+ * for a full-size frame are taken.  With mergeable buffers a per-pair spill
+ * buffer catches what does not fit; such a frame then waits whole in the
+ * spill buffer until enough guest buffers are there, and is copied into
+ * them.
  */
 static void net_rx(struct virtio_net *n, unsigned pair)
 {
@@ -403,7 +408,7 @@ static void net_rx(struct virtio_net *n, unsigned pair)
 		return;
 	}
 	for (unsigned frames = 0; frames < VIRTIO_NET_RX_FRAMES; frames++) {
-		uint64_t plen = n->spill_len[pair];
+		uint64_t plen = n->spill_len[pair], base, want;
 		struct net_rxg g;
 		unsigned cnt;
 		uint8_t dst[6];
@@ -427,13 +432,20 @@ static void net_rx(struct virtio_net *n, unsigned pair)
 			iov_to(n->iov, g.niov, 0, spill, plen);
 			net_rx_commit(n, q, &g, plen);
 			n->spill_len[pair] = 0;
+			n->rx_hint[pair] = (uint32_t)plen;
 			pushed = true;
 			continue;
 		}
-		k = net_rx_gather(n, q, mrg ? VIRTIO_NET_HDR_LEN + NET_FRAME_NOGSO : 1, &g,
-				  &pushed);
+		base = mrg ? VIRTIO_NET_HDR_LEN + NET_FRAME_NOGSO : 1;
+		want = mrg ? VIREO_MAX(base, (uint64_t)n->rx_hint[pair]) : 1;
+		k = net_rx_gather(n, q, want, &g, &pushed);
 		if (k == -EIO)
 			return;
+		if (k <= 0 && want > base) {
+			k = net_rx_gather(n, q, base, &g, &pushed);
+			if (k == -EIO)
+				return;
+		}
 		if (k < 0) {
 			/* The whole ring holds less than a full-size frame: take
 			 * what there is, the spill buffer catches the rest. */
@@ -461,6 +473,7 @@ static void net_rx(struct virtio_net *n, unsigned pair)
 			n->st.rx_dropped++;
 			continue;
 		}
+		n->rx_hint[pair] = (uint32_t)r;
 		if ((uint64_t)r > g.space) {
 			/* Larger than the buffers taken: the whole frame goes to
 			 * the spill buffer and waits for enough of them. */
@@ -472,6 +485,7 @@ static void net_rx(struct virtio_net *n, unsigned pair)
 				continue;
 			}
 			n->spill_len[pair] = (uint64_t)r;
+			n->st.rx_spilled++;
 			continue;
 		}
 		if (iov_from(n->iov, g.niov, VIRTIO_NET_HDR_LEN, dst, 6) != 6 ||
@@ -841,6 +855,7 @@ static void net_reset(struct virtio_dev *d)
 	net_filter_reset(n);
 	n->cur_pairs = 1;
 	memset(n->spill_len, 0, sizeof(n->spill_len));
+	memset(n->rx_hint, 0, sizeof(n->rx_hint));
 }
 
 static void net_destroy(struct virtio_dev *d)

@@ -85,6 +85,7 @@ struct virtio_net_stats {
 	uint64_t rx_bad;        /* rx chains with readable buffers */
 	uint64_t ctrl_bad;      /* malformed or refused control commands */
 	uint64_t starved;       /* times the guest had no receive buffers */
+	uint64_t rx_spilled;    /* frames copied through the spill buffer */
 };
 
 /*

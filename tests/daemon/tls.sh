@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# vireod's TCP listener: HTTPS only, a bearer token on every request.
+# A self-signed certificate made here with openssl; no VM is started.
+#  - --listen without the TLS files and the token is refused at start-up,
+#    and so are a world-readable token file and a token that is too short;
+#  - vireo over tls: with --ca and the token (file or VIREO_TOKEN) works:
+#    version, define, list, the event stream; the Unix socket still works
+#    without a token;
+#  - no token, a wrong token, a token with a byte more or less, another
+#    scheme: 401, and a refused POST /vms defines nothing;
+#  - plain HTTP to the TLS port gets no HTTP answer;
+#  - a client that does not trust the certificate (no --ca, another CA)
+#    fails before sending anything.
+#   tls.sh VIREOD VIREO VMM
+set -u
+vireod=$(realpath "$1") vireo=$(realpath "$2") vmm=$(realpath "$3")
+T=$(mktemp -d /tmp/vireod-tls.XXXXXX)
+dpid=
+cleanup() {
+	[ -n "$dpid" ] && kill -KILL $dpid 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $*"
+	echo "--- vireod log"; cat "$T"/vireod.log 2>/dev/null
+	exit 1
+}
+for p in openssl curl python3; do
+	command -v $p >/dev/null || { echo "SKIP: no $p"; exit 77; }
+done
+v() {
+	"$vireo" "$@" >"$T/out" 2>"$T/err"
+	rc=$?
+	out=$(cat "$T/out") err=$(cat "$T/err")
+	echo "vireo $* -> $rc${out:+ | ${out//$'\n'/ / }}${err:+ | stderr: $err}"
+}
+expect_rc() { [ "$rc" = "$1" ] || fail "expected exit status $1, got $rc"; }
+has() { grep -qE -- "$1" <<<"$out$err" || fail "expected /$1/ in the output"; }
+# req CURL_ARGS...: an HTTPS request trusting our certificate; $code, $body
+req() {
+	code=$(curl -sS --max-time 20 --cacert "$T/cert.pem" -o "$T/body" -w '%{http_code}' "$@" 2>"$T/cerr")
+	body=$(cat "$T/body" 2>/dev/null)
+	echo "curl $* -> $code $body"
+}
+
+cd "$T"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+	-keyout key.pem -out cert.pem -subj /CN=localhost \
+	-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null || fail "openssl req"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+	-keyout other-key.pem -out other.pem -subj /CN=localhost \
+	-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null || fail "openssl req (other)"
+chmod 600 key.pem
+token=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+echo "$token" >token
+chmod 600 token
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+base=(--foreground --state-dir "$T/state" --run-dir "$T/run" --socket "$T/sock" --vmm "$vmm"
+      --no-autostart)
+
+# --- refused at start-up
+"$vireod" "${base[@]}" --listen 127.0.0.1:$port >"$T/o" 2>&1; rc=$?
+echo "vireod --listen (no TLS) -> $rc: $(cat "$T/o")"
+[ $rc = 2 ] || fail "--listen without TLS: exit status $rc, expected 2"
+grep -q 'needs TLS and a token' "$T/o" || fail "no clear reason for refusing --listen"
+"$vireod" "${base[@]}" --listen 127.0.0.1:$port --tls-cert cert.pem --tls-key key.pem >"$T/o" 2>&1
+rc=$?; [ $rc = 2 ] || fail "--listen without --token-file: exit status $rc, expected 2"
+"$vireod" "${base[@]}" --tls-cert cert.pem --tls-key key.pem --token-file token >"$T/o" 2>&1
+rc=$?; [ $rc = 2 ] || fail "--tls-cert without --listen: exit status $rc, expected 2"
+cp token open-token; chmod 644 open-token
+"$vireod" "${base[@]}" --listen 127.0.0.1:$port --tls-cert cert.pem --tls-key key.pem \
+	--token-file open-token >"$T/o" 2>&1; rc=$?
+echo "vireod (world-readable token) -> $rc: $(cat "$T/o")"
+[ $rc = 1 ] && grep -q 'readable or writable by others' "$T/o" || fail "a world-readable token file was taken"
+echo short >short-token; chmod 600 short-token
+"$vireod" "${base[@]}" --listen 127.0.0.1:$port --tls-cert cert.pem --tls-key key.pem \
+	--token-file short-token >"$T/o" 2>&1; rc=$?
+[ $rc = 1 ] && grep -q '16 to 512 characters' "$T/o" || fail "a 5-character token was taken"
+"$vireod" "${base[@]}" --listen 127.0.0.1:$port --tls-cert key.pem --tls-key cert.pem \
+	--token-file token >"$T/o" 2>&1; rc=$?
+[ $rc = 1 ] || fail "a key given as the certificate was taken (exit status $rc)"
+
+# --- the listener
+"$vireod" "${base[@]}" --listen 127.0.0.1:$port --tls-cert cert.pem --tls-key key.pem \
+	--token-file token >>"$T/vireod.log" 2>&1 &
+dpid=$!
+for _ in $(seq 300); do
+	VIREO_SOCKET=$T/sock "$vireo" version >/dev/null 2>&1 && break
+	kill -0 $dpid 2>/dev/null || fail "vireod ended at start"
+	sleep 0.1
+done
+grep -q "listening on 127.0.0.1:$port too (HTTPS" "$T/vireod.log" || fail "no TCP listener in the log"
+
+at=tls:127.0.0.1:$port
+v -c $at --ca cert.pem --token-file token version; expect_rc 0; has '^vireo .*, vireod '
+v -c tls:localhost:$port --ca cert.pem --token-file token version; expect_rc 0
+printf '{"name": "tlsvm", "cpus": 1, "memory": "32M", "kernel": "/nonexistent/kernel"}\n' >vm.json
+VIREO_CONNECT=$at VIREO_CA=$T/cert.pem VIREO_TOKEN=$token v define vm.json; expect_rc 0
+has 'VM tlsvm defined'
+VIREO_CONNECT=$at VIREO_CA=$T/cert.pem VIREO_TOKEN=$token v list --all; expect_rc 0
+has 'tlsvm +shut off'
+VIREO_CONNECT=$at VIREO_CA=$T/cert.pem VIREO_TOKEN_FILE=$T/token v dominfo tlsvm; expect_rc 0
+has '^Memory: +32 MiB$'
+VIREO_CONNECT=$at VIREO_CA=$T/cert.pem VIREO_TOKEN=$token timeout 3 "$vireo" events --all >ev 2>&1
+grep -q '"tlsvm"' ev || fail "no event of tlsvm over TLS: $(cat ev)"
+# the Unix socket: no token needed
+VIREO_SOCKET=$T/sock v list --all; expect_rc 0; has 'tlsvm'
+v -c unix:$T/sock dominfo tlsvm; expect_rc 0
+
+# --- 401 without the right token
+req https://127.0.0.1:$port/vms
+[ "$code" = 401 ] || fail "no token: $code, expected 401"
+grep -q 'unauthorized' <<<"$body" || fail "no reason in the 401 answer"
+req -H "Authorization: Bearer wrong$token" https://127.0.0.1:$port/vms
+[ "$code" = 401 ] || fail "wrong token: $code"
+req -H "Authorization: Bearer ${token%?}" https://127.0.0.1:$port/vms
+[ "$code" = 401 ] || fail "a token one byte short: $code"
+req -H "Authorization: Bearer ${token}x" https://127.0.0.1:$port/vms
+[ "$code" = 401 ] || fail "a token one byte long: $code"
+req -H "Authorization: Basic $token" https://127.0.0.1:$port/vms
+[ "$code" = 401 ] || fail "another scheme: $code"
+req -H "Authorization: Bearer $token" https://127.0.0.1:$port/vms
+[ "$code" = 200 ] && grep -q tlsvm <<<"$body" || fail "the right token: $code"
+req -X POST -H "Authorization: Bearer x$token" -H 'Content-Type: application/json' \
+	--data "{\"name\": \"sneaky\", \"kernel\": \"/k\"}" https://127.0.0.1:$port/vms
+[ "$code" = 401 ] || fail "POST /vms with a wrong token: $code"
+VIREO_SOCKET=$T/sock v list --all; grep -q sneaky <<<"$out" && fail "a refused request defined a VM"
+req -X DELETE -H "Authorization: Bearer nope" https://127.0.0.1:$port/vms/tlsvm
+[ "$code" = 401 ] || fail "DELETE with a wrong token: $code"
+# every route the daemon serves, without a token
+n=0
+while read -r method path; do
+	url=$(sed 's/{name}/tlsvm/; s/{pool}/p/; s/{volume}/v/' <<<"$path")
+	code=$(curl -sS --max-time 20 --cacert cert.pem -o /dev/null -w '%{http_code}' -X "$method" \
+		https://127.0.0.1:$port$url 2>/dev/null)
+	[ "$code" = 401 ] || fail "$method $url without a token: $code, expected 401"
+	n=$((n + 1))
+done < <("$vireod" --list-routes)
+echo "all $n routes answer 401 without a token"
+VIREO_SOCKET=$T/sock v dominfo tlsvm; expect_rc 0
+VIREO_CONNECT=$at VIREO_CA=$T/cert.pem VIREO_TOKEN=not-the-token-at-all v list --all; expect_rc 1
+has 'unauthorized'
+VIREO_CONNECT=$at VIREO_CA=$T/cert.pem VIREO_TOKEN=not-the-token-at-all v events; expect_rc 1
+has '401'
+VIREO_CONNECT=$at VIREO_CA=$T/cert.pem v version; expect_rc 2; has 'needs a token'
+grep -q 'refused: wrong token' "$T/vireod.log" || fail "refusals are not logged"
+
+# --- plain HTTP to the TLS port: no HTTP answer
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' \
+	-H "Authorization: Bearer $token" http://127.0.0.1:$port/vms 2>/dev/null)
+echo "plain HTTP -> '$code'"
+[ "$code" = 000 ] || fail "plain HTTP to the TLS port got HTTP $code"
+
+# --- clients that do not trust the certificate
+v -c $at --token-file token version; expect_rc 3; has 'not trusted'
+v -c $at --ca other.pem --token-file token version; expect_rc 3; has 'not trusted'
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' --cacert other.pem \
+	-H "Authorization: Bearer $token" https://127.0.0.1:$port/vms 2>/dev/null)
+[ "$code" = 000 ] || fail "curl trusting another CA got HTTP $code"
+
+# --- the connect syntax
+v -c tls:127.0.0.1 --token-file token version; expect_rc 2; has 'use tls:HOST:PORT'
+v -c tls:127.0.0.1:99999 --token-file token version; expect_rc 2
+
+kill -TERM $dpid; wait $dpid; rc=$?; dpid=
+[ $rc = 0 ] || fail "vireod ended with $rc after SIGTERM"
+echo PASS
