@@ -173,8 +173,8 @@ static int do_save(struct vm *vm, const char *dir, char **resp)
 	/* As root vireo-vmm runs sandboxed, its files made as its user: a
 	 * directory made here is handed to it (one that exists is left as it
 	 * is: its owner decides who writes there). */
-	uid_t ou;
-	gid_t og;
+	uid_t ou = SANDBOX_UID;
+	gid_t og = SANDBOX_UID;
 	if (made && geteuid() == 0)
 		sandbox_owner(&vm->def, &ou, &og);
 	if (made && geteuid() == 0 && chown(dir, ou, og)) {
