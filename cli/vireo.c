@@ -25,15 +25,14 @@
 #include "connect.h"
 #include "httpc.h"
 #include "vireo-net.h"
+#include "vireo.h"
 #include "vmdef.h"
 
 #define DEFAULT_SOCKET "/run/vireo/vireod.sock"
 #define TIMEOUT_MS     120000
 
-enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_CONNECT = 3 };
-
-static struct vconn_target vireod_at;   /* where vireod is (--connect) */
-static bool json_out;
+struct vconn_target vireod_at;   /* where vireod is (--connect) */
+bool json_out;
 
 static void usage(FILE *f)
 {
@@ -56,7 +55,19 @@ static void usage(FILE *f)
 "  edit NAME                    edit its definition in $VISUAL or $EDITOR and\n"
 "                               redefine it (validated again)\n"
 "  autostart NAME [--disable]   start it when vireod starts (or not)\n"
+"  console NAME [--readonly]    attach to its serial console (Ctrl-] detaches;\n"
+"                               one writer, any number of --readonly readers)\n"
 "  console NAME --log           the end of its console log (64 KiB at most)\n"
+"  reboot NAME                  reset it: a new vireo-vmm boots it again\n"
+"  save NAME DIR                save it into DIR (the VM then stops)\n"
+"  restore DIR                  run a saved VM on from DIR\n"
+"  clone SRC NEW [--linked|--full]\n"
+"                               a new VM with SRC's definition (default\n"
+"                               --linked: qcow2 overlays on SRC's disks)\n"
+"  snapshot-create-as NAME SNAP internal snapshot of its disks and memory\n"
+"  snapshot-list NAME [--json]  its snapshots\n"
+"  snapshot-revert NAME SNAP    run it from a snapshot (disks and memory)\n"
+"  snapshot-delete NAME SNAP    delete a snapshot (the VM shut off)\n"
 "  events [--all]               follow vireod's events (JSON lines)\n"
 "  pool-define-as POOL dir PATH define a directory pool (PATH made if missing)\n"
 "  pool-list [--json]           the pools\n"
@@ -88,7 +99,7 @@ DEFAULT_SOCKET ".\n"
 
 /* One request; prints vireod's error and returns the exit status, or
  * EXIT_OK with the body in *resp (may be NULL when not wanted). */
-static int call(const char *method, const char *path, const char *body, char **resp)
+int call(const char *method, const char *path, const char *body, char **resp)
 {
 	char err[512];
 	char *r = NULL;
@@ -115,7 +126,7 @@ static int call(const char *method, const char *path, const char *body, char **r
 	return EXIT_OK;
 }
 
-static bool name_arg(const char *verb, int argc, char **argv, const char **name)
+bool name_arg(const char *verb, int argc, char **argv, const char **name)
 {
 	if (argc < 1) {
 		fprintf(stderr, "vireo: %s: which VM? (vireo %s NAME)\n", verb, verb);
@@ -128,13 +139,6 @@ static bool name_arg(const char *verb, int argc, char **argv, const char **name)
 	*name = argv[0];
 	return true;
 }
-
-/* Options after the verb: --all, --json, --force, --timeout S. */
-struct vopts {
-	bool all, force, log, disable;
-	long timeout;
-	const char *format, *backing, *pool, *target;
-};
 
 /* Whether @word is one of the space-separated words of @list. */
 static bool word_in(const char *list, const char *word)
@@ -174,6 +178,12 @@ static int parse_vopts(const char *verb, int *argc, char **argv, struct vopts *o
 			o->log = true;
 		} else if (!strcmp(key, "disable")) {
 			o->disable = true;
+		} else if (!strcmp(key, "readonly")) {
+			o->readonly = true;
+		} else if (!strcmp(key, "linked")) {
+			o->linked = true;
+		} else if (!strcmp(key, "full")) {
+			o->full = true;
 		} else if (!strcmp(key, "format") || !strcmp(key, "backing-vol") || !strcmp(key, "pool") ||
 			   !strcmp(key, "target")) {
 			if (i + 1 >= *argc) {
@@ -209,7 +219,7 @@ static const char *state_text(const char *s)
 	return !strcmp(s, "shutoff") ? "shut off" : s;
 }
 
-static const char *str_field(json_object *o, const char *key)
+const char *str_field(json_object *o, const char *key)
 {
 	json_object *v;
 
@@ -424,7 +434,7 @@ static int cmd_events(bool all)
 	return EXIT_OK;
 }
 
-static char *json_body(json_object *o)
+char *json_body(json_object *o)
 {
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 						       JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -865,6 +875,18 @@ int main(int argc, char **argv)
 		}
 		return cmd_define(vargv[0]);
 	}
+	static const struct { const char *verb, *opts; } state_verbs[] = {
+		{ "save", "" }, { "restore", "" }, { "clone", "linked full" },
+		{ "snapshot-create-as", "" }, { "snapshot-list", "json" },
+		{ "snapshot-revert", "" }, { "snapshot-delete", "" },
+	};
+	for (size_t i = 0; i < sizeof(state_verbs) / sizeof(state_verbs[0]); i++) {
+		if (strcmp(verb, state_verbs[i].verb))
+			continue;
+		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, state_verbs[i].opts)))
+			return rc;
+		return cmd_state(verb, vargc, vargv, &vo);
+	}
 	static const struct { const char *verb, *method, *suffix, *opts; } simple[] = {
 		{ "start", "POST", "/start", "" },
 		{ "shutdown", "POST", "/shutdown", "timeout" },
@@ -874,7 +896,8 @@ int main(int argc, char **argv)
 		{ "undefine", "DELETE", "", "force" },
 		{ "dominfo", "GET", "", "json" },
 		{ "dumpdef", "GET", "", "" },
-		{ "console", "GET", "/console-log", "log" },
+		{ "console", "GET", "/console-log", "log readonly" },
+		{ "reboot", "POST", "/reboot", "" },
 		{ "edit", "PUT", "", "" },
 		{ "autostart", "PUT", "", "disable" },
 	};
@@ -894,11 +917,8 @@ int main(int argc, char **argv)
 		if (!strcmp(verb, "autostart"))
 			return cmd_autostart(name, vo.disable);
 		if (!strcmp(verb, "console")) {
-			if (!vo.log) {
-				fprintf(stderr, "vireo: console: only --log so far (an interactive console "
-					"needs a console socket in vireo-vmm)\n");
-				return EXIT_USAGE;
-			}
+			if (!vo.log)
+				return cmd_console(name, vo.readonly);
 			snprintf(path, sizeof(path), "/vms/%s/console-log", name);
 			char *r = NULL;
 			if ((rc = call("GET", path, NULL, &r)))
@@ -925,6 +945,7 @@ int main(int argc, char **argv)
 			{ "start", "started" }, { "shutdown", "is being shut down" },
 			{ "destroy", "destroyed" }, { "suspend", "suspended" },
 			{ "resume", "resumed" }, { "undefine", "undefined" },
+			{ "reboot", "rebooted" },
 		};
 		for (size_t k = 0; k < sizeof(done) / sizeof(done[0]); k++)
 			if (!strcmp(done[k][0], verb))

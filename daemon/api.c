@@ -15,12 +15,16 @@
 #include "network.h"
 #include "pool.h"
 #include "vm.h"
+#include "vmstate.h"
 
 enum op { OP_VERSION, OP_LIST, OP_DEFINE, OP_GET, OP_UNDEFINE, OP_START, OP_SHUTDOWN,
 	  OP_DESTROY, OP_SUSPEND, OP_RESUME, OP_EVENTS, OP_POOLS, OP_POOL_DEFINE, OP_POOL_UNDEFINE,
 	  OP_VOLS, OP_VOL_CREATE, OP_VOL_DELETE, OP_CONSOLE_LOG, OP_REDEFINE,
 	  OP_NETS, OP_NET_DEFINE, OP_NET_GET, OP_NET_UNDEFINE, OP_NET_START, OP_NET_DESTROY,
-	  OP_NET_AUTOSTART };
+	  OP_NET_AUTOSTART,
+	  /* console.c and vmstate.c */
+	  OP_CONSOLE, OP_REBOOT, OP_SAVE, OP_RESTORE, OP_CLONE, OP_SNAP_LIST, OP_SNAP_CREATE,
+	  OP_SNAP_REVERT, OP_SNAP_DELETE, OP_PROGRESS };
 
 const struct api_route api_routes[] = {
 	[OP_VERSION]  = { "GET",    "/version" },
@@ -49,6 +53,16 @@ const struct api_route api_routes[] = {
 	[OP_NET_START]     = { "POST",   "/networks/{network}/start" },
 	[OP_NET_DESTROY]   = { "POST",   "/networks/{network}/destroy" },
 	[OP_NET_AUTOSTART] = { "PUT",    "/networks/{network}/autostart" },
+	[OP_CONSOLE]       = { "POST",   API_CONSOLE_PATH },
+	[OP_REBOOT]        = { "POST",   "/vms/{name}/reboot" },
+	[OP_SAVE]          = { "POST",   "/vms/{name}/save" },
+	[OP_RESTORE]       = { "POST",   "/restore" },
+	[OP_CLONE]         = { "POST",   "/vms/{name}/clone" },
+	[OP_SNAP_LIST]     = { "GET",    "/vms/{name}/snapshots" },
+	[OP_SNAP_CREATE]   = { "POST",   "/vms/{name}/snapshots" },
+	[OP_SNAP_REVERT]   = { "POST",   "/vms/{name}/snapshots/{snapshot}/revert" },
+	[OP_SNAP_DELETE]   = { "DELETE", "/vms/{name}/snapshots/{snapshot}" },
+	[OP_PROGRESS]      = { "GET",    "/vms/{name}/progress" },
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 
@@ -207,7 +221,8 @@ int api_dispatch(const struct api_req *req, char **resp, const char **allow)
 	if (strstr(api_routes[i].pattern, "{name}") && !vmdef_name_ok(name))
 		return fail(404, resp, "no VM named '%.64s' (not a valid VM name)", name);
 	if (i != OP_DEFINE && i != OP_REDEFINE && i != OP_SHUTDOWN && i != OP_POOL_DEFINE &&
-	    i != OP_VOL_CREATE && i != OP_NET_DEFINE && i != OP_NET_AUTOSTART && !empty_body(req))
+	    i != OP_VOL_CREATE && i != OP_NET_DEFINE && i != OP_NET_AUTOSTART && i != OP_SAVE &&
+	    i != OP_RESTORE && i != OP_CLONE && i != OP_SNAP_CREATE && !empty_body(req))
 		return fail(400, resp, "%s %s takes no body", api_routes[i].method, api_routes[i].pattern);
 	switch ((enum op)i) {
 	case OP_VERSION: {
@@ -319,6 +334,28 @@ int api_dispatch(const struct api_req *req, char **resp, const char **allow)
 			      err, resp);
 	case OP_VOL_DELETE:
 		return action(pool_vol_delete(caps[0], caps[1], err, sizeof(err)), err, resp);
+	case OP_CONSOLE:
+		/* server.c upgrades it when asked to. */
+		return fail(400, resp, "the console needs \"Connection: Upgrade\" and \"Upgrade: %s\"",
+			    API_CONSOLE_PROTOCOL);
+	case OP_REBOOT:
+		return vmstate_api(VMSTATE_REBOOT, name, NULL, req->body, req->body_len, resp);
+	case OP_SAVE:
+		return vmstate_api(VMSTATE_SAVE, name, NULL, req->body, req->body_len, resp);
+	case OP_RESTORE:
+		return vmstate_api(VMSTATE_RESTORE, NULL, NULL, req->body, req->body_len, resp);
+	case OP_CLONE:
+		return vmstate_api(VMSTATE_CLONE, name, NULL, req->body, req->body_len, resp);
+	case OP_SNAP_LIST:
+		return vmstate_api(VMSTATE_SNAP_LIST, name, NULL, req->body, req->body_len, resp);
+	case OP_SNAP_CREATE:
+		return vmstate_api(VMSTATE_SNAP_CREATE, name, NULL, req->body, req->body_len, resp);
+	case OP_SNAP_REVERT:
+		return vmstate_api(VMSTATE_SNAP_REVERT, name, caps[1], req->body, req->body_len, resp);
+	case OP_SNAP_DELETE:
+		return vmstate_api(VMSTATE_SNAP_DELETE, name, caps[1], req->body, req->body_len, resp);
+	case OP_PROGRESS:
+		return vmstate_api(VMSTATE_PROGRESS, name, NULL, req->body, req->body_len, resp);
 	case OP_EVENTS:
 		/* server.c streams it; reaching here is a bug. */
 		return fail(500, resp, "the event stream is served by the server");

@@ -14,7 +14,8 @@
 struct api_route {
 	const char *method;
 	const char *pattern;    /* "{name}" stands for a VM's name, "{pool}" and
-	                         * "{volume}" for a pool's and a volume's */
+	                         * "{volume}" for a pool's and a volume's,
+	                         * "{snapshot}" for a snapshot's */
 };
 
 /* Every route the daemon serves (docs/vireod-api.yaml has each). */
@@ -28,6 +29,11 @@ struct api_req {
 	const char *body;
 	size_t body_len;
 };
+
+/* The interactive console: POST with "Upgrade: vireo-console" (server.c
+ * hands the connection to console.c; ?readonly=true for a reader). */
+#define API_CONSOLE_PATH "/vms/{name}/console"
+#define API_CONSOLE_PROTOCOL "vireo-console"
 
 /* The path of the event stream (server.c serves it itself). */
 #define API_EVENTS_PATH "/events"

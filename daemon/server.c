@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,6 +26,7 @@
 #include <vireo/util.h>
 
 #include "api.h"
+#include "console.h"
 #include "vm.h"
 
 #define MAX_CONNECTIONS 128
@@ -143,6 +145,81 @@ static enum MHD_Result serve_events(struct MHD_Connection *c)
 	return ret;
 }
 
+/* ---- the interactive console (console.h): an upgraded connection ---- */
+
+struct console_req {
+	char name[VMDEF_NAME_MAX + 1];
+	bool write;
+};
+
+static void console_closer(void *handle)
+{
+	MHD_upgrade_action(handle, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+static void on_upgrade(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra,
+		       size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	struct console_req *cr = cls;
+
+	(void)c;
+	(void)req_cls;
+	if (console_attach(cr->name, sock, urh, cr->write, extra, extra_len))
+		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+	free(cr);
+}
+
+/* POST /vms/NAME/console with "Upgrade: vireo-console": 101, then the
+ * connection carries the console's bytes both ways. */
+static bool console_path(const char *url, char name[VMDEF_NAME_MAX + 1])
+{
+	if (strncmp(url, "/vms/", 5))
+		return false;
+	const char *n = url + 5, *slash = strchr(n, '/');
+	if (!slash || strcmp(slash, "/console") || (size_t)(slash - n) > VMDEF_NAME_MAX)
+		return false;
+	memcpy(name, n, (size_t)(slash - n));
+	name[slash - n] = '\0';
+	return vmdef_name_ok(name);
+}
+
+static enum MHD_Result serve_console(struct MHD_Connection *c, const char *name)
+{
+	const char *ro = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "readonly");
+	char err[256];
+	bool want_write = true;
+
+	if (ro && (!strcmp(ro, "true") || !strcmp(ro, "1")))
+		want_write = false;
+	else if (ro && strcmp(ro, "false") && strcmp(ro, "0"))
+		return respond_error(c, 400, "readonly: use true or false");
+	int st = 0;
+	char *info = vm_info_json(name, &st);
+	free(info);
+	if (st == 404) {
+		snprintf(err, sizeof(err), "no VM named '%s'", name);
+		return respond_error(c, 404, err);
+	}
+	int s = console_check(name, want_write, err, sizeof(err));
+	if (s)
+		return respond_error(c, s, err);
+	struct console_req *cr = calloc(1, sizeof(*cr));
+	if (!cr)
+		return MHD_NO;
+	snprintf(cr->name, sizeof(cr->name), "%s", name);
+	cr->write = want_write;
+	struct MHD_Response *r = MHD_create_response_for_upgrade(on_upgrade, cr);
+	if (!r) {
+		free(cr);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, API_CONSOLE_PROTOCOL);
+	MHD_add_response_header(r, "Vireo-Console-Mode", want_write ? "read-write" : "read-only");
+	enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_SWITCHING_PROTOCOLS, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
@@ -187,6 +264,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return respond_error(c, 413, "the body is larger than 64 KiB");
 	if (!strcmp(url, API_EVENTS_PATH) && !strcmp(method, "GET"))
 		return serve_events(c);
+	const char *up = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
+	char cname[VMDEF_NAME_MAX + 1];
+	if (up && !strcasecmp(up, API_CONSOLE_PROTOCOL) && !strcmp(method, "POST") &&
+	    console_path(url, cname) && cs->len == 0)
+		return serve_console(c, cname);
 	struct api_req req = {
 		.method = method,
 		.path = url,
@@ -271,8 +353,9 @@ int server_start(const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	snprintf(sock_path, sizeof(sock_path), "%s", path);
+	console_set_closer(console_closer);
 	mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
-			       MHD_USE_ERROR_LOG,
+			       MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE,
 			       0, NULL, NULL, on_request, NULL,
 			       MHD_OPTION_LISTEN_SOCKET, fd,
 			       MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,

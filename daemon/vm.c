@@ -39,9 +39,12 @@
 
 #include <vireo/util.h>
 
+#include "console.h"
 #include "httpc.h"
 #include "isolate.h"
 #include "network.h"
+#include "vm-priv.h"
+#include "vmstate.h"
 
 #define START_TIMEOUT_MS   60000   /* vireo-vmm's API answering after a start */
 #define START_POLL_MAX_US   5000   /* longest wait between looks at it */
@@ -52,34 +55,13 @@
 #define MONITOR_TICK_MS    100
 #define EV_RING            256
 
-enum vm_state { VM_SHUTOFF, VM_STARTING, VM_RUNNING, VM_PAUSED, VM_CRASHED };
-
-static const char *const state_names[] = {
+const char *const state_names[] = {
 	[VM_SHUTOFF] = "shutoff", [VM_STARTING] = "starting", [VM_RUNNING] = "running",
 	[VM_PAUSED] = "paused", [VM_CRASHED] = "crashed",
 };
 
-struct vm {
-	struct vm *next;
-	pthread_mutex_t op;
-	pthread_cond_t cond;            /* with reg_lock: pid or state changed */
-	/* Under reg_lock: */
-	bool deleted;
-	struct vmdef def;
-	enum vm_state state;
-	pid_t pid;                      /* 0: no process */
-	unsigned long long starttime;   /* of pid, in clock ticks since boot */
-	bool child;                     /* pid is our child (waitpid gives its status) */
-	bool stop_requested;
-	int last_exit;                  /* wait status of the last end; -1: unknown */
-	unsigned refs;                  /* holders of a pointer (find(), threads) */
-	unsigned restarts, fail_streak;
-	long long started_ms, restart_at_ms, shutdown_deadline_ms;
-	bool restart_pending;
-};
-
 static struct vm_config cfg;
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t define_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vm *vms;
 static pthread_t monitor_thread;
@@ -106,8 +88,7 @@ static long long mono_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-VIREO_PRINTF(4, 5)
-static int status_err(int status, char *err, size_t errlen, const char *fmt, ...)
+int status_err(int status, char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -117,8 +98,7 @@ static int status_err(int status, char *err, size_t errlen, const char *fmt, ...
 	return status;
 }
 
-VIREO_PRINTF(3, 4)
-static void emit(const char *vm, const char *type, const char *fmt, ...)
+void emit(const char *vm, const char *type, const char *fmt, ...)
 {
 	struct timespec ts;
 	va_list ap;
@@ -187,12 +167,12 @@ char *vms_events_wait(unsigned long long after, int timeout_ms, unsigned long lo
 	return out;
 }
 
-static void rundir(const struct vm *vm, char *buf, size_t len)
+void rundir(const struct vm *vm, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s", cfg.run_dir, vm->def.name);
 }
 
-static void runfile(const struct vm *vm, const char *file, char *buf, size_t len)
+void runfile(const struct vm *vm, const char *file, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s/%s", cfg.run_dir, vm->def.name, file);
 }
@@ -320,7 +300,7 @@ static struct vm *vm_new(const struct vmdef *def)
 
 /* Lock a VM for an operation; NULL (and 404) when there is no such VM or
  * it went while we waited. */
-static struct vm *op_begin(const char *name, char *err, size_t errlen)
+struct vm *op_begin(const char *name, char *err, size_t errlen)
 {
 	struct vm *vm = find(name);
 
@@ -341,7 +321,7 @@ static struct vm *op_begin(const char *name, char *err, size_t errlen)
 	return vm;
 }
 
-static void op_end(struct vm *vm)
+void op_end(struct vm *vm)
 {
 	pthread_mutex_unlock(&vm->op);
 	vm_unref(vm);
@@ -449,6 +429,11 @@ static bool vmm_state_up(const char *body)
 /* Start vireo-vmm for @vm (op lock held, no process).  HTTP status. */
 static int spawn(struct vm *vm, bool restart, char *err, size_t errlen)
 {
+	return spawn_ex(vm, restart, NULL, err, errlen);
+}
+
+int spawn_ex(struct vm *vm, bool restart, const char *restore_dir, char *err, size_t errlen)
+{
 	char dir[PATH_MAX], logp[PATH_MAX], sock[PATH_MAX];
 	struct vmdef def;
 	char **argv;
@@ -491,6 +476,13 @@ static int spawn(struct vm *vm, bool restart, char *err, size_t errlen)
 		ntaps++;
 	}
 	argv = vmdef_vmm_argv(&def, cfg.vmm_path, dir);
+	if (argv && vm_argv_console_restore(argv, restore_dir)) {
+		vmdef_argv_free(argv);
+		argv = NULL;
+	}
+	int cr = argv ? console_vm_open(def.name, dir, true) : 0;
+	if (cr)
+		vwarn("%s: no console (%s): its output is dropped", def.name, strerror(-cr));
 	if (!argv) {
 		while (ntaps > 0)
 			close(taps[--ntaps]);
@@ -499,6 +491,8 @@ static int spawn(struct vm *vm, bool restart, char *err, size_t errlen)
 	}
 	if (isolate_vmm_args(&def, &argv, err, errlen)) {   /* its user and cgroup */
 		vmdef_argv_free(argv);
+		if (!cr)
+			console_vm_close(def.name);
 		while (ntaps > 0)
 			close(taps[--ntaps]);
 		close(logfd);
@@ -513,8 +507,10 @@ static int spawn(struct vm *vm, bool restart, char *err, size_t errlen)
 		signal(SIGPIPE, SIG_DFL);
 		setsid();
 		dup2(nul, 0);
-		dup2(logfd, 1);
+		dup2(nul, 1);
 		dup2(logfd, 2);
+		if (!cr && console_child_stdio(dir))
+			dprintf(2, "vireod: cannot open the console FIFOs in %s\n", dir);
 		/* the taps to 3, 4, ...: first out of the way, then in place */
 		for (int k = 0; k < ntaps; k++)
 			taps[k] = fcntl(taps[k], F_DUPFD_CLOEXEC, 64);
@@ -529,6 +525,8 @@ static int spawn(struct vm *vm, bool restart, char *err, size_t errlen)
 	int fork_errno = errno;
 	vmdef_argv_free(argv);
 	close(logfd);
+	if (pid < 0 && !cr)
+		console_vm_close(def.name);
 	while (ntaps > 0)
 		close(taps[--ntaps]);
 	if (pid < 0)
@@ -586,7 +584,10 @@ static int spawn(struct vm *vm, bool restart, char *err, size_t errlen)
 	if (restart)
 		vm->restarts++;
 	pthread_mutex_unlock(&reg_lock);
-	emit(def.name, restart ? "restarted" : "started", "pid %d", (int)pid);
+	if (restore_dir)
+		emit(def.name, "restored", "pid %d, from %.100s", (int)pid, restore_dir);
+	else
+		emit(def.name, restart ? "restarted" : "started", "pid %d", (int)pid);
 	return 204;
 }
 
@@ -610,6 +611,7 @@ static void on_exit_locked(struct vm *vm, bool known, int wstatus)
 	vm->last_exit = known ? wstatus : -1;
 	vm->shutdown_deadline_ms = 0;
 	cleanup_runfiles(vm);
+	console_vm_close(vm->def.name);
 	pthread_cond_broadcast(&vm->cond);
 	if (clean || requested || reboot) {
 		vm->state = VM_SHUTOFF;
@@ -722,6 +724,10 @@ static void adopt(struct vm *vm)
 	vm->child = false;
 	vm->state = VM_RUNNING;
 	vm->started_ms = mono_ms();
+	char dir[PATH_MAX];
+	rundir(vm, dir, sizeof(dir));
+	if (console_vm_open(vm->def.name, dir, false))
+		vinfo("%s: no console FIFOs in %s: adopted without a console", vm->def.name, dir);
 	runfile(vm, "api.sock", sock, sizeof(sock));
 	int status = 0;
 	char *body = NULL, e[256];
@@ -759,6 +765,10 @@ int vms_init(const struct vm_config *c)
 	int r;
 
 	cfg = *c;
+	if ((r = console_init())) {
+		verr("cannot start the console thread: %s", strerror(-r));
+		return r;
+	}
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&ev_cond, &ca);
@@ -822,9 +832,10 @@ void vms_shutdown(void)
 	pthread_mutex_unlock(&ev_lock);
 	pthread_join(monitor_thread, NULL);
 	monitor_running = false;
+	console_shutdown();
 }
 
-static void gen_uuid(char out[37])
+void gen_uuid(char out[37])
 {
 	unsigned char b[16];
 
@@ -922,7 +933,7 @@ fail:
 	return status;
 }
 
-static bool running_locked(const struct vm *vm)
+bool running_locked(const struct vm *vm)
 {
 	return vm->pid != 0;
 }
@@ -954,7 +965,7 @@ static bool wait_gone_locked(struct vm *vm, pid_t pid, long long ms)
 	return true;
 }
 
-static int destroy_locked_op(struct vm *vm, char *err, size_t errlen)
+int destroy_locked_op(struct vm *vm, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&reg_lock);
 	vm->restart_pending = false;
@@ -1075,7 +1086,8 @@ int vms_undefine(const char *name, bool force, char *err, size_t errlen)
 	pthread_mutex_unlock(&define_lock);
 	/* Its run dir and logs go with it. */
 	char dir[PATH_MAX], p[PATH_MAX];
-	static const char *const files[] = { "console.log", "vmm.log", "vmm.log.1", "vmm.pid.tmp" };
+	static const char *const files[] = { "console.log", "console.log.1", "console.in",
+					     "console.out", "vmm.log", "vmm.log.1", "vmm.pid.tmp" };
 	cleanup_runfiles(vm);
 	for (size_t i = 0; i < VIREO_ARRAY_SIZE(files); i++) {
 		runfile(vm, files[i], p, sizeof(p));
@@ -1113,12 +1125,18 @@ int vm_start(const char *name, char *err, size_t errlen)
 static int vmm_call(struct vm *vm, const char *method, const char *path, char **body,
 		    char *err, size_t errlen)
 {
+	return vmm_call_body(vm, method, path, NULL, VMM_API_TIMEOUT_MS, body, err, errlen);
+}
+
+int vmm_call_body(struct vm *vm, const char *method, const char *path, const char *req,
+		  int timeout_ms, char **body, char *err, size_t errlen)
+{
 	char sock[PATH_MAX], e[256];
 	int status = 0;
 	char *resp = NULL;
 
 	runfile(vm, "api.sock", sock, sizeof(sock));
-	if (httpc_request(sock, method, path, NULL, VMM_API_TIMEOUT_MS, &status, &resp, e, sizeof(e)))
+	if (httpc_request(sock, method, path, req, timeout_ms, &status, &resp, e, sizeof(e)))
 		return status_err(502, err, errlen, "%s: vireo-vmm's API: %s", vm->def.name, e);
 	if (status >= 300) {
 		/* Pass on vireo-vmm's own message. */
@@ -1136,7 +1154,7 @@ static int vmm_call(struct vm *vm, const char *method, const char *path, char **
 	return status;
 }
 
-static int require_state(struct vm *vm, enum vm_state want, const char *what, char *err, size_t errlen)
+int require_state(struct vm *vm, enum vm_state want, const char *what, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&reg_lock);
 	enum vm_state s = vm->state;
@@ -1405,6 +1423,26 @@ char *vm_console_log_json(const char *name, int *status)
 		close(fd);
 		if (n < 0)
 			n = 0;
+	}
+	/* Short: the end of the rotated log (console.c) comes first. */
+	char old[PATH_MAX + 4];
+	snprintf(old, sizeof(old), "%s.1", p);
+	fd = n < VM_CONSOLE_LOG_MAX ? open(old, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+	if (fd >= 0) {
+		off_t osize = lseek(fd, 0, SEEK_END);
+		if (osize < 0)
+			osize = 0;
+		off_t want = VM_CONSOLE_LOG_MAX - n;
+		off_t from = osize > want ? osize - want : 0;
+		memmove(buf + (osize - from), buf, (size_t)n);
+		ssize_t m = pread(fd, buf, (size_t)(osize - from), from);
+		close(fd);
+		if (m == osize - from) {
+			n += m;
+			size += osize;
+		} else {
+			memmove(buf, buf + (osize - from), (size_t)n);
+		}
 	}
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "log", json_object_new_string_len(buf, (int)n));

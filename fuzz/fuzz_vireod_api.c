@@ -2,7 +2,8 @@
  * libFuzzer target: vireod's REST dispatcher (daemon/api.c): route
  * matching with path parameters, the 404/405 answers, body checks, the
  * shutdown body and the definition parser behind POST /vms, with the VM
- * and pool operations replaced by fakes.
+ * and pool operations replaced by fakes (the VM-state ones run the real
+ * body parser of daemon/vmstate-parse.c).
  *
  * Input: one byte choosing the fakes' status, then METHOD '\n' PATH '\n'
  * FORCE '\n' BODY (the body is the rest, NULs and all; an empty FORCE is
@@ -17,6 +18,7 @@
 #include "network.h"
 #include "pool.h"
 #include "vm.h"
+#include "vmstate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -79,6 +81,31 @@ int vm_shutdown(const char *name, unsigned timeout_s, char *err, size_t errlen)
 char *vms_list_json(void) { return strdup("[]"); }
 char *vm_info_json(const char *name, int *status) { (void)name; return fake_json(status); }
 char *vm_console_log_json(const char *name, int *status) { (void)name; return fake_json(status); }
+
+/* vmstate.h: the real body parser, the operations faked */
+int vmstate_api(enum vmstate_op op, const char *name, const char *arg, const char *body,
+		size_t body_len, char **resp)
+{
+	static const char *const keys[] = { "name", "mode", "dir", NULL };
+	static char vals[3][VMSTATE_FIELD_MAX + 1];
+	char err[256];
+
+	if ((op == VMSTATE_RESTORE) != (name == NULL) || (name && !vmdef_name_ok(name)))
+		abort();   /* a restore has no VM in its path, the others a valid one */
+	if ((op == VMSTATE_SNAP_REVERT || op == VMSTATE_SNAP_DELETE) != (arg != NULL) ||
+	    (arg && (!*arg || strchr(arg, '/'))))
+		abort();   /* the snapshot: one non-empty path segment */
+	if (op == VMSTATE_SAVE || op == VMSTATE_RESTORE || op == VMSTATE_CLONE ||
+	    op == VMSTATE_SNAP_CREATE) {
+		if (vmstate_body_fields(body, body_len, keys, vals, err, sizeof(err))) {
+			*resp = strdup("{\"error\":\"bad body\"}");
+			return 400;
+		}
+	}
+	int s = fz_status;
+	*resp = s == 204 ? NULL : strdup("{}");
+	return s;
+}
 
 /* pool.h */
 int pool_define(const char *body, size_t len, char **resp, char *err, size_t errlen)

@@ -88,7 +88,8 @@ def request(sock, method, path, body=None):
 def fill(path):
     """A path of the file with its parameters filled in (none exists)."""
     return (path.replace("{name}", "no-such-vm").replace("{pool}", "no-such-pool")
-            .replace("{volume}", "no-such-volume").replace("{network}", "no-such-network"))
+            .replace("{volume}", "no-such-volume").replace("{network}", "no-such-network")
+            .replace("{snapshot}", "no-such-snap"))
 
 
 failures = []
