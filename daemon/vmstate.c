@@ -562,6 +562,12 @@ static int do_clone(struct vm *vm, const char *newname, const char *mode, char *
 	snprintf(def->name, sizeof(def->name), "%s", newname);
 	def->uuid[0] = '\0';
 	def->autostart = false;
+	/* A NIC on a virtual network gets a MAC of its own at define (as
+	 * virt-clone gives new ones), and no fixed address of the source's. */
+	for (unsigned i = 0; i < def->nr_nics; i++) {
+		def->nics[i].mac[0] = '\0';
+		def->nics[i].ip[0] = '\0';
+	}
 	/* The new disks: beside the source's, NEW-diskI.qcow2 (or .img). */
 	uint64_t total = 0, done = 0;
 	/* What a full clone copies: the writable disks' virtual sizes. */

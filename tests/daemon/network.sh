@@ -181,6 +181,14 @@ for n in ignore 10.77.0.1; do
 	grep -qx '02:00:00:aa:bb:03,10.77.0.70' "$T/net/n1/hosts" || fail "VM $n: not MAC,IP alone in the hosts file"
 	v undefine "$n"; expect_rc 0
 done
+# a clone of db: a MAC of its own, not db's fixed address
+v clone db db2 --linked; expect_rc 0
+m2=$("$vireo" dumpdef db2 | python3 -c 'import json,sys; print(json.load(sys.stdin)["nics"][0].get("mac", ""))')
+ip2=$("$vireo" dumpdef db2 | python3 -c 'import json,sys; print(json.load(sys.stdin)["nics"][0].get("ip", ""))')
+[[ $m2 =~ ^[0-9a-f:]{17}$ ]] && [ "$m2" != 02:00:00:aa:bb:02 ] || fail "db2's MAC is '$m2', not one of its own"
+[ -z "$ip2" ] || fail "db2 kept db's fixed address $ip2"
+grep -q "^$m2," "$T/net/n1/hosts" || fail "db2 ($m2) is not in the hosts file"
+v undefine db2; expect_rc 0
 v undefine db; expect_rc 0
 grep -q 'db' "$T/net/n1/hosts" && fail "db stays in the hosts file after undefine"
 
