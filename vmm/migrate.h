@@ -37,6 +37,8 @@ struct vmm_opts;
 #define MIGRATE_MAX_SECONDS 300u
 /* How long the source waits for the target's READY after the end. */
 #define MIGRATE_READY_TIMEOUT_MS 30000u
+/* After GO, how long the source waits for the target's downtime. */
+#define MIGRATE_DONE_TIMEOUT_MS 10000u
 /* Sends that block longer than this (a cut link) fail the migration. */
 #define MIGRATE_SEND_TIMEOUT_S 20u
 /* The target: how long a read from the source may wait. */
@@ -69,6 +71,8 @@ struct migrate_status {
 	uint64_t total_ms;
 	uint64_t pages, zero_pages;
 	unsigned throttle_percent;    /* auto-converge: the vCPUs' share paused */
+	bool incoming;                /* this is the target (--incoming) */
+	uint64_t bytes_received;      /* the target: the stream's bytes */
 	char error[256];              /* failed or cancelled: why */
 };
 
