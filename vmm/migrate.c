@@ -25,6 +25,7 @@
 #include "memory.h"
 #include "migrate.h"
 #include "migstream.h"
+#include "sandbox.h"
 #include "snapshot.h"
 #include "state.h"
 #include "virtio/blk.h"
@@ -110,10 +111,8 @@ static void mig_add_sent(struct migrate_status *s, void *arg)
 	s->bytes_remaining = j->left;
 }
 
-/* Connect to tcp:HOST:PORT or unix:PATH. */
-static int mig_connect(const char *uri, char *err, size_t errlen)
+int migrate_connect(const char *uri, char *err, size_t errlen)
 {
-	struct timeval tv = { .tv_sec = MIGRATE_SEND_TIMEOUT_S };
 	int fd = -1;
 
 	if (!strncmp(uri, "unix:", 5)) {
@@ -185,7 +184,6 @@ static int mig_connect(const char *uri, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: use tcp:ADDR:PORT or unix:PATH", uri);
 		return -EINVAL;
 	}
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	return fd;
 bad_addr:
 	snprintf(err, errlen, "%s: not a numeric IPv4 or [IPv6] address", uri);
@@ -753,9 +751,17 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 	}
 	if (memory_dirty_alloc(&vm->mem))
 		return mig_fail(j, -ENOMEM, "out of memory");
-	e = mig_connect(p->uri, j->err, sizeof(j->err));
+	/* In the sandbox (a network namespace and a root of its own) the
+	 * connector process opens the connection outside (sandbox.h). */
+	e = sandbox_active() ? sandbox_connect(p->uri, j->err, sizeof(j->err))
+			     : migrate_connect(p->uri, j->err, sizeof(j->err));
 	if (e < 0)
 		return e;
+	{
+		struct timeval tv = { .tv_sec = MIGRATE_SEND_TIMEOUT_S };
+
+		setsockopt(e, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
 	pthread_mutex_lock(&mig.lock);
 	j->fd = mig.fd = e;
 	pthread_mutex_unlock(&mig.lock);

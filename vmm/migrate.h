@@ -88,6 +88,9 @@ static inline const char *migrate_state_name(enum migrate_state s)
 }
 
 /* ---- source ---- */
+/* Connect to tcp:ADDR:PORT (numeric) or unix:PATH: the descriptor, or
+ * -errno with one line in @err. */
+int migrate_connect(const char *uri, char *err, size_t errlen);
 /* Under the builder's filter, with the API thread: the migration thread. */
 int migrate_thread_start(void);
 /* The end of the process: stop it (after migrate_unbind). */

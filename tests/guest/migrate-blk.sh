@@ -19,6 +19,9 @@
 # 3. (1 vCPU) A target that cannot build the VM (its --disk names a file
 #    that does not exist): the source, which had released the lock, takes
 #    it back, runs on, and the guest finishes there.
+# 4. (1 vCPU, root) Both sandboxed (--sandbox, the default as root), over
+#    TCP: the source's connector process opens the connection outside its
+#    network namespace; the guest finishes on the target.
 set -u
 vmm=$1 guest=$2 cpus=$3 mode=${4:-}
 dir=$(mktemp -d)
@@ -38,16 +41,14 @@ open(sys.argv[1], 'wb').write(a.tobytes())" "$disk" || fail "cannot make the dis
 chmod 0666 "$disk"
 
 # locked FILE: 0 when another process holds a lock on it (an exclusive
-# OFD lock cannot be taken), 1 when it is free.
+# OFD lock could not be placed), 1 when it is free.  F_OFD_GETLK only
+# asks: the probe never holds a lock the VMs could trip over.
 locked() {
 	python3 -c "
 import fcntl, os, struct, sys
-fd = os.open(sys.argv[1], os.O_RDWR)
-try:
-    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack('hhqqi4x', fcntl.F_WRLCK, 0, 0, 0, 0))
-except OSError:
-    sys.exit(0)
-sys.exit(1)" "$1"
+fd = os.open(sys.argv[1], os.O_RDONLY)
+r = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, struct.pack('hhqqi4x', fcntl.F_WRLCK, 0, 0, 0, 0))
+sys.exit(0 if struct.unpack('hhqqi4x', r)[0] != fcntl.F_UNLCK else 1)" "$1"
 }
 
 sock=$dir/api.sock tsock=$dir/tapi.sock
@@ -203,4 +204,23 @@ grep -q "released the locks of 1 writable disk" "$dir/source2.err" || fail "sour
 grep -q "^virtio-blk migrate ok$" "$dir/source2.out" || fail "source2: the guest did not finish"
 [ -s "$dir/target2.out" ] && fail "target2: the guest ran"
 echo "target failed after the hand-over: $(grep error "$dir/target2.err" | head -1)"
+[ "$(id -u)" = 0 ] || { echo "not root: the sandboxed migration skipped"; echo ok; exit 0; }
+
+# 4. Sandboxed source and target, over TCP.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+u=tcp:127.0.0.1:$port
+"$vmm" "${boot[@]}" --sandbox=on --incoming "$u" </dev/null >"$dir/target3.out" 2>"$dir/target3.err" &
+tpid=$!; pids+=($tpid)
+wait_for $tpid "$dir/target3.err" "waiting for a migration"
+"$vmm" "${boot[@]}" --sandbox=on --api-socket "$sock" </dev/null \
+	>"$dir/source3.out" 2>"$dir/source3.err" &
+spid=$!; pids+=($spid)
+wait_for $spid "$dir/source3.out" "^blk round 50$"
+call "$sock" PUT /migrate "{\"uri\": \"$u\"}"
+[ "$code" = 202 ] || fail "sandboxed PUT /migrate: $code $body"
+finish $spid source3 0
+grep -q "migrated to $u" "$dir/source3.err" || fail "the sandboxed source did not migrate"
+finish $tpid target3 0
+grep -q "^virtio-blk migrate ok$" "$dir/target3.out" || fail "target3: no 'virtio-blk migrate ok'"
+echo "sandboxed: $(grep 'migrated to' "$dir/source3.err")"
 echo ok
