@@ -79,8 +79,14 @@ static inline void gmem_mark_dirty(const struct gmem *m, uint64_t gpa, uint64_t 
 		first = (gpa > r->gpa ? gpa - r->gpa : 0) / GMEM_DIRTY_PAGE;
 		last = ((gpa + len < r->gpa + r->size ? gpa + len : r->gpa + r->size) - r->gpa - 1) /
 		       GMEM_DIRTY_PAGE;
-		for (uint64_t p = first; p <= last; p++)
-			__atomic_fetch_or(&d->bits[i][p / 64], 1ull << (p % 64), __ATOMIC_RELEASE);
+		for (uint64_t p = first; p <= last;) {
+			/* whole words at once inside a long range */
+			uint64_t n = 64 - p % 64 <= last - p + 1 ? 64 - p % 64 : last - p + 1;
+			uint64_t mask = (n == 64 ? ~0ull : ((1ull << n) - 1)) << (p % 64);
+
+			__atomic_fetch_or(&d->bits[i][p / 64], mask, __ATOMIC_RELEASE);
+			p += n;
+		}
 	}
 }
 

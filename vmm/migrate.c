@@ -727,7 +727,7 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 	struct mig_final f = { .j = j };
 	struct mig_disks disks = { .j = j };
 	uint64_t pause_ns, pause_rt, limit_ns = vtime_ns() + MIGRATE_MAX_SECONDS * 1000000000ull;
-	bool paused_here = false, precopy, released = false;
+	bool paused_here = false, released = false;
 	int e;
 
 	memcpy(h.magic, MIG_MAGIC, sizeof(h.magic));
@@ -776,8 +776,7 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 	/* Pages the VMM's virtio devices write (used rings, a disk's reads,
 	 * received frames) are not in KVM's log: they mark them in the VMM's
 	 * own log (gmem.h), merged into every round's and the final count. */
-	precopy = true;
-	if (precopy) {
+	{
 		bool devlog = true;
 
 #ifdef VIREO_TEST_HOOKS
@@ -868,7 +867,7 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 		mig_fail(j, e, "cannot take the state: %s", strerror(-e));
 		goto resume;
 	}
-	e = mig_send_dirty(j, !precopy, &acc);
+	e = mig_send_dirty(j, false, &acc);
 	if (!e)
 		e = mig_send_record(j, MIG_REC_STATE, f.w.buf, (uint32_t)f.w.len);
 	if (!e) {

@@ -3,22 +3,28 @@
  *
  * Source (PUT /migrate, --api-socket): a migration thread of its own
  * (seccomp role "migrate"), started with the API thread and waiting for
- * a job.  It connects to the target, sends the configuration, turns on
- * KVM's dirty logging (on the event loop, through vm_call), sends all of
- * guest RAM, then the pages dirtied meanwhile, in rounds, until what is
- * left fits the downtime limit at the measured bandwidth; then it pauses
- * the vCPUs, takes the state (snapshot_state: disks drained), sends the
- * last pages, the state and the end, and waits for the target's READY.
- * On READY it answers GO and the VM ends with status 0 ("migrated"); on
- * anything else (cancel, a closed or silent connection, no convergence)
- * dirty logging is turned off and the VM resumes where it was.
+ * a job.  It connects to the target (in the sandbox through the
+ * sandbox's connector), sends the configuration, turns on KVM's dirty
+ * logging (on the event loop, through vm_call) and the VMM's own (gmem.h:
+ * the devices' writes into guest RAM), sends all of guest RAM, then the
+ * pages dirtied meanwhile, in rounds, until what is left fits the
+ * downtime limit at the measured bandwidth; then it pauses the vCPUs,
+ * takes the state (snapshot_state: disks drained), sends the last pages
+ * and the state, flushes the writable disks and releases their locks,
+ * sends its pause time (STOP) and the end, and waits for the target's
+ * READY.  On READY it answers GO, reads the target's downtime (DONE) and
+ * the VM ends with status 0 ("migrated"); on anything else (cancel, a
+ * closed or silent connection, no convergence) dirty logging is turned
+ * off, the disks' locks are taken back and the VM resumes where it was.
  *
  * Target (--incoming URI): migrate_incoming() in main.c, before anything
  * is sized from the options (as --restore's snapshot_prepare): listen,
  * accept one connection, receive and check the whole stream (guest RAM
  * into a memfd), hand it to snapshot_prepare_incoming(); once the VM is
- * built and loaded, migrate_incoming_go() says READY and waits for GO
- * before the guest runs.
+ * built and loaded (its disks opened after the END, so after the source
+ * released them), migrate_incoming_go() says READY and waits for GO
+ * before the guest runs; as it starts it sends the downtime (DONE) and
+ * keeps it for its own GET /migrate.
  */
 #ifndef VIREO_VMM_MIGRATE_H
 #define VIREO_VMM_MIGRATE_H

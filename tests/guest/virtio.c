@@ -418,7 +418,7 @@ static int test_save(void)
 #define MB_BASE    (32UL << 20)        /* two 256 KiB buffers */
 #define MB_BUF     (256u << 10)
 #define MB_REQ     (64u << 10)         /* one request */
-#define MB_ROUNDS  3000u
+#define MB_ROUNDS  800u
 #define MB_SECTORS 16384u              /* the 8 MiB disk */
 #define MB_K       0x9e3779b97f4a7c15UL
 

@@ -105,7 +105,8 @@ static void q_mark_chain(const struct virtq *q, uint16_t head)
 			i = 0;
 			continue;
 		}
-		if ((d.flags & VIRTQ_DESC_F_WRITE) && d.len)
+		/* as virtq_pop took it: inside one region of guest RAM */
+		if ((d.flags & VIRTQ_DESC_F_WRITE) && d.len && gmem_ptr(q->mem, d.addr, d.len))
 			gmem_mark_dirty(q->mem, d.addr, d.len);
 		if (!(d.flags & VIRTQ_DESC_F_NEXT) || d.next >= count)
 			return;
