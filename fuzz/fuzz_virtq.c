@@ -6,7 +6,10 @@
  * from the start of guest RAM, then the guest RAM image (64 KiB at GPA
  * 0x10000, as two separately allocated 32 KiB regions so a buffer that
  * straddles them would be caught by ASan if virtq let it through).
- * Every segment handed out is read and written in full.
+ * Every segment handed out is read and written in full.  The VMM's dirty
+ * log (gmem.h) is on, so virtq_push() walks each chain again to mark its
+ * writable buffers: that walk must stay inside guest RAM and the bitmap
+ * too (the device's writes may have changed the descriptors meanwhile).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,7 +30,9 @@ static uint16_t le16_at(const uint8_t *p)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct virtq_chain chain;
-	struct gmem mem = { 0 };
+	static uint64_t bits0[1], bits1[1];   /* 8 pages per region */
+	static struct gmem_dirty dirty = { .on = true, .bits = { bits0, bits1 } };
+	struct gmem mem = { .dirty = &dirty };
 	struct virtq q = { 0 };
 	uint8_t *lo, *hi;
 	size_t img;
@@ -44,6 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mem.region[1] = (struct gmem_region){ RAM_GPA + HALF, HALF, hi };
 	mem.nr_regions = 2;
 	mem.ram_size = 2 * HALF;
+	bits0[0] = bits1[0] = 0;
 
 	virtq_reset(&q);
 	q.size = (uint16_t)(1u << (data[0] & 7));
@@ -77,6 +83,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				(void)virtq_notify_on(&q);
 		}
 	}
+	/* Only the regions' 8 pages can be marked. */
+	if ((bits0[0] | bits1[0]) >> (HALF / GMEM_DIRTY_PAGE))
+		abort();
 	free(lo);
 	free(hi);
 	return 0;

@@ -2,7 +2,8 @@
 """Write the seed corpus of fuzz_migrate (fuzz/corpus/migrate/): migration
 streams (vmm/migstream.h) around the state files of fuzz/corpus/state/,
 with their configuration record, page and zero-page records, the state
-and the end; also a stream cut short and one without its state."""
+and the end (one with the source's STOP record before the end); also a
+stream cut short and one without its state."""
 import os
 import struct
 import zlib
@@ -24,7 +25,7 @@ def zero(gpa, count):
     return rec(3, struct.pack('<QII', gpa, count, 0))
 
 
-def stream(state, extra=b'', with_state=True):
+def stream(state, extra=b'', with_state=True, stop=False):
     # the state file: 24-byte header, then CONFIG's 24-byte section header
     clen = struct.unpack_from('<Q', state, 24 + 8)[0]
     config = state[48:48 + clen]
@@ -32,7 +33,10 @@ def stream(state, extra=b'', with_state=True):
     s += zero(0, 256) + pages(0x1000, bytes([0x5a]) * PAGE * 2) + extra
     s += pages(0x100000, bytes(range(256)) * (PAGE // 256))
     if with_state:
-        s += rec(4, state) + rec(0, b'')
+        s += rec(4, state)
+        if stop:
+            s += rec(5, struct.pack('<Q', 1765000000123456789))
+        s += rec(0, b'')
     return s
 
 
@@ -46,3 +50,4 @@ for name in sorted(os.listdir(src)):
     if name == 'savewrite-1-vcpu':
         open(os.path.join(out, 'no-state'), 'wb').write(stream(st, with_state=False))
         open(os.path.join(out, 'cut'), 'wb').write(stream(st)[:5000])
+        open(os.path.join(out, 'stop'), 'wb').write(stream(st, stop=True))

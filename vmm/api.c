@@ -608,6 +608,11 @@ static void api_get_migrate(const struct api_ctx *c, struct api_reply *r)
 	json_object_object_add(o, "state", json_object_new_string(migrate_state_name(s.state)));
 	if (s.state != MIGRATE_NONE) {
 		json_object_object_add(o, "uri", json_object_new_string(s.uri));
+		json_object_object_add(o, "direction",
+				       json_object_new_string(s.incoming ? "in" : "out"));
+		if (s.incoming)
+			json_object_object_add(o, "bytes_received",
+					       json_object_new_uint64(s.bytes_received));
 		json_object_object_add(o, "bytes_sent", json_object_new_uint64(s.bytes_sent));
 		json_object_object_add(o, "bytes_remaining",
 				       json_object_new_uint64(s.bytes_remaining));

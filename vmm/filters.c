@@ -140,7 +140,18 @@ static const char *const sys_api[] = {
  * target; the builder has them too (the thread starts under its filter). */
 static const char *const sys_migrate[] = {
 	"socket", "connect", "setsockopt", "sendto", "sendmsg", "recvfrom", "shutdown",
-	"poll", "ppoll", END,
+	"poll", "ppoll",
+	"recvmsg",   /* in the sandbox, the connection from the connector */
+	END,
+};
+/* The sandbox's connector (sandbox.c): outside the namespaces, as the
+ * sandbox's user, it opens the migration's connections for the VM's
+ * process and passes them over. */
+static const char *const sys_connector[] = {
+	"read", "write", "close", "exit", "exit_group", "rt_sigreturn", "restart_syscall",
+	"socket", "connect", "setsockopt", "recvfrom", "recvmsg", "sendmsg", "sendto",
+	"getpid", "gettid", "tgkill", "futex", "brk", "mmap", "munmap", "madvise",
+	"sigaltstack", "rt_sigprocmask", END,
 };
 /* Dirty logging for the migration, on the event loop (vm_call). */
 static const unsigned long ioctl_migrate[] = {
@@ -223,6 +234,7 @@ static const struct role_def roles[VMM_ROLE_COUNT] = {
 	[VMM_ROLE_MONITOR] = { .name = "monitor", .sys = { sys_monitor } },
 	[VMM_ROLE_WATCHDOG] = { .name = "watchdog", .sys = { sys_base, sys_watchdog },
 		.ioctls = { ioctl_terminal } },
+	[VMM_ROLE_CONNECTOR] = { .name = "connector", .sys = { sys_connector } },
 };
 
 /* ---- compiling ------------------------------------------------------------------ */

@@ -19,6 +19,7 @@ enum vmm_role {
 	VMM_ROLE_MIGRATE,    /* the migration thread (migrate.c, PUT /migrate) */
 	VMM_ROLE_MONITOR,    /* the sandbox's monitor process (sandbox.c) */
 	VMM_ROLE_WATCHDOG,   /* signals and the stop deadline (watchdog.c) */
+	VMM_ROLE_CONNECTOR,  /* the sandbox's connector process (PUT /migrate) */
 	VMM_ROLE_COUNT,
 };
 

@@ -195,6 +195,11 @@ static int hb_run(struct blk_backend *b, struct blk_io *io)
 	return kept(b)->ops->run(kept(b), io);
 }
 
+static int hb_lock(struct blk_backend *b, bool on, char *err, size_t errlen)
+{
+	return kept(b)->ops->lock(kept(b), on, err, errlen);
+}
+
 static int hb_snapshot(struct blk_backend *b, enum blk_snap_op op, const char *name,
 		       uint64_t *size, char *err, size_t errlen)
 {
@@ -243,6 +248,7 @@ int hold_disk(unsigned index, struct blk_backend **out)
 		.complete = k->ops->complete ? hb_complete : NULL,
 		.close = hb_close,
 		.snapshot = k->ops->snapshot ? hb_snapshot : NULL,
+		.lock = k->ops->lock ? hb_lock : NULL,
 	};
 	hb->b = *k;
 	hb->b.ops = ops;

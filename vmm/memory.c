@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -96,4 +97,40 @@ void memory_unmap(uint8_t *reservation, size_t reservation_len)
 {
 	if (reservation)
 		munmap(reservation, reservation_len);
+}
+
+int memory_dirty_alloc(struct gmem *m)
+{
+	struct gmem_dirty *d;
+
+	if (m->dirty)
+		return 0;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	for (unsigned i = 0; i < m->nr_regions; i++) {
+		uint64_t pages = m->region[i].size / GMEM_DIRTY_PAGE + 1;
+
+		d->bits[i] = calloc((pages + 63) / 64, sizeof(uint64_t));
+		if (!d->bits[i]) {
+			for (unsigned k = 0; k < i; k++)
+				free(d->bits[k]);
+			free(d);
+			return -ENOMEM;
+		}
+	}
+	__atomic_store_n(&m->dirty, d, __ATOMIC_RELEASE);
+	return 0;
+}
+
+void memory_dirty_free(struct gmem *m)
+{
+	struct gmem_dirty *d = m->dirty;
+
+	if (!d)
+		return;
+	m->dirty = NULL;
+	for (unsigned i = 0; i < GMEM_MAX_REGIONS; i++)
+		free(d->bits[i]);
+	free(d);
 }

@@ -36,4 +36,10 @@ int memory_map(struct gmem *m, bool merge, bool hugepages,
 	       uint8_t **reservation, size_t *reservation_len);
 void memory_unmap(uint8_t *reservation, size_t reservation_len);
 
+/* The VMM's dirty log (gmem.h): allocated once, off (m->dirty->on false),
+ * by the first migration; freed with the VM, once no thread can mark.
+ * memory_dirty_alloc returns 0 or -ENOMEM. */
+int memory_dirty_alloc(struct gmem *m);
+void memory_dirty_free(struct gmem *m);
+
 #endif

@@ -1,4 +1,5 @@
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -21,11 +22,17 @@
 #include <vireo/util.h>
 
 #include "filters.h"
+#include "memory.h"
 #include "migrate.h"
 #include "migstream.h"
+#include "sandbox.h"
 #include "snapshot.h"
 #include "state.h"
+#include "virtio/blk.h"
+#include "virtio/blk_backend.h"
+#include "virtio/net.h"
 #include "virtio/pci.h"
+#include "virtio/virtio.h"
 #include "vm.h"
 
 /* ---- source ------------------------------------------------------------------ */
@@ -54,9 +61,11 @@ struct mig_job {
 	/* Dirty pages per region not sent yet, and KVM's last log. */
 	unsigned long *bitmap[GMEM_MAX_REGIONS], *log[GMEM_MAX_REGIONS];
 	bool logging;
+	bool devlog;                /* the VMM's own dirty log (gmem.h) is on */
 	bool manual;                /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 on */
 	uint8_t *buf;               /* one record: headers and MIG_MAX_PAGES pages */
 	uint64_t start_ns, sent, cap_bps;
+	uint64_t left;              /* bytes of this pass not sent yet */
 	/* Auto-converge: the vCPUs are paused this share of every
 	 * MIG_THROTTLE_PERIOD_MS while pages are sent. */
 	unsigned throttle;          /* percent, 0: not throttled */
@@ -96,13 +105,14 @@ static void mig_update(void (*fn)(struct migrate_status *s, void *arg), void *ar
 
 static void mig_add_sent(struct migrate_status *s, void *arg)
 {
-	s->bytes_sent = *(uint64_t *)arg;
+	const struct mig_job *j = arg;
+
+	s->bytes_sent = j->sent;
+	s->bytes_remaining = j->left;
 }
 
-/* Connect to tcp:HOST:PORT or unix:PATH. */
-static int mig_connect(const char *uri, char *err, size_t errlen)
+int migrate_connect(const char *uri, char *err, size_t errlen)
 {
-	struct timeval tv = { .tv_sec = MIGRATE_SEND_TIMEOUT_S };
 	int fd = -1;
 
 	if (!strncmp(uri, "unix:", 5)) {
@@ -174,11 +184,18 @@ static int mig_connect(const char *uri, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: use tcp:ADDR:PORT or unix:PATH", uri);
 		return -EINVAL;
 	}
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	return fd;
 bad_addr:
 	snprintf(err, errlen, "%s: not a numeric IPv4 or [IPv6] address", uri);
 	return -EINVAL;
+}
+
+static uint64_t mig_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* Sleep @ns, in slices of at most 50 ms: a cancel is seen soon. */
@@ -245,7 +262,7 @@ static int mig_send(struct mig_job *j, struct iovec *iov, int n)
 		}
 	}
 	j->sent += total;
-	mig_update(mig_add_sent, &j->sent);
+	mig_update(mig_add_sent, j);
 	mig_throttle(j);
 	if (j->cap_bps) {
 		/* Sleep until the average rate is within the cap. */
@@ -301,6 +318,7 @@ static int mig_send_run(struct mig_job *j, unsigned ri, uint64_t first, unsigned
 			n++;
 		}
 		*ph = (struct mig_pages_hdr){ .gpa = r->gpa + (first + i) * MIG_PAGE, .count = n };
+		j->left -= VIREO_MIN(j->left, (uint64_t)n * MIG_PAGE);
 		if (zero) {
 			e = mig_send_record(j, MIG_REC_ZERO, ph, sizeof(*ph));
 			acc->zero_pages += n;
@@ -319,9 +337,12 @@ static uint64_t mig_region_pages(const struct gmem_region *r)
 	return r->size / MIG_PAGE;
 }
 
+static uint64_t mig_count_dirty(struct mig_job *j);
+
 /* Send the pages set in the bitmaps (all of them with @all). */
 static int mig_send_dirty(struct mig_job *j, bool all, struct migrate_status *acc)
 {
+	j->left = all ? j->vm->mem.ram_size : mig_count_dirty(j) * MIG_PAGE;
 	for (unsigned ri = 0; ri < j->vm->mem.nr_regions; ri++) {
 		const struct gmem_region *r = &j->vm->mem.region[ri];
 		uint64_t np = mig_region_pages(r), p = 0;
@@ -419,8 +440,32 @@ static int mig_get_dirty(struct vm *vm, struct mig_job *j)
 		}
 		for (uint64_t w = 0; w < words; w++)
 			j->bitmap[i][w] |= j->log[i][w];
+		if (j->devlog) {
+			/* The devices' writes: taken (and cleared) before the
+			 * pages are read, so a later write marks them again. */
+			uint64_t *b = vm->mem.dirty->bits[i];
+
+			for (uint64_t w = 0; w < words; w++)
+				if (__atomic_load_n(&b[w], __ATOMIC_RELAXED))
+					j->bitmap[i][w] |= __atomic_exchange_n(&b[w], 0,
+									       __ATOMIC_ACQUIRE);
+		}
 	}
 	return 0;
+}
+
+/* The VMM's dirty log on (cleared first) or off. */
+static void mig_devlog(struct mig_job *j, bool on)
+{
+	struct gmem_dirty *d = j->vm->mem.dirty;
+
+	if (!d)
+		return;
+	if (on)
+		for (unsigned i = 0; i < j->vm->mem.nr_regions; i++)
+			memset(d->bits[i], 0, (mig_region_pages(&j->vm->mem.region[i]) + 63) / 64 * 8);
+	__atomic_store_n(&d->on, on, __ATOMIC_SEQ_CST);
+	j->devlog = on;
 }
 
 /* The pages in the bitmaps were sent. */
@@ -453,6 +498,60 @@ static int mig_loop_final(struct vm *vm, void *arg)
 	if (e)
 		mig_fail(f->j, e, "KVM_GET_DIRTY_LOG: %s", strerror(-e));
 	return e;
+}
+
+/*
+ * Shared storage: the writable disks' locks go to the target at the
+ * switch-over.  On the event loop, paused, the disks drained by
+ * snapshot_state: @on false flushes each writable disk and releases its
+ * lock (all or none: a failure takes back the ones released), @on true
+ * takes them back (those it can; the first error is returned).
+ */
+struct mig_disks {
+	struct mig_job *j;
+	bool on;
+	unsigned count;             /* writable disks handed over */
+	char err[300];
+};
+
+static int mig_disks_lock(struct vm *vm, struct mig_disks *d, unsigned upto, bool on)
+{
+	int first = 0;
+
+	d->count = 0;
+	for (unsigned i = 0; i < vm->dev.nr_virtio && i < upto; i++) {
+		struct virtio_dev *vd = virtio_pci_vdev(vm->dev.virtio[i]);
+		struct blk_backend *be;
+		char err[300];
+		int e;
+
+		if (vd->ops->device_id != VIRTIO_ID_BLOCK)
+			continue;
+		be = virtio_blk_backend(vd);
+		if (!be || be->read_only || !be->ops->lock)
+			continue;
+		e = be->ops->lock(be, on, err, sizeof(err));
+		if (!e) {
+			d->count++;
+			continue;
+		}
+		if (!first) {
+			first = e;
+			snprintf(d->err, sizeof(d->err), "%s", err);
+		}
+		if (!on) {
+			mig_disks_lock(vm, d, i, true);
+			return first;
+		}
+	}
+	return first;
+}
+
+static int mig_loop_disks(struct vm *vm, void *arg)
+{
+	struct mig_disks *d = arg;
+
+	return mig_disks_lock(vm, d, ~0u, d->on);
 }
 
 /* vm_call, again while another request (the API's) holds it. */
@@ -500,50 +599,117 @@ static void mig_set_round(struct migrate_status *s, void *arg)
 	s->throttle_percent = i->throttle;
 }
 
-/* Wait for the target's READY. */
-static int mig_wait_ready(struct mig_job *j)
+/* Read @len bytes from the target within @timeout_ms: 0, -ECANCELED,
+ * -ETIMEDOUT, -ECONNRESET (closed) or -errno. */
+static int mig_recv(struct mig_job *j, void *buf, size_t len, uint64_t timeout_ms)
 {
-	char b[8];
 	size_t got = 0;
-	uint64_t end = vtime_ns() + MIGRATE_READY_TIMEOUT_MS * 1000000ull;
+	uint64_t end = vtime_ns() + timeout_ms * 1000000ull;
 
-	while (got < sizeof(b)) {
+	while (got < len) {
 		struct pollfd p = { j->fd, POLLIN, 0 };
 		uint64_t now = vtime_ns();
 		ssize_t n;
 		int r;
 
 		if (atomic_load(&mig.cancel))
-			return mig_fail(j, -ECANCELED, "cancelled");
+			return -ECANCELED;
 		if (now >= end)
-			return mig_fail(j, -ETIMEDOUT, "the target did not say it was ready "
-					"within %u s", MIGRATE_READY_TIMEOUT_MS / 1000);
+			return -ETIMEDOUT;
 		r = poll(&p, 1, (int)((end - now) / 1000000u) + 1);
 		if (r < 0 && errno != EINTR)
-			return mig_fail(j, -errno, "poll: %s", strerror(errno));
+			return -errno;
 		if (r <= 0)
 			continue;
-		n = recvfrom(j->fd, b + got, sizeof(b) - got, 0, NULL, NULL);
+		n = recvfrom(j->fd, (uint8_t *)buf + got, len - got, 0, NULL, NULL);
 		if (n == 0)
-			return mig_fail(j, -ECONNRESET, "the target closed the connection "
-					"before it was ready (see its log)");
-		if (n < 0 && errno != EINTR && errno != EAGAIN) {
-			if (atomic_load(&mig.cancel))
-				return mig_fail(j, -ECANCELED, "cancelled");
-			return mig_fail(j, -errno, "the connection to the target failed: %s",
-					strerror(errno));
-		}
+			return -ECONNRESET;
+		if (n < 0 && errno != EINTR && errno != EAGAIN)
+			return atomic_load(&mig.cancel) ? -ECANCELED : -errno;
 		if (n > 0)
 			got += (size_t)n;
 	}
+	return 0;
+}
+
+/* Wait for the target's READY. */
+static int mig_wait_ready(struct mig_job *j)
+{
+	char b[8];
+	int e = mig_recv(j, b, sizeof(b), MIGRATE_READY_TIMEOUT_MS);
+
+	if (e == -ECANCELED)
+		return mig_fail(j, e, "cancelled");
+	if (e == -ETIMEDOUT)
+		return mig_fail(j, e, "the target did not say it was ready within %u s",
+				MIGRATE_READY_TIMEOUT_MS / 1000);
+	if (e == -ECONNRESET)
+		return mig_fail(j, e, "the target closed the connection before it was ready "
+				"(see its log)");
+	if (e)
+		return mig_fail(j, e, "the connection to the target failed: %s", strerror(-e));
 	if (memcmp(b, MIG_READY, sizeof(b)))
 		return mig_fail(j, -EPROTO, "the target answered something else than READY");
 	return 0;
 }
 
-static bool mig_virtio_devices(struct vm *vm)
+/* After GO: the target's downtime (MIG_DONE), or false when it did not
+ * send it in time or sent something else (the source's figure stands). */
+static bool mig_target_downtime(struct mig_job *j, uint64_t *ms)
 {
-	return vm->dev.nr_virtio != 0;
+	uint8_t b[16];
+	uint64_t v;
+
+	if (mig_recv(j, b, sizeof(b), MIGRATE_DONE_TIMEOUT_MS) || memcmp(b, MIG_DONE, 8))
+		return false;
+	memcpy(&v, b + 8, sizeof(v));
+	v = le64toh(v);
+	if (v > 24ull * 3600 * 1000)   /* not a downtime: a bad clock or target */
+		return false;
+	*ms = v;
+	return true;
+}
+
+/*
+ * The migration failed after the disks were released: the target may
+ * have opened them (it exits without GO once the connection closes).
+ * Take the locks back, waiting for it up to MIGRATE_READY_TIMEOUT_MS;
+ * the VM then runs on (the target never runs without GO).
+ */
+static void mig_retake_disks(struct mig_job *j, struct mig_disks *d)
+{
+	uint64_t end = vtime_ns() + MIGRATE_READY_TIMEOUT_MS * 1000000ull;
+	int e;
+
+	if (j->fd >= 0)
+		shutdown(j->fd, SHUT_RDWR);
+	d->on = true;
+	while ((e = mig_call(j->vm, mig_loop_disks, d)) == -EBUSY && vtime_ns() < end) {
+		struct timespec ts = { 0, 100000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	if (e)
+		verr("migration: cannot take the disks back: %s: the VM runs on without "
+		     "the lock", d->err);
+	else
+		vinfo("migration: took the locks of %u writable disk%s back", d->count,
+		      d->count == 1 ? "" : "s");
+}
+
+/* A device whose data path runs in the host kernel (vhost-vsock, a
+ * virtio-net on vhost-net): the kernel writes guest RAM behind both dirty
+ * logs, so such a VM is not migrated live.  Its name, or NULL. */
+static const char *mig_vhost_device(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->dev.nr_virtio; i++) {
+		struct virtio_dev *vd = virtio_pci_vdev(vm->dev.virtio[i]);
+		uint16_t id = vd->ops->device_id;
+
+		if (id == VIRTIO_ID_VSOCK || (id == VIRTIO_ID_NET && virtio_net_vhost_active(vd)))
+			return vd->name;
+	}
+	return NULL;
 }
 
 /*
@@ -559,8 +725,9 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 	struct mig_round_info ri = { 0 };
 	struct migrate_status acc = { 0 };
 	struct mig_final f = { .j = j };
-	uint64_t pause_ns, limit_ns = vtime_ns() + MIGRATE_MAX_SECONDS * 1000000000ull;
-	bool paused_here = false, precopy;
+	struct mig_disks disks = { .j = j };
+	uint64_t pause_ns, pause_rt, limit_ns = vtime_ns() + MIGRATE_MAX_SECONDS * 1000000000ull;
+	bool paused_here = false, released = false;
 	int e;
 
 	memcpy(h.magic, MIG_MAGIC, sizeof(h.magic));
@@ -574,9 +741,27 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 	j->buf = malloc(MIG_BUF_LEN);
 	if (!j->buf)
 		return mig_fail(j, -ENOMEM, "out of memory");
-	e = mig_connect(p->uri, j->err, sizeof(j->err));
+	{
+		const char *vh = mig_vhost_device(vm);
+
+		if (vh)
+			return mig_fail(j, -ENOTSUP, "%s runs its data path in the host kernel "
+					"(vhost), whose writes to guest RAM are not tracked: "
+					"live migration is not supported with it", vh);
+	}
+	if (memory_dirty_alloc(&vm->mem))
+		return mig_fail(j, -ENOMEM, "out of memory");
+	/* In the sandbox (a network namespace and a root of its own) the
+	 * connector process opens the connection outside (sandbox.h). */
+	e = sandbox_active() ? sandbox_connect(p->uri, j->err, sizeof(j->err))
+			     : migrate_connect(p->uri, j->err, sizeof(j->err));
 	if (e < 0)
 		return e;
+	{
+		struct timeval tv = { .tv_sec = MIGRATE_SEND_TIMEOUT_S };
+
+		setsockopt(e, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
 	pthread_mutex_lock(&mig.lock);
 	j->fd = mig.fd = e;
 	pthread_mutex_unlock(&mig.lock);
@@ -588,11 +773,19 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 		e = mig_send_record(j, MIG_REC_CONFIG, &cfg, sizeof(cfg));
 	if (e)
 		return e;
-	/* Pages the host side of a virtio device writes (used rings, a
-	 * disk's reads) are not in KVM's log: with such devices the VM is
-	 * copied whole once paused (stop and copy). */
-	precopy = !mig_virtio_devices(vm);
-	if (precopy) {
+	/* Pages the VMM's virtio devices write (used rings, a disk's reads,
+	 * received frames) are not in KVM's log: they mark them in the VMM's
+	 * own log (gmem.h), merged into every round's and the final count. */
+	{
+		bool devlog = true;
+
+#ifdef VIREO_TEST_HOOKS
+		/* Tests: show what goes wrong without it (migrate-blk.sh). */
+		if (getenv("VIREO_TEST_MIGRATE_NO_DEVICE_LOG"))
+			devlog = false;
+#endif
+		if (devlog)
+			mig_devlog(j, true);
 		e = mig_call(vm, mig_loop_log_on, j);
 		if (e)
 			return mig_fail(j, e, "cannot turn on dirty logging: %s", strerror(-e));
@@ -668,14 +861,35 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 		return mig_fail(j, e, "cannot pause the VM: %s", strerror(-e));
 	paused_here = e == 0;
 	pause_ns = vtime_ns();
+	pause_rt = mig_realtime_ns();
 	e = mig_call(vm, mig_loop_final, &f);
 	if (e) {
 		mig_fail(j, e, "cannot take the state: %s", strerror(-e));
 		goto resume;
 	}
-	e = mig_send_dirty(j, !precopy, &acc);
+	e = mig_send_dirty(j, false, &acc);
 	if (!e)
 		e = mig_send_record(j, MIG_REC_STATE, f.w.buf, (uint32_t)f.w.len);
+	if (!e) {
+		/* The target opens the disks once it has the END: the source
+		 * lets go of them first (flushed), and takes them back if the
+		 * migration fails from here on. */
+		e = mig_call(vm, mig_loop_disks, &disks);
+		if (e)
+			mig_fail(j, e, "cannot hand the disks over: %s", disks.err);
+		else if (disks.count) {
+			released = true;
+			vinfo("migration: released the locks of %u writable disk%s for the "
+			      "target", disks.count, disks.count == 1 ? "" : "s");
+		}
+	}
+	if (!e) {
+		/* The target's downtime runs from here (CLOCK_REALTIME: one
+		 * host, or clocks in step). */
+		uint64_t stop = htole64(pause_rt);
+
+		e = mig_send_record(j, MIG_REC_STOP, &stop, sizeof(stop));
+	}
 	if (!e)
 		e = mig_send_record(j, MIG_REC_END, NULL, 0);
 	if (!e)
@@ -687,7 +901,18 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 
 		e = mig_send(j, &go, 1);
 		if (!e) {
-			*downtime_ms = (vtime_ns() - pause_ns) / 1000000u;
+			uint64_t own = (vtime_ns() - pause_ns) / 1000000u;
+
+			if (mig_target_downtime(j, downtime_ms)) {
+				vinfo("migration: the target's vCPUs run %llu ms after the source's "
+				      "stopped (%llu ms here up to GO)",
+				      (unsigned long long)*downtime_ms, (unsigned long long)own);
+			} else {
+				*downtime_ms = own;
+				vwarn("migration: the target did not report its downtime; %llu ms "
+				      "measured here, from the pause up to GO",
+				      (unsigned long long)own);
+			}
 			ri.remaining = 0;
 			ri.pages = acc.pages;
 			ri.zero_pages = acc.zero_pages;
@@ -698,6 +923,8 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 	}
 resume:
 	vstate_writer_free(&f.w);
+	if (released)
+		mig_retake_disks(j, &disks);
 	if (paused_here)
 		vm_resume(vm);
 	return e;
@@ -739,6 +966,7 @@ static void mig_job_run(struct vm *vm, const struct migrate_params *p)
 	vinfo("migrating to %s (downtime limit %u ms%s)", p->uri, p->downtime_ms,
 	      p->bandwidth_mbps ? ", bandwidth capped" : "");
 	d.e = mig_run(&j, p, &d.downtime_ms);
+	mig_devlog(&j, false);
 	if (d.e && j.logging) {
 		int e = mig_call(vm, mig_loop_log_off, &j);
 
@@ -893,6 +1121,10 @@ void migrate_unbind(void)
 static struct {
 	int fd;          /* the connection, until GO */
 	uint64_t start_ns;
+	uint64_t end_ns;    /* the END came (monotonic) */
+	uint64_t stop_rt;   /* the source's STOP (CLOCK_REALTIME), 0: none */
+	uint64_t bytes;     /* the stream's */
+	char uri[128];
 } inc = { .fd = -1 };
 
 /* Listen on @uri and take one connection (fd:N: that descriptor). */
@@ -1047,6 +1279,7 @@ int migrate_incoming(struct vmm_opts *o)
 	if (inc_read(fd, &h, sizeof(h), "stream header", err, sizeof(err)) ||
 	    mig_rx_header(&rx, &h, err, sizeof(err)))
 		goto out;
+	inc.bytes = sizeof(h);
 	while (!mig_rx_done(&rx)) {
 		struct mig_rec_hdr rh;
 		int64_t n;
@@ -1065,6 +1298,7 @@ int migrate_incoming(struct vmm_opts *o)
 			}
 		}
 		r = inc_read(fd, buf, (size_t)n, "record", err, sizeof(err));
+		inc.bytes += sizeof(rh) + (uint64_t)n;
 		if (!r)
 			r = mig_rx_record(&rx, &rh, buf, err, sizeof(err));
 		if (buf != payload)
@@ -1073,6 +1307,9 @@ int migrate_incoming(struct vmm_opts *o)
 			goto out;
 		r = -1;
 	}
+	inc.end_ns = vtime_ns();
+	inc.stop_rt = rx.stop_ns;
+	snprintf(inc.uri, sizeof(inc.uri), "%s", o->incoming);
 	vinfo("--incoming %s: received %llu pages and %llu zero pages in %llu ms",
 	      o->incoming, (unsigned long long)rx.pages, (unsigned long long)rx.zero_pages,
 	      (unsigned long long)((vtime_ns() - inc.start_ns) / 1000000u));
@@ -1121,8 +1358,35 @@ int migrate_incoming_go(void)
 		close(fd);
 		return -EIO;
 	}
+	/* Downtime: from the source's pause (its STOP record) to now, as
+	 * the vCPUs start; without a usable STOP (an older source, clocks
+	 * not in step), from the END, a lower bound. */
+	uint64_t now_rt = mig_realtime_ns(), now = vtime_ns(), downtime;
+	bool from_stop = inc.stop_rt && inc.stop_rt <= now_rt &&
+			 now_rt - inc.stop_rt < 24ull * 3600 * 1000000000ull;
+	uint8_t done[16];
+
+	downtime = from_stop ? (now_rt - inc.stop_rt) / 1000000u : (now - inc.end_ns) / 1000000u;
+	memcpy(done, MIG_DONE, 8);
+	{
+		uint64_t le = htole64(downtime);
+
+		memcpy(done + 8, &le, 8);
+	}
+	if (vio_write_full(fd, done, sizeof(done)))
+		vwarn("--incoming: cannot send the downtime to the source: %s", strerror(errno));
 	close(fd);
-	vinfo("migrated in: the guest runs (%llu ms after the connection)",
-	      (unsigned long long)((vtime_ns() - inc.start_ns) / 1000000u));
+	pthread_mutex_lock(&mig.lock);
+	memset(&mig.st, 0, sizeof(mig.st));
+	mig.st.state = MIGRATE_COMPLETED;
+	mig.st.incoming = true;
+	snprintf(mig.st.uri, sizeof(mig.st.uri), "%s", inc.uri);
+	mig.st.downtime_ms = downtime;
+	mig.st.total_ms = (now - inc.start_ns) / 1000000u;
+	mig.st.bytes_received = inc.bytes;
+	pthread_mutex_unlock(&mig.lock);
+	vinfo("migrated in: the guest runs (%llu ms after the connection), downtime %llu ms%s",
+	      (unsigned long long)((now - inc.start_ns) / 1000000u), (unsigned long long)downtime,
+	      from_stop ? "" : " (from the end of the stream: the source sent no usable stop time)");
 	return 0;
 }

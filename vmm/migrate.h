@@ -3,22 +3,28 @@
  *
  * Source (PUT /migrate, --api-socket): a migration thread of its own
  * (seccomp role "migrate"), started with the API thread and waiting for
- * a job.  It connects to the target, sends the configuration, turns on
- * KVM's dirty logging (on the event loop, through vm_call), sends all of
- * guest RAM, then the pages dirtied meanwhile, in rounds, until what is
- * left fits the downtime limit at the measured bandwidth; then it pauses
- * the vCPUs, takes the state (snapshot_state: disks drained), sends the
- * last pages, the state and the end, and waits for the target's READY.
- * On READY it answers GO and the VM ends with status 0 ("migrated"); on
- * anything else (cancel, a closed or silent connection, no convergence)
- * dirty logging is turned off and the VM resumes where it was.
+ * a job.  It connects to the target (in the sandbox through the
+ * sandbox's connector), sends the configuration, turns on KVM's dirty
+ * logging (on the event loop, through vm_call) and the VMM's own (gmem.h:
+ * the devices' writes into guest RAM), sends all of guest RAM, then the
+ * pages dirtied meanwhile, in rounds, until what is left fits the
+ * downtime limit at the measured bandwidth; then it pauses the vCPUs,
+ * takes the state (snapshot_state: disks drained), sends the last pages
+ * and the state, flushes the writable disks and releases their locks,
+ * sends its pause time (STOP) and the end, and waits for the target's
+ * READY.  On READY it answers GO, reads the target's downtime (DONE) and
+ * the VM ends with status 0 ("migrated"); on anything else (cancel, a
+ * closed or silent connection, no convergence) dirty logging is turned
+ * off, the disks' locks are taken back and the VM resumes where it was.
  *
  * Target (--incoming URI): migrate_incoming() in main.c, before anything
  * is sized from the options (as --restore's snapshot_prepare): listen,
  * accept one connection, receive and check the whole stream (guest RAM
  * into a memfd), hand it to snapshot_prepare_incoming(); once the VM is
- * built and loaded, migrate_incoming_go() says READY and waits for GO
- * before the guest runs.
+ * built and loaded (its disks opened after the END, so after the source
+ * released them), migrate_incoming_go() says READY and waits for GO
+ * before the guest runs; as it starts it sends the downtime (DONE) and
+ * keeps it for its own GET /migrate.
  */
 #ifndef VIREO_VMM_MIGRATE_H
 #define VIREO_VMM_MIGRATE_H
@@ -37,6 +43,8 @@ struct vmm_opts;
 #define MIGRATE_MAX_SECONDS 300u
 /* How long the source waits for the target's READY after the end. */
 #define MIGRATE_READY_TIMEOUT_MS 30000u
+/* After GO, how long the source waits for the target's downtime. */
+#define MIGRATE_DONE_TIMEOUT_MS 10000u
 /* Sends that block longer than this (a cut link) fail the migration. */
 #define MIGRATE_SEND_TIMEOUT_S 20u
 /* The target: how long a read from the source may wait. */
@@ -69,6 +77,8 @@ struct migrate_status {
 	uint64_t total_ms;
 	uint64_t pages, zero_pages;
 	unsigned throttle_percent;    /* auto-converge: the vCPUs' share paused */
+	bool incoming;                /* this is the target (--incoming) */
+	uint64_t bytes_received;      /* the target: the stream's bytes */
 	char error[256];              /* failed or cancelled: why */
 };
 
@@ -84,6 +94,9 @@ static inline const char *migrate_state_name(enum migrate_state s)
 }
 
 /* ---- source ---- */
+/* Connect to tcp:ADDR:PORT (numeric) or unix:PATH: the descriptor, or
+ * -errno with one line in @err. */
+int migrate_connect(const char *uri, char *err, size_t errlen);
 /* Under the builder's filter, with the API thread: the migration thread. */
 int migrate_thread_start(void);
 /* The end of the process: stop it (after migrate_unbind). */

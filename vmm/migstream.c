@@ -27,6 +27,7 @@ static const char *mig_rec_name(uint32_t type)
 	case MIG_REC_PAGES: return "pages";
 	case MIG_REC_ZERO: return "zero";
 	case MIG_REC_STATE: return "state";
+	case MIG_REC_STOP: return "stop";
 	default: return "unknown";
 	}
 }
@@ -115,6 +116,13 @@ int64_t mig_rx_record_len(struct mig_rx *rx, const struct mig_rec_hdr *h, char *
 			return mig_err(err, errlen, "record %llu: end before the state",
 				       (unsigned long long)rx->records);
 		ok = h->len == 0;
+		break;
+	case MIG_REC_STOP:
+		if (rx->phase != MIG_RX_END || rx->stop_ns)
+			return mig_err(err, errlen, "record %llu: stop time %s",
+				       (unsigned long long)rx->records,
+				       rx->phase != MIG_RX_END ? "before the state" : "repeated");
+		ok = h->len == sizeof(uint64_t);
 		break;
 	default:
 		return mig_err(err, errlen, "record %llu: unknown type %u",
@@ -215,6 +223,12 @@ int mig_rx_record(struct mig_rx *rx, const struct mig_rec_hdr *h, const void *pa
 		break;
 	case MIG_REC_END:
 		rx->phase = MIG_RX_DONE;
+		break;
+	case MIG_REC_STOP:
+		memcpy(&rx->stop_ns, payload, sizeof(rx->stop_ns));
+		if (!rx->stop_ns)
+			return mig_err(err, errlen, "record %llu: stop time 0",
+				       (unsigned long long)rx->records);
 		break;
 	default:
 		return mig_err(err, errlen, "record %llu: unknown type %u",

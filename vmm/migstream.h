@@ -16,11 +16,16 @@
  *   ZERO    the same header without data: pages of zeros
  *   STATE   once, after the memory: a whole state file (state.h), whose
  *           CONFIG must equal the CONFIG record
+ *   STOP    optional, once, after the STATE: u64 CLOCK_REALTIME nanoseconds
+ *           at which the source paused the vCPUs (the target's downtime
+ *           figure; both on one host or with synchronised clocks)
  *   END     last, empty; nothing may follow
  * Pages may come again (a later round's copy replaces the earlier one).
  * Back from the target: MIG_READY once it has built the VM (before it
  * runs), then the source answers MIG_GO and stops; only then does the
- * target run the guest.
+ * target run the guest.  As its vCPUs start, the target sends MIG_DONE
+ * and a u64 (little-endian): the downtime in ms it measured from STOP, so
+ * that both report the same figure (an older target sends nothing).
  */
 #ifndef VIREO_VMM_MIGSTREAM_H
 #define VIREO_VMM_MIGSTREAM_H
@@ -40,6 +45,7 @@
 /* The 8-byte handshake messages, target to source and back. */
 #define MIG_READY     "VIREORDY"
 #define MIG_GO        "VIREOGO!"
+#define MIG_DONE      "VIREODWN"
 
 enum mig_rec {
 	MIG_REC_END = 0,
@@ -47,6 +53,7 @@ enum mig_rec {
 	MIG_REC_PAGES = 2,
 	MIG_REC_ZERO = 3,
 	MIG_REC_STATE = 4,
+	MIG_REC_STOP = 5,
 };
 
 struct mig_hdr {
@@ -98,6 +105,7 @@ struct mig_rx {
 	size_t state_len;
 	struct vstate st;     /* parsed, pointing into state */
 	uint64_t pages, zero_pages, records;
+	uint64_t stop_ns;     /* the STOP record's time, 0 without one */
 };
 
 void mig_rx_init(struct mig_rx *rx, const struct mig_rx_ops *ops, void *opaque);

@@ -41,6 +41,7 @@
 
 #include "filters.h"
 #include "hold.h"
+#include "migrate.h"
 #include "sandbox.h"
 #include "watchdog.h"
 
@@ -65,6 +66,20 @@ static int sb_save_child = -1;
 static int sb_save_root = -1, sb_save_cwd = -1;
 
 #define SB_SAVE_DIR_MAX 4000
+
+/* PUT /migrate in the sandbox: the VM's process asks the connector (a
+ * process outside the namespaces, see sandbox_connect) for a connection
+ * (SOCK_SEQPACKET pair; -1 without --api-socket). */
+static int sb_conn = -1;
+
+struct sb_conn_req {
+	char uri[128];
+};
+
+struct sb_conn_reply {
+	int err;
+	char msg[256];
+};
 
 struct sb_save_req {
 	char op;                     /* 'C' create DIR/NAME.new, 'R' rename it to DIR/NAME */
@@ -199,6 +214,147 @@ static int sandbox_drop(uid_t uid, gid_t gid)
 		return sandbox_fail("privileges still held after the drop");
 	}
 	return 0;
+}
+
+/* ---- the connector ------------------------------------------------------------ */
+
+/* The connector's loop: one connection per request, until the VM's
+ * process (the other end's last holder) is gone. */
+static void sandbox_connector_serve(int s) __attribute__((noreturn));
+static void sandbox_connector_serve(int s)
+{
+	for (;;) {
+		struct sb_conn_req q;
+		struct sb_conn_reply a;
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(int))];
+		} cm;
+		struct iovec iov = { &a, sizeof(a) };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = recv(s, &q, sizeof(q), 0);
+		int fd = -1;
+
+		if (n == 0 || (n < 0 && errno != EINTR))
+			_exit(0);
+		if (n < 0)
+			continue;
+		memset(&a, 0, sizeof(a));
+		if ((size_t)n != sizeof(q) || !memchr(q.uri, 0, sizeof(q.uri))) {
+			a.err = EINVAL;
+			snprintf(a.msg, sizeof(a.msg), "a malformed request to the connector");
+		} else {
+			fd = migrate_connect(q.uri, a.msg, sizeof(a.msg));
+			if (fd < 0) {
+				a.err = -fd;
+				fd = -1;
+			}
+		}
+		if (fd >= 0) {
+			memset(&cm, 0, sizeof(cm));
+			m.msg_control = cm.b;
+			m.msg_controllen = sizeof(cm.b);
+			cm.h.cmsg_level = SOL_SOCKET;
+			cm.h.cmsg_type = SCM_RIGHTS;
+			cm.h.cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(&cm.h), &fd, sizeof(int));
+		}
+		if (sendmsg(s, &m, MSG_NOSIGNAL) < 0 && errno == EPIPE)
+			_exit(0);
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+/* Before the namespaces: fork the connector.  It keeps one end of the
+ * pair (as descriptor 3, everything else but stderr closed), drops to
+ * the sandbox's user, and dies with the process that forked it. */
+static int sandbox_connector_start(void)
+{
+	int sp[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp))
+		return sandbox_fail("socketpair");
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(sp[0]);
+		close(sp[1]);
+		return sandbox_fail("fork");
+	}
+	if (pid == 0) {
+		if (dup2(sp[1], 3) < 0)
+			_exit(1);
+		if (syscall(SYS_close_range, 4u, ~0u, 0u) < 0)
+			for (int fd = 4; fd < 1024; fd++)
+				close(fd);
+		filters_no_leak_check();
+		if (sandbox_drop(sb_uid, sb_gid))
+			_exit(1);
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (getppid() == 1)
+			_exit(0);
+		prctl(PR_SET_NAME, "vireo-connect", 0, 0, 0);
+		if (filters_enter(VMM_ROLE_CONNECTOR))
+			_exit(1);
+		sandbox_connector_serve(3);
+	}
+	close(sp[1]);
+	sb_conn = sp[0];
+	return 0;
+}
+
+int sandbox_connect(const char *uri, char *err, size_t errlen)
+{
+	struct sb_conn_req q;
+	struct sb_conn_reply a;
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = { &a, sizeof(a) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
+			    .msg_controllen = sizeof(cm.b) };
+	struct cmsghdr *c;
+	ssize_t n;
+	int fd = -1;
+
+	if (sb_conn < 0) {
+		snprintf(err, errlen, "no connector: the sandbox has one with --api-socket only");
+		return -ENOTSUP;
+	}
+	if (strlen(uri) >= sizeof(q.uri)) {
+		snprintf(err, errlen, "%s: too long", uri);
+		return -ENAMETOOLONG;
+	}
+	memset(&q, 0, sizeof(q));
+	memcpy(q.uri, uri, strlen(uri) + 1);
+	if (send(sb_conn, &q, sizeof(q), MSG_NOSIGNAL) != (ssize_t)sizeof(q)) {
+		snprintf(err, errlen, "the sandbox's connector is gone");
+		return -EIO;
+	}
+	memset(&cm, 0, sizeof(cm));
+	do {
+		n = recvmsg(sb_conn, &m, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	for (c = n > 0 ? CMSG_FIRSTHDR(&m) : NULL; c; c = CMSG_NXTHDR(&m, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	if (n != (ssize_t)sizeof(a) || (!a.err && fd < 0)) {
+		if (fd >= 0)
+			close(fd);
+		snprintf(err, errlen, "no answer from the sandbox's connector");
+		return -EIO;
+	}
+	if (a.err) {
+		if (fd >= 0)
+			close(fd);
+		a.msg[sizeof(a.msg) - 1] = 0;
+		snprintf(err, errlen, "%s", a.msg[0] ? a.msg : strerror(a.err));
+		return a.err > 0 && a.err < 4096 ? -a.err : -EIO;
+	}
+	return fd;
 }
 
 /* ---- the monitor ---------------------------------------------------------------- */
@@ -437,6 +593,9 @@ int sandbox_start(const struct vmm_opts *o)
 		return 0;
 	if ((r = sandbox_user(o)))
 		return r;
+	/* PUT /migrate: the connector, in the host's network and files. */
+	if (o->api_socket && (r = sandbox_connector_start()))
+		return r;
 	if (pipe2(p, O_CLOEXEC))
 		return sandbox_fail("pipe");
 	if (o->api_socket) {
@@ -480,6 +639,8 @@ int sandbox_start(const struct vmm_opts *o)
 		close(p[1]);
 		if (sb_save_child >= 0)
 			close(sb_save_child);
+		if (sb_conn >= 0)
+			close(sb_conn);   /* the VM's process holds it */
 		hold_forget();   /* the VM's process holds the taps */
 		sandbox_monitor(pid, p[0]);
 	}

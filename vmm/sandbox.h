@@ -39,4 +39,14 @@ void sandbox_api_socket_made(void);
 int sandbox_save_create(const char *dir, const char *name);
 int sandbox_save_rename(const char *dir, const char *name);
 
+/*
+ * PUT /migrate in the sandbox, whose network namespace and root see
+ * nothing of the host: a connector process, forked before the namespaces
+ * (so in the host's network and file system), as the sandbox's user,
+ * no_new_privs, under its own filter, connects to @uri (migrate_connect)
+ * and passes the connection over.  The descriptor, or -errno with one
+ * line in @err (-ENOTSUP without the sandbox or --api-socket).
+ */
+int sandbox_connect(const char *uri, char *err, size_t errlen);
+
 #endif

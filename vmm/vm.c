@@ -623,6 +623,7 @@ void vm_destroy(struct vm *vm)
 	pthread_cond_destroy(&vm->call_cond);
 	pthread_mutex_destroy(&vm->call_lock);
 	memory_unmap(vm->mem_map.reservation, vm->mem_map.reservation_len);
+	memory_dirty_free(&vm->mem);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)

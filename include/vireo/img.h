@@ -66,6 +66,16 @@ int vimg_open(const char *path, const struct vimg_open_opts *opts,
 	      struct vimg **out, char *err, size_t errlen);
 /* Flush and close (clears the qcow2 dirty bit).  Returns the flush result. */
 int vimg_close(struct vimg *img);
+/*
+ * Hand a writable image over to another process (live migration on shared
+ * storage): @on false flushes and releases the top image's lock, @on true
+ * takes it again as vimg_open did (-EBUSY with @err set while another
+ * process holds a conflicting one).  Released, the image is read-only to
+ * this process (writes fail, vimg_close writes nothing) until taken back.
+ * Backing files keep their shared locks; a read-only or force-shared
+ * image is left as it is (0).
+ */
+int vimg_lock(struct vimg *img, bool on, char *err, size_t errlen);
 
 const char *vimg_errmsg(const struct vimg *img);
 enum vimg_format vimg_get_format(const struct vimg *img);

@@ -59,6 +59,7 @@ struct vimg {
 	char *filename;
 	int fd;
 	bool readonly;
+	bool handed_over;        /* vimg_lock(false): read-only until taken back */
 	uint64_t size;
 	struct vimg *backing;
 	struct vimg *parent;     /* the image this is the backing of (while opening) */

@@ -93,6 +93,41 @@ static int lock_file(int fd, const char *path, const struct vimg_open_opts *opts
 	return -errno;
 }
 
+int vimg_lock(struct vimg *img, bool on, char *err, size_t errlen)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+	int r;
+
+	if (on && img->handed_over) {
+		r = lock_file(img->fd, img->filename, &img->opts, err, errlen);
+		if (!r) {
+			img->handed_over = false;
+			img->readonly = false;
+		}
+		return r;
+	}
+	if (on || img->readonly || img->opts.force_share ||
+	    same_file(img->fd, img->opts.lock_holder))
+		return 0;
+	r = vimg_flush(img);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot flush '%s': %s", img->filename, strerror(-r));
+		return r;
+	}
+	if (fcntl(img->fd, F_OFD_SETLK, &fl) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot unlock '%s': %s", img->filename, strerror(errno));
+		return r;
+	}
+	/* Another process may now write it: this one must not, not even
+	 * the close's metadata (the dirty bit, the trim). */
+	pthread_mutex_lock(&img->lock);
+	img->readonly = true;
+	img->handed_over = true;
+	pthread_mutex_unlock(&img->lock);
+	return 0;
+}
+
 static int open_one(const char *path, const struct vimg_open_opts *opts,
 		    struct vimg *parent, int depth, struct vimg **out,
 		    char *err, size_t errlen)

@@ -12,6 +12,13 @@
  * MSI-X interrupt, "io round N" after each and a pause between them, so
  * that the VM can be saved and restored part-way; at the end every
  * round's sector is read again ("virtio-blk save ok").
+ * "migblk": rounds of 256 KiB disk reads (the device writes guest RAM,
+ * the vCPU only reads it) into two buffers in turn, each round from
+ * another offset of a disk whose every 8-byte word holds its own offset
+ * times K; after a round's read the other buffer, read the round before,
+ * is checked.  A page the device wrote after a migration copied it, and
+ * not copied again, shows as "FAIL: stale disk data"; "blk round N" every
+ * 50 rounds, "virtio-blk migrate ok" at the end.
  */
 #include "guest.h"
 
@@ -408,6 +415,78 @@ static int test_save(void)
 	return 0;
 }
 
+#define MB_BASE    (32UL << 20)        /* two 256 KiB buffers */
+#define MB_BUF     (256u << 10)
+#define MB_REQ     (64u << 10)         /* one request */
+#define MB_ROUNDS  800u
+#define MB_SECTORS 16384u              /* the 8 MiB disk */
+#define MB_K       0x9e3779b97f4a7c15UL
+
+static uint64_t mb_sector(unsigned r)
+{
+	return (uint64_t)r * 296u % (MB_SECTORS - MB_BUF / 512);
+}
+
+static int mb_read(unsigned r)
+{
+	uint64_t dst = MB_BASE + (uint64_t)(r & 1) * MB_BUF;
+
+	for (unsigned k = 0; k < MB_BUF / MB_REQ; k++) {
+		*(uint32_t *)hdr = 0;
+		*(uint32_t *)(hdr + 4) = 0;
+		*(uint64_t *)(hdr + 8) = mb_sector(r) + k * (MB_REQ / 512);
+		status = 0xff;
+		desc(0, (uint64_t)hdr, 16, 1, 1);
+		desc(1, dst + (uint64_t)k * MB_REQ, MB_REQ, 1 | 2, 2);
+		desc(2, (uint64_t)&status, 1, 2, 0);
+		if (submit() < 0)
+			return fail("no answer to a read");
+		if (status != 0)
+			return fail("a read failed");
+	}
+	return 0;
+}
+
+/* Two words of every sector of round r's buffer. */
+static int mb_check(unsigned r)
+{
+	const volatile uint64_t *b = (const volatile uint64_t *)(MB_BASE + (uint64_t)(r & 1) * MB_BUF);
+	uint64_t off = mb_sector(r) * 512;
+
+	for (unsigned i = 0; i < MB_BUF / 8; i += 32)
+		if (b[i] != (off + 8ull * i) * MB_K) {
+			serial_puts("round ");
+			serial_put_dec(r);
+			serial_puts(" word ");
+			serial_put_dec(i);
+			serial_puts(": ");
+			return fail("stale disk data");
+		}
+	return 0;
+}
+
+static int test_migblk(void)
+{
+	struct vdev v;
+
+	if (vdev_find(&v, 0x1042) || vdev_features(&v) || vdev_start(&v, 0))
+		return 1;
+	serial_puts("virtio-blk migrate: start\n");
+	for (unsigned r = 1; r <= MB_ROUNDS; r++) {
+		if (mb_read(r) || (r > 1 && mb_check(r - 1)))
+			return 1;
+		if (r % 50 == 0) {
+			serial_puts("blk round ");
+			serial_put_dec(r);
+			serial_puts("\n");
+		}
+	}
+	if (mb_check(MB_ROUNDS))
+		return 1;
+	serial_puts("virtio-blk migrate ok\n");
+	return 0;
+}
+
 int guest_main(void *bp)
 {
 	const char *cmdline = (const char *)(uint64_t)*(const uint32_t *)((uint8_t *)bp + 0x228);
@@ -424,6 +503,8 @@ int guest_main(void *bp)
 		return test_intx();
 	if (has_word(cmdline, "save"))
 		return test_save();
+	if (has_word(cmdline, "migblk"))
+		return test_migblk();
 
 	if (vdev_find(&v, 0x1042) || vdev_features(&v))
 		return 1;

@@ -475,6 +475,56 @@ static void test_leak_repair(void **s)
 }
 
 
+/* vimg_lock: a live migration's hand-over of a writable image (lazy
+ * refcounts: the dirty bit is set while it is written).  Released, the
+ * image is flushed, another writer may open it, this one cannot write and
+ * its close writes nothing; taken back only once the other has gone. */
+static void test_handover(void **s)
+{
+	struct vimg_create_opts co = { .format = VIMG_FMT_QCOW2, .size = 1u << 20,
+				       .cluster_size = 4096, .lazy_refcounts = true };
+	struct vimg_open_opts rw = { .format = "qcow2" };
+	struct vimg_info info;
+	struct vimg *a, *b;
+	char err[512], buf[4] = "";
+
+	(void)s;
+	assert_int_equal(vimg_create(path("hand.qcow2"), &co, err, sizeof(err)), 0);
+	assert_int_equal(vimg_open(path("hand.qcow2"), &rw, &a, err, sizeof(err)), 0);
+	assert_int_equal(vimg_pwrite(a, "src", 3, 0), 0);
+	assert_int_equal(vimg_open(path("hand.qcow2"), &rw, &b, err, sizeof(err)), -EBUSY);
+	/* released: flushed (the other sees the data), read-only here */
+	assert_int_equal(vimg_lock(a, false, err, sizeof(err)), 0);
+	assert_true(vimg_pwrite(a, "bad", 3, 8192) < 0);
+	assert_int_equal(vimg_open(path("hand.qcow2"), &rw, &b, err, sizeof(err)), 0);
+	assert_int_equal(vimg_pread(b, buf, 3, 0), 0);
+	assert_memory_equal(buf, "src", 3);
+	/* the other holds it: not taken back */
+	assert_int_equal(vimg_lock(a, true, err, sizeof(err)), -EBUSY);
+	assert_non_null(strstr(err, "in use"));
+	assert_int_equal(vimg_close(b), 0);
+	/* the migration failed: taken back, writable again */
+	assert_int_equal(vimg_lock(a, true, err, sizeof(err)), 0);
+	assert_int_equal(vimg_pwrite(a, "again", 5, 4096), 0);
+	assert_int_equal(vimg_open(path("hand.qcow2"), &rw, &b, err, sizeof(err)), -EBUSY);
+	/* handed over for good: the other writes and closes cleanly, then
+	 * this one closes, writing nothing (no dirty bit, no trim) */
+	assert_int_equal(vimg_lock(a, false, err, sizeof(err)), 0);
+	assert_int_equal(vimg_open(path("hand.qcow2"), &rw, &b, err, sizeof(err)), 0);
+	assert_int_equal(vimg_pwrite(b, "dst", 3, 65536), 0);
+	assert_int_equal(vimg_close(b), 0);
+	vimg_close(a);
+	assert_int_equal(vimg_open(path("hand.qcow2"), &rw, &b, err, sizeof(err)), 0);
+	assert_int_equal(vimg_get_info(b, &info), 0);
+	assert_false(info.dirty);
+	assert_int_equal(vimg_pread(b, buf, 3, 65536), 0);
+	assert_memory_equal(buf, "dst", 3);
+	assert_int_equal(vimg_pread(b, buf, 3, 0), 0);
+	assert_memory_equal(buf, "src", 3);
+	assert_int_equal(vimg_close(b), 0);
+	unlink(path("hand.qcow2"));
+}
+
 /* A child writes, flushes, writes more and dies without closing: the
  * flushed data must survive and the image may only have leaks. */
 static void crash_with(bool lazy)
@@ -614,6 +664,7 @@ int main(void)
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_aio),
 		cmocka_unit_test(test_crash_lazy),
+		cmocka_unit_test(test_handover),
 	};
 	int r;
 

@@ -149,6 +149,79 @@ static void test_indirect(void **state)
 	fx_free(f);
 }
 
+static bool dirty_page(const uint64_t *bits, uint64_t gpa)
+{
+	uint64_t p = (gpa - TMEM_GPA) / GMEM_DIRTY_PAGE;
+
+	return bits[p / 64] >> (p % 64) & 1;
+}
+
+/* Live migration's dirty log of the VMM's writes (gmem.h): virtq_push()
+ * marks the pages of the chain's writable buffers (direct and indirect)
+ * and of the used ring, not its readable ones; nothing while it is off. */
+static void test_dirty_log(void **state)
+{
+	struct fx *f = fx_new(8, true, false);
+	uint64_t pages = TMEM_SIZE / GMEM_DIRTY_PAGE;
+	uint64_t *bits = calloc((pages + 63) / 64, 8);
+	struct gmem_dirty d = { .on = false, .bits = { bits } };
+	uint64_t hdr = tmem_alloc(&f->m, 16, 0);
+	uint64_t big, t, s, a, rd;
+	unsigned n = 0;
+
+	(void)state;
+	f->m.next = (f->m.next + 8191) & ~4095ULL;
+	big = tmem_alloc(&f->m, 3 * 4096 + 8, 0);   /* 4 pages, 2 partly */
+	f->m.next = (f->m.next + 8191) & ~4095ULL;
+	rd = tmem_alloc(&f->m, 4096, 0);
+	f->m.next = (f->m.next + 8191) & ~4095ULL;
+	t = tmem_alloc(&f->m, 32, 0);
+	f->m.next = (f->m.next + 8191) & ~4095ULL;
+	a = tmem_alloc(&f->m, 100, 0);
+	f->m.next = (f->m.next + 8191) & ~4095ULL;
+	s = tmem_alloc(&f->m, 1, 0);
+	f->m.mem.dirty = &d;
+	/* off: nothing marked */
+	tring_desc(&f->r, 0, hdr, 16, N, 1);
+	tring_desc(&f->r, 1, big - 8, 3 * 4096 + 16, W, 0);
+	tring_publish(&f->r, 0);
+	assert_int_equal(virtq_pop(&f->q, &f->c), 1);
+	virtq_push(&f->q, 0, 0);
+	for (uint64_t w = 0; w < (pages + 63) / 64; w++)
+		assert_true(bits[w] == 0);
+	/* on: the writable buffer's pages and the used ring's */
+	d.on = true;
+	tring_publish(&f->r, 0);
+	assert_int_equal(virtq_pop(&f->q, &f->c), 1);
+	virtq_push(&f->q, 0, 16);
+	for (uint64_t g = big - 8; g < big + 3 * 4096 + 8; g += 4096)
+		assert_true(dirty_page(bits, g));
+	assert_true(dirty_page(bits, big + 3 * 4096 + 7));
+	assert_true(dirty_page(bits, f->r.used));
+	assert_false(dirty_page(bits, hdr));
+	for (uint64_t p = 0; p < pages; p++)
+		n += (unsigned)(bits[p / 64] >> (p % 64) & 1);
+	/* the buffer spans 5 pages (from 8 bytes before a page boundary
+	 * to 8 bytes after the third next), the used ring one */
+	assert_int_equal(n, 5 + 1);
+	assert_false(dirty_page(bits, rd));
+	/* indirect: the table's writable entries only */
+	memset(bits, 0, (pages + 63) / 64 * 8);
+	tring_idesc(&f->m, t, 0, rd, 4096, N, 1);
+	tring_idesc(&f->m, t, 1, a, 100, W, 0);
+	tring_desc(&f->r, 2, t, 32, I, 0);
+	tring_publish(&f->r, 2);
+	assert_int_equal(virtq_pop(&f->q, &f->c), 1);
+	virtq_push(&f->q, 2, 100);
+	assert_true(dirty_page(bits, a));
+	assert_false(dirty_page(bits, rd));
+	assert_false(dirty_page(bits, t));
+	assert_false(dirty_page(bits, s));
+	f->m.mem.dirty = NULL;
+	free(bits);
+	fx_free(f);
+}
+
 /* Each case: one bad chain at head 0 must break the queue. */
 static void expect_broken(struct fx *f)
 {
@@ -586,6 +659,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_good_chain),
+		cmocka_unit_test(test_dirty_log),
 		cmocka_unit_test(test_chain_copy),
 		cmocka_unit_test(test_zero_length_dropped),
 		cmocka_unit_test(test_indirect),

@@ -570,7 +570,28 @@ static void test_migrate(void **state)
 	assert_non_null(strstr(resp, "\"state\":\"completed\""));
 	assert_non_null(strstr(resp, "\"downtime_ms\":12"));
 	assert_non_null(strstr(resp, "\"rounds\":3"));
+	assert_non_null(strstr(resp, "\"direction\":\"out\""));
+	assert_null(strstr(resp, "\"bytes_received\""));
 	assert_null(strstr(resp, "\"error\""));
+	/* every progress field, in the documented names */
+	for (unsigned i = 0; i < 12; i++) {
+		static const char *const k[] = {
+			"\"bytes_sent\":10", "\"bytes_remaining\":", "\"pages\":",
+			"\"zero_pages\":", "\"dirty_rate_bps\":", "\"bandwidth_bps\":",
+			"\"expected_downtime_ms\":", "\"throttle_percent\":", "\"total_ms\":40",
+			"\"uri\":\"unix:/x\"", "\"rounds\":", "\"downtime_ms\":",
+		};
+
+		if (!strstr(resp, k[i]))
+			fail_msg("GET /migrate: no %s in %s", k[i], resp);
+	}
+	/* the target's view */
+	F.ms.incoming = true;
+	F.ms.bytes_received = 4096;
+	assert_int_equal(req("GET", "/migrate", NULL), 200);
+	assert_non_null(strstr(resp, "\"direction\":\"in\""));
+	assert_non_null(strstr(resp, "\"bytes_received\":4096"));
+	F.ms.incoming = false;
 	F.ms.state = MIGRATE_FAILED;
 	snprintf(F.ms.error, sizeof(F.ms.error), "the target closed the connection");
 	assert_int_equal(req("GET", "/migrate", NULL), 200);

@@ -305,6 +305,51 @@ static void test_semantics(void **state)
 	}
 }
 
+/* The STOP record (the source's pause time): once, after the state,
+ * before the end, 8 bytes, not 0. */
+static void test_stop(void **state)
+{
+	struct vstate_config c = good_config();
+	struct vstate_writer w;
+	struct mig_rx rx;
+	char err[256];
+	/* 0: good; then what each case breaks */
+	const char *msg[] = { NULL, "stop time before the state", "stop time repeated",
+			      "(stop): wrong length", "stop time 0" };
+
+	(void)state;
+	refuse_above = UINT64_MAX;
+	for (unsigned k = 0; k < sizeof(msg) / sizeof(msg[0]); k++) {
+		struct sbuf s = { NULL, 0 };
+		uint64_t t = k == 4 ? 0 : 1765000000123456789ull;
+
+		hdr(&s, MIG_VERSION);
+		rec(&s, MIG_REC_CONFIG, &c, sizeof(c));
+		if (k == 1)
+			rec(&s, MIG_REC_STOP, &t, sizeof(t));
+		zero(&s, 0, 1);
+		state_file(&w, &c);
+		rec(&s, MIG_REC_STATE, w.buf, (uint32_t)w.len);
+		vstate_writer_free(&w);
+		rec(&s, MIG_REC_STOP, &t, k == 3 ? 4 : sizeof(t));
+		if (k == 2)
+			rec(&s, MIG_REC_STOP, &t, sizeof(t));
+		rec(&s, MIG_REC_END, NULL, 0);
+		if (!msg[k]) {
+			if (parse(&s, &rx, err))
+				fail_msg("%s", err);
+			assert_true(mig_rx_done(&rx));
+			assert_true(rx.stop_ns == t);
+		} else {
+			assert_int_equal(parse(&s, &rx, err), -EINVAL);
+			if (!strstr(err, msg[k]))
+				fail_msg("case %u: '%s', expected '%s'", k, err, msg[k]);
+		}
+		mig_rx_free(&rx);
+		free(s.b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -312,6 +357,7 @@ int main(void)
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_semantics),
+		cmocka_unit_test(test_stop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -90,6 +91,30 @@ int blk_done_run(struct blk_done_queue *q)
 		n++;
 	}
 	return n;
+}
+
+int blk_hand_over_file(int fd, bool read_only, bool on, const char *path, char *err,
+		       size_t errlen)
+{
+	struct flock fl = { .l_type = on ? F_WRLCK : F_UNLCK, .l_whence = SEEK_SET };
+
+	if (read_only)
+		return 0;
+	if (!on && fdatasync(fd) < 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "cannot flush disk image %s: %s", path, strerror(e));
+		return -e;
+	}
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EACCES) {
+		snprintf(err, errlen, "disk image %s is in use by another process", path);
+		return -EBUSY;
+	}
+	snprintf(err, errlen, "cannot %s disk image %s: %s", on ? "lock" : "unlock", path,
+		 strerror(errno));
+	return -errno;
 }
 
 int blk_lock_file(int fd, bool shared, const char *path, const char *backing_of)

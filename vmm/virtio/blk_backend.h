@@ -78,6 +78,11 @@ struct blk_backend_ops {
 	 * without them. */
 	int (*snapshot)(struct blk_backend *b, enum blk_snap_op op, const char *name,
 			uint64_t *size, char *err, size_t errlen);
+	/* Live migration's hand-over of a writable disk, with no request
+	 * in flight: @on false flushes the file and releases its lock, @on
+	 * true takes the lock again (-EBUSY while another process holds it).
+	 * A read-only backend keeps its shared lock (0).  Messages in @err. */
+	int (*lock)(struct blk_backend *b, bool on, char *err, size_t errlen);
 };
 
 struct blk_backend {
@@ -168,5 +173,9 @@ static inline void blk_backend_close(struct blk_backend *b)
  * needs it) and returns -EBUSY; other failures return -errno.
  */
 int blk_lock_file(int fd, bool shared, const char *path, const char *backing_of);
+/* blk_backend_ops.lock for a file behind @fd (fdatasync before the
+ * release): 0 or -errno with @err set, nothing printed. */
+int blk_hand_over_file(int fd, bool read_only, bool on, const char *path, char *err,
+		       size_t errlen);
 
 #endif

@@ -283,9 +283,15 @@ static int img_snapshot(struct blk_backend *b, enum blk_snap_op op, const char *
 	return 0;
 }
 
+static int img_lock(struct blk_backend *b, bool on, char *err, size_t errlen)
+{
+	return vimg_lock(to_img(b)->img, on, err, errlen);
+}
+
 static const struct blk_backend_ops img_ops = {
 	.run = img_run, .submit = img_submit, .event_fd = img_event_fd,
 	.complete = img_complete, .close = img_close, .snapshot = img_snapshot,
+	.lock = img_lock,
 };
 
 int blk_img_open(const char *path, const char *format, unsigned flags,

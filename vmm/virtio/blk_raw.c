@@ -362,9 +362,14 @@ static int raw_start_engine(struct blk_raw *r, unsigned flags)
 	return ret;
 }
 
+static int raw_lock(struct blk_backend *b, bool on, char *err, size_t errlen)
+{
+	return blk_hand_over_file(to_raw(b)->fd, b->read_only, on, b->path, err, errlen);
+}
+
 static const struct blk_backend_ops raw_ops = {
 	.run = raw_run, .submit = raw_submit, .event_fd = raw_event_fd,
-	.complete = raw_complete, .close = raw_close,
+	.complete = raw_complete, .close = raw_close, .lock = raw_lock,
 };
 
 int blk_raw_open(const char *path, unsigned flags, struct blk_backend **out)

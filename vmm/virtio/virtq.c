@@ -56,6 +56,64 @@ static uint16_t *q_avail_event(const struct virtq *q)
 	return (uint16_t *)&q_used(q)->ring[q->size];
 }
 
+/* Read one descriptor from a table with a single load per field. */
+static void desc_load(const struct vring_desc *t, unsigned i,
+		      struct vring_desc *d)
+{
+	d->addr = le64toh(LOAD(&t[i].addr));
+	d->len = le32toh(LOAD(&t[i].len));
+	d->flags = le16toh(LOAD(&t[i].flags));
+	d->next = le16toh(LOAD(&t[i].next));
+}
+
+/* The VMM's writes into guest RAM while a migration logs them
+ * (gmem.h): a store into the used ring's structure. */
+static void q_mark(const struct virtq *q, const void *p, uint64_t len)
+{
+	gmem_mark_dirty_hva(q->mem, p, len);
+}
+
+/*
+ * virtq_push() on a chain: the device wrote (some of) its writable
+ * buffers; mark them all.  The chain is walked again from the descriptor
+ * table with the same bounds as virtq_pop() (at most the queue size of
+ * ring descriptors, one indirect table of at most the queue size); a
+ * driver that changed descriptors it had handed over only loses its own
+ * data, never makes this walk leave guest RAM or loop.
+ */
+static void q_mark_chain(const struct virtq *q, uint16_t head)
+{
+	const struct vring_desc *t = q->desc;
+	unsigned i = head, budget = q->size, count = q->size;
+	bool in_indirect = false;
+
+	if (head >= q->size)
+		return;
+	while (budget--) {
+		struct vring_desc d;
+
+		desc_load(t, i, &d);
+		if ((d.flags & VIRTQ_DESC_F_INDIRECT) && !in_indirect) {
+			if (!d.len || d.len % 16 || d.len / 16 > q->size || (d.addr & 15))
+				return;
+			t = gmem_ptr(q->mem, d.addr, d.len);
+			if (!t)
+				return;
+			count = d.len / 16;
+			budget = count;
+			in_indirect = true;
+			i = 0;
+			continue;
+		}
+		/* as virtq_pop took it: inside one region of guest RAM */
+		if ((d.flags & VIRTQ_DESC_F_WRITE) && d.len && gmem_ptr(q->mem, d.addr, d.len))
+			gmem_mark_dirty(q->mem, d.addr, d.len);
+		if (!(d.flags & VIRTQ_DESC_F_NEXT) || d.next >= count)
+			return;
+		i = d.next;
+	}
+}
+
 VIREO_PRINTF(2, 3)
 static void virtq_fail(struct virtq *q, const char *fmt, ...)
 {
@@ -132,16 +190,6 @@ bool virtq_has_work(struct virtq *q)
 		return false;
 	avail = le16toh(LOAD(&q_avail(q)->idx));
 	return avail != q->last_avail;
-}
-
-/* Read one descriptor from a table with a single load per field. */
-static void desc_load(const struct vring_desc *t, unsigned i,
-		      struct vring_desc *d)
-{
-	d->addr = le64toh(LOAD(&t[i].addr));
-	d->len = le32toh(LOAD(&t[i].len));
-	d->flags = le16toh(LOAD(&t[i].flags));
-	d->next = le16toh(LOAD(&t[i].next));
 }
 
 static int chain_add(struct virtq *q, struct virtq_chain *c,
@@ -268,6 +316,7 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 		 * avail_event: ask for a kick for the next entry, then look
 		 * again in case it was added before the driver saw that. */
 		STORE(q_avail_event(q), htole16(q->last_avail));
+		q_mark(q, q_avail_event(q), 2);
 		virtq_mb();
 		avail_idx = le16toh(LOAD(&q_avail(q)->idx));
 		if (avail_idx == q->last_avail)
@@ -340,6 +389,11 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 	/* The element must be visible before the index that publishes it. */
 	virtq_wmb();
 	STORE(&u->idx, htole16(q->used_idx));
+	if (__atomic_load_n(&q->mem->dirty, __ATOMIC_ACQUIRE)) {
+		q_mark_chain(q, head);
+		q_mark(q, e, sizeof(*e));
+		q_mark(q, &u->idx, sizeof(u->idx));
+	}
 }
 
 bool virtq_should_notify(struct virtq *q)
@@ -368,16 +422,20 @@ void virtq_notify_off(struct virtq *q)
 	if (!q_usable(q) || q->event_idx)
 		return; /* with EVENT_IDX, not moving avail_event is enough */
 	STORE(&q_used(q)->flags, htole16(VIRTQ_USED_F_NO_NOTIFY));
+	q_mark(q, &q_used(q)->flags, 2);
 }
 
 bool virtq_notify_on(struct virtq *q)
 {
 	if (!q_usable(q))
 		return false;
-	if (q->event_idx)
+	if (q->event_idx) {
 		STORE(q_avail_event(q), htole16(q->last_avail));
-	else
+		q_mark(q, q_avail_event(q), 2);
+	} else {
 		STORE(&q_used(q)->flags, 0);
+		q_mark(q, &q_used(q)->flags, 2);
+	}
 	/* Publish the request before looking at avail->idx again. */
 	virtq_mb();
 	return virtq_has_work(q);
@@ -390,10 +448,13 @@ bool virtq_notify_on_more(struct virtq *q)
 	if (!q_usable(q))
 		return false;
 	seen = le16toh(LOAD(&q_avail(q)->idx));
-	if (q->event_idx)
+	if (q->event_idx) {
 		STORE(q_avail_event(q), htole16(seen));
-	else
+		q_mark(q, q_avail_event(q), 2);
+	} else {
 		STORE(&q_used(q)->flags, 0);
+		q_mark(q, &q_used(q)->flags, 2);
+	}
 	virtq_mb();
 	return le16toh(LOAD(&q_avail(q)->idx)) != seen;
 }
