@@ -1124,6 +1124,42 @@ static int snap_set_vm(struct vm *vm, const struct vstate_vm *s)
 	return 0;
 }
 
+/* After the clock: each vCPU's TSC moves on by the wall time since the
+ * save, as the kvmclock did (KVM_VCPU_TSC_OFFSET, Linux 5.16 and later;
+ * without it the TSC is what KVM made of the saved IA32_TSC). */
+static void snap_set_tsc(struct vm *vm, const struct vstate *st)
+{
+	struct kvm_clock_data now = { 0 };
+
+	if (!(st->vm->clock.flags & KVM_CLOCK_REALTIME) ||
+	    ioctl(vm->vm_fd, KVM_GET_CLOCK, &now) < 0 ||
+	    (now.flags & (KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC)) !=
+	    (KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC)) {
+		vdebug("%s: the TSC is as KVM set it from the saved one", snap.label);
+		return;
+	}
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		const struct vstate_vcpu *v = st->vcpu[i];
+		uint64_t off;
+		struct kvm_device_attr attr = {
+			.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET,
+			.addr = (uint64_t)(uintptr_t)&off,
+		};
+		int khz = ioctl(vm->vcpus[i]->fd, KVM_GET_TSC_KHZ, 0);
+		unsigned m;
+
+		for (m = 0; m < v->nr_msrs && m < VSTATE_MAX_MSRS && v->msrs[m].index != 0x10; m++)
+			;
+		if (khz <= 0 || m == v->nr_msrs || m == VSTATE_MAX_MSRS ||
+		    ioctl(vm->vcpus[i]->fd, KVM_HAS_DEVICE_ATTR, &attr) < 0)
+			continue;
+		off = vstate_tsc_offset(v->msrs[m].value, st->vm->clock.realtime, now.realtime,
+					now.host_tsc, (uint32_t)khz);
+		if (ioctl(vm->vcpus[i]->fd, KVM_SET_DEVICE_ATTR, &attr) < 0)
+			vwarn("vCPU %u: cannot set the TSC offset: %s", i, strerror(errno));
+	}
+}
+
 static void snap_set_devices(struct vm *vm, const struct vstate_devices *d)
 {
 	struct ns16550 *u = &vm->console.uart;
@@ -1195,6 +1231,7 @@ int snapshot_load(struct vm *vm)
 	r = snap_set_vm(vm, st->vm);
 	if (r)
 		return r;
+	snap_set_tsc(vm, st);
 	snap_set_devices(vm, st->devices);
 	if (vm->dev.nr_virtio != st->config->nr_virtio) {
 		verr("%s: %u virtio devices built, %u saved", snap.label,

@@ -205,6 +205,16 @@ void vstate_clock_restore(const struct kvm_clock_data *saved, uint64_t now_ns,
 		out->clock = saved->clock + (now_ns - saved->realtime);
 }
 
+uint64_t vstate_tsc_offset(uint64_t saved_tsc, uint64_t saved_realtime, uint64_t now_realtime,
+			   uint64_t now_host_tsc, uint32_t tsc_khz)
+{
+	uint64_t away = now_realtime > saved_realtime ? now_realtime - saved_realtime : 0;
+	unsigned __int128 ticks = (unsigned __int128)away * tsc_khz / 1000000u;
+
+	/* modulo 2^64, as the TSC and KVM's offset are */
+	return saved_tsc + (uint64_t)ticks - now_host_tsc;
+}
+
 bool vstate_snapshot_name_ok(const char *s)
 {
 	size_t n = strnlen(s, VSTATE_SNAPSHOT_NAME_MAX + 1);

@@ -271,6 +271,17 @@ int vstate_check_config(const struct vstate_config *c, char *err, size_t errlen)
 void vstate_clock_restore(const struct kvm_clock_data *saved, uint64_t now_ns,
 			  bool kernel_realtime, struct kvm_clock_data *out);
 
+/*
+ * The TSC offset (KVM_VCPU_TSC_OFFSET: guest TSC = host TSC + offset) that
+ * makes a restored vCPU's TSC read @saved_tsc (its saved IA32_TSC) plus
+ * the wall time between the save (@saved_realtime) and now (@now_realtime,
+ * when the host's TSC read @now_host_tsc), counted at @tsc_khz: the TSC
+ * moves on with the kvmclock, as the kernel's documented migration does.
+ * A wall clock that went back counts nothing.
+ */
+uint64_t vstate_tsc_offset(uint64_t saved_tsc, uint64_t saved_realtime, uint64_t now_realtime,
+			   uint64_t now_host_tsc, uint32_t tsc_khz);
+
 /* zlib's crc32 of @len bytes (any length). */
 uint32_t vstate_crc(const void *p, size_t len);
 

@@ -600,6 +600,14 @@ static void test_clock(void **state)
 	assert_int_equal(out.clock, 123);
 	assert_int_equal(out.flags, 0);
 
+	/* the TSC: the saved value plus the time away at the TSC's rate */
+	assert_int_equal(1000 + vstate_tsc_offset(5000000, 10000000000ull, 12000000000ull, 1000,
+						  2500000), 5000000 + 5000000000ull);
+	/* a host TSC ahead of the guest's: a negative offset (mod 2^64) */
+	assert_int_equal(vstate_tsc_offset(100, 0, 0, 300, 1000000), (uint64_t)-200);
+	/* a wall clock gone back: the saved value */
+	assert_int_equal(7 + vstate_tsc_offset(42, 500, 100, 7, 3000000), 42);
+
 	build(&w, 1);
 	vstate_writer_free(&w);
 	vm = vmst;
