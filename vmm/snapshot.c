@@ -449,7 +449,7 @@ static int snap_rename(const char *dir, const char *name, const char *from)
 /* Devices whose state is not saved yet: their back ends hold state
  * outside this process (a tap's or vhost's queues, vhost-vsock's
  * connections) or their models keep guest buffers (the balloon). */
-static int snap_check_devices(struct vm *vm, char *msg, size_t msglen)
+int snapshot_check_devices(struct vm *vm, const char *what, char *msg, size_t msglen)
 {
 	for (unsigned i = 0; i < vm->dev.nr_virtio; i++) {
 		struct virtio_dev *vd = virtio_pci_vdev(vm->dev.virtio[i]);
@@ -457,16 +457,16 @@ static int snap_check_devices(struct vm *vm, char *msg, size_t msglen)
 
 		if (id != VIRTIO_ID_BLOCK && id != VIRTIO_ID_CONSOLE && id != VIRTIO_ID_RNG &&
 		    id != VIRTIO_ID_NET && id != VIRTIO_ID_VSOCK && id != VIRTIO_ID_BALLOON)
-			return snap_msg(msg, msglen, -ENOTSUP, "%s cannot be saved", vd->name);
+			return snap_msg(msg, msglen, -ENOTSUP, "%s cannot be %s", vd->name, what);
 	}
 	for (unsigned i = 0; i < vm->opts->virtio.nr_nets; i++)
 		if (vm->opts->virtio.net[i].user)
-			return snap_msg(msg, msglen, -ENOTSUP, "virtio-net %s cannot be saved: "
+			return snap_msg(msg, msglen, -ENOTSUP, "virtio-net %s cannot be %s: "
 					"user-mode networking (libslirp) is not saved, only tap= "
-					"and fd= networks are", vm->opts->virtio.net[i].id);
+					"and fd= networks are", vm->opts->virtio.net[i].id, what);
 	if (vm->opts->virtio.nr_nets > VSTATE_MAX_NETS)
-		return snap_msg(msg, msglen, -ENOTSUP, "%u nets, a save holds at most %u",
-				vm->opts->virtio.nr_nets, VSTATE_MAX_NETS);
+		return snap_msg(msg, msglen, -ENOTSUP, "%u nets cannot be %s: at most %u",
+				vm->opts->virtio.nr_nets, what, VSTATE_MAX_NETS);
 	return 0;
 }
 
@@ -489,7 +489,7 @@ static int snap_state(struct vm *vm, struct vstate_writer *w, const struct vstat
 {
 	int r;
 
-	r = snap_check_devices(vm, msg, msglen);
+	r = snapshot_check_devices(vm, "saved", msg, msglen);
 	if (r)
 		return r;
 	snap_drain_disks(vm);
@@ -586,7 +586,7 @@ int snapshot_take(struct vm *vm, const char *name, const char *dir, char *msg, s
 	if (!vstate_snapshot_name_ok(name))
 		return snap_msg(msg, msglen, -EINVAL, "'%s' is not a snapshot name", name);
 	snprintf(sn.name, sizeof(sn.name), "%s", name);
-	r = snap_check_devices(vm, msg, msglen);
+	r = snapshot_check_devices(vm, "saved", msg, msglen);
 	if (r)
 		return r;
 	snap_drain_disks(vm);

@@ -8,13 +8,14 @@
 # through the restored queue and vector, the target is the saved one, no
 # old ring entry is taken again (each answered buffer's page frame number
 # is then overwritten with 0, which the device would refuse with a
-# warning), and the balloon's options come from the save.
+# warning), and the balloon's options come from the save.  Then the same
+# through a live migration (PUT /migrate to a target with --incoming).
 #   save-restore-balloon.sh VMM GUEST (virtio.elf)
 set -u
 vmm=$1 guest=$2
 dir=$(mktemp -d)
 pid=
-trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; rm -rf "$dir"' EXIT
+trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; [ -n "${tpid:-}" ] && kill -KILL $tpid 2>/dev/null; rm -rf "$dir"' EXIT
 chmod 0777 "$dir"
 sock=$dir/api.sock
 save=$dir/save
@@ -81,4 +82,37 @@ grep -q "page frame 0x0" "$dir/first.err" "$dir/second.err" &&
 	fail "the balloon took an answered ring entry again"
 kill -TERM $pid
 finish second 143
-echo "ok: saved at '$last', restored at '$first', target and queue restored"
+echo "restore ok: saved at '$last', restored at '$first', target and queue restored"
+
+# 4. A live migration carries the same: the target (same command line plus
+#    --incoming, sandboxed) goes on through the same queue with the target
+#    set on the source.
+tsock=$dir/target-api.sock
+boot=(--debug-exit --memory 64M --balloon=deflate-on-oom=on --cmdline balloonsave --kernel "$guest")
+"$vmm" "${boot[@]}" --incoming "unix:$dir/mig.sock" --api-socket "$tsock" \
+	</dev/null >"$dir/target.out" 2>"$dir/target.err" &
+tpid=$!
+pid=$tpid
+wait_for "$dir/target.err" "waiting for a migration"
+"$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null >"$dir/source.out" 2>"$dir/source.err" &
+pid=$!
+wait_for "$dir/source.out" "^balloon round 2$"
+call PUT /vm/balloon '{"target_mib": 10}'; expect 204
+call PUT /migrate "{\"uri\": \"unix:$dir/mig.sock\"}"; expect 202
+finish source 0
+grep -q "virtio-balloon save ok" "$dir/source.out" && fail "the source finished the guest"
+last=$(grep '^balloon round' "$dir/source.out" | tail -1)
+pid=$tpid
+wait_for "$dir/target.out" "virtio-balloon save ok"
+first=$(grep '^balloon round' "$dir/target.out" | head -1)
+[ -n "$first" ] && [ "${first#balloon round }" -gt "${last#balloon round }" ] ||
+	fail "target at '$first' after the source's '$last'"
+sock=$tsock
+call GET /vm/balloon; expect 200
+grep -q '"target_mib":10,' <<<"$body" || fail "the source's target did not come with the migration"
+grep -q '"actual_mib":8,' <<<"$body" || fail "the guest's actual (8 MiB) is not seen on the target"
+grep -q "page frame 0x0" "$dir/target.err" && fail "the target took an answered ring entry again"
+kill -TERM $pid
+finish target 143
+tpid=
+echo "ok: migrated at '$last', the target went on at '$first'"
