@@ -10,7 +10,10 @@
  * must give a file the parser accepts with the same contents.
  * Seeds: fuzz/corpus/state/ (files saved from tests/guest/savewrite.c, 1
  * and 2 vCPUs, and from tests/guest/virtio.c with a disk and an rng, and
- * a snapshot of it on a qcow2 disk, PUT /vm/snapshot).
+ * a snapshot of it on a qcow2 disk, PUT /vm/snapshot; and from it with a
+ * balloon and a tap net: tests/guest/save-restore-balloon.sh's and
+ * -net.sh's set-up).  The version-1 seeds were converted to version 2
+ * (zeros for the new config fields and model bytes).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -40,6 +43,18 @@ static void fz_check(const struct vstate *st)
 		if ((st->virtio[i] != NULL) != (i < c->nr_virtio) ||
 		    (st->virtio[i] && (st->virtio[i]->nr_queues > VSTATE_MAX_QUEUES ||
 				       st->virtio[i]->model_len > VSTATE_MAX_MODEL)))
+			abort();
+	if (c->nr_nets > VSTATE_MAX_NETS ||
+	    ((c->flags & VSTATE_CFG_VSOCK) && (c->vsock_cid < 3 || c->vsock_cid > 0xfffffffeull)) ||
+	    ((c->flags & VSTATE_CFG_BALLOON) && c->balloon_target > c->memory) ||
+	    (st->vm->clock.flags & ~VSTATE_CLOCK_FLAGS))
+		abort();
+	for (unsigned i = 0; i < VSTATE_MAX_NETS; i++)
+		if ((st->net[i] != NULL) != (i < c->nr_nets) ||
+		    (st->net[i] && (!memchr(st->net[i]->id, 0, sizeof(st->net[i]->id)) ||
+				    !memchr(st->net[i]->tap, 0, sizeof(st->net[i]->tap)) ||
+				    st->net[i]->kind > VSTATE_NET_FD || st->net[i]->queues < 1 ||
+				    st->net[i]->queues > 3 || (st->net[i]->mac[0] & 1))))
 			abort();
 	if (st->snapshot) {
 		unsigned n = 0;
@@ -105,6 +120,8 @@ static void fz_one(uint8_t *buf, size_t size)
 		vstate_add(&w, VSTATE_SEC_VIRTIO, i, st.virtio[i], sizeof(*st.virtio[i]));
 	if (st.snapshot)
 		vstate_add(&w, VSTATE_SEC_SNAPSHOT, 0, st.snapshot, sizeof(*st.snapshot));
+	for (unsigned i = 0; i < st.config->nr_nets; i++)
+		vstate_add(&w, VSTATE_SEC_NET, i, st.net[i], sizeof(*st.net[i]));
 	if (vstate_finish(&w) == 0) {
 		if (vstate_parse(w.buf, w.len, &again, err, sizeof(err)))
 			abort();
@@ -123,6 +140,9 @@ static void fz_one(uint8_t *buf, size_t size)
 				abort();
 		for (unsigned i = 0; i < st.config->nr_virtio; i++)
 			if (memcmp(again.virtio[i], st.virtio[i], sizeof(*st.virtio[i])))
+				abort();
+		for (unsigned i = 0; i < st.config->nr_nets; i++)
+			if (memcmp(again.net[i], st.net[i], sizeof(*st.net[i])))
 				abort();
 	}
 	vstate_writer_free(&w);

@@ -6,7 +6,8 @@
  * there.
  *
  * Input: [0] bit0 offer reporting, bit1 deflate-on-oom, bit2 refuse
- * EVENT_IDX, bit3 refuse STATS_VQ, bit4 reset and run again; [1] log2
+ * EVENT_IDX, bit3 refuse STATS_VQ, bit4 reset and run again, bit5 the
+ * save/restore hooks (restore from the RAM image's first bytes); [1] log2
  * queue size (& 7); then the guest RAM image (64 KiB at GPA 0x10000): queue
  * q's descriptor table at q * 0x2000, its available ring at +0x800 and its
  * used ring at +0x1000; the balloonable range is the upper 32 KiB
@@ -41,6 +42,32 @@ static int check_discard(void *opaque, void *hva, size_t len)
 	return 0;
 }
 
+/* The model's save/restore hooks: its own state is taken back as it is,
+ * and state from the input (@x, @n bytes) is either refused or taken
+ * exactly (a save gives the same bytes). */
+static void fz_model(struct virtio_dev *d, const uint8_t *x, size_t n)
+{
+	uint8_t a[1024], b[1024];
+	size_t len = d->ops->save(d, NULL, 0);
+
+	if (len == 0 || len > sizeof(a) || d->ops->save(d, a, len) != len)
+		abort();
+	if (virtio_dev_running(d)) {
+		if (d->ops->restore(d, a, len))
+			abort();
+		d->ops->save(d, b, len);
+		if (memcmp(a, b, len))
+			abort();
+	}
+	if (d->ops->restore(d, x, n < len ? n : len + 1) == 0)
+		abort();   /* a length other than its own */
+	if (n >= len && d->ops->restore(d, x, len) == 0) {
+		d->ops->save(d, b, len);
+		if (memcmp(b, x, len))
+			abort();
+	}
+}
+
 static void run(struct virtio_dev *d, const uint8_t *flags)
 {
 	uint32_t f0 = virtio_dev_host_features(d, 0), f1 = virtio_dev_host_features(d, 1);
@@ -66,6 +93,8 @@ static void run(struct virtio_dev *d, const uint8_t *flags)
 	for (unsigned round = 0; round < 2; round++)
 		for (unsigned q = 0; q < 4; q++)
 			virtio_dev_queue_notify(d, q);
+	if (flags[0] & 32)   /* the model's state from the RAM image's start */
+		fz_model(d, fuzz_ram, RAM_SIZE);
 	virtio_dev_unlock(d);
 	virtio_balloon_request_stats(d, false);
 	virtio_balloon_set_target(d, 0x4000);
@@ -105,7 +134,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	virtio_dev_unlock(d);
 	virtio_balloon_get_counters(d, &c);
-	if (c.discarded_bytes > (c.inflated_pages * VIRTIO_BALLOON_PAGE) + c.reported_bytes)
+	/* (restored counters are the input's) */
+	if (!(data[0] & 32) && c.discarded_bytes > (c.inflated_pages * VIRTIO_BALLOON_PAGE) + c.reported_bytes)
 		abort();
 	virtio_dev_destroy(d);
 	free(fuzz_ram);

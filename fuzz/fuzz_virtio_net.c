@@ -8,7 +8,8 @@
  * Input: [0] feature switches: bit0 refuse MRG_RXBUF, bit1 refuse the
  * guest offloads (GUEST_CSUM/TSO/ECN), bit2 refuse EVENT_IDX, bit3 refuse
  * CSUM and HOST_TSO, bit4 three queue pairs (MQ) instead of one, bit5
- * refuse INDIRECT_DESC; [1] log2 queue size (& 7); [2] number of frames
+ * refuse INDIRECT_DESC, bit6 the save/restore hooks (restore from the
+ * RAM image's first bytes); [1] log2 queue size (& 7); [2] number of frames
  * the backend has (& 7); [3] their length unit (length i = (i + 1) * [3] *
  * 64 + 14 + 12); then the guest RAM image (64 KiB at GPA 0x10000): queue q
  * has its descriptor table at +0x2000 q, its available ring at +0x2000 q +
@@ -103,6 +104,32 @@ static const struct net_backend_ops fz_ops = {
 	.set_pairs = fz_pairs, .tap_fd = fz_tapfd, .close = fz_close,
 };
 
+/* The model's save/restore hooks: its own state is taken back as it is,
+ * and state from the input (@x, @n bytes) is either refused or taken
+ * exactly (a save gives the same bytes). */
+static void fz_model(struct virtio_dev *d, const uint8_t *x, size_t n)
+{
+	uint8_t a[1024], b[1024];
+	size_t len = d->ops->save(d, NULL, 0);
+
+	if (len == 0 || len > sizeof(a) || d->ops->save(d, a, len) != len)
+		abort();
+	if (virtio_dev_running(d)) {
+		if (d->ops->restore(d, a, len))
+			abort();
+		d->ops->save(d, b, len);
+		if (memcmp(a, b, len))
+			abort();
+	}
+	if (d->ops->restore(d, x, n < len ? n : len + 1) == 0)
+		abort();   /* a length other than its own */
+	if (n >= len && d->ops->restore(d, x, len) == 0) {
+		d->ops->save(d, b, len);
+		if (memcmp(b, x, len))
+			abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t mac[6] = { 0x52, 0x54, 0, 1, 2, 3 };
@@ -170,6 +197,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	virtio_dev_set_status(d, st | VIRTIO_STATUS_DRIVER_OK);
 	virtio_dev_queue_notify(d, nq - 1);     /* control first: MQ, filter */
+	if (data[0] & 64)   /* the model's state from the RAM image's start */
+		fz_model(d, ram, RAM_SIZE);
 	virtio_dev_queue_notify(d, 1);
 	virtio_dev_queue_notify(d, 0);
 	virtio_dev_unlock(d);

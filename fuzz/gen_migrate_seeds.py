@@ -29,7 +29,7 @@ def stream(state, extra=b'', with_state=True, stop=False):
     # the state file: 24-byte header, then CONFIG's 24-byte section header
     clen = struct.unpack_from('<Q', state, 24 + 8)[0]
     config = state[48:48 + clen]
-    s = b'VIREOMIG' + struct.pack('<II', 1, 0) + rec(1, config)
+    s = b'VIREOMIG' + struct.pack('<II', 2, 0) + rec(1, config)
     s += zero(0, 256) + pages(0x1000, bytes([0x5a]) * PAGE * 2) + extra
     s += pages(0x100000, bytes(range(256)) * (PAGE // 256))
     if with_state:

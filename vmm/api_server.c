@@ -320,16 +320,7 @@ static int api_op_migrate_start(void *opaque, const struct migrate_params *p, ch
 		r = 0;
 		/* Sandboxed, the connection comes from the sandbox's
 		 * connector (sandbox_connect). */
-		for (unsigned i = 0; i < api.vm->dev.nr_virtio && !r; i++) {
-			struct virtio_dev *vd = virtio_pci_vdev(api.vm->dev.virtio[i]);
-			uint16_t id = vd->ops->device_id;
-
-			if (id != VIRTIO_ID_BLOCK && id != VIRTIO_ID_CONSOLE && id != VIRTIO_ID_RNG) {
-				snprintf(msg, msglen, "%s cannot be migrated: only virtio-blk, "
-					 "virtio-console and virtio-rng devices are", vd->name);
-				r = -ENOTSUP;
-			}
-		}
+		r = snapshot_check_devices(api.vm, "migrated", msg, msglen);
 		if (!r)
 			r = migrate_start(api.vm, p);
 	}

@@ -186,7 +186,9 @@ static const unsigned long ioctl_save[] = {
 /* --restore: the builder sets the saved state (snapshot.c). */
 static const unsigned long ioctl_restore[] = {
 	KVM_SET_XSAVE, KVM_SET_XCRS, KVM_SET_DEBUGREGS, KVM_SET_VCPU_EVENTS,
-	KVM_SET_MP_STATE, KVM_SET_IRQCHIP, KVM_SET_PIT2, KVM_SET_CLOCK, 0,
+	KVM_SET_MP_STATE, KVM_SET_IRQCHIP, KVM_SET_PIT2, KVM_SET_CLOCK,
+	/* the TSC moved on with the clock (snap_set_tsc) */
+	KVM_GET_CLOCK, KVM_HAS_DEVICE_ATTR, KVM_SET_DEVICE_ATTR, 0,
 };
 
 /* KVM ioctls of a running VM: interrupts and doorbells (device exits on

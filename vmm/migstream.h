@@ -37,7 +37,7 @@
 #include "state.h"
 
 #define MIG_MAGIC     "VIREOMIG"
-#define MIG_VERSION   1u
+#define MIG_VERSION   2u      /* 2: state.h version 2's larger CONFIG */
 #define MIG_PAGE      4096u
 #define MIG_MAX_PAGES 256u                 /* one PAGES record: 1 MiB */
 /* The largest guest RAM a stream may announce (the target maps it). */

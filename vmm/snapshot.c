@@ -8,12 +8,14 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <vireo/util.h>
 
 #include "dev/pci.h"
 #include "hold.h"
+#include "net/mac.h"
 #include "sandbox.h"
 #include "snapshot.h"
 #include "state.h"
@@ -56,6 +58,15 @@ static int snap_msg(char *msg, size_t len, int err, const char *fmt, ...)
 	vsnprintf(msg, len, fmt, ap);
 	va_end(ap);
 	return err;
+}
+
+/* The host's wall clock (CLOCK_REALTIME), ns since the epoch. */
+static uint64_t vtime_real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- save ------------------------------------------------------------------- */
@@ -143,9 +154,14 @@ static int snap_get_vm(struct vm *vm, struct vstate_vm *s, char *msg, size_t msg
 		what = "KVM_GET_PIT2";
 	if (what)
 		return snap_msg(msg, msglen, -errno, "%s: %s", what, strerror(errno));
-	/* Only the clock's value is restored. */
-	s->clock.flags = 0;
-	s->clock.realtime = s->clock.host_tsc = 0;
+	/* The wall time of the save goes with the clock, so that a restore
+	 * can advance the guest's clock by the time it was away: the
+	 * kernel's (read with the clock) when it gives it, else ours. */
+	s->clock.flags &= VSTATE_CLOCK_FLAGS;
+	if (!(s->clock.flags & KVM_CLOCK_REALTIME)) {
+		s->clock.realtime = (uint64_t)vtime_real_ns();
+		s->clock.flags |= KVM_CLOCK_REALTIME;
+	}
 	return 0;
 }
 
@@ -208,6 +224,18 @@ void snapshot_config(struct vm *vm, struct vstate_config *c)
 	c->flags |= (o->virtio.rng ? VSTATE_CFG_RNG : 0) |
 		    (o->virtio.console ? VSTATE_CFG_CONSOLE : 0);
 	c->rng_rate = o->virtio.rng ? o->virtio.rng_rate : 0;
+	if (o->virtio.vsock) {
+		c->flags |= VSTATE_CFG_VSOCK;
+		c->vsock_cid = o->virtio.vsock_cid;
+	}
+	if (o->virtio.balloon) {
+		c->flags |= VSTATE_CFG_BALLOON;
+		c->balloon_flags = (o->virtio.balloon_reporting ? VSTATE_BALLOON_REPORTING : 0) |
+				   (o->virtio.balloon_deflate_on_oom ?
+				    VSTATE_BALLOON_DEFLATE_ON_OOM : 0);
+		c->balloon_target = o->virtio.balloon_target;
+	}
+	c->nr_nets = o->virtio.nr_nets;
 	c->nr_disks = o->virtio.nr_disks;
 	c->nr_virtio = vm->dev.nr_virtio;
 	c->serial_coalesce = (uint32_t)o->serial_coalesce;
@@ -312,6 +340,24 @@ static int snap_add_virtio(struct vm *vm, struct vstate_writer *w, char *msg, si
 		sd->size = sectors * 512;
 		vstate_add(w, VSTATE_SEC_DISK, i, sd, sizeof(*sd));
 	}
+	for (unsigned i = 0; i < o->nr_nets && i < VSTATE_MAX_NETS && !r; i++) {
+		const struct virtio_net_opt *k = &o->net[i];
+		struct vstate_net sn;
+
+		memset(&sn, 0, sizeof(sn));
+		snprintf(sn.id, sizeof(sn.id), "%s", k->id);
+		sn.kind = k->tap[0] ? VSTATE_NET_TAP : VSTATE_NET_FD;
+		snprintf(sn.tap, sizeof(sn.tap), "%s", k->tap);
+		/* The MAC it was made with, also when derived from the VM's
+		 * name: a restore under another name keeps it. */
+		if (k->has_mac)
+			memcpy(sn.mac, k->mac, 6);
+		else
+			net_mac_generate(vm->opts->name, i, sn.mac);
+		sn.vhost = (uint8_t)k->vhost;
+		sn.queues = k->queues;
+		vstate_add(w, VSTATE_SEC_NET, i, &sn, sizeof(sn));
+	}
 	for (unsigned i = 0; i < vm->dev.nr_virtio && !r; i++) {
 		r = virtio_pci_save(vm->dev.virtio[i], sv, msg, msglen);
 		if (!r)
@@ -403,17 +449,24 @@ static int snap_rename(const char *dir, const char *name, const char *from)
 /* Devices whose state is not saved yet: their back ends hold state
  * outside this process (a tap's or vhost's queues, vhost-vsock's
  * connections) or their models keep guest buffers (the balloon). */
-static int snap_check_devices(struct vm *vm, char *msg, size_t msglen)
+int snapshot_check_devices(struct vm *vm, const char *what, char *msg, size_t msglen)
 {
 	for (unsigned i = 0; i < vm->dev.nr_virtio; i++) {
 		struct virtio_dev *vd = virtio_pci_vdev(vm->dev.virtio[i]);
 		uint16_t id = vd->ops->device_id;
 
-		if (id != VIRTIO_ID_BLOCK && id != VIRTIO_ID_CONSOLE && id != VIRTIO_ID_RNG)
-			return snap_msg(msg, msglen, -ENOTSUP,
-					"%s cannot be saved: only virtio-blk, virtio-console "
-					"and virtio-rng devices are", vd->name);
+		if (id != VIRTIO_ID_BLOCK && id != VIRTIO_ID_CONSOLE && id != VIRTIO_ID_RNG &&
+		    id != VIRTIO_ID_NET && id != VIRTIO_ID_VSOCK && id != VIRTIO_ID_BALLOON)
+			return snap_msg(msg, msglen, -ENOTSUP, "%s cannot be %s", vd->name, what);
 	}
+	for (unsigned i = 0; i < vm->opts->virtio.nr_nets; i++)
+		if (vm->opts->virtio.net[i].user)
+			return snap_msg(msg, msglen, -ENOTSUP, "virtio-net %s cannot be %s: "
+					"user-mode networking (libslirp) is not saved, only tap= "
+					"and fd= networks are", vm->opts->virtio.net[i].id, what);
+	if (vm->opts->virtio.nr_nets > VSTATE_MAX_NETS)
+		return snap_msg(msg, msglen, -ENOTSUP, "%u nets cannot be %s: at most %u",
+				vm->opts->virtio.nr_nets, what, VSTATE_MAX_NETS);
 	return 0;
 }
 
@@ -436,7 +489,7 @@ static int snap_state(struct vm *vm, struct vstate_writer *w, const struct vstat
 {
 	int r;
 
-	r = snap_check_devices(vm, msg, msglen);
+	r = snapshot_check_devices(vm, "saved", msg, msglen);
 	if (r)
 		return r;
 	snap_drain_disks(vm);
@@ -533,7 +586,7 @@ int snapshot_take(struct vm *vm, const char *name, const char *dir, char *msg, s
 	if (!vstate_snapshot_name_ok(name))
 		return snap_msg(msg, msglen, -EINVAL, "'%s' is not a snapshot name", name);
 	snprintf(sn.name, sizeof(sn.name), "%s", name);
-	r = snap_check_devices(vm, msg, msglen);
+	r = snapshot_check_devices(vm, "saved", msg, msglen);
 	if (r)
 		return r;
 	snap_drain_disks(vm);
@@ -785,6 +838,51 @@ int snapshot_check_disks(const struct vmm_opts *o)
 	return 0;
 }
 
+/* The saved nets into @o; a --net given (tap= or fd=) replaces the saved
+ * back end of the net at its place, and must agree with the save on its
+ * id (and MAC and queues when it names them); a net saved with fd= needs
+ * one. */
+static int snap_prepare_nets(struct vmm_opts *o)
+{
+	const struct vstate_config *c = snap.st.config;
+	bool given = o->virtio.nr_nets != 0;
+
+	if (given && o->virtio.nr_nets != c->nr_nets)
+		return snap_fail(o, "the saved VM has %u nets, %u --net given", c->nr_nets,
+				 o->virtio.nr_nets);
+	for (unsigned i = 0; i < c->nr_nets; i++) {
+		const struct vstate_net *sn = snap.st.net[i];
+		struct virtio_net_opt *k = &o->virtio.net[i];
+
+		if (!virtio_opts_id_ok(sn->id))
+			return snap_fail(o, "state file: net %u has the id '%s'", i, sn->id);
+		if (sn->kind == VSTATE_NET_TAP && !virtio_opts_tapname_ok(sn->tap))
+			return snap_fail(o, "state file: net %s: tap '%s' is not an interface "
+					 "name", sn->id, sn->tap);
+		if (given && (k->user || strcmp(k->id, sn->id) ||
+			      (k->has_mac && memcmp(k->mac, sn->mac, 6)) ||
+			      k->queues != sn->queues))
+			return snap_fail(o, "--net %s does not match the saved net %u (id %s, "
+					 "%u queue pair(s)): only its tap= or fd= may differ",
+					 k->id, i, sn->id, sn->queues);
+		if (!given && sn->kind == VSTATE_NET_FD)
+			return snap_fail(o, "the saved net %s was given a tap by fd=: give "
+					 "--net fd=N,id=%s again", sn->id, sn->id);
+		if (!given) {
+			memset(k, 0, sizeof(*k));
+			k->fd = -1;
+			snprintf(k->tap, sizeof(k->tap), "%s", sn->tap);
+		}
+		snprintf(k->id, sizeof(k->id), "%s", sn->id);
+		memcpy(k->mac, sn->mac, 6);
+		k->has_mac = true;
+		k->queues = sn->queues;
+		k->vhost = (enum virtio_net_vhost)sn->vhost;
+	}
+	o->virtio.nr_nets = c->nr_nets;
+	return 0;
+}
+
 /* The machine from the checked save into @o. */
 static int snap_prepare_opts(struct vmm_opts *o)
 {
@@ -793,11 +891,17 @@ static int snap_prepare_opts(struct vmm_opts *o)
 	if (o->virtio.nr_disks && o->virtio.nr_disks != c->nr_disks)
 		return snap_fail(o, "the saved VM has %u disks, %u --disk given", c->nr_disks,
 				 o->virtio.nr_disks);
-	if (snap_prepare_disks(o))
+	if (snap_prepare_disks(o) || snap_prepare_nets(o))
 		return -EINVAL;
 	o->virtio.rng = c->flags & VSTATE_CFG_RNG;
 	o->virtio.rng_rate = c->rng_rate;
 	o->virtio.console = c->flags & VSTATE_CFG_CONSOLE;
+	o->virtio.vsock = c->flags & VSTATE_CFG_VSOCK;
+	o->virtio.vsock_cid = c->vsock_cid;
+	o->virtio.balloon = c->flags & VSTATE_CFG_BALLOON;
+	o->virtio.balloon_reporting = c->balloon_flags & VSTATE_BALLOON_REPORTING;
+	o->virtio.balloon_deflate_on_oom = c->balloon_flags & VSTATE_BALLOON_DEFLATE_ON_OOM;
+	o->virtio.balloon_target = c->balloon_target;
 	o->memory = c->memory;
 	o->cpus = c->cpus;
 	o->boot_timer = c->flags & VSTATE_CFG_BOOT_TIMER;
@@ -821,7 +925,10 @@ int snapshot_prepare_incoming(struct vmm_opts *o, void *state, size_t len,
 	/* The source's command line: its boot options and devices are
 	 * replaced by the stream's. */
 	o->kernel = o->initrd = NULL;
-	o->virtio.rng = o->virtio.console = false;
+	o->virtio.rng = o->virtio.console = o->virtio.vsock = o->virtio.balloon = false;
+	for (unsigned i = 0; i < o->virtio.nr_nets; i++)
+		if (o->virtio.net[i].user)
+			o->virtio.nr_nets = 0;   /* never saved: the stream's nets count */
 	return snap_prepare_opts(o);
 }
 
@@ -854,10 +961,10 @@ int snapshot_prepare(struct vmm_opts *o)
 				 (unsigned long long)c->memory_file_size);
 	}
 	close(fd);
-	if (o->virtio.nr_nets || o->virtio.rng || o->virtio.console || o->virtio.vsock ||
-	    o->virtio.balloon)
-		return snap_fail(o, "the devices come from the save: no --net, --rng, "
-				 "--virtio-console, --vsock or --balloon");
+	if (o->virtio.rng || o->virtio.console || o->virtio.vsock || o->virtio.balloon)
+		return snap_fail(o, "the devices come from the save: no --rng, "
+				 "--virtio-console, --vsock or --balloon (--disk and --net "
+				 "only to give a saved one's image or tap)");
 	return snap_prepare_opts(o);
 }
 
@@ -976,7 +1083,8 @@ static int snap_set_vcpu(struct vcpu *c, const struct vstate_vcpu *v)
 
 static int snap_set_vm(struct vm *vm, const struct vstate_vm *s)
 {
-	struct kvm_clock_data clock = { .clock = s->clock.clock };
+	int adjust = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ADJUST_CLOCK);
+	struct kvm_clock_data clock;
 	struct kvm_irqchip chip;
 	struct kvm_pit_state2 pit = s->pit;
 	const char *what = NULL;
@@ -995,8 +1103,18 @@ static int snap_set_vm(struct vm *vm, const struct vstate_vm *s)
 		what = "KVM_SET_IRQCHIP (IOAPIC)";
 	if (!what && ioctl(vm->vm_fd, KVM_SET_PIT2, &pit) < 0)
 		what = "KVM_SET_PIT2";
+	/* The guest's clock advances by the time the VM was saved (or on
+	 * its way): see vstate_clock_restore. */
+	vstate_clock_restore(&s->clock, (uint64_t)vtime_real_ns(),
+			     adjust > 0 && (adjust & KVM_CLOCK_REALTIME), &clock);
 	if (!what && ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0)
 		what = "KVM_SET_CLOCK";
+	if (!what)
+		vdebug("%s: guest clock %llu ns, +%lld ms of wall time since the save", snap.label,
+		       (unsigned long long)s->clock.clock,
+		       (s->clock.flags & KVM_CLOCK_REALTIME) ?
+		       (long long)(((int64_t)vtime_real_ns() - (int64_t)s->clock.realtime) / 1000000)
+		       : 0LL);
 	if (what) {
 		int e = -errno;
 
@@ -1004,6 +1122,42 @@ static int snap_set_vm(struct vm *vm, const struct vstate_vm *s)
 		return e;
 	}
 	return 0;
+}
+
+/* After the clock: each vCPU's TSC moves on by the wall time since the
+ * save, as the kvmclock did (KVM_VCPU_TSC_OFFSET, Linux 5.16 and later;
+ * without it the TSC is what KVM made of the saved IA32_TSC). */
+static void snap_set_tsc(struct vm *vm, const struct vstate *st)
+{
+	struct kvm_clock_data now = { 0 };
+
+	if (!(st->vm->clock.flags & KVM_CLOCK_REALTIME) ||
+	    ioctl(vm->vm_fd, KVM_GET_CLOCK, &now) < 0 ||
+	    (now.flags & (KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC)) !=
+	    (KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC)) {
+		vdebug("%s: the TSC is as KVM set it from the saved one", snap.label);
+		return;
+	}
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		const struct vstate_vcpu *v = st->vcpu[i];
+		uint64_t off;
+		struct kvm_device_attr attr = {
+			.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET,
+			.addr = (uint64_t)(uintptr_t)&off,
+		};
+		int khz = ioctl(vm->vcpus[i]->fd, KVM_GET_TSC_KHZ, 0);
+		unsigned m;
+
+		for (m = 0; m < v->nr_msrs && m < VSTATE_MAX_MSRS && v->msrs[m].index != 0x10; m++)
+			;
+		if (khz <= 0 || m == v->nr_msrs || m == VSTATE_MAX_MSRS ||
+		    ioctl(vm->vcpus[i]->fd, KVM_HAS_DEVICE_ATTR, &attr) < 0)
+			continue;
+		off = vstate_tsc_offset(v->msrs[m].value, st->vm->clock.realtime, now.realtime,
+					now.host_tsc, (uint32_t)khz);
+		if (ioctl(vm->vcpus[i]->fd, KVM_SET_DEVICE_ATTR, &attr) < 0)
+			vwarn("vCPU %u: cannot set the TSC offset: %s", i, strerror(errno));
+	}
 }
 
 static void snap_set_devices(struct vm *vm, const struct vstate_devices *d)
@@ -1077,6 +1231,7 @@ int snapshot_load(struct vm *vm)
 	r = snap_set_vm(vm, st->vm);
 	if (r)
 		return r;
+	snap_set_tsc(vm, st);
 	snap_set_devices(vm, st->devices);
 	if (vm->dev.nr_virtio != st->config->nr_virtio) {
 		verr("%s: %u virtio devices built, %u saved", snap.label,

@@ -57,6 +57,9 @@ int snapshot_take(struct vm *vm, const char *name, const char *dir, char *msg, s
  * one line in @msg.
  */
 int snapshot_state(struct vm *vm, struct vstate_writer *w, char *msg, size_t msglen);
+/* Whether every device of @vm can be saved: 0, or -ENOTSUP with one line
+ * in @msg naming the device that "cannot be @what" (saved, migrated). */
+int snapshot_check_devices(struct vm *vm, const char *what, char *msg, size_t msglen);
 /* The CONFIG section of @vm's state. */
 void snapshot_config(struct vm *vm, struct vstate_config *c);
 

@@ -15,6 +15,7 @@ _Static_assert(sizeof(struct vstate_devices) % 8 == 0, "devices section alignmen
 _Static_assert(sizeof(struct vstate_config) % 8 == 0, "config section alignment");
 _Static_assert(sizeof(struct vstate_disk) % 8 == 0, "disk section alignment");
 _Static_assert(sizeof(struct vstate_virtio) % 8 == 0, "virtio section alignment");
+_Static_assert(sizeof(struct vstate_net) % 8 == 0, "net section alignment");
 
 static int vstate_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -58,6 +59,7 @@ static const char *vstate_sec_name(uint32_t type)
 	case VSTATE_SEC_DISK: return "disk";
 	case VSTATE_SEC_VIRTIO: return "virtio";
 	case VSTATE_SEC_SNAPSHOT: return "snapshot";
+	case VSTATE_SEC_NET: return "net";
 	default: return "unknown";
 	}
 }
@@ -73,6 +75,7 @@ static size_t vstate_sec_size(uint32_t type)
 	case VSTATE_SEC_DISK: return sizeof(struct vstate_disk);
 	case VSTATE_SEC_VIRTIO: return sizeof(struct vstate_virtio);
 	case VSTATE_SEC_SNAPSHOT: return sizeof(struct vstate_snapshot);
+	case VSTATE_SEC_NET: return sizeof(struct vstate_net);
 	default: return (size_t)-1;
 	}
 }
@@ -108,14 +111,31 @@ int vstate_check_config(const struct vstate_config *c, char *err, size_t errlen)
 	if (c->nr_disks > VSTATE_MAX_DISKS)
 		return vstate_err(err, errlen, "config: %u disks (at most %u)", c->nr_disks,
 				  VSTATE_MAX_DISKS);
+	if (c->nr_nets > VSTATE_MAX_NETS)
+		return vstate_err(err, errlen, "config: %u nets (at most %u)", c->nr_nets,
+				  VSTATE_MAX_NETS);
 	if (c->nr_virtio != c->nr_disks + !!(c->flags & VSTATE_CFG_CONSOLE) +
-			    !!(c->flags & VSTATE_CFG_RNG))
-		return vstate_err(err, errlen, "config: %u virtio devices for %u disks%s%s",
-				  c->nr_virtio, c->nr_disks,
+			    !!(c->flags & VSTATE_CFG_RNG) + !!(c->flags & VSTATE_CFG_VSOCK) +
+			    !!(c->flags & VSTATE_CFG_BALLOON) + c->nr_nets)
+		return vstate_err(err, errlen, "config: %u virtio devices for %u disks, %u nets%s%s%s%s",
+				  c->nr_virtio, c->nr_disks, c->nr_nets,
 				  c->flags & VSTATE_CFG_CONSOLE ? ", a console" : "",
-				  c->flags & VSTATE_CFG_RNG ? ", an rng" : "");
+				  c->flags & VSTATE_CFG_RNG ? ", an rng" : "",
+				  c->flags & VSTATE_CFG_VSOCK ? ", a vsock" : "",
+				  c->flags & VSTATE_CFG_BALLOON ? ", a balloon" : "");
 	if (c->rng_rate && !(c->flags & VSTATE_CFG_RNG))
 		return vstate_err(err, errlen, "config: an rng rate without an rng");
+	/* CIDs 0-2 are the hypervisor, local and the host; 2^32-1 is any. */
+	if ((c->flags & VSTATE_CFG_VSOCK) ? c->vsock_cid < 3 || c->vsock_cid > 0xfffffffeull
+					  : c->vsock_cid != 0)
+		return vstate_err(err, errlen, "config: vsock CID %llu",
+				  (unsigned long long)c->vsock_cid);
+	if ((c->flags & VSTATE_CFG_BALLOON) ? (c->balloon_flags & ~VSTATE_BALLOON_ALL) ||
+					      c->balloon_target > c->memory ||
+					      c->balloon_target % 4096
+					    : c->balloon_flags || c->balloon_target)
+		return vstate_err(err, errlen, "config: balloon flags 0x%x, target %llu",
+				  c->balloon_flags, (unsigned long long)c->balloon_target);
 	return 0;
 }
 
@@ -142,6 +162,22 @@ static int vstate_check_disk(const struct vstate_disk *d, unsigned i, char *err,
 	return 0;
 }
 
+static int vstate_check_net(const struct vstate_net *n, unsigned i, char *err, size_t errlen)
+{
+	if (!vstate_str_ok(n->id, sizeof(n->id), true) ||
+	    !vstate_str_ok(n->tap, sizeof(n->tap), n->kind == VSTATE_NET_TAP) ||
+	    (n->kind == VSTATE_NET_FD && n->tap[0]))
+		return vstate_err(err, errlen, "net %u: an id or tap name not terminated", i);
+	if (n->kind > VSTATE_NET_FD || n->vhost > 2 || n->queues < 1 || n->queues > 3 ||
+	    n->reserved)
+		return vstate_err(err, errlen, "net %u: options out of range", i);
+	/* A unicast MAC, not all zeros. */
+	if ((n->mac[0] & 1) || !(n->mac[0] | n->mac[1] | n->mac[2] | n->mac[3] | n->mac[4] |
+				n->mac[5]))
+		return vstate_err(err, errlen, "net %u: not a unicast MAC", i);
+	return 0;
+}
+
 static int vstate_check_virtio(const struct vstate_virtio *v, unsigned i, char *err,
 			       size_t errlen)
 {
@@ -151,6 +187,32 @@ static int vstate_check_virtio(const struct vstate_virtio *v, unsigned i, char *
 				  "model state: out of range", i, v->nr_queues, v->nr_vectors,
 				  v->model_len);
 	return 0;
+}
+
+void vstate_clock_restore(const struct kvm_clock_data *saved, uint64_t now_ns,
+			  bool kernel_realtime, struct kvm_clock_data *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->clock = saved->clock;
+	if (!(saved->flags & KVM_CLOCK_REALTIME))
+		return;
+	if (kernel_realtime) {
+		out->flags = KVM_CLOCK_REALTIME;
+		out->realtime = saved->realtime;
+		return;
+	}
+	if (now_ns > saved->realtime && now_ns - saved->realtime <= UINT64_MAX - saved->clock)
+		out->clock = saved->clock + (now_ns - saved->realtime);
+}
+
+uint64_t vstate_tsc_offset(uint64_t saved_tsc, uint64_t saved_realtime, uint64_t now_realtime,
+			   uint64_t now_host_tsc, uint32_t tsc_khz)
+{
+	uint64_t away = now_realtime > saved_realtime ? now_realtime - saved_realtime : 0;
+	unsigned __int128 ticks = (unsigned __int128)away * tsc_khz / 1000000u;
+
+	/* modulo 2^64, as the TSC and KVM's offset are */
+	return saved_tsc + (uint64_t)ticks - now_host_tsc;
 }
 
 bool vstate_snapshot_name_ok(const char *s)
@@ -211,7 +273,7 @@ int vstate_parse(const void *buf, size_t len, struct vstate *out, char *err, siz
 	const uint8_t *p = buf;
 	const struct vstate_file_hdr *h = buf;
 	size_t off;
-	unsigned nvcpus = 0, ndisks = 0, nvirtio = 0;
+	unsigned nvcpus = 0, ndisks = 0, nvirtio = 0, nnets = 0;
 	bool end = false;
 	int r;
 
@@ -288,6 +350,9 @@ int vstate_parse(const void *buf, size_t len, struct vstate *out, char *err, siz
 		case VSTATE_SEC_VM:
 			if (out->vm || s->index)
 				return vstate_err(err, errlen, "a second vm section");
+			if (((const struct vstate_vm *)payload)->clock.flags & ~VSTATE_CLOCK_FLAGS)
+				return vstate_err(err, errlen, "vm: clock flags 0x%x",
+						  ((const struct vstate_vm *)payload)->clock.flags);
 			out->vm = payload;
 			break;
 		case VSTATE_SEC_DEVICES:
@@ -322,6 +387,18 @@ int vstate_parse(const void *buf, size_t len, struct vstate *out, char *err, siz
 			out->virtio[s->index] = payload;
 			nvirtio++;
 			break;
+		case VSTATE_SEC_NET:
+			if (s->index >= out->config->nr_nets)
+				return vstate_err(err, errlen, "net section %u for a VM of %u nets",
+						  s->index, out->config->nr_nets);
+			if (out->net[s->index])
+				return vstate_err(err, errlen, "a second net section %u", s->index);
+			r = vstate_check_net(payload, s->index, err, errlen);
+			if (r)
+				return r;
+			out->net[s->index] = payload;
+			nnets++;
+			break;
 		case VSTATE_SEC_SNAPSHOT:
 			if (out->snapshot || s->index)
 				return vstate_err(err, errlen, "a second snapshot section");
@@ -342,6 +419,8 @@ int vstate_parse(const void *buf, size_t len, struct vstate *out, char *err, siz
 	if (nvirtio != out->config->nr_virtio)
 		return vstate_err(err, errlen, "%u of %u virtio sections", nvirtio,
 				  out->config->nr_virtio);
+	if (nnets != out->config->nr_nets)
+		return vstate_err(err, errlen, "%u of %u net sections", nnets, out->config->nr_nets);
 	if (!out->vm)
 		return vstate_err(err, errlen, "no vm section");
 	if (!out->devices)

@@ -16,8 +16,15 @@
  * options), one VIRTIO per virtio PCI function (index = its place among
  * them: transport, common and device-model state), and with PUT
  * /vm/snapshot one SNAPSHOT (index 0, at most once: the name of the
- * disks' internal snapshots and which disks have one).  The KVM structures are stored as the kernel defines
- * them; every payload has a fixed size that the parser checks.
+ * disks' internal snapshots and which disks have one), and one NET per
+ * --net (index = its number: how to build it again).  A VIRTIO
+ * section's model part is the device's own state (ops->save), each
+ * device's layout starting with its own version byte.  The KVM
+ * structures are stored as the kernel defines them; every payload has a
+ * fixed size that the parser checks.
+ *
+ * Version 2 added the NET section, the config's vsock, balloon and net
+ * fields, and 1024 bytes of model state; version 1 files are refused.
  */
 #ifndef VIREO_VMM_STATE_H
 #define VIREO_VMM_STATE_H
@@ -28,15 +35,16 @@
 #include <stdint.h>
 
 #define VSTATE_MAGIC      "VIREOVMS"
-#define VSTATE_VERSION    1u
+#define VSTATE_VERSION    2u
 #define VSTATE_MAX_VCPUS  256u
 #define VSTATE_MAX_MSRS   32u
 #define VSTATE_MAX_REGIONS 2u
 #define VSTATE_MAX_DISKS  16u     /* VIRTIO_OPTS_MAX_DISKS */
-#define VSTATE_MAX_VIRTIO 20u     /* disks, console, rng (DEVICES_MAX_VIRTIO's part) */
+#define VSTATE_MAX_NETS   4u      /* VIRTIO_OPTS_MAX_NETS */
+#define VSTATE_MAX_VIRTIO 24u     /* disks, console, rng, vsock, balloon, nets (DEVICES_MAX_VIRTIO) */
 #define VSTATE_MAX_QUEUES 8u      /* VIRTIO_MAX_QUEUES */
 #define VSTATE_MAX_VECTORS 9u     /* a queue's each and the config change's */
-#define VSTATE_MAX_MODEL  256u    /* a device model's own state (ops->save) */
+#define VSTATE_MAX_MODEL  1024u   /* a device model's own state (ops->save) */
 #define VSTATE_PATH_MAX   4096u
 #define VSTATE_MAX_BACKING_DIRS 8u
 /* The largest state file the restore reads. */
@@ -51,6 +59,7 @@ enum vstate_sec {
 	VSTATE_SEC_DISK = 5,
 	VSTATE_SEC_VIRTIO = 6,
 	VSTATE_SEC_SNAPSHOT = 7,
+	VSTATE_SEC_NET = 8,
 };
 
 struct vstate_file_hdr {
@@ -75,7 +84,14 @@ struct vstate_sec_hdr {
 #define VSTATE_CFG_HUGEPAGES   (1u << 3)
 #define VSTATE_CFG_RNG         (1u << 4)   /* --rng */
 #define VSTATE_CFG_CONSOLE     (1u << 5)   /* --virtio-console */
-#define VSTATE_CFG_ALL         0x3fu
+#define VSTATE_CFG_VSOCK       (1u << 6)   /* --vsock (vsock_cid) */
+#define VSTATE_CFG_BALLOON     (1u << 7)   /* --balloon (balloon_*) */
+#define VSTATE_CFG_ALL         0xffu
+
+/* Balloon flags. */
+#define VSTATE_BALLOON_REPORTING      (1u << 0)   /* free-page-reporting=on */
+#define VSTATE_BALLOON_DEFLATE_ON_OOM (1u << 1)   /* deflate-on-oom=on */
+#define VSTATE_BALLOON_ALL            0x3u
 
 struct vstate_region {
 	uint64_t gpa, size;
@@ -91,8 +107,28 @@ struct vstate_config {
 	struct vstate_region region[VSTATE_MAX_REGIONS];
 	uint64_t memory_file_size;
 	uint32_t nr_disks;      /* DISK sections */
-	uint32_t nr_virtio;     /* VIRTIO sections: disks, then console, then rng */
+	uint32_t nr_virtio;     /* VIRTIO sections: disks, console, rng, vsock, balloon,
+				 * nets (the order vireo-vmm builds them in) */
 	uint64_t rng_rate;      /* --rng rate=, bytes/s (0: unlimited) */
+	uint32_t nr_nets;       /* NET sections */
+	uint32_t balloon_flags; /* VSTATE_BALLOON_* */
+	uint64_t vsock_cid;     /* with VSTATE_CFG_VSOCK: the guest's CID */
+	uint64_t balloon_target;/* with VSTATE_CFG_BALLOON: --balloon target= */
+};
+
+/* A --net: how to build it again (its driver-set state is the VIRTIO
+ * section's model part).  User-mode networking is not saved. */
+#define VSTATE_NET_TAP 0u       /* tap=NAME: the same tap opened again */
+#define VSTATE_NET_FD  1u       /* fd=N: the restore must be given fd= again */
+
+struct vstate_net {
+	char id[32];            /* NUL-terminated, an id --net id= takes */
+	char tap[16];           /* VSTATE_NET_TAP: the interface (IFNAMSIZ) */
+	uint8_t mac[6];         /* the MAC the device was created with */
+	uint8_t kind;           /* VSTATE_NET_* */
+	uint8_t vhost;          /* enum virtio_net_vhost */
+	uint32_t queues;        /* queue pairs, 1 .. 3 */
+	uint32_t reserved;      /* 0 */
 };
 
 struct vstate_disk {
@@ -205,6 +241,7 @@ struct vstate {
 	const struct vstate_disk *disk[VSTATE_MAX_DISKS];
 	const struct vstate_virtio *virtio[VSTATE_MAX_VIRTIO];
 	const struct vstate_snapshot *snapshot;   /* NULL: a save */
+	const struct vstate_net *net[VSTATE_MAX_NETS];
 };
 
 /*
@@ -219,6 +256,32 @@ int vstate_parse(const void *buf, size_t len, struct vstate *out, char *err, siz
 /* The checks vstate_parse makes of a CONFIG section (migstream.c's
  * CONFIG record too): 0 or -EINVAL with one line in @err. */
 int vstate_check_config(const struct vstate_config *c, char *err, size_t errlen);
+/*
+ * The guest clock at a restore.  @saved is the VM section's kvmclock
+ * (KVM_GET_CLOCK at the save; with KVM_CLOCK_REALTIME its realtime is the
+ * host's wall clock then, in ns).  The guest's clock advances by the wall
+ * time between the save and @now_ns (the host's CLOCK_REALTIME now): not
+ * at all when it went backwards (a host clock behind the saving one), so
+ * the guest's clock never goes back.  Fills @out for KVM_SET_CLOCK: with
+ * @kernel_realtime (KVM_CAP_ADJUST_CLOCK offers KVM_CLOCK_REALTIME) the
+ * kernel adds the time itself (atomically with its own clock read), else
+ * the time is added here.  Without a saved realtime: the saved clock.
+ */
+#define VSTATE_CLOCK_FLAGS (KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC)
+void vstate_clock_restore(const struct kvm_clock_data *saved, uint64_t now_ns,
+			  bool kernel_realtime, struct kvm_clock_data *out);
+
+/*
+ * The TSC offset (KVM_VCPU_TSC_OFFSET: guest TSC = host TSC + offset) that
+ * makes a restored vCPU's TSC read @saved_tsc (its saved IA32_TSC) plus
+ * the wall time between the save (@saved_realtime) and now (@now_realtime,
+ * when the host's TSC read @now_host_tsc), counted at @tsc_khz: the TSC
+ * moves on with the kvmclock, as the kernel's documented migration does.
+ * A wall clock that went back counts nothing.
+ */
+uint64_t vstate_tsc_offset(uint64_t saved_tsc, uint64_t saved_realtime, uint64_t now_realtime,
+			   uint64_t now_host_tsc, uint32_t tsc_khz);
+
 /* zlib's crc32 of @len bytes (any length). */
 uint32_t vstate_crc(const void *p, size_t len);
 

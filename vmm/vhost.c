@@ -1,4 +1,5 @@
 /* vhost ioctls common to the vhost device models: see vhost.h. */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -115,6 +116,23 @@ int vhost_vring_stop(struct vhost *v, unsigned idx)
 	vhost_ioctl(v, VHOST_SET_VRING_CALL, &f);
 	r = vhost_ioctl(v, VHOST_GET_VRING_BASE, &base);
 	return r < 0 ? r : (int)base.num;
+}
+
+int vhost_vring_sync(struct vhost *v, unsigned idx, struct virtq *q)
+{
+	struct vhost_vring_state base = { .index = idx };
+	int r;
+
+	if (!q->ready || !q->used)
+		return -EINVAL;
+	r = vhost_ioctl(v, VHOST_GET_VRING_BASE, &base);
+	if (r < 0)
+		return r;
+	q->last_avail = (uint16_t)base.num;
+	/* used->idx: the kernel wrote it, the guest only reads it. */
+	q->used_idx = le16toh(__atomic_load_n((uint16_t *)((uint8_t *)q->used + 2),
+					      __ATOMIC_ACQUIRE));
+	return 0;
 }
 
 int vhost_net_set_backend(struct vhost *v, unsigned idx, int tap_fd)

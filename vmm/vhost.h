@@ -48,6 +48,11 @@ int vhost_vring_start(struct vhost *v, unsigned idx, const struct virtq *q,
 /* Detach ring @idx's eventfds; returns the next available index vhost
  * would have used (>= 0) or -errno. */
 int vhost_vring_stop(struct vhost *v, unsigned idx);
+/* For a save, the ring's work stopped (its backend detached): bring
+ * @q's indices up to date from vhost (the next available entry, from
+ * VHOST_GET_VRING_BASE, and the used index the kernel wrote to the guest's
+ * ring), leaving its eventfds in place.  0 or -errno. */
+int vhost_vring_sync(struct vhost *v, unsigned idx, struct virtq *q);
 /* vhost-net: the tap behind queue @idx (-1 detaches it, stopping the
  * kernel's work on that queue). */
 int vhost_net_set_backend(struct vhost *v, unsigned idx, int tap_fd);

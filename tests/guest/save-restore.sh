@@ -146,7 +146,7 @@ b = bytearray(open(sys.argv[1], 'rb').read())
 b[8] = 9
 open(sys.argv[2], 'wb').write(b)
 PY
-refuse version "format version 9, this vireo-vmm reads version 1"
+refuse version "format version 9, this vireo-vmm reads version 2"
 cp "$save/state" "$bad/state"
 refuse disk "the saved VM has 0 disks, 1 --disk given" --disk "$bad/state"
 "$vmm" --restore "$bad" --kernel "$guest" </dev/null >"$dir/kernel.out" 2>"$dir/kernel.err"

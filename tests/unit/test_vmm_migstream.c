@@ -216,7 +216,7 @@ static void test_corrupt(void **state)
 	(void)state;
 	refuse_above = UINT64_MAX;
 	flip(0, 0, "wrong magic");
-	flip(8, 3, "stream version 9, this vireo-vmm reads version 1");
+	flip(8, 3, "stream version 10, this vireo-vmm reads version 2");
 	flip(12, 0, "reserved");
 	flip(cfg, 4, "unknown type 17");
 	flip(cfg, 1, "record 0: zero before the config");

@@ -186,7 +186,7 @@ static void test_virtio_sections(void **state)
 		case 6: v0.model_len = VSTATE_MAX_MODEL + 1; want = "out of range"; break;
 		case 7: skip_v1 = true; want = "1 of 2 virtio sections"; break;
 		case 8: second_disk = true; want = "disk section 1 for a VM of 1"; break;
-		case 9: cc.nr_virtio = 1; want = "config: 1 virtio devices for 1 disks, an rng"; break;
+		case 9: cc.nr_virtio = 1; want = "config: 1 virtio devices for 1 disks, 0 nets, an rng"; break;
 		}
 		vstate_writer_init(&w);
 		vstate_add(&w, VSTATE_SEC_CONFIG, 0, &cc, sizeof(cc));
@@ -330,9 +330,12 @@ static void test_messages(void **state)
 	(void)state;
 	build(&w, 1);
 	h = (struct vstate_file_hdr *)w.buf;
-	h->version = 2;
+	h->version = 9;
 	assert_int_equal(parse(w.buf, w.len, err), -EINVAL);
-	assert_non_null(strstr(err, "format version 2"));
+	assert_non_null(strstr(err, "format version 9"));
+	h->version = 1;   /* before the net, vsock and balloon state */
+	assert_int_equal(parse(w.buf, w.len, err), -EINVAL);
+	assert_non_null(strstr(err, "format version 1, this vireo-vmm reads version 2"));
 	h->version = VSTATE_VERSION;
 	h->magic[0] = 'X';
 	assert_int_equal(parse(w.buf, w.len, err), -EINVAL);
@@ -468,6 +471,157 @@ static void test_structure(void **state)
 	}
 }
 
+/* A file with a vsock, a balloon and @nets nets (virtio functions after
+ * them), the sections as given. */
+static void build_nets(struct vstate_writer *w, const struct vstate_config *c,
+		       const struct vstate_net *n, unsigned nets, const struct vstate_vm *vm)
+{
+	vstate_writer_init(w);
+	vstate_add(w, VSTATE_SEC_CONFIG, 0, c, sizeof(*c));
+	vstate_add(w, VSTATE_SEC_VCPU, 0, &vc[0], sizeof(vc[0]));
+	vstate_add(w, VSTATE_SEC_VM, 0, vm, sizeof(*vm));
+	vstate_add(w, VSTATE_SEC_DEVICES, 0, &devs, sizeof(devs));
+	for (unsigned i = 0; i < nets; i++)
+		vstate_add(w, VSTATE_SEC_NET, i, &n[i], sizeof(n[i]));
+	for (unsigned i = 0; i < c->nr_virtio; i++)
+		vstate_add(w, VSTATE_SEC_VIRTIO, i, &vio[0], sizeof(vio[0]));
+	assert_int_equal(vstate_finish(w), 0);
+}
+
+/* The vsock, balloon and net state: parsed when right, each mistake
+ * refused with a message naming it. */
+static void test_net_vsock_balloon(void **state)
+{
+	struct vstate_config c = good_config(1);
+	struct vstate_net n[2];
+	struct vstate_writer w;
+	struct vstate st;
+	char err[256];
+
+	(void)state;
+	build(&w, 1);   /* fills vc, vmst, devs */
+	vstate_writer_free(&w);
+	memset(&vio[0], 0, sizeof(vio[0]));
+	memset(n, 0, sizeof(n));
+	strcpy(n[0].id, "lan");
+	strcpy(n[0].tap, "vt0");
+	memcpy(n[0].mac, "\x52\x54\x00\x12\x34\x56", 6);
+	n[0].kind = VSTATE_NET_TAP;
+	n[0].queues = 2;
+	n[1] = n[0];
+	strcpy(n[1].id, "wan");
+	memset(n[1].tap, 0, sizeof(n[1].tap));
+	n[1].kind = VSTATE_NET_FD;
+	n[1].queues = 1;
+	c.flags |= VSTATE_CFG_VSOCK | VSTATE_CFG_BALLOON;
+	c.vsock_cid = 42;
+	c.balloon_flags = VSTATE_BALLOON_REPORTING | VSTATE_BALLOON_DEFLATE_ON_OOM;
+	c.balloon_target = 16u << 20;
+	c.nr_nets = 2;
+	c.nr_virtio = 4;
+	build_nets(&w, &c, n, 2, &vmst);
+	assert_int_equal(vstate_parse(w.buf, w.len, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.config->vsock_cid, 42);
+	assert_int_equal(st.config->balloon_target, 16u << 20);
+	assert_int_equal(st.config->nr_nets, 2);
+	assert_memory_equal(st.net[0], &n[0], sizeof(n[0]));
+	assert_memory_equal(st.net[1], &n[1], sizeof(n[1]));
+	assert_null(st.net[2]);
+	vstate_writer_free(&w);
+
+	for (unsigned k = 0; k < 16; k++) {
+		struct vstate_config cc = c;
+		struct vstate_net nn[2] = { n[0], n[1] };
+		unsigned nets = 2;
+		const char *want = NULL;
+
+		switch (k) {
+		case 0: nets = 1; want = "1 of 2 net sections"; break;
+		case 1: cc.nr_nets = 1; cc.nr_virtio = 3; want = "net section 1 for a VM of 1"; break;
+		case 2: nn[0].mac[0] = 1; want = "net 0: not a unicast MAC"; break;
+		case 3: memset(nn[0].mac, 0, 6); want = "net 0: not a unicast MAC"; break;
+		case 4: nn[1].kind = 2; want = "net 1: options out of range"; break;
+		case 5: memset(nn[0].tap, 'x', sizeof(nn[0].tap)); want = "not terminated"; break;
+		case 6: nn[0].tap[0] = 0; want = "net 0: an id or tap name"; break;
+		case 7: strcpy(nn[1].tap, "vt1"); want = "net 1: an id or tap name"; break;
+		case 8: nn[0].queues = 0; want = "options out of range"; break;
+		case 9: nn[0].queues = 4; want = "options out of range"; break;
+		case 10: cc.vsock_cid = 2; want = "config: vsock CID 2"; break;
+		case 11: cc.flags &= ~VSTATE_CFG_VSOCK; cc.nr_virtio = 3; want = "config: vsock CID 42"; break;
+		case 12: cc.balloon_flags = 4; want = "config: balloon flags 0x4"; break;
+		case 13: cc.balloon_target = cc.memory + 4096; want = "config: balloon flags"; break;
+		case 14: cc.nr_virtio = 5; want = "config: 5 virtio devices for 0 disks, 2 nets, a vsock, a balloon"; break;
+		case 15: cc.nr_nets = 5; want = "config: 5 nets (at most 4)"; break;
+		}
+		build_nets(&w, &cc, nn, nets, &vmst);
+		err[0] = 0;
+		if (vstate_parse(w.buf, w.len, &st, err, sizeof(err)) != -EINVAL)
+			fail_msg("net/vsock/balloon case %u accepted", k);
+		if (!strstr(err, want))
+			fail_msg("net/vsock/balloon case %u: '%s' does not say '%s'", k, err, want);
+		vstate_writer_free(&w);
+	}
+}
+
+/* The guest clock at a restore: advanced by the wall time since the save,
+ * by the kernel or here, never back; unknown clock flags refused. */
+static void test_clock(void **state)
+{
+	struct kvm_clock_data saved = { .clock = 5000000000ull, .flags = KVM_CLOCK_REALTIME,
+					.realtime = 1700000000000000000ull };
+	struct kvm_clock_data out;
+	struct vstate_config c = good_config(1);
+	struct vstate_vm vm;
+	struct vstate_writer w;
+	struct vstate st;
+	char err[256];
+
+	(void)state;
+	/* the kernel adds the time: the saved realtime passed on */
+	vstate_clock_restore(&saved, saved.realtime + 7000000000ull, true, &out);
+	assert_int_equal(out.clock, saved.clock);
+	assert_int_equal(out.flags, KVM_CLOCK_REALTIME);
+	assert_int_equal(out.realtime, saved.realtime);
+	/* added here: 7 s later, 7 s more */
+	vstate_clock_restore(&saved, saved.realtime + 7000000000ull, false, &out);
+	assert_int_equal(out.clock, saved.clock + 7000000000ull);
+	assert_int_equal(out.flags, 0);
+	/* a host clock behind the save's: the guest's does not go back */
+	vstate_clock_restore(&saved, saved.realtime - 1000, false, &out);
+	assert_int_equal(out.clock, saved.clock);
+	/* an absurd realtime: no overflow, the saved clock */
+	saved.clock = UINT64_MAX - 10;
+	vstate_clock_restore(&saved, saved.realtime + 1000, false, &out);
+	assert_int_equal(out.clock, UINT64_MAX - 10);
+	/* no saved realtime: the saved clock, nothing more */
+	saved.flags = 0;
+	saved.clock = 123;
+	vstate_clock_restore(&saved, 1ull << 62, true, &out);
+	assert_int_equal(out.clock, 123);
+	assert_int_equal(out.flags, 0);
+
+	/* the TSC: the saved value plus the time away at the TSC's rate */
+	assert_int_equal(1000 + vstate_tsc_offset(5000000, 10000000000ull, 12000000000ull, 1000,
+						  2500000), 5000000 + 5000000000ull);
+	/* a host TSC ahead of the guest's: a negative offset (mod 2^64) */
+	assert_int_equal(vstate_tsc_offset(100, 0, 0, 300, 1000000), (uint64_t)-200);
+	/* a wall clock gone back: the saved value */
+	assert_int_equal(7 + vstate_tsc_offset(42, 500, 100, 7, 3000000), 42);
+
+	build(&w, 1);
+	vstate_writer_free(&w);
+	vm = vmst;
+	vm.clock.flags = KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC | KVM_CLOCK_TSC_STABLE;
+	build_nets(&w, &c, NULL, 0, &vm);
+	assert_int_equal(vstate_parse(w.buf, w.len, &st, err, sizeof(err)), 0);
+	vstate_writer_free(&w);
+	vm.clock.flags = 1;
+	build_nets(&w, &c, NULL, 0, &vm);
+	assert_int_equal(vstate_parse(w.buf, w.len, &st, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "vm: clock flags 0x1"));
+	vstate_writer_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -478,6 +632,8 @@ int main(void)
 		cmocka_unit_test(test_structure),
 		cmocka_unit_test(test_virtio_sections),
 		cmocka_unit_test(test_snapshot_section),
+		cmocka_unit_test(test_net_vsock_balloon),
+		cmocka_unit_test(test_clock),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -371,6 +371,85 @@ static void balloon_config_write(struct virtio_dev *d, uint32_t off,
 	}
 }
 
+/* ---- save and restore ---- */
+
+#define BALLOON_STATE_VERSION 1u
+
+/* The model's state in the save file (little-endian x86-64 only, as the
+ * state file). */
+struct balloon_state {
+	uint8_t version;         /* BALLOON_STATE_VERSION */
+	uint8_t stats_held;      /* the device keeps a statistics buffer */
+	uint16_t stats_head;     /* its descriptor */
+	uint32_t target_pages;   /* num_pages */
+	uint32_t actual_pages;   /* what the driver said it holds */
+	uint32_t stats_valid;
+	uint8_t config[VIRTIO_BALLOON_CONFIG_SIZE];
+	uint64_t stats_val[VIRTIO_BALLOON_S_NR];
+	uint64_t stats_updates;
+	uint64_t inflated_pages, deflated_pages, reported_bytes, discarded_bytes;
+};
+_Static_assert(sizeof(struct balloon_state) == 152, "balloon state layout");
+
+static size_t balloon_save(struct virtio_dev *d, void *buf, size_t len)
+{
+	const struct virtio_balloon *b = to_balloon(d);
+	struct balloon_state st = {
+		.version = BALLOON_STATE_VERSION, .stats_held = b->stats_held,
+		.stats_head = b->stats_head, .target_pages = b->cnt.target_pages,
+		.actual_pages = b->cnt.actual_pages, .stats_valid = b->stats.valid,
+		.stats_updates = b->stats.updates, .inflated_pages = b->cnt.inflated_pages,
+		.deflated_pages = b->cnt.deflated_pages, .reported_bytes = b->cnt.reported_bytes,
+		.discarded_bytes = b->cnt.discarded_bytes,
+	};
+
+	memcpy(st.config, b->config, sizeof(st.config));
+	memcpy(st.stats_val, b->stats.val, sizeof(st.stats_val));
+	if (buf && len >= sizeof(st))
+		memcpy(buf, &st, sizeof(st));
+	return sizeof(st);
+}
+
+static int balloon_restore(struct virtio_dev *d, const void *buf, size_t len)
+{
+	struct virtio_balloon *b = to_balloon(d);
+	struct balloon_state st;
+	unsigned qi;
+
+	if (len != sizeof(st))
+		return -EINVAL;
+	memcpy(&st, buf, sizeof(st));
+	for (qi = 0; qi < 4 && b->role[qi] != BQ_STATS; qi++)
+		;
+	if (st.version != BALLOON_STATE_VERSION || st.stats_held > 1 ||
+	    st.target_pages > d->env->mem->ram_size / PAGE ||
+	    get32(st.config) != st.target_pages || get32(st.config + 4) != st.actual_pages ||
+	    st.stats_valid >> VIRTIO_BALLOON_S_NR)
+		return -EINVAL;
+	/* A held statistics buffer: only on a running device's statistics
+	 * queue, a descriptor of that ring. */
+	if (st.stats_held && (qi == 4 || !virtio_dev_running(d) || !d->vq[qi].ready ||
+			      st.stats_head >= d->vq[qi].size))
+		return -EINVAL;
+	memcpy(b->config, st.config, sizeof(b->config));
+	b->cnt.target_pages = st.target_pages;
+	b->cnt.actual_pages = st.actual_pages;
+	b->cnt.inflated_pages = st.inflated_pages;
+	b->cnt.deflated_pages = st.deflated_pages;
+	b->cnt.reported_bytes = st.reported_bytes;
+	b->cnt.discarded_bytes = st.discarded_bytes;
+	b->stats_held = st.stats_held;
+	b->stats_head = st.stats_head;
+	b->stats_log = false;
+	memset(&b->stats, 0, sizeof(b->stats));
+	memcpy(b->stats.val, st.stats_val, sizeof(b->stats.val));
+	b->stats.valid = st.stats_valid;
+	b->stats.updates = st.stats_updates;
+	/* when_ns is this process's clock: "received at restore". */
+	b->stats.when_ns = st.stats_updates ? vtime_ns() : 0;
+	return 0;
+}
+
 static void balloon_destroy(struct virtio_dev *d)
 {
 	virtio_dev_fini(d);
@@ -387,6 +466,8 @@ static const struct virtio_dev_ops balloon_ops = {
 	.queue_notify = balloon_queue_notify,
 	.activate = balloon_activate,
 	.reset = balloon_reset,
+	.save = balloon_save,
+	.restore = balloon_restore,
 	.destroy = balloon_destroy,
 };
 

@@ -741,6 +741,112 @@ undo:
 	return r;
 }
 
+/* ---- save and restore ---- */
+
+#define NET_STATE_VERSION 1u
+
+/* The model's state in the save file: what the driver set through the
+ * control queue (the transport has features, status and queues). */
+struct net_state {
+	uint8_t version;        /* NET_STATE_VERSION */
+	uint8_t mac[6];         /* the device's MAC now (CTRL_MAC_ADDR_SET) */
+	uint8_t cur_pairs;      /* active queue pairs (CTRL_MQ) */
+	uint8_t promisc, allmulti, alluni, nomulti, nouni, nobcast, uc_all, mc_all;
+	uint8_t nuc, nmc;
+	uint8_t pad[6];
+	uint8_t uc[VIRTIO_NET_MAC_TABLE][6], mc[VIRTIO_NET_MAC_TABLE][6];
+};
+_Static_assert(sizeof(struct net_state) == 24 + 2 * 6 * VIRTIO_NET_MAC_TABLE, "net state");
+
+/* Before a save: vhost-net's rings stop a moment (the tap detached, so
+ * no frame arrives in between), their indices come into vq[], and they
+ * run on with the same eventfds. */
+static void net_sync(struct virtio_dev *d)
+{
+	struct virtio_net *n = to_net(d);
+
+	if (!n->vhost_active)
+		return;
+	for (unsigned p = 0; p < n->max_pairs; p++) {
+		if (!d->vq[2 * p].ready || !d->vq[2 * p + 1].ready)
+			continue;
+		for (unsigned i = 0; i < 2; i++)
+			vhost_net_set_backend(&n->vh[p], i, -1);
+		for (unsigned i = 0; i < 2; i++)
+			if (vhost_vring_sync(&n->vh[p], i, &d->vq[2 * p + i]) < 0)
+				vwarn("%s: cannot read queue %u's index from vhost-net", d->name,
+				      2 * p + i);
+		for (unsigned i = 0; i < 2; i++)
+			if (vhost_net_set_backend(&n->vh[p], i, n->be->ops->tap_fd(n->be, p)) < 0)
+				vwarn("%s: cannot give queue %u back to vhost-net after the save",
+				      d->name, 2 * p + i);
+	}
+}
+
+static size_t net_save(struct virtio_dev *d, void *buf, size_t len)
+{
+	const struct virtio_net *n = to_net(d);
+	struct net_state st = {
+		.version = NET_STATE_VERSION, .cur_pairs = (uint8_t)n->cur_pairs,
+		.promisc = n->promisc, .allmulti = n->allmulti, .alluni = n->alluni,
+		.nomulti = n->nomulti, .nouni = n->nouni, .nobcast = n->nobcast,
+		.uc_all = n->uc_all, .mc_all = n->mc_all, .nuc = (uint8_t)n->nuc,
+		.nmc = (uint8_t)n->nmc,
+	};
+
+	memcpy(st.mac, n->mac, 6);
+	memcpy(st.uc, n->uc, sizeof(st.uc));
+	memcpy(st.mc, n->mc, sizeof(st.mc));
+	if (buf && len >= sizeof(st))
+		memcpy(buf, &st, sizeof(st));
+	return sizeof(st);
+}
+
+static int net_restore(struct virtio_dev *d, const void *buf, size_t len)
+{
+	struct virtio_net *n = to_net(d);
+	const uint8_t *flags;
+	struct net_state st;
+
+	if (len != sizeof(st))
+		return -EINVAL;
+	memcpy(&st, buf, sizeof(st));
+	flags = &st.promisc;
+	for (unsigned i = 0; i < 8; i++)
+		if (flags[i] > 1)
+			return -EINVAL;
+	if (st.version != NET_STATE_VERSION || st.cur_pairs < 1 || st.cur_pairs > n->max_pairs ||
+	    st.nuc > VIRTIO_NET_MAC_TABLE || st.nmc > VIRTIO_NET_MAC_TABLE ||
+	    (st.uc_all && st.nuc) || (st.mc_all && st.nmc) ||
+	    memcmp(st.pad, (const uint8_t[6]){ 0 }, sizeof(st.pad)) ||
+	    (st.cur_pairs > 1 && !virtio_dev_has(d, VIRTIO_NET_F_MQ)))
+		return -EINVAL;
+	memcpy(n->mac, st.mac, 6);
+	n->promisc = st.promisc;
+	n->allmulti = st.allmulti;
+	n->alluni = st.alluni;
+	n->nomulti = st.nomulti;
+	n->nouni = st.nouni;
+	n->nobcast = st.nobcast;
+	n->uc_all = st.uc_all;
+	n->mc_all = st.mc_all;
+	n->nuc = st.nuc;
+	n->nmc = st.nmc;
+	memcpy(n->uc, st.uc, sizeof(n->uc));
+	memcpy(n->mc, st.mc, sizeof(n->mc));
+	if (!virtio_dev_running(d) || st.cur_pairs == n->cur_pairs) {
+		n->cur_pairs = st.cur_pairs;   /* activate starts from 1 again */
+		return 0;
+	}
+	/* activate started with one pair: the driver had chosen more. */
+	if (n->be->ops->set_pairs && n->be->ops->set_pairs(n->be, st.cur_pairs) < 0)
+		return -EINVAL;
+	n->cur_pairs = st.cur_pairs;
+	for (unsigned i = 0; i < n->max_pairs && !n->vhost_active; i++)
+		net_rx_arm(n, i, i < n->cur_pairs);
+	return 0;
+}
+
 /* ---- virtio_dev_ops ---- */
 
 static void net_config_read(struct virtio_dev *d, uint32_t off, void *buf, uint32_t len)
@@ -961,6 +1067,9 @@ int virtio_net_create(const struct virtio_env *env, struct net_backend *be,
 		.queue_notify = net_queue_notify,
 		.activate = net_activate,
 		.reset = net_reset,
+		.save = net_save,
+		.restore = net_restore,
+		.sync = net_sync,
 		.destroy = net_destroy,
 	};
 	snprintf(name, sizeof(name), "virtio-net %s", id);

@@ -756,6 +756,9 @@ int virtio_pci_save(struct virtio_pci *vp, struct vstate_virtio *s, char *err, s
 	for (unsigned v = 0; v < vp->nvec; v++)
 		s->msix[v] = (struct vstate_msix){ vp->msix[v].addr_lo, vp->msix[v].addr_hi,
 						   vp->msix[v].data, vp->msix[v].ctrl };
+	/* Queues served outside vireo-vmm (vhost) bring their indices in. */
+	if (d->ops->sync && virtio_dev_running(d))
+		d->ops->sync(d);
 	for (unsigned q = 0; q < d->ops->nr_queues; q++) {
 		const struct virtq *vq = &d->vq[q];
 
@@ -875,9 +878,10 @@ int virtio_pci_restore(struct virtio_pci *vp, const struct vstate_virtio *s, cha
 		}
 	}
 	vp_common_field(vp, 0x10, s->config_vector);
-	if (s->status & ~early)
-		vp_common_field(vp, 0x14, s->status & (uint8_t)~VIRTIO_STATUS_NEEDS_RESET);
-	/* What the device had done: the rings' indices, pending interrupts. */
+	/* What the device had done: the rings' indices, before DRIVER_OK, so
+	 * that activate (which may work the queues, or hand them to vhost
+	 * with VHOST_SET_VRING_BASE) starts where the saved device stopped
+	 * and replays nothing. */
 	for (unsigned q = 0; q < d->ops->nr_queues; q++) {
 		struct virtq *vq = &d->vq[q];
 
@@ -887,7 +891,17 @@ int virtio_pci_restore(struct virtio_pci *vp, const struct vstate_virtio *s, cha
 		vq->signalled_valid = s->vq[q].signalled_valid;
 		vq->broken = vq->broken || s->vq[q].broken;
 	}
+	/* A device that needed a reset is not activated again. */
 	d->status |= s->status & VIRTIO_STATUS_NEEDS_RESET;
+	if (s->status & ~early)
+		vp_common_field(vp, 0x14, s->status & (uint8_t)~VIRTIO_STATUS_NEEDS_RESET);
+	if ((s->status & VIRTIO_STATUS_DRIVER_OK) && !(s->status & VIRTIO_STATUS_NEEDS_RESET) &&
+	    !virtio_dev_running(d)) {
+		snprintf(err, errlen, "%s could not be started again with the saved state",
+			 vp->name);
+		r = -EINVAL;
+		goto out;
+	}
 	d->isr = s->isr;
 	d->config_generation = s->config_generation;
 	vp->dfsel = s->dfsel;

@@ -119,10 +119,20 @@ struct virtio_dev_ops {
 	int (*activate)(struct virtio_dev *d);
 	/* The driver reset the device: drop in-flight work, forget state. */
 	void (*reset)(struct virtio_dev *d);
-	/* Snapshot hooks, for save/restore later (may be NULL).  save
-	 * returns the bytes it needs; it writes only when len suffices. */
+	/* Save/restore hooks (may be NULL), for the model's own state (the
+	 * transport saves features, status and queues itself).  save returns
+	 * the bytes it needs (at most VSTATE_MAX_MODEL); it writes only when
+	 * len suffices; its first byte should be a version of the layout.
+	 * restore is called after the transport restored the queues' indices
+	 * and, when the saved device ran, after DRIVER_OK (activate) with
+	 * them: it must check every value (the file is untrusted) and
+	 * returns 0 or -EINVAL (the restore is refused). */
 	size_t (*save)(struct virtio_dev *d, void *buf, size_t len);
 	int (*restore)(struct virtio_dev *d, const void *buf, size_t len);
+	/* Before a save, device running: queues served outside vireo-vmm
+	 * (vhost) put their ring indices into vq[] (last_avail, used_idx),
+	 * and keep working after (may be NULL). */
+	void (*sync)(struct virtio_dev *d);
 	/* Release everything, the device struct included; the lock may still
 	 * be taken here (draining work) and virtio_dev_fini() must be called
 	 * once nothing will take it again, before the struct is freed.  NULL:

@@ -282,7 +282,7 @@ int virtio_opts_mac(const char *s, uint8_t mac[6])
 	return 0;
 }
 
-static bool virtio_opts_tapname_ok(const char *s)
+bool virtio_opts_tapname_ok(const char *s)
 {
 	if (!*s || strlen(s) >= VIRTIO_NET_TAP_MAX || !strcmp(s, ".") || !strcmp(s, ".."))
 		return false;

@@ -98,6 +98,9 @@ int virtio_opts_balloon(struct virtio_opts *o, const char *arg, char *err,
  * --net user[,hostfwd=RULE]...[,mac=MAC][,id=ID].
  * 0, or -EINVAL with one line in err. */
 int virtio_opts_net(struct virtio_opts *o, char *arg, char *err, size_t errlen);
+/* A tap interface name --net tap= takes (1 to VIRTIO_NET_TAP_MAX - 1
+ * characters, no '/', ':' or blanks). */
+bool virtio_opts_tapname_ok(const char *s);
 /* "52:54:00:12:34:56" (or with '-'): a unicast, non-zero MAC.  0 or -EINVAL. */
 int virtio_opts_mac(const char *s, uint8_t mac[6]);
 void virtio_opts_usage(FILE *f);

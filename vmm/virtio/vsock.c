@@ -164,6 +164,73 @@ static void vsock_config_read(struct virtio_dev *d, uint32_t off, void *buf,
 	memcpy(buf, to_vsock(d)->config + off, len);
 }
 
+/* ---- save and restore ---- */
+
+#define VSOCK_STATE_VERSION 1u
+
+struct vsock_state {
+	uint8_t version;        /* VSOCK_STATE_VERSION */
+	uint8_t was_active;
+	uint8_t reset_pending;
+	uint8_t pad[5];
+	uint64_t cid;           /* must be this device's */
+	uint64_t resets_sent;
+};
+_Static_assert(sizeof(struct vsock_state) == 24, "vsock state layout");
+
+/* Before a save: the kernel's rx/tx stop a moment, their indices come
+ * into vq[]; then they run on (the eventfds stay). */
+static void vsock_sync(struct virtio_dev *d)
+{
+	struct virtio_vsock *s = to_vsock(d);
+
+	if (!s->started)
+		return;
+	if (vsock_running(s, 0) < 0)
+		vwarn("%s: cannot stop vhost-vsock for the save: %s", d->name, strerror(errno));
+	for (unsigned q = VQ_RX; q <= VQ_TX; q++)
+		if (d->vq[q].ready && vhost_vring_sync(&s->vh, q, &d->vq[q]) < 0)
+			vwarn("%s: cannot read queue %u's index from vhost-vsock", d->name, q);
+	if (vsock_running(s, 1) < 0)
+		vwarn("%s: cannot restart vhost-vsock after the save: %s", d->name,
+		      strerror(errno));
+}
+
+static size_t vsock_save(struct virtio_dev *d, void *buf, size_t len)
+{
+	const struct virtio_vsock *s = to_vsock(d);
+	struct vsock_state st = {
+		.version = VSOCK_STATE_VERSION, .was_active = s->was_active,
+		.reset_pending = s->reset_pending, .cid = s->cid,
+		.resets_sent = s->resets_sent,
+	};
+
+	if (buf && len >= sizeof(st))
+		memcpy(buf, &st, sizeof(st));
+	return sizeof(st);
+}
+
+/* The queues were started again from the saved indices (activate); the
+ * host side's connections are gone, so the guest is told to drop its
+ * own: a transport reset event, as after a driver reset. */
+static int vsock_restore(struct virtio_dev *d, const void *buf, size_t len)
+{
+	struct virtio_vsock *s = to_vsock(d);
+	struct vsock_state st;
+
+	if (len != sizeof(st))
+		return -EINVAL;
+	memcpy(&st, buf, sizeof(st));
+	if (st.version != VSOCK_STATE_VERSION || st.was_active > 1 || st.reset_pending > 1 ||
+	    st.cid != s->cid || st.pad[0] || st.pad[1] || st.pad[2] || st.pad[3] || st.pad[4])
+		return -EINVAL;
+	s->resets_sent = st.resets_sent;
+	s->was_active = st.was_active || virtio_dev_running(d);
+	s->reset_pending = true;
+	vsock_events(s);
+	return 0;
+}
+
 static void vsock_free(struct virtio_vsock *s)
 {
 	const struct virtio_env *env = s->vdev.env;
@@ -198,6 +265,9 @@ static const struct virtio_dev_ops vsock_ops = {
 	.config_read = vsock_config_read,
 	.queue_notify = vsock_queue_notify,
 	.activate = vsock_activate,
+	.save = vsock_save,
+	.restore = vsock_restore,
+	.sync = vsock_sync,
 	.reset = vsock_reset,
 	.destroy = vsock_destroy,
 };

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The guest's clock across a save and restore: the kvmclock guest prints
+# its kvmclock and its TSC (scaled to ms) every 200 ms of kvmclock time;
+# the VM is saved after round 3, the test waits 3 s, and the restored
+# guest's next round must show the kvmclock advanced by the time the VM
+# was away (its time of day is right again, and it is not ahead of the
+# real time), and its TSC by the same (within 0.5 s: KVM_VCPU_TSC_OFFSET,
+# Linux 5.16 and later).  The restored VM is sandboxed and filtered.
+#   save-restore-clock.sh VMM GUEST (kvmclock.elf)
+set -u
+vmm=$1 guest=$2
+dir=$(mktemp -d)
+pid=
+trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; rm -rf "$dir"' EXIT
+chmod 0777 "$dir"
+sock=$dir/api.sock
+save=$dir/save
+fail() { echo "FAIL: $*"; for f in "$dir"/*.out "$dir"/*.err; do echo "== $f"; cat "$f"; done; exit 1; }
+wait_for() {
+	for _ in $(seq 1800); do
+		grep -q "$2" "$1" && return 0
+		kill -0 $pid 2>/dev/null || fail "vireo-vmm ended before '$2'"
+		sleep 0.1
+	done
+	fail "no '$2' in $1 after 180 s"
+}
+finish() {
+	wait $pid
+	local rc=$?
+	pid=
+	[ $rc -eq "$2" ] || fail "$1: exit status $rc, expected $2"
+	grep -q "Sanitizer\|runtime error" "$dir/$1.err" && fail "$1: sanitizer report"
+	return 0
+}
+
+"$vmm" --debug-exit --sandbox=off --api-socket "$sock" --kernel "$guest" \
+	</dev/null >"$dir/first.out" 2>"$dir/first.err" &
+pid=$!
+wait_for "$dir/first.out" "^clock round 3 "
+code=$(curl -s -o "$dir/resp" -w '%{http_code}' --max-time 60 --unix-socket "$sock" -X PUT \
+	-H 'Content-Type: application/json' --data-binary "{\"dir\": \"$save\", \"exit\": true}" \
+	http://localhost/vm/save)
+[ "$code" = 204 ] || fail "PUT /vm/save: $code $(cat "$dir/resp")"
+finish first 0
+saved_at=$(date +%s%N)
+sleep 3
+"$vmm" --restore "$save" </dev/null >"$dir/second.out" 2>"$dir/second.err" &
+pid=$!
+wait_for "$dir/second.out" "^clock ok$"
+away=$(( ($(date +%s%N) - saved_at) / 1000000 ))
+finish second 0
+last=$(grep '^clock round' "$dir/first.out" | tail -1)
+first=$(grep '^clock round' "$dir/second.out" | head -1)
+[ -n "$first" ] || fail "no round after the restore"
+read -r _ _ r1 _ ms1 _ tsc1 <<<"$last"
+read -r _ _ r2 _ ms2 _ tsc2 <<<"$first"
+[ "$r2" -eq $((r1 + 1)) ] || fail "restored at round $r2 after $r1"
+dms=$((ms2 - ms1)) dtsc=$((tsc2 - tsc1))
+echo "saved at '$last', restored at '$first': kvmclock +$dms ms, TSC +$dtsc ms (3 s sleep, $away ms from the save's end to the guest's end)"
+[ "$dms" -ge 3000 ] || fail "the kvmclock advanced $dms ms across a save of more than 3 s"
+[ "$dms" -le $((away + 1000)) ] || fail "the kvmclock advanced $dms ms, more than the $away ms away"
+[ "$dtsc" -ge $((dms - 500)) ] && [ "$dtsc" -le $((dms + 500)) ] ||
+	fail "the TSC moved $dtsc ms, the kvmclock $dms ms"
+echo "ok"
