@@ -17,7 +17,8 @@
 # the last line. Exits 0 only when nothing failed, every skip was asked for
 # and something passed.
 #
-# Env: FUZZ_SECONDS (per target; default 30),
+# Env: FUZZ_SECONDS (per target; default 30), FUZZ_JOBS (targets at once;
+# default the number of CPUs),
 # LAB_FILTER (scenario name glob: the other scenarios are skipped on request;
 # a glob that matches none is an error), RUN_ALL_KVM_DEVICE (the device whose
 # opening decides whether the suites guest and kvm run here or in the lab;
@@ -153,7 +154,9 @@ elif [ ${#fuzz_targets[@]} -eq 0 ]; then
 else
 	echo "== building fuzz targets (clang, libFuzzer)"
 	if bash scripts/build.sh fuzz; then
-		for name in "${fuzz_targets[@]}"; do
+		# One target per CPU at a time (each is single-threaded).
+		fuzz_one() {
+			local name=$1 bin corpus work
 			bin=build/fuzz/fuzz/$name
 			corpus=fuzz/corpus/${name#fuzz_}
 			work=$(mktemp -d)
@@ -166,7 +169,18 @@ else
 				record FAIL "fuzz-${name#fuzz_}" "crash or timeout, see above"
 			fi
 			rm -rf "$work" "$work.log"
+		}
+		fuzz_jobs=${FUZZ_JOBS:-$(nproc)}
+		running=0
+		for name in "${fuzz_targets[@]}"; do
+			fuzz_one "$name" &
+			running=$((running + 1))
+			if [ $running -ge "$fuzz_jobs" ]; then
+				wait -n
+				running=$((running - 1))
+			fi
 		done
+		wait
 	else
 		record FAIL build-fuzz "build failed"
 	fi
