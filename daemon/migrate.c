@@ -1,0 +1,393 @@
+/* vireod's live migration between vireods (migrate.h). */
+#include "migrate.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include <vireo/util.h>
+
+#include "vm-priv.h"
+#include "vmdef.h"
+
+#define MIGRATE_TIMEOUT_MS (15 * 60 * 1000)
+#define POLL_MS            200
+#define URI_MAX            127
+
+static char *json_str(json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						       JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *r = s ? strdup(s) : NULL;
+	json_object_put(o);
+	return r;
+}
+
+VIREO_PRINTF(3, 4)
+static int fail(int status, char **resp, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	*resp = json_str(o);
+	return status;
+}
+
+/* A request body: a JSON object (NULL and a message in *resp if not). */
+static json_object *body_object(const char *body, size_t len, int *status, char **resp)
+{
+	if (!body || !len || memchr(body, '\0', len)) {
+		*status = fail(400, resp, "the body must be a JSON object");
+		return NULL;
+	}
+	struct json_tokener *tok = json_tokener_new_ex(16);
+	if (!tok) {
+		*status = fail(500, resp, "out of memory");
+		return NULL;
+	}
+	json_object *o = json_tokener_parse_ex(tok, body, (int)len);
+	bool ok = o && json_tokener_get_error(tok) == json_tokener_success &&
+		  json_object_is_type(o, json_type_object);
+	json_tokener_free(tok);
+	if (!ok) {
+		json_object_put(o);
+		*status = fail(400, resp, "the body must be a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+/* ---- target ------------------------------------------------------------------ */
+
+struct incoming {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned refs;
+	bool forked, done;
+	int status;
+	char name[VMDEF_NAME_MAX + 1];
+	char uri[URI_MAX + 1];
+	char err[1024];
+};
+
+static void incoming_put(struct incoming *in)
+{
+	pthread_mutex_lock(&in->lock);
+	bool last = --in->refs == 0;
+	pthread_mutex_unlock(&in->lock);
+	if (last) {
+		pthread_mutex_destroy(&in->lock);
+		pthread_cond_destroy(&in->cond);
+		free(in);
+	}
+}
+
+static void incoming_forked(void *opaque, pid_t pid)
+{
+	struct incoming *in = opaque;
+
+	(void)pid;
+	pthread_mutex_lock(&in->lock);
+	in->forked = true;
+	pthread_cond_broadcast(&in->cond);
+	pthread_mutex_unlock(&in->lock);
+}
+
+/* Start vireo-vmm --incoming and wait (the op lock held) until the guest
+ * runs here, or the process ends: then the definition goes. */
+static void *incoming_main(void *arg)
+{
+	struct incoming *in = arg;
+	char err[1024] = "";
+	int s;
+
+	struct vm *vm = op_begin(in->name, err, sizeof(err));
+	if (!vm) {
+		s = 404;
+	} else {
+		s = spawn_full(vm, false, NULL, in->uri, incoming_forked, in, err, sizeof(err));
+		op_end(vm);
+	}
+	if (s != 204) {
+		char e2[256];
+		vwarn("%s: incoming migration failed: %s", in->name, err);
+		emit(in->name, "migration-failed", "%.300s", err);
+		vms_undefine(in->name, true, e2, sizeof(e2));
+	}
+	pthread_mutex_lock(&in->lock);
+	in->done = true;
+	in->status = s;
+	snprintf(in->err, sizeof(in->err), "%s", err);
+	pthread_cond_broadcast(&in->cond);
+	pthread_mutex_unlock(&in->lock);
+	incoming_put(in);
+	return NULL;
+}
+
+/* A free TCP port on @addr (the kernel picks it). */
+static int free_port(const struct in_addr *addr)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr = *addr };
+	socklen_t l = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int port = -1;
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &l) == 0)
+		port = ntohs(sa.sin_port);
+	else
+		port = -errno;
+	close(fd);
+	return port;
+}
+
+int migrate_incoming_api(const char *body, size_t len, char **resp)
+{
+	char err[1024], listen[INET_ADDRSTRLEN] = "127.0.0.1";
+	json_object *o, *d = NULL;
+	struct in_addr addr;
+	struct vmdef def;
+	int status = 0;
+
+	*resp = NULL;
+	if (!(o = body_object(body, len, &status, resp)))
+		return status;
+	json_object_object_foreach(o, key, v) {
+		if (!strcmp(key, "definition") && json_object_is_type(v, json_type_object)) {
+			d = v;
+		} else if (!strcmp(key, "listen") && json_object_is_type(v, json_type_string) &&
+			   json_object_get_string_len(v) < (int)sizeof(listen)) {
+			snprintf(listen, sizeof(listen), "%s", json_object_get_string(v));
+		} else {
+			json_object_put(o);
+			return fail(400, resp, "%.60s: unknown field or wrong type (definition: an "
+				    "object, listen: an IPv4 address)", key);
+		}
+	}
+	if (!d) {
+		json_object_put(o);
+		return fail(400, resp, "definition: required (the VM's definition, with its uuid)");
+	}
+	const char *ds = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN);
+	int r = ds ? vmdef_parse(ds, strlen(ds), &def, err, sizeof(err)) : -1;
+	json_object_put(o);
+	if (!ds)
+		return fail(500, resp, "out of memory");
+	if (r)
+		return fail(400, resp, "definition: %s", err);
+	if (!def.uuid[0])
+		return fail(400, resp, "definition: uuid: required (the VM keeps its uuid)");
+	if (inet_pton(AF_INET, listen, &addr) != 1)
+		return fail(400, resp, "listen: '%.60s' is not a numeric IPv4 address", listen);
+	int port = free_port(&addr);
+	if (port < 0)
+		return fail(400, resp, "listen: cannot listen on %s: %s", listen, strerror(-port));
+
+	struct incoming *in = calloc(1, sizeof(*in));
+	if (!in)
+		return fail(500, resp, "out of memory");
+	pthread_mutex_init(&in->lock, NULL);
+	pthread_cond_init(&in->cond, NULL);
+	in->refs = 2;
+	snprintf(in->name, sizeof(in->name), "%s", def.name);
+	snprintf(in->uri, sizeof(in->uri), "tcp:%s:%d", listen, port);
+
+	int s = vms_define(&def, err, sizeof(err));
+	if (s != 201) {
+		in->refs = 1;
+		incoming_put(in);
+		return fail(s, resp, "%s", err);
+	}
+	pthread_t t;
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &at, incoming_main, in)) {
+		pthread_attr_destroy(&at);
+		vms_undefine(def.name, true, err, sizeof(err));
+		in->refs = 1;
+		incoming_put(in);
+		return fail(500, resp, "cannot start a thread");
+	}
+	pthread_attr_destroy(&at);
+	pthread_mutex_lock(&in->lock);
+	while (!in->forked && !in->done)
+		pthread_cond_wait(&in->cond, &in->lock);
+	bool ok = in->forked;
+	s = in->status;
+	snprintf(err, sizeof(err), "%s", in->err);
+	pthread_mutex_unlock(&in->lock);
+	if (!ok) {
+		incoming_put(in);
+		return fail(s >= 400 ? s : 500, resp, "%s", err);
+	}
+	json_object *a = json_object_new_object();
+	json_object_object_add(a, "name", json_object_new_string(def.name));
+	json_object_object_add(a, "uuid", json_object_new_string(def.uuid));
+	json_object_object_add(a, "uri", json_object_new_string(in->uri));
+	incoming_put(in);
+	*resp = json_str(a);
+	return *resp ? 202 : fail(500, resp, "out of memory");
+}
+
+int migrate_incoming_abort_api(const char *name, char **resp)
+{
+	char err[512];
+	int s = vm_incoming_abort(name, err, sizeof(err));
+
+	*resp = NULL;
+	return s == 204 ? 204 : fail(s, resp, "%s", err);
+}
+
+/* ---- source ------------------------------------------------------------------ */
+
+static bool uri_ok(const char *u)
+{
+	size_t n = strlen(u);
+
+	if (n == 0 || n > URI_MAX || (strncmp(u, "tcp:", 4) && strncmp(u, "unix:", 5)))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)u[i] < 0x20 || u[i] == 0x7f)
+			return false;
+	return true;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+int migrate_out_api(const char *name, const char *body, size_t len, char **resp)
+{
+	char err[1024], uri[URI_MAX + 1] = "", reason[512] = "";
+	int64_t downtime = 0, bandwidth = 0;
+	json_object *o;
+	int status = 0;
+
+	*resp = NULL;
+	if (!(o = body_object(body, len, &status, resp)))
+		return status;
+	json_object_object_foreach(o, key, v) {
+		errno = 0;
+		if (!strcmp(key, "uri") && json_object_is_type(v, json_type_string) &&
+		    json_object_get_string_len(v) <= URI_MAX) {
+			snprintf(uri, sizeof(uri), "%s", json_object_get_string(v));
+		} else if (!strcmp(key, "downtime_ms") && json_object_is_type(v, json_type_int) &&
+			   (downtime = json_object_get_int64(v)) >= 1 && downtime <= 60000 && !errno) {
+		} else if (!strcmp(key, "bandwidth_mbps") && json_object_is_type(v, json_type_int) &&
+			   (bandwidth = json_object_get_int64(v)) >= 1 && bandwidth <= 1000000 && !errno) {
+		} else {
+			json_object_put(o);
+			return fail(400, resp, "%.60s: unknown field or bad value (uri: tcp:ADDR:PORT or "
+				    "unix:PATH; downtime_ms: 1 to 60000; bandwidth_mbps: 1 to 1000000)",
+				    key);
+		}
+	}
+	json_object_put(o);
+	if (!uri_ok(uri))
+		return fail(400, resp, "uri: tcp:ADDR:PORT or unix:PATH, at most %d bytes", URI_MAX);
+
+	struct vm *vm = op_begin(name, err, sizeof(err));
+	if (!vm)
+		return fail(404, resp, "%s", err);
+	pthread_mutex_lock(&reg_lock);
+	bool up = running_locked(vm) && (vm->state == VM_RUNNING || vm->state == VM_PAUSED);
+	pid_t pid = vm->pid;
+	if (up)
+		vm->stop_requested = true;   /* its exit after "migrated" is no crash */
+	pthread_mutex_unlock(&reg_lock);
+	if (!up) {
+		op_end(vm);
+		return fail(409, resp, "%s is not running", name);
+	}
+	json_object *req = json_object_new_object();
+	json_object_object_add(req, "uri", json_object_new_string(uri));
+	if (downtime)
+		json_object_object_add(req, "downtime_ms", json_object_new_int64(downtime));
+	if (bandwidth)
+		json_object_object_add(req, "bandwidth_mbps", json_object_new_int64(bandwidth));
+	char *rb = json_str(req);
+	int s = rb ? vmm_call_body(vm, "PUT", "/migrate", rb, 15000, NULL, err, sizeof(err)) : 500;
+	free(rb);
+	if (s != 202) {
+		pthread_mutex_lock(&reg_lock);
+		if (vm->pid == pid)
+			vm->stop_requested = false;
+		pthread_mutex_unlock(&reg_lock);
+		op_end(vm);
+		return fail(s >= 400 ? s : 502, resp, "%s", rb ? err : "out of memory");
+	}
+	emit(name, "migrating", "to %.100s", uri);
+	bool gone = false, given_up = false;
+	for (int waited = 0; waited < MIGRATE_TIMEOUT_MS; waited += POLL_MS) {
+		pthread_mutex_lock(&reg_lock);
+		gone = vm->pid != pid;
+		pthread_mutex_unlock(&reg_lock);
+		if (gone)
+			break;
+		char *r = NULL;
+		if (vmm_call_body(vm, "GET", "/migrate", NULL, 5000, &r, err, sizeof(err)) == 200) {
+			json_object *m = json_tokener_parse(r), *st, *rs;
+			const char *state = m && json_object_object_get_ex(m, "state", &st) ?
+				json_object_get_string(st) : NULL;
+			if (state && (!strcmp(state, "failed") || !strcmp(state, "cancelled"))) {
+				snprintf(reason, sizeof(reason), "%s",
+					 json_object_object_get_ex(m, "reason", &rs) &&
+					 json_object_get_string(rs) ? json_object_get_string(rs) : state);
+				given_up = true;
+			}
+			json_object_put(m);
+		}
+		free(r);
+		if (given_up)
+			break;
+		sleep_ms(POLL_MS);
+	}
+	if (!gone && !given_up) {
+		vmm_call_body(vm, "DELETE", "/migrate", NULL, 5000, NULL, err, sizeof(err));
+		snprintf(reason, sizeof(reason), "not done within %d s: cancelled",
+			 MIGRATE_TIMEOUT_MS / 1000);
+	}
+	pthread_mutex_lock(&reg_lock);
+	if (!gone && vm->pid == pid)
+		vm->stop_requested = false;
+	/* Wait for the monitor to record the end. */
+	for (int i = 0; gone && vm->pid == pid && i < 50; i++) {
+		pthread_mutex_unlock(&reg_lock);
+		sleep_ms(20);
+		pthread_mutex_lock(&reg_lock);
+	}
+	int ex = vm->last_exit;
+	pthread_mutex_unlock(&reg_lock);
+	op_end(vm);
+	if (!gone) {
+		emit(name, "migration-failed", "%.300s", reason);
+		return fail(502, resp, "%s: the migration failed (the VM runs on here): %s", name, reason);
+	}
+	if (ex >= 0 && !(WIFEXITED(ex) && WEXITSTATUS(ex) == 0)) {
+		emit(name, "migration-failed", "vireo-vmm ended during the migration");
+		return fail(500, resp, "%s: vireo-vmm ended during the migration (see its log)", name);
+	}
+	emit(name, "migrated", "to %.100s", uri);
+	return 204;
+}
