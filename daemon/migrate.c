@@ -24,6 +24,7 @@
 #define MIGRATE_TIMEOUT_MS (15 * 60 * 1000)
 #define POLL_MS            200
 #define URI_MAX            127
+#define LISTEN_WAIT_MS     10000
 
 static char *json_str(json_object *o)
 {
@@ -71,6 +72,12 @@ static json_object *body_object(const char *body, size_t len, int *status, char 
 		return NULL;
 	}
 	return o;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
 }
 
 /* ---- target ------------------------------------------------------------------ */
@@ -159,6 +166,27 @@ static int free_port(const struct in_addr *addr)
 	return port;
 }
 
+/* Whether a socket listens on TCP port @port (in /proc/net/tcp). */
+static bool port_listens(int port)
+{
+	char line[512], want[16];
+	FILE *f = fopen("/proc/net/tcp", "re");
+	bool found = false;
+
+	if (!f)
+		return false;
+	snprintf(want, sizeof(want), ":%04X", port);
+	while (!found && fgets(line, sizeof(line), f)) {
+		char local[64], remote[64], st[8];
+		if (sscanf(line, " %*[0-9]: %63s %63s %7s", local, remote, st) != 3)
+			continue;
+		const char *c = strrchr(local, ':');
+		found = c && !strcmp(c, want) && !strcmp(st, "0A");
+	}
+	fclose(f);
+	return found;
+}
+
 int migrate_incoming_api(const char *body, size_t len, char **resp)
 {
 	char err[1024], listen[INET_ADDRSTRLEN] = "127.0.0.1";
@@ -177,9 +205,10 @@ int migrate_incoming_api(const char *body, size_t len, char **resp)
 			   json_object_get_string_len(v) < (int)sizeof(listen)) {
 			snprintf(listen, sizeof(listen), "%s", json_object_get_string(v));
 		} else {
+			status = fail(400, resp, "%.60s: unknown field or wrong type (definition: an "
+				      "object, listen: an IPv4 address)", key);
 			json_object_put(o);
-			return fail(400, resp, "%.60s: unknown field or wrong type (definition: an "
-				    "object, listen: an IPv4 address)", key);
+			return status;
 		}
 	}
 	if (!d) {
@@ -231,12 +260,20 @@ int migrate_incoming_api(const char *body, size_t len, char **resp)
 	pthread_mutex_lock(&in->lock);
 	while (!in->forked && !in->done)
 		pthread_cond_wait(&in->cond, &in->lock);
-	bool ok = in->forked;
+	/* The answer once vireo-vmm listens (the source connects at once). */
+	for (int i = 0; i < LISTEN_WAIT_MS / 10 && !in->done && !port_listens(port); i++) {
+		pthread_mutex_unlock(&in->lock);
+		sleep_ms(10);
+		pthread_mutex_lock(&in->lock);
+	}
+	bool ok = in->forked && !in->done;
 	s = in->status;
 	snprintf(err, sizeof(err), "%s", in->err);
 	pthread_mutex_unlock(&in->lock);
 	if (!ok) {
 		incoming_put(in);
+		if (s == 204)   /* a migration came in already: not the one asked for */
+			return fail(409, resp, "%s: something else migrated in on %s", def.name, listen);
 		return fail(s >= 400 ? s : 500, resp, "%s", err);
 	}
 	json_object *a = json_object_new_object();
@@ -271,11 +308,6 @@ static bool uri_ok(const char *u)
 	return true;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 int migrate_out_api(const char *name, const char *body, size_t len, char **resp)
 {
@@ -297,10 +329,11 @@ int migrate_out_api(const char *name, const char *body, size_t len, char **resp)
 		} else if (!strcmp(key, "bandwidth_mbps") && json_object_is_type(v, json_type_int) &&
 			   (bandwidth = json_object_get_int64(v)) >= 1 && bandwidth <= 1000000 && !errno) {
 		} else {
+			status = fail(400, resp, "%.60s: unknown field or bad value (uri: tcp:ADDR:PORT "
+				      "or unix:PATH; downtime_ms: 1 to 60000; bandwidth_mbps: 1 to "
+				      "1000000)", key);
 			json_object_put(o);
-			return fail(400, resp, "%.60s: unknown field or bad value (uri: tcp:ADDR:PORT or "
-				    "unix:PATH; downtime_ms: 1 to 60000; bandwidth_mbps: 1 to 1000000)",
-				    key);
+			return status;
 		}
 	}
 	json_object_put(o);
