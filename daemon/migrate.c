@@ -134,7 +134,7 @@ static void *incoming_main(void *arg)
 	if (s != 204) {
 		char e2[256];
 		vwarn("%s: incoming migration failed: %s", in->name, err);
-		emit(in->name, "migration-failed", "%.300s", err);
+		emit(in->name, "migrate-failed", "%.300s", err);
 		vms_undefine(in->name, true, e2, sizeof(e2));
 	}
 	pthread_mutex_lock(&in->lock);
@@ -414,11 +414,11 @@ int migrate_out_api(const char *name, const char *body, size_t len, char **resp)
 	pthread_mutex_unlock(&reg_lock);
 	op_end(vm);
 	if (!gone) {
-		emit(name, "migration-failed", "%.300s", reason);
+		emit(name, "migrate-failed", "%.300s", reason);
 		return fail(502, resp, "%s: the migration failed (the VM runs on here): %s", name, reason);
 	}
 	if (ex >= 0 && !(WIFEXITED(ex) && WEXITSTATUS(ex) == 0)) {
-		emit(name, "migration-failed", "vireo-vmm ended during the migration");
+		emit(name, "migrate-failed", "vireo-vmm ended during the migration");
 		return fail(500, resp, "%s: vireo-vmm ended during the migration (see its log)", name);
 	}
 	emit(name, "migrated", "to %.100s", uri);

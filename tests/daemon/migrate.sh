@@ -55,6 +55,13 @@ wait_log() {  # wait_log D VM REGEX: in its console log on D
 	done
 	fail "no /$3/ in $2's console log on $1"
 }
+wait_event() {  # wait_event D TEXT: in D's event stream
+	for _ in $(seq 100); do
+		grep -qF -- "$2" "$T/$1/events" && return 0
+		sleep 0.1
+	done
+	fail "no event $2 on $1"
+}
 # type D VM TEXT: keys to the guest's console on D (then Ctrl-])
 type_keys() {
 	(sleep 0.5; printf '%s' "$3"; sleep 1; printf '\035') |
@@ -136,6 +143,26 @@ v A migrate --live mig "unix:$T/C/sock"; expect_rc 1; has "already defined"
 v A migrate --live mig "unix:$T/nothere.sock"; expect_rc 3
 [ "$(info A mig PID)" = "$pidA" ] || fail "A's VM has another process"
 
+# --- a migration the source's vireo-vmm refuses (user-mode networking): the
+# target gives its copy up (no process, no definition), the VM runs on at A
+printf '{"name": "unet", "cpus": 1, "memory": "64M", "kernel": "%s", "cmdline": "console=ttyS0 spin", "nics": [{"type": "user"}]}\n' \
+	"$hello" >"$T/unet.json"
+v A define "$T/unet.json"; expect_rc 0
+v A start unet; expect_rc 0
+pidU=$(info A unet PID)
+v A migrate --live unet "unix:$T/B/sock"; expect_rc 1; has "user-mode|user networking|slirp"
+for _ in $(seq 50); do
+	"$vireo" -c "unix:$T/B/sock" dominfo unet >/dev/null 2>&1 || break
+	sleep 0.1
+done
+v B dominfo unet; expect_rc 1; has "no VM named 'unet'"
+[ -z "$(ls "$T/B/run" 2>/dev/null | grep unet)" ] || fail "B kept unet's run dir"
+pgrep -f -- "--name unet .*--incoming" >/dev/null && fail "B's incoming process for unet still runs"
+[ "$(info A unet PID)" = "$pidU" ] || fail "unet does not run on at A"
+[ "$(info A unet State)" = running ] || fail "unet is not running at A"
+wait_event B '"vm":"unet","event":"migrate-failed"'
+v A destroy unet; expect_rc 0
+
 # --- A to B ------------------------------------------------------------------------------
 v A migrate --live mig "unix:$T/B/sock"; expect_rc 0; has "VM mig migrated to"
 [ "$(info A mig State)" = "shut off" ] || fail "A's VM is not shut off"
@@ -151,10 +178,9 @@ type_keys B mig two
 grep -q "TWO" "$T/c-B-two" || fail "the guest does not echo on B"
 "$vireo" -c "unix:$T/B/sock" console mig --log | grep -q "hello from the tiny guest" &&
 	fail "the guest booted again on B"
-sleep 0.5
-grep -qF '"vm":"mig","event":"migrating"' "$T/A/events" || fail "no migrating event on A"
-grep -qF '"vm":"mig","event":"migrated"' "$T/A/events" || fail "no migrated event on A"
-grep -qF '"vm":"mig","event":"migrated-in"' "$T/B/events" || fail "no migrated-in event on B"
+wait_event A '"vm":"mig","event":"migrating"'
+wait_event A '"vm":"mig","event":"migrated"'
+wait_event B '"vm":"mig","event":"migrated-in"'
 
 # --- and back: A has the definition still, shut off: refused -----------------------------
 v B migrate --live mig "unix:$T/A/sock"; expect_rc 1; has "already defined"
