@@ -23,7 +23,7 @@
 
 #define MIGRATE_TIMEOUT_MS (15 * 60 * 1000)
 #define POLL_MS            200
-#define URI_MAX            127
+#define URI_MAX            MIGRATE_URI_MAX
 #define LISTEN_WAIT_MS     10000
 
 static char *json_str(json_object *o)
@@ -48,30 +48,6 @@ static int fail(int status, char **resp, const char *fmt, ...)
 	json_object_object_add(o, "error", json_object_new_string(msg));
 	*resp = json_str(o);
 	return status;
-}
-
-/* A request body: a JSON object (NULL and a message in *resp if not). */
-static json_object *body_object(const char *body, size_t len, int *status, char **resp)
-{
-	if (!body || !len || memchr(body, '\0', len)) {
-		*status = fail(400, resp, "the body must be a JSON object");
-		return NULL;
-	}
-	struct json_tokener *tok = json_tokener_new_ex(16);
-	if (!tok) {
-		*status = fail(500, resp, "out of memory");
-		return NULL;
-	}
-	json_object *o = json_tokener_parse_ex(tok, body, (int)len);
-	bool ok = o && json_tokener_get_error(tok) == json_tokener_success &&
-		  json_object_is_type(o, json_type_object);
-	json_tokener_free(tok);
-	if (!ok) {
-		json_object_put(o);
-		*status = fail(400, resp, "the body must be a JSON object");
-		return NULL;
-	}
-	return o;
 }
 
 static void sleep_ms(int ms)
@@ -189,43 +165,16 @@ static bool port_listens(int port)
 
 int migrate_incoming_api(const char *body, size_t len, char **resp)
 {
-	char err[1024], listen[INET_ADDRSTRLEN] = "127.0.0.1";
-	json_object *o, *d = NULL;
+	char err[1024], listen[MIGRATE_LISTEN_MAX + 1];
 	struct in_addr addr;
 	struct vmdef def;
-	int status = 0;
 
 	*resp = NULL;
-	if (!(o = body_object(body, len, &status, resp)))
-		return status;
-	json_object_object_foreach(o, key, v) {
-		if (!strcmp(key, "definition") && json_object_is_type(v, json_type_object)) {
-			d = v;
-		} else if (!strcmp(key, "listen") && json_object_is_type(v, json_type_string) &&
-			   json_object_get_string_len(v) < (int)sizeof(listen)) {
-			snprintf(listen, sizeof(listen), "%s", json_object_get_string(v));
-		} else {
-			status = fail(400, resp, "%.60s: unknown field or wrong type (definition: an "
-				      "object, listen: an IPv4 address)", key);
-			json_object_put(o);
-			return status;
-		}
-	}
-	if (!d) {
-		json_object_put(o);
-		return fail(400, resp, "definition: required (the VM's definition, with its uuid)");
-	}
-	const char *ds = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN);
-	int r = ds ? vmdef_parse(ds, strlen(ds), &def, err, sizeof(err)) : -1;
-	json_object_put(o);
-	if (!ds)
-		return fail(500, resp, "out of memory");
-	if (r)
-		return fail(400, resp, "definition: %s", err);
-	if (!def.uuid[0])
-		return fail(400, resp, "definition: uuid: required (the VM keeps its uuid)");
+	int ps = migrate_parse_incoming(body, len, &def, listen, err, sizeof(err));
+	if (ps)
+		return fail(ps, resp, "%s", err);
 	if (inet_pton(AF_INET, listen, &addr) != 1)
-		return fail(400, resp, "listen: '%.60s' is not a numeric IPv4 address", listen);
+		return fail(400, resp, "listen: not an IPv4 address");
 	int port = free_port(&addr);
 	if (port < 0)
 		return fail(400, resp, "listen: cannot listen on %s: %s", listen, strerror(-port));
@@ -296,49 +245,15 @@ int migrate_incoming_abort_api(const char *name, char **resp)
 
 /* ---- source ------------------------------------------------------------------ */
 
-static bool uri_ok(const char *u)
-{
-	size_t n = strlen(u);
-
-	if (n == 0 || n > URI_MAX || (strncmp(u, "tcp:", 4) && strncmp(u, "unix:", 5)))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)u[i] < 0x20 || u[i] == 0x7f)
-			return false;
-	return true;
-}
-
-
 int migrate_out_api(const char *name, const char *body, size_t len, char **resp)
 {
 	char err[1024], uri[URI_MAX + 1] = "", reason[512] = "";
 	int64_t downtime = 0, bandwidth = 0;
-	json_object *o;
-	int status = 0;
 
 	*resp = NULL;
-	if (!(o = body_object(body, len, &status, resp)))
-		return status;
-	json_object_object_foreach(o, key, v) {
-		errno = 0;
-		if (!strcmp(key, "uri") && json_object_is_type(v, json_type_string) &&
-		    json_object_get_string_len(v) <= URI_MAX) {
-			snprintf(uri, sizeof(uri), "%s", json_object_get_string(v));
-		} else if (!strcmp(key, "downtime_ms") && json_object_is_type(v, json_type_int) &&
-			   (downtime = json_object_get_int64(v)) >= 1 && downtime <= 60000 && !errno) {
-		} else if (!strcmp(key, "bandwidth_mbps") && json_object_is_type(v, json_type_int) &&
-			   (bandwidth = json_object_get_int64(v)) >= 1 && bandwidth <= 1000000 && !errno) {
-		} else {
-			status = fail(400, resp, "%.60s: unknown field or bad value (uri: tcp:ADDR:PORT "
-				      "or unix:PATH; downtime_ms: 1 to 60000; bandwidth_mbps: 1 to "
-				      "1000000)", key);
-			json_object_put(o);
-			return status;
-		}
-	}
-	json_object_put(o);
-	if (!uri_ok(uri))
-		return fail(400, resp, "uri: tcp:ADDR:PORT or unix:PATH, at most %d bytes", URI_MAX);
+	int ps = migrate_parse_out(body, len, uri, &downtime, &bandwidth, err, sizeof(err));
+	if (ps)
+		return fail(ps, resp, "%s", err);
 
 	struct vm *vm = op_begin(name, err, sizeof(err));
 	if (!vm)
