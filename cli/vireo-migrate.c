@@ -5,9 +5,12 @@
  * vireo-vmm sends it over (POST /vms/NAME/migrate).  See vireo(1).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <json-c/json.h>
@@ -43,6 +46,52 @@ static int target_call(const struct vconn_target *t, const char *method, const c
 	else
 		free(r);
 	return EXIT_OK;
+}
+
+/* The source's POST /vms/NAME/migrate, in a thread of its own while the
+ * progress shows. */
+struct mig_call {
+	const char *path, *body;
+	char *resp;
+	int status, cr;
+	char err[512];
+	volatile bool done;
+};
+
+static void *mig_thread(void *arg)
+{
+	struct mig_call *c = arg;
+
+	c->cr = vconn_request(&vireod_at, "POST", c->path, c->body, MIGRATE_CALL_MS, &c->status,
+			      &c->resp, c->err, sizeof(c->err));
+	c->done = true;
+	return NULL;
+}
+
+/* One line of progress from the source's GET /vms/NAME/migrate. */
+static void progress(const char *name)
+{
+	char path[128], err[256], *r = NULL;
+	int status = 0;
+
+	snprintf(path, sizeof(path), "/vms/%s/migrate", name);
+	if (vconn_request(&vireod_at, "GET", path, NULL, 2000, &status, &r, err, sizeof(err)) ||
+	    status != 200) {
+		free(r);
+		return;
+	}
+	json_object *o = json_tokener_parse(r), *sent, *left, *rounds;
+	if (o && json_object_object_get_ex(o, "bytes_sent", &sent) &&
+	    json_object_object_get_ex(o, "bytes_remaining", &left)) {
+		int64_t rd = json_object_object_get_ex(o, "rounds", &rounds) ?
+			json_object_get_int64(rounds) : 0;
+		printf("\rMigrating %s: %lld MiB sent, %lld MiB left, round %lld   ", name,
+		       (long long)(json_object_get_int64(sent) >> 20),
+		       (long long)(json_object_get_int64(left) >> 20), (long long)rd);
+		fflush(stdout);
+	}
+	json_object_put(o);
+	free(r);
 }
 
 static int usage_err(const char *msg)
@@ -185,11 +234,29 @@ int cmd_migrate(int argc, char **argv)
 	body = json_body(m);
 	char mpath[256];
 	snprintf(mpath, sizeof(mpath), "/vms/%s/migrate", name);
-	int status = 0;
-	r = NULL;
-	int cr = body ? vconn_request(&vireod_at, "POST", mpath, body, MIGRATE_CALL_MS, &status, &r,
-				     err, sizeof(err)) : -ENOMEM;
+	struct mig_call mc = { .path = mpath, .body = body, .cr = -ENOMEM };
+	pthread_t th;
+	if (body && isatty(STDOUT_FILENO) && pthread_create(&th, NULL, mig_thread, &mc) == 0) {
+		bool shown = false;
+		while (!mc.done) {
+			struct timespec ts = { 0, 250 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+			if (!mc.done) {
+				progress(name);
+				shown = true;
+			}
+		}
+		pthread_join(th, NULL);
+		if (shown)
+			printf("\r%78s\r", "");
+	} else if (body) {
+		mig_thread(&mc);
+	}
 	free(body);
+	int status = mc.status, cr = mc.cr;
+	r = mc.resp;
+	if (cr)
+		snprintf(err, sizeof(err), "%s", mc.err);
 	if (!cr && status == 204) {
 		free(r);
 		printf("VM %s migrated to %s\n", name, vconn_name(&to));

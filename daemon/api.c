@@ -27,7 +27,7 @@ enum op { OP_VERSION, OP_LIST, OP_DEFINE, OP_GET, OP_UNDEFINE, OP_START, OP_SHUT
 	  OP_CONSOLE, OP_REBOOT, OP_SAVE, OP_RESTORE, OP_CLONE, OP_SNAP_LIST, OP_SNAP_CREATE,
 	  OP_SNAP_REVERT, OP_SNAP_DELETE, OP_PROGRESS,
 	  /* migrate.c */
-	  OP_MIGRATE, OP_INCOMING, OP_INCOMING_ABORT };
+	  OP_MIGRATE, OP_INCOMING, OP_INCOMING_ABORT, OP_MIGRATE_STATUS };
 
 const struct api_route api_routes[] = {
 	[OP_VERSION]  = { "GET",    "/version" },
@@ -69,6 +69,7 @@ const struct api_route api_routes[] = {
 	[OP_MIGRATE]       = { "POST",   "/vms/{name}/migrate" },
 	[OP_INCOMING]      = { "POST",   "/migrations/incoming" },
 	[OP_INCOMING_ABORT] = { "DELETE", "/vms/{name}/incoming" },
+	[OP_MIGRATE_STATUS] = { "GET",    "/vms/{name}/migrate" },
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 
@@ -369,6 +370,8 @@ int api_dispatch(const struct api_req *req, char **resp, const char **allow)
 		return migrate_incoming_api(req->body, req->body_len, resp);
 	case OP_INCOMING_ABORT:
 		return migrate_incoming_abort_api(name, resp);
+	case OP_MIGRATE_STATUS:
+		return migrate_status_api(name, resp);
 	case OP_EVENTS:
 		/* server.c streams it; reaching here is a bug. */
 		return fail(500, resp, "the event stream is served by the server");

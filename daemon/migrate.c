@@ -243,6 +243,68 @@ int migrate_incoming_abort_api(const char *name, char **resp)
 	return s == 204 ? 204 : fail(s, resp, "%s", err);
 }
 
+/* ---- source: the migrations under way, for GET /vms/{name}/migrate ---------- */
+
+#define MIGRATIONS_MAX 64
+static pthread_mutex_t mig_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	char name[VMDEF_NAME_MAX + 1];
+	char *status;           /* the last GET /migrate of its vireo-vmm, or NULL */
+} migs[MIGRATIONS_MAX];
+
+/* Claim a slot for @name: its index, or -1 (all taken). */
+static int mig_claim(const char *name)
+{
+	int k = -1;
+
+	pthread_mutex_lock(&mig_lock);
+	for (int i = 0; i < MIGRATIONS_MAX && k < 0; i++)
+		if (!migs[i].name[0])
+			k = i;
+	if (k >= 0) {
+		snprintf(migs[k].name, sizeof(migs[k].name), "%s", name);
+		migs[k].status = NULL;
+	}
+	pthread_mutex_unlock(&mig_lock);
+	return k;
+}
+
+static void mig_set(int k, char *status)
+{
+	pthread_mutex_lock(&mig_lock);
+	free(migs[k].status);
+	migs[k].status = status;
+	pthread_mutex_unlock(&mig_lock);
+}
+
+static void mig_release(int k)
+{
+	pthread_mutex_lock(&mig_lock);
+	free(migs[k].status);
+	migs[k].status = NULL;
+	migs[k].name[0] = '\0';
+	pthread_mutex_unlock(&mig_lock);
+}
+
+int migrate_status_api(const char *name, char **resp)
+{
+	char *r = NULL;
+	bool found = false;
+
+	pthread_mutex_lock(&mig_lock);
+	for (int i = 0; i < MIGRATIONS_MAX && !found; i++) {
+		if (strcmp(migs[i].name, name))
+			continue;
+		found = true;
+		r = strdup(migs[i].status ? migs[i].status : "{\"state\":\"starting\"}");
+	}
+	pthread_mutex_unlock(&mig_lock);
+	if (!found)
+		return fail(404, resp, "%s: no migration under way here", name);
+	*resp = r;
+	return r ? 200 : fail(500, resp, "out of memory");
+}
+
 /* ---- source ------------------------------------------------------------------ */
 
 int migrate_out_api(const char *name, const char *body, size_t len, char **resp)
@@ -268,6 +330,15 @@ int migrate_out_api(const char *name, const char *body, size_t len, char **resp)
 		op_end(vm);
 		return fail(409, resp, "%s is not running", name);
 	}
+	int slot = mig_claim(name);
+	if (slot < 0) {
+		pthread_mutex_lock(&reg_lock);
+		if (vm->pid == pid)
+			vm->stop_requested = false;
+		pthread_mutex_unlock(&reg_lock);
+		op_end(vm);
+		return fail(409, resp, "%d migrations are under way: try again later", MIGRATIONS_MAX);
+	}
 	json_object *req = json_object_new_object();
 	json_object_object_add(req, "uri", json_object_new_string(uri));
 	if (downtime)
@@ -283,6 +354,7 @@ int migrate_out_api(const char *name, const char *body, size_t len, char **resp)
 			vm->stop_requested = false;
 		pthread_mutex_unlock(&reg_lock);
 		op_end(vm);
+		mig_release(slot);
 		return fail(s >= 400 ? s : 502, resp, "%s", rb ? err : "out of memory");
 	}
 	emit(name, "migrating", "to %.100s", uri);
@@ -305,6 +377,8 @@ int migrate_out_api(const char *name, const char *body, size_t len, char **resp)
 				given_up = true;
 			}
 			json_object_put(m);
+			mig_set(slot, r);
+			r = NULL;
 		}
 		free(r);
 		if (given_up)
@@ -328,6 +402,7 @@ int migrate_out_api(const char *name, const char *body, size_t len, char **resp)
 	int ex = vm->last_exit;
 	pthread_mutex_unlock(&reg_lock);
 	op_end(vm);
+	mig_release(slot);
 	if (!gone) {
 		emit(name, "migrate-failed", "%.300s", reason);
 		return fail(502, resp, "%s: the migration failed (the VM runs on here): %s", name, reason);

@@ -42,5 +42,8 @@ int migrate_parse_out(const char *body, size_t len, char uri[MIGRATE_URI_MAX + 1
 int migrate_incoming_api(const char *body, size_t len, char **resp);
 int migrate_incoming_abort_api(const char *name, char **resp);
 int migrate_out_api(const char *name, const char *body, size_t len, char **resp);
+/* GET /vms/{name}/migrate: the last GET /migrate of its vireo-vmm while
+ * POST /vms/{name}/migrate runs (200), else 404. */
+int migrate_status_api(const char *name, char **resp);
 
 #endif

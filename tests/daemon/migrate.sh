@@ -10,8 +10,8 @@
 #  - to a vireod that has a VM of that name: refused, the VM runs on
 #    at A (same pid), the other one on the target untouched;
 #  - to a vireod that is not there: refused, the VM runs on;
-#  - the endpoints refuse hostile bodies (400) and an abort of a VM not
-#    waiting for a migration (409).
+#  - the endpoints refuse hostile bodies (400), an abort of a VM not
+#    waiting for a migration (409), progress with none under way (404).
 #   migrate.sh VIREOD VIREO VMM HELLO_GUEST
 set -u
 vireod=$1 vireo=$2 vmm=$(realpath "$3") hello=$(realpath "$4")
@@ -126,6 +126,7 @@ if command -v curl >/dev/null; then
 		[ "$(api A POST /vms/mig/migrate "$b")" = 400 ] || fail "migrate body '$b' not refused: $(cat "$T/api")"
 	done
 	[ "$(api B DELETE /vms/mig/incoming)" = 404 ] || fail "abort of no VM not 404"
+	[ "$(api A GET /vms/mig/migrate)" = 404 ] || fail "progress of no migration not 404"
 	[ "$(api A DELETE /vms/mig/incoming)" = 409 ] || fail "abort of a running VM not 409"
 	[ "$(info A mig PID)" = "$pidA" ] || fail "the abort touched A's VM"
 fi
