@@ -7,8 +7,8 @@
 #    echoes on B without a new boot (B's console log has no boot banner);
 #  - the events: A "migrating" and "migrated", B "migrated-in";
 #  - back from B to A the same way;
-#  - to a vireod that has a VM of that name: refused, the VM runs on
-#    at A (same pid), the other one on the target untouched;
+#  - to a vireod that has a VM of that name, or of that uuid: refused, the
+#    VM runs on at A (same pid), the other one on the target untouched;
 #  - to a vireod that is not there: refused, the VM runs on;
 #  - the endpoints refuse hostile bodies (400), an abort of a VM not
 #    waiting for a migration (409), progress with none under way (404).
@@ -140,6 +140,13 @@ v A migrate --live mig "unix:$T/C/sock"; expect_rc 1; has "already defined"
 [ "$(info A mig PID)" = "$pidA" ] || fail "A's VM has another process"
 [ "$(info C mig PID)" = "$pidC" ] || fail "C's VM was touched"
 [ "$(info C mig UUID)" != "$uuid" ] || fail "C's VM took the uuid"
+# a target with a VM of that uuid under another name: refused too
+printf '{"name": "twin", "uuid": "%s", "cpus": 1, "memory": "64M", "kernel": "%s"}\n' "$uuid" "$hello" >"$T/twin.json"
+v B define "$T/twin.json"; expect_rc 0
+v A migrate --live mig "unix:$T/B/sock"; expect_rc 1; has "uuid: $uuid is already the uuid"
+[ "$(info A mig PID)" = "$pidA" ] || fail "A's VM has another process"
+v B dominfo mig; expect_rc 1
+v B undefine twin; expect_rc 0
 # a target that is not there
 v A migrate --live mig "unix:$T/nothere.sock"; expect_rc 3
 [ "$(info A mig PID)" = "$pidA" ] || fail "A's VM has another process"
