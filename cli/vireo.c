@@ -68,6 +68,10 @@ static void usage(FILE *f)
 "  snapshot-list NAME [--json]  its snapshots\n"
 "  snapshot-revert NAME SNAP    run it from a snapshot (disks and memory)\n"
 "  snapshot-delete NAME SNAP    delete a snapshot (the VM shut off)\n"
+"  migrate --live NAME URI      move it, running, to the vireod at URI\n"
+"                               (unix:PATH or tls:HOST:PORT; [--listen ADDR]\n"
+"                               [--downtime MS] [--bandwidth MBPS]\n"
+"                               [--target-ca FILE] [--target-token-file FILE])\n"
 "  events [--all]               follow vireod's events (JSON lines)\n"
 "  pool-define-as POOL dir PATH define a directory pool (PATH made if missing)\n"
 "  pool-list [--json]           the pools\n"
@@ -868,6 +872,8 @@ int main(int argc, char **argv)
 			return rc;
 		return cmd_pool(verb, vargc, vargv, &vo);
 	}
+	if (!strcmp(verb, "migrate"))
+		return cmd_migrate(vargc, vargv);
 	if (!strcmp(verb, "define")) {
 		if (vargc != 1) {
 			fprintf(stderr, "vireo: define: give one file (vireo define FILE)\n");

@@ -34,5 +34,6 @@ char *json_body(json_object *o);
 int cmd_console(const char *name, bool readonly);
 /* vireo-state.c: save, restore, clone and the snapshot verbs. */
 int cmd_state(const char *verb, int argc, char **argv, const struct vopts *vo);
+int cmd_migrate(int argc, char **argv);
 
 #endif

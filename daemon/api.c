@@ -12,6 +12,7 @@
 
 #include <vireo/util.h>
 
+#include "migrate.h"
 #include "network.h"
 #include "pool.h"
 #include "vm.h"
@@ -24,7 +25,9 @@ enum op { OP_VERSION, OP_LIST, OP_DEFINE, OP_GET, OP_UNDEFINE, OP_START, OP_SHUT
 	  OP_NET_AUTOSTART,
 	  /* console.c and vmstate.c */
 	  OP_CONSOLE, OP_REBOOT, OP_SAVE, OP_RESTORE, OP_CLONE, OP_SNAP_LIST, OP_SNAP_CREATE,
-	  OP_SNAP_REVERT, OP_SNAP_DELETE, OP_PROGRESS };
+	  OP_SNAP_REVERT, OP_SNAP_DELETE, OP_PROGRESS,
+	  /* migrate.c */
+	  OP_MIGRATE, OP_INCOMING, OP_INCOMING_ABORT, OP_MIGRATE_STATUS };
 
 const struct api_route api_routes[] = {
 	[OP_VERSION]  = { "GET",    "/version" },
@@ -63,6 +66,10 @@ const struct api_route api_routes[] = {
 	[OP_SNAP_REVERT]   = { "POST",   "/vms/{name}/snapshots/{snapshot}/revert" },
 	[OP_SNAP_DELETE]   = { "DELETE", "/vms/{name}/snapshots/{snapshot}" },
 	[OP_PROGRESS]      = { "GET",    "/vms/{name}/progress" },
+	[OP_MIGRATE]       = { "POST",   "/vms/{name}/migrate" },
+	[OP_INCOMING]      = { "POST",   "/migrations/incoming" },
+	[OP_INCOMING_ABORT] = { "DELETE", "/vms/{name}/incoming" },
+	[OP_MIGRATE_STATUS] = { "GET",    "/vms/{name}/migrate" },
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 
@@ -222,7 +229,8 @@ int api_dispatch(const struct api_req *req, char **resp, const char **allow)
 		return fail(404, resp, "no VM named '%.64s' (not a valid VM name)", name);
 	if (i != OP_DEFINE && i != OP_REDEFINE && i != OP_SHUTDOWN && i != OP_POOL_DEFINE &&
 	    i != OP_VOL_CREATE && i != OP_NET_DEFINE && i != OP_NET_AUTOSTART && i != OP_SAVE &&
-	    i != OP_RESTORE && i != OP_CLONE && i != OP_SNAP_CREATE && !empty_body(req))
+	    i != OP_RESTORE && i != OP_CLONE && i != OP_SNAP_CREATE && i != OP_MIGRATE &&
+	    i != OP_INCOMING && !empty_body(req))
 		return fail(400, resp, "%s %s takes no body", api_routes[i].method, api_routes[i].pattern);
 	switch ((enum op)i) {
 	case OP_VERSION: {
@@ -356,6 +364,14 @@ int api_dispatch(const struct api_req *req, char **resp, const char **allow)
 		return vmstate_api(VMSTATE_SNAP_DELETE, name, caps[1], req->body, req->body_len, resp);
 	case OP_PROGRESS:
 		return vmstate_api(VMSTATE_PROGRESS, name, NULL, req->body, req->body_len, resp);
+	case OP_MIGRATE:
+		return migrate_out_api(name, req->body, req->body_len, resp);
+	case OP_INCOMING:
+		return migrate_incoming_api(req->body, req->body_len, resp);
+	case OP_INCOMING_ABORT:
+		return migrate_incoming_abort_api(name, resp);
+	case OP_MIGRATE_STATUS:
+		return migrate_status_api(name, resp);
 	case OP_EVENTS:
 		/* server.c streams it; reaching here is a bug. */
 		return fail(500, resp, "the event stream is served by the server");

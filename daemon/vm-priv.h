@@ -31,6 +31,7 @@ struct vm {
 	unsigned long long starttime;   /* of pid, in clock ticks since boot */
 	bool child;                     /* pid is our child (waitpid gives its status) */
 	bool stop_requested;
+	bool incoming;                  /* a --incoming process, the guest not here yet */
 	int last_exit;                  /* wait status of the last end; -1: unknown */
 	unsigned refs;                  /* holders of a pointer (find(), threads) */
 	unsigned restarts, fail_streak;
@@ -56,6 +57,14 @@ int destroy_locked_op(struct vm *vm, char *err, size_t errlen);
 /* Start vireo-vmm (op lock held, no process): booting the definition, or
  * with @restore_dir from a save or snapshot.  204 or an error status. */
 int spawn_ex(struct vm *vm, bool restart, const char *restore_dir, char *err, size_t errlen);
+/* The same, or with @incoming as a live migration's target (vireo-vmm
+ * --incoming URI: 204 once the guest runs here, "migrated-in");
+ * @forked, when given, is called once the process is made. */
+int spawn_full(struct vm *vm, bool restart, const char *restore_dir, const char *incoming,
+	       void (*forked)(void *opaque, pid_t pid), void *opaque, char *err, size_t errlen);
+/* SIGKILL the --incoming process of @name (the migration was given up):
+ * 204, 404, 409. */
+int vm_incoming_abort(const char *name, char *err, size_t errlen);
 int vmm_call_body(struct vm *vm, const char *method, const char *path, const char *req,
 		  int timeout_ms, char **body, char *err, size_t errlen);
 void gen_uuid(char out[37]);

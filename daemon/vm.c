@@ -47,6 +47,7 @@
 #include "vmstate.h"
 
 #define START_TIMEOUT_MS   60000   /* vireo-vmm's API answering after a start */
+#define INCOMING_TIMEOUT_MS (15 * 60000)   /* ... after --incoming: the whole migration */
 #define START_POLL_MAX_US   5000   /* longest wait between looks at it */
 #define DESTROY_TERM_MS    30000   /* SIGTERM, then SIGKILL */
 #define VMM_API_TIMEOUT_MS 15000
@@ -434,6 +435,33 @@ static int spawn(struct vm *vm, bool restart, char *err, size_t errlen)
 
 int spawn_ex(struct vm *vm, bool restart, const char *restore_dir, char *err, size_t errlen)
 {
+	return spawn_full(vm, restart, restore_dir, NULL, NULL, NULL, err, errlen);
+}
+
+/* argv + "--incoming URI" (argv freed on failure). */
+static char **argv_add_incoming(char **argv, const char *uri)
+{
+	size_t n = 0;
+
+	while (argv[n])
+		n++;
+	char **a = realloc(argv, (n + 3) * sizeof(*a));
+	char *k = strdup("--incoming"), *v = strdup(uri);
+	if (!a || !k || !v) {
+		free(k);
+		free(v);
+		vmdef_argv_free(a ? a : argv);
+		return NULL;
+	}
+	a[n] = k;
+	a[n + 1] = v;
+	a[n + 2] = NULL;
+	return a;
+}
+
+int spawn_full(struct vm *vm, bool restart, const char *restore_dir, const char *incoming,
+	       void (*forked)(void *opaque, pid_t pid), void *opaque, char *err, size_t errlen)
+{
 	char dir[PATH_MAX], logp[PATH_MAX], sock[PATH_MAX];
 	struct vmdef def;
 	char **argv;
@@ -480,6 +508,8 @@ int spawn_ex(struct vm *vm, bool restart, const char *restore_dir, char *err, si
 		vmdef_argv_free(argv);
 		argv = NULL;
 	}
+	if (argv && incoming)
+		argv = argv_add_incoming(argv, incoming);
 	int cr = argv ? console_vm_open(def.name, dir, true) : 0;
 	if (cr)
 		vwarn("%s: no console (%s): its output is dropped", def.name, strerror(-cr));
@@ -538,16 +568,21 @@ int spawn_ex(struct vm *vm, bool restart, const char *restore_dir, char *err, si
 	vm->starttime = st;
 	vm->child = true;
 	vm->state = VM_STARTING;
-	vm->stop_requested = false;
+	/* An incoming process that ends before the guest runs there is no
+	 * crash to restart: the migration failed. */
+	vm->stop_requested = incoming != NULL;
+	vm->incoming = incoming != NULL;
 	vm->shutdown_deadline_ms = 0;
 	vm->started_ms = mono_ms();
 	pthread_mutex_unlock(&reg_lock);
+	if (forked)
+		forked(opaque, pid);
 
 	/* Wait until its control API answers, or it ends.  vireo-vmm is up
 	 * in tens of milliseconds: look again after 1 ms, then twice as long
 	 * each time up to START_POLL_MAX_US, so that a start is answered soon
 	 * after the VM is built without spinning on a slow one. */
-	long long deadline = mono_ms() + START_TIMEOUT_MS;
+	long long deadline = mono_ms() + (incoming ? INCOMING_TIMEOUT_MS : START_TIMEOUT_MS);
 	useconds_t poll_us = 1000;
 	for (;;) {
 		pthread_mutex_lock(&reg_lock);
@@ -556,7 +591,8 @@ int spawn_ex(struct vm *vm, bool restart, const char *restore_dir, char *err, si
 		if (!alive) {
 			char line[200];
 			last_log_line(vm, line, sizeof(line));
-			return status_err(500, err, errlen, "%s: vireo-vmm ended at start%s%s", def.name,
+			return status_err(500, err, errlen, "%s: vireo-vmm ended %s%s%s", def.name,
+					  incoming ? "before the guest came over" : "at start",
 					  line[0] ? ": " : "", line);
 		}
 		/* Its API answers "shutting-down" until the VM is built. */
@@ -572,7 +608,7 @@ int spawn_ex(struct vm *vm, bool restart, const char *restore_dir, char *err, si
 		if (mono_ms() > deadline) {
 			kill(pid, SIGKILL);
 			return status_err(500, err, errlen, "%s: vireo-vmm's API did not answer within %d s",
-					  def.name, START_TIMEOUT_MS / 1000);
+					  def.name, (incoming ? INCOMING_TIMEOUT_MS : START_TIMEOUT_MS) / 1000);
 		}
 		usleep(poll_us);
 		if (poll_us < START_POLL_MAX_US)
@@ -583,8 +619,14 @@ int spawn_ex(struct vm *vm, bool restart, const char *restore_dir, char *err, si
 		vm->state = VM_RUNNING;
 	if (restart)
 		vm->restarts++;
+	if (incoming) {
+		vm->incoming = false;
+		vm->stop_requested = false;
+	}
 	pthread_mutex_unlock(&reg_lock);
-	if (restore_dir)
+	if (incoming)
+		emit(def.name, "migrated-in", "pid %d, from %.100s", (int)pid, incoming);
+	else if (restore_dir)
 		emit(def.name, "restored", "pid %d, from %.100s", (int)pid, restore_dir);
 	else
 		emit(def.name, restart ? "restarted" : "started", "pid %d", (int)pid);
@@ -608,6 +650,7 @@ static void on_exit_locked(struct vm *vm, bool known, int wstatus)
 		snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(wstatus));
 	vm->pid = 0;
 	vm->child = false;
+	vm->incoming = false;
 	vm->last_exit = known ? wstatus : -1;
 	vm->shutdown_deadline_ms = 0;
 	cleanup_runfiles(vm);
@@ -1099,6 +1142,21 @@ int vms_undefine(const char *name, bool force, char *err, size_t errlen)
 	emit(name, "undefined", "%s", "");
 	networks_vms_changed();
 	return 204;
+}
+
+int vm_incoming_abort(const char *name, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&reg_lock);
+	struct vm *vm = find_locked(name);
+	int status = 204;
+	if (!vm)
+		status = status_err(404, err, errlen, "no VM named '%s'", name);
+	else if (!vm->incoming || !vm->pid)
+		status = status_err(409, err, errlen, "%s is not waiting for a migration", name);
+	else
+		kill(vm->pid, SIGKILL);
+	pthread_mutex_unlock(&reg_lock);
+	return status;
 }
 
 int vm_start(const char *name, char *err, size_t errlen)
