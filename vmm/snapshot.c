@@ -324,9 +324,10 @@ static int snap_add_slirp(struct vm *vm, struct vstate_writer *w, unsigned i,
 	virtio_dev_lock(vd);
 	r = net_user_state_save(virtio_net_backend(vd), VSTATE_MAX_SLIRP_STATE, &st, &len);
 	virtio_dev_unlock(vd);
-	if (r)
-		return snap_msg(msg, msglen, r, "net %s: libslirp's state %s", k->id,
-				r == -EFBIG ? "is larger than 1 MiB" : "could not be saved");
+	if (r)   /* too large: cannot be saved (409), like a device that is not */
+		return snap_msg(msg, msglen, r == -EFBIG ? -ENOTSUP : r, "net %s: libslirp's "
+				"state %s", k->id, r == -EFBIG ? "is larger than 1 MiB" :
+				"could not be saved");
 	sl = calloc(1, vstate_slirp_len(len));
 	if (!sl) {
 		free(st);
