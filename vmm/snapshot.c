@@ -1001,7 +1001,7 @@ int snapshot_prepare_incoming(struct vmm_opts *o, void *state, size_t len,
 	o->virtio.rng = o->virtio.console = o->virtio.vsock = o->virtio.balloon = false;
 	for (unsigned i = 0; i < o->virtio.nr_nets; i++)
 		if (o->virtio.net[i].user)
-			o->virtio.nr_nets = 0;   /* never saved: the stream's nets count */
+			o->virtio.nr_nets = 0;   /* the stream's nets and hostfwd rules count */
 	return snap_prepare_opts(o);
 }
 
