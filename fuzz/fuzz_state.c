@@ -12,7 +12,8 @@
  * and 2 vCPUs, and from tests/guest/virtio.c with a disk and an rng, and
  * a snapshot of it on a qcow2 disk, PUT /vm/snapshot; and from it with a
  * balloon and a tap net: tests/guest/save-restore-balloon.sh's and
- * -net.sh's set-up).  The version-1 seeds were converted to version 2
+ * -net.sh's set-up; and with a user-mode net, two hostfwd rules, as
+ * tests/guest/save-restore-user-net.sh saves it).  The version-1 seeds were converted to version 2
  * (zeros for the new config fields and model bytes).
  */
 #include <stdint.h>
@@ -53,8 +54,14 @@ static void fz_check(const struct vstate *st)
 		if ((st->net[i] != NULL) != (i < c->nr_nets) ||
 		    (st->net[i] && (!memchr(st->net[i]->id, 0, sizeof(st->net[i]->id)) ||
 				    !memchr(st->net[i]->tap, 0, sizeof(st->net[i]->tap)) ||
-				    st->net[i]->kind > VSTATE_NET_FD || st->net[i]->queues < 1 ||
+				    st->net[i]->kind > VSTATE_NET_USER || st->net[i]->queues < 1 ||
 				    st->net[i]->queues > 3 || (st->net[i]->mac[0] & 1))))
+			abort();
+	/* a SLIRP section exactly for each user net, its state within bounds */
+	for (unsigned i = 0; i < VSTATE_MAX_NETS; i++)
+		if ((st->slirp[i] != NULL) != (st->net[i] && st->net[i]->kind == VSTATE_NET_USER) ||
+		    (st->slirp[i] && (st->slirp[i]->state_len > VSTATE_MAX_SLIRP_STATE ||
+				      st->slirp[i]->nr_fwd > VSTATE_MAX_FWD)))
 			abort();
 	if (st->snapshot) {
 		unsigned n = 0;
@@ -122,6 +129,10 @@ static void fz_one(uint8_t *buf, size_t size)
 		vstate_add(&w, VSTATE_SEC_SNAPSHOT, 0, st.snapshot, sizeof(*st.snapshot));
 	for (unsigned i = 0; i < st.config->nr_nets; i++)
 		vstate_add(&w, VSTATE_SEC_NET, i, st.net[i], sizeof(*st.net[i]));
+	for (unsigned i = 0; i < st.config->nr_nets; i++)
+		if (st.slirp[i])
+			vstate_add(&w, VSTATE_SEC_SLIRP, i, st.slirp[i],
+				   vstate_slirp_len(st.slirp[i]->state_len));
 	if (vstate_finish(&w) == 0) {
 		if (vstate_parse(w.buf, w.len, &again, err, sizeof(err)))
 			abort();
@@ -142,7 +153,10 @@ static void fz_one(uint8_t *buf, size_t size)
 			if (memcmp(again.virtio[i], st.virtio[i], sizeof(*st.virtio[i])))
 				abort();
 		for (unsigned i = 0; i < st.config->nr_nets; i++)
-			if (memcmp(again.net[i], st.net[i], sizeof(*st.net[i])))
+			if (memcmp(again.net[i], st.net[i], sizeof(*st.net[i])) ||
+			    !again.slirp[i] != !st.slirp[i] ||
+			    (st.slirp[i] && memcmp(again.slirp[i], st.slirp[i],
+						   vstate_slirp_len(st.slirp[i]->state_len))))
 				abort();
 	}
 	vstate_writer_free(&w);

@@ -16,10 +16,12 @@
 #include "dev/pci.h"
 #include "hold.h"
 #include "net/mac.h"
+#include "net/user.h"
 #include "sandbox.h"
 #include "snapshot.h"
 #include "state.h"
 #include "virtio/blk.h"
+#include "virtio/net.h"
 #include "virtio/pci.h"
 #include "vm.h"
 #include "x86/acpi.h"
@@ -293,6 +295,62 @@ static int snap_write_memory(struct vm *vm, int fd)
 	return 0;
 }
 
+_Static_assert(NET_USER_MAX_FWD == VSTATE_MAX_FWD, "hostfwd rules saved");
+
+/* The @i-th virtio-net device (the order of --net). */
+static struct virtio_dev *snap_net_dev(struct vm *vm, unsigned i)
+{
+	for (unsigned k = 0; k < vm->dev.nr_virtio; k++) {
+		struct virtio_dev *vd = virtio_pci_vdev(vm->dev.virtio[k]);
+
+		if (vd->ops->device_id == VIRTIO_ID_NET && i-- == 0)
+			return vd;
+	}
+	return NULL;
+}
+
+/* A user-mode net's SLIRP section: its hostfwd rules and libslirp's state. */
+static int snap_add_slirp(struct vm *vm, struct vstate_writer *w, unsigned i,
+			  const struct virtio_net_opt *k, char *msg, size_t msglen)
+{
+	struct virtio_dev *vd = snap_net_dev(vm, i);
+	struct vstate_slirp *sl;
+	void *st = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!vd || !net_user_is(virtio_net_backend(vd)))
+		return snap_msg(msg, msglen, -EINVAL, "net %s: no user-mode back end", k->id);
+	virtio_dev_lock(vd);
+	r = net_user_state_save(virtio_net_backend(vd), VSTATE_MAX_SLIRP_STATE, &st, &len);
+	virtio_dev_unlock(vd);
+	if (r)   /* too large: cannot be saved (409), like a device that is not */
+		return snap_msg(msg, msglen, r == -EFBIG ? -ENOTSUP : r, "net %s: libslirp's "
+				"state %s", k->id, r == -EFBIG ? "is larger than 1 MiB" :
+				"could not be saved");
+	sl = calloc(1, vstate_slirp_len(len));
+	if (!sl) {
+		free(st);
+		return snap_msg(msg, msglen, -ENOMEM, "out of memory");
+	}
+	sl->state_version = (uint32_t)net_user_state_version();
+	sl->nr_fwd = k->nr_fwd;
+	for (unsigned f = 0; f < k->nr_fwd && f < VSTATE_MAX_FWD; f++) {
+		sl->fwd[f].udp = k->fwd[f].udp;
+		sl->fwd[f].host_addr = k->fwd[f].host_addr.s_addr;
+		sl->fwd[f].guest_addr = k->fwd[f].guest_addr.s_addr;
+		sl->fwd[f].host_port = k->fwd[f].host_port;
+		sl->fwd[f].guest_port = k->fwd[f].guest_port;
+	}
+	sl->state_len = (uint32_t)len;
+	if (len)
+		memcpy(sl->state, st, len);
+	vstate_add(w, VSTATE_SEC_SLIRP, i, sl, vstate_slirp_len(len));
+	free(st);
+	free(sl);
+	return 0;
+}
+
 /* The disks' options (to build the same devices again) and every virtio
  * function's state. */
 static int snap_add_virtio(struct vm *vm, struct vstate_writer *w, char *msg, size_t msglen)
@@ -346,7 +404,7 @@ static int snap_add_virtio(struct vm *vm, struct vstate_writer *w, char *msg, si
 
 		memset(&sn, 0, sizeof(sn));
 		snprintf(sn.id, sizeof(sn.id), "%s", k->id);
-		sn.kind = k->tap[0] ? VSTATE_NET_TAP : VSTATE_NET_FD;
+		sn.kind = k->user ? VSTATE_NET_USER : k->tap[0] ? VSTATE_NET_TAP : VSTATE_NET_FD;
 		snprintf(sn.tap, sizeof(sn.tap), "%s", k->tap);
 		/* The MAC it was made with, also when derived from the VM's
 		 * name: a restore under another name keeps it. */
@@ -357,6 +415,8 @@ static int snap_add_virtio(struct vm *vm, struct vstate_writer *w, char *msg, si
 		sn.vhost = (uint8_t)k->vhost;
 		sn.queues = k->queues;
 		vstate_add(w, VSTATE_SEC_NET, i, &sn, sizeof(sn));
+		if (k->user)
+			r = snap_add_slirp(vm, w, i, k, msg, msglen);
 	}
 	for (unsigned i = 0; i < vm->dev.nr_virtio && !r; i++) {
 		r = virtio_pci_save(vm->dev.virtio[i], sv, msg, msglen);
@@ -459,11 +519,6 @@ int snapshot_check_devices(struct vm *vm, const char *what, char *msg, size_t ms
 		    id != VIRTIO_ID_NET && id != VIRTIO_ID_VSOCK && id != VIRTIO_ID_BALLOON)
 			return snap_msg(msg, msglen, -ENOTSUP, "%s cannot be %s", vd->name, what);
 	}
-	for (unsigned i = 0; i < vm->opts->virtio.nr_nets; i++)
-		if (vm->opts->virtio.net[i].user)
-			return snap_msg(msg, msglen, -ENOTSUP, "virtio-net %s cannot be %s: "
-					"user-mode networking (libslirp) is not saved, only tap= "
-					"and fd= networks are", vm->opts->virtio.net[i].id, what);
 	if (vm->opts->virtio.nr_nets > VSTATE_MAX_NETS)
 		return snap_msg(msg, msglen, -ENOTSUP, "%u nets cannot be %s: at most %u",
 				vm->opts->virtio.nr_nets, what, VSTATE_MAX_NETS);
@@ -859,12 +914,13 @@ static int snap_prepare_nets(struct vmm_opts *o)
 		if (sn->kind == VSTATE_NET_TAP && !virtio_opts_tapname_ok(sn->tap))
 			return snap_fail(o, "state file: net %s: tap '%s' is not an interface "
 					 "name", sn->id, sn->tap);
-		if (given && (k->user || strcmp(k->id, sn->id) ||
+		if (given && (k->user != (sn->kind == VSTATE_NET_USER) || strcmp(k->id, sn->id) ||
 			      (k->has_mac && memcmp(k->mac, sn->mac, 6)) ||
 			      k->queues != sn->queues))
 			return snap_fail(o, "--net %s does not match the saved net %u (id %s, "
-					 "%u queue pair(s)): only its tap= or fd= may differ",
-					 k->id, i, sn->id, sn->queues);
+					 "%u queue pair(s)%s): only its tap= or fd= may differ",
+					 k->id, i, sn->id, sn->queues,
+					 sn->kind == VSTATE_NET_USER ? ", user-mode" : "");
 		if (!given && sn->kind == VSTATE_NET_FD)
 			return snap_fail(o, "the saved net %s was given a tap by fd=: give "
 					 "--net fd=N,id=%s again", sn->id, sn->id);
@@ -872,6 +928,23 @@ static int snap_prepare_nets(struct vmm_opts *o)
 			memset(k, 0, sizeof(*k));
 			k->fd = -1;
 			snprintf(k->tap, sizeof(k->tap), "%s", sn->tap);
+		}
+		if (sn->kind == VSTATE_NET_USER) {
+			/* The saved hostfwd rules, whatever --net user gave. */
+			const struct vstate_slirp *sl = snap.st.slirp[i];   /* vstate_parse */
+
+			k->user = true;
+			k->tap[0] = 0;
+			k->fd = -1;
+			k->nr_fwd = sl->nr_fwd;
+			memset(k->fwd, 0, sizeof(k->fwd));
+			for (unsigned f = 0; f < sl->nr_fwd && f < NET_USER_MAX_FWD; f++) {
+				k->fwd[f].udp = sl->fwd[f].udp;
+				k->fwd[f].host_addr.s_addr = sl->fwd[f].host_addr;
+				k->fwd[f].guest_addr.s_addr = sl->fwd[f].guest_addr;
+				k->fwd[f].host_port = sl->fwd[f].host_port;
+				k->fwd[f].guest_port = sl->fwd[f].guest_port;
+			}
 		}
 		snprintf(k->id, sizeof(k->id), "%s", sn->id);
 		memcpy(k->mac, sn->mac, 6);
@@ -928,7 +1001,7 @@ int snapshot_prepare_incoming(struct vmm_opts *o, void *state, size_t len,
 	o->virtio.rng = o->virtio.console = o->virtio.vsock = o->virtio.balloon = false;
 	for (unsigned i = 0; i < o->virtio.nr_nets; i++)
 		if (o->virtio.net[i].user)
-			o->virtio.nr_nets = 0;   /* never saved: the stream's nets count */
+			o->virtio.nr_nets = 0;   /* the stream's nets and hostfwd rules count */
 	return snap_prepare_opts(o);
 }
 
@@ -1244,6 +1317,27 @@ int snapshot_load(struct vm *vm)
 		r = virtio_pci_restore(vm->dev.virtio[i], st->virtio[i], err, sizeof(err));
 		if (r) {
 			verr("%s: %s", snap.label, err);
+			return r;
+		}
+	}
+	for (unsigned i = 0; i < st->config->nr_nets; i++) {
+		const struct vstate_slirp *sl = st->slirp[i];
+		struct virtio_dev *vd;
+		char err[256];
+
+		if (!sl)
+			continue;
+		vd = snap_net_dev(vm, i);
+		if (!vd) {
+			verr("%s: net %u not built", snap.label, i);
+			return -EINVAL;
+		}
+		virtio_dev_lock(vd);
+		r = net_user_state_load(virtio_net_backend(vd), (int)sl->state_version, sl->state,
+					sl->state_len, err, sizeof(err));
+		virtio_dev_unlock(vd);
+		if (r) {
+			verr("%s: net %s: %s", snap.label, st->net[i]->id, err);
 			return r;
 		}
 	}

@@ -16,6 +16,8 @@ _Static_assert(sizeof(struct vstate_config) % 8 == 0, "config section alignment"
 _Static_assert(sizeof(struct vstate_disk) % 8 == 0, "disk section alignment");
 _Static_assert(sizeof(struct vstate_virtio) % 8 == 0, "virtio section alignment");
 _Static_assert(sizeof(struct vstate_net) % 8 == 0, "net section alignment");
+_Static_assert(sizeof(struct vstate_slirp) % 8 == 0, "slirp section alignment");
+_Static_assert(sizeof(struct vstate_slirp_fwd) == 16, "slirp fwd layout");
 
 static int vstate_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -60,6 +62,7 @@ static const char *vstate_sec_name(uint32_t type)
 	case VSTATE_SEC_VIRTIO: return "virtio";
 	case VSTATE_SEC_SNAPSHOT: return "snapshot";
 	case VSTATE_SEC_NET: return "net";
+	case VSTATE_SEC_SLIRP: return "slirp";
 	default: return "unknown";
 	}
 }
@@ -76,6 +79,7 @@ static size_t vstate_sec_size(uint32_t type)
 	case VSTATE_SEC_VIRTIO: return sizeof(struct vstate_virtio);
 	case VSTATE_SEC_SNAPSHOT: return sizeof(struct vstate_snapshot);
 	case VSTATE_SEC_NET: return sizeof(struct vstate_net);
+	case VSTATE_SEC_SLIRP: return 0;   /* varies: vstate_check_slirp */
 	default: return (size_t)-1;
 	}
 }
@@ -166,15 +170,51 @@ static int vstate_check_net(const struct vstate_net *n, unsigned i, char *err, s
 {
 	if (!vstate_str_ok(n->id, sizeof(n->id), true) ||
 	    !vstate_str_ok(n->tap, sizeof(n->tap), n->kind == VSTATE_NET_TAP) ||
-	    (n->kind == VSTATE_NET_FD && n->tap[0]))
+	    (n->kind != VSTATE_NET_TAP && n->tap[0]))
 		return vstate_err(err, errlen, "net %u: an id or tap name not terminated", i);
-	if (n->kind > VSTATE_NET_FD || n->vhost > 2 || n->queues < 1 || n->queues > 3 ||
+	if (n->kind > VSTATE_NET_USER || n->vhost > 2 || n->queues < 1 || n->queues > 3 ||
 	    n->reserved)
 		return vstate_err(err, errlen, "net %u: options out of range", i);
 	/* A unicast MAC, not all zeros. */
 	if ((n->mac[0] & 1) || !(n->mac[0] | n->mac[1] | n->mac[2] | n->mac[3] | n->mac[4] |
 				n->mac[5]))
 		return vstate_err(err, errlen, "net %u: not a unicast MAC", i);
+	return 0;
+}
+
+/* A SLIRP section of @len bytes (its header read only once len allows). */
+static int vstate_check_slirp(const struct vstate_slirp *sl, uint64_t len, unsigned i,
+			      char *err, size_t errlen)
+{
+	const uint8_t *pad;
+
+	if (len < sizeof(*sl) || len % 8 ||
+	    len - sizeof(*sl) > vstate_slirp_len(VSTATE_MAX_SLIRP_STATE) - sizeof(*sl))
+		return vstate_err(err, errlen, "slirp section %u is %llu bytes", i,
+				  (unsigned long long)len);
+	if (sl->state_len > VSTATE_MAX_SLIRP_STATE || sl->reserved ||
+	    vstate_slirp_len(sl->state_len) != len)
+		return vstate_err(err, errlen, "slirp %u: %u bytes of state in a section of "
+				  "%llu bytes (at most %u)", i, sl->state_len,
+				  (unsigned long long)len, VSTATE_MAX_SLIRP_STATE);
+	pad = sl->state + sl->state_len;
+	for (size_t k = 0; k < len - sizeof(*sl) - sl->state_len; k++)
+		if (pad[k])
+			return vstate_err(err, errlen, "slirp %u: padding not zero", i);
+	if (sl->nr_fwd > VSTATE_MAX_FWD)
+		return vstate_err(err, errlen, "slirp %u: %u hostfwd rules (at most %u)", i,
+				  sl->nr_fwd, VSTATE_MAX_FWD);
+	for (unsigned k = 0; k < VSTATE_MAX_FWD; k++) {
+		const struct vstate_slirp_fwd *f = &sl->fwd[k];
+		bool used = k < sl->nr_fwd;
+
+		if (f->udp > 1 || f->pad[0] || f->pad[1] || f->pad[2] ||
+		    (used ? !f->host_port || !f->guest_port
+			  : f->udp || f->host_addr || f->guest_addr || f->host_port ||
+			    f->guest_port))
+			return vstate_err(err, errlen, "slirp %u: hostfwd rule %u out of range",
+					  i, k);
+	}
 	return 0;
 }
 
@@ -308,7 +348,12 @@ int vstate_parse(const void *buf, size_t len, struct vstate *out, char *err, siz
 		if (want == (size_t)-1)
 			return vstate_err(err, errlen, "unknown section type %u at offset %zu",
 					  s->type, off - sizeof(*s));
-		if (s->len != want)
+		if (s->type == VSTATE_SEC_SLIRP) {
+			r = vstate_check_slirp((const void *)(p + off), s->len, s->index, err,
+					       errlen);
+			if (r)
+				return r;
+		} else if (s->len != want)
 			return vstate_err(err, errlen, "%s section is %llu bytes, expected %zu",
 					  vstate_sec_name(s->type), (unsigned long long)s->len, want);
 		if (s->reserved)
@@ -399,6 +444,14 @@ int vstate_parse(const void *buf, size_t len, struct vstate *out, char *err, siz
 			out->net[s->index] = payload;
 			nnets++;
 			break;
+		case VSTATE_SEC_SLIRP:
+			if (s->index >= out->config->nr_nets)
+				return vstate_err(err, errlen, "slirp section %u for a VM of %u nets",
+						  s->index, out->config->nr_nets);
+			if (out->slirp[s->index])
+				return vstate_err(err, errlen, "a second slirp section %u", s->index);
+			out->slirp[s->index] = payload;
+			break;
 		case VSTATE_SEC_SNAPSHOT:
 			if (out->snapshot || s->index)
 				return vstate_err(err, errlen, "a second snapshot section");
@@ -421,6 +474,11 @@ int vstate_parse(const void *buf, size_t len, struct vstate *out, char *err, siz
 				  out->config->nr_virtio);
 	if (nnets != out->config->nr_nets)
 		return vstate_err(err, errlen, "%u of %u net sections", nnets, out->config->nr_nets);
+	for (unsigned i = 0; i < out->config->nr_nets; i++)
+		if ((out->net[i]->kind == VSTATE_NET_USER) != !!out->slirp[i])
+			return vstate_err(err, errlen, "net %u: %s", i, out->slirp[i] ?
+					  "a slirp section for a net not user-mode" :
+					  "a user-mode net without its slirp section");
 	if (!out->vm)
 		return vstate_err(err, errlen, "no vm section");
 	if (!out->devices)

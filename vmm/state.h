@@ -17,7 +17,10 @@
  * them: transport, common and device-model state), and with PUT
  * /vm/snapshot one SNAPSHOT (index 0, at most once: the name of the
  * disks' internal snapshots and which disks have one), and one NET per
- * --net (index = its number: how to build it again).  A VIRTIO
+ * --net (index = its number: how to build it again), and one SLIRP per
+ * user-mode --net (index = the net's number: its hostfwd rules and
+ * libslirp's own state, slirp_state_save's bytes; the only section whose
+ * length varies, padded with zeros to a multiple of 8).  A VIRTIO
  * section's model part is the device's own state (ops->save), each
  * device's layout starting with its own version byte.  The KVM
  * structures are stored as the kernel defines them; every payload has a
@@ -60,6 +63,7 @@ enum vstate_sec {
 	VSTATE_SEC_VIRTIO = 6,
 	VSTATE_SEC_SNAPSHOT = 7,
 	VSTATE_SEC_NET = 8,
+	VSTATE_SEC_SLIRP = 9,
 };
 
 struct vstate_file_hdr {
@@ -117,9 +121,10 @@ struct vstate_config {
 };
 
 /* A --net: how to build it again (its driver-set state is the VIRTIO
- * section's model part).  User-mode networking is not saved. */
-#define VSTATE_NET_TAP 0u       /* tap=NAME: the same tap opened again */
-#define VSTATE_NET_FD  1u       /* fd=N: the restore must be given fd= again */
+ * section's model part). */
+#define VSTATE_NET_TAP  0u      /* tap=NAME: the same tap opened again */
+#define VSTATE_NET_FD   1u      /* fd=N: the restore must be given fd= again */
+#define VSTATE_NET_USER 2u      /* user: libslirp, its SLIRP section */
 
 struct vstate_net {
 	char id[32];            /* NUL-terminated, an id --net id= takes */
@@ -130,6 +135,37 @@ struct vstate_net {
 	uint32_t queues;        /* queue pairs, 1 .. 3 */
 	uint32_t reserved;      /* 0 */
 };
+
+/* A user-mode net's hostfwd rule (struct net_hostfwd). */
+struct vstate_slirp_fwd {
+	uint8_t udp;            /* 0 tcp, 1 udp */
+	uint8_t pad[3];         /* 0 */
+	uint32_t host_addr;     /* network byte order */
+	uint32_t guest_addr;    /* network byte order */
+	uint16_t host_port;     /* 1 .. 65535 */
+	uint16_t guest_port;    /* 1 .. 65535 */
+};
+
+#define VSTATE_MAX_FWD        16u          /* NET_USER_MAX_FWD */
+#define VSTATE_MAX_SLIRP_STATE (1u << 20)  /* slirp_state_save's bytes */
+
+/* A SLIRP section: this header, then state_len bytes of libslirp's
+ * state (slirp_state_save at state_version, slirp_state_version()),
+ * then zeros up to a multiple of 8. */
+struct vstate_slirp {
+	uint32_t state_version;
+	uint32_t nr_fwd;
+	struct vstate_slirp_fwd fwd[VSTATE_MAX_FWD];
+	uint32_t state_len;     /* at most VSTATE_MAX_SLIRP_STATE */
+	uint32_t reserved;      /* 0 */
+	uint8_t state[];
+};
+
+/* The length of a SLIRP section with @state_len bytes of state. */
+static inline size_t vstate_slirp_len(size_t state_len)
+{
+	return sizeof(struct vstate_slirp) + ((state_len + 7) & ~(size_t)7);
+}
 
 struct vstate_disk {
 	char path[VSTATE_PATH_MAX];
@@ -242,6 +278,7 @@ struct vstate {
 	const struct vstate_virtio *virtio[VSTATE_MAX_VIRTIO];
 	const struct vstate_snapshot *snapshot;   /* NULL: a save */
 	const struct vstate_net *net[VSTATE_MAX_NETS];
+	const struct vstate_slirp *slirp[VSTATE_MAX_NETS];   /* user nets' */
 };
 
 /*

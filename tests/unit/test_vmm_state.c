@@ -1,5 +1,6 @@
 /* vmm/state.c: the save file's writer and parser; every corruption of a
  * valid file is refused with a message. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -540,7 +541,7 @@ static void test_net_vsock_balloon(void **state)
 		case 1: cc.nr_nets = 1; cc.nr_virtio = 3; want = "net section 1 for a VM of 1"; break;
 		case 2: nn[0].mac[0] = 1; want = "net 0: not a unicast MAC"; break;
 		case 3: memset(nn[0].mac, 0, 6); want = "net 0: not a unicast MAC"; break;
-		case 4: nn[1].kind = 2; want = "net 1: options out of range"; break;
+		case 4: nn[1].kind = 3; want = "net 1: options out of range"; break;
 		case 5: memset(nn[0].tap, 'x', sizeof(nn[0].tap)); want = "not terminated"; break;
 		case 6: nn[0].tap[0] = 0; want = "net 0: an id or tap name"; break;
 		case 7: strcpy(nn[1].tap, "vt1"); want = "net 1: an id or tap name"; break;
@@ -561,6 +562,139 @@ static void test_net_vsock_balloon(void **state)
 			fail_msg("net/vsock/balloon case %u: '%s' does not say '%s'", k, err, want);
 		vstate_writer_free(&w);
 	}
+}
+
+/* A file of one tap net (0) and one user net (1) whose SLIRP section is
+ * @sl (@len bytes) at index @idx, twice with @twice. */
+static void build_slirp(struct vstate_writer *w, const struct vstate_net *n,
+			const struct vstate_slirp *sl, size_t len, uint32_t idx, bool twice)
+{
+	struct vstate_config c = good_config(1);
+
+	c.nr_nets = 2;
+	c.nr_virtio = 2;
+	vstate_writer_init(w);
+	vstate_add(w, VSTATE_SEC_CONFIG, 0, &c, sizeof(c));
+	vstate_add(w, VSTATE_SEC_VCPU, 0, &vc[0], sizeof(vc[0]));
+	vstate_add(w, VSTATE_SEC_VM, 0, &vmst, sizeof(vmst));
+	vstate_add(w, VSTATE_SEC_DEVICES, 0, &devs, sizeof(devs));
+	for (unsigned i = 0; i < 2; i++)
+		vstate_add(w, VSTATE_SEC_NET, i, &n[i], sizeof(n[i]));
+	if (sl)
+		vstate_add(w, VSTATE_SEC_SLIRP, idx, sl, len);
+	if (sl && twice)
+		vstate_add(w, VSTATE_SEC_SLIRP, idx, sl, len);
+	for (unsigned i = 0; i < c.nr_virtio; i++)
+		vstate_add(w, VSTATE_SEC_VIRTIO, i, &vio[0], sizeof(vio[0]));
+	assert_int_equal(vstate_finish(w), 0);
+}
+
+/* A user-mode net's SLIRP section: its hostfwd rules and libslirp's bytes
+ * round trip; wrong sizes, versions of the layout, rules and pairings
+ * refused with a message naming them. */
+static void test_slirp_section(void **state)
+{
+	size_t big = vstate_slirp_len(VSTATE_MAX_SLIRP_STATE + 8);
+	struct vstate_slirp *sl = calloc(1, big), *bad = calloc(1, big);
+	struct vstate_net n[2];
+	struct vstate_writer w;
+	struct vstate st;
+	size_t len = vstate_slirp_len(13);
+	char err[256];
+
+	(void)state;
+	assert_non_null(sl);
+	assert_non_null(bad);
+	build(&w, 1);   /* fills vc, vmst, devs */
+	vstate_writer_free(&w);
+	memset(&vio[0], 0, sizeof(vio[0]));
+	memset(n, 0, sizeof(n));
+	strcpy(n[0].id, "lan");
+	strcpy(n[0].tap, "vt0");
+	memcpy(n[0].mac, "\x52\x54\x00\x12\x34\x56", 6);
+	n[0].kind = VSTATE_NET_TAP;
+	n[0].queues = 1;
+	n[1] = n[0];
+	strcpy(n[1].id, "user0");
+	memset(n[1].tap, 0, sizeof(n[1].tap));
+	n[1].kind = VSTATE_NET_USER;
+	sl->state_version = 4;
+	sl->nr_fwd = 2;
+	sl->fwd[0] = (struct vstate_slirp_fwd){ .host_addr = htonl(0x7f000001),
+		.guest_addr = htonl(0x0a00020f), .host_port = 2222, .guest_port = 22 };
+	sl->fwd[1] = (struct vstate_slirp_fwd){ .udp = 1, .host_port = 5353, .guest_port = 53 };
+	sl->state_len = 13;
+	memcpy(sl->state, "slirp-bytes!!", 13);
+	assert_int_equal(len % 8, 0);
+	assert_int_equal(len, sizeof(*sl) + 16);
+
+	build_slirp(&w, n, sl, len, 1, false);
+	if (vstate_parse(w.buf, w.len, &st, err, sizeof(err)))
+		fail_msg("good slirp file refused: %s", err);
+	assert_null(st.slirp[0]);
+	assert_non_null(st.slirp[1]);
+	assert_int_equal(st.net[1]->kind, VSTATE_NET_USER);
+	assert_int_equal(st.slirp[1]->state_version, 4);
+	assert_int_equal(st.slirp[1]->nr_fwd, 2);
+	assert_memory_equal(st.slirp[1]->fwd, sl->fwd, sizeof(sl->fwd));
+	assert_int_equal(st.slirp[1]->state_len, 13);
+	assert_memory_equal(st.slirp[1]->state, "slirp-bytes!!", 13);
+	vstate_writer_free(&w);
+
+	/* the most state allowed: 1 MiB */
+	memcpy(bad, sl, sizeof(*sl));
+	bad->state_len = VSTATE_MAX_SLIRP_STATE;
+	build_slirp(&w, n, bad, vstate_slirp_len(VSTATE_MAX_SLIRP_STATE), 1, false);
+	if (vstate_parse(w.buf, w.len, &st, err, sizeof(err)))
+		fail_msg("1 MiB of slirp state refused: %s", err);
+	vstate_writer_free(&w);
+
+	for (unsigned k = 0; k < 17; k++) {
+		struct vstate_net nn[2] = { n[0], n[1] };
+		size_t blen = len;
+		uint32_t idx = 1;
+		bool twice = false, none = false;
+		const char *want = NULL;
+
+		memset(bad, 0, big);
+		memcpy(bad, sl, len);
+		switch (k) {
+		case 0: bad->state_len = VSTATE_MAX_SLIRP_STATE + 1;
+			blen = vstate_slirp_len(VSTATE_MAX_SLIRP_STATE + 1);
+			want = "slirp section 1 is"; break;
+		case 1: bad->state_len = 17; want = "17 bytes of state"; break;
+		case 2: bad->state_len = 5; want = "5 bytes of state"; break;
+		case 3: blen = len - 4; want = "slirp section 1 is"; break;
+		case 4: blen = sizeof(*sl) - 8; want = "slirp section 1 is"; break;
+		case 5: bad->state[14] = 1; want = "padding not zero"; break;
+		case 6: bad->reserved = 1; want = "bytes of state"; break;
+		case 7: bad->nr_fwd = VSTATE_MAX_FWD + 1; want = "17 hostfwd rules"; break;
+		case 8: bad->fwd[0].host_port = 0; want = "hostfwd rule 0"; break;
+		case 9: bad->fwd[1].udp = 2; want = "hostfwd rule 1"; break;
+		case 10: bad->fwd[2].host_port = 80; want = "hostfwd rule 2"; break;
+		case 11: bad->fwd[0].pad[1] = 1; want = "hostfwd rule 0"; break;
+		case 12: none = true; want = "net 1: a user-mode net without its slirp section"; break;
+		case 13: idx = 0; want = "net 0: a slirp section for a net not user-mode"; break;
+		case 14: idx = 2; want = "slirp section 2 for a VM of 2 nets"; break;
+		case 15: twice = true; want = "a second slirp section 1"; break;
+		case 16: nn[1].kind = VSTATE_NET_FD; want = "net 1: a slirp section for a net not"; break;
+		}
+		build_slirp(&w, nn, none ? NULL : bad, blen, idx, twice);
+		err[0] = 0;
+		if (vstate_parse(w.buf, w.len, &st, err, sizeof(err)) != -EINVAL)
+			fail_msg("slirp case %u accepted", k);
+		if (!strstr(err, want))
+			fail_msg("slirp case %u: '%s' does not say '%s'", k, err, want);
+		vstate_writer_free(&w);
+	}
+	/* a user net with a tap name */
+	strcpy(n[1].tap, "vt1");
+	build_slirp(&w, n, sl, len, 1, false);
+	assert_int_equal(vstate_parse(w.buf, w.len, &st, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "net 1: an id or tap name"));
+	vstate_writer_free(&w);
+	free(sl);
+	free(bad);
 }
 
 /* The guest clock at a restore: advanced by the wall time since the save,
@@ -633,6 +767,7 @@ int main(void)
 		cmocka_unit_test(test_virtio_sections),
 		cmocka_unit_test(test_snapshot_section),
 		cmocka_unit_test(test_net_vsock_balloon),
+		cmocka_unit_test(test_slirp_section),
 		cmocka_unit_test(test_clock),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

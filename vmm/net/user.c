@@ -495,6 +495,111 @@ void net_user_dropped(struct net_backend *be, uint64_t *to_guest, uint64_t *from
 	*from_guest = to_user(be)->drop_from_guest;
 }
 
+bool net_user_is(const struct net_backend *be)
+{
+	return be && be->ops == &net_user_ops;
+}
+
+int net_user_state_version(void)
+{
+	return slirp_state_version();
+}
+
+struct net_user_buf {
+	uint8_t *p;
+	size_t len, cap, max, at;
+	bool over, toobig;
+};
+
+static ssize_t net_user_state_write(const void *data, size_t n, void *opaque)
+{
+	struct net_user_buf *b = opaque;
+
+	if (b->over || n > b->max - b->len) {
+		b->over = true;
+		b->toobig = true;
+		return -1;
+	}
+	if (n > b->cap - b->len) {
+		size_t cap = b->cap ? b->cap : 4096;
+		uint8_t *q;
+
+		while (cap - b->len < n)
+			cap *= 2;
+		q = realloc(b->p, cap);
+		if (!q) {
+			b->over = true;
+			return -1;
+		}
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	return (ssize_t)n;
+}
+
+int net_user_state_save(struct net_backend *be, size_t max, void **buf, size_t *len)
+{
+	struct net_user_buf b = { .max = max };
+
+	if (!net_user_is(be))
+		return -EINVAL;
+	slirp_state_save(to_user(be)->slirp, net_user_state_write, &b);
+	if (b.over) {
+		free(b.p);
+		return b.toobig ? -EFBIG : -ENOMEM;
+	}
+	*buf = b.p;
+	*len = b.len;
+	return 0;
+}
+
+/* Reads past the saved bytes fail: libslirp then refuses the state. */
+static ssize_t net_user_state_read(void *data, size_t n, void *opaque)
+{
+	struct net_user_buf *b = opaque;
+
+	if (n > b->len - b->at)
+		return -1;
+	memcpy(data, b->p + b->at, n);
+	b->at += n;
+	return (ssize_t)n;
+}
+
+int net_user_state_load(struct net_backend *be, int version, const void *buf, size_t len,
+			char *err, size_t errlen)
+{
+	struct net_user_buf b = { .p = (uint8_t *)buf, .len = len };
+	struct net_user *u;
+	int r;
+
+	if (!net_user_is(be)) {
+		snprintf(err, errlen, "not a user-mode network");
+		return -EINVAL;
+	}
+	u = to_user(be);
+	if (version != slirp_state_version()) {
+		snprintf(err, errlen, "user network: libslirp state version %d, this libslirp "
+			 "(%s) reads version %d", version, slirp_version_string(),
+			 slirp_state_version());
+		return -EINVAL;
+	}
+	r = slirp_state_load(u->slirp, version, net_user_state_read, &b);
+	if (r < 0) {
+		snprintf(err, errlen, "user network: libslirp refused its saved state "
+			 "(error %d)", r);
+		return -EINVAL;
+	}
+	if (b.at != len) {
+		snprintf(err, errlen, "user network: %zu bytes of saved state left over",
+			 len - b.at);
+		return -EINVAL;
+	}
+	net_user_work(u);
+	return 0;
+}
+
 static int net_user_forwards(struct net_user *u, const struct net_user_cfg *cfg)
 {
 	for (unsigned i = 0; i < cfg->nr_fwd; i++) {

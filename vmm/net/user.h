@@ -40,4 +40,20 @@ int net_user_open(const struct net_user_cfg *cfg, struct evloop *loop,
 /* Frames dropped: to the guest (queue full), from the guest (GSO). */
 void net_user_dropped(struct net_backend *be, uint64_t *to_guest, uint64_t *from_guest);
 
+/* libslirp's own state (its ARP table, DHCP leases, guestfwd
+ * connections): slirp_state_save's bytes into a malloc'ed *buf (at
+ * most max bytes: -EFBIG beyond), and the version they are in
+ * (net_user_state_version).  0 or -errno. */
+int net_user_state_save(struct net_backend *be, size_t max, void **buf, size_t *len);
+int net_user_state_version(void);
+
+/* Load what net_user_state_save gave (at @version) into a backend opened
+ * with the saved configuration.  0, or -EINVAL with one line in err (a
+ * version this libslirp does not read, bytes it refuses). */
+int net_user_state_load(struct net_backend *be, int version, const void *buf, size_t len,
+			char *err, size_t errlen);
+
+/* Whether @be is a user-mode backend. */
+bool net_user_is(const struct net_backend *be);
+
 #endif

@@ -996,6 +996,11 @@ static void net_destroy(struct virtio_dev *d)
 	free(n);
 }
 
+struct net_backend *virtio_net_backend(struct virtio_dev *d)
+{
+	return to_net(d)->be;
+}
+
 bool virtio_net_vhost_active(struct virtio_dev *d)
 {
 	bool a;

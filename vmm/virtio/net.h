@@ -99,6 +99,9 @@ int virtio_net_create(const struct virtio_env *env, struct net_backend *be,
 		      const uint8_t mac[6], const char *id, struct vhost *vhost,
 		      struct virtio_dev **out);
 
+/* The device's backend (snapshot.c saves a user-mode one's state). */
+struct net_backend *virtio_net_backend(struct virtio_dev *d);
+
 /* Whether the data path runs in vhost-net now (after activation). */
 bool virtio_net_vhost_active(struct virtio_dev *d);
 void virtio_net_get_stats(struct virtio_dev *d, struct virtio_net_stats *s);

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Save, restore and live migration of a VM with user-mode networking
+# (--net user, libslirp): the virtio guest ("netsave") sends one frame a
+# round on virtio-net's transmit queue, each answered with an MSI-X
+# interrupt (libslirp drops the frames: their EtherType is none it
+# knows).  The VM has a hostfwd rule on a free port of the host's
+# loopback, which accepts connections while it runs.  Saved after round
+# 3, the VM ends and the port with it; restored in a new vireo-vmm
+# (sandboxed, the defaults as root) without --net, the net comes back
+# from the save with its hostfwd rule (the port accepts again) and
+# libslirp's state, and the guest's remaining rounds go through the
+# restored queue.  Refused: a save whose libslirp state version was
+# changed (one error line, status 1).  Then a live migration (no hostfwd:
+# source and target share the host) carries the same.
+#   save-restore-user-net.sh VMM GUEST (virtio.elf)
+set -u
+vmm=$(readlink -f "$1") guest=$(readlink -f "$2")
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "no /dev/kvm: skipped"; exit 77; }
+dir=$(mktemp -d)
+pid= tpid=
+trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; [ -n "$tpid" ] && kill -KILL $tpid 2>/dev/null;
+      rm -rf "$dir"' EXIT
+chmod 0777 "$dir"
+sock=$dir/api.sock
+save=$dir/save
+fail() { echo "FAIL: $*"; for f in "$dir"/*.out "$dir"/*.err; do echo "== $f"; cat "$f"; done; exit 1; }
+
+call() {
+	local args=(-s -o "$dir/resp" -w '%{http_code}' --max-time 60 --unix-socket "$sock" -X "$1")
+	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+	code=$(curl "${args[@]}" "http://localhost$2") || code=000
+	body=$(cat "$dir/resp" 2>/dev/null)
+	echo "$1 $2${3:+ $3} -> $code $body"
+}
+expect() { [ "$code" = "$1" ] || fail "expected status $1, got $code"; }
+wait_for() {
+	for _ in $(seq 1800); do
+		grep -q "$2" "$1" && return 0
+		kill -0 $pid 2>/dev/null || fail "vireo-vmm ended before '$2'"
+		sleep 0.1
+	done
+	fail "no '$2' in $1 after 180 s"
+}
+finish() {
+	wait $pid
+	local rc=$?
+	pid=
+	[ $rc -eq "$2" ] || fail "$1: exit status $rc, expected $2"
+	grep -q "Sanitizer\|runtime error" "$dir/$1.err" && fail "$1: sanitizer report"
+	return 0
+}
+# Whether a TCP connection to 127.0.0.1:PORT is accepted.
+connects() {
+	python3 -c '
+import socket, sys
+s = socket.socket()
+s.settimeout(5)
+try:
+    s.connect(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+' "$1"
+}
+port=$(python3 -c '
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+
+# 1. The net guest on a user net with a hostfwd rule, saved after round 3.
+#    No --debug-exit: the VM stays up once the guest is done.
+"$vmm" --sandbox=off --net "user,hostfwd=tcp:127.0.0.1:$port-:7,id=u0" \
+	--cmdline netsave --api-socket "$sock" --kernel "$guest" \
+	</dev/null >"$dir/first.out" 2>"$dir/first.err" &
+pid=$!
+wait_for "$dir/first.out" "^net round 3$"
+connects "$port" || fail "the hostfwd port $port does not accept before the save"
+call PUT /vm/save "{\"dir\": \"$save\", \"exit\": true}"; expect 204
+finish first 0
+grep -q "virtio-net save ok" "$dir/first.out" && fail "the guest finished before the save"
+last=$(grep '^net round' "$dir/first.out" | tail -1)
+connects "$port" && fail "port $port still accepts after the saved VM ended"
+
+# 2. Refused: libslirp's state in another version (the section's
+#    checksum made right again).
+cp -r "$save" "$dir/badver"
+python3 - "$dir/badver/state" <<'PY' || fail "cannot rewrite the state file"
+import struct, sys, zlib
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+off, found = 24, False
+while off + 24 <= len(b):
+    typ, idx, ln, crc, res = struct.unpack_from("<IIQII", b, off)
+    pay = off + 24
+    if typ == 9:
+        ver = struct.unpack_from("<I", b, pay)[0]
+        struct.pack_into("<I", b, pay, ver + 100)
+        struct.pack_into("<I", b, off + 16, zlib.crc32(bytes(b[pay:pay + ln])))
+        found = True
+    if typ == 0:
+        break
+    off = pay + ln
+open(p, "wb").write(b)
+sys.exit(0 if found else 1)
+PY
+"$vmm" --restore "$dir/badver" </dev/null >"$dir/badver.out" 2>"$dir/badver.err"
+rc=$?
+[ $rc -eq 1 ] || fail "another libslirp state version: status $rc, expected 1"
+grep -q "libslirp state version" "$dir/badver.err" || fail "another libslirp state version: no reason"
+[ "$(grep -c . "$dir/badver.err")" -eq 1 ] || fail "another libslirp state version: not one error line"
+
+# 3. Restored without --net: the net and its hostfwd rule come from the
+#    save; the guest goes on through the same queue.
+"$vmm" --restore "$save" --api-socket "$sock" </dev/null >"$dir/second.out" 2>"$dir/second.err" &
+pid=$!
+wait_for "$dir/second.out" "virtio-net save ok"
+grep -q "virtio-net save: start\|virtio device at" "$dir/second.out" &&
+	fail "the restored guest started again"
+first=$(grep '^net round' "$dir/second.out" | head -1)
+[ "${first#net round }" -gt "${last#net round }" ] || fail "restored at '$first' after '$last'"
+grep -q "^net round 8$" "$dir/second.out" || fail "not every round after the restore"
+connects "$port" || fail "the restored VM's hostfwd port $port does not accept"
+call GET /vm; expect 200
+kill -TERM $pid
+finish second 143
+echo "restore ok: saved at '$last', restored at '$first', hostfwd port $port accepts"
+
+# 4. A live migration carries libslirp's state the same way.
+tsock=$dir/target-api.sock
+boot=(--net user,id=u0 --cmdline netsave --kernel "$guest")
+"$vmm" "${boot[@]}" --incoming "unix:$dir/mig.sock" --api-socket "$tsock" \
+	</dev/null >"$dir/target.out" 2>"$dir/target.err" &
+tpid=$!
+pid=$tpid
+wait_for "$dir/target.err" "waiting for a migration"
+"$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null >"$dir/source.out" 2>"$dir/source.err" &
+pid=$!
+wait_for "$dir/source.out" "^net round 2$"
+call PUT /migrate "{\"uri\": \"unix:$dir/mig.sock\"}"; expect 202
+finish source 0
+grep -q "virtio-net save ok" "$dir/source.out" && fail "the source finished the guest"
+last=$(grep '^net round' "$dir/source.out" | tail -1)
+pid=$tpid
+wait_for "$dir/target.out" "virtio-net save ok"
+first=$(grep '^net round' "$dir/target.out" | head -1)
+[ -n "$first" ] && [ "${first#net round }" -gt "${last#net round }" ] ||
+	fail "target at '$first' after the source's '$last'"
+kill -TERM $pid
+finish target 143
+tpid=
+echo "ok: migrated at '$last', the target went on at '$first'"
