@@ -151,14 +151,31 @@ v B undefine twin; expect_rc 0
 v A migrate --live mig "unix:$T/nothere.sock"; expect_rc 3
 [ "$(info A mig PID)" = "$pidA" ] || fail "A's VM has another process"
 
-# --- a migration the source's vireo-vmm refuses (user-mode networking): the
-# target gives its copy up (no process, no definition), the VM runs on at A
-printf '{"name": "unet", "cpus": 1, "memory": "64M", "kernel": "%s", "cmdline": "console=ttyS0 spin", "nics": [{"type": "user"}]}\n' \
+# --- a migration that fails part-way (cancelled at the source's vireo-vmm,
+# DELETE /migrate on its API socket, while a 1 Mbit/s cap keeps it going):
+# the target gives its copy up (no process, no definition), the VM runs on
+# at A
+printf '{"name": "unet", "cpus": 1, "memory": "64M", "kernel": "%s", "cmdline": "console=ttyS0 spin"}\n' \
 	"$hello" >"$T/unet.json"
 v A define "$T/unet.json"; expect_rc 0
 v A start unet; expect_rc 0
 pidU=$(info A unet PID)
-v A migrate --live unet "unix:$T/B/sock"; expect_rc 1; has "user-mode|user networking|slirp"
+"$vireo" -c "unix:$T/A/sock" migrate --live unet "unix:$T/B/sock" --bandwidth 1 >"$T/cancel.out" 2>&1 &
+cpid=$!
+api=$T/A/run/unet/api.sock
+for _ in $(seq 200); do
+	curl -s --unix-socket "$api" http://localhost/migrate 2>/dev/null | grep -q '"state":"active"' && break
+	sleep 0.1
+done
+curl -s --unix-socket "$api" http://localhost/migrate | grep -q '"state":"active"' ||
+	fail "unet's migration never became active"
+curl -s -o /dev/null -w '%{http_code}' -X DELETE --unix-socket "$api" http://localhost/migrate | grep -q 204 ||
+	fail "DELETE /migrate on unet's vireo-vmm was not accepted"
+wait $cpid
+rc=$?
+cat "$T/cancel.out"
+[ $rc = 1 ] || fail "a cancelled migrate --live exited $rc, want 1"
+grep -qi "cancel" "$T/cancel.out" || fail "the cancelled migrate --live does not say it was cancelled"
 for _ in $(seq 50); do
 	"$vireo" -c "unix:$T/B/sock" dominfo unet >/dev/null 2>&1 || break
 	sleep 0.1
