@@ -506,9 +506,9 @@ static int snap_rename(const char *dir, const char *name, const char *from)
 	return rename(from, to);
 }
 
-/* Devices whose state is not saved yet: their back ends hold state
- * outside this process (a tap's or vhost's queues, vhost-vsock's
- * connections) or their models keep guest buffers (the balloon). */
+/* Whether every device's state can be saved: each virtio device type
+ * has its save hook, and the state file holds at most VSTATE_MAX_NETS
+ * nets. */
 int snapshot_check_devices(struct vm *vm, const char *what, char *msg, size_t msglen)
 {
 	for (unsigned i = 0; i < vm->dev.nr_virtio; i++) {

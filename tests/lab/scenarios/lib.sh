@@ -318,3 +318,20 @@ lab_expect_sandboxed() {
 lab_expect() {
 	grep -Eq "$2" "$1" || lab_fail "$3 (no line matching '$2')"
 }
+
+# lab_vireod [OPTIONS...]: start vireod in the background on $LAB_TMP's
+# state, run dir and socket (pid in $LAB_VIREOD_PID, output in
+# $LAB_TMP/vireod.out), point vireo at it (VIREO_SOCKET) and wait until it
+# listens.
+lab_vireod() {
+	vireod --foreground --state-dir "$LAB_TMP/state" --run-dir "$LAB_TMP/run" \
+		--socket "$LAB_TMP/sock" "$@" >"$LAB_TMP/vireod.out" 2>&1 &
+	LAB_VIREOD_PID=$!
+	export VIREO_SOCKET=$LAB_TMP/sock
+	_n=0
+	until [ -S "$LAB_TMP/sock" ]; do
+		_n=$((_n + 1))
+		[ $_n -gt 100 ] && { cat "$LAB_TMP/vireod.out"; lab_fail "vireod did not listen within 10 s"; }
+		sleep 0.1
+	done
+}

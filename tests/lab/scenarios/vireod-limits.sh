@@ -19,17 +19,8 @@ grep -qw cpu "$cgm/cgroup.controllers" && grep -qw memory "$cgm/cgroup.controlle
 echo "+cpu +memory" >"$cgm/cgroup.subtree_control" || lab_fail "cannot enable cpu and memory"
 mkdir -p "$cgm/vireo"
 chmod 0755 "$T"
-vireod --foreground --state-dir "$T/state" --run-dir "$T/run" --socket "$T/sock" \
-	--cgroup-root "$cgm/vireo" >"$T/vireod.out" 2>&1 &
-dpid=$!
-trap 'kill $dpid 2>/dev/null' EXIT
-export VIREO_SOCKET=$T/sock
-n=0
-until [ -S "$T/sock" ]; do
-	n=$((n + 1))
-	[ $n -gt 100 ] && { cat "$T/vireod.out"; lab_fail "vireod did not listen within 10 s"; }
-	sleep 0.1
-done
+lab_vireod --cgroup-root "$cgm/vireo"
+trap 'kill $LAB_VIREOD_PID 2>/dev/null' EXIT
 grep -q "cpu.max set, memory.max set" "$T/vireod.out" ||
 	{ cat "$T/vireod.out"; lab_fail "vireod does not take the cpu and memory controllers of $cgm/vireo"; }
 printf '{"name": "lim", "cpus": 2, "memory": "96M", "kernel": "%s", "initrd": "%s", "cmdline": "%s"}\n' \
