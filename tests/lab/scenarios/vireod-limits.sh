@@ -20,7 +20,7 @@ echo "+cpu +memory" >"$cgm/cgroup.subtree_control" || lab_fail "cannot enable cp
 mkdir -p "$cgm/vireo"
 chmod 0755 "$T"
 lab_vireod --cgroup-root "$cgm/vireo"
-trap 'kill $LAB_VIREOD_PID 2>/dev/null' EXIT
+trap 'kill $LAB_VIREOD_PID 2>/dev/null; sleep 0.5; umount -l "$cgm" 2>/dev/null' EXIT
 grep -q "cpu.max set, memory.max set" "$T/vireod.out" ||
 	{ cat "$T/vireod.out"; lab_fail "vireod does not take the cpu and memory controllers of $cgm/vireo"; }
 printf '{"name": "lim", "cpus": 2, "memory": "96M", "kernel": "%s", "initrd": "%s", "cmdline": "%s"}\n' \
