@@ -42,7 +42,7 @@ REL=$top/build/release
 # Modules of the outer VM, by name (dependencies are added and ordered).
 LAB_OUTER_MODULES="irqbypass kvm kvm_amd tun tap vhost_iotlb vhost vhost_net
 vsock vmw_vsock_virtio_transport_common vhost_vsock
-virtio_pci fuse virtiofs"
+virtio_pci fuse virtiofs bridge nf_tables nft_chain_nat nft_masq nft_ct"
 # Firmware QEMU needs for -M microvm (from qemu-system-data / seabios).
 LAB_QEMU_DATA="bios-microvm.bin linuxboot_dma.bin pvh.bin kvmvapic.bin"
 
