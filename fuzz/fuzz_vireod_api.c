@@ -19,6 +19,7 @@
 #include "pool.h"
 #include "vm.h"
 #include "vmstate.h"
+#include "migrate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -105,6 +106,54 @@ int vmstate_api(enum vmstate_op op, const char *name, const char *arg, const cha
 	int s = fz_status;
 	*resp = s == 204 ? NULL : strdup("{}");
 	return s;
+}
+
+/* migrate.h: the real body parsers, the operations faked */
+int migrate_incoming_api(const char *body, size_t len, char **resp)
+{
+	struct vmdef def;
+	char listen[MIGRATE_LISTEN_MAX + 1], err[256];
+	int s = migrate_parse_incoming(body, len, &def, listen, err, sizeof(err));
+
+	if (s) {
+		*resp = strdup("{\"error\":\"bad body\"}");
+		return s;
+	}
+	*resp = fz_status == 204 ? NULL : strdup("{}");
+	return fz_status;
+}
+
+int migrate_incoming_abort_api(const char *name, char **resp)
+{
+	if (!vmdef_name_ok(name))
+		abort();   /* the dispatcher passes only valid names */
+	*resp = fz_status == 204 ? NULL : strdup("{}");
+	return fz_status;
+}
+
+int migrate_out_api(const char *name, const char *body, size_t len, char **resp)
+{
+	char uri[MIGRATE_URI_MAX + 1], err[256];
+	int64_t down, bw;
+	int s;
+
+	if (!vmdef_name_ok(name))
+		abort();
+	s = migrate_parse_out(body, len, uri, &down, &bw, err, sizeof(err));
+	if (s) {
+		*resp = strdup("{\"error\":\"bad body\"}");
+		return s;
+	}
+	*resp = fz_status == 204 ? NULL : strdup("{}");
+	return fz_status;
+}
+
+int migrate_status_api(const char *name, char **resp)
+{
+	if (!vmdef_name_ok(name))
+		abort();
+	*resp = fz_status == 200 ? strdup("{}") : NULL;
+	return fz_status == 200 ? 200 : 404;
 }
 
 /* pool.h */
