@@ -7,7 +7,8 @@
 #    before): the device writes guest RAM, the vCPUs only read it.  It is
 #    migrated live (pre-copy, several rounds) while it reads; the target
 #    must go on from where the source was and finish with every buffer
-#    right ("virtio-blk migrate ok").  With "nolog" the source runs with
+#    right ("virtio-blk migrate ok"), then holds until the test sends a
+#    byte to its serial port.  With "nolog" the source runs with
 #    the test hook VIREO_TEST_MIGRATE_NO_DEVICE_LOG (the VMM's own dirty
 #    log off), and the test expects the guest to fail instead: that shows
 #    the check can fail (a page the device wrote after it was copied).
@@ -56,6 +57,7 @@ call() {
 	local s=$1; shift
 	local args=(-s -o "$dir/resp" -w '%{http_code}' --max-time 60 --unix-socket "$s" -X "$1")
 	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+	rm -f "$dir/resp"
 	code=$(curl "${args[@]}" "http://localhost$2") || code=000
 	body=$(cat "$dir/resp" 2>/dev/null)
 }
@@ -84,14 +86,21 @@ json() { python3 -c "import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2])
 
 boot=(--debug-exit --memory 64M --cpus "$cpus" --cmdline "migblk cpus=$cpus"
       --disk "path=$disk,id=d0" --kernel "$guest")
+# 1 and 2: the guest holds at the end until it reads a byte from the
+# serial port (the target's stdin, a FIFO this shell keeps open on fd 3),
+# so that the target's GET /migrate is asked while the target still runs.
+hboot=(--debug-exit --memory 64M --cpus "$cpus" --cmdline "migblk hold cpus=$cpus"
+       --disk "path=$disk,id=d0" --kernel "$guest")
+mkfifo "$dir/target.in" || fail "mkfifo"
+exec 3<>"$dir/target.in"
 
 # 1 and 2.
 u=unix:$dir/target.sock
-"$vmm" "${boot[@]}" --api-socket "$tsock" --incoming "$u" </dev/null \
+"$vmm" "${hboot[@]}" --api-socket "$tsock" --incoming "$u" <"$dir/target.in" \
 	>"$dir/target.out" 2>"$dir/target.err" &
 tpid=$!; pids+=($tpid)
 wait_for $tpid "$dir/target.err" "waiting for a migration"
-env ${mode:+VIREO_TEST_MIGRATE_NO_DEVICE_LOG=1} "$vmm" "${boot[@]}" --sandbox=off \
+env ${mode:+VIREO_TEST_MIGRATE_NO_DEVICE_LOG=1} "$vmm" "${hboot[@]}" --sandbox=off \
 	--api-socket "$sock" </dev/null >"$dir/source.out" 2>"$dir/source.err" &
 spid=$!; pids+=($spid)
 wait_for $spid "$dir/source.out" "^blk round 100$"
@@ -157,6 +166,7 @@ wait_for $tpid "$dir/target.err" "migrated in"
 # The target runs the guest: it holds the disk now.
 call "$tsock" GET /migrate
 echo "target GET /migrate -> $body"
+[ "$code" = 200 ] || fail "target GET /migrate: $code"
 [ "$(json "$body" state)" = completed ] || fail "target: $body"
 [ "$(json "$body" direction)" = in ] || fail "target direction: $body"
 [ "$(json "$body" bytes_received)" -gt 0 ] || fail "target bytes_received: $body"
@@ -168,7 +178,10 @@ grep -q "migrated in: .*downtime $tdown ms" "$dir/target.err" || fail "target lo
 if [ "$(json "$last" state)" = completed ]; then
 	[ "$(json "$last" downtime_ms)" = "$tdown" ] || fail "source GET /migrate downtime: $last"
 fi
-kill -0 $tpid 2>/dev/null && { locked "$disk" || fail "the target does not hold the disk"; }
+kill -0 $tpid 2>/dev/null || fail "the target ended before it was let go"
+locked "$disk" || fail "the target does not hold the disk"
+wait_for $tpid "$dir/target.out" "^holding$"
+printf x >&3
 finish $tpid target 0
 grep -q "^virtio-blk migrate ok$" "$dir/target.out" || fail "target: no 'virtio-blk migrate ok'"
 grep -q "virtio-blk migrate: start" "$dir/target.out" && fail "the target started the guest again"

@@ -18,7 +18,9 @@
  * times K; after a round's read the other buffer, read the round before,
  * is checked.  A page the device wrote after a migration copied it, and
  * not copied again, shows as "FAIL: stale disk data"; "blk round N" every
- * 50 rounds, "virtio-blk migrate ok" at the end.
+ * 50 rounds, "virtio-blk migrate ok" at the end.  With "hold" as well,
+ * the guest then says "holding" and waits for a byte on the serial port
+ * before it ends: a test can ask the VMM things before the VM is gone.
  * "netsave" and "balloonsave": the same for virtio-net (frames sent) and
  * virtio-balloon (pages inflated); see test_netsave and test_balloonsave.
  */
@@ -467,7 +469,7 @@ static int mb_check(unsigned r)
 	return 0;
 }
 
-static int test_migblk(void)
+static int test_migblk(int hold)
 {
 	struct vdev v;
 
@@ -486,6 +488,12 @@ static int test_migblk(void)
 	if (mb_check(MB_ROUNDS))
 		return 1;
 	serial_puts("virtio-blk migrate ok\n");
+	if (hold) {
+		serial_puts("holding\n");
+		while (!(inb(COM1 + 5) & 1))   /* LSR: data ready */
+			cpu_relax();
+		(void)inb(COM1);
+	}
 	return 0;
 }
 
@@ -611,7 +619,7 @@ int guest_main(void *bp)
 	if (has_word(cmdline, "save"))
 		return test_save();
 	if (has_word(cmdline, "migblk"))
-		return test_migblk();
+		return test_migblk(has_word(cmdline, "hold"));
 
 	if (vdev_find(&v, 0x1042) || vdev_features(&v))
 		return 1;
