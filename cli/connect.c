@@ -8,14 +8,23 @@
  * Verification is always on: a server whose certificate does not chain to
  * --ca (or to the system's CAs without --ca), or does not name the host,
  * is refused before anything is sent.
+ *
+ * libssl is loaded (dlopen) only when a tls: target is used: most runs of
+ * vireo talk to the Unix socket, and mapping and relocating libssl and
+ * libcrypto at every start cost more than the request itself (1-1.5 ms
+ * a run, docs/notes/measurements.md).  The library is the soname of the
+ * OpenSSL vireo was built against (VIREO_LIBSSL, from cli/meson.build);
+ * its headers still type every call.
  */
 #include "connect.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +39,59 @@
 #include <openssl/x509v3.h>
 
 #include "httpc.h"
+
+#ifndef VIREO_LIBSSL
+#error "VIREO_LIBSSL (libssl's soname) comes from cli/meson.build"
+#endif
+
+/* Every OpenSSL function vireo calls, found in libssl (and, through it,
+ * libcrypto) by tls_load().  Macros such as SSL_set_tlsext_host_name are
+ * written out as the SSL_ctrl calls they stand for. */
+#define TLS_FUNCS(X) \
+	X(TLS_client_method) X(SSL_CTX_new) X(SSL_CTX_ctrl) X(SSL_CTX_set_verify) \
+	X(SSL_CTX_set_options) X(SSL_CTX_load_verify_locations) \
+	X(SSL_CTX_set_default_verify_paths) X(SSL_CTX_free) X(SSL_new) X(SSL_set_fd) \
+	X(SSL_get0_param) X(SSL_ctrl) X(SSL_set1_host) X(SSL_connect) X(SSL_write_ex) \
+	X(SSL_read_ex) X(SSL_get_error) X(SSL_get_verify_result) X(SSL_shutdown) X(SSL_free) \
+	X(X509_VERIFY_PARAM_set1_ip_asc) X(X509_verify_cert_error_string) \
+	X(ERR_get_error) X(ERR_reason_error_string) X(ERR_clear_error)
+
+static struct {
+#define TLS_FN_PTR(f) __typeof__(f) *f;
+	TLS_FUNCS(TLS_FN_PTR)
+#undef TLS_FN_PTR
+} T;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static char tls_load_err[300];
+
+static void tls_load_once(void)
+{
+	void *h = dlopen(VIREO_LIBSSL, RTLD_NOW | RTLD_LOCAL);
+
+	if (!h) {
+		const char *e = dlerror();
+		snprintf(tls_load_err, sizeof(tls_load_err), "TLS needs OpenSSL's %s: %s",
+			 VIREO_LIBSSL, e ? e : "cannot load it");
+		return;
+	}
+#define TLS_FN_LOAD(f) \
+	if (!tls_load_err[0] && !(*(void **)&T.f = dlsym(h, #f))) \
+		snprintf(tls_load_err, sizeof(tls_load_err), "TLS: %s has no %s", VIREO_LIBSSL, #f);
+	TLS_FUNCS(TLS_FN_LOAD)
+#undef TLS_FN_LOAD
+	/* On a failure h stays loaded (and unused): vireo exits soon. */
+}
+
+/* libssl's functions in T, once per process; 0, or -1 with @err. */
+static int tls_load(char *err, size_t errlen)
+{
+	pthread_once(&tls_once, tls_load_once);
+	if (tls_load_err[0]) {
+		snprintf(err, errlen, "%s", tls_load_err);
+		return -1;
+	}
+	return 0;
+}
 
 struct vconn {
 	int fd;
@@ -129,18 +191,18 @@ const char *vconn_auth_header(const struct vconn_target *t)
 
 static void ssl_reason(char *err, size_t errlen, const char *what, SSL *ssl)
 {
-	unsigned long e = ERR_get_error();
-	long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	unsigned long e = T.ERR_get_error();
+	long v = ssl ? T.SSL_get_verify_result(ssl) : X509_V_OK;
 
 	if (v != X509_V_OK)
 		snprintf(err, errlen, "%s: the server's certificate is not trusted: %s (see --ca)", what,
-			 X509_verify_cert_error_string(v));
+			 T.X509_verify_cert_error_string(v));
 	else if (e)
-		snprintf(err, errlen, "%s: %s", what, ERR_reason_error_string(e) ?
-			 ERR_reason_error_string(e) : "TLS error");
+		snprintf(err, errlen, "%s: %s", what, T.ERR_reason_error_string(e) ?
+			 T.ERR_reason_error_string(e) : "TLS error");
 	else
 		snprintf(err, errlen, "%s: the connection was closed", what);
-	ERR_clear_error();
+	T.ERR_clear_error();
 }
 
 /* A TCP connection within @timeout_ms, then blocking with the same
@@ -212,36 +274,39 @@ struct vconn *vconn_open(const struct vconn_target *t, int timeout_ms, char *err
 		}
 		return c;
 	}
+	if (tls_load(err, errlen))
+		goto fail;
 	c->fd = tcp_connect(t, timeout_ms, err, errlen);
 	if (c->fd < 0)
 		goto fail;
-	c->ctx = SSL_CTX_new(TLS_client_method());
-	if (!c->ctx || !SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION)) {
+	c->ctx = T.SSL_CTX_new(T.TLS_client_method());
+	if (!c->ctx || !T.SSL_CTX_ctrl(c->ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, NULL)) {
 		ssl_reason(err, errlen, "TLS", NULL);
 		goto fail;
 	}
-	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+	T.SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
 	/* vireod (libmicrohttpd) may close without a close_notify after
 	 * "Connection: close": the answer's length is checked instead. */
-	SSL_CTX_set_options(c->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-	if (t->ca ? SSL_CTX_load_verify_locations(c->ctx, t->ca, NULL) != 1 :
-		    SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
+	T.SSL_CTX_set_options(c->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	if (t->ca ? T.SSL_CTX_load_verify_locations(c->ctx, t->ca, NULL) != 1 :
+		    T.SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
 		ssl_reason(err, errlen, t->ca ? t->ca : "the system's CAs", NULL);
 		goto fail;
 	}
-	c->ssl = SSL_new(c->ctx);
-	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
+	c->ssl = T.SSL_new(c->ctx);
+	if (!c->ssl || T.SSL_set_fd(c->ssl, c->fd) != 1) {
 		ssl_reason(err, errlen, "TLS", NULL);
 		goto fail;
 	}
 	unsigned char addr[16];
 	bool is_ip = inet_pton(AF_INET, t->host, addr) == 1 || inet_pton(AF_INET6, t->host, addr) == 1;
-	if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), t->host) != 1 :
-		    (SSL_set_tlsext_host_name(c->ssl, t->host) != 1 || SSL_set1_host(c->ssl, t->host) != 1)) {
+	if (is_ip ? T.X509_VERIFY_PARAM_set1_ip_asc(T.SSL_get0_param(c->ssl), t->host) != 1 :
+		    (T.SSL_ctrl(c->ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+				(void *)t->host) != 1 || T.SSL_set1_host(c->ssl, t->host) != 1)) {
 		ssl_reason(err, errlen, "TLS", NULL);
 		goto fail;
 	}
-	if (SSL_connect(c->ssl) != 1) {
+	if (T.SSL_connect(c->ssl) != 1) {
 		char what[320];
 		snprintf(what, sizeof(what), "TLS with %s", vconn_name(t));
 		ssl_reason(err, errlen, what, c->ssl);
@@ -259,7 +324,7 @@ int vconn_write_all(struct vconn *c, const char *buf, size_t len)
 		ssize_t n;
 		if (c->ssl) {
 			size_t w = 0;
-			n = SSL_write_ex(c->ssl, buf, len, &w) == 1 ? (ssize_t)w : -1;
+			n = T.SSL_write_ex(c->ssl, buf, len, &w) == 1 ? (ssize_t)w : -1;
 		} else {
 			n = send(c->fd, buf, len, MSG_NOSIGNAL);
 			if (n < 0 && errno == EINTR)
@@ -277,10 +342,10 @@ ssize_t vconn_read(struct vconn *c, char *buf, size_t len)
 {
 	if (c->ssl) {
 		size_t got = 0;
-		if (SSL_read_ex(c->ssl, buf, len, &got) == 1)
+		if (T.SSL_read_ex(c->ssl, buf, len, &got) == 1)
 			return (ssize_t)got;
-		int e = SSL_get_error(c->ssl, 0);
-		ERR_clear_error();
+		int e = T.SSL_get_error(c->ssl, 0);
+		T.ERR_clear_error();
 		return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
 	}
 	for (;;) {
@@ -296,10 +361,11 @@ void vconn_close(struct vconn *c)
 	if (!c)
 		return;
 	if (c->ssl) {
-		SSL_shutdown(c->ssl);
-		SSL_free(c->ssl);
+		T.SSL_shutdown(c->ssl);
+		T.SSL_free(c->ssl);
 	}
-	SSL_CTX_free(c->ctx);
+	if (c->ctx)
+		T.SSL_CTX_free(c->ctx);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c);

@@ -5,7 +5,7 @@
 #    and so are a world-readable token file and a token that is too short;
 #  - vireo over tls: with --ca and the token (file or VIREO_TOKEN) works:
 #    version, define, list, the event stream; the Unix socket still works
-#    without a token;
+#    without a token; vireo loads libssl only for a tls: target;
 #  - no token, a wrong token, a token with a byte more or less, another
 #    scheme: 401, and a refused POST /vms defines nothing;
 #  - plain HTTP to the TLS port gets no HTTP answer;
@@ -95,6 +95,11 @@ grep -q "listening on 127.0.0.1:$port too (HTTPS" "$T/vireod.log" || fail "no TC
 at=tls:127.0.0.1:$port
 v -c $at --ca cert.pem --token-file token version; expect_rc 0; has '^vireo .*, vireod '
 v -c tls:localhost:$port --ca cert.pem --token-file token version; expect_rc 0
+# libssl is vireo's dlopen, for tls: only (the Unix socket starts faster)
+LD_DEBUG=libs "$vireo" -c $at --ca cert.pem --token-file token version 2>&1 |
+	grep -q 'calling init: .*libssl\.so' || fail "vireo did not load libssl for tls:"
+LD_DEBUG=libs "$vireo" -c "$T/sock" version 2>&1 | grep -q 'libssl\.so' &&
+	fail "vireo loaded libssl for the Unix socket"
 printf '{"name": "tlsvm", "cpus": 1, "memory": "32M", "kernel": "/nonexistent/kernel"}\n' >vm.json
 VIREO_CONNECT=$at VIREO_CA=$T/cert.pem VIREO_TOKEN=$token v define vm.json; expect_rc 0
 has 'VM tlsvm defined'
