@@ -40,6 +40,9 @@ static void usage(FILE *f)
 "Manage Vireo VMs: definitions, their vireo-vmm processes, the REST API.\n"
 "\n"
 "  --state-dir DIR   definitions (SQLite) and the lock (default " DEFAULT_STATE_DIR ")\n"
+"  --state-sync MODE normal (default): a change is saved before it is answered\n"
+"                    and survives a kill of vireod, a host crash may lose the\n"
+"                    last ones; full: also fsync'd first, survives a host crash\n"
 "  --socket PATH     the API's Unix socket (default " DEFAULT_SOCKET ")\n"
 "  --run-dir DIR     one directory per running VM: pid, API socket, console\n"
 "                    and vireo-vmm's log (default " DEFAULT_RUN_DIR ")\n"
@@ -110,9 +113,10 @@ int main(int argc, char **argv)
 {
 	enum { O_STATE = 256, O_SOCKET, O_RUN, O_VMM, O_FG, O_NOAUTO, O_VERBOSE, O_ROUTES,
 	       O_HELP, O_VERSION, O_LISTEN, O_CERT, O_KEY, O_TOKEN, O_UIDBASE, O_CGROOT,
-	       O_NETDIR };
+	       O_NETDIR, O_STATESYNC };
 	static const struct option opts[] = {
 		{ "state-dir", required_argument, NULL, O_STATE },
+		{ "state-sync", required_argument, NULL, O_STATESYNC },
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "run-dir", required_argument, NULL, O_RUN },
 		{ "vmm", required_argument, NULL, O_VMM },
@@ -137,6 +141,7 @@ int main(int argc, char **argv)
 	const char *cg_root = NULL;
 	uint64_t uid_base = DEFAULT_UID_BASE;
 	bool fg = false, autostart = true;
+	enum store_sync state_sync = STORE_SYNC_NORMAL;
 	int c, rc, ready[2] = { -1, -1 };
 	char *vmm = NULL, *state_abs = NULL, *run_abs = NULL, *sock_abs = NULL, *net_abs = NULL;
 
@@ -145,6 +150,16 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case O_STATE: state_dir = optarg; break;
+		case O_STATESYNC:
+			if (!strcmp(optarg, "normal")) {
+				state_sync = STORE_SYNC_NORMAL;
+			} else if (!strcmp(optarg, "full")) {
+				state_sync = STORE_SYNC_FULL;
+			} else {
+				verr("--state-sync '%s': use normal or full", optarg);
+				return 2;
+			}
+			break;
 		case O_SOCKET: sock = optarg; break;
 		case O_RUN: run_dir = optarg; break;
 		case O_VMM: vmm_opt = optarg; break;
@@ -275,7 +290,7 @@ int main(int argc, char **argv)
 		}
 	}
 	struct store *st;
-	if (store_open(state_abs, &st, err, sizeof(err))) {
+	if (store_open(state_abs, state_sync, &st, err, sizeof(err))) {
 		verr("%s", err);
 		goto fail;
 	}

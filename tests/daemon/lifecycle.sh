@@ -4,7 +4,8 @@
 # while a VM runs and a new vireod that adopts it, ACPI shutdown, destroy,
 # undefine (refused while running, --force), restart on failure with a
 # new process, a stale pid file naming another process (not adopted, not
-# killed), autostart, definitions surviving kill -9, a directory pool with a VM
+# killed), autostart, definitions surviving kill -9 (with --state-sync
+# normal, the default, and full; a bad mode refused), a directory pool with a VM
 # running on a linked clone, concurrent defines, and the event stream.
 # A guest that ignores the power button is ended by shutdown --timeout; a
 # missing kernel makes start fail with vireo-vmm's reason; a guest that
@@ -244,6 +245,21 @@ start_daemon
 v list --all; expect_rc 0; has 'crashy +shut off'; has 'other +shut off'
 alive $sleeper || fail "vireod killed a process it did not start"
 v undefine other; expect_rc 0
+# --- --state-sync: a bad mode is refused; with full (a flush per change)
+# a definition also survives kill -9 (auto waits for the next vireod)
+"$vireod" --state-sync sometimes --state-dir "$T/state2" --socket "$T/sock2" \
+	--vmm "$vmm" --foreground >"$T/o" 2>&1; rc=$?
+[ $rc = 2 ] && grep -q "state-sync 'sometimes': use normal or full" "$T/o" ||
+	fail "--state-sync sometimes: exit status $rc: $(cat "$T/o")"
+[ -e "$T/state2" ] && fail "a refused --state-sync made the state directory"
+kill -KILL $dpid; wait $dpid 2>/dev/null; dpid=
+start_daemon --state-sync full --no-autostart
+defn durable
+v define "$T/durable.json"; expect_rc 0
+kill -KILL $dpid; wait $dpid 2>/dev/null; dpid=
+start_daemon
+v list --all; expect_rc 0; has 'durable +shut off'; has 'crashy +shut off'
+v undefine durable; expect_rc 0
 wait_state auto running
 v dominfo auto; has '^Autostart: +enable$'
 v destroy auto; expect_rc 0

@@ -38,7 +38,7 @@ static int setup(void **state)
 
 	(void)state;
 	snprintf(dir, sizeof(dir), "/tmp/vireo-pool-XXXXXX");
-	if (!mkdtemp(dir) || store_open(dir, &st, err, sizeof(err)))
+	if (!mkdtemp(dir) || store_open(dir, STORE_SYNC_NORMAL, &st, err, sizeof(err)))
 		return -1;
 	pools_init(st, fake_in_use);
 	return 0;

@@ -1,9 +1,12 @@
 /* The store (daemon/store.c): definitions added, read, listed, updated and
- * deleted; the keys' uniqueness; persistence across a reopen; WAL; and
- * crash consistency: a writer killed with SIGKILL at random moments loses
- * no change it was told was committed, and leaves no partial row. */
+ * deleted; the keys' uniqueness; persistence across a reopen; WAL; the
+ * synchronous level of each --state-sync mode; and crash consistency in
+ * the default mode (synchronous=NORMAL): a writer killed with SIGKILL at
+ * random moments loses no change it was told was committed, and leaves no
+ * partial row. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -38,9 +41,11 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+#define COLLECT_MAX 8192
+
 struct collected {
-	char names[2048][16];
-	char defs[2048][128];
+	char names[COLLECT_MAX][16];
+	char defs[COLLECT_MAX][128];
 	int n;
 };
 
@@ -48,7 +53,7 @@ static int collect(void *opaque, const char *name, const char *def)
 {
 	struct collected *c = opaque;
 
-	if (c->n >= 2048)
+	if (c->n >= COLLECT_MAX)
 		return -E2BIG;
 	snprintf(c->names[c->n], sizeof(c->names[0]), "%s", name);
 	snprintf(c->defs[c->n], sizeof(c->defs[0]), "%s", def);
@@ -64,7 +69,7 @@ static void test_basic(void **state)
 	static struct collected c;
 
 	(void)state;
-	assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+	assert_int_equal(store_open(dir, STORE_SYNC_NORMAL, &st, err, sizeof(err)), 0);
 	assert_int_equal(store_vm_add(st, "web2", "u2", "{\"name\":\"web2\"}"), 0);
 	assert_int_equal(store_vm_add(st, "web1", "u1", "{\"name\":\"web1\"}"), 0);
 	assert_int_equal(store_vm_add(st, "web1", "u3", "{}"), -EEXIST);
@@ -79,10 +84,17 @@ static void test_basic(void **state)
 	char p[128];
 	snprintf(p, sizeof(p), "%s/vireod.db-wal", dir);
 	assert_int_equal(stat(p, &sb), 0);
+	/* The default: the WAL written at each commit, synced at checkpoints. */
+	assert_int_equal(store_sync_level(st), 1);
+	store_close(st);
+	/* --state-sync full: every commit synced. */
+	assert_int_equal(store_open(dir, STORE_SYNC_FULL, &st, err, sizeof(err)), 0);
+	assert_int_equal(store_sync_level(st), 2);
+	assert_int_equal(store_vm_update(st, "web2", "{\"v\":2}"), 0);
 	store_close(st);
 
 	/* Everything is still there after a reopen, in name order. */
-	assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+	assert_int_equal(store_open(dir, STORE_SYNC_NORMAL, &st, err, sizeof(err)), 0);
 	c.n = 0;
 	assert_int_equal(store_vm_list(st, collect, &c), 0);
 	assert_int_equal(c.n, 2);
@@ -112,7 +124,7 @@ static void test_bad_dir(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	snprintf(p, sizeof(p), "%s/file/sub", dir);
-	assert_int_not_equal(store_open(p, &st, err, sizeof(err)), 0);
+	assert_int_not_equal(store_open(p, STORE_SYNC_NORMAL, &st, err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "file/sub"));
 }
 
@@ -126,9 +138,12 @@ static void writer(int ack)
 	struct store *st;
 	char err[256], name[16], uuid[16], def[128], line[32];
 
-	if (store_open(dir, &st, err, sizeof(err)))
+	if (store_open(dir, STORE_SYNC_NORMAL, &st, err, sizeof(err)))
 		_exit(3);
 	for (int i = 0;; i++) {
+		if (i == COLLECT_MAX - 100)
+			for (;;)
+				pause();   /* more than the check collects: wait for the kill */
 		snprintf(name, sizeof(name), "vm%05d", i);
 		snprintf(uuid, sizeof(uuid), "u%05d", i);
 		snprintf(def, sizeof(def), "{\"name\":\"%s\",\"v\":1,\"pad\":\"%040d\"}", name, i);
@@ -166,20 +181,36 @@ static void test_crash_consistency(void **state)
 			writer(pfd[1]);
 		}
 		close(pfd[1]);
-		/* Let it write for a while (at least one change), then SIGKILL
-		 * it in the middle of whatever it does. */
-		char buf[8192];
-		ssize_t n = read(pfd[0], buf, 1);
+		/* Let it write for a while (at least one change), reading its
+		 * acknowledgements as they come (a full pipe would stop it
+		 * between commits), then SIGKILL it in the middle of whatever
+		 * it does. */
+		static char acks[1 << 20];
+		size_t len = 0;
+		ssize_t n = read(pfd[0], acks, 1);
 		assert_int_equal(n, 1);
-		usleep((useconds_t)(20000 + rand() % 200000));
+		len = 1;
+		struct timespec t0, now;
+		long wait_ms = 5 + rand() % 100;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (;;) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			long left = wait_ms - ((now.tv_sec - t0.tv_sec) * 1000 +
+					       (now.tv_nsec - t0.tv_nsec) / 1000000);
+			if (left <= 0)
+				break;
+			struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+			if (poll(&p, 1, (int)left) > 0) {
+				n = read(pfd[0], acks + len, sizeof(acks) - 1 - len);
+				assert_true(n > 0);
+				len += (size_t)n;
+			}
+		}
 		kill(pid, SIGKILL);
 		int ws;
 		assert_int_equal(waitpid(pid, &ws, 0), pid);
 		assert_true(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
 		/* Every acknowledgement it managed to send. */
-		static char acks[1 << 20];
-		size_t len = 1;
-		acks[0] = buf[0];
 		while ((n = read(pfd[0], acks + len, sizeof(acks) - 1 - len)) > 0)
 			len += (size_t)n;
 		close(pfd[0]);
@@ -199,7 +230,7 @@ static void test_crash_consistency(void **state)
 		assert_true(last_add >= 0);
 
 		struct store *st;
-		assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+		assert_int_equal(store_open(dir, STORE_SYNC_NORMAL, &st, err, sizeof(err)), 0);
 		c.n = 0;
 		assert_int_equal(store_vm_list(st, collect, &c), 0);
 		/* Every acknowledged add is there; at most one more (committed
