@@ -281,6 +281,10 @@ ssize_t vconn_read(struct vconn *c, char *buf, size_t len)
 			return (ssize_t)got;
 		int e = SSL_get_error(c->ssl, 0);
 		ERR_clear_error();
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+			errno = EAGAIN;
+		else if (e != SSL_ERROR_SYSCALL)
+			errno = EIO;
 		return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
 	}
 	for (;;) {
@@ -289,6 +293,26 @@ ssize_t vconn_read(struct vconn *c, char *buf, size_t len)
 			continue;
 		return n;
 	}
+}
+
+void vconn_interactive(struct vconn *c)
+{
+	struct timeval none = { 0, 0 };
+
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
+	if (c->ssl)
+		SSL_clear_mode(c->ssl, SSL_MODE_AUTO_RETRY);
+}
+
+int vconn_fd(const struct vconn *c)
+{
+	return c->fd;
+}
+
+size_t vconn_pending(const struct vconn *c)
+{
+	return c->ssl ? (size_t)SSL_pending(c->ssl) : 0;
 }
 
 void vconn_close(struct vconn *c)
