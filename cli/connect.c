@@ -52,7 +52,7 @@
 	X(SSL_CTX_set_options) X(SSL_CTX_load_verify_locations) \
 	X(SSL_CTX_set_default_verify_paths) X(SSL_CTX_free) X(SSL_new) X(SSL_set_fd) \
 	X(SSL_get0_param) X(SSL_ctrl) X(SSL_set1_host) X(SSL_connect) X(SSL_write_ex) \
-	X(SSL_read_ex) X(SSL_get_error) X(SSL_get_verify_result) X(SSL_shutdown) X(SSL_free) \
+	X(SSL_read_ex) X(SSL_pending) X(SSL_get_error) X(SSL_get_verify_result) X(SSL_shutdown) X(SSL_free) \
 	X(X509_VERIFY_PARAM_set1_ip_asc) X(X509_verify_cert_error_string) \
 	X(ERR_get_error) X(ERR_reason_error_string) X(ERR_clear_error)
 
@@ -346,6 +346,10 @@ ssize_t vconn_read(struct vconn *c, char *buf, size_t len)
 			return (ssize_t)got;
 		int e = T.SSL_get_error(c->ssl, 0);
 		T.ERR_clear_error();
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+			errno = EAGAIN;
+		else if (e != SSL_ERROR_SYSCALL)
+			errno = EIO;
 		return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
 	}
 	for (;;) {
@@ -354,6 +358,26 @@ ssize_t vconn_read(struct vconn *c, char *buf, size_t len)
 			continue;
 		return n;
 	}
+}
+
+void vconn_interactive(struct vconn *c)
+{
+	struct timeval none = { 0, 0 };
+
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
+	if (c->ssl)
+		T.SSL_ctrl(c->ssl, SSL_CTRL_CLEAR_MODE, SSL_MODE_AUTO_RETRY, NULL);
+}
+
+int vconn_fd(const struct vconn *c)
+{
+	return c->fd;
+}
+
+size_t vconn_pending(const struct vconn *c)
+{
+	return c->ssl ? (size_t)T.SSL_pending(c->ssl) : 0;
 }
 
 void vconn_close(struct vconn *c)

@@ -41,6 +41,14 @@ struct vconn *vconn_open(const struct vconn_target *t, int timeout_ms, char *err
 int vconn_write_all(struct vconn *c, const char *buf, size_t len);
 ssize_t vconn_read(struct vconn *c, char *buf, size_t len);
 void vconn_close(struct vconn *c);
+/* For an interactive stream polled by the caller (the console): no read
+ * or write timeout any more, and a TLS read that finds no application
+ * data (a session ticket, a key update) returns -1 with errno EAGAIN
+ * instead of waiting for more.  vconn_fd() is what to poll; bytes
+ * vconn_pending() says are decrypted already are not seen by poll(2). */
+void vconn_interactive(struct vconn *c);
+int vconn_fd(const struct vconn *c);
+size_t vconn_pending(const struct vconn *c);
 /* "Authorization: Bearer TOKEN\r\n" for a TLS target with a token, else "". */
 const char *vconn_auth_header(const struct vconn_target *t);
 

@@ -1,6 +1,8 @@
 /*
  * `vireo console NAME`: POST /vms/NAME/console upgraded to the
- * vireo-console protocol (raw bytes both ways) on vireod's socket.  The
+ * vireo-console protocol (raw bytes both ways) on vireod's Unix socket or,
+ * with -c tls:HOST:PORT, over TLS to its TCP listener (connect.c; the
+ * bearer token goes with the request).  The
  * terminal goes to raw mode (restored on every exit path); Ctrl-] in the
  * input detaches.  With input that is not a terminal, its end stops the
  * input only: the output is copied until vireod closes the console (the
@@ -13,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -23,6 +23,7 @@
 #include "vireo.h"
 
 #define ESCAPE_CHAR 0x1d   /* Ctrl-] */
+#define CONNECT_TIMEOUT_MS 30000
 
 static struct termios saved_tio;
 static bool tio_raw;
@@ -39,32 +40,6 @@ static void tio_restore(void)
 static void on_signal(int sig)
 {
 	got_signal = sig;
-}
-
-static int connect_sock(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-	if (vireod_at.tls) {
-		/* vireod's TLS listener does not upgrade connections (yet). */
-		fprintf(stderr, "vireo: console: only through vireod's Unix socket, not %s\n",
-			vconn_name(&vireod_at));
-		return -2;
-	}
-	if (strlen(vireod_at.path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "vireo: cannot reach vireod: socket path too long\n");
-		return -1;
-	}
-	strcpy(sa.sun_path, vireod_at.path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		fprintf(stderr, "vireo: cannot reach vireod: cannot connect to %s: %s\n",
-			vireod_at.path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 /* A header's value in @head (NUL-terminated, lines end in CRLF). */
@@ -90,7 +65,7 @@ static bool header(const char *head, const char *name, char *out, size_t len)
 }
 
 /* vireod's refusal: the JSON body's "error". */
-static void print_refusal(int fd, const char *head, const char *rest, size_t rest_len)
+static void print_refusal(struct vconn *c, const char *head, const char *rest, size_t rest_len)
 {
 	char cl[32], *body = NULL;
 	unsigned long want = 0;
@@ -104,7 +79,7 @@ static void print_refusal(int fd, const char *head, const char *rest, size_t res
 	if (body) {
 		memcpy(body, rest, have);
 		while (have < want) {
-			ssize_t r = read(fd, body + have, want - have);
+			ssize_t r = vconn_read(c, body + have, want - have);
 			if (r <= 0)
 				break;
 			have += (size_t)r;
@@ -119,34 +94,38 @@ static void print_refusal(int fd, const char *head, const char *rest, size_t res
 
 int cmd_console(const char *name, bool readonly)
 {
-	char req[256], head[8192];
+	char req[1024], head[8192], err[512];
 	size_t hlen = 0;
-	int fd = connect_sock();
+	/* The Unix socket, or TLS to vireod's TCP listener (the token in the
+	 * request's head, as for every other request there). */
+	struct vconn *vc = vconn_open(&vireod_at, CONNECT_TIMEOUT_MS, err, sizeof(err));
 
-	if (fd < 0)
-		return fd == -2 ? EXIT_USAGE : EXIT_CONNECT;
+	if (!vc) {
+		fprintf(stderr, "vireo: cannot reach vireod: %s\n", err);
+		return EXIT_CONNECT;
+	}
 	int n = snprintf(req, sizeof(req),
-			 "POST /vms/%s/console%s HTTP/1.1\r\nHost: localhost\r\n"
+			 "POST /vms/%s/console%s HTTP/1.1\r\nHost: localhost\r\n%s"
 			 "Connection: Upgrade\r\nUpgrade: vireo-console\r\nContent-Length: 0\r\n\r\n",
-			 name, readonly ? "?readonly=true" : "");
-	if (vio_write_full(fd, req, (size_t)n)) {
-		fprintf(stderr, "vireo: cannot reach vireod: %s\n", strerror(errno));
-		close(fd);
+			 name, readonly ? "?readonly=true" : "", vconn_auth_header(&vireod_at));
+	int wr = n > 0 && (size_t)n < sizeof(req) ? vconn_write_all(vc, req, (size_t)n) : -1;
+	explicit_bzero(req, sizeof(req));
+	if (wr) {
+		fprintf(stderr, "vireo: cannot reach vireod: cannot send to %s\n", vconn_name(&vireod_at));
+		vconn_close(vc);
 		return EXIT_CONNECT;
 	}
 	char *end = NULL;
 	while (!end) {
 		if (hlen == sizeof(head) - 1) {
 			fprintf(stderr, "vireo: console: malformed answer from vireod\n");
-			close(fd);
+			vconn_close(vc);
 			return EXIT_REFUSED;
 		}
-		ssize_t r = read(fd, head + hlen, sizeof(head) - 1 - hlen);
-		if (r < 0 && errno == EINTR)
-			continue;
+		ssize_t r = vconn_read(vc, head + hlen, sizeof(head) - 1 - hlen);
 		if (r <= 0) {
 			fprintf(stderr, "vireo: console: vireod closed the connection\n");
-			close(fd);
+			vconn_close(vc);
 			return EXIT_CONNECT;
 		}
 		hlen += (size_t)r;
@@ -156,10 +135,11 @@ int cmd_console(const char *name, bool readonly)
 	size_t body_at = (size_t)(end + 4 - head);
 	if (strncmp(head, "HTTP/1.1 101", 12)) {
 		end[2] = '\0';
-		print_refusal(fd, head, head + body_at, hlen - body_at);
-		close(fd);
+		print_refusal(vc, head, head + body_at, hlen - body_at);
+		vconn_close(vc);
 		return EXIT_REFUSED;
 	}
+	vconn_interactive(vc);
 	char mode[32] = "";
 	header(head, "Vireo-Console-Mode", mode, sizeof(mode));
 	bool tty = isatty(STDIN_FILENO), detached = false;
@@ -185,16 +165,19 @@ int cmd_console(const char *name, bool readonly)
 	bool in_open = true;
 	char buf[16384];
 	while (!got_signal) {
-		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+		struct pollfd p[2] = { { .fd = vconn_fd(vc), .events = POLLIN },
 				       { .fd = in_open ? STDIN_FILENO : -1, .events = POLLIN } };
-		int r = poll(p, 2, -1);
+		/* TLS: bytes decrypted already are not seen by poll(2). */
+		bool pending = vconn_pending(vc) > 0;
+		int r = poll(p, 2, pending ? 0 : -1);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			break;
-		if (p[0].revents) {
-			ssize_t k = read(fd, buf, sizeof(buf));
-			if (k < 0 && errno == EINTR)
+		if (p[0].revents || pending) {
+			errno = 0;
+			ssize_t k = vconn_read(vc, buf, sizeof(buf));
+			if (k < 0 && (errno == EINTR || errno == EAGAIN))
 				continue;
 			if (k <= 0)
 				break;   /* vireod closed the console */
@@ -212,7 +195,7 @@ int cmd_console(const char *name, bool readonly)
 			char *esc = memchr(buf, ESCAPE_CHAR, (size_t)k);
 			size_t send_n = esc ? (size_t)(esc - buf) : (size_t)k;
 			/* A reader's keys go nowhere (vireod drops them too). */
-			if (!readonly && send_n && vio_write_full(fd, buf, send_n))
+			if (!readonly && send_n && vconn_write_all(vc, buf, send_n))
 				break;
 			if (esc) {
 				detached = true;
@@ -222,7 +205,7 @@ int cmd_console(const char *name, bool readonly)
 	}
 out:
 	tio_restore();
-	close(fd);
+	vconn_close(vc);
 	fprintf(stderr, "\n%s\n", detached ? "Detached" : got_signal ? "Interrupted" :
 		"Console closed by vireod (the VM's process ended)");
 	return EXIT_OK;

@@ -41,7 +41,8 @@ static void usage(FILE *f)
 "             [--token-file FILE] COMMAND [ARGS]\n"
 "Manage Vireo VMs through vireod.\n"
 "\n"
-"  list [--all] [--json]        running VMs (--all: every defined VM)\n"
+"  list [--all] [--json|--name] running VMs (--all: every defined VM;\n"
+"                               --name: their names only, one a line)\n"
 "  define FILE                  define a VM from its JSON file ('-': stdin)\n"
 "  undefine NAME [--force]      forget a VM (--force: destroy it first)\n"
 "  start NAME                   start a VM\n"
@@ -188,6 +189,8 @@ static int parse_vopts(const char *verb, int *argc, char **argv, struct vopts *o
 			o->linked = true;
 		} else if (!strcmp(key, "full")) {
 			o->full = true;
+		} else if (!strcmp(key, "name")) {
+			o->names = true;
 		} else if (!strcmp(key, "format") || !strcmp(key, "backing-vol") || !strcmp(key, "pool") ||
 			   !strcmp(key, "target")) {
 			if (i + 1 >= *argc) {
@@ -232,7 +235,7 @@ const char *str_field(json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
-static int cmd_list(bool all)
+static int cmd_list(bool all, bool names)
 {
 	char *r = NULL;
 	int rc = call("GET", "/vms", NULL, &r);
@@ -246,7 +249,15 @@ static int cmd_list(bool all)
 		free(r);
 		return EXIT_REFUSED;
 	}
-	if (json_out) {
+	if (names) {
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			json_object *vm = json_object_array_get_idx(a, i);
+			const char *st = str_field(vm, "state"), *n = str_field(vm, "name");
+			if (n && (all || (st && (!strcmp(st, "running") || !strcmp(st, "paused") ||
+						 !strcmp(st, "starting")))))
+				printf("%s\n", n);
+		}
+	} else if (json_out) {
 		json_object *sel = json_object_new_array();
 		for (size_t i = 0; i < json_object_array_length(a); i++) {
 			json_object *vm = json_object_array_get_idx(a, i);
@@ -798,6 +809,13 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	/* The bash completion's questions (vireo-complete.c). */
+	bool complete = !strcmp(argv[optind], "__complete");
+	if (complete) {
+		int crc = vireo_complete_static(argc - optind - 1, argv + optind + 1);
+		if (crc >= 0)
+			return crc;
+	}
 	if (!connect_to && getenv("VIREO_CONNECT") && *getenv("VIREO_CONNECT"))
 		connect_to = getenv("VIREO_CONNECT");
 	else if (!connect_to && getenv("VIREO_SOCKET") && *getenv("VIREO_SOCKET"))
@@ -835,14 +853,20 @@ int main(int argc, char **argv)
 	char path[128];
 	int rc;
 
+	if (complete)
+		return vireo_complete_names(vargc, vargv);
 	if (!strcmp(verb, "list")) {
-		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, "all json")))
+		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, vireo_verb_opts(verb))))
 			return rc;
 		if (vargc) {
 			fprintf(stderr, "vireo: list: unexpected argument '%s'\n", vargv[0]);
 			return EXIT_USAGE;
 		}
-		return cmd_list(vo.all);
+		if (vo.names && json_out) {
+			fprintf(stderr, "vireo: list: --name or --json, not both\n");
+			return EXIT_USAGE;
+		}
+		return cmd_list(vo.all, vo.names);
 	}
 	if (vireo_net_verb(verb))
 		return vireo_net_main(&vireod_at, verb, vargc, vargv);
@@ -857,18 +881,18 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (!strcmp(verb, "events")) {
-		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, "all")))
+		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, vireo_verb_opts(verb))))
 			return rc;
 		return cmd_events(vo.all);
 	}
-	static const struct { const char *verb, *opts; } pool_verbs[] = {
-		{ "pool-define-as", "target" }, { "pool-list", "json" }, { "pool-undefine", "" },
-		{ "vol-create-as", "format backing-vol" }, { "vol-list", "json" }, { "vol-delete", "pool" },
+	/* The options each verb takes: vireo-complete.c's table. */
+	static const char *const pool_verbs[] = {
+		"pool-define-as", "pool-list", "pool-undefine", "vol-create-as", "vol-list", "vol-delete",
 	};
 	for (size_t i = 0; i < sizeof(pool_verbs) / sizeof(pool_verbs[0]); i++) {
-		if (strcmp(verb, pool_verbs[i].verb))
+		if (strcmp(verb, pool_verbs[i]))
 			continue;
-		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, pool_verbs[i].opts)))
+		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, vireo_verb_opts(verb))))
 			return rc;
 		return cmd_pool(verb, vargc, vargv, &vo);
 	}
@@ -881,36 +905,35 @@ int main(int argc, char **argv)
 		}
 		return cmd_define(vargv[0]);
 	}
-	static const struct { const char *verb, *opts; } state_verbs[] = {
-		{ "save", "" }, { "restore", "" }, { "clone", "linked full" },
-		{ "snapshot-create-as", "" }, { "snapshot-list", "json" },
-		{ "snapshot-revert", "" }, { "snapshot-delete", "" },
+	static const char *const state_verbs[] = {
+		"save", "restore", "clone", "snapshot-create-as", "snapshot-list", "snapshot-revert",
+		"snapshot-delete",
 	};
 	for (size_t i = 0; i < sizeof(state_verbs) / sizeof(state_verbs[0]); i++) {
-		if (strcmp(verb, state_verbs[i].verb))
+		if (strcmp(verb, state_verbs[i]))
 			continue;
-		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, state_verbs[i].opts)))
+		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, vireo_verb_opts(verb))))
 			return rc;
 		return cmd_state(verb, vargc, vargv, &vo);
 	}
-	static const struct { const char *verb, *method, *suffix, *opts; } simple[] = {
-		{ "start", "POST", "/start", "" },
-		{ "shutdown", "POST", "/shutdown", "timeout" },
-		{ "destroy", "POST", "/destroy", "" },
-		{ "suspend", "POST", "/suspend", "" },
-		{ "resume", "POST", "/resume", "" },
-		{ "undefine", "DELETE", "", "force" },
-		{ "dominfo", "GET", "", "json" },
-		{ "dumpdef", "GET", "", "" },
-		{ "console", "GET", "/console-log", "log readonly" },
-		{ "reboot", "POST", "/reboot", "" },
-		{ "edit", "PUT", "", "" },
-		{ "autostart", "PUT", "", "disable" },
+	static const struct { const char *verb, *method, *suffix; } simple[] = {
+		{ "start", "POST", "/start" },
+		{ "shutdown", "POST", "/shutdown" },
+		{ "destroy", "POST", "/destroy" },
+		{ "suspend", "POST", "/suspend" },
+		{ "resume", "POST", "/resume" },
+		{ "undefine", "DELETE", "" },
+		{ "dominfo", "GET", "" },
+		{ "dumpdef", "GET", "" },
+		{ "console", "GET", "/console-log" },
+		{ "reboot", "POST", "/reboot" },
+		{ "edit", "PUT", "" },
+		{ "autostart", "PUT", "" },
 	};
 	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
 		if (strcmp(verb, simple[i].verb))
 			continue;
-		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, simple[i].opts)))
+		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, vireo_verb_opts(verb))))
 			return rc;
 		if (!name_arg(verb, vargc, vargv, &name))
 			return EXIT_USAGE;

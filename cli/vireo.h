@@ -17,7 +17,7 @@ extern bool json_out;
 
 /* Options after the verb: --all, --json, --force, --timeout S... */
 struct vopts {
-	bool all, force, log, disable, readonly, linked, full;
+	bool all, force, log, disable, readonly, linked, full, names;
 	long timeout;
 	const char *format, *backing, *pool, *target;
 };
@@ -35,5 +35,12 @@ int cmd_console(const char *name, bool readonly);
 /* vireo-state.c: save, restore, clone and the snapshot verbs. */
 int cmd_state(const char *verb, int argc, char **argv, const struct vopts *vo);
 int cmd_migrate(int argc, char **argv);
+/* vireo-complete.c: the options a verb takes after it (space-separated,
+ * no dashes; "" for an unknown verb), and `vireo __complete ...`: the
+ * questions answered without vireod (-1: not one of them), and the names
+ * asked of vireod. */
+const char *vireo_verb_opts(const char *verb);
+int vireo_complete_static(int argc, char **argv);
+int vireo_complete_names(int argc, char **argv);
 
 #endif

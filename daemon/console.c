@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 #define KIND_VM     1
 #define KIND_CLIENT 2
+#define KIND_PEER   3
 #define READ_CHUNK  16384
 
 struct hubvm;
@@ -31,6 +33,14 @@ struct cclient {
 	bool dead;
 	char *pend;                     /* output not sent yet */
 	size_t plen;
+	/* TLS: the connection's own socket (a dup), watched for the remote
+	 * end's hang-up only (libmicrohttpd reads it and does not pass that
+	 * on to @fd, its socket pair's end); -1 otherwise. */
+	struct {
+		int kind;               /* KIND_PEER (epoll tag) */
+		struct cclient *owner;
+		int fd;
+	} peer;
 };
 
 struct hubvm {
@@ -70,6 +80,11 @@ static void client_drop(struct cclient *c)
 		return;
 	c->dead = true;
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->peer.fd >= 0) {
+		epoll_ctl(epfd, EPOLL_CTL_DEL, c->peer.fd, NULL);
+		close(c->peer.fd);
+		c->peer.fd = -1;
+	}
 	for (struct cclient **pp = &c->vm->clients; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
@@ -256,7 +271,13 @@ static void *hub_main(void *arg)
 				continue;
 			}
 			int kind = *(int *)evs[i].data.ptr;
-			if (kind == KIND_VM) {
+			if (kind == KIND_PEER) {
+				/* The TLS client hung up (or its connection broke). */
+				struct cclient *c = ((struct cclient *)((char *)evs[i].data.ptr -
+							offsetof(struct cclient, peer)));
+				if (!c->dead)
+					client_drop(c);
+			} else if (kind == KIND_VM) {
 				struct hubvm *v = evs[i].data.ptr;
 				if (!v->dead)
 					vm_output(v, 16);
@@ -489,7 +510,7 @@ int console_check(const char *name, bool want_write, char *err, size_t errlen)
 	return status;
 }
 
-int console_attach(const char *name, int fd, void *handle, bool want_write,
+int console_attach(const char *name, int fd, void *handle, int peer_fd, bool want_write,
 		   const char *extra, size_t extra_len)
 {
 	static const char ro[] = "\r\n[vireo: another client writes to this console: "
@@ -501,13 +522,19 @@ int console_attach(const char *name, int fd, void *handle, bool want_write,
 	c->kind = KIND_CLIENT;
 	c->fd = fd;
 	c->handle = handle;
+	c->peer.kind = KIND_PEER;
+	c->peer.owner = c;
+	c->peer.fd = peer_fd >= 0 ? fcntl(peer_fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (peer_fd >= 0 && c->peer.fd < 0) {
+		free(c);
+		return -1;
+	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	pthread_mutex_lock(&hub_lock);
 	struct hubvm *v = find_vm(name);
 	if (!v) {
 		pthread_mutex_unlock(&hub_lock);
-		free(c);
-		return -1;
+		goto fail;
 	}
 	bool writer = false;
 	unsigned n = 0;
@@ -519,19 +546,23 @@ int console_attach(const char *name, int fd, void *handle, bool want_write,
 		/* Others came since console_check(): told in-band, then closed. */
 		static const char full[] = "[vireo: the console has its maximum of clients]\r\n";
 		pthread_mutex_unlock(&hub_lock);
-		free(c);
 		if (send(fd, full, sizeof(full) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 			/* closing anyway */
 		}
-		return -1;
+		goto fail;
 	}
 	c->vm = v;
 	c->writer = want_write && !writer;
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev)) {
 		pthread_mutex_unlock(&hub_lock);
-		free(c);
-		return -1;
+		goto fail;
+	}
+	struct epoll_event pev = { .events = EPOLLRDHUP, .data.ptr = &c->peer };
+	if (c->peer.fd >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, c->peer.fd, &pev)) {
+		epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+		pthread_mutex_unlock(&hub_lock);
+		goto fail;
 	}
 	c->next = v->clients;
 	v->clients = c;
@@ -542,6 +573,11 @@ int console_attach(const char *name, int fd, void *handle, bool want_write,
 	}
 	pthread_mutex_unlock(&hub_lock);
 	return 0;
+fail:
+	if (c->peer.fd >= 0)
+		close(c->peer.fd);
+	free(c);
+	return -1;
 }
 
 unsigned console_clients(const char *name, bool *writer)

@@ -63,12 +63,15 @@ int console_check(const char *name, bool want_write, char *err, size_t errlen);
 /*
  * Attach socket @fd (owned by the caller's @handle, closed through
  * close_fn) to @name's console, with @extra (@extra_len bytes the client
- * sent already: input when a writer).  A writer asked for while another
+ * sent already: input when a writer).  @peer_fd: -1, or (TLS, where @fd
+ * is libmicrohttpd's socket pair, which does not see the remote end go)
+ * the client's TCP socket, of which a duplicate is watched for its
+ * hang-up only: the client is then dropped as when @fd ends.  A writer asked for while another
  * has come meanwhile attaches read-only, told so in a line on the console.
  * Returns 0, or -1 when there is no console or CONSOLE_MAX_CLIENTS are
  * there already (then the caller closes).
  */
-int console_attach(const char *name, int fd, void *handle, bool want_write,
+int console_attach(const char *name, int fd, void *handle, int peer_fd, bool want_write,
 		   const char *extra, size_t extra_len);
 
 /* The clients attached to @name: readers (writer included) and whether

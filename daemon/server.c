@@ -162,9 +162,14 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *req_cls, const
 {
 	struct console_req *cr = cls;
 
-	(void)c;
 	(void)req_cls;
-	if (console_attach(cr->name, sock, urh, cr->write, extra, extra_len))
+	/* Over TLS (tls.c) @sock is one end of libmicrohttpd's socket pair,
+	 * which stays open when the client goes: its own socket is watched
+	 * too (console.h). */
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	int peer = ci && ci->connect_fd != sock ? ci->connect_fd : -1;
+	if (console_attach(cr->name, sock, urh, peer, cr->write, extra, extra_len))
 		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 	free(cr);
 }

@@ -4,7 +4,9 @@
  * every request must carry "Authorization: Bearer TOKEN".  A request
  * without it, or with another token, is answered 401 before its body is
  * read or anything is dispatched.  The token is compared in constant time
- * (for its length: the length of the given one is not secret).
+ * (for its length: the length of the given one is not secret).  The
+ * console's upgrade (POST /vms/NAME/console) works here as on the socket:
+ * after the 101 the console's bytes go through the TLS session.
  */
 #include "tls.h"
 
@@ -236,8 +238,15 @@ int tls_start(const char *listen, const char *cert, const char *key, const char 
 	int fd = tls_bind(listen, err, errlen);
 	if (fd < 0)
 		goto fail;
+	/* The console's upgraded connections (server.c): libmicrohttpd hands
+	 * the console one end of a socket pair and moves the bytes between
+	 * its other end and the TLS session in the connection's thread. */
+	unsigned upgrade = MHD_is_feature_supported(MHD_FEATURE_UPGRADE) == MHD_YES ?
+		MHD_ALLOW_UPGRADE : 0;
+	if (!upgrade)
+		vinfo("--listen: this libmicrohttpd cannot upgrade connections: no console over TLS");
 	tls_mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-				   MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_TLS,
+				   MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_TLS | upgrade,
 				   0, NULL, NULL, on_tls_request, NULL,
 				   MHD_OPTION_LISTEN_SOCKET, fd,
 				   MHD_OPTION_HTTPS_MEM_CERT, tls_cert,
