@@ -196,4 +196,33 @@ api GET /pools/p/volumes/big2.raw/progress >/dev/null; [ "$code" = 404 ] || fail
 head -c 1048576 /dev/zero | tr '\0' '\1' >"$T/ones"
 head -c 1048576 /dev/zero | tr '\0' '\2' >>"$T/ones"
 cmp -n 2097152 "$T/ones" "$T/images/big2.raw" || fail "the slow upload's bytes differ"
+
+# --- a client that goes away mid-upload leaves the volume free
+python3 - "$T/sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"PUT /pools/p/volumes/big2.raw/data HTTP/1.1\r\nHost: vireod\r\n"
+          b"Content-Length: 4194304\r\nConnection: close\r\n\r\n")
+s.sendall(b"\x03" * 1500000)
+s.close()
+PY
+for _ in $(seq 50); do
+	api GET /pools/p/volumes/big2.raw/progress >/dev/null
+	[ "$code" = 404 ] && break
+	sleep 0.1
+done
+[ "$code" = 404 ] || fail "an abandoned upload still holds big2.raw: $code $out"
+# an empty file: nothing written, no error
+: >"$T/empty"
+v vol-upload p big2.raw "$T/empty"; expect_rc 0
+v vol-delete --pool p big2.raw; expect_rc 0
+
+# vireod ends cleanly, with no sanitizer report (an asan build checks leaks)
+kill -TERM $dpid
+for _ in $(seq 300); do kill -0 $dpid 2>/dev/null || break; sleep 0.1; done
+kill -0 $dpid 2>/dev/null && fail "vireod still runs 30 s after SIGTERM"
+wait $dpid; drc=$? dpid=
+[ $drc = 0 ] || fail "vireod exit status $drc after SIGTERM"
+grep -qE 'Sanitizer|runtime error' "$T/vireod.log" && fail "a sanitizer report from vireod"
 echo "PASS"
