@@ -606,6 +606,19 @@ static int vol_free(const char *path, const char *vol, bool running_only, char *
 	return 0;
 }
 
+/* 409 when another volume of @dir has @path as its backing file (its data
+ * are theirs too: it is not to be @what); else 0. */
+static int backing_free(const char *dir, const char *path, const char *vol, const char *what,
+			char *err, size_t errlen)
+{
+	struct backing_of b = { .dir = dir, .path = path, .self = vol };
+
+	if (each_vol(dir, find_backing_user, &b) == 1)
+		return fail(409, err, errlen, "volume '%s' is the backing file of volume '%s': it "
+			    "cannot be %s", vol, b.user, what);
+	return 0;
+}
+
 /* Open a volume of @dir: backing files only inside the pool's directory,
  * raw unless it has the qcow2 magic (vol_info probed it the same way). */
 static int vol_open(const char *path, bool readonly, struct vimg **img, char *e, size_t elen)
@@ -769,6 +782,10 @@ int pool_vol_resize(const char *pool, const char *vol, uint64_t size, bool shrin
 			      (unsigned long long)size);
 		goto unlock;
 	}
+	if (size < old && (status = backing_free(dir, path, vol, "shrunk", err, errlen))) {
+		vimg_close(img);
+		goto unlock;
+	}
 	r = size == old ? 0 : vimg_resize(img, size);
 	const char *msg = r ? vimg_errmsg(img) : NULL;
 	if (r)
@@ -837,6 +854,8 @@ static int xfer_begin(const char *pool, const char *vol, bool upload, uint64_t l
 	if (status != 200)
 		goto out;
 	if ((status = vol_free(path, vol, true, err, errlen)))
+		goto out;
+	if (upload && (status = backing_free(dir, path, vol, "written", err, errlen)))
 		goto out;
 	if ((r = vol_open(path, !upload, &x->img, e, sizeof(e)))) {
 		status = fail(r == -EBUSY ? 409 : 500, err, errlen, "cannot open volume '%s': %s", vol, e);

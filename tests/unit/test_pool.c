@@ -307,6 +307,25 @@ static void test_long_ops(void **state)
 	pool_xfer_free(x);
 	assert_int_equal(pool_vol_progress("p1", "r", &resp, err, sizeof(err)), 404);
 	assert_int_equal(pool_vol_delete("p1", "r", err, sizeof(err)), 204);
+	/* A backing file is not written nor shrunk under its overlays. */
+	assert_int_equal(vol_create("p1", "{\"name\":\"top\",\"backing\":\"q\"}", err), 201);
+	assert_int_equal(upload("q", data, 10, 10, 10, err), 409);
+	assert_string_equal(err, "volume 'q' is the backing file of volume 'top': it cannot be written");
+	assert_int_equal(pool_vol_resize("p1", "q", 4 << 20, true, err, sizeof(err)), 409);
+	assert_int_equal(pool_vol_resize("p1", "q", 32 << 20, false, err, sizeof(err)), 204);
+	/* A clone of the overlay reads through to q's data, and stands alone. */
+	assert_int_equal(pool_vol_clone("p1", "top", "flat", &resp, err, sizeof(err)), 201);
+	free(resp);
+	back = download("flat", &size);
+	assert_non_null(back);
+	assert_int_equal(size, 8 << 20);
+	assert_memory_equal(back, data, n);
+	free(back);
+	snprintf(p, sizeof(p), "%s/images/flat", dir);
+	assert_int_equal(vimg_open(p, &oo, &img, err, sizeof(err)), 0);
+	assert_int_equal(vimg_get_info(img, &info), 0);
+	vimg_close(img);
+	assert_string_equal(info.backing, "");
 	free(data);
 }
 
