@@ -45,56 +45,11 @@ static bool snap_arg_ok(const char *verb, const char *s)
 	return ok;
 }
 
-/* ---- clone, with a progress bar on a terminal --------------------------------- */
-
-struct clone_call {
-	const char *path, *body;
-	char *resp;
-	int rc;
-	volatile bool done;
-};
-
-static void *clone_thread(void *arg)
-{
-	struct clone_call *c = arg;
-
-	c->rc = call("POST", c->path, c->body, &c->resp);
-	c->done = true;
-	return NULL;
-}
-
-static void progress_bar(const char *src)
-{
-	char path[128], err[256], *r = NULL;
-	int status = 0;
-
-	snprintf(path, sizeof(path), "/vms/%s/progress", src);
-	/* Quietly: no operation yet (404), or over. */
-	if (vconn_request(&vireod_at, "GET", path, NULL, 2000, &status, &r, err, sizeof(err)) ||
-	    status != 200) {
-		free(r);
-		return;
-	}
-	json_object *o = json_tokener_parse(r), *d, *t;
-	if (o && json_object_object_get_ex(o, "done", &d) && json_object_object_get_ex(o, "total", &t)) {
-		int64_t done = json_object_get_int64(d), total = json_object_get_int64(t);
-		int pct = total > 0 ? (int)(done * 100 / total) : 0;
-		if (pct > 100)
-			pct = 100;
-		char bar[41];
-		for (int i = 0; i < 40; i++)
-			bar[i] = i < pct * 40 / 100 ? '#' : ' ';
-		bar[40] = '\0';
-		printf("\rCloning [%s] %3d%%", bar, pct);
-		fflush(stdout);
-	}
-	json_object_put(o);
-	free(r);
-}
+/* ---- clone, with a progress line on a terminal (call_progress) ---- */
 
 static int cmd_clone(int argc, char **argv, const struct vopts *vo)
 {
-	char path[128];
+	char path[128], poll[128];
 
 	if (argc != 2) {
 		fprintf(stderr, "vireo: clone: use clone SRC NEW [--linked|--full]\n");
@@ -115,32 +70,21 @@ static int cmd_clone(int argc, char **argv, const struct vopts *vo)
 	json_object_object_add(o, "mode", json_object_new_string(vo->full ? "full" : "linked"));
 	char *body = json_body(o);
 	snprintf(path, sizeof(path), "/vms/%s/clone", argv[0]);
-	struct clone_call c = { .path = path, .body = body };
-	pthread_t t;
-	bool bar = vo->full && isatty(STDOUT_FILENO);
-	if (bar && pthread_create(&t, NULL, clone_thread, &c) == 0) {
-		while (!c.done) {
-			struct timespec ts = { 0, 200 * 1000 * 1000 };
-			nanosleep(&ts, NULL);
-			if (!c.done)
-				progress_bar(argv[0]);
-		}
-		pthread_join(t, NULL);
-		printf("\r%60s\r", "");
-	} else {
-		clone_thread(&c);
-	}
+	snprintf(poll, sizeof(poll), "/vms/%s/progress", argv[0]);
+	char *resp = NULL;
+	/* A linked clone is quick: no progress to show. */
+	int rc = call_progress("POST", path, body, &resp, vo->full ? poll : NULL, "Cloning");
 	free(body);
-	if (c.rc)
-		return c.rc;
-	json_object *a = json_tokener_parse(c.resp), *disks;
+	if (rc)
+		return rc;
+	json_object *a = json_tokener_parse(resp), *disks;
 	printf("VM %s cloned from %s (%s, uuid %s)\n", argv[1], argv[0], vo->full ? "full" : "linked",
 	       a ? str_field(a, "uuid") : "?");
 	if (a && json_object_object_get_ex(a, "disks", &disks))
 		for (size_t i = 0; i < json_object_array_length(disks); i++)
 			printf("  disk %s\n", json_object_get_string(json_object_array_get_idx(disks, i)));
 	json_object_put(a);
-	free(c.resp);
+	free(resp);
 	return EXIT_OK;
 }
 
@@ -229,7 +173,9 @@ int cmd_state(const char *verb, int argc, char **argv, const struct vopts *vo)
 		json_object_object_add(o, "dir", json_object_new_string(dir));
 		body = json_body(o);
 		snprintf(path, sizeof(path), "/vms/%s/save", name);
-		rc = call("POST", path, body, NULL);
+		char poll[128];
+		snprintf(poll, sizeof(poll), "/vms/%s/progress", name);
+		rc = call_progress("POST", path, body, NULL, poll, "Saving");
 		free(body);
 		if (!rc)
 			printf("VM %s saved to %s\n", name, dir);

@@ -82,6 +82,12 @@ static void usage(FILE *f)
 "                               a linked clone of VOL2, SIZE may be 0)\n"
 "  vol-list POOL [--json]       a pool's volumes\n"
 "  vol-delete --pool POOL VOL   delete a volume (not one a VM uses)\n"
+"  vol-clone POOL VOL NEWVOL    a full copy of VOL (same format)\n"
+"  vol-resize POOL VOL SIZE [--shrink]\n"
+"                               a new capacity (smaller only with --shrink;\n"
+"                               not while a running VM uses it)\n"
+"  vol-upload POOL VOL FILE     FILE's bytes into VOL from its start\n"
+"  vol-download POOL VOL FILE   VOL's guest-visible bytes into FILE\n"
 "  net-define FILE              define a virtual network from its JSON file\n"
 "  net-undefine NET [--force]   forget a network (--force: destroy it first)\n"
 "  net-start NET                start it: bridge, nftables table, dnsmasq\n"
@@ -106,11 +112,17 @@ DEFAULT_SOCKET ".\n"
  * EXIT_OK with the body in *resp (may be NULL when not wanted). */
 int call(const char *method, const char *path, const char *body, char **resp)
 {
+	return call_timeout(method, path, body, TIMEOUT_MS, resp);
+}
+
+int call_timeout(const char *method, const char *path, const char *body, int timeout_ms,
+		 char **resp)
+{
 	char err[512];
 	char *r = NULL;
 	int status = 0;
 
-	if (vconn_request(&vireod_at, method, path, body, TIMEOUT_MS, &status, &r, err, sizeof(err))) {
+	if (vconn_request(&vireod_at, method, path, body, timeout_ms, &status, &r, err, sizeof(err))) {
 		fprintf(stderr, "vireo: cannot reach vireod: %s\n", err);
 		return EXIT_CONNECT;
 	}
@@ -191,6 +203,8 @@ static int parse_vopts(const char *verb, int *argc, char **argv, struct vopts *o
 			o->full = true;
 		} else if (!strcmp(key, "name")) {
 			o->names = true;
+		} else if (!strcmp(key, "shrink")) {
+			o->shrink = true;
 		} else if (!strcmp(key, "format") || !strcmp(key, "backing-vol") || !strcmp(key, "pool") ||
 			   !strcmp(key, "target")) {
 			if (i + 1 >= *argc) {
@@ -461,7 +475,7 @@ char *json_body(json_object *o)
 /* A pool's or volume's name as vireod takes it (pool.h): 1 to 127 of
  * [A-Za-z0-9._-], starting with a letter or digit (vireod checks pools
  * against 63). */
-static bool pool_arg_ok(const char *verb, const char *what, const char *v)
+bool pool_arg_ok(const char *verb, const char *what, const char *v)
 {
 	size_t n = strlen(v);
 	bool ok = n > 0 && n <= 127;
@@ -895,6 +909,16 @@ int main(int argc, char **argv)
 		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, vireo_verb_opts(verb))))
 			return rc;
 		return cmd_pool(verb, vargc, vargv, &vo);
+	}
+	static const char *const vol_verbs[] = {
+		"vol-clone", "vol-resize", "vol-upload", "vol-download",
+	};
+	for (size_t i = 0; i < sizeof(vol_verbs) / sizeof(vol_verbs[0]); i++) {
+		if (strcmp(verb, vol_verbs[i]))
+			continue;
+		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, vireo_verb_opts(verb))))
+			return rc;
+		return cmd_vol(verb, vargc, vargv, &vo);
 	}
 	if (!strcmp(verb, "migrate"))
 		return cmd_migrate(vargc, vargv);

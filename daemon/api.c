@@ -27,7 +27,9 @@ enum op { OP_VERSION, OP_LIST, OP_DEFINE, OP_GET, OP_UNDEFINE, OP_START, OP_SHUT
 	  OP_CONSOLE, OP_REBOOT, OP_SAVE, OP_RESTORE, OP_CLONE, OP_SNAP_LIST, OP_SNAP_CREATE,
 	  OP_SNAP_REVERT, OP_SNAP_DELETE, OP_PROGRESS,
 	  /* migrate.c */
-	  OP_MIGRATE, OP_INCOMING, OP_INCOMING_ABORT, OP_MIGRATE_STATUS };
+	  OP_MIGRATE, OP_INCOMING, OP_INCOMING_ABORT, OP_MIGRATE_STATUS,
+	  /* pool.c's long operations (server.c streams the data routes) */
+	  OP_VOL_CLONE, OP_VOL_RESIZE, OP_VOL_PROGRESS, OP_VOL_UPLOAD, OP_VOL_DOWNLOAD };
 
 const struct api_route api_routes[] = {
 	[OP_VERSION]  = { "GET",    "/version" },
@@ -70,6 +72,11 @@ const struct api_route api_routes[] = {
 	[OP_INCOMING]      = { "POST",   "/migrations/incoming" },
 	[OP_INCOMING_ABORT] = { "DELETE", "/vms/{name}/incoming" },
 	[OP_MIGRATE_STATUS] = { "GET",    "/vms/{name}/migrate" },
+	[OP_VOL_CLONE]     = { "POST",   "/pools/{pool}/volumes/{volume}/clone" },
+	[OP_VOL_RESIZE]    = { "POST",   "/pools/{pool}/volumes/{volume}/resize" },
+	[OP_VOL_PROGRESS]  = { "GET",    "/pools/{pool}/volumes/{volume}/progress" },
+	[OP_VOL_UPLOAD]    = { "PUT",    API_VOL_DATA_PATH },
+	[OP_VOL_DOWNLOAD]  = { "GET",    API_VOL_DATA_PATH },
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 
@@ -103,7 +110,6 @@ static int fail(int status, char **resp, const char *fmt, ...)
  * one segment of the path, copied in order to @caps (at most 2, each less
  * than API_CAP_MAX bytes, else no match).
  */
-#define API_CAP_MAX 160
 static bool match(const char *pattern, const char *path, char caps[2][API_CAP_MAX])
 {
 	int ncap = 0;
@@ -187,6 +193,90 @@ static int shutdown_body(const struct api_req *req, unsigned *timeout, char **re
 	return status;
 }
 
+bool api_vol_data_path(const char *path, char pool[API_CAP_MAX], char vol[API_CAP_MAX])
+{
+	char caps[2][API_CAP_MAX];
+
+	if (!match(API_VOL_DATA_PATH, path, caps))
+		return false;
+	memcpy(pool, caps[0], API_CAP_MAX);
+	memcpy(vol, caps[1], API_CAP_MAX);
+	return true;
+}
+
+/*
+ * The body of a volume's clone ({"name": NEW}) or resize ({"capacity":
+ * "10G" or a byte count, "shrink": BOOL}): 0, or an error status with
+ * *resp.
+ */
+static int vol_body(const struct api_req *req, bool resize, char name[API_CAP_MAX],
+		    uint64_t *size, bool *shrink, char **resp)
+{
+	bool have = false;
+
+	name[0] = '\0';
+	*size = 0;
+	*shrink = false;
+	if (memchr(req->body, '\0', req->body_len))
+		return fail(400, resp, "the body contains a NUL byte");
+	struct json_tokener *tok = json_tokener_new_ex(4);
+	if (!tok)
+		return fail(500, resp, "out of memory");
+	json_object *o = json_tokener_parse_ex(tok, req->body, (int)req->body_len);
+	bool ok = o && json_tokener_get_error(tok) == json_tokener_success &&
+		  json_object_is_type(o, json_type_object);
+	json_tokener_free(tok);
+	if (!ok) {
+		json_object_put(o);
+		return fail(400, resp, "the body must be a JSON object");
+	}
+	int status = 0;
+	json_object_object_foreach(o, key, v) {
+		if (!resize && !strcmp(key, "name")) {
+			const char *n = json_object_is_type(v, json_type_string) ?
+				json_object_get_string(v) : NULL;
+			if (!n || strlen(n) >= API_CAP_MAX || !n[0]) {
+				status = fail(400, resp, "name: the new volume's name");
+				break;
+			}
+			snprintf(name, API_CAP_MAX, "%s", n);
+			have = true;
+		} else if (resize && !strcmp(key, "capacity")) {
+			int r;
+			if (json_object_is_type(v, json_type_int)) {
+				errno = 0;
+				int64_t x = json_object_get_int64(v);
+				r = errno || x < 0 ? -ERANGE : 0;
+				*size = (uint64_t)x;
+			} else if (json_object_is_type(v, json_type_string) &&
+				   json_object_get_string_len(v) <= 32) {
+				r = vsize_parse(json_object_get_string(v), 1, size);
+			} else {
+				r = -EINVAL;
+			}
+			if (r) {
+				status = fail(400, resp, "capacity: a byte count or a size such as \"10G\"");
+				break;
+			}
+			have = true;
+		} else if (resize && !strcmp(key, "shrink")) {
+			if (!json_object_is_type(v, json_type_boolean)) {
+				status = fail(400, resp, "shrink: true or false");
+				break;
+			}
+			*shrink = json_object_get_boolean(v);
+		} else {
+			status = fail(400, resp, "%.60s: unknown field (%s)", key,
+				      resize ? "capacity, shrink" : "name");
+			break;
+		}
+	}
+	json_object_put(o);
+	if (!status && !have)
+		status = fail(400, resp, "%s: missing", resize ? "capacity" : "name");
+	return status;
+}
+
 static int action(int status, const char *err, char **resp)
 {
 	if (status == 204 || status == 200 || status == 201)
@@ -230,7 +320,8 @@ int api_dispatch(const struct api_req *req, char **resp, const char **allow)
 	if (i != OP_DEFINE && i != OP_REDEFINE && i != OP_SHUTDOWN && i != OP_POOL_DEFINE &&
 	    i != OP_VOL_CREATE && i != OP_NET_DEFINE && i != OP_NET_AUTOSTART && i != OP_SAVE &&
 	    i != OP_RESTORE && i != OP_CLONE && i != OP_SNAP_CREATE && i != OP_MIGRATE &&
-	    i != OP_INCOMING && !empty_body(req))
+	    i != OP_INCOMING && i != OP_VOL_CLONE && i != OP_VOL_RESIZE && i != OP_VOL_UPLOAD &&
+	    !empty_body(req))
 		return fail(400, resp, "%s %s takes no body", api_routes[i].method, api_routes[i].pattern);
 	switch ((enum op)i) {
 	case OP_VERSION: {
@@ -372,6 +463,24 @@ int api_dispatch(const struct api_req *req, char **resp, const char **allow)
 		return migrate_incoming_abort_api(name, resp);
 	case OP_MIGRATE_STATUS:
 		return migrate_status_api(name, resp);
+	case OP_VOL_CLONE:
+	case OP_VOL_RESIZE: {
+		char nm[API_CAP_MAX];
+		uint64_t size;
+		bool shrink;
+		int s = vol_body(req, i == OP_VOL_RESIZE, nm, &size, &shrink, resp);
+		if (s)
+			return s;
+		if (i == OP_VOL_CLONE)
+			return action(pool_vol_clone(caps[0], caps[1], nm, resp, err, sizeof(err)), err, resp);
+		return action(pool_vol_resize(caps[0], caps[1], size, shrink, err, sizeof(err)), err, resp);
+	}
+	case OP_VOL_PROGRESS:
+		return action(pool_vol_progress(caps[0], caps[1], resp, err, sizeof(err)), err, resp);
+	case OP_VOL_UPLOAD:
+	case OP_VOL_DOWNLOAD:
+		/* server.c streams them. */
+		return fail(500, resp, "a volume's data is streamed by the server");
 	case OP_EVENTS:
 		/* server.c streams it; reaching here is a bug. */
 		return fail(500, resp, "the event stream is served by the server");

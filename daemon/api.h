@@ -35,6 +35,14 @@ struct api_req {
 #define API_CONSOLE_PATH "/vms/{name}/console"
 #define API_CONSOLE_PROTOCOL "vireo-console"
 
+/* A volume's bytes: PUT uploads (Content-Length bytes, at most the
+ * volume's capacity), GET downloads; server.c streams both through pool.h. */
+#define API_VOL_DATA_PATH "/pools/{pool}/volumes/{volume}/data"
+/* The longest path segment a route's "{...}" takes, plus its NUL. */
+#define API_CAP_MAX 160
+/* Whether @path is API_VOL_DATA_PATH, with its pool and volume. */
+bool api_vol_data_path(const char *path, char pool[API_CAP_MAX], char vol[API_CAP_MAX]);
+
 /* The path of the event stream (server.c serves it itself). */
 #define API_EVENTS_PATH "/events"
 

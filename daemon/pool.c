@@ -19,9 +19,9 @@
 #include <vireo/util.h>
 
 #define POOL_MAX_BODY   4096
-#define VOL_MIN_SIZE    (1ULL << 20)
-#define VOL_MAX_SIZE    (64ULL << 40)    /* 64 TiB */
 #define POOL_MAX_VOLS   4096
+#define POOL_MAX_JOBS   32
+#define XFER_CHUNK      (1024 * 1024)
 
 static struct store *store;
 static pool_in_use_fn in_use;
@@ -31,6 +31,52 @@ void pools_init(struct store *st, pool_in_use_fn fn)
 {
 	store = st;
 	in_use = fn;
+}
+
+/* The long operations under way (pool_lock). */
+static struct job {
+	bool used;
+	char path[PATH_MAX * 2];
+	const char *op;
+	uint64_t done, total;
+} jobs[POOL_MAX_JOBS];
+
+/* The operation under way on @path, or NULL (pool_lock held). */
+static const char *job_busy(const char *path)
+{
+	for (int i = 0; i < POOL_MAX_JOBS; i++)
+		if (jobs[i].used && !strcmp(jobs[i].path, path))
+			return jobs[i].op;
+	return NULL;
+}
+
+/* A slot for @op on @path, or NULL when all are taken (pool_lock held). */
+static struct job *job_add(const char *path, const char *op, uint64_t total)
+{
+	for (int i = 0; i < POOL_MAX_JOBS; i++) {
+		if (jobs[i].used)
+			continue;
+		jobs[i] = (struct job){ .used = true, .op = op, .total = total };
+		snprintf(jobs[i].path, sizeof(jobs[i].path), "%s", path);
+		return &jobs[i];
+	}
+	return NULL;
+}
+
+static void job_set(struct job *j, uint64_t done)
+{
+	pthread_mutex_lock(&pool_lock);
+	j->done = done;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+static void job_end(struct job *j)
+{
+	if (!j)
+		return;
+	pthread_mutex_lock(&pool_lock);
+	j->used = false;
+	pthread_mutex_unlock(&pool_lock);
 }
 
 VIREO_PRINTF(4, 5)
@@ -500,7 +546,12 @@ int pool_vol_delete(const char *pool, const char *vol, char *err, size_t errlen)
 		status = fail(404, err, errlen, "pool '%s' has no volume '%s'", pool, vol);
 		goto unlock;
 	}
-	if (in_use && in_use(path, who, sizeof(who))) {
+	if (job_busy(path)) {
+		status = fail(409, err, errlen, "volume '%s' is busy (%s under way)", vol, job_busy(path));
+		goto unlock;
+	}
+	bool running;
+	if (in_use && in_use(path, who, sizeof(who), &running)) {
 		status = fail(409, err, errlen, "volume '%s' is a disk of VM '%s'", vol, who);
 		goto unlock;
 	}
@@ -517,4 +568,424 @@ int pool_vol_delete(const char *pool, const char *vol, char *err, size_t errlen)
 unlock:
 	pthread_mutex_unlock(&pool_lock);
 	return status;
+}
+
+/* ---- the long operations ---------------------------------------------------- */
+
+/* @vol's path in @pool (pool_lock held): 200, or 404 with @err. */
+static int vol_path(const char *pool, const char *vol, char *dir, size_t dirlen, char *path,
+		    size_t len, char *err, size_t errlen)
+{
+	struct stat sb;
+
+	if (!vol_name_ok(vol))
+		return fail(404, err, errlen, "no volume named '%.64s' (not a valid volume name)", vol);
+	int status = pool_dir(pool, dir, dirlen, err, errlen);
+	if (status != 200)
+		return status;
+	if ((size_t)snprintf(path, len, "%s/%s", dir, vol) >= len)
+		return fail(400, err, errlen, "the volume's path is too long");
+	if (lstat(path, &sb) || !S_ISREG(sb.st_mode))
+		return fail(404, err, errlen, "pool '%s' has no volume '%s'", pool, vol);
+	return 200;
+}
+
+/* 409 when @path is under another operation or (with @running_only, when
+ * its VM runs) a VM's disk; else 0 (pool_lock held). */
+static int vol_free(const char *path, const char *vol, bool running_only, char *err, size_t errlen)
+{
+	char who[128];
+	bool running = false;
+	const char *op = job_busy(path);
+
+	if (op)
+		return fail(409, err, errlen, "volume '%s' is busy (%s under way)", vol, op);
+	if (in_use && in_use(path, who, sizeof(who), &running) && (running || !running_only))
+		return fail(409, err, errlen, "volume '%s' is a disk of %s VM '%s'", vol,
+			    running ? "running" : "defined", who);
+	return 0;
+}
+
+/* 409 when another volume of @dir has @path as its backing file (its data
+ * are theirs too: it is not to be @what); else 0. */
+static int backing_free(const char *dir, const char *path, const char *vol, const char *what,
+			char *err, size_t errlen)
+{
+	struct backing_of b = { .dir = dir, .path = path, .self = vol };
+
+	if (each_vol(dir, find_backing_user, &b) == 1)
+		return fail(409, err, errlen, "volume '%s' is the backing file of volume '%s': it "
+			    "cannot be %s", vol, b.user, what);
+	return 0;
+}
+
+/* Open a volume of @dir: backing files only inside the pool's directory,
+ * raw unless it has the qcow2 magic (vol_info probed it the same way). */
+static int vol_open(const char *path, bool readonly, struct vimg **img, char *e, size_t elen)
+{
+	struct vimg_open_opts oo = { .readonly = readonly, .confine_backing = true,
+				     .require_backing_fmt = false };
+
+	return vimg_open(path, &oo, img, e, elen);
+}
+
+static bool all_zero(const unsigned char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+/* Copy the guest-visible data of @in into @out (same size): only extents
+ * that hold data, and of those only chunks that are not all zeros. */
+static int copy_data(struct vimg *in, struct vimg *out, struct job *j, char *e, size_t elen)
+{
+	uint64_t size = vimg_size(in), off = 0;
+	unsigned char *buf = malloc(XFER_CHUNK);
+	int r = 0;
+
+	if (!buf) {
+		snprintf(e, elen, "out of memory");
+		return -ENOMEM;
+	}
+	while (off < size) {
+		struct vimg_extent ext;
+		uint64_t len = VIREO_MIN((uint64_t)XFER_CHUNK, size - off);
+		r = vimg_block_status(in, off, len, true, &ext);
+		if (r) {
+			snprintf(e, elen, "block status at %llu: %s", (unsigned long long)off, strerror(-r));
+			break;
+		}
+		uint64_t n = ext.len ? VIREO_MIN(ext.len, len) : len;
+		bool data = !(ext.flags & VIMG_BS_ZERO) && ext.depth >= 0;
+		if (data) {
+			if ((r = vimg_pread(in, buf, (size_t)n, off))) {
+				snprintf(e, elen, "read at %llu: %s", (unsigned long long)off, strerror(-r));
+				break;
+			}
+			if (!all_zero(buf, (size_t)n) && (r = vimg_pwrite(out, buf, (size_t)n, off))) {
+				snprintf(e, elen, "write at %llu: %s", (unsigned long long)off, strerror(-r));
+				break;
+			}
+		}
+		off += n;
+		job_set(j, off);
+	}
+	free(buf);
+	return r;
+}
+
+int pool_vol_clone(const char *pool, const char *src, const char *name, char **resp,
+		   char *err, size_t errlen)
+{
+	char dir[PATH_MAX], spath[PATH_MAX * 2], dpath[PATH_MAX * 2], e[256];
+	struct vimg *in = NULL, *out = NULL;
+	struct job *js = NULL, *jd = NULL;
+	struct stat sb;
+	int status, r;
+
+	if (!vol_name_ok(name))
+		return fail(400, err, errlen, "name: 1 to 127 letters, digits, '.', '_' and '-', "
+			    "starting with a letter or digit");
+	pthread_mutex_lock(&pool_lock);
+	status = vol_path(pool, src, dir, sizeof(dir), spath, sizeof(spath), err, errlen);
+	if (status != 200)
+		goto unlock;
+	snprintf(dpath, sizeof(dpath), "%s/%s", dir, name);
+	if (lstat(dpath, &sb) == 0 || job_busy(dpath)) {
+		status = fail(409, err, errlen, "name: pool '%s' already has a volume '%s'", pool, name);
+		goto unlock;
+	}
+	if ((status = vol_free(spath, src, true, err, errlen)))
+		goto unlock;
+	if ((r = vol_open(spath, true, &in, e, sizeof(e)))) {
+		status = fail(r == -EBUSY ? 409 : 500, err, errlen, "cannot open volume '%s': %s", src, e);
+		goto unlock;
+	}
+	struct vimg_create_opts co = { .format = vimg_get_format(in), .size = vimg_size(in) };
+	if ((r = vimg_create(dpath, &co, e, sizeof(e)))) {
+		unlink(dpath);
+		status = fail(500, err, errlen, "cannot create %s: %s", dpath, e);
+		goto unlock;
+	}
+	js = job_add(spath, "clone", co.size);
+	jd = js ? job_add(dpath, "clone", co.size) : NULL;
+	if (!jd) {
+		unlink(dpath);
+		status = fail(503, err, errlen, "too many volume operations under way");
+		goto unlock;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	/* The copy runs unlocked: both volumes are busy meanwhile. */
+	struct vimg_open_opts oo = { .format = vimg_format_name(co.format), .forbid_backing = true };
+	r = vimg_open(dpath, &oo, &out, e, sizeof(e));
+	if (!r)
+		r = copy_data(in, out, jd, e, sizeof(e));
+	if (out) {
+		int rc = vimg_close(out);
+		if (!r && rc) {
+			r = rc;
+			snprintf(e, sizeof(e), "%s", strerror(-rc));
+		}
+	}
+	vimg_close(in);
+	in = NULL;
+	pthread_mutex_lock(&pool_lock);
+	js->used = jd->used = false;
+	js = jd = NULL;
+	if (r) {
+		unlink(dpath);
+		status = fail(500, err, errlen, "cannot copy '%s' into '%s': %s", src, name, e);
+		goto unlock;
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "path", json_object_new_string(dpath));
+	*resp = json_out(o);
+	status = 201;
+unlock:
+	if (js)
+		js->used = false;
+	if (jd)
+		jd->used = false;
+	pthread_mutex_unlock(&pool_lock);
+	if (in)
+		vimg_close(in);
+	return status;
+}
+
+int pool_vol_resize(const char *pool, const char *vol, uint64_t size, bool shrink,
+		    char *err, size_t errlen)
+{
+	char dir[PATH_MAX], path[PATH_MAX * 2], e[256];
+	struct vimg *img;
+	int status, r;
+
+	if (size < VOL_MIN_SIZE || size > VOL_MAX_SIZE || size % 512)
+		return fail(400, err, errlen, "capacity: a size from 1M to 64T, a multiple of 512 bytes");
+	pthread_mutex_lock(&pool_lock);
+	status = vol_path(pool, vol, dir, sizeof(dir), path, sizeof(path), err, errlen);
+	if (status != 200)
+		goto unlock;
+	if ((status = vol_free(path, vol, true, err, errlen)))
+		goto unlock;
+	if ((r = vol_open(path, false, &img, e, sizeof(e)))) {
+		status = fail(r == -EBUSY ? 409 : 500, err, errlen, "cannot open volume '%s': %s", vol, e);
+		goto unlock;
+	}
+	uint64_t old = vimg_size(img);
+	if (size < old && !shrink) {
+		vimg_close(img);
+		status = fail(409, err, errlen, "volume '%s' has %llu bytes: shrinking it to %llu loses "
+			      "data (shrink must be asked for)", vol, (unsigned long long)old,
+			      (unsigned long long)size);
+		goto unlock;
+	}
+	if (size < old && (status = backing_free(dir, path, vol, "shrunk", err, errlen))) {
+		vimg_close(img);
+		goto unlock;
+	}
+	r = size == old ? 0 : vimg_resize(img, size);
+	const char *msg = r ? vimg_errmsg(img) : NULL;
+	if (r)
+		status = fail(r == -ENOTSUP || r == -EBUSY ? 409 : 500, err, errlen,
+			      "cannot resize volume '%s' to %llu bytes: %s", vol,
+			      (unsigned long long)size, msg && msg[0] ? msg : strerror(-r));
+	int rc = vimg_close(img);
+	if (!r && rc)
+		status = fail(500, err, errlen, "volume '%s': %s", vol, strerror(-rc));
+	else if (!r)
+		status = 204;
+unlock:
+	pthread_mutex_unlock(&pool_lock);
+	return status;
+}
+
+int pool_vol_progress(const char *pool, const char *vol, char **resp, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], path[PATH_MAX * 2];
+	int status;
+
+	pthread_mutex_lock(&pool_lock);
+	status = vol_path(pool, vol, dir, sizeof(dir), path, sizeof(path), err, errlen);
+	struct job *j = NULL;
+	for (int i = 0; status == 200 && i < POOL_MAX_JOBS && !j; i++)
+		if (jobs[i].used && !strcmp(jobs[i].path, path))
+			j = &jobs[i];
+	if (status == 200 && !j)
+		status = fail(404, err, errlen, "volume '%s' has no operation under way", vol);
+	if (status == 200) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "operation", json_object_new_string(j->op));
+		json_object_object_add(o, "done", json_object_new_int64((int64_t)j->done));
+		json_object_object_add(o, "total", json_object_new_int64((int64_t)j->total));
+		*resp = json_out(o);
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return status;
+}
+
+struct pool_xfer {
+	struct vimg *img;
+	struct job *job;
+	bool upload;
+	uint64_t len, off;          /* upload: announced, written so far */
+	size_t fill;                /* upload: bytes in buf */
+	unsigned char *buf;
+	int failed;                 /* upload: status of an earlier failure */
+	char ferr[256];
+};
+
+/* Begin an upload or download (pool_lock taken here). */
+static int xfer_begin(const char *pool, const char *vol, bool upload, uint64_t len,
+		      struct pool_xfer **xp, uint64_t *size, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], path[PATH_MAX * 2], e[256];
+	struct pool_xfer *x = calloc(1, sizeof(*x));
+	int status, r;
+
+	if (!x)
+		return fail(500, err, errlen, "out of memory");
+	x->upload = upload;
+	x->len = len;
+	pthread_mutex_lock(&pool_lock);
+	status = vol_path(pool, vol, dir, sizeof(dir), path, sizeof(path), err, errlen);
+	if (status != 200)
+		goto out;
+	if ((status = vol_free(path, vol, true, err, errlen)))
+		goto out;
+	if (upload && (status = backing_free(dir, path, vol, "written", err, errlen)))
+		goto out;
+	if ((r = vol_open(path, !upload, &x->img, e, sizeof(e)))) {
+		status = fail(r == -EBUSY ? 409 : 500, err, errlen, "cannot open volume '%s': %s", vol, e);
+		goto out;
+	}
+	uint64_t cap = vimg_size(x->img);
+	if (upload && len > cap) {
+		status = fail(400, err, errlen, "the data (%llu bytes) is larger than volume '%s' "
+			      "(%llu bytes): resize it first", (unsigned long long)len, vol,
+			      (unsigned long long)cap);
+		goto out;
+	}
+	if (upload && !(x->buf = malloc(XFER_CHUNK))) {
+		status = fail(500, err, errlen, "out of memory");
+		goto out;
+	}
+	x->job = job_add(path, upload ? "upload" : "download", upload ? len : cap);
+	if (!x->job) {
+		status = fail(503, err, errlen, "too many volume operations under way");
+		goto out;
+	}
+	if (size)
+		*size = cap;
+	*xp = x;
+	pthread_mutex_unlock(&pool_lock);
+	return 200;
+out:
+	pthread_mutex_unlock(&pool_lock);
+	if (x->img)
+		vimg_close(x->img);
+	free(x->buf);
+	free(x);
+	return status;
+}
+
+int pool_upload_begin(const char *pool, const char *vol, uint64_t len, struct pool_xfer **x,
+		      char *err, size_t errlen)
+{
+	return xfer_begin(pool, vol, true, len, x, NULL, err, errlen);
+}
+
+int pool_download_begin(const char *pool, const char *vol, struct pool_xfer **x, uint64_t *size,
+			char *err, size_t errlen)
+{
+	return xfer_begin(pool, vol, false, 0, x, size, err, errlen);
+}
+
+/* Write the buffered bytes (all-zero chunks as zeroes: sparse). */
+static int xfer_flush(struct pool_xfer *x)
+{
+	if (!x->fill)
+		return 0;
+	int r = all_zero(x->buf, x->fill) ? vimg_pwrite_zeroes(x->img, x->off, x->fill) :
+		vimg_pwrite(x->img, x->buf, x->fill, x->off);
+	if (r) {
+		snprintf(x->ferr, sizeof(x->ferr), "write at %llu: %s", (unsigned long long)x->off,
+			 strerror(-r));
+		return r;
+	}
+	x->off += x->fill;
+	x->fill = 0;
+	job_set(x->job, x->off);
+	return 0;
+}
+
+int pool_upload_write(struct pool_xfer *x, const void *buf, size_t n, char *err, size_t errlen)
+{
+	const unsigned char *p = buf;
+
+	if (x->failed)
+		return fail(x->failed, err, errlen, "%s", x->ferr);
+	if (n > x->len - x->off - x->fill) {
+		x->failed = 400;
+		snprintf(x->ferr, sizeof(x->ferr), "more data than the %llu bytes announced",
+			 (unsigned long long)x->len);
+		return fail(400, err, errlen, "%s", x->ferr);
+	}
+	while (n) {
+		size_t k = VIREO_MIN(n, (size_t)XFER_CHUNK - x->fill);
+		memcpy(x->buf + x->fill, p, k);
+		x->fill += k;
+		p += k;
+		n -= k;
+		if (x->fill == XFER_CHUNK && xfer_flush(x)) {
+			x->failed = 500;
+			return fail(500, err, errlen, "%s", x->ferr);
+		}
+	}
+	return 0;
+}
+
+int pool_upload_end(struct pool_xfer *x, char *err, size_t errlen)
+{
+	int status = 204;
+
+	if (x->failed)
+		status = fail(x->failed, err, errlen, "%s", x->ferr);
+	else if (xfer_flush(x))
+		status = fail(500, err, errlen, "%s", x->ferr);
+	else if (x->off != x->len)
+		status = fail(400, err, errlen, "%llu bytes came of the %llu announced",
+			      (unsigned long long)x->off, (unsigned long long)x->len);
+	int rc = vimg_close(x->img);
+	x->img = NULL;
+	if (status == 204 && rc)
+		status = fail(500, err, errlen, "cannot flush the volume: %s", strerror(-rc));
+	pool_xfer_free(x);
+	return status;
+}
+
+ssize_t pool_download_read(struct pool_xfer *x, uint64_t off, void *buf, size_t n)
+{
+	uint64_t size = vimg_size(x->img);
+
+	if (off >= size)
+		return 0;
+	n = (size_t)VIREO_MIN((uint64_t)n, size - off);
+	if (vimg_pread(x->img, buf, n, off))
+		return -1;
+	job_set(x->job, off + n);
+	return (ssize_t)n;
+}
+
+void pool_xfer_free(struct pool_xfer *x)
+{
+	if (!x)
+		return;
+	if (x->img)
+		vimg_close(x->img);
+	job_end(x->job);
+	free(x->buf);
+	free(x);
 }

@@ -21,12 +21,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
 #include <microhttpd.h>
 
 #include <vireo/util.h>
 
 #include "api.h"
 #include "console.h"
+#include "pool.h"
 #include "vm.h"
 
 #define MAX_CONNECTIONS 128
@@ -40,6 +42,11 @@ struct conn {
 	char *body;
 	size_t len;
 	bool too_big;
+	/* PUT API_VOL_DATA_PATH: the upload, streamed to pool.c */
+	bool upload;
+	struct pool_xfer *xfer;
+	int xfer_failed;
+	char xfer_err[512];
 };
 
 struct evstream {
@@ -78,6 +85,101 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const
 	if (asprintf(&j, "{\"error\":\"%s\"}", msg) < 0)
 		j = NULL;
 	return respond(c, status, j, NULL);
+}
+
+/* {"error": MSG} built by json-c (the message may hold quotes). */
+static enum MHD_Result respond_msg(struct MHD_Connection *c, int status, const char *msg)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						       JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *j = s ? strdup(s) : NULL;
+	json_object_put(o);
+	return respond(c, status, j, NULL);
+}
+
+/* ---- a volume's data (pool.h), streamed both ways ---- */
+
+/* The first call of PUT API_VOL_DATA_PATH: the size is checked and the
+ * volume opened before any byte is taken (a client that sent "Expect:
+ * 100-continue" sends none when refused). */
+static enum MHD_Result upload_begin(struct MHD_Connection *c, struct conn *cs, const char *pool,
+				    const char *vol)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	char err[512];
+	uint64_t n;
+
+	cs->upload = true;
+	if (!cl)
+		return respond_msg(c, 411, "an upload needs a Content-Length (checked against the "
+				   "volume's capacity)");
+	if (vparse_u64(cl, 0, UINT64_MAX, &n))
+		return respond_msg(c, 400, "Content-Length: not a byte count");
+	int s = pool_upload_begin(pool, vol, n, &cs->xfer, err, sizeof(err));
+	if (s != 200)
+		return respond_msg(c, s, err);
+	return MHD_YES;
+}
+
+static enum MHD_Result upload_data(struct MHD_Connection *c, struct conn *cs, const char *data,
+				   size_t *size)
+{
+	if (*size) {
+		if (!cs->xfer_failed && cs->xfer)
+			cs->xfer_failed = pool_upload_write(cs->xfer, data, *size, cs->xfer_err,
+							    sizeof(cs->xfer_err));
+		*size = 0;
+		return MHD_YES;
+	}
+	if (!cs->xfer)
+		return respond_msg(c, 500, "the upload was not started");
+	struct pool_xfer *x = cs->xfer;
+	cs->xfer = NULL;
+	if (cs->xfer_failed) {
+		pool_xfer_free(x);
+		return respond_msg(c, cs->xfer_failed, cs->xfer_err);
+	}
+	int s = pool_upload_end(x, cs->xfer_err, sizeof(cs->xfer_err));
+	return s == 204 ? respond(c, 204, NULL, NULL) : respond_msg(c, s, cs->xfer_err);
+}
+
+static ssize_t dl_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	ssize_t n = pool_download_read(cls, pos, buf, max);
+
+	if (n < 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	return n ? n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void dl_free(void *cls)
+{
+	pool_xfer_free(cls);
+}
+
+static enum MHD_Result serve_download(struct MHD_Connection *c, const char *pool, const char *vol)
+{
+	struct pool_xfer *x = NULL;
+	char err[512];
+	uint64_t size = 0;
+
+	int s = pool_download_begin(pool, vol, &x, &size, err, sizeof(err));
+	if (s != 200)
+		return respond_msg(c, s, err);
+	struct MHD_Response *r = MHD_create_response_from_callback(size, 256 * 1024, dl_read, x,
+								    dl_free);
+	if (!r) {
+		pool_xfer_free(x);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+	enum MHD_Result ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
 }
 
 static ssize_t ev_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -238,6 +340,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!cs)
 			return MHD_NO;
 		*con_cls = cs;
+		char pool[API_CAP_MAX], vol[API_CAP_MAX];
+		if (!strcmp(method, "PUT") && api_vol_data_path(url, pool, vol))
+			return upload_begin(c, cs, pool, vol);
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 		uint64_t n;
@@ -247,6 +352,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		}
 		return MHD_YES;
 	}
+	if (cs->upload)
+		return upload_data(c, cs, upload, upload_size);
 	if (*upload_size) {
 		if (!cs->too_big && cs->len + *upload_size <= API_MAX_BODY) {
 			char *nb = realloc(cs->body, cs->len + *upload_size + 1);
@@ -269,6 +376,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return respond_error(c, 413, "the body is larger than 64 KiB");
 	if (!strcmp(url, API_EVENTS_PATH) && !strcmp(method, "GET"))
 		return serve_events(c);
+	char dpool[API_CAP_MAX], dvol[API_CAP_MAX];
+	if (!strcmp(method, "GET") && api_vol_data_path(url, dpool, dvol)) {
+		if (cs->len)
+			return respond_msg(c, 400, "GET of a volume's data takes no body");
+		return serve_download(c, dpool, dvol);
+	}
 	const char *up = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
 	char cname[VMDEF_NAME_MAX + 1];
 	if (up && !strcasecmp(up, API_CONSOLE_PROTOCOL) && !strcmp(method, "POST") &&
@@ -296,6 +409,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)c;
 	(void)toe;
 	if (cs) {
+		pool_xfer_free(cs->xfer);
 		free(cs->body);
 		free(cs);
 		*con_cls = NULL;

@@ -1393,7 +1393,7 @@ char *vm_info_json(const char *name, int *status)
 	return to_string_free(o);
 }
 
-bool vms_uses_path(const char *path, char *who, size_t wholen)
+bool vms_uses_path(const char *path, char *who, size_t wholen, bool *running)
 {
 	char want[PATH_MAX], have[PATH_MAX];
 	bool found = false;
@@ -1409,6 +1409,7 @@ bool vms_uses_path(const char *path, char *who, size_t wholen)
 			if (!strcmp(d, path) || !strcmp(d, want) ||
 			    (realpath(d, have) && !strcmp(have, want))) {
 				snprintf(who, wholen, "%s", vm->def.name);
+				*running = running_locked(vm);
 				found = true;
 			}
 		}

@@ -47,8 +47,9 @@ int vm_resume(const char *name, char *err, size_t errlen);
 #define VM_CONSOLE_LOG_MAX (64 * 1024)
 char *vm_console_log_json(const char *name, int *status);
 
-/* Whether a defined VM has @path as a disk (its name in @who). */
-bool vms_uses_path(const char *path, char *who, size_t wholen);
+/* Whether a defined VM has @path as a disk (its name in @who, *running
+ * whether it runs). */
+bool vms_uses_path(const char *path, char *who, size_t wholen, bool *running);
 
 /* Whether a running VM has a NIC on virtual network @net (its name in
  * @who); @cb for the NIC on a network of every defined VM (network.h's

@@ -25,6 +25,9 @@
 #define SANDBOX_UID       65534   /* vireo-vmm's default --user */
 #define CLONE_CHUNK       (1024 * 1024)
 
+static void prog_set_op(const char *vm, const char *op, const char *file, uint64_t done,
+			uint64_t total);
+
 /* ---- vireo-vmm's command line ------------------------------------------------ */
 
 /* ---- helpers ------------------------------------------------------------------- */
@@ -193,7 +196,12 @@ static int do_save(struct vm *vm, const char *dir, char **resp)
 	pthread_mutex_lock(&reg_lock);
 	vm->stop_requested = true;
 	pthread_mutex_unlock(&reg_lock);
+	char mem[PATH_MAX];
+	/* vireo-vmm writes memory.new, renamed to memory at the end. */
+	snprintf(mem, sizeof(mem), "%s/memory.new", dir);
+	prog_set_op(vm->def.name, "save", mem, 0, vm->def.memory_mib << 20);
 	int s = vmm_call_body(vm, "PUT", "/vm/save", body, SAVE_TIMEOUT_MS, NULL, err, sizeof(err));
+	prog_set_op(NULL, NULL, NULL, 0, 0);
 	free(body);
 	if (s != 204) {
 		pthread_mutex_lock(&reg_lock);
@@ -441,28 +449,47 @@ static int do_snap_delete(struct vm *vm, const char *snap, char **resp)
 static pthread_mutex_t prog_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	char vm[VMDEF_NAME_MAX + 1];
+	const char *op;
 	uint64_t done, total;
+	char file[PATH_MAX];    /* save: its memory file, whose blocks are done */
 } prog;
 
-static void prog_set(const char *vm, uint64_t done, uint64_t total)
+static void prog_set_op(const char *vm, const char *op, const char *file, uint64_t done,
+			uint64_t total)
 {
 	pthread_mutex_lock(&prog_lock);
 	snprintf(prog.vm, sizeof(prog.vm), "%s", vm ? vm : "");
+	prog.op = op;
+	snprintf(prog.file, sizeof(prog.file), "%s", file ? file : "");
 	prog.done = done;
 	prog.total = total;
 	pthread_mutex_unlock(&prog_lock);
 }
 
+static void prog_set(const char *vm, uint64_t done, uint64_t total)
+{
+	prog_set_op(vm, "clone", NULL, done, total);
+}
+
 static int do_progress(const char *name, char **resp)
 {
+	char file[PATH_MAX];
+	struct stat sb;
+
 	pthread_mutex_lock(&prog_lock);
 	bool mine = prog.vm[0] && !strcmp(prog.vm, name);
 	uint64_t d = prog.done, t = prog.total;
+	const char *op = prog.op;
+	snprintf(file, sizeof(file), "%s", prog.file);
 	pthread_mutex_unlock(&prog_lock);
 	if (!mine)
 		return fail(404, resp, "%s has no operation under way", name);
+	/* A save: vireo-vmm writes guest RAM's non-zero pages into the memory
+	 * file (zero pages stay holes), so its blocks say how far it got. */
+	if (file[0] && lstat(file, &sb) == 0 && S_ISREG(sb.st_mode))
+		d = VIREO_MIN((uint64_t)sb.st_blocks * 512, t);
 	json_object *o = json_object_new_object();
-	json_object_object_add(o, "operation", json_object_new_string("clone"));
+	json_object_object_add(o, "operation", json_object_new_string(op));
 	json_object_object_add(o, "done", json_object_new_int64((int64_t)d));
 	json_object_object_add(o, "total", json_object_new_int64((int64_t)t));
 	*resp = json_str(o);

@@ -187,6 +187,34 @@ int pool_vol_delete(const char *pool, const char *vol, char *err, size_t errlen)
 	return fake("pool_vol_delete", err, errlen);
 }
 
+static void one_segment(const char *a, const char *b)
+{
+	if (strchr(a, '/') || strchr(b, '/') || !*a || !*b)
+		abort();   /* a path parameter is one non-empty segment */
+}
+int pool_vol_clone(const char *pool, const char *src, const char *name, char **resp,
+		   char *err, size_t errlen)
+{
+	one_segment(pool, src);
+	if (!*name || strlen(name) >= API_CAP_MAX)
+		abort();
+	(void)resp;
+	return fake("pool_vol_clone", err, errlen);
+}
+int pool_vol_resize(const char *pool, const char *vol, uint64_t size, bool shrink,
+		    char *err, size_t errlen)
+{
+	one_segment(pool, vol);
+	(void)size; (void)shrink;
+	return fake("pool_vol_resize", err, errlen);
+}
+int pool_vol_progress(const char *pool, const char *vol, char **resp, char *err, size_t errlen)
+{
+	one_segment(pool, vol);
+	(void)resp;
+	return fake("pool_vol_progress", err, errlen);
+}
+
 /* The network operations (daemon/network.c), faked the same way. */
 int net_define(const char *body, size_t len, char **resp, char *err, size_t errlen)
 {
@@ -247,6 +275,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t body_len = size - 1 - (size_t)(body - buf);
 	struct api_req req = { .method = method, .path = path, .force = *force ? force : NULL,
 			       .body = body, .body_len = body_len };
+	char dpool[API_CAP_MAX], dvol[API_CAP_MAX];
+	if (api_vol_data_path(path, dpool, dvol))
+		one_segment(dpool, dvol);   /* server.c streams these */
 	int status = api_dispatch(&req, &resp, &allow);
 	if (status < 200 || status > 599)
 		abort();

@@ -6,7 +6,8 @@
 # new process, a stale pid file naming another process (not adopted, not
 # killed), autostart, definitions surviving kill -9 (with --state-sync
 # normal, the default, and full; a bad mode refused), a directory pool with a VM
-# running on a linked clone, concurrent defines, and the event stream.
+# running on a linked clone (its volume not resized, uploaded, downloaded
+# or cloned while it runs), concurrent defines, and the event stream.
 # A guest that ignores the power button is ended by shutdown --timeout; a
 # missing kernel makes start fail with vireo-vmm's reason; a guest that
 # triple-faults is left "crashed".
@@ -277,7 +278,16 @@ v start web2; expect_rc 0
 v dominfo web2; has '^State: +running$'
 v vol-delete --pool images web2.qcow2; expect_rc 1; has "volume 'web2.qcow2' is a disk of VM 'web2'"
 v vol-delete --pool images base.qcow2; expect_rc 1; has "backing file of volume 'web2.qcow2'"
+# a running VM's disk: no resize, upload, download or clone
+v vol-resize images web2.qcow2 32M; expect_rc 1; has "volume 'web2.qcow2' is a disk of running VM 'web2'"
+head -c 4096 /dev/zero >"$T/zeros"
+v vol-upload images web2.qcow2 "$T/zeros"; expect_rc 1; has "disk of running VM 'web2'"
+v vol-download images web2.qcow2 "$T/web2.raw"; expect_rc 1; has "disk of running VM 'web2'"
+v vol-clone images web2.qcow2 web3.qcow2; expect_rc 1; has "disk of running VM 'web2'"
 v destroy web2; expect_rc 0
+# shut off, it may be resized (grown)
+v vol-resize images web2.qcow2 32M; expect_rc 0
+v vol-list images; expect_rc 0; has 'web2.qcow2 +qcow2 +32 MiB'
 v undefine web2; expect_rc 0
 v vol-delete --pool images web2.qcow2; expect_rc 0
 v vol-delete --pool images base.qcow2; expect_rc 0

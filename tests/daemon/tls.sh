@@ -112,6 +112,17 @@ grep -q '"tlsvm"' ev || fail "no event of tlsvm over TLS: $(cat ev)"
 # the Unix socket: no token needed
 VIREO_SOCKET=$T/sock v list --all; expect_rc 0; has 'tlsvm'
 v -c unix:$T/sock dominfo tlsvm; expect_rc 0
+# a volume's bytes both ways over TLS (streamed, with the token)
+VIREO_SOCKET=$T/sock v pool-define-as tp dir "$T/tpool"; expect_rc 0
+VIREO_SOCKET=$T/sock v vol-create-as tp t.raw 2M --format raw; expect_rc 0
+head -c 1500000 /dev/urandom >"$T/tdata"
+VIREO_CONNECT=$at VIREO_CA=$T/cert.pem VIREO_TOKEN=$token v vol-upload tp t.raw "$T/tdata"; expect_rc 0
+VIREO_CONNECT=$at VIREO_CA=$T/cert.pem VIREO_TOKEN=$token v vol-download tp t.raw "$T/tback"; expect_rc 0
+cmp -n 1500000 "$T/tdata" "$T/tback" || fail "a volume's bytes differ after TLS upload and download"
+head -c 4096 /dev/urandom >"$T/tdata2"
+VIREO_CONNECT=$at VIREO_CA=$T/cert.pem VIREO_TOKEN=not-the-token-at-all v vol-upload tp t.raw "$T/tdata2"
+expect_rc 1; has 'unauthorized'
+cmp -n 4096 "$T/tdata" "$T/tpool/t.raw" || fail "an upload with a wrong token wrote"
 
 # --- 401 without the right token
 req https://127.0.0.1:$port/vms

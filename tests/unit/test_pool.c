@@ -23,12 +23,14 @@
 static char dir[64];
 static struct store *st;
 static char used_path[512];
+static bool used_running;
 
-static bool fake_in_use(const char *path, char *who, size_t wholen)
+static bool fake_in_use(const char *path, char *who, size_t wholen, bool *running)
 {
 	if (strcmp(path, used_path))
 		return false;
 	snprintf(who, wholen, "vm1");
+	*running = used_running;
 	return true;
 }
 
@@ -166,11 +168,173 @@ static void test_volumes(void **state)
 	free(resp);
 }
 
+/* Write @n bytes of @data into pool p1's @vol by the upload calls, in
+ * pieces of @piece bytes. */
+static int upload(const char *vol, const unsigned char *data, size_t n, uint64_t announce,
+		  size_t piece, char *err)
+{
+	struct pool_xfer *x = NULL;
+	int s = pool_upload_begin("p1", vol, announce, &x, err, 256);
+
+	if (s != 200)
+		return s;
+	for (size_t off = 0; off < n; off += piece) {
+		size_t k = n - off < piece ? n - off : piece;
+		if ((s = pool_upload_write(x, data + off, k, err, 256))) {
+			pool_xfer_free(x);
+			return s;
+		}
+	}
+	return pool_upload_end(x, err, 256);
+}
+
+/* The whole guest-visible content of pool p1's @vol by the download calls. */
+static unsigned char *download(const char *vol, uint64_t *size)
+{
+	struct pool_xfer *x = NULL;
+	char err[256];
+
+	if (pool_download_begin("p1", vol, &x, size, err, sizeof(err)) != 200)
+		return NULL;
+	unsigned char *buf = malloc(*size);
+	uint64_t off = 0;
+	ssize_t n;
+	while (buf && (n = pool_download_read(x, off, buf + off, 100000)) > 0)
+		off += (uint64_t)n;
+	pool_xfer_free(x);
+	if (off != *size) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static void test_long_ops(void **state)
+{
+	char err[256], body[512], *resp = NULL, p[256];
+	size_t n = (3 << 20) + 12345;
+	unsigned char *data = malloc(n), *back;
+	uint64_t size;
+
+	(void)state;
+	snprintf(body, sizeof(body), "{\"name\":\"p1\",\"path\":\"%s/images\"}", dir);
+	assert_int_equal(call_define(body, &resp, err), 201);
+	free(resp);
+	assert_int_equal(vol_create("p1", "{\"name\":\"q\",\"capacity\":\"8M\"}", err), 201);
+	assert_int_equal(vol_create("p1", "{\"name\":\"r\",\"capacity\":\"4M\",\"format\":\"raw\"}", err), 201);
+	/* Random bytes with a hole of zeros. */
+	srand(7);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (unsigned char)rand();
+	memset(data + (1 << 20), 0, 1 << 20);
+	assert_int_equal(upload("q", data, n, n, 65536 + 3, err), 204);
+	back = download("q", &size);
+	assert_non_null(back);
+	assert_int_equal(size, 8 << 20);
+	assert_memory_equal(back, data, n);
+	for (size_t i = n; i < size; i++)
+		assert_int_equal(back[i], 0);
+	free(back);
+	/* Too large, short, or more than announced. */
+	assert_int_equal(upload("r", data, n, (4 << 20) + 1, 4096, err), 400);
+	assert_non_null(strstr(err, "is larger than volume 'r'"));
+	assert_int_equal(upload("r", data, 1000, 2000, 4096, err), 400);
+	assert_string_equal(err, "1000 bytes came of the 2000 announced");
+	assert_int_equal(upload("r", data, 3000, 2000, 1500, err), 400);
+	assert_int_equal(upload("nope", data, 10, 10, 10, err), 404);
+	assert_int_equal(upload("../q", data, 10, 10, 10, err), 404);
+	/* A clone: same format, same bytes, only the data clusters. */
+	assert_int_equal(pool_vol_clone("p1", "q", "q2", &resp, err, sizeof(err)), 201);
+	free(resp);
+	back = download("q2", &size);
+	assert_non_null(back);
+	assert_int_equal(size, 8 << 20);
+	assert_memory_equal(back, data, n);
+	free(back);
+	assert_int_equal(pool_volumes("p1", &resp, err, sizeof(err)), 200);
+	char *q2 = strstr(resp, "\"name\":\"q2\"");
+	assert_non_null(q2);
+	assert_non_null(strstr(q2, "\"format\":\"qcow2\""));
+	free(resp);
+	struct vimg_open_opts oo = { .readonly = true };
+	struct vimg_info info;
+	struct vimg *img;
+	snprintf(p, sizeof(p), "%s/images/q2", dir);
+	assert_int_equal(vimg_open(p, &oo, &img, err, sizeof(err)), 0);
+	assert_int_equal(vimg_get_info(img, &info), 0);
+	vimg_close(img);
+	assert_true(info.actual_size < (4 << 20));   /* not the whole 8 MiB */
+	assert_int_equal(pool_vol_clone("p1", "q", "q2", &resp, err, sizeof(err)), 409);
+	assert_int_equal(pool_vol_clone("p1", "nope", "q3", &resp, err, sizeof(err)), 404);
+	assert_int_equal(pool_vol_clone("p1", "q", "../q3", &resp, err, sizeof(err)), 400);
+	assert_int_equal(pool_vol_clone("p1", "q", ".q3", &resp, err, sizeof(err)), 400);
+	/* Resizes. */
+	assert_int_equal(pool_vol_resize("p1", "q2", 16 << 20, false, err, sizeof(err)), 204);
+	assert_int_equal(pool_vol_resize("p1", "q2", 2 << 20, false, err, sizeof(err)), 409);
+	assert_non_null(strstr(err, "shrink must be asked for"));
+	assert_int_equal(pool_vol_resize("p1", "r", 2 << 20, false, err, sizeof(err)), 409);
+	assert_int_equal(pool_vol_resize("p1", "r", 2 << 20, true, err, sizeof(err)), 204);
+	assert_int_equal(pool_vol_resize("p1", "r", 1000, true, err, sizeof(err)), 400);
+	assert_int_equal(pool_vol_resize("p1", "r", (2 << 20) + 1, true, err, sizeof(err)), 400);
+	assert_int_equal(pool_vol_resize("p1", "nope", 2 << 20, false, err, sizeof(err)), 404);
+	back = download("q2", &size);
+	assert_int_equal(size, 16 << 20);
+	free(back);
+	back = download("r", &size);
+	assert_int_equal(size, 2 << 20);
+	free(back);
+	/* A running VM's disk: no resize, upload or download; a stopped
+	 * one's: yes. */
+	snprintf(used_path, sizeof(used_path), "%s/images/r", dir);
+	used_running = true;
+	assert_int_equal(pool_vol_resize("p1", "r", 3 << 20, false, err, sizeof(err)), 409);
+	assert_string_equal(err, "volume 'r' is a disk of running VM 'vm1'");
+	assert_int_equal(upload("r", data, 10, 10, 10, err), 409);
+	assert_null(download("r", &size));
+	used_running = false;
+	assert_int_equal(pool_vol_resize("p1", "r", 3 << 20, false, err, sizeof(err)), 204);
+	used_path[0] = '\0';
+	/* Busy while a transfer runs; its progress shows. */
+	struct pool_xfer *x = NULL;
+	assert_int_equal(pool_upload_begin("p1", "r", 2 << 20, &x, err, sizeof(err)), 200);
+	assert_int_equal(pool_upload_write(x, data, 1 << 20, err, sizeof(err)), 0);
+	assert_int_equal(pool_vol_progress("p1", "r", &resp, err, sizeof(err)), 200);
+	assert_string_equal(resp, "{\"operation\":\"upload\",\"done\":1048576,\"total\":2097152}");
+	free(resp);
+	assert_int_equal(pool_vol_delete("p1", "r", err, sizeof(err)), 409);
+	assert_string_equal(err, "volume 'r' is busy (upload under way)");
+	assert_int_equal(pool_vol_clone("p1", "r", "r2", &resp, err, sizeof(err)), 409);
+	pool_xfer_free(x);
+	assert_int_equal(pool_vol_progress("p1", "r", &resp, err, sizeof(err)), 404);
+	assert_int_equal(pool_vol_delete("p1", "r", err, sizeof(err)), 204);
+	/* A backing file is not written nor shrunk under its overlays. */
+	assert_int_equal(vol_create("p1", "{\"name\":\"top\",\"backing\":\"q\"}", err), 201);
+	assert_int_equal(upload("q", data, 10, 10, 10, err), 409);
+	assert_string_equal(err, "volume 'q' is the backing file of volume 'top': it cannot be written");
+	assert_int_equal(pool_vol_resize("p1", "q", 4 << 20, true, err, sizeof(err)), 409);
+	assert_int_equal(pool_vol_resize("p1", "q", 32 << 20, false, err, sizeof(err)), 204);
+	/* A clone of the overlay reads through to q's data, and stands alone. */
+	assert_int_equal(pool_vol_clone("p1", "top", "flat", &resp, err, sizeof(err)), 201);
+	free(resp);
+	back = download("flat", &size);
+	assert_non_null(back);
+	assert_int_equal(size, 8 << 20);
+	assert_memory_equal(back, data, n);
+	free(back);
+	snprintf(p, sizeof(p), "%s/images/flat", dir);
+	assert_int_equal(vimg_open(p, &oo, &img, err, sizeof(err)), 0);
+	assert_int_equal(vimg_get_info(img, &info), 0);
+	vimg_close(img);
+	assert_string_equal(info.backing, "");
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_pools, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_volumes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_ops, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
