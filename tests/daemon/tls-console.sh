@@ -93,7 +93,10 @@ done
 	>"$T/c-r1" 2>"$T/c-r1.err" &
 bg+=($!)
 wait_file "$T/c-r1.err" "Connected to echo, read-only"
-(sleep 0.5; printf 'tls-abc'; sleep 1.5; printf '\035') |
+# Ctrl-] once the read-only client has seen the echo (or after 30 s).
+(sleep 0.5; printf 'tls-abc'
+ for _ in $(seq 300); do grep -q "TLS-ABC" "$T/c-r1" && break; sleep 0.1; done
+ sleep 0.3; printf '\035') |
 	"$vireo" -c $at --ca cert.pem --token-file token console echo >"$T/c-w1" 2>"$T/c-w1.err"
 rc=$?
 echo "console over TLS -> $rc: $(cat -v "$T/c-w1" | tr '\n' ' ') | $(tr '\n' ' ' <"$T/c-w1.err")"
@@ -104,13 +107,19 @@ grep -q "Detached" "$T/c-w1.err" || fail "Ctrl-] did not detach over TLS"
 wait_file "$T/c-r1" "TLS-ABC" 5
 "$vireo" console echo --log | grep -q "TLS-ABC" || fail "the echo is not in the console log"
 
-# --- the TLS writer's slot is free again once it detached (within 2 s:
+# --- the TLS writer's slot is free again once it detached (within 10 s:
 # vireod sees the TLS client go), and it is the socket's slot too: one writer
-for i in $(seq 10); do
+for i in $(seq 50); do
 	"$vireo" console echo <"$T/hold" >"$T/c-w2" 2>"$T/c-w2.err" &
 	w2=$!
-	sleep 0.2
+	# attached, or refused (the process ends), within 5 s
+	for _ in $(seq 50); do
+		grep -q "Connected to echo (Ctrl" "$T/c-w2.err" && break
+		kill -0 $w2 2>/dev/null || break
+		sleep 0.1
+	done
 	grep -q "Connected to echo (Ctrl" "$T/c-w2.err" && break
+	sleep 0.2
 	kill $w2 2>/dev/null; wait $w2 2>/dev/null
 done
 grep -q "Connected to echo (Ctrl" "$T/c-w2.err" ||
