@@ -83,8 +83,15 @@ while [ $i -le "$runs" ]; do
 		# Where the guest's time went up to the login: its CPU time,
 		# busy (user, nice, system, irq, softirq) and waiting (idle,
 		# iowait), in seconds from /proc/stat's first line.
-		cpu=$(gssh head -1 /proc/stat 2>/dev/null | awk '{
-			hz = 100; printf "%.1f %.1f", ($2 + $3 + $4 + $7 + $8) / hz, ($5 + $6) / hz }')
+		# The login that just worked may be followed by a refused one
+		# (cloud-init restarts sshd as the boot goes on): a few tries.
+		cpu= n=0
+		while [ -z "$cpu" ] && [ $n -lt 15 ]; do
+			cpu=$(gssh head -1 /proc/stat 2>/dev/null | awk '$1 == "cpu" {
+				hz = 100; printf "%.1f %.1f", ($2 + $3 + $4 + $7 + $8) / hz, ($5 + $6) / hz }')
+			[ -n "$cpu" ] || sleep 1
+			n=$((n + 1))
+		done
 		# systemd-analyze has its figure once the boot has finished (a
 		# loaded lab may take minutes more than ssh did).
 		sa= n=0
