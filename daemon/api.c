@@ -80,7 +80,7 @@ const struct api_route api_routes[] = {
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 
-static char *error_json(const char *msg)
+char *api_error_json(const char *msg)
 {
 	json_object *o = json_object_new_object();
 
@@ -101,7 +101,7 @@ static int fail(int status, char **resp, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	*resp = error_json(msg);
+	*resp = api_error_json(msg);
 	return status;
 }
 
@@ -285,7 +285,7 @@ static int action(int status, const char *err, char **resp)
 {
 	if (status == 204 || status == 200 || status == 201)
 		return status;
-	*resp = error_json(err);
+	*resp = api_error_json(err);
 	return status;
 }
 

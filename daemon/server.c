@@ -21,7 +21,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
 #include <microhttpd.h>
 
 #include <vireo/util.h>
@@ -87,17 +86,10 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const
 	return respond(c, status, j, NULL);
 }
 
-/* {"error": MSG} built by json-c (the message may hold quotes). */
+/* {"error": MSG} (api_error_json: the message may hold quotes). */
 static enum MHD_Result respond_msg(struct MHD_Connection *c, int status, const char *msg)
 {
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "error", json_object_new_string(msg));
-	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						       JSON_C_TO_STRING_NOSLASHESCAPE);
-	char *j = s ? strdup(s) : NULL;
-	json_object_put(o);
-	return respond(c, status, j, NULL);
+	return respond(c, status, api_error_json(msg), NULL);
 }
 
 /* ---- a volume's data (pool.h), streamed both ways ---- */
