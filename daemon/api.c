@@ -80,7 +80,7 @@ const struct api_route api_routes[] = {
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 
-static char *error_json(const char *msg)
+char *api_error_json(const char *msg)
 {
 	json_object *o = json_object_new_object();
 
@@ -101,7 +101,7 @@ static int fail(int status, char **resp, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	*resp = error_json(msg);
+	*resp = api_error_json(msg);
 	return status;
 }
 
@@ -156,26 +156,40 @@ static bool empty_body(const struct api_req *req)
 	return i == n;
 }
 
+/*
+ * The request's body parsed as one JSON object (nesting at most 4 deep):
+ * 0 with *o (the caller's to put), or an error status with *resp.
+ */
+static int body_object(const struct api_req *req, json_object **o, char **resp)
+{
+	*o = NULL;
+	if (memchr(req->body, '\0', req->body_len))
+		return fail(400, resp, "the body contains a NUL byte");
+	struct json_tokener *tok = json_tokener_new_ex(4);
+	if (!tok)
+		return fail(500, resp, "out of memory");
+	*o = json_tokener_parse_ex(tok, req->body, (int)req->body_len);
+	bool ok = *o && json_tokener_get_error(tok) == json_tokener_success &&
+		  json_object_is_type(*o, json_type_object);
+	json_tokener_free(tok);
+	if (!ok) {
+		json_object_put(*o);
+		*o = NULL;
+		return fail(400, resp, "the body must be a JSON object");
+	}
+	return 0;
+}
+
 /* POST /vms/{name}/shutdown: none, {} or {"timeout_s": 0..3600}. */
 static int shutdown_body(const struct api_req *req, unsigned *timeout, char **resp)
 {
 	*timeout = 0;
 	if (empty_body(req))
 		return 0;
-	if (memchr(req->body, '\0', req->body_len))
-		return fail(400, resp, "the body contains a NUL byte");
-	struct json_tokener *tok = json_tokener_new_ex(4);
-	if (!tok)
-		return fail(500, resp, "out of memory");
-	json_object *o = json_tokener_parse_ex(tok, req->body, (int)req->body_len);
-	bool ok = o && json_tokener_get_error(tok) == json_tokener_success &&
-		  json_object_is_type(o, json_type_object);
-	json_tokener_free(tok);
-	if (!ok) {
-		json_object_put(o);
-		return fail(400, resp, "the body must be a JSON object");
-	}
-	int status = 0;
+	json_object *o;
+	int status = body_object(req, &o, resp);
+	if (status)
+		return status;
 	json_object_object_foreach(o, key, v) {
 		if (strcmp(key, "timeout_s")) {
 			status = fail(400, resp, "%.60s: unknown field (only timeout_s)", key);
@@ -217,20 +231,10 @@ static int vol_body(const struct api_req *req, bool resize, char name[API_CAP_MA
 	name[0] = '\0';
 	*size = 0;
 	*shrink = false;
-	if (memchr(req->body, '\0', req->body_len))
-		return fail(400, resp, "the body contains a NUL byte");
-	struct json_tokener *tok = json_tokener_new_ex(4);
-	if (!tok)
-		return fail(500, resp, "out of memory");
-	json_object *o = json_tokener_parse_ex(tok, req->body, (int)req->body_len);
-	bool ok = o && json_tokener_get_error(tok) == json_tokener_success &&
-		  json_object_is_type(o, json_type_object);
-	json_tokener_free(tok);
-	if (!ok) {
-		json_object_put(o);
-		return fail(400, resp, "the body must be a JSON object");
-	}
-	int status = 0;
+	json_object *o;
+	int status = body_object(req, &o, resp);
+	if (status)
+		return status;
 	json_object_object_foreach(o, key, v) {
 		if (!resize && !strcmp(key, "name")) {
 			const char *n = json_object_is_type(v, json_type_string) ?
@@ -281,7 +285,7 @@ static int action(int status, const char *err, char **resp)
 {
 	if (status == 204 || status == 200 || status == 201)
 		return status;
-	*resp = error_json(err);
+	*resp = api_error_json(err);
 	return status;
 }
 

@@ -46,6 +46,9 @@ bool api_vol_data_path(const char *path, char pool[API_CAP_MAX], char vol[API_CA
 /* The path of the event stream (server.c serves it itself). */
 #define API_EVENTS_PATH "/events"
 
+/* {"error": MSG} as malloc'd JSON (json-c quotes MSG), NULL without memory. */
+char *api_error_json(const char *msg);
+
 /*
  * Handle one request: returns the HTTP status, with a malloc'd JSON answer
  * in *resp (NULL for 204), and sets *allow for a 405 (the methods the path

@@ -21,7 +21,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
 #include <microhttpd.h>
 
 #include <vireo/util.h>
@@ -87,17 +86,10 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const
 	return respond(c, status, j, NULL);
 }
 
-/* {"error": MSG} built by json-c (the message may hold quotes). */
+/* {"error": MSG} (api_error_json: the message may hold quotes). */
 static enum MHD_Result respond_msg(struct MHD_Connection *c, int status, const char *msg)
 {
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "error", json_object_new_string(msg));
-	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						       JSON_C_TO_STRING_NOSLASHESCAPE);
-	char *j = s ? strdup(s) : NULL;
-	json_object_put(o);
-	return respond(c, status, j, NULL);
+	return respond(c, status, api_error_json(msg), NULL);
 }
 
 /* ---- a volume's data (pool.h), streamed both ways ---- */
@@ -161,6 +153,26 @@ static void dl_free(void *cls)
 	pool_xfer_free(cls);
 }
 
+/*
+ * A 200 whose body READ produces (SIZE bytes, or MHD_SIZE_UNKNOWN) in
+ * blocks of BLOCK, of TYPE; FREE(cls) when it is done, or at once when
+ * the response cannot be made.
+ */
+static enum MHD_Result respond_stream(struct MHD_Connection *c, uint64_t size, size_t block,
+				      MHD_ContentReaderCallback read, void *cls,
+				      MHD_ContentReaderFreeCallback free_cls, const char *type)
+{
+	struct MHD_Response *r = MHD_create_response_from_callback(size, block, read, cls, free_cls);
+	if (!r) {
+		free_cls(cls);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	enum MHD_Result ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result serve_download(struct MHD_Connection *c, const char *pool, const char *vol)
 {
 	struct pool_xfer *x = NULL;
@@ -170,16 +182,7 @@ static enum MHD_Result serve_download(struct MHD_Connection *c, const char *pool
 	int s = pool_download_begin(pool, vol, &x, &size, err, sizeof(err));
 	if (s != 200)
 		return respond_msg(c, s, err);
-	struct MHD_Response *r = MHD_create_response_from_callback(size, 256 * 1024, dl_read, x,
-								    dl_free);
-	if (!r) {
-		pool_xfer_free(x);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
-	enum MHD_Result ret = MHD_queue_response(c, 200, r);
-	MHD_destroy_response(r);
-	return ret;
+	return respond_stream(c, size, 256 * 1024, dl_read, x, dl_free, "application/octet-stream");
 }
 
 static ssize_t ev_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -235,16 +238,7 @@ static enum MHD_Result serve_events(struct MHD_Connection *c)
 	} else {
 		e->after = vms_events_last();
 	}
-	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, ev_read,
-								    e, ev_free);
-	if (!r) {
-		ev_free(e);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
-	enum MHD_Result ret = MHD_queue_response(c, 200, r);
-	MHD_destroy_response(r);
-	return ret;
+	return respond_stream(c, MHD_SIZE_UNKNOWN, 4096, ev_read, e, ev_free, "application/x-ndjson");
 }
 
 /* ---- the interactive console (console.h): an upgraded connection ---- */

@@ -104,7 +104,8 @@ int vmstate_api(enum vmstate_op op, const char *name, const char *arg, const cha
 		}
 	}
 	int s = fz_status;
-	*resp = s == 204 ? NULL : strdup("{}");
+	/* as the real one: an error answers {"error": ...}, a 204 nothing */
+	*resp = s == 204 ? NULL : strdup(s >= 400 ? "{\"error\":\"fake\"}" : "{}");
 	return s;
 }
 

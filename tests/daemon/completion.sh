@@ -14,20 +14,11 @@
 set -u
 vireod=$(realpath "$1") vireo=$(realpath "$2") vmm=$(realpath "$3")
 comp=$(realpath "$4") man=$(realpath "$5")
-command -v python3 >/dev/null || { echo "SKIP: no python3"; exit 77; }
-T=$(mktemp -d /tmp/vireod-comp.XXXXXX)
-dpid= fpid=
-cleanup() {
-	[ -n "$dpid" ] && kill -KILL $dpid 2>/dev/null
-	[ -n "$fpid" ] && { kill -KILL $fpid; wait $fpid; } 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	echo "--- vireod log"; cat "$T"/vireod.log 2>/dev/null
-	exit 1
-}
+. "$(dirname "$0")/lib.sh"
+need_cmds python3
+make_tmp comp
+fpid=
+cleanup_before() { [ -n "$fpid" ] && { kill -KILL $fpid; wait $fpid; } 2>/dev/null; }
 unset VIREO_CONNECT VIREO_SOCKET VIREO_TOKEN VIREO_TOKEN_FILE VIREO_CA
 # complete WORD...: COMPREPLY for the line "vireo WORD..." (the last word
 # is the one completed), sorted into $got (space-separated)
@@ -61,14 +52,7 @@ comp() {
 }
 expect() { [ "$got" = "$1" ] || fail "expected [$1], got [$got]"; }
 
-"$vireod" --foreground --state-dir "$T/state" --run-dir "$T/run" --socket "$T/sock" --vmm "$vmm" \
-	--no-autostart >>"$T/vireod.log" 2>&1 &
-dpid=$!
-for _ in $(seq 300); do
-	"$vireo" -c "$T/sock" version >/dev/null 2>&1 && break
-	kill -0 $dpid 2>/dev/null || fail "vireod ended at start"
-	sleep 0.1
-done
+start_daemon --no-autostart
 V() { "$vireo" -c "$T/sock" "$@" >/dev/null || fail "vireo $*"; }
 for n in web1 web2 db; do
 	printf '{"name": "%s", "cpus": 1, "memory": "32M", "kernel": "/nonexistent/kernel"}\n' $n >"$T/$n.json"

@@ -17,51 +17,21 @@
 #   is the lab scenario tests/lab/scenarios/vireod-limits.sh.
 set -u
 mode=$1 vireod=$2 vireo=$3 vmm=$(realpath "$4") guest=$(realpath "$5")
-[ "$(id -u)" = 0 ] || { echo "SKIP: not root"; exit 77; }
-{ exec 3<>/dev/kvm; } 2>/dev/null || { echo "SKIP: /dev/kvm cannot be opened"; exit 77; }
-exec 3>&-
-T=$(mktemp -d /tmp/vireod-iso.XXXXXX)
-chmod 755 "$T"
+. "$(dirname "$0")/lib.sh"
+[ "$(id -u)" = 0 ] || skip "not root"
+need_kvm
+make_tmp iso 755
 export VIREO_SOCKET=$T/sock
 BASE=1500000000
-dpid=
+vireod_args=(--vm-uid-base $BASE)
 leaves=()
-cleanup() {
-	for f in "$T"/run/*/vmm.pid; do
-		[ -f "$f" ] && kill -KILL "$(cut -d' ' -f1 "$f")" 2>/dev/null
-	done
-	[ -n "$dpid" ] && kill -KILL $dpid 2>/dev/null
+cleanup_after() {
 	sleep 0.2
 	for l in "${leaves[@]}"; do rmdir "$l" 2>/dev/null; done
-	rm -rf "$T"
 }
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	echo "--- vireod log"; cat "$T"/vireod.log 2>/dev/null
-	for l in "$T"/run/*/vmm.log; do [ -f "$l" ] && { echo "--- $l"; cat "$l"; }; done
-	exit 1
-}
-v() {
-	"$vireo" "$@" >"$T/out" 2>"$T/err"
-	rc=$?
-	out=$(cat "$T/out") err=$(cat "$T/err")
-	echo "vireo $* -> $rc${out:+ | ${out//$'\n'/ / }}${err:+ | stderr: $err}"
-	[ $rc = 0 ] || fail "vireo $* failed"
-}
-pid_of() { "$vireo" dominfo "$1" 2>/dev/null | sed -n 's/^PID: *//p'; }
+# v ARGS...: vireo, which must succeed
+v() { vrun "vireo $*" "$vireo" "$@"; [ $rc = 0 ] || fail "vireo $* failed"; }
 uuid_of() { "$vireo" dominfo "$1" 2>/dev/null | sed -n 's/^UUID: *//p'; }
-start_daemon() {
-	"$vireod" --foreground --state-dir "$T/state" --run-dir "$T/run" --socket "$T/sock" \
-		--vmm "$vmm" --vm-uid-base $BASE "$@" >>"$T/vireod.log" 2>&1 &
-	dpid=$!
-	for _ in $(seq 300); do
-		[ -S "$T/sock" ] && "$vireo" version >/dev/null 2>&1 && return 0
-		kill -0 $dpid 2>/dev/null || fail "vireod ended at start"
-		sleep 0.1
-	done
-	fail "vireod does not answer"
-}
 defn() {  # defn NAME CPUS MEMORY
 	printf '{"name": "%s", "cpus": %s, "memory": "%s", "kernel": "%s", "cmdline": "console=ttyS0"}\n' \
 		"$1" "$2" "$3" "$guest" >"$T/$1.json"

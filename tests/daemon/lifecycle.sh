@@ -16,40 +16,12 @@
 set -u
 vireod=$1 vireo=$2 vmm=$(realpath "$3") guest=$(realpath "$4")
 hello=$(realpath "$5") triple=$(realpath "$6")
-T=$(mktemp -d /tmp/vireod-test.XXXXXX)
+. "$(dirname "$0")/lib.sh"
+make_tmp test
 export VIREO_SOCKET=$T/sock
-dpid= evpid= sleeper=
-cleanup() {
-	[ -n "$evpid" ] && kill $evpid 2>/dev/null
-	[ -n "$sleeper" ] && kill $sleeper 2>/dev/null
-	# the VMs outlive vireod: end them by their pid files
-	for f in "$T"/run/*/vmm.pid; do
-		[ -f "$f" ] && kill -KILL "$(cut -d' ' -f1 "$f")" 2>/dev/null
-	done
-	[ -n "$dpid" ] && kill -KILL $dpid 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	echo "--- vireod log"; cat "$T"/vireod.log 2>/dev/null
-	for l in "$T"/run/*/vmm.log; do [ -f "$l" ] && { echo "--- $l"; cat "$l"; }; done
-	exit 1
-}
-# v ARGS...: run vireo, keep stdout in $out, stderr in $err, status in $rc
-v() {
-	"$vireo" "$@" >"$T/out" 2>"$T/err"
-	rc=$?
-	out=$(cat "$T/out") err=$(cat "$T/err")
-	echo "vireo $* -> $rc${out:+ | ${out//$'\n'/ / }}${err:+ | stderr: $err}"
-}
-expect_rc() { [ "$rc" = "$1" ] || fail "expected exit status $1, got $rc"; }
-has() { grep -qE -- "$1" <<<"$out$err" || fail "expected /$1/ in the output"; }
-# alive PID: the process runs (an orphan's zombie that pid 1 has not reaped
-# does not count)
-alive() { [ -r /proc/$1/stat ] && ! grep -q '^[0-9]* ([^)]*) Z' /proc/$1/stat; }
-state_of() { "$vireo" dominfo "$1" 2>/dev/null | sed -n 's/^State: *//p'; }
-pid_of() { "$vireo" dominfo "$1" 2>/dev/null | sed -n 's/^PID: *//p'; }
+events_file=$T/events
+sleeper=
+cleanup_before() { [ -n "$sleeper" ] && kill $sleeper 2>/dev/null; }
 # wait_state VM STATE [SECONDS]
 wait_state() {
 	for _ in $(seq $((${3:-30} * 10))); do
@@ -57,23 +29,6 @@ wait_state() {
 		sleep 0.1
 	done
 	fail "$1 is '$(state_of "$1")', expected '$2'"
-}
-start_daemon() {
-	"$vireod" --foreground --state-dir "$T/state" --run-dir "$T/run" --socket "$T/sock" \
-		--vmm "$vmm" "$@" >>"$T/vireod.log" 2>&1 &
-	dpid=$!
-	for _ in $(seq 300); do
-		if [ -S "$T/sock" ] && "$vireo" version >/dev/null 2>&1; then
-			# follow its events (a new vireod numbers them from 1 again)
-			[ -n "$evpid" ] && kill $evpid 2>/dev/null
-			"$vireo" events --all >>"$T/events" 2>&1 &
-			evpid=$!
-			return 0
-		fi
-		kill -0 $dpid 2>/dev/null || fail "vireod ended at start"
-		sleep 0.1
-	done
-	fail "vireod does not answer on $T/sock"
 }
 defn() {  # defn NAME [EXTRA_JSON_FIELDS]
 	printf '{"name": "%s", "cpus": 1, "memory": "64M", "kernel": "%s", "cmdline": "console=ttyS0"%s}\n' \

@@ -15,38 +15,24 @@
 #   migrate.sh VIREOD VIREO VMM HELLO_GUEST
 set -u
 vireod=$1 vireo=$2 vmm=$(realpath "$3") hello=$(realpath "$4")
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: no /dev/kvm"; exit 77; }
-T=$(mktemp -d /tmp/vireod-migrate.XXXXXX)
-chmod 0755 "$T"
-declare -A dpid
-cleanup() {
-	for f in "$T"/*/run/*/vmm.pid; do
-		[ -f "$f" ] && kill -KILL "$(cut -d' ' -f1 "$f")" 2>/dev/null
-	done
-	for d in "${dpid[@]}"; do kill -KILL "$d" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
+. "$(dirname "$0")/lib.sh"
+need_kvm
+make_tmp migrate 0755
+# the vireods A, B and C (each in $T/D), their pids by name
+declare -A dpids
+show_logs() {
 	for d in A B C; do
 		[ -f "$T/$d/vireod.log" ] && { echo "--- vireod $d"; cat "$T/$d/vireod.log"; }
-		for l in "$T/$d"/run/*/vmm.log*; do [ -f "$l" ] && { echo "--- $l"; cat "$l"; }; done
+		dump "$T/$d"/run/*/vmm.log*
 		[ -f "$T/$d/events" ] && { echo "--- events $d"; cat "$T/$d/events"; }
 	done
-	exit 1
 }
 # v D ARGS: vireo against vireod D
 v() {
 	local d=$1
 	shift
-	"$vireo" -c "unix:$T/$d/sock" "$@" >"$T/out" 2>"$T/err"
-	rc=$?
-	out=$(cat "$T/out") err=$(cat "$T/err")
-	echo "vireo@$d $* -> $rc${out:+ | ${out//$'\n'/ / }}${err:+ | stderr: $err}"
+	vrun "vireo@$d $*" "$vireo" -c "unix:$T/$d/sock" "$@"
 }
-expect_rc() { [ "$rc" = "$1" ] || fail "expected exit status $1, got $rc"; }
-has() { grep -qE -- "$1" <<<"$out$err" || fail "expected /$1/ in the output"; }
 info() { "$vireo" -c "unix:$T/$1/sock" dominfo "$2" 2>/dev/null | sed -n "s/^$3: *//p"; }
 wait_log() {  # wait_log D VM REGEX: in its console log on D
 	for _ in $(seq 300); do
@@ -67,21 +53,13 @@ type_keys() {
 	(sleep 0.5; printf '%s' "$3"; sleep 1; printf '\035') |
 		"$vireo" -c "unix:$T/$1/sock" console "$2" >"$T/c-$1-$3" 2>&1
 }
-start_daemon() {  # start_daemon D
+start_daemon() {  # start_daemon D: vireod D and a follower of its events
 	local d=$1
 	mkdir -p "$T/$d"
-	"$vireod" --foreground --state-dir "$T/$d/state" --run-dir "$T/$d/run" --socket "$T/$d/sock" \
-		--vmm "$vmm" >>"$T/$d/vireod.log" 2>&1 &
-	dpid[$d]=$!
-	for _ in $(seq 300); do
-		if [ -S "$T/$d/sock" ] && "$vireo" -c "unix:$T/$d/sock" version >/dev/null 2>&1; then
-			"$vireo" -c "unix:$T/$d/sock" events --all >>"$T/$d/events" 2>&1 &
-			return 0
-		fi
-		kill -0 "${dpid[$d]}" 2>/dev/null || fail "vireod $d ended at start"
-		sleep 0.1
-	done
-	fail "vireod $d does not answer"
+	start_vireod "$T/$d"
+	dpids[$d]=$dpid
+	dpid=
+	"$vireo" -c "unix:$T/$d/sock" events --all >>"$T/$d/events" 2>&1 &
 }
 # defn D NAME CMDLINE
 defn() {
@@ -218,11 +196,11 @@ type_keys A mig three
 grep -q "THREE" "$T/c-A-three" || fail "the guest does not echo on A again"
 
 for d in A B C; do
-	kill -TERM "${dpid[$d]}"
-	wait "${dpid[$d]}"
+	kill -TERM "${dpids[$d]}"
+	wait "${dpids[$d]}"
 	drc=$?
 	[ $drc -eq 0 ] || fail "vireod $d exit status $drc after SIGTERM"
 	grep -q "Sanitizer\|runtime error" "$T/$d/vireod.log" && fail "sanitizer report from vireod $d"
 done
-dpid=()
+dpids=()
 echo "migrate: ok"

@@ -23,51 +23,17 @@ if [ -z "${VIREO_NET_TEST_NS:-}" ]; then
 	exec unshare --net -- bash "$0" "$@"
 fi
 vireod=$1 vireo=$2 vmm=$(realpath "$3") guest=$(realpath "$4")
-T=$(mktemp -d /tmp/vireod-net-test.XXXXXX)
-chmod 711 "$T"     # dnsmasq (as nobody) re-reads its hosts file in $T/net
+. "$(dirname "$0")/lib.sh"
+make_tmp net-test 711   # dnsmasq (as nobody) re-reads its hosts file in $T/net
 export VIREO_SOCKET=$T/sock
-dpid= cpid=
-cleanup() {
-	for f in "$T"/run/*/vmm.pid; do
-		[ -f "$f" ] && kill -KILL "$(cut -d' ' -f1 "$f")" 2>/dev/null
-	done
-	for f in "$T"/net/*/dnsmasq.pid; do
-		[ -f "$f" ] && kill -KILL "$(cut -d' ' -f1 "$f")" 2>/dev/null
-	done
+vireod_args=(--net-dir "$T/net")
+cpid=
+cleanup_before() {
+	kill_pidfiles "$T"/net/*/dnsmasq.pid
 	[ -n "$cpid" ] && kill -KILL $cpid 2>/dev/null
-	[ -n "$dpid" ] && kill -KILL $dpid 2>/dev/null
-	rm -rf "$T"
 }
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	echo "--- vireod log"; cat "$T"/vireod.log 2>/dev/null
-	for l in "$T"/net/*/dnsmasq.log "$T"/run/*/vmm.log; do
-		[ -f "$l" ] && { echo "--- $l"; cat "$l"; }
-	done
-	exit 1
-}
-v() {
-	"$vireo" "$@" >"$T/out" 2>"$T/err"
-	rc=$?
-	out=$(cat "$T/out") err=$(cat "$T/err")
-	echo "vireo $* -> $rc${out:+ | ${out//$'\n'/ / }}${err:+ | stderr: $err}"
-}
-expect_rc() { [ "$rc" = "$1" ] || fail "expected exit status $1, got $rc"; }
-has() { grep -qE -- "$1" <<<"$out$err" || fail "expected /$1/ in the output"; }
-alive() { [ -r /proc/$1/stat ] && ! grep -q '^[0-9]* ([^)]*) Z' /proc/$1/stat; }
+show_logs() { show_daemon_logs; dump "$T"/net/*/dnsmasq.log; }
 dnsmasq_pid() { "$vireo" net-info "$1" 2>/dev/null | sed -n 's/^dnsmasq: *//p'; }
-start_daemon() {
-	"$vireod" --foreground --state-dir "$T/state" --run-dir "$T/run" --net-dir "$T/net" \
-		--socket "$T/sock" --vmm "$vmm" "$@" >>"$T/vireod.log" 2>&1 &
-	dpid=$!
-	for _ in $(seq 300); do
-		[ -S "$T/sock" ] && "$vireo" version >/dev/null 2>&1 && return 0
-		kill -0 $dpid 2>/dev/null || fail "vireod ended at start"
-		sleep 0.1
-	done
-	fail "vireod does not answer on $T/sock"
-}
 # dhcp MAC: a DHCP exchange from the client namespace with @MAC; sets
 # $lease to the address offered, "" if none
 dhcp() {

@@ -17,40 +17,13 @@
 #     in, root too.  Needs root (for setpriv); no VM.
 set -u
 mode=$1 vireod=$2 vireo=$3 vmm=$(realpath "$4") guest=$(realpath "$5")
-T=$(mktemp -d /tmp/vireod-scale.XXXXXX)
-chmod 755 "$T"
+. "$(dirname "$0")/lib.sh"
+make_tmp scale 755
 export VIREO_SOCKET=$T/sock
-dpid= evpid=
-cleanup() {
-	[ -n "$evpid" ] && kill $evpid 2>/dev/null
-	for f in "$T"/run/*/vmm.pid; do
-		[ -f "$f" ] && kill -KILL "$(cut -d' ' -f1 "$f")" 2>/dev/null
-	done
-	[ -n "$dpid" ] && kill -KILL $dpid 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
+vireod_args=(--no-autostart)
+show_logs() {
 	echo "--- vireod log"; tail -50 "$T"/vireod.log 2>/dev/null
 	for l in "$T"/run/*/vmm.log; do [ -s "$l" ] && { echo "--- $l"; tail -5 "$l"; }; done
-	exit 1
-}
-kvm_or_skip() {
-	{ exec 3<>/dev/kvm; } 2>/dev/null || { echo "SKIP: /dev/kvm cannot be opened"; exit 77; }
-	exec 3>&-
-}
-alive() { [ -r /proc/$1/stat ] && ! grep -q '^[0-9]* ([^)]*) Z' /proc/$1/stat; }
-start_daemon() {
-	"$vireod" --foreground --state-dir "$T/state" --run-dir "$T/run" --socket "$T/sock" \
-		--vmm "$vmm" --no-autostart >>"$T/vireod.log" 2>&1 &
-	dpid=$!
-	for _ in $(seq 300); do
-		[ -S "$T/sock" ] && "$vireo" version >/dev/null 2>&1 && return 0
-		kill -0 $dpid 2>/dev/null || fail "vireod ended at start"
-		sleep 0.1
-	done
-	fail "vireod does not answer"
 }
 defn() {
 	printf '{"name": "%s", "cpus": 1, "memory": "16M", "kernel": "%s", "cmdline": "console=ttyS0"}\n' \
@@ -72,7 +45,7 @@ wait_all() {
 
 case "$mode" in
 restart10)
-	kvm_or_skip
+	need_kvm
 	start_daemon
 	for i in $(seq 10); do
 		defn r$i
@@ -120,7 +93,7 @@ restart10)
 	echo PASS
 	;;
 clients50)
-	kvm_or_skip
+	need_kvm
 	start_daemon
 	"$vireo" events >"$T/events" 2>&1 &
 	evpid=$!

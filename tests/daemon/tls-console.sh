@@ -14,66 +14,17 @@
 #   tls-console.sh VIREOD VIREO VMM HELLO_GUEST
 set -u
 vireod=$(realpath "$1") vireo=$(realpath "$2") vmm=$(realpath "$3") hello=$(realpath "$4")
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: no /dev/kvm"; exit 77; }
-for p in openssl python3; do
-	command -v $p >/dev/null || { echo "SKIP: no $p"; exit 77; }
-done
-T=$(mktemp -d /tmp/vireod-tlscon.XXXXXX)
-chmod 0755 "$T"
+. "$(dirname "$0")/lib.sh"
+need_kvm
+need_cmds openssl python3
+make_tmp tlscon 0755
 mkfifo "$T/hold"
 exec 9<>"$T/hold"
-dpid=
-bg=()
-cleanup() {
-	for p in "${bg[@]}"; do kill $p 2>/dev/null; done
-	for f in "$T"/run/*/vmm.pid; do
-		[ -f "$f" ] && kill -KILL "$(cut -d' ' -f1 "$f")" 2>/dev/null
-	done
-	[ -n "$dpid" ] && kill -KILL $dpid 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	echo "--- vireod log"; cat "$T"/vireod.log 2>/dev/null
-	for l in "$T"/run/*/vmm.log; do [ -f "$l" ] && { echo "--- $l"; cat "$l"; }; done
-	for l in "$T"/c-*; do [ -f "$l" ] && { echo "--- $l"; cat -v "$l"; }; done
-	exit 1
-}
-v() {
-	"$vireo" "$@" >"$T/out" 2>"$T/err"
-	rc=$?
-	out=$(cat "$T/out") err=$(cat "$T/err")
-	echo "vireo $* -> $rc${out:+ | ${out//$'\n'/ / }}${err:+ | stderr: $err}"
-}
-expect_rc() { [ "$rc" = "$1" ] || fail "expected exit status $1, got $rc"; }
-has() { grep -qE -- "$1" <<<"$out$err" || fail "expected /$1/ in the output"; }
-wait_file() {  # wait_file FILE REGEX [SECONDS]
-	for _ in $(seq $((${3:-30} * 10))); do
-		grep -qE -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fail "no /$2/ in $1"
-}
+show_logs() { show_daemon_logs; dump -v "$T"/c-*; }
 
-cd "$T"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-	-keyout key.pem -out cert.pem -subj /CN=localhost \
-	-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null || fail "openssl req"
-chmod 600 key.pem
-token=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-echo "$token" >token
-chmod 600 token
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$vireod" --foreground --state-dir "$T/state" --run-dir "$T/run" --socket "$T/sock" --vmm "$vmm" \
-	--no-autostart --listen 127.0.0.1:$port --tls-cert cert.pem --tls-key key.pem \
-	--token-file token >>"$T/vireod.log" 2>&1 &
-dpid=$!
-for _ in $(seq 300); do
-	VIREO_SOCKET=$T/sock "$vireo" version >/dev/null 2>&1 && break
-	kill -0 $dpid 2>/dev/null || fail "vireod ended at start"
-	sleep 0.1
-done
+tls_setup
+start_daemon --no-autostart --listen 127.0.0.1:$port --tls-cert cert.pem --tls-key key.pem \
+	--token-file token
 export VIREO_SOCKET=$T/sock
 at=tls:127.0.0.1:$port
 tv() { v -c $at --ca "$T/cert.pem" --token-file "$T/token" "$@"; }

@@ -14,29 +14,10 @@
 #   tls.sh VIREOD VIREO VMM
 set -u
 vireod=$(realpath "$1") vireo=$(realpath "$2") vmm=$(realpath "$3")
-T=$(mktemp -d /tmp/vireod-tls.XXXXXX)
-dpid=
-cleanup() {
-	[ -n "$dpid" ] && kill -KILL $dpid 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	echo "--- vireod log"; cat "$T"/vireod.log 2>/dev/null
-	exit 1
-}
-for p in openssl curl python3; do
-	command -v $p >/dev/null || { echo "SKIP: no $p"; exit 77; }
-done
-v() {
-	"$vireo" "$@" >"$T/out" 2>"$T/err"
-	rc=$?
-	out=$(cat "$T/out") err=$(cat "$T/err")
-	echo "vireo $* -> $rc${out:+ | ${out//$'\n'/ / }}${err:+ | stderr: $err}"
-}
-expect_rc() { [ "$rc" = "$1" ] || fail "expected exit status $1, got $rc"; }
-has() { grep -qE -- "$1" <<<"$out$err" || fail "expected /$1/ in the output"; }
+. "$(dirname "$0")/lib.sh"
+need_cmds openssl curl python3
+make_tmp tls
+vireod_args=(--no-autostart)
 # req CURL_ARGS...: an HTTPS request trusting our certificate; $code, $body
 req() {
 	code=$(curl -sS --max-time 20 --cacert "$T/cert.pem" -o "$T/body" -w '%{http_code}' "$@" 2>"$T/cerr")
@@ -44,52 +25,33 @@ req() {
 	echo "curl $* -> $code $body"
 }
 
-cd "$T"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-	-keyout key.pem -out cert.pem -subj /CN=localhost \
-	-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null || fail "openssl req"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-	-keyout other-key.pem -out other.pem -subj /CN=localhost \
-	-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null || fail "openssl req (other)"
-chmod 600 key.pem
-token=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-echo "$token" >token
-chmod 600 token
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-base=(--foreground --state-dir "$T/state" --run-dir "$T/run" --socket "$T/sock" --vmm "$vmm"
-      --no-autostart)
+tls_setup
+make_cert other.pem other-key.pem other
 
 # --- refused at start-up
-"$vireod" "${base[@]}" --listen 127.0.0.1:$port >"$T/o" 2>&1; rc=$?
+vireod_fg "$T" --listen 127.0.0.1:$port >"$T/o" 2>&1; rc=$?
 echo "vireod --listen (no TLS) -> $rc: $(cat "$T/o")"
 [ $rc = 2 ] || fail "--listen without TLS: exit status $rc, expected 2"
 grep -q 'needs TLS and a token' "$T/o" || fail "no clear reason for refusing --listen"
-"$vireod" "${base[@]}" --listen 127.0.0.1:$port --tls-cert cert.pem --tls-key key.pem >"$T/o" 2>&1
+vireod_fg "$T" --listen 127.0.0.1:$port --tls-cert cert.pem --tls-key key.pem >"$T/o" 2>&1
 rc=$?; [ $rc = 2 ] || fail "--listen without --token-file: exit status $rc, expected 2"
-"$vireod" "${base[@]}" --tls-cert cert.pem --tls-key key.pem --token-file token >"$T/o" 2>&1
+vireod_fg "$T" --tls-cert cert.pem --tls-key key.pem --token-file token >"$T/o" 2>&1
 rc=$?; [ $rc = 2 ] || fail "--tls-cert without --listen: exit status $rc, expected 2"
 cp token open-token; chmod 644 open-token
-"$vireod" "${base[@]}" --listen 127.0.0.1:$port --tls-cert cert.pem --tls-key key.pem \
+vireod_fg "$T" --listen 127.0.0.1:$port --tls-cert cert.pem --tls-key key.pem \
 	--token-file open-token >"$T/o" 2>&1; rc=$?
 echo "vireod (world-readable token) -> $rc: $(cat "$T/o")"
 [ $rc = 1 ] && grep -q 'readable or writable by others' "$T/o" || fail "a world-readable token file was taken"
 echo short >short-token; chmod 600 short-token
-"$vireod" "${base[@]}" --listen 127.0.0.1:$port --tls-cert cert.pem --tls-key key.pem \
+vireod_fg "$T" --listen 127.0.0.1:$port --tls-cert cert.pem --tls-key key.pem \
 	--token-file short-token >"$T/o" 2>&1; rc=$?
 [ $rc = 1 ] && grep -q '16 to 512 characters' "$T/o" || fail "a 5-character token was taken"
-"$vireod" "${base[@]}" --listen 127.0.0.1:$port --tls-cert key.pem --tls-key cert.pem \
+vireod_fg "$T" --listen 127.0.0.1:$port --tls-cert key.pem --tls-key cert.pem \
 	--token-file token >"$T/o" 2>&1; rc=$?
 [ $rc = 1 ] || fail "a key given as the certificate was taken (exit status $rc)"
 
 # --- the listener
-"$vireod" "${base[@]}" --listen 127.0.0.1:$port --tls-cert cert.pem --tls-key key.pem \
-	--token-file token >>"$T/vireod.log" 2>&1 &
-dpid=$!
-for _ in $(seq 300); do
-	VIREO_SOCKET=$T/sock "$vireo" version >/dev/null 2>&1 && break
-	kill -0 $dpid 2>/dev/null || fail "vireod ended at start"
-	sleep 0.1
-done
+start_daemon --listen 127.0.0.1:$port --tls-cert cert.pem --tls-key key.pem --token-file token
 grep -q "listening on 127.0.0.1:$port too (HTTPS" "$T/vireod.log" || fail "no TCP listener in the log"
 
 at=tls:127.0.0.1:$port

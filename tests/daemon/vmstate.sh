@@ -20,76 +20,25 @@
 #   vmstate.sh VIREOD VIREO VMM HELLO_GUEST (hello.elf) VIREO_IMG
 set -u
 vireod=$1 vireo=$2 vmm=$(realpath "$3") hello=$(realpath "$4") img=$5
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: no /dev/kvm"; exit 77; }
-command -v qemu-img >/dev/null || { echo "SKIP: no qemu-img"; exit 77; }
-T=$(mktemp -d /tmp/vireod-vmstate.XXXXXX)
+. "$(dirname "$0")/lib.sh"
+need_kvm
+command -v qemu-img >/dev/null || skip "no qemu-img"
 # vireo-vmm runs sandboxed as nobody when this runs as root: its saves and
 # snapshots are made as nobody, who must reach them
-chmod 0755 "$T"
+make_tmp vmstate 0755
 mkdir -m 0777 "$T/disks"
 export VIREO_SOCKET=$T/sock
 # the input of clients that stay: open (never at its end) while this runs
 mkfifo "$T/hold"
 exec 9<>"$T/hold"
-dpid= evpid=
-bg=()
-cleanup() {
-	[ -n "$evpid" ] && kill $evpid 2>/dev/null
-	for p in "${bg[@]}"; do kill -CONT $p 2>/dev/null; kill $p 2>/dev/null; done
-	for f in "$T"/run/*/vmm.pid; do
-		[ -f "$f" ] && kill -KILL "$(cut -d' ' -f1 "$f")" 2>/dev/null
-	done
-	[ -n "$dpid" ] && kill -KILL $dpid 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	echo "--- vireod log"; cat "$T"/vireod.log 2>/dev/null
-	for l in "$T"/run/*/vmm.log; do [ -f "$l" ] && { echo "--- $l"; cat "$l"; }; done
-	for l in "$T"/c-*; do [ -f "$l" ] && { echo "--- $l"; cat -v "$l"; }; done
-	exit 1
-}
-v() {
-	"$vireo" "$@" >"$T/out" 2>"$T/err"
-	rc=$?
-	out=$(cat "$T/out") err=$(cat "$T/err")
-	echo "vireo $* -> $rc${out:+ | ${out//$'\n'/ / }}${err:+ | stderr: $err}"
-}
-expect_rc() { [ "$rc" = "$1" ] || fail "expected exit status $1, got $rc"; }
-has() { grep -qE -- "$1" <<<"$out$err" || fail "expected /$1/ in the output"; }
-state_of() { "$vireo" dominfo "$1" 2>/dev/null | sed -n 's/^State: *//p'; }
-pid_of() { "$vireo" dominfo "$1" 2>/dev/null | sed -n 's/^PID: *//p'; }
-# wait_file FILE REGEX [SECONDS]
-wait_file() {
-	for _ in $(seq $((${3:-30} * 10))); do
-		grep -qE -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fail "no /$2/ in $1"
-}
+events_file=$T/events
+show_logs() { show_daemon_logs; dump -v "$T"/c-*; }
 wait_log() {  # wait_log VM REGEX: in its console log
 	for _ in $(seq 300); do
 		"$vireo" console "$1" --log 2>/dev/null | grep -qE -- "$2" && return 0
 		sleep 0.1
 	done
 	fail "no /$2/ in $1's console log"
-}
-start_daemon() {
-	"$vireod" --foreground --state-dir "$T/state" --run-dir "$T/run" --socket "$T/sock" \
-		--vmm "$vmm" >>"$T/vireod.log" 2>&1 &
-	dpid=$!
-	for _ in $(seq 300); do
-		if [ -S "$T/sock" ] && "$vireo" version >/dev/null 2>&1; then
-			[ -n "$evpid" ] && kill $evpid 2>/dev/null
-			"$vireo" events --all >>"$T/events" 2>&1 &
-			evpid=$!
-			return 0
-		fi
-		kill -0 $dpid 2>/dev/null || fail "vireod ended at start"
-		sleep 0.1
-	done
-	fail "vireod does not answer on $T/sock"
 }
 # defn NAME CMDLINE [EXTRA_JSON]
 defn() {

@@ -12,28 +12,11 @@
 #   volumes.sh VIREOD VIREO VMM VIREO_IMG GUEST
 set -u
 vireod=$1 vireo=$2 vmm=$(realpath "$3") img=$4 guest=$(realpath "$5")
-T=$(mktemp -d /tmp/vireod-vol.XXXXXX)
+. "$(dirname "$0")/lib.sh"
+make_tmp vol
 export VIREO_SOCKET=$T/sock
-dpid= fake=
-cleanup() {
-	[ -n "$fake" ] && kill $fake 2>/dev/null
-	[ -n "$dpid" ] && kill -KILL $dpid 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	echo "--- vireod log"; cat "$T"/vireod.log 2>/dev/null
-	exit 1
-}
-v() {
-	"$vireo" "$@" >"$T/out" 2>"$T/err"
-	rc=$?
-	out=$(cat "$T/out") err=$(cat "$T/err")
-	echo "vireo $* -> $rc${out:+ | ${out//$'\n'/ / }}${err:+ | stderr: $err}"
-}
-expect_rc() { [ "$rc" = "$1" ] || fail "expected exit status $1, got $rc"; }
-has() { grep -qE -- "$1" <<<"$out$err" || fail "expected /$1/ in the output"; }
+fake=
+cleanup_before() { [ -n "$fake" ] && kill $fake 2>/dev/null; }
 # api METHOD PATH [BODY]: a raw request; the status in $code, the body in $out
 api() {
 	code=$(curl -s -o "$T/out" -w '%{http_code}' --unix-socket "$T/sock" -X "$1" \
@@ -42,15 +25,7 @@ api() {
 	echo "$1 $2 -> $code $out"
 }
 
-"$vireod" --foreground --state-dir "$T/state" --run-dir "$T/run" --socket "$T/sock" \
-	--vmm "$vmm" >>"$T/vireod.log" 2>&1 &
-dpid=$!
-for _ in $(seq 300); do
-	[ -S "$T/sock" ] && "$vireo" version >/dev/null 2>&1 && break
-	kill -0 $dpid 2>/dev/null || fail "vireod ended at start"
-	sleep 0.1
-done
-"$vireo" version >/dev/null 2>&1 || fail "vireod does not answer on $T/sock"
+start_daemon
 
 v pool-define-as p dir "$T/images"; expect_rc 0
 v vol-create-as p q.qcow2 16M; expect_rc 0
