@@ -1,4 +1,5 @@
 /* vireod's REST API dispatcher (api.h). */
+#include "json-whole.h"
 #include "vmdef.h"
 #include "api.h"
 
@@ -170,6 +171,7 @@ static int body_object(const struct api_req *req, json_object **o, char **resp)
 		return fail(500, resp, "out of memory");
 	*o = json_tokener_parse_ex(tok, req->body, (int)req->body_len);
 	bool ok = *o && json_tokener_get_error(tok) == json_tokener_success &&
+		  json_rest_blank(tok, req->body, req->body_len) &&
 		  json_object_is_type(*o, json_type_object);
 	json_tokener_free(tok);
 	if (!ok) {

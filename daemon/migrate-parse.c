@@ -1,5 +1,6 @@
 /* The pure parts of vireod's live migration (migrate.h): its request
  * bodies, untrusted (fuzz/fuzz_vireod_migrate.c). */
+#include "json-whole.h"
 #include "migrate.h"
 
 #include <arpa/inet.h>
@@ -39,7 +40,7 @@ static json_object *body_object(const char *body, size_t len, int *status, char 
 	}
 	json_object *o = json_tokener_parse_ex(tok, body, (int)len);
 	bool ok = o && json_tokener_get_error(tok) == json_tokener_success &&
-		  json_object_is_type(o, json_type_object);
+		  json_rest_blank(tok, body, len) && json_object_is_type(o, json_type_object);
 	json_tokener_free(tok);
 	if (!ok) {
 		json_object_put(o);

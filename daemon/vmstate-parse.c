@@ -3,6 +3,7 @@
  * tag file, path and snapshot-name checks and vireo-vmm's command line for
  * a console or a restore.  No I/O: fuzz/fuzz_vmstate.c runs them directly.
  */
+#include "json-whole.h"
 #include "vmstate.h"
 
 #include <errno.h>
@@ -96,7 +97,7 @@ int vmstate_body_fields(const char *body, size_t len, const char *const *keys,
 	}
 	json_object *o = json_tokener_parse_ex(tok, body, (int)len);
 	bool ok = o && json_tokener_get_error(tok) == json_tokener_success &&
-		  json_object_is_type(o, json_type_object);
+		  json_rest_blank(tok, body, len) && json_object_is_type(o, json_type_object);
 	json_tokener_free(tok);
 	if (!ok) {
 		json_object_put(o);
@@ -141,7 +142,7 @@ int vmstate_parse_tag(const char *text, size_t len, char name[VMDEF_NAME_MAX + 1
 		return -1;
 	json_object *o = json_tokener_parse_ex(tok, text, (int)len), *v, *u;
 	bool ok = o && json_tokener_get_error(tok) == json_tokener_success &&
-		  json_object_is_type(o, json_type_object) &&
+		  json_rest_blank(tok, text, len) && json_object_is_type(o, json_type_object) &&
 		  json_object_object_get_ex(o, "vm", &v) && json_object_is_type(v, json_type_string) &&
 		  json_object_object_get_ex(o, "uuid", &u) && json_object_is_type(u, json_type_string) &&
 		  vmdef_name_ok(json_object_get_string(v)) && vmdef_uuid_ok(json_object_get_string(u));

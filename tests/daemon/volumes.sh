@@ -95,6 +95,12 @@ v vol-resize p nope 4M; expect_rc 1; has "pool 'p' has no volume 'nope'"
 # --- the API refuses names that leave the pool, and bad bodies
 api POST /pools/p/volumes/q.qcow2/clone '{"name":"../esc"}'; [ "$code" = 400 ] || fail "clone to ../esc: $code"
 api POST /pools/p/volumes/..%2Fq.qcow2/clone '{"name":"x"}'; [ "$code" = 404 ] || fail "clone of ../: $code"
+# text after the JSON object: the whole body is refused, nothing made
+api POST /pools/p/volumes/q.qcow2/clone '{"name":"tail.qcow2"}x'
+[ "$code" = 400 ] || fail "a body with text after its object: $code"
+[ -e "$T/images/tail.qcow2" ] && fail "a refused clone made its volume"
+api POST /pools/p/volumes/r2.raw/resize '{"capacity":"8M"} {}'
+[ "$code" = 400 ] || fail "a body of two objects: $code"
 api POST /pools/p/volumes/../resize '{"capacity":"4M"}'; [ "$code" = 404 ] || fail "resize of ..: $code"
 api GET /pools/p/volumes/..%2F..%2Fetc%2Fpasswd/data; [ "$code" = 404 ] || fail "download of ../..: $code"
 api GET /pools/p/volumes/.hidden/data; [ "$code" = 404 ] || fail "download of .hidden: $code"

@@ -87,6 +87,11 @@ static void test_body(void **state)
 	assert_int_equal(BODY("{\"name\": \"a\\u0000b\"}"), -1);
 	assert_int_equal(BODY("[]"), -1);
 	assert_string_equal(err, "the body must be a JSON object");
+	/* text after the object: refused, trailing whitespace is not */
+	assert_int_equal(BODY("{\"name\": \"web2\"}x"), -1);
+	assert_string_equal(err, "the body must be a JSON object");
+	assert_int_equal(BODY("{\"name\": \"web2\"}{}"), -1);
+	assert_int_equal(BODY("{\"name\": \"web2\"} \r\n"), 0);
 	assert_int_equal(BODY("{\"name\": {\"a\": {\"b\": {\"c\": {}}}}}"), -1);
 	assert_int_equal(vmstate_body_fields("{}\0x", 4, keys, vals, err, sizeof(err)), -1);
 	assert_string_equal(err, "the body contains a NUL byte");
