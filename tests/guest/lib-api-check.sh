@@ -34,7 +34,7 @@ class S(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 S(sys.argv[1], H).serve_forever()
 PY
 server=$!
-pids+=($server)
+pids+=("$server")
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || fail "the test server did not start"
 
@@ -77,7 +77,7 @@ grep -q "no '^never' in .*w.out after 1 s" <<<"$out" || fail "wait_for's bound p
 sh -c 'exit 3' &
 pid=$!
 other=$pid
-pids+=($pid)
+pids+=("$pid")
 finish a 3 || fail "finish a 3 returned $?"
 [ -z "$pid" ] || fail "finish left pid=$pid"
 for p in "${pids[@]}"; do [ "$p" != "$other" ] || fail "finish left $other in pids"; done

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the guest tests that start vireo-vmm processes, drive them
 # over the control API (--api-socket) and check how they end:
 #   . "$(dirname "$0")/lib-api.sh"

@@ -66,11 +66,11 @@ exec 3<>"$dir/target.in"
 u=unix:$dir/target.sock
 "$vmm" "${hboot[@]}" --api-socket "$tsock" --incoming "$u" <"$dir/target.in" \
 	>"$dir/target.out" 2>"$dir/target.err" &
-tpid=$!; pids+=($tpid)
+tpid=$!; pids+=("$tpid")
 wait_for "$dir/target.err" "waiting for a migration" $tpid
 env ${mode:+VIREO_TEST_MIGRATE_NO_DEVICE_LOG=1} "$vmm" "${hboot[@]}" --sandbox=off \
 	--api-socket "$sock" </dev/null >"$dir/source.out" 2>"$dir/source.err" &
-spid=$!; pids+=($spid)
+spid=$!; pids+=("$spid")
 wait_for "$dir/source.out" "^blk round 100$" $spid
 locked "$disk" || fail "the source does not hold the disk's lock"
 # A capped link (4 Mbit/s; the guest RAM not zero: about 2 MB) so that
@@ -165,11 +165,11 @@ u=unix:$dir/target2.sock
 tboot=(--debug-exit --memory 64M --cpus 1 --cmdline "migblk cpus=1"
        --disk "path=$dir/missing.img,id=d0" --kernel "$guest")
 "$vmm" "${tboot[@]}" --incoming "$u" </dev/null >"$dir/target2.out" 2>"$dir/target2.err" &
-tpid=$!; pids+=($tpid)
+tpid=$!; pids+=("$tpid")
 wait_for "$dir/target2.err" "waiting for a migration" $tpid
 "$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null \
 	>"$dir/source2.out" 2>"$dir/source2.err" &
-spid=$!; pids+=($spid)
+spid=$!; pids+=("$spid")
 wait_for "$dir/source2.out" "^blk round 50$" $spid
 call PUT /migrate "{\"uri\": \"$u\"}"
 [ "$code" = 202 ] || fail "PUT /migrate: $code $body"
@@ -189,11 +189,11 @@ echo "target failed after the hand-over: $(grep error "$dir/target2.err" | head 
 port=$(free_port)
 u=tcp:127.0.0.1:$port
 "$vmm" "${boot[@]}" --sandbox=on --incoming "$u" </dev/null >"$dir/target3.out" 2>"$dir/target3.err" &
-tpid=$!; pids+=($tpid)
+tpid=$!; pids+=("$tpid")
 wait_for "$dir/target3.err" "waiting for a migration" $tpid
 "$vmm" "${boot[@]}" --sandbox=on --api-socket "$sock" </dev/null \
 	>"$dir/source3.out" 2>"$dir/source3.err" &
-spid=$!; pids+=($spid)
+spid=$!; pids+=("$spid")
 wait_for "$dir/source3.out" "^blk round 50$" $spid
 call PUT /migrate "{\"uri\": \"$u\"}"
 [ "$code" = 202 ] || fail "sandboxed PUT /migrate: $code $body"

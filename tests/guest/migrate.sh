@@ -25,6 +25,22 @@ uri() {
 	if [ "$transport" = tcp ]; then echo "tcp:127.0.0.1:$(free_port)"; else echo "unix:$dir/$1.sock"; fi
 }
 boot=(--debug-exit --memory 64M --cpus "$cpus" --cmdline "cpus=$cpus" --kernel "$guest")
+# start_pair N ROUND [VAR=VALUE...]: a target (targetN, --incoming $u, u a
+# new uri()) waiting for a migration, then a source (sourceN, the API on
+# $sock, its environment plus VAR=VALUE...) at round ROUND; sets u, tpid
+# and spid.
+start_pair() {
+	local n=$1 round=$2
+	shift 2
+	u=$(uri "target$n")
+	"$vmm" "${boot[@]}" --incoming "$u" </dev/null >"$dir/target$n.out" 2>"$dir/target$n.err" &
+	tpid=$!; pids+=("$tpid")
+	wait_for "$dir/target$n.err" "waiting for a migration" "$tpid"
+	env "$@" "$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null \
+		>"$dir/source$n.out" 2>"$dir/source$n.err" &
+	spid=$!; pids+=("$spid")
+	wait_for "$dir/source$n.out" "^round $round$" "$spid"
+}
 # wait_state STATE: GET /migrate until it says so
 wait_state() {
 	for _ in $(seq 600); do
@@ -36,14 +52,7 @@ wait_state() {
 }
 
 # 1. The migration while the guest writes.
-u=$(uri target)
-"$vmm" "${boot[@]}" --incoming "$u" </dev/null >"$dir/target.out" 2>"$dir/target.err" &
-tpid=$!; pids+=($tpid)
-wait_for "$dir/target.err" "waiting for a migration" $tpid
-"$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null \
-	>"$dir/source.out" 2>"$dir/source.err" &
-spid=$!; pids+=($spid)
-wait_for "$dir/source.out" "^round 2$" $spid
+start_pair "" 2
 call GET /migrate; expect 200
 grep -q '"state":"none"' <<<"$body" || fail "a migration before any"
 call PUT /migrate "{\"uri\": \"$u\", \"downtime_ms\": 300}"; expect 202
@@ -66,14 +75,7 @@ echo "migrated: source ended at '$last', target went on at '$first'; $(grep -o '
 
 # 2. Cancel part-way (bandwidth capped: 1 MB/s): the source runs on and
 #    finishes; the target says the stream was cut and never runs.
-u=$(uri target2)
-"$vmm" "${boot[@]}" --incoming "$u" </dev/null >"$dir/target2.out" 2>"$dir/target2.err" &
-tpid=$!; pids+=($tpid)
-wait_for "$dir/target2.err" "waiting for a migration" $tpid
-"$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null \
-	>"$dir/source2.out" 2>"$dir/source2.err" &
-spid=$!; pids+=($spid)
-wait_for "$dir/source2.out" "^round 2$" $spid
+start_pair "2" 2
 call PUT /migrate "{\"uri\": \"$u\", \"bandwidth_mbps\": 8}"; expect 202
 sleep 1
 call GET /migrate; expect 200
@@ -99,14 +101,7 @@ grep -q "cancelled: the VM runs on" "$dir/source2.err" || fail "source2 does not
 # 2a. PUT /vm/poweroff during a migration cancels it, then stops the
 #    VM: the source exits 0 without finishing the guest, the target
 #    says the stream was cut and never runs.
-u=$(uri target5)
-"$vmm" "${boot[@]}" --incoming "$u" </dev/null >"$dir/target5.out" 2>"$dir/target5.err" &
-tpid=$!; pids+=($tpid)
-wait_for "$dir/target5.err" "waiting for a migration" $tpid
-"$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null \
-	>"$dir/source5.out" 2>"$dir/source5.err" &
-spid=$!; pids+=($spid)
-wait_for "$dir/source5.out" "^round 2$" $spid
+start_pair "5" 2
 call PUT /migrate "{\"uri\": \"$u\", \"bandwidth_mbps\": 8}"; expect 202
 sleep 1
 call PUT /vm/poweroff; expect 204
@@ -122,14 +117,7 @@ echo "poweroff during a migration: $(grep -c error "$dir/target5.err") error lin
 # 2b. A guest dirtying faster than a capped link (10 MB/s) with a 1 ms
 #    limit: the vCPUs are throttled, and (rounds limited to 3 by a test
 #    hook) the migration gives up saying why; the source finishes.
-u=$(uri target4)
-"$vmm" "${boot[@]}" --incoming "$u" </dev/null >"$dir/target4.out" 2>"$dir/target4.err" &
-tpid=$!; pids+=($tpid)
-wait_for "$dir/target4.err" "waiting for a migration" $tpid
-VIREO_TEST_MIGRATE_ROUNDS=3 "$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" \
-	</dev/null >"$dir/source4.out" 2>"$dir/source4.err" &
-spid=$!; pids+=($spid)
-wait_for "$dir/source4.out" "^round 1$" $spid
+start_pair "4" 1 VIREO_TEST_MIGRATE_ROUNDS=3
 call PUT /migrate "{\"uri\": \"$u\", \"bandwidth_mbps\": 80, \"downtime_ms\": 1}"; expect 202
 wait_state failed
 grep -q "did not converge after 3 rounds" <<<"$body" || fail "no reason: $body"
@@ -141,14 +129,7 @@ grep -q "^checksum $want over 16384 words: ok$" "$dir/source4.out" ||
 grep "throttled" "$dir/source4.err" || true
 
 # 3. The target killed part-way: the source runs on and finishes.
-u=$(uri target3)
-"$vmm" "${boot[@]}" --incoming "$u" </dev/null >"$dir/target3.out" 2>"$dir/target3.err" &
-tpid=$!; pids+=($tpid)
-wait_for "$dir/target3.err" "waiting for a migration" $tpid
-"$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null \
-	>"$dir/source3.out" 2>"$dir/source3.err" &
-spid=$!; pids+=($spid)
-wait_for "$dir/source3.out" "^round 2$" $spid
+start_pair "3" 2
 call PUT /migrate "{\"uri\": \"$u\", \"bandwidth_mbps\": 8}"; expect 202
 sleep 1
 kill -KILL $tpid
@@ -164,7 +145,7 @@ grep -q "failed: .*the VM runs on" "$dir/source3.err" || fail "source3 does not 
 refuse() {
 	local u=unix:$dir/bad.sock
 	"$vmm" "${boot[@]}" --incoming "$u" </dev/null >"$dir/$1.out" 2>"$dir/$1.err" &
-	local p=$!; pids+=($p)
+	local p=$!; pids+=("$p")
 	wait_for "$dir/$1.err" "waiting for a migration" $p
 	python3 -c "
 import socket, struct, sys, zlib

@@ -62,7 +62,7 @@ tsock=$dir/target-api.sock
 boot=(--debug-exit --memory 64M --balloon=deflate-on-oom=on --cmdline balloonsave --kernel "$guest")
 "$vmm" "${boot[@]}" --incoming "unix:$dir/mig.sock" --api-socket "$tsock" \
 	</dev/null >"$dir/target.out" 2>"$dir/target.err" &
-tpid=$!; pids+=($tpid)
+tpid=$!; pids+=("$tpid")
 wait_for "$dir/target.err" "waiting for a migration" $tpid
 "$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null >"$dir/source.out" 2>"$dir/source.err" &
 pid=$!
