@@ -10,32 +10,19 @@
 #   api.sh VMM GUEST (tests/guest/pwrbtn.elf) RESET_GUEST (hello.elf)
 set -u
 vmm=$1 guest=$2 reset_guest=$3
-dir=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; rm -rf "$dir"' EXIT
-# The sandbox's monitor removes the socket as the sandbox's user.
-chmod 0777 "$dir"
-sock=$dir/api.sock
-fail() { echo "FAIL: $*"; cat "$dir/out" "$dir/err" 2>/dev/null; exit 1; }
-
-# call METHOD PATH [BODY]: sets $code and $body
-call() {
-	local args=(-s -o "$dir/resp" -w '%{http_code}' --max-time 20 --unix-socket "$sock" -X "$1")
-	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-	code=$(curl "${args[@]}" "http://localhost$2") || code=000
-	body=$(cat "$dir/resp" 2>/dev/null)
-	echo "$1 $2${3:+ $3} -> $code $body"
-}
-expect() { [ "$code" = "$1" ] || fail "expected status $1, got $code"; }
+. "$(dirname "$0")/lib-api.sh"
+api_init
+api_timeout=20
+finish_secs=30
 has() { grep -qF -- "$1" <<<"$body" || fail "expected '$1' in the answer"; }
 
 # start ARGS...: a VM with the API, once it waits for the power button
 start() {
 	"$vmm" --debug-exit --api-socket "$sock" --kernel "$guest" "$@" \
-		</dev/null >"$dir/out" 2>"$dir/err" &
+		</dev/null >"$dir/vm.out" 2>"$dir/vm.err" &
 	pid=$!
 	for _ in $(seq 600); do
-		grep -q "waiting for the power button" "$dir/out" && [ -S "$sock" ] && break
+		grep -q "waiting for the power button" "$dir/vm.out" && [ -S "$sock" ] && break
 		kill -0 $pid 2>/dev/null || fail "vireo-vmm ended early"
 		sleep 0.1
 	done
@@ -45,18 +32,9 @@ start() {
 # shutdown: PUT /vm/shutdown, the guest powers off, vireo-vmm exits 0
 shutdown() {
 	call PUT /vm/shutdown; expect 204
-	for _ in $(seq 300); do
-		kill -0 $pid 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 $pid 2>/dev/null && fail "still running 30 s after the shutdown"
-	wait $pid
-	rc=$?
-	pid=
-	grep -q "power button pressed" "$dir/out" || fail "the guest did not see the power button"
-	[ $rc -eq 0 ] || fail "exit status $rc, expected 0 (S5)"
+	finish vm 0
+	grep -q "power button pressed" "$dir/vm.out" || fail "the guest did not see the power button"
 	[ -e "$sock" ] && fail "the socket is still there after the exit"
-	grep -q "Sanitizer\|runtime error" "$dir/err" && fail "sanitizer report"
 	return 0
 }
 
@@ -80,27 +58,27 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 --unix-socket "$sock
 	--data-binary @"$dir/big" http://localhost/vm/pause)
 echo "PUT /vm/pause (70000 bytes) -> $code"; expect 413
 # a second vireo-vmm on the same path is refused; the first goes on
-"$vmm" --debug-exit --api-socket "$sock" --kernel "$guest" </dev/null >"$dir/out2" 2>"$dir/err2"
+"$vmm" --debug-exit --api-socket "$sock" --kernel "$guest" </dev/null >"$dir/second.out" 2>"$dir/second.err"
 rc=$?
-cat "$dir/err2"
+cat "$dir/second.err"
 [ $rc -eq 1 ] || fail "second vireo-vmm: exit status $rc, expected 1"
-grep -q "in use" "$dir/err2" || fail "second vireo-vmm: no 'in use' message"
+grep -q "in use" "$dir/second.err" || fail "second vireo-vmm: no 'in use' message"
 call GET /vm; expect 200; has '"state":"running"'
 shutdown
 echo "api (sandboxed): ok"
 
 # A file that is not a socket is refused and left alone.
 echo keep >"$sock"
-"$vmm" --debug-exit --api-socket "$sock" --kernel "$guest" </dev/null >/dev/null 2>"$dir/err2"
+"$vmm" --debug-exit --api-socket "$sock" --kernel "$guest" </dev/null >/dev/null 2>"$dir/second.err"
 rc=$?
-[ $rc -eq 1 ] && grep -q "not a socket" "$dir/err2" && [ "$(cat "$sock")" = keep ] ||
-	fail "a regular file at the path: status $rc, $(cat "$dir/err2")"
+[ $rc -eq 1 ] && grep -q "not a socket" "$dir/second.err" && [ "$(cat "$sock")" = keep ] ||
+	fail "a regular file at the path: status $rc, $(cat "$dir/second.err")"
 rm -f "$sock"
 # A stale socket (no one listens) is replaced; no sandbox this time.
 python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.close()' "$sock"
 [ -S "$sock" ] || fail "no stale socket made"
 start --sandbox=off --balloon --cpus 2
-grep -q "stale socket" "$dir/err" || fail "no word of the stale socket"
+grep -q "stale socket" "$dir/vm.err" || fail "no word of the stale socket"
 call GET /vm/balloon; expect 200; has '"target_mib":0'
 call PUT /vm/balloon '{"target_mib": 16}'; expect 204
 call GET /vm/balloon; expect 200; has '"target_mib":16'
@@ -114,7 +92,7 @@ echo "api (no sandbox, stale socket): ok"
 # Across guest reboots (--on-reboot restart): no failure but 409 between
 # VMs, SIGTERM ends it (143) and the socket goes.
 "$vmm" --on-reboot restart --api-socket "$sock" --kernel "$reset_guest" --cmdline reset \
-	</dev/null >"$dir/out" 2>"$dir/err" &
+	</dev/null >"$dir/vm.out" 2>"$dir/vm.err" &
 pid=$!
 for _ in $(seq 600); do [ -S "$sock" ] && break; sleep 0.1; done
 codes=
@@ -126,13 +104,9 @@ for _ in $(seq 20); do
 done
 echo "codes:$codes"
 grep -qE ' (000|4[0-8][0-8]|5..)' <<<"${codes// 409/}" && fail "unexpected status among$codes"
-boots=$(grep -c "hello from the tiny guest" "$dir/out")
+boots=$(grep -c "hello from the tiny guest" "$dir/vm.out")
 kill -TERM $pid
-wait $pid
-rc=$?
-pid=
-[ $rc -eq 143 ] || fail "exit status $rc after SIGTERM, expected 143"
+finish vm 143
 [ "$boots" -ge 2 ] || fail "the guest booted $boots times, expected 2 or more"
 [ -e "$sock" ] && fail "the socket is still there after the exit"
-grep -q "Sanitizer\|runtime error" "$dir/err" && fail "sanitizer report"
 echo "api (restarts, $boots boots): ok"

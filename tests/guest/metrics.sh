@@ -9,44 +9,11 @@
 #   metrics.sh VMM GUEST (virtio.elf) OTHER_GUEST (savewrite.elf)
 set -u
 vmm=$1 guest=$2 other=$3
-dir=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; rm -rf "$dir"' EXIT
-chmod 0777 "$dir"
-sock=$dir/api.sock
+. "$(dirname "$0")/lib-api.sh"
+api_init
+call_show=200
 disk=$dir/disk.img
 truncate -s 1M "$disk"
-fail() { echo "FAIL: $*"; for f in "$dir"/*.out "$dir"/*.err; do echo "== $f"; cat "$f"; done; exit 1; }
-
-call() {
-	local args=(-s -o "$dir/resp" -w '%{http_code}' --max-time 60 --unix-socket "$sock" -X "$1")
-	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-	code=$(curl "${args[@]}" "http://localhost$2") || code=000
-	body=$(cat "$dir/resp" 2>/dev/null)
-	echo "$1 $2${3:+ $3} -> $code $(head -c 200 <<<"$body")"
-}
-expect() { [ "$code" = "$1" ] || fail "expected status $1, got $code"; }
-wait_for() {
-	for _ in $(seq 1800); do
-		grep -q "$2" "$1" && return 0
-		kill -0 $pid 2>/dev/null || fail "vireo-vmm ended before '$2'"
-		sleep 0.1
-	done
-	fail "no '$2' in $1 after 180 s"
-}
-finish() {
-	for _ in $(seq 300); do
-		kill -0 $pid 2>/dev/null || break
-		sleep 0.1
-	done
-	wait $pid
-	local rc=$?
-	pid=
-	[ $rc -eq "$2" ] || fail "$1: exit status $rc, expected $2"
-	grep -q "Sanitizer\|runtime error" "$dir/$1.err" && fail "$1: sanitizer report"
-	[ -e "$sock" ] && fail "$1: the socket is still there"
-	return 0
-}
 # metric FILE NAME{LABELS}: its value (empty when missing)
 metric() { grep -F "$2 " "$1" | head -1 | awk '{print $2}'; }
 # more FIRST SECOND NAME{LABELS}: the value grew
@@ -82,6 +49,7 @@ grep -q "vireo_balloon" "$dir/m2" && fail "balloon metrics without a balloon"
 grep -v '^#' "$dir/m2" | grep -vqE '^vireo_[a-z_]+(\{[^}]*\})? [0-9.]+$' && fail "a malformed line"
 call PUT /vm/poweroff; expect 204
 finish disk 0
+[ -e "$sock" ] && fail "disk: the socket is still there"
 grep -q "virtio-blk save ok" "$dir/disk.out" && fail "the guest finished before the poweroff"
 last=$(grep '^io round' "$dir/disk.out" | tail -1)
 python3 - "$disk" "${last#io round }" <<'PY' || fail "the disk lacks a round written before the poweroff"
@@ -106,4 +74,5 @@ call PUT /vm/pause; expect 204
 call GET /metrics; expect 200
 call PUT /vm/poweroff '{}'; expect 204
 finish balloon 0
+[ -e "$sock" ] && fail "balloon: the socket is still there"
 echo "ok: counters moved, poweroff exits 0 (running and paused), disk holds '$last'"

@@ -25,12 +25,10 @@
 #    network namespace; the guest finishes on the target.
 set -u
 vmm=$1 guest=$2 cpus=$3 mode=${4:-}
-dir=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill -KILL $p 2>/dev/null; done; rm -rf "$dir"' EXIT
-chmod 0777 "$dir"
-fail() { echo "FAIL: $*"; for f in "$dir"/*.out "$dir"/*.err; do echo "== $f"; cat "$f"; done; exit 1; }
-[ -e /dev/kvm ] || { echo "no /dev/kvm: skipped"; exit 77; }
+. "$(dirname "$0")/lib-api.sh"
+need_kvm
+api_init
+wait_secs=120
 
 # The disk: every 8-byte word holds its byte offset times K.
 disk=$dir/disk.img
@@ -52,37 +50,7 @@ r = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, struct.pack('hhqqi4x', fcntl.F_WRLCK, 0, 
 sys.exit(0 if struct.unpack('hhqqi4x', r)[0] != fcntl.F_UNLCK else 1)" "$1"
 }
 
-sock=$dir/api.sock tsock=$dir/tapi.sock
-call() {
-	local s=$1; shift
-	local args=(-s -o "$dir/resp" -w '%{http_code}' --max-time 60 --unix-socket "$s" -X "$1")
-	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-	rm -f "$dir/resp"
-	code=$(curl "${args[@]}" "http://localhost$2") || code=000
-	body=$(cat "$dir/resp" 2>/dev/null)
-}
-wait_for() {
-	for _ in $(seq 1200); do
-		grep -q "$3" "$2" && return 0
-		kill -0 "$1" 2>/dev/null || fail "vireo-vmm ($2) ended before '$3'"
-		sleep 0.1
-	done
-	fail "no '$3' in $2 after 120 s"
-}
-# finish PID NAME STATUS (within 120 s)
-finish() {
-	for _ in $(seq 1200); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$1" 2>/dev/null && { kill -KILL "$1"; fail "$2 still runs after 120 s"; }
-	wait "$1"
-	local rc=$?
-	[ $rc -eq "$3" ] || fail "$2: exit status $rc, expected $3"
-	grep -q "Sanitizer\|runtime error" "$dir/$2.err" && fail "$2: sanitizer report"
-	return 0
-}
-json() { python3 -c "import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print('null' if v is None else v)" "$1" "$2"; }
+tsock=$dir/tapi.sock
 
 boot=(--debug-exit --memory 64M --cpus "$cpus" --cmdline "migblk cpus=$cpus"
       --disk "path=$disk,id=d0" --kernel "$guest")
@@ -98,22 +66,22 @@ exec 3<>"$dir/target.in"
 u=unix:$dir/target.sock
 "$vmm" "${hboot[@]}" --api-socket "$tsock" --incoming "$u" <"$dir/target.in" \
 	>"$dir/target.out" 2>"$dir/target.err" &
-tpid=$!; pids+=($tpid)
-wait_for $tpid "$dir/target.err" "waiting for a migration"
+tpid=$!; pids+=("$tpid")
+wait_for "$dir/target.err" "waiting for a migration" $tpid
 env ${mode:+VIREO_TEST_MIGRATE_NO_DEVICE_LOG=1} "$vmm" "${hboot[@]}" --sandbox=off \
 	--api-socket "$sock" </dev/null >"$dir/source.out" 2>"$dir/source.err" &
-spid=$!; pids+=($spid)
-wait_for $spid "$dir/source.out" "^blk round 100$"
+spid=$!; pids+=("$spid")
+wait_for "$dir/source.out" "^blk round 100$" $spid
 locked "$disk" || fail "the source does not hold the disk's lock"
 # A capped link (4 Mbit/s; the guest RAM not zero: about 2 MB) so that
 # rounds run while the guest reads.
-call "$sock" PUT /migrate "{\"uri\": \"$u\", \"bandwidth_mbps\": 4, \"downtime_ms\": 1500}"
+call PUT /migrate "{\"uri\": \"$u\", \"bandwidth_mbps\": 4, \"downtime_ms\": 1500}"
 [ "$code" = 202 ] || fail "PUT /migrate: $code $body"
 # GET /migrate every 50 ms until it is no longer active: the progress
 # fields of the last answer that said active, and the last answer.
 active= last= n=0
 for _ in $(seq 1200); do
-	call "$sock" GET /migrate
+	call -q GET /migrate
 	[ -n "${VERBOSE:-}" ] && echo "$code $body"
 	[ "$code" = 200 ] || break
 	last=$body
@@ -136,7 +104,7 @@ done
 [ "$(json "$active" direction)" = out ] || fail "direction: $active"
 [ "$(json "$active" downtime_ms)" = null ] || fail "a downtime while active: $active"
 echo "GET /migrate (last) -> $last"
-finish $spid source 0
+finish source 0 $spid
 grep -q "migrated to $u" "$dir/source.err" || fail "the source does not say it migrated"
 grep -q "released the locks of 1 writable disk for the target" "$dir/source.err" ||
 	fail "the source did not say it released the disk"
@@ -162,10 +130,9 @@ if [ -n "$mode" ]; then
 	echo ok
 	exit 0
 fi
-wait_for $tpid "$dir/target.err" "migrated in"
+wait_for "$dir/target.err" "migrated in" $tpid
 # The target runs the guest: it holds the disk now.
-call "$tsock" GET /migrate
-echo "target GET /migrate -> $body"
+call -u "$tsock" GET /migrate
 [ "$code" = 200 ] || fail "target GET /migrate: $code"
 [ "$(json "$body" state)" = completed ] || fail "target: $body"
 [ "$(json "$body" direction)" = in ] || fail "target direction: $body"
@@ -180,9 +147,9 @@ if [ "$(json "$last" state)" = completed ]; then
 fi
 kill -0 $tpid 2>/dev/null || fail "the target ended before it was let go"
 locked "$disk" || fail "the target does not hold the disk"
-wait_for $tpid "$dir/target.out" "^holding$"
+wait_for "$dir/target.out" "^holding$" $tpid
 printf x >&3
-finish $tpid target 0
+finish target 0 $tpid
 grep -q "^virtio-blk migrate ok$" "$dir/target.out" || fail "target: no 'virtio-blk migrate ok'"
 grep -q "virtio-blk migrate: start" "$dir/target.out" && fail "the target started the guest again"
 first=$(grep '^blk round' "$dir/target.out" | head -1)
@@ -198,21 +165,20 @@ u=unix:$dir/target2.sock
 tboot=(--debug-exit --memory 64M --cpus 1 --cmdline "migblk cpus=1"
        --disk "path=$dir/missing.img,id=d0" --kernel "$guest")
 "$vmm" "${tboot[@]}" --incoming "$u" </dev/null >"$dir/target2.out" 2>"$dir/target2.err" &
-tpid=$!; pids+=($tpid)
-wait_for $tpid "$dir/target2.err" "waiting for a migration"
+tpid=$!; pids+=("$tpid")
+wait_for "$dir/target2.err" "waiting for a migration" $tpid
 "$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null \
 	>"$dir/source2.out" 2>"$dir/source2.err" &
-spid=$!; pids+=($spid)
-wait_for $spid "$dir/source2.out" "^blk round 50$"
-call "$sock" PUT /migrate "{\"uri\": \"$u\"}"
+spid=$!; pids+=("$spid")
+wait_for "$dir/source2.out" "^blk round 50$" $spid
+call PUT /migrate "{\"uri\": \"$u\"}"
 [ "$code" = 202 ] || fail "PUT /migrate: $code $body"
-finish $tpid target2 1
-wait_for $spid "$dir/source2.err" "took the locks of 1 writable disk back"
+finish target2 1 $tpid
+wait_for "$dir/source2.err" "took the locks of 1 writable disk back" $spid
 locked "$disk" || fail "the source runs on without the disk's lock"
-call "$sock" GET /migrate
-echo "GET /migrate (failed) -> $body"
+call GET /migrate
 [ "$(json "$body" state)" = failed ] || fail "not failed: $body"
-finish $spid source2 0
+finish source2 0 $spid
 grep -q "released the locks of 1 writable disk" "$dir/source2.err" || fail "source2 never released"
 grep -q "^virtio-blk migrate ok$" "$dir/source2.out" || fail "source2: the guest did not finish"
 [ -s "$dir/target2.out" ] && fail "target2: the guest ran"
@@ -220,20 +186,20 @@ echo "target failed after the hand-over: $(grep error "$dir/target2.err" | head 
 [ "$(id -u)" = 0 ] || { echo "not root: the sandboxed migration skipped"; echo ok; exit 0; }
 
 # 4. Sandboxed source and target, over TCP.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 u=tcp:127.0.0.1:$port
 "$vmm" "${boot[@]}" --sandbox=on --incoming "$u" </dev/null >"$dir/target3.out" 2>"$dir/target3.err" &
-tpid=$!; pids+=($tpid)
-wait_for $tpid "$dir/target3.err" "waiting for a migration"
+tpid=$!; pids+=("$tpid")
+wait_for "$dir/target3.err" "waiting for a migration" $tpid
 "$vmm" "${boot[@]}" --sandbox=on --api-socket "$sock" </dev/null \
 	>"$dir/source3.out" 2>"$dir/source3.err" &
-spid=$!; pids+=($spid)
-wait_for $spid "$dir/source3.out" "^blk round 50$"
-call "$sock" PUT /migrate "{\"uri\": \"$u\"}"
+spid=$!; pids+=("$spid")
+wait_for "$dir/source3.out" "^blk round 50$" $spid
+call PUT /migrate "{\"uri\": \"$u\"}"
 [ "$code" = 202 ] || fail "sandboxed PUT /migrate: $code $body"
-finish $spid source3 0
+finish source3 0 $spid
 grep -q "migrated to $u" "$dir/source3.err" || fail "the sandboxed source did not migrate"
-finish $tpid target3 0
+finish target3 0 $tpid
 grep -q "^virtio-blk migrate ok$" "$dir/target3.out" || fail "target3: no 'virtio-blk migrate ok'"
 echo "sandboxed: $(grep 'migrated to' "$dir/source3.err")"
 echo ok

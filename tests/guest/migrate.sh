@@ -17,54 +17,34 @@
 # and PUT /vm/poweroff cancels it and stops the source.
 set -u
 vmm=$1 guest=$2 cpus=$3 transport=$4
-want=$(python3 -c "
-K=0x9e3779b97f4a7c15; M=(1<<64)-1; s=0
-for n in range(4096*4):
-    p,sl=divmod(n,4); i=p*512+sl*128; v=0
-    for r in range(1,17): v=(v*K+(i^r))&M
-    sh=n&31; s=(s+(((v<<sh)&M)|((v>>(64-sh)) if sh else 0)))&M
-print('0x%016x'%s)")
-dir=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill -KILL $p 2>/dev/null; done; rm -rf "$dir"' EXIT
-chmod 0777 "$dir"
-sock=$dir/api.sock
-fail() { echo "FAIL: $*"; for f in "$dir"/*.out "$dir"/*.err; do echo "== $f"; cat "$f"; done; exit 1; }
-
-call() {
-	local args=(-s -o "$dir/resp" -w '%{http_code}' --max-time 60 --unix-socket "$sock" -X "$1")
-	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-	code=$(curl "${args[@]}" "http://localhost$2") || code=000
-	body=$(cat "$dir/resp" 2>/dev/null)
-	echo "$1 $2${3:+ $3} -> $code $body"
-}
-expect() { [ "$code" = "$1" ] || fail "expected status $1, got $code"; }
-# wait_for PID FILE PATTERN
-wait_for() {
-	for _ in $(seq 1200); do
-		grep -q "$3" "$2" && return 0
-		kill -0 "$1" 2>/dev/null || fail "vireo-vmm ($2) ended before '$3'"
-		sleep 0.1
-	done
-	fail "no '$3' in $2 after 120 s"
-}
-# finish PID NAME STATUS
-finish() {
-	wait "$1"
-	local rc=$?
-	[ $rc -eq "$3" ] || fail "$2: exit status $rc, expected $3"
-	grep -q "Sanitizer\|runtime error" "$dir/$2.err" && fail "$2: sanitizer report"
-	return 0
-}
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/lib-api.sh"
+api_init
+wait_secs=120
+want=$(savewrite_checksum)
 uri() {
-	if [ "$transport" = tcp ]; then echo "tcp:127.0.0.1:$(port)"; else echo "unix:$dir/$1.sock"; fi
+	if [ "$transport" = tcp ]; then echo "tcp:127.0.0.1:$(free_port)"; else echo "unix:$dir/$1.sock"; fi
 }
 boot=(--debug-exit --memory 64M --cpus "$cpus" --cmdline "cpus=$cpus" --kernel "$guest")
+# start_pair N ROUND [VAR=VALUE...]: a target (targetN, --incoming $u, u a
+# new uri()) waiting for a migration, then a source (sourceN, the API on
+# $sock, its environment plus VAR=VALUE...) at round ROUND; sets u, tpid
+# and spid.
+start_pair() {
+	local n=$1 round=$2
+	shift 2
+	u=$(uri "target$n")
+	"$vmm" "${boot[@]}" --incoming "$u" </dev/null >"$dir/target$n.out" 2>"$dir/target$n.err" &
+	tpid=$!; pids+=("$tpid")
+	wait_for "$dir/target$n.err" "waiting for a migration" "$tpid"
+	env "$@" "$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null \
+		>"$dir/source$n.out" 2>"$dir/source$n.err" &
+	spid=$!; pids+=("$spid")
+	wait_for "$dir/source$n.out" "^round $round$" "$spid"
+}
 # wait_state STATE: GET /migrate until it says so
 wait_state() {
 	for _ in $(seq 600); do
-		call GET /migrate >/dev/null
+		call -q GET /migrate
 		grep -q "\"state\":\"$1\"" <<<"$body" && { echo "GET /migrate -> $body"; return 0; }
 		sleep 0.1
 	done
@@ -72,24 +52,17 @@ wait_state() {
 }
 
 # 1. The migration while the guest writes.
-u=$(uri target)
-"$vmm" "${boot[@]}" --incoming "$u" </dev/null >"$dir/target.out" 2>"$dir/target.err" &
-tpid=$!; pids+=($tpid)
-wait_for $tpid "$dir/target.err" "waiting for a migration"
-"$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null \
-	>"$dir/source.out" 2>"$dir/source.err" &
-spid=$!; pids+=($spid)
-wait_for $spid "$dir/source.out" "^round 2$"
+start_pair "" 2
 call GET /migrate; expect 200
 grep -q '"state":"none"' <<<"$body" || fail "a migration before any"
 call PUT /migrate "{\"uri\": \"$u\", \"downtime_ms\": 300}"; expect 202
 call PUT /migrate "{\"uri\": \"$u\"}"
 [ "$code" = 409 ] || [ "$code" = 000 ] || fail "a second PUT /migrate: $code"
-finish $spid source 0
+finish source 0 $spid
 grep -q "migrated to $u" "$dir/source.err" || fail "the source does not say it migrated"
 grep -q "checksum" "$dir/source.out" && fail "the source finished the guest"
 last=$(grep '^round' "$dir/source.out" | tail -1)
-finish $tpid target 0
+finish target 0 $tpid
 grep -q "savewrite: start" "$dir/target.out" && fail "the target started the guest again"
 first=$(grep '^round' "$dir/target.out" | head -1)
 [ -n "$first" ] && [ "${first#round }" -gt "${last#round }" ] ||
@@ -102,14 +75,7 @@ echo "migrated: source ended at '$last', target went on at '$first'; $(grep -o '
 
 # 2. Cancel part-way (bandwidth capped: 1 MB/s): the source runs on and
 #    finishes; the target says the stream was cut and never runs.
-u=$(uri target2)
-"$vmm" "${boot[@]}" --incoming "$u" </dev/null >"$dir/target2.out" 2>"$dir/target2.err" &
-tpid=$!; pids+=($tpid)
-wait_for $tpid "$dir/target2.err" "waiting for a migration"
-"$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null \
-	>"$dir/source2.out" 2>"$dir/source2.err" &
-spid=$!; pids+=($spid)
-wait_for $spid "$dir/source2.out" "^round 2$"
+start_pair "2" 2
 call PUT /migrate "{\"uri\": \"$u\", \"bandwidth_mbps\": 8}"; expect 202
 sleep 1
 call GET /migrate; expect 200
@@ -124,10 +90,10 @@ grep -q '^vireo_vcpu_exits_total{vcpu="0",reason="io"} [1-9]' <<<"$body" ||
 call DELETE /migrate; expect 204
 wait_state cancelled
 call DELETE /migrate; expect 409
-finish $tpid target2 1
+finish target2 1 $tpid
 grep -q "truncated stream" "$dir/target2.err" || fail "target2: no clear error"
 [ -s "$dir/target2.out" ] && fail "target2: the guest ran"
-finish $spid source2 0
+finish source2 0 $spid
 grep -q "^checksum $want over 16384 words: ok$" "$dir/source2.out" ||
 	fail "source2 after a cancel: expected 'checksum $want over 16384 words: ok'"
 grep -q "cancelled: the VM runs on" "$dir/source2.err" || fail "source2 does not say it runs on"
@@ -135,62 +101,41 @@ grep -q "cancelled: the VM runs on" "$dir/source2.err" || fail "source2 does not
 # 2a. PUT /vm/poweroff during a migration cancels it, then stops the
 #    VM: the source exits 0 without finishing the guest, the target
 #    says the stream was cut and never runs.
-u=$(uri target5)
-"$vmm" "${boot[@]}" --incoming "$u" </dev/null >"$dir/target5.out" 2>"$dir/target5.err" &
-tpid=$!; pids+=($tpid)
-wait_for $tpid "$dir/target5.err" "waiting for a migration"
-"$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null \
-	>"$dir/source5.out" 2>"$dir/source5.err" &
-spid=$!; pids+=($spid)
-wait_for $spid "$dir/source5.out" "^round 2$"
+start_pair "5" 2
 call PUT /migrate "{\"uri\": \"$u\", \"bandwidth_mbps\": 8}"; expect 202
 sleep 1
 call PUT /vm/poweroff; expect 204
-finish $spid source5 0
+finish source5 0 $spid
 grep -q "PUT /vm/poweroff: cancelling the migration" "$dir/source5.err" ||
 	fail "source5: the poweroff did not cancel the migration"
 grep -q "migrated to" "$dir/source5.err" && fail "source5 migrated after a poweroff"
 grep -q "checksum" "$dir/source5.out" && fail "source5 ran on after a poweroff"
-finish $tpid target5 1
+finish target5 1 $tpid
 [ -s "$dir/target5.out" ] && fail "target5: the guest ran"
 echo "poweroff during a migration: $(grep -c error "$dir/target5.err") error line on the target"
 
 # 2b. A guest dirtying faster than a capped link (10 MB/s) with a 1 ms
 #    limit: the vCPUs are throttled, and (rounds limited to 3 by a test
 #    hook) the migration gives up saying why; the source finishes.
-u=$(uri target4)
-"$vmm" "${boot[@]}" --incoming "$u" </dev/null >"$dir/target4.out" 2>"$dir/target4.err" &
-tpid=$!; pids+=($tpid)
-wait_for $tpid "$dir/target4.err" "waiting for a migration"
-VIREO_TEST_MIGRATE_ROUNDS=3 "$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" \
-	</dev/null >"$dir/source4.out" 2>"$dir/source4.err" &
-spid=$!; pids+=($spid)
-wait_for $spid "$dir/source4.out" "^round 1$"
+start_pair "4" 1 VIREO_TEST_MIGRATE_ROUNDS=3
 call PUT /migrate "{\"uri\": \"$u\", \"bandwidth_mbps\": 80, \"downtime_ms\": 1}"; expect 202
 wait_state failed
 grep -q "did not converge after 3 rounds" <<<"$body" || fail "no reason: $body"
-finish $tpid target4 1
+finish target4 1 $tpid
 [ -s "$dir/target4.out" ] && fail "target4: the guest ran"
-finish $spid source4 0
+finish source4 0 $spid
 grep -q "^checksum $want over 16384 words: ok$" "$dir/source4.out" ||
 	fail "source4 after giving up: expected the checksum"
 grep "throttled" "$dir/source4.err" || true
 
 # 3. The target killed part-way: the source runs on and finishes.
-u=$(uri target3)
-"$vmm" "${boot[@]}" --incoming "$u" </dev/null >"$dir/target3.out" 2>"$dir/target3.err" &
-tpid=$!; pids+=($tpid)
-wait_for $tpid "$dir/target3.err" "waiting for a migration"
-"$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null \
-	>"$dir/source3.out" 2>"$dir/source3.err" &
-spid=$!; pids+=($spid)
-wait_for $spid "$dir/source3.out" "^round 2$"
+start_pair "3" 2
 call PUT /migrate "{\"uri\": \"$u\", \"bandwidth_mbps\": 8}"; expect 202
 sleep 1
 kill -KILL $tpid
 wait_state failed
 grep -q "connection to the target failed" <<<"$body" || fail "no reason: $body"
-finish $spid source3 0
+finish source3 0 $spid
 grep -q "^checksum $want over 16384 words: ok$" "$dir/source3.out" ||
 	fail "source3 after a killed target: expected the checksum"
 grep -q "failed: .*the VM runs on" "$dir/source3.err" || fail "source3 does not say why"
@@ -200,17 +145,15 @@ grep -q "failed: .*the VM runs on" "$dir/source3.err" || fail "source3 does not 
 refuse() {
 	local u=unix:$dir/bad.sock
 	"$vmm" "${boot[@]}" --incoming "$u" </dev/null >"$dir/$1.out" 2>"$dir/$1.err" &
-	local p=$!; pids+=($p)
-	wait_for $p "$dir/$1.err" "waiting for a migration"
+	local p=$!; pids+=("$p")
+	wait_for "$dir/$1.err" "waiting for a migration" $p
 	python3 -c "
 import socket, struct, sys, zlib
 s = socket.socket(socket.AF_UNIX); s.connect('$dir/bad.sock')
 try: s.sendall($3)
 except OSError: pass
 s.close()"
-	wait $p
-	local rc=$?
-	[ $rc -eq 1 ] || fail "$1: exit status $rc, expected 1"
+	finish "$1" 1 $p
 	grep -q "error: --incoming $u: $2" "$dir/$1.err" || fail "$1: no '$2' in the error"
 	[ "$(grep -c error "$dir/$1.err")" -eq 1 ] || fail "$1: not one error line"
 	[ -s "$dir/$1.out" ] && fail "$1: the guest ran"

@@ -13,38 +13,9 @@
 #   save-restore-balloon.sh VMM GUEST (virtio.elf)
 set -u
 vmm=$1 guest=$2
-dir=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; [ -n "${tpid:-}" ] && kill -KILL $tpid 2>/dev/null; rm -rf "$dir"' EXIT
-chmod 0777 "$dir"
-sock=$dir/api.sock
+. "$(dirname "$0")/lib-api.sh"
+api_init
 save=$dir/save
-fail() { echo "FAIL: $*"; for f in "$dir"/*.out "$dir"/*.err; do echo "== $f"; cat "$f"; done; exit 1; }
-
-call() {
-	local args=(-s -o "$dir/resp" -w '%{http_code}' --max-time 60 --unix-socket "$sock" -X "$1")
-	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-	code=$(curl "${args[@]}" "http://localhost$2") || code=000
-	body=$(cat "$dir/resp" 2>/dev/null)
-	echo "$1 $2${3:+ $3} -> $code $body"
-}
-expect() { [ "$code" = "$1" ] || fail "expected status $1, got $code"; }
-wait_for() {
-	for _ in $(seq 1800); do
-		grep -q "$2" "$1" && return 0
-		kill -0 $pid 2>/dev/null || fail "vireo-vmm ended before '$2'"
-		sleep 0.1
-	done
-	fail "no '$2' in $1 after 180 s"
-}
-finish() {
-	wait $pid
-	local rc=$?
-	pid=
-	[ $rc -eq "$2" ] || fail "$1: exit status $rc, expected $2"
-	grep -q "Sanitizer\|runtime error" "$dir/$1.err" && fail "$1: sanitizer report"
-	return 0
-}
 
 # 1. The balloon guest, a target set, saved after round 3.
 "$vmm" --debug-exit --sandbox=off --memory 64M --balloon=deflate-on-oom=on \
@@ -91,9 +62,8 @@ tsock=$dir/target-api.sock
 boot=(--debug-exit --memory 64M --balloon=deflate-on-oom=on --cmdline balloonsave --kernel "$guest")
 "$vmm" "${boot[@]}" --incoming "unix:$dir/mig.sock" --api-socket "$tsock" \
 	</dev/null >"$dir/target.out" 2>"$dir/target.err" &
-tpid=$!
-pid=$tpid
-wait_for "$dir/target.err" "waiting for a migration"
+tpid=$!; pids+=("$tpid")
+wait_for "$dir/target.err" "waiting for a migration" $tpid
 "$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null >"$dir/source.out" 2>"$dir/source.err" &
 pid=$!
 wait_for "$dir/source.out" "^balloon round 2$"
@@ -102,17 +72,14 @@ call PUT /migrate "{\"uri\": \"unix:$dir/mig.sock\"}"; expect 202
 finish source 0
 grep -q "virtio-balloon save ok" "$dir/source.out" && fail "the source finished the guest"
 last=$(grep '^balloon round' "$dir/source.out" | tail -1)
-pid=$tpid
-wait_for "$dir/target.out" "virtio-balloon save ok"
+wait_for "$dir/target.out" "virtio-balloon save ok" $tpid
 first=$(grep '^balloon round' "$dir/target.out" | head -1)
 [ -n "$first" ] && [ "${first#balloon round }" -gt "${last#balloon round }" ] ||
 	fail "target at '$first' after the source's '$last'"
-sock=$tsock
-call GET /vm/balloon; expect 200
+call -u "$tsock" GET /vm/balloon; expect 200
 grep -q '"target_mib":10,' <<<"$body" || fail "the source's target did not come with the migration"
 grep -q '"actual_mib":8,' <<<"$body" || fail "the guest's actual (8 MiB) is not seen on the target"
 grep -q "page frame 0x0" "$dir/target.err" && fail "the target took an answered ring entry again"
-kill -TERM $pid
-finish target 143
-tpid=
+kill -TERM $tpid
+finish target 143 $tpid
 echo "ok: migrated at '$last', the target went on at '$first'"

@@ -9,38 +9,15 @@
 #   save-restore-clock.sh VMM GUEST (kvmclock.elf)
 set -u
 vmm=$1 guest=$2
-dir=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; rm -rf "$dir"' EXIT
-chmod 0777 "$dir"
-sock=$dir/api.sock
+. "$(dirname "$0")/lib-api.sh"
+api_init
 save=$dir/save
-fail() { echo "FAIL: $*"; for f in "$dir"/*.out "$dir"/*.err; do echo "== $f"; cat "$f"; done; exit 1; }
-wait_for() {
-	for _ in $(seq 1800); do
-		grep -q "$2" "$1" && return 0
-		kill -0 $pid 2>/dev/null || fail "vireo-vmm ended before '$2'"
-		sleep 0.1
-	done
-	fail "no '$2' in $1 after 180 s"
-}
-finish() {
-	wait $pid
-	local rc=$?
-	pid=
-	[ $rc -eq "$2" ] || fail "$1: exit status $rc, expected $2"
-	grep -q "Sanitizer\|runtime error" "$dir/$1.err" && fail "$1: sanitizer report"
-	return 0
-}
 
 "$vmm" --debug-exit --sandbox=off --api-socket "$sock" --kernel "$guest" \
 	</dev/null >"$dir/first.out" 2>"$dir/first.err" &
 pid=$!
 wait_for "$dir/first.out" "^clock round 3 "
-code=$(curl -s -o "$dir/resp" -w '%{http_code}' --max-time 60 --unix-socket "$sock" -X PUT \
-	-H 'Content-Type: application/json' --data-binary "{\"dir\": \"$save\", \"exit\": true}" \
-	http://localhost/vm/save)
-[ "$code" = 204 ] || fail "PUT /vm/save: $code $(cat "$dir/resp")"
+call PUT /vm/save "{\"dir\": \"$save\", \"exit\": true}"; expect 204
 finish first 0
 saved_at=$(date +%s%N)
 sleep 3

@@ -15,41 +15,13 @@ set -u
 vmm=$(readlink -f "$1") guest=$(readlink -f "$2")
 [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && command -v ip >/dev/null || exit 77
 ns=vsr$$
+. "$(dirname "$0")/lib-api.sh"
+api_init
+cap=
+trap '[ -n "$cap" ] && kill $cap 2>/dev/null; api_cleanup; ip netns del "$ns" 2>/dev/null' EXIT
 ip netns add "$ns" 2>/dev/null || { echo "cannot make a network namespace: skipped"; exit 77; }
-dir=$(mktemp -d)
-pid= cap=
-trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; [ -n "$cap" ] && kill $cap 2>/dev/null;
-      ip netns del "$ns" 2>/dev/null; rm -rf "$dir"' EXIT
-chmod 0777 "$dir"
-sock=$dir/api.sock
 save=$dir/save
 in_ns() { ip netns exec "$ns" "$@"; }
-fail() { echo "FAIL: $*"; for f in "$dir"/*.out "$dir"/*.err; do echo "== $f"; cat "$f"; done; exit 1; }
-
-call() {
-	local args=(-s -o "$dir/resp" -w '%{http_code}' --max-time 60 --unix-socket "$sock" -X "$1")
-	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-	code=$(curl "${args[@]}" "http://localhost$2") || code=000
-	body=$(cat "$dir/resp" 2>/dev/null)
-	echo "$1 $2${3:+ $3} -> $code $body"
-}
-expect() { [ "$code" = "$1" ] || fail "expected status $1, got $code"; }
-wait_for() {
-	for _ in $(seq 1800); do
-		grep -q "$2" "$1" && return 0
-		kill -0 $pid 2>/dev/null || fail "vireo-vmm ended before '$2'"
-		sleep 0.1
-	done
-	fail "no '$2' in $1 after 180 s"
-}
-finish() {
-	wait $pid
-	local rc=$?
-	pid=
-	[ $rc -eq "$2" ] || fail "$1: exit status $rc, expected $2"
-	grep -q "Sanitizer\|runtime error" "$dir/$1.err" && fail "$1: sanitizer report"
-	return 0
-}
 
 in_ns ip tuntap add dev vt0 mode tap || fail "cannot make a tap in the namespace"
 in_ns ip link set vt0 up

@@ -15,40 +15,10 @@
 #   save-restore-user-net.sh VMM GUEST (virtio.elf)
 set -u
 vmm=$(readlink -f "$1") guest=$(readlink -f "$2")
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "no /dev/kvm: skipped"; exit 77; }
-dir=$(mktemp -d)
-pid= tpid=
-trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; [ -n "$tpid" ] && kill -KILL $tpid 2>/dev/null;
-      rm -rf "$dir"' EXIT
-chmod 0777 "$dir"
-sock=$dir/api.sock
+. "$(dirname "$0")/lib-api.sh"
+need_kvm
+api_init
 save=$dir/save
-fail() { echo "FAIL: $*"; for f in "$dir"/*.out "$dir"/*.err; do echo "== $f"; cat "$f"; done; exit 1; }
-
-call() {
-	local args=(-s -o "$dir/resp" -w '%{http_code}' --max-time 60 --unix-socket "$sock" -X "$1")
-	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-	code=$(curl "${args[@]}" "http://localhost$2") || code=000
-	body=$(cat "$dir/resp" 2>/dev/null)
-	echo "$1 $2${3:+ $3} -> $code $body"
-}
-expect() { [ "$code" = "$1" ] || fail "expected status $1, got $code"; }
-wait_for() {
-	for _ in $(seq 1800); do
-		grep -q "$2" "$1" && return 0
-		kill -0 $pid 2>/dev/null || fail "vireo-vmm ended before '$2'"
-		sleep 0.1
-	done
-	fail "no '$2' in $1 after 180 s"
-}
-finish() {
-	wait $pid
-	local rc=$?
-	pid=
-	[ $rc -eq "$2" ] || fail "$1: exit status $rc, expected $2"
-	grep -q "Sanitizer\|runtime error" "$dir/$1.err" && fail "$1: sanitizer report"
-	return 0
-}
 # Whether a TCP connection to 127.0.0.1:PORT is accepted.
 connects() {
 	python3 -c '
@@ -61,11 +31,7 @@ except OSError:
     sys.exit(1)
 ' "$1"
 }
-port=$(python3 -c '
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
+port=$(free_port)
 
 # 1. The net guest on a user net with a hostfwd rule, saved after round 3.
 #    No --debug-exit: the VM stays up once the guest is done.
@@ -130,9 +96,8 @@ tsock=$dir/target-api.sock
 boot=(--net user,id=u0 --cmdline netsave --kernel "$guest")
 "$vmm" "${boot[@]}" --incoming "unix:$dir/mig.sock" --api-socket "$tsock" \
 	</dev/null >"$dir/target.out" 2>"$dir/target.err" &
-tpid=$!
-pid=$tpid
-wait_for "$dir/target.err" "waiting for a migration"
+tpid=$!; pids+=("$tpid")
+wait_for "$dir/target.err" "waiting for a migration" $tpid
 "$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null >"$dir/source.out" 2>"$dir/source.err" &
 pid=$!
 wait_for "$dir/source.out" "^net round 2$"
@@ -140,12 +105,10 @@ call PUT /migrate "{\"uri\": \"unix:$dir/mig.sock\"}"; expect 202
 finish source 0
 grep -q "virtio-net save ok" "$dir/source.out" && fail "the source finished the guest"
 last=$(grep '^net round' "$dir/source.out" | tail -1)
-pid=$tpid
-wait_for "$dir/target.out" "virtio-net save ok"
+wait_for "$dir/target.out" "virtio-net save ok" $tpid
 first=$(grep '^net round' "$dir/target.out" | head -1)
 [ -n "$first" ] && [ "${first#net round }" -gt "${last#net round }" ] ||
 	fail "target at '$first' after the source's '$last'"
-kill -TERM $pid
-finish target 143
-tpid=
+kill -TERM $tpid
+finish target 143 $tpid
 echo "ok: migrated at '$last', the target went on at '$first'"

@@ -13,49 +13,11 @@
 #   save-restore.sh VMM GUEST CPUS [--restore-prefault]
 set -u
 vmm=$1 guest=$2 cpus=$3 prefault=${4:-}
-# The guest's recurrence over its 16384 words, 16 rounds: the checksum a
-# correct run prints (see savewrite.c; computed here independently).
-want=$(python3 -c "
-K=0x9e3779b97f4a7c15; M=(1<<64)-1; s=0
-for n in range(4096*4):
-    p,sl=divmod(n,4); i=p*512+sl*128; v=0
-    for r in range(1,17): v=(v*K+(i^r))&M
-    sh=n&31; s=(s+(((v<<sh)&M)|((v>>(64-sh)) if sh else 0)))&M
-print('0x%016x'%s)")
-dir=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; rm -rf "$dir"' EXIT
-chmod 0777 "$dir"
-sock=$dir/api.sock
+. "$(dirname "$0")/lib-api.sh"
+api_init
+want=$(savewrite_checksum)
+wait_secs=120
 save=$dir/save
-fail() { echo "FAIL: $*"; for f in "$dir"/*.out "$dir"/*.err; do echo "== $f"; cat "$f"; done; exit 1; }
-
-call() {
-	local args=(-s -o "$dir/resp" -w '%{http_code}' --max-time 60 --unix-socket "$sock" -X "$1")
-	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-	code=$(curl "${args[@]}" "http://localhost$2") || code=000
-	body=$(cat "$dir/resp" 2>/dev/null)
-	echo "$1 $2${3:+ $3} -> $code $body"
-}
-expect() { [ "$code" = "$1" ] || fail "expected status $1, got $code"; }
-# wait_for FILE PATTERN: until the guest printed it (or vireo-vmm ended)
-wait_for() {
-	for _ in $(seq 1200); do
-		grep -q "$2" "$1" && return 0
-		kill -0 $pid 2>/dev/null || fail "vireo-vmm ended before '$2'"
-		sleep 0.1
-	done
-	fail "no '$2' in $1 after 120 s"
-}
-# finish NAME STATUS: wait for vireo-vmm, check its status
-finish() {
-	wait $pid
-	local rc=$?
-	pid=
-	[ $rc -eq "$2" ] || fail "$1: exit status $rc, expected $2"
-	grep -q "Sanitizer\|runtime error" "$dir/$1.err" && fail "$1: sanitizer report"
-	return 0
-}
 
 # 1. Boot (sandboxed and filtered as root, the defaults: the monitor
 #    makes the files, as the sandbox's user), save after round 3 with

@@ -12,44 +12,11 @@
 #   snapshot.sh VMM VIREO_IMG GUEST (virtio.elf)
 set -u
 vmm=$1 img=$2 guest=$3
-dir=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; rm -rf "$dir"' EXIT
-chmod 0777 "$dir"
-sock=$dir/api.sock
+. "$(dirname "$0")/lib-api.sh"
+api_init
 disk=$dir/disk.qcow2
 snapdir=$disk.snap-before.1
-"$img" create -q -f qcow2 "$disk" 1M || { echo "FAIL: vireo-img create"; exit 1; }
-fail() { echo "FAIL: $*"; for f in "$dir"/*.out "$dir"/*.err; do echo "== $f"; cat "$f"; done; exit 1; }
-
-call() {
-	local args=(-s -o "$dir/resp" -w '%{http_code}' --max-time 60 --unix-socket "$sock" -X "$1")
-	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-	code=$(curl "${args[@]}" "http://localhost$2") || code=000
-	body=$(cat "$dir/resp" 2>/dev/null)
-	echo "$1 $2${3:+ $3} -> $code $body"
-}
-expect() { [ "$code" = "$1" ] || fail "expected status $1, got $code"; }
-wait_for() {
-	for _ in $(seq 1800); do
-		grep -q "$2" "$1" && return 0
-		kill -0 $pid 2>/dev/null || fail "vireo-vmm ended before '$2'"
-		sleep 0.1
-	done
-	fail "no '$2' in $1 after 180 s"
-}
-finish() {
-	for _ in $(seq 600); do
-		kill -0 $pid 2>/dev/null || break
-		sleep 0.1
-	done
-	wait $pid
-	local rc=$?
-	pid=
-	[ $rc -eq "$2" ] || fail "$1: exit status $rc, expected $2"
-	grep -q "Sanitizer\|runtime error" "$dir/$1.err" && fail "$1: sanitizer report"
-	return 0
-}
+"$img" create -q -f qcow2 "$disk" 1M || fail "vireo-img create"
 
 # 1. A writable raw disk cannot be snapshotted: 409 naming it, runs on.
 truncate -s 1M "$dir/raw.img"
