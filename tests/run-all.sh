@@ -17,7 +17,7 @@
 # the last line. Exits 0 only when nothing failed, every skip was asked for
 # and something passed.
 #
-# Env: FUZZ_SECONDS (per target; default 30), FUZZ_JOBS (targets at once;
+# Env: FUZZ_SECONDS (per target; default 20), FUZZ_JOBS (targets at once;
 # default the number of CPUs),
 # LAB_FILTER (scenario name glob: the other scenarios are skipped on request;
 # a glob that matches none is an error), RUN_ALL_KVM_DEVICE (the device whose
@@ -34,7 +34,7 @@ for a in "$@"; do
 	*) echo "run-all: unknown option $a" >&2; exit 2 ;;
 	esac
 done
-fuzz_seconds=${FUZZ_SECONDS:-30}
+fuzz_seconds=${FUZZ_SECONDS:-20}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # results: "PASS|FAIL|SKIP name", one line per test.
