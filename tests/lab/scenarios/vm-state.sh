@@ -41,10 +41,15 @@ br=vstbr
 ip link add "$br" type bridge && ip addr add 10.77.9.1/24 dev "$br" && ip link set "$br" up ||
 	lab_fail "cannot make the bridge $br"
 for t in vst0 vst1; do
-	ip tuntap add dev $t mode tap && ip link set $t master "$br" && ip link set $t up ||
+	{ tunctl -t $t >/dev/null 2>&1 || ip tuntap add dev $t mode tap; } &&
+		ip link set $t master "$br" && ip link set $t up ||
 		lab_fail "cannot make the tap $t on $br"
 done
-nc -l -p 5003 >"$T/tcp.log" 2>/dev/null &
+# The listener's stdin stays open without data (busybox nc ends the
+# connection at an EOF of its stdin).
+mkfifo "$T/hold"
+exec 5<>"$T/hold"
+nc -l -p 5003 <"$T/hold" >"$T/tcp.log" 2>/dev/null &
 listener=$!
 pids=
 cleanup() {
@@ -134,7 +139,10 @@ st_records() {
 	vireo-img convert -U -f qcow2 -O raw "$disk" "$T/disk.raw" || lab_fail "cannot read $disk"
 	head -c $((16 * $1)) "$T/disk.raw" | awk -v n="$1" '
 		$0 + 0 != NR { bad = NR; exit }
-		END { if (bad || NR != n) { print "record " (bad ? bad : NR + 1) " is wrong"; exit 1 } }'
+		END { if (bad || NR != n) { print "record " (bad ? bad : NR + 1) " is wrong"; exit 1 } }' || {
+		head -c 96 "$T/disk.raw" | od -c | head -n 6
+		return 1
+	}
 }
 # st_tcp_ok FILE LAST: FILE holds the counts 1, 2, ... in order, once
 # each, up to at least LAST - 5 (the last ones may be on their way).
@@ -158,7 +166,8 @@ st_api a1.sock PUT /vm/save "{\"dir\": \"$T/save1\", \"exit\": true}"
 [ "$code" = 204 ] || lab_fail "PUT /vm/save answered $code: $body"
 st_exit $src "the saved VM" 0 60
 n1=$(st_count "$T/s1.out")
-st_records "$n1" || lab_fail "after the save, the disk does not hold records 1..$n1"
+# (count n1's record may not be written yet: it is printed first)
+st_records $((n1 - 1)) || lab_fail "after the save, the disk does not hold records 1..$((n1 - 1))"
 cp -r "$T/save1" "$T/save1.copy"
 sleep 5
 st_vmm r1.out --restore "$T/save1" --api-socket "$T/a2.sock"
@@ -238,7 +247,7 @@ f=$(st_first "$T/r2.out")
 q=$(st_count "$T/r2.out")
 [ "$f" = $((s + 1)) ] || lab_fail "after the revert the count went on from $f, want $((s + 1))"
 [ $((q + 2)) -le "$late" ] || lab_fail "the reverted guest counted to $q before its power-off: too far to check its disk"
-st_records "$q" || lab_fail "after the revert the disk does not hold records 1..$q"
+st_records $((q - 1)) || lab_fail "after the revert the disk does not hold records 1..$((q - 1))"
 for i in $((q + 2)) "$late"; do
 	r=$(st_record "$i")
 	[ "$r" = 0 ] || lab_fail "after the revert the disk still holds record $i ($r), written after the snapshot"
@@ -267,7 +276,7 @@ done
 # 6. vhost=on: save and restore.
 kill $listener 2>/dev/null
 wait $listener 2>/dev/null
-nc -l -p 5003 >"$T/tcp6.log" 2>/dev/null &
+nc -l -p 5003 <"$T/hold" >"$T/tcp6.log" 2>/dev/null &
 listener=$!
 vhost=on st_boot v1.out vst0 a6.sock --verbose
 src=$vpid
