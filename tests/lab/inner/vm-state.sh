@@ -46,6 +46,7 @@ while :; do
 	printf '%015d\n' $i | dd of=/dev/vda bs=16 seek=$((i - 1)) conv=notrunc 2>/dev/null ||
 		fail "cannot write record $i"
 	sync
+	echo "vm-state: synced $i"
 	echo "$i" >&4 || echo "vm-state: tcp write $i failed"
 	usleep 200000
 done

@@ -140,7 +140,7 @@ st_records() {
 	head -c $((16 * $1)) "$T/disk.raw" | awk -v n="$1" '
 		$0 + 0 != NR { bad = NR; exit }
 		END { if (bad || NR != n) { print "record " (bad ? bad : NR + 1) " is wrong"; exit 1 } }' || {
-		head -c 96 "$T/disk.raw" | od -c | head -n 6
+		head -c 256 "$T/disk.raw" | od -c | head -n 16
 		return 1
 	}
 }
@@ -167,7 +167,10 @@ st_api a1.sock PUT /vm/save "{\"dir\": \"$T/save1\", \"exit\": true}"
 st_exit $src "the saved VM" 0 60
 n1=$(st_count "$T/s1.out")
 # (count n1's record may not be written yet: it is printed first)
-st_records $((n1 - 1)) || lab_fail "after the save, the disk does not hold records 1..$((n1 - 1))"
+if ! st_records $((n1 - 1)); then
+	tr -d '\r' <"$T/s1.out" | tail -n 12
+	lab_fail "after the save, the disk does not hold records 1..$((n1 - 1))"
+fi
 cp -r "$T/save1" "$T/save1.copy"
 sleep 5
 st_vmm r1.out --restore "$T/save1" --api-socket "$T/a2.sock"
