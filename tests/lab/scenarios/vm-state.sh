@@ -132,13 +132,16 @@ st_exit() {
 	_rc=$?
 	[ $_rc -eq "$3" ] || lab_fail "$2 ended with status $_rc, want $3"
 }
+# (busybox awk reads a number with leading zeros as octal: they are cut
+# off before a record is compared.)
 # st_records N: the disk's first N records are 1..N (the image read with
 # its lock ignored, -U, as qemu-img's users do on a running VM's disk).
 st_records() {
 	rm -f "$T/disk.raw"
 	vireo-img convert -U -f qcow2 -O raw "$disk" "$T/disk.raw" || lab_fail "cannot read $disk"
 	head -c $((16 * $1)) "$T/disk.raw" | awk -v n="$1" '
-		$0 + 0 != NR { bad = NR; exit }
+		{ v = $0; sub(/^0+/, "", v) }
+		v + 0 != NR { bad = NR; exit }
 		END { if (bad || NR != n) { print "record " (bad ? bad : NR + 1) " is wrong"; exit 1 } }' || {
 		head -c 256 "$T/disk.raw" | od -c | head -n 16
 		return 1
@@ -154,7 +157,7 @@ st_tcp_ok() {
 }
 # st_record I: the disk's record I as a number (0 when it holds zeros).
 st_record() {
-	dd if="$T/disk.raw" bs=16 skip=$(($1 - 1)) count=1 2>/dev/null | tr -d '\0' | awk '{ print $0 + 0 } END { if (!NR) print 0 }'
+	dd if="$T/disk.raw" bs=16 skip=$(($1 - 1)) count=1 2>/dev/null | tr -d '\0' | awk '{ v = $0; sub(/^0+/, "", v); print v + 0 } END { if (!NR) print 0 }'
 }
 
 # 1. Save, wait, restore.
