@@ -33,18 +33,19 @@ vireo-vmm --kernel "$LAB_INNER_KERNEL" --initrd "$LAB_INNER_INITRD" --memory 256
 pid=$!
 trap 'kill -9 $pid 2>/dev/null' EXIT
 # listening FILE N SECONDS: the guest's N-th listen has begun.
+# (Bounded by the clock: each look costs more than its 0.1 s here.)
 listening() {
-	_i=0
+	_end=$(($(date +%s) + $3))
 	until grep -q "^VSOCK-GUEST-LISTENING $2" "$1" 2>/dev/null; do
-		_i=$((_i + 1))
-		kill -0 $pid 2>/dev/null || { tail -n 20 "$1"; lab_fail "vireo-vmm ended before the guest's listen $2"; }
-		[ $_i -gt $(($3 * 10)) ] && { tail -n 20 "$1"; lab_fail "no listen $2 of the guest after $3 s"; }
+		kill -0 $pid 2>/dev/null || { tail -n 30 "$1"; lab_fail "vireo-vmm ended before the guest's listen $2"; }
+		[ "$(date +%s)" -gt $_end ] && { tail -n 30 "$1"; lab_fail "no listen $2 of the guest after $3 s"; }
 		sleep 0.1
 	done
 	sleep 1
 }
-listening "$T/s.out" 1 180
-vsock-echo connect 3 1240 before-the-save >"$T/c1.out" 2>&1 || { cat "$T/c1.out"; lab_fail "host->guest echo before the save failed"; }
+listening "$T/s.out" 1 150
+vsock-echo connect 3 1240 before-the-save >"$T/c1.out" 2>&1 ||
+	{ cat "$T/c1.out"; tail -n 30 "$T/s.out"; lab_fail "host->guest echo before the save failed"; }
 listening "$T/s.out" 2 60
 code=$(curl -s -o "$T/resp" -w '%{http_code}' --unix-socket "$T/a1.sock" -X PUT \
 	-H 'Content-Type: application/json' --data-binary "{\"dir\": \"$T/save\", \"exit\": true}" http://localhost/vm/save)
