@@ -6,7 +6,7 @@
 # vhost-vsock on the saved ring indices and sends the guest a transport
 # reset: a new host->guest echo works, and the guest never booted again.
 # A second VM holding CID 3 makes a restore fail with one line.
-# lab-timeout: 300
+# lab-timeout: 480
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
 [ -e /dev/vhost-vsock ] || lab_fail "the lab host has no /dev/vhost-vsock (vhost_vsock module)"
@@ -57,8 +57,15 @@ rc=$?
 vireo-vmm --kernel "$LAB_INNER_KERNEL" --initrd "$LAB_INNER_INITRD" --memory 64M --vsock cid=3 \
 	--cmdline "$LAB_INNER_CMDLINE vireo.notimer" </dev/null >"$T/holder.out" 2>&1 &
 holder=$!
-sleep 3
-vireo-vmm --restore "$T/save" </dev/null >"$T/clash.out" 2>&1
+# It holds the CID from its start; its guest's boot marker says it is
+# well past that (and that it did not fail).
+_end=$(($(date +%s) + 120))
+until grep -q 'VIREO-BOOT-OK' "$T/holder.out"; do
+	kill -0 $holder 2>/dev/null || { cat "$T/holder.out"; lab_fail "the VM meant to hold CID 3 ended"; }
+	[ "$(date +%s)" -gt $_end ] && { tail -n 20 "$T/holder.out"; lab_fail "the VM meant to hold CID 3 did not boot in 120 s"; }
+	sleep 0.5
+done
+timeout 60 vireo-vmm --restore "$T/save" </dev/null >"$T/clash.out" 2>&1
 rc=$?
 kill -9 $holder 2>/dev/null
 wait $holder 2>/dev/null
