@@ -54,7 +54,7 @@ wait $pid
 rc=$?
 [ $rc = 0 ] || lab_fail "the saved VM ended with status $rc"
 # Another VM holding CID 3: the restore fails with one line.
-vireo-vmm --kernel "$LAB_INNER_KERNEL" --initrd "$LAB_INNER_INITRD" --memory 64M --vsock cid=3 \
+vireo-vmm --kernel "$LAB_INNER_KERNEL" --initrd "$LAB_INNER_INITRD" --memory 256M --vsock cid=3 \
 	--cmdline "$LAB_INNER_CMDLINE vireo.notimer" </dev/null >"$T/holder.out" 2>&1 &
 holder=$!
 # It holds the CID from its start; its guest's boot marker says it is
