@@ -9,7 +9,9 @@
  *                                  send MSG, shut down writing, read the
  *                                  reply; print "vsock-echo: got MSG" and
  *                                  exit 0 when it is MSG again
- * Connecting retries for up to 30 s (the listener may not be up yet).
+ * Connecting retries for up to 30 s of wall time (the listener may not be
+ * up yet); a connection then waits at most 30 s for each read, so that a
+ * peer that never answers is a failure, not a hang.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -48,7 +50,7 @@ static int do_listen(unsigned port)
 				 .svm_port = port };
 	int s = socket(AF_VSOCK, SOCK_STREAM, 0), c;
 	char buf[4096];
-	ssize_t n;
+	ssize_t n = 0;
 	size_t total = 0;
 
 	if (s < 0)
@@ -78,26 +80,38 @@ static int do_connect(unsigned cid, unsigned port, const char *msg)
 	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port };
 	char buf[4096];
 	size_t got = 0;
-	ssize_t n;
+	ssize_t n = 0;
 	int s = -1;
 
-	for (int tries = 0; tries < 300; tries++) {
+	struct timespec t0, now;
+	struct timeval rcv = { 30, 0 };
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
 		s = socket(AF_VSOCK, SOCK_STREAM, 0);
 		if (s < 0)
 			return die("socket");
 		if (connect(s, (struct sockaddr *)&a, sizeof(a)) == 0)
 			break;
+		int e = errno;
 		close(s);
 		s = -1;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= 30) {
+			errno = e;
+			return die("connect (30 s of tries)");
+		}
 		nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
 	}
-	if (s < 0)
-		return die("connect");
+	if (setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof(rcv)) < 0)
+		return die("SO_RCVTIMEO");
 	if (write_all(s, msg, strlen(msg)) < 0)
 		return die("write");
 	shutdown(s, SHUT_WR);
 	while (got < sizeof(buf) - 1 && (n = read(s, buf + got, sizeof(buf) - 1 - got)) > 0)
 		got += (size_t)n;
+	if (n < 0)
+		return die("read (the echo)");
 	buf[got] = 0;
 	close(s);
 	if (strcmp(buf, msg)) {
