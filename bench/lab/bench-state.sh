@@ -63,6 +63,18 @@ wait_line() {
 		sleep 0.1
 	done
 }
+# wait_listen PORT SECONDS PID OUT: until a socket listens on
+# 127.0.0.1:PORT (the migration target is ready; /proc/net/tcp, state 0A).
+wait_listen() {
+	_hex=$(printf '0100007F:%04X' "$1")
+	_n=0
+	until awk -v a="$_hex" '$2 == a && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp; do
+		kill -0 "$3" 2>/dev/null || { tail -n 20 "$4"; lab_fail "the migration target ($4) ended before it listened"; }
+		_n=$((_n + 1))
+		[ $_n -gt $(($2 * 10)) ] && { tail -n 20 "$4"; lab_fail "the migration target ($4) did not listen on port $1 in $2 s"; }
+		sleep 0.1
+	done
+}
 api() {
 	curl -s --max-time 600 --unix-socket "$1" -X "$2" ${3:+-H 'Content-Type: application/json' --data-binary "$3"} \
 		"http://localhost$4"
@@ -198,6 +210,7 @@ if echo "$parts" | grep -q migrate; then
 							-serial "file:$dst.serial" -monitor none \
 							-incoming "tcp:127.0.0.1:$port" </dev/null >"$dst" 2>&1 &
 						tpid=$!
+						wait_listen $port 120 $tpid "$dst"
 						q_boot $m "$cmd" "$src"
 						wait_line "$src.serial" 'tick 5' 900 $qpid
 						qmon "migrate_set_parameter downtime-limit 300"
@@ -215,6 +228,7 @@ if echo "$parts" | grep -q migrate; then
 					vireo)
 						v_boot $m "$cmd" "$dst" --incoming "tcp:127.0.0.1:$port"
 						tpid=$vpid
+						wait_listen $port 120 $tpid "$dst"
 						v_boot $m "$cmd" "$src" --sandbox=off --api-socket "$T/api.sock"
 						spid=$vpid
 						wait_line "$src" 'tick 5' 900 $spid
