@@ -490,7 +490,7 @@ bool pool_arg_ok(const char *verb, const char *what, const char *v)
 	return ok;
 }
 
-static int cmd_pool(const char *verb, int argc, char **argv, struct vopts *vo)
+static int cmd_pool(const char *verb, int argc, char **argv, const struct vopts *vo)
 {
 	char path[512], *body = NULL, *r = NULL;
 	int rc;
@@ -899,26 +899,26 @@ int main(int argc, char **argv)
 			return rc;
 		return cmd_events(vo.all);
 	}
-	/* The options each verb takes: vireo-complete.c's table. */
-	static const char *const pool_verbs[] = {
-		"pool-define-as", "pool-list", "pool-undefine", "vol-create-as", "vol-list", "vol-delete",
+	/* Verbs whose handler takes the verb, its arguments and its options
+	 * (those of vireo-complete.c's table). */
+	static const struct {
+		const char *verb;
+		int (*run)(const char *verb, int argc, char **argv, const struct vopts *vo);
+	} handled[] = {
+		{ "pool-define-as", cmd_pool }, { "pool-list", cmd_pool }, { "pool-undefine", cmd_pool },
+		{ "vol-create-as", cmd_pool }, { "vol-list", cmd_pool }, { "vol-delete", cmd_pool },
+		{ "vol-clone", cmd_vol }, { "vol-resize", cmd_vol }, { "vol-upload", cmd_vol },
+		{ "vol-download", cmd_vol },
+		{ "save", cmd_state }, { "restore", cmd_state }, { "clone", cmd_state },
+		{ "snapshot-create-as", cmd_state }, { "snapshot-list", cmd_state },
+		{ "snapshot-revert", cmd_state }, { "snapshot-delete", cmd_state },
 	};
-	for (size_t i = 0; i < sizeof(pool_verbs) / sizeof(pool_verbs[0]); i++) {
-		if (strcmp(verb, pool_verbs[i]))
+	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++) {
+		if (strcmp(verb, handled[i].verb))
 			continue;
 		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, vireo_verb_opts(verb))))
 			return rc;
-		return cmd_pool(verb, vargc, vargv, &vo);
-	}
-	static const char *const vol_verbs[] = {
-		"vol-clone", "vol-resize", "vol-upload", "vol-download",
-	};
-	for (size_t i = 0; i < sizeof(vol_verbs) / sizeof(vol_verbs[0]); i++) {
-		if (strcmp(verb, vol_verbs[i]))
-			continue;
-		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, vireo_verb_opts(verb))))
-			return rc;
-		return cmd_vol(verb, vargc, vargv, &vo);
+		return handled[i].run(verb, vargc, vargv, &vo);
 	}
 	if (!strcmp(verb, "migrate"))
 		return cmd_migrate(vargc, vargv);
@@ -928,17 +928,6 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		return cmd_define(vargv[0]);
-	}
-	static const char *const state_verbs[] = {
-		"save", "restore", "clone", "snapshot-create-as", "snapshot-list", "snapshot-revert",
-		"snapshot-delete",
-	};
-	for (size_t i = 0; i < sizeof(state_verbs) / sizeof(state_verbs[0]); i++) {
-		if (strcmp(verb, state_verbs[i]))
-			continue;
-		if ((rc = parse_vopts(verb, &vargc, vargv, &vo, vireo_verb_opts(verb))))
-			return rc;
-		return cmd_state(verb, vargc, vargv, &vo);
 	}
 	static const struct { const char *verb, *method, *suffix; } simple[] = {
 		{ "start", "POST", "/start" },
