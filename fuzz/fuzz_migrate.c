@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <zlib.h>
 
 #include "migstream.h"
 
@@ -59,7 +58,7 @@ static void fz_fix_crcs(uint8_t *buf, size_t size)
 		off += sizeof(h);
 		if (h.len > size - off)
 			return;
-		h.crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), buf + off, (uInt)h.len);
+		h.crc = mig_rec_crc(h.type, buf + off, h.len);
 		memcpy(buf + off - sizeof(h), &h, sizeof(h));
 		off += h.len;
 	}

@@ -14,7 +14,9 @@ PAGE = 4096
 
 
 def rec(rtype, payload):
-    return struct.pack('<IIII', rtype, len(payload), zlib.crc32(payload), 0) + payload
+    # a PAGES record's crc covers its 16-byte page header, not the data
+    covered = payload[:16] if rtype == 2 else payload
+    return struct.pack('<IIII', rtype, len(payload), zlib.crc32(covered), 0) + payload
 
 
 def pages(gpa, data):
@@ -29,7 +31,7 @@ def stream(state, extra=b'', with_state=True, stop=False):
     # the state file: 24-byte header, then CONFIG's 24-byte section header
     clen = struct.unpack_from('<Q', state, 24 + 8)[0]
     config = state[48:48 + clen]
-    s = b'VIREOMIG' + struct.pack('<II', 2, 0) + rec(1, config)
+    s = b'VIREOMIG' + struct.pack('<II', 3, 0) + rec(1, config)
     s += zero(0, 256) + pages(0x1000, bytes([0x5a]) * PAGE * 2) + extra
     s += pages(0x100000, bytes(range(256)) * (PAGE // 256))
     if with_state:

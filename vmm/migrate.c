@@ -63,7 +63,6 @@ struct mig_job {
 	bool logging;
 	bool devlog;                /* the VMM's own dirty log (gmem.h) is on */
 	bool manual;                /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 on */
-	uint8_t *buf;               /* one record: headers and MIG_MAX_PAGES pages */
 	uint64_t start_ns, sent, cap_bps;
 	uint64_t left;              /* bytes of this pass not sent yet */
 	/* Auto-converge: the vCPUs are paused this share of every
@@ -77,9 +76,6 @@ struct mig_job {
 #define MIG_THROTTLE_PERIOD_MS 100u
 #define MIG_THROTTLE_STEP 20u
 #define MIG_THROTTLE_MAX 80u
-
-#define MIG_BUF_LEN (sizeof(struct mig_rec_hdr) + sizeof(struct mig_pages_hdr) + \
-		     MIG_MAX_PAGES * MIG_PAGE)
 
 static int mig_fail(struct mig_job *j, int e, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -294,40 +290,43 @@ static bool mig_zero_page(const uint8_t *p)
 	return true;
 }
 
-/* Pages [@first, @first + @count) of region @ri: copied (the guest may
- * write them meanwhile; the copy is what the checksum covers), runs of
- * zero pages as ZERO records, the rest as PAGES. */
+/* Pages [@first, @first + @count) of region @ri: runs of zero pages as
+ * ZERO records, the rest as PAGES records sent straight from guest RAM
+ * (a page the guest writes meanwhile is in the next round's dirty log). */
 static int mig_send_run(struct mig_job *j, unsigned ri, uint64_t first, unsigned count,
 			struct migrate_status *acc)
 {
 	const struct gmem_region *r = &j->vm->mem.region[ri];
-	struct mig_pages_hdr *ph = (struct mig_pages_hdr *)j->buf;
-	uint8_t *data = j->buf + sizeof(*ph);
+	uint8_t *base = r->hva + first * MIG_PAGE;
 	unsigned i = 0;
+	bool zero = count && mig_zero_page(base);
 	int e = 0;
 
 	while (i < count && !e) {
-		bool zero = mig_zero_page(r->hva + (first + i) * MIG_PAGE);
-		unsigned n = 0;
+		struct mig_pages_hdr ph;
+		struct mig_rec_hdr h;
+		unsigned n = 1;
+		bool next = false;
 
-		while (i + n < count &&
-		       mig_zero_page(r->hva + (first + i + n) * MIG_PAGE) == zero) {
-			if (!zero)
-				memcpy(data + (size_t)n * MIG_PAGE, r->hva + (first + i + n) * MIG_PAGE,
-				       MIG_PAGE);
+		/* The run: up to the first page of the other kind. */
+		while (i + n < count && (next = mig_zero_page(base + (size_t)(i + n) * MIG_PAGE)) == zero)
 			n++;
-		}
-		*ph = (struct mig_pages_hdr){ .gpa = r->gpa + (first + i) * MIG_PAGE, .count = n };
+		ph = (struct mig_pages_hdr){ .gpa = r->gpa + (first + i) * MIG_PAGE, .count = n };
 		j->left -= VIREO_MIN(j->left, (uint64_t)n * MIG_PAGE);
 		if (zero) {
-			e = mig_send_record(j, MIG_REC_ZERO, ph, sizeof(*ph));
+			e = mig_send_record(j, MIG_REC_ZERO, &ph, sizeof(ph));
 			acc->zero_pages += n;
 		} else {
-			e = mig_send_record(j, MIG_REC_PAGES, ph,
-					    (uint32_t)(sizeof(*ph) + (size_t)n * MIG_PAGE));
+			uint32_t len = (uint32_t)(sizeof(ph) + (size_t)n * MIG_PAGE);
+			struct iovec iov[3] = { { &h, sizeof(h) }, { &ph, sizeof(ph) },
+						{ base + (size_t)i * MIG_PAGE, (size_t)n * MIG_PAGE } };
+
+			mig_rec_hdr_make(&h, MIG_REC_PAGES, &ph, len);
+			e = mig_send(j, iov, 3);
 			acc->pages += n;
 		}
 		i += n;
+		zero = next;
 	}
 	return e;
 }
@@ -738,9 +737,6 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 		if (!j->bitmap[i] || !j->log[i])
 			return mig_fail(j, -ENOMEM, "out of memory");
 	}
-	j->buf = malloc(MIG_BUF_LEN);
-	if (!j->buf)
-		return mig_fail(j, -ENOMEM, "out of memory");
 	{
 		const char *vh = mig_vhost_device(vm);
 
@@ -995,7 +991,6 @@ static void mig_job_run(struct vm *vm, const struct migrate_params *p)
 		free(j.bitmap[i]);
 		free(j.log[i]);
 	}
-	free(j.buf);
 }
 
 static void *mig_thread(void *arg)
@@ -1290,6 +1285,19 @@ int migrate_incoming(struct vmm_opts *o)
 		n = mig_rx_record_len(&rx, &rh, err, sizeof(err));
 		if (n < 0)
 			goto out;
+		if (rh.type == MIG_REC_PAGES) {
+			/* The page header, then the data straight into guest RAM. */
+			struct mig_pages_hdr ph;
+			uint8_t *dst;
+			size_t len;
+
+			if (inc_read(fd, &ph, sizeof(ph), "record", err, sizeof(err)) ||
+			    mig_rx_pages_dst(&rx, &rh, &ph, &dst, &len, err, sizeof(err)) ||
+			    inc_read(fd, dst, len, "record", err, sizeof(err)))
+				goto out;
+			inc.bytes += sizeof(rh) + (uint64_t)n;
+			continue;
+		}
 		if ((size_t)n > MIG_MAX_PAGES * MIG_PAGE + sizeof(struct mig_pages_hdr)) {
 			buf = malloc((size_t)n);   /* the state */
 			if (!buf) {
@@ -1317,6 +1325,7 @@ int migrate_incoming(struct vmm_opts *o)
 	m.map = NULL;
 	r = snapshot_prepare_incoming(o, rx.state, rx.state_len, &rx.st, m.fd);
 	rx.state = NULL;   /* snapshot.c's now, and the memfd */
+	mig_rx_free(&rx);
 	m.fd = -1;
 	if (r) {
 		close(fd);

@@ -42,6 +42,8 @@ void mig_rx_init(struct mig_rx *rx, const struct mig_rx_ops *ops, void *opaque)
 
 void mig_rx_free(struct mig_rx *rx)
 {
+	free(rx->written);
+	rx->written = NULL;
 	free(rx->state);
 	rx->state = NULL;
 	rx->state_len = 0;
@@ -134,41 +136,85 @@ int64_t mig_rx_record_len(struct mig_rx *rx, const struct mig_rec_hdr *h, char *
 	return h->len;
 }
 
-/* A PAGES or ZERO record: the pages within one region of guest RAM. */
-static int mig_rx_pages(struct mig_rx *rx, const struct mig_rec_hdr *h, const uint8_t *p,
-			char *err, size_t errlen)
+/* A PAGES or ZERO record's page header: the run's place in the memory
+ * file (@*off) and length (@*len), within one region of guest RAM. */
+static int mig_rx_run(struct mig_rx *rx, const struct mig_rec_hdr *h, const void *p,
+		      uint64_t *off, uint64_t *len, char *err, size_t errlen)
 {
 	struct mig_pages_hdr ph;
-	uint64_t len;
 
 	memcpy(&ph, p, sizeof(ph));
 	if (ph.reserved || ph.count < 1 || ph.count > MIG_MAX_PAGES || ph.gpa % MIG_PAGE)
 		return mig_err(err, errlen, "record %llu (%s): bad page run (address 0x%llx, "
 			       "%u pages)", (unsigned long long)rx->records, mig_rec_name(h->type),
 			       (unsigned long long)ph.gpa, ph.count);
-	len = (uint64_t)ph.count * MIG_PAGE;
-	if (h->type == MIG_REC_PAGES && h->len != sizeof(ph) + len)
+	*len = (uint64_t)ph.count * MIG_PAGE;
+	if (h->type == MIG_REC_PAGES && h->len != sizeof(ph) + *len)
 		return mig_err(err, errlen, "record %llu (pages): %u pages in %u bytes",
 			       (unsigned long long)rx->records, ph.count, h->len);
 	for (unsigned i = 0; i < rx->config.nr_regions; i++) {
 		const struct vstate_region *r = &rx->config.region[i];
-		uint8_t *dst;
 
-		if (ph.gpa < r->gpa || ph.gpa - r->gpa >= r->size || len > r->size - (ph.gpa - r->gpa))
+		if (ph.gpa < r->gpa || ph.gpa - r->gpa >= r->size ||
+		    *len > r->size - (ph.gpa - r->gpa))
 			continue;
-		dst = rx->mem + r->file_offset + (ph.gpa - r->gpa);
-		if (h->type == MIG_REC_PAGES) {
-			memcpy(dst, p + sizeof(ph), len);
-			rx->pages += ph.count;
-		} else {
-			memset(dst, 0, len);
-			rx->zero_pages += ph.count;
-		}
+		*off = r->file_offset + (ph.gpa - r->gpa);
 		return 0;
 	}
 	return mig_err(err, errlen, "record %llu (%s): pages 0x%llx+%u outside guest RAM",
 		       (unsigned long long)rx->records, mig_rec_name(h->type),
 		       (unsigned long long)ph.gpa, ph.count);
+}
+
+#define MIG_BIT(p) (1ull << ((p) % 64))
+
+/* A ZERO record: the pages a PAGES record wrote are cleared; the others
+ * are zero already and are not touched (nor allocated). */
+static void mig_rx_zero(struct mig_rx *rx, uint64_t off, uint64_t len)
+{
+	for (uint64_t p = off / MIG_PAGE; p < (off + len) / MIG_PAGE; p++) {
+		uint64_t *w = &rx->written[p / 64];
+
+		if (!*w) {
+			p |= 63;    /* none of this word's pages */
+			continue;
+		}
+		if (*w & MIG_BIT(p)) {
+			memset(rx->mem + p * MIG_PAGE, 0, MIG_PAGE);
+			*w &= ~MIG_BIT(p);
+		}
+	}
+	rx->zero_pages += len / MIG_PAGE;
+}
+
+static void mig_rx_mark(struct mig_rx *rx, uint64_t off, uint64_t len)
+{
+	for (uint64_t p = off / MIG_PAGE; p < (off + len) / MIG_PAGE; p++)
+		rx->written[p / 64] |= MIG_BIT(p);
+	rx->pages += len / MIG_PAGE;
+}
+
+int mig_rx_pages_dst(struct mig_rx *rx, const struct mig_rec_hdr *h, const void *ph,
+		     uint8_t **dst, size_t *len, char *err, size_t errlen)
+{
+	uint64_t off, l;
+	int r;
+
+	if (h->type != MIG_REC_PAGES || rx->phase != MIG_RX_MEMORY ||
+	    h->len <= sizeof(struct mig_pages_hdr))
+		return mig_err(err, errlen, "record %llu: not a page record here",
+			       (unsigned long long)rx->records);
+	if (mig_rec_crc(h->type, ph, h->len) != h->crc)
+		return mig_err(err, errlen, "record %llu (pages): checksum mismatch",
+			       (unsigned long long)rx->records);
+	r = mig_rx_run(rx, h, ph, &off, &l, err, errlen);
+	if (r)
+		return r;
+	mig_rx_mark(rx, off, l);
+	*dst = rx->mem + off;
+	*len = (size_t)l;
+	rx->records++;
+	return 0;
 }
 
 static int mig_rx_state(struct mig_rx *rx, const struct mig_rec_hdr *h, const void *p,
@@ -198,7 +244,7 @@ int mig_rx_record(struct mig_rx *rx, const struct mig_rec_hdr *h, const void *pa
 	char e[200];
 	int r = 0;
 
-	if (vstate_crc(payload, h->len) != h->crc)
+	if (mig_rec_crc(h->type, payload, h->len) != h->crc)
 		return mig_err(err, errlen, "record %llu (%s): checksum mismatch",
 			       (unsigned long long)rx->records, mig_rec_name(h->type));
 	switch (h->type) {
@@ -206,16 +252,34 @@ int mig_rx_record(struct mig_rx *rx, const struct mig_rec_hdr *h, const void *pa
 		memcpy(&rx->config, payload, sizeof(rx->config));
 		if (mig_check_config(&rx->config, e, sizeof(e)))
 			return mig_err(err, errlen, "record %llu: %s", (unsigned long long)rx->records, e);
+		rx->written = calloc((rx->config.memory_file_size / MIG_PAGE + 63) / 64, 8);
+		if (!rx->written)
+			return mig_err(err, errlen, "out of memory for the page bitmap");
 		rx->mem = rx->ops->config(rx->opaque, &rx->config, e, sizeof(e));
 		if (!rx->mem)
 			return mig_err(err, errlen, "%s", e);
 		rx->mem_len = rx->config.memory_file_size;
 		rx->phase = MIG_RX_MEMORY;
 		break;
-	case MIG_REC_PAGES:
-	case MIG_REC_ZERO:
-		r = mig_rx_pages(rx, h, payload, err, errlen);
+	case MIG_REC_PAGES: {
+		uint64_t off, len;
+
+		r = mig_rx_run(rx, h, payload, &off, &len, err, errlen);
+		if (!r) {
+			memcpy(rx->mem + off, (const uint8_t *)payload + sizeof(struct mig_pages_hdr),
+			       len);
+			mig_rx_mark(rx, off, len);
+		}
 		break;
+	}
+	case MIG_REC_ZERO: {
+		uint64_t off, len;
+
+		r = mig_rx_run(rx, h, payload, &off, &len, err, errlen);
+		if (!r)
+			mig_rx_zero(rx, off, len);
+		break;
+	}
 	case MIG_REC_STATE:
 		r = mig_rx_state(rx, h, payload, err, errlen);
 		if (!r)
@@ -272,9 +336,16 @@ int mig_parse_buffer(struct mig_rx *rx, const void *buf, size_t len, char *err,
 	return r;
 }
 
+uint32_t mig_rec_crc(uint32_t type, const void *payload, uint32_t len)
+{
+	if (type == MIG_REC_PAGES && len > sizeof(struct mig_pages_hdr))
+		len = sizeof(struct mig_pages_hdr);
+	return vstate_crc(payload, len);
+}
+
 void mig_rec_hdr_make(struct mig_rec_hdr *h, enum mig_rec type, const void *payload,
 		      uint32_t len)
 {
 	*h = (struct mig_rec_hdr){ .type = (uint32_t)type, .len = len,
-				   .crc = vstate_crc(payload, len) };
+				   .crc = mig_rec_crc((uint32_t)type, payload, len) };
 }

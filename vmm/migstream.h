@@ -7,12 +7,16 @@
  * Layout (little-endian, x86-64 hosts only):
  *   header   "VIREOMIG" magic, u32 version (MIG_VERSION), u32 0
  *   records  one after another, each a struct mig_rec_hdr (type, payload
- *            length, crc32 of the payload) and its payload
+ *            length, crc32 of the payload: of a PAGES record's its page
+ *            header only) and its payload
  * Records:
  *   CONFIG  first and once: state.h's struct vstate_config (the machine,
  *           the layout of guest RAM as the save's memory file has it)
  *   PAGES   u64 guest-physical address (page aligned), u32 count
- *           (1..MIG_MAX_PAGES), u32 0, then count pages of data
+ *           (1..MIG_MAX_PAGES), u32 0, then count pages of data (not
+ *           checksummed, as the save's memory file is not: the source
+ *           sends it straight from guest RAM, the target reads it straight
+ *           into guest RAM; TCP's own checksum covers it on the way)
  *   ZERO    the same header without data: pages of zeros
  *   STATE   once, after the memory: a whole state file (state.h), whose
  *           CONFIG must equal the CONFIG record
@@ -37,7 +41,9 @@
 #include "state.h"
 
 #define MIG_MAGIC     "VIREOMIG"
-#define MIG_VERSION   2u      /* 2: state.h version 2's larger CONFIG */
+#define MIG_VERSION   3u      /* 2: state.h version 2's larger CONFIG;
+				 * 3: a PAGES record's crc covers its page
+				 * header, not the data */
 #define MIG_PAGE      4096u
 #define MIG_MAX_PAGES 256u                 /* one PAGES record: 1 MiB */
 /* The largest guest RAM a stream may announce (the target maps it). */
@@ -65,7 +71,7 @@ struct mig_hdr {
 struct mig_rec_hdr {
 	uint32_t type;
 	uint32_t len;       /* payload bytes */
-	uint32_t crc;       /* zlib crc32 of the payload */
+	uint32_t crc;       /* mig_rec_crc() of the payload */
 	uint32_t reserved;  /* 0 */
 };
 
@@ -86,8 +92,9 @@ struct mig_pages_hdr {
  * ops->config provides once the CONFIG record is checked.
  */
 struct mig_rx_ops {
-	/* Guest RAM for @cfg (cfg->memory_file_size bytes, zeroed), or NULL
-	 * with one line in @err. */
+	/* Guest RAM for @cfg (cfg->memory_file_size bytes, zeroed: a ZERO
+	 * record leaves the pages no PAGES record wrote as they are, so
+	 * that they stay unallocated), or NULL with one line in @err. */
 	void *(*config)(void *opaque, const struct vstate_config *cfg, char *err,
 			size_t errlen);
 };
@@ -101,6 +108,7 @@ struct mig_rx {
 	struct vstate_config config;
 	uint8_t *mem;
 	uint64_t mem_len;
+	uint64_t *written;    /* a bit per page of mem: a PAGES record wrote it */
 	void *state;          /* the STATE record's copy, 8-byte aligned (malloc'd) */
 	size_t state_len;
 	struct vstate st;     /* parsed, pointing into state */
@@ -109,7 +117,7 @@ struct mig_rx {
 };
 
 void mig_rx_init(struct mig_rx *rx, const struct mig_rx_ops *ops, void *opaque);
-/* Free the state copy. */
+/* Free the state copy and the page bitmap. */
 void mig_rx_free(struct mig_rx *rx);
 /* The stream's header (sizeof(struct mig_hdr) bytes).  0 or -EINVAL with
  * one line in @err. */
@@ -122,6 +130,15 @@ int64_t mig_rx_record_len(struct mig_rx *rx, const struct mig_rec_hdr *h, char *
  * -EINVAL with one line in @err. */
 int mig_rx_record(struct mig_rx *rx, const struct mig_rec_hdr *h, const void *payload,
 		  char *err, size_t errlen);
+/*
+ * A PAGES record whose data the caller reads straight into guest RAM: its
+ * header and page header (@ph, the payload's first sizeof(struct
+ * mig_pages_hdr) bytes), checked as mig_rx_record checks them.  0 with
+ * @*dst and @*len where the rest of the payload goes, or -EINVAL with one
+ * line in @err.
+ */
+int mig_rx_pages_dst(struct mig_rx *rx, const struct mig_rec_hdr *h, const void *ph,
+		     uint8_t **dst, size_t *len, char *err, size_t errlen);
 static inline bool mig_rx_done(const struct mig_rx *rx)
 {
 	return rx->phase == MIG_RX_DONE;
@@ -134,7 +151,11 @@ static inline bool mig_rx_done(const struct mig_rx *rx)
 int mig_parse_buffer(struct mig_rx *rx, const void *buf, size_t len, char *err,
 		     size_t errlen);
 
-/* The source's framing: a record's header for @payload of @len bytes. */
+/* A record's checksum: zlib's crc32 of @payload, of a PAGES record's page
+ * header only. */
+uint32_t mig_rec_crc(uint32_t type, const void *payload, uint32_t len);
+/* The source's framing: a record's header for @payload of @len bytes (of
+ * a PAGES record only the page header is read). */
 void mig_rec_hdr_make(struct mig_rec_hdr *h, enum mig_rec type, const void *payload,
 		      uint32_t len);
 /* The CONFIG record's checks (the layout of guest RAM): 0 or -EINVAL. */

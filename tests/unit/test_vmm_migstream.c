@@ -15,6 +15,7 @@
 #include "migstream.h"
 
 #define MEM (4u << 20)
+#define UNTOUCHED 0x5000u   /* a page no PAGES record of good_stream() writes */
 
 static uint8_t ram[MEM];
 static unsigned configs;
@@ -29,7 +30,11 @@ static void *t_config(void *opaque, const struct vstate_config *cfg, char *err, 
 			 (unsigned long long)cfg->memory_file_size);
 		return NULL;
 	}
-	memset(ram, 0xee, sizeof(ram));   /* the parser must write what it says */
+	/* Zeroed, as the contract says, but for a marker page that no
+	 * PAGES record writes: a ZERO record must leave it alone (the
+	 * target does not touch, and so allocate, pages that are zero). */
+	memset(ram, 0, sizeof(ram));
+	memset(ram + UNTOUCHED, 0xee, MIG_PAGE);
 	return ram;
 }
 
@@ -165,6 +170,8 @@ static void test_good(void **state)
 	assert_int_equal(ram[0x2000], 0);
 	assert_int_equal(ram[0x3000], 3);
 	assert_int_equal(ram[0x4000], 0);
+	assert_int_equal(ram[UNTOUCHED], 0xee);
+	assert_int_equal(ram[UNTOUCHED + MIG_PAGE - 1], 0xee);
 	assert_int_equal(ram[MEM - 2 * MIG_PAGE], (MEM / MIG_PAGE - 2) & 0xff);
 	assert_int_equal(ram[MEM - 1], (MEM / MIG_PAGE - 1) & 0xff);
 	assert_int_equal(rx.pages, 3 + 2 + 1);
@@ -216,7 +223,7 @@ static void test_corrupt(void **state)
 	(void)state;
 	refuse_above = UINT64_MAX;
 	flip(0, 0, "wrong magic");
-	flip(8, 3, "stream version 10, this vireo-vmm reads version 2");
+	flip(8, 3, "stream version 11, this vireo-vmm reads version 3");
 	flip(12, 0, "reserved");
 	flip(cfg, 4, "unknown type 17");
 	flip(cfg, 1, "record 0: zero before the config");
@@ -350,6 +357,76 @@ static void test_stop(void **state)
 	}
 }
 
+/* The target's way: each PAGES record's page header checked with
+ * mig_rx_pages_dst, its data read straight to where it says; the data is
+ * not under the checksum (stream version 3), its header is. */
+static void test_pages_dst(void **state)
+{
+	struct sbuf s = good_stream();
+	struct mig_rx rx;
+	char err[256];
+	size_t off = sizeof(struct mig_hdr);
+	unsigned split = 0;
+
+	(void)state;
+	refuse_above = UINT64_MAX;
+	mig_rx_init(&rx, &ops, NULL);
+	assert_int_equal(mig_rx_header(&rx, s.b, err, sizeof(err)), 0);
+	while (!mig_rx_done(&rx)) {
+		struct mig_rec_hdr h;
+		int64_t n;
+
+		assert_true(s.len - off >= sizeof(h));
+		memcpy(&h, s.b + off, sizeof(h));
+		off += sizeof(h);
+		n = mig_rx_record_len(&rx, &h, err, sizeof(err));
+		if (n < 0)
+			fail_msg("%s", err);
+		if (h.type == MIG_REC_PAGES) {
+			uint8_t *dst;
+			size_t len;
+			struct mig_pages_hdr bad;
+
+			/* a flipped page header is refused */
+			memcpy(&bad, s.b + off, sizeof(bad));
+			bad.gpa ^= MIG_PAGE;
+			assert_int_equal(mig_rx_pages_dst(&rx, &h, &bad, &dst, &len, err,
+							  sizeof(err)), -EINVAL);
+			assert_non_null(strstr(err, "checksum mismatch"));
+			/* a flipped data byte is not looked at */
+			s.b[off + sizeof(bad) + 7] ^= 0x40;
+			if (mig_rx_pages_dst(&rx, &h, s.b + off, &dst, &len, err, sizeof(err)))
+				fail_msg("%s", err);
+			assert_int_equal(len, (size_t)n - sizeof(bad));
+			assert_true(dst >= ram && dst + len <= ram + MEM);
+			memcpy(dst, s.b + off + sizeof(bad), len);
+			split++;
+		} else if (mig_rx_record(&rx, &h, s.b + off, err, sizeof(err))) {
+			fail_msg("%s", err);
+		}
+		off += (size_t)n;
+	}
+	assert_int_equal(off, s.len);
+	assert_int_equal(split, 3);
+	assert_int_equal(rx.pages, 3 + 2 + 1);
+	assert_int_equal(ram[0x1000], 1);
+	assert_int_equal(ram[0x1007], 1 ^ 0x40);
+	assert_int_equal(ram[0x2000], 0);        /* written, then a ZERO record */
+	assert_int_equal(ram[UNTOUCHED], 0xee);  /* never written: left alone */
+	assert_int_equal(ram[MEM - 1], (MEM / MIG_PAGE - 1) & 0xff);
+	/* not a PAGES record: refused */
+	{
+		struct mig_rec_hdr h = { .type = MIG_REC_ZERO, .len = 16 };
+		uint8_t *dst;
+		size_t len;
+
+		assert_int_equal(mig_rx_pages_dst(&rx, &h, s.b, &dst, &len, err, sizeof(err)),
+				 -EINVAL);
+	}
+	mig_rx_free(&rx);
+	free(s.b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +435,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_semantics),
 		cmocka_unit_test(test_stop),
+		cmocka_unit_test(test_pages_dst),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
