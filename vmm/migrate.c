@@ -725,7 +725,7 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 	struct migrate_status acc = { 0 };
 	struct mig_final f = { .j = j };
 	struct mig_disks disks = { .j = j };
-	uint64_t pause_ns, pause_rt, limit_ns = vtime_ns() + MIGRATE_MAX_SECONDS * 1000000000ull;
+	uint64_t pause_ns, pause_rt, sent_ns, last_pages, limit_ns = vtime_ns() + MIGRATE_MAX_SECONDS * 1000000000ull;
 	bool paused_here = false, released = false;
 	int e;
 
@@ -863,6 +863,7 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 		mig_fail(j, e, "cannot take the state: %s", strerror(-e));
 		goto resume;
 	}
+	last_pages = mig_count_dirty(j);
 	e = mig_send_dirty(j, false, &acc);
 	if (!e)
 		e = mig_send_record(j, MIG_REC_STATE, f.w.buf, (uint32_t)f.w.len);
@@ -888,6 +889,7 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 	}
 	if (!e)
 		e = mig_send_record(j, MIG_REC_END, NULL, 0);
+	sent_ns = vtime_ns();
 	if (!e)
 		e = mig_wait_ready(j);
 	if (!e) {
@@ -901,8 +903,11 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 
 			if (mig_target_downtime(j, downtime_ms)) {
 				vinfo("migration: the target's vCPUs run %llu ms after the source's "
-				      "stopped (%llu ms here up to GO)",
-				      (unsigned long long)*downtime_ms, (unsigned long long)own);
+				      "stopped (%llu ms here up to GO: %llu pages and the state "
+				      "sent in %llu ms, then the target's READY)",
+				      (unsigned long long)*downtime_ms, (unsigned long long)own,
+				      (unsigned long long)last_pages,
+				      (unsigned long long)((sent_ns - pause_ns) / 1000000u));
 			} else {
 				*downtime_ms = own;
 				vwarn("migration: the target did not report its downtime; %llu ms "
