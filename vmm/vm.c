@@ -335,8 +335,12 @@ int vm_load(struct vm *vm)
 	struct boot_entry entry;
 	int ret;
 
-	if (vmm_opts_restoring(vm->opts))
-		return snapshot_load(vm);   /* the ACPI tables are in the saved RAM */
+	if (vmm_opts_restoring(vm->opts)) {
+		ret = snapshot_load(vm);   /* the ACPI tables are in the saved RAM */
+		if (!ret)
+			vm_phase(vm, "saved state");
+		return ret;
+	}
 	ret = vm_build_acpi(vm);
 	if (ret)
 		return ret;

@@ -22,7 +22,9 @@
 # Live migration over loopback TCP, 256 MiB and 1 GiB, idle and busy
 # guests, downtime limit 300 ms and auto-converge on both: total time and
 # downtime as each VMM reports them (QEMU's `info migrate`, vireo-vmm's
-# "migrated to" line).
+# "migrated to" line); for vireo-vmm also the source's split of the
+# downtime and, in each first run, the target's start-up steps
+# (--verbose).
 # Reports "LAB-DATA side=NAME run=I KEY=VALUE...": restore256 restore2048
 # resident256 resident2048 save256 save2048 (first run only: one save),
 # mig{256,1024}{idle,busy}_total and _down.
@@ -226,7 +228,7 @@ if echo "$parts" | grep -q migrate; then
 						wait $qpid
 						kill $tpid; wait $tpid ;;
 					vireo)
-						v_boot $m "$cmd" "$dst" --incoming "tcp:127.0.0.1:$port"
+						v_boot $m "$cmd" "$dst" --incoming "tcp:127.0.0.1:$port" --verbose
 						tpid=$vpid
 						wait_listen $port 120 $tpid "$dst"
 						v_boot $m "$cmd" "$src" --sandbox=off --api-socket "$T/api.sock"
@@ -238,6 +240,10 @@ if echo "$parts" | grep -q migrate; then
 						down=$(echo "$line" | sed -n 's/.*downtime \([0-9]*\) ms.*/\1/p')
 						total=$(echo "$line" | sed -n 's/.*, \([0-9]*\) ms in all.*/\1/p')
 						wait_line "$dst" "tick" 60 $tpid
+						# where its downtime went (the source's split)
+						tr -d '\r' <"$src" | grep "vCPUs run" | sed 's/^.*migration: /vireo: /'
+						# and the target's start-up steps (--verbose), once
+						[ $i = 1 ] && tr -d '\r' <"$dst" | grep 'start-up:' | sed 's/^.*start-up: /vireo target: /'
 						kill $tpid; wait $tpid ;;
 					esac
 					[ -n "$total" ] && [ -n "$down" ] ||
