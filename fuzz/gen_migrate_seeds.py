@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Write the seed corpus of fuzz_migrate (fuzz/corpus/migrate/): migration
 streams (vmm/migstream.h) around the state files of fuzz/corpus/state/,
-with their configuration record, page and zero-page records, the state
+with their configuration record, page and zero-page records, a round's
+sync, the state
 and the end (one with the source's STOP record before the end); also a
 stream cut short and one without its state."""
 import os
@@ -31,8 +32,8 @@ def stream(state, extra=b'', with_state=True, stop=False):
     # the state file: 24-byte header, then CONFIG's 24-byte section header
     clen = struct.unpack_from('<Q', state, 24 + 8)[0]
     config = state[48:48 + clen]
-    s = b'VIREOMIG' + struct.pack('<II', 3, 0) + rec(1, config)
-    s += zero(0, 256) + pages(0x1000, bytes([0x5a]) * PAGE * 2) + extra
+    s = b'VIREOMIG' + struct.pack('<II', 4, 0) + rec(1, config)
+    s += zero(0, 256) + pages(0x1000, bytes([0x5a]) * PAGE * 2) + rec(6, b'') + extra
     s += pages(0x100000, bytes(range(256)) * (PAGE // 256))
     if with_state:
         s += rec(4, state)

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -184,6 +186,16 @@ int migrate_connect(const char *uri, char *err, size_t errlen)
 bad_addr:
 	snprintf(err, errlen, "%s: not a numeric IPv4 or [IPv6] address", uri);
 	return -EINVAL;
+}
+
+/* TCP: each record and answer goes out as it is written (the small ones
+ * at a round's end and at the switch-over would otherwise wait for a
+ * delayed ACK); not TCP: nothing to do. */
+static void mig_nodelay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 static uint64_t mig_realtime_ns(void)
@@ -652,6 +664,31 @@ static int mig_wait_ready(struct mig_job *j)
 	return 0;
 }
 
+/* After a round: a SYNC, then the target's answer once it has taken in
+ * the round (what is still in the sockets' buffers would otherwise count
+ * as sent, and land in the downtime). */
+static int mig_sync(struct mig_job *j)
+{
+	char b[8];
+	int e = mig_send_record(j, MIG_REC_SYNC, NULL, 0);
+
+	if (e)
+		return e;
+	e = mig_recv(j, b, sizeof(b), MIGRATE_READY_TIMEOUT_MS);
+	if (e == -ECANCELED)
+		return mig_fail(j, e, "cancelled");
+	if (e == -ETIMEDOUT)
+		return mig_fail(j, e, "the target did not take in a round within %u s",
+				MIGRATE_READY_TIMEOUT_MS / 1000);
+	if (e == -ECONNRESET)
+		return mig_fail(j, e, "the target closed the connection (see its log)");
+	if (e)
+		return mig_fail(j, e, "the connection to the target failed: %s", strerror(-e));
+	if (memcmp(b, MIG_SYNCED, sizeof(b)))
+		return mig_fail(j, -EPROTO, "the target answered a round with something else");
+	return 0;
+}
+
 /* After GO: the target's downtime (MIG_DONE), or false when it did not
  * send it in time or sent something else (the source's figure stands). */
 static bool mig_target_downtime(struct mig_job *j, uint64_t *ms)
@@ -757,6 +794,7 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 		struct timeval tv = { .tv_sec = MIGRATE_SEND_TIMEOUT_S };
 
 		setsockopt(e, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		mig_nodelay(e);
 	}
 	pthread_mutex_lock(&mig.lock);
 	j->fd = mig.fd = e;
@@ -795,10 +833,13 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 		uint64_t prev_bytes = UINT64_MAX / 16;
 
 		for (;;) {
-			uint64_t t1 = vtime_ns(), dirty, bytes;
+			uint64_t t1, dirty, bytes;
 
+			if (!e)
+				e = mig_sync(j);
 			if (e)
 				return e;
+			t1 = vtime_ns();
 			ri.rounds++;
 			if (t1 > t0 && j->sent > s0)
 				ri.bandwidth = (j->sent - s0) * 1000000000ull / (t1 - t0);
@@ -815,8 +856,10 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 			ri.pages = acc.pages;
 			ri.zero_pages = acc.zero_pages;
 			mig_update(mig_set_round, &ri);
-			vdebug("migration round %llu: %llu dirty pages, %llu MiB/s, expected "
-			       "downtime %llu ms", (unsigned long long)ri.rounds,
+			vdebug("migration round %llu (at %llu ms): %llu MiB sent, %llu dirty pages, "
+			       "%llu MiB/s, expected downtime %llu ms", (unsigned long long)ri.rounds,
+			       (unsigned long long)((t1 - j->start_ns) / 1000000u),
+			       (unsigned long long)(j->sent >> 20),
 			       (unsigned long long)dirty, (unsigned long long)(ri.bandwidth >> 20),
 			       (unsigned long long)ri.expected_ms);
 			if (ri.expected_ms <= p->downtime_ms)
@@ -851,6 +894,8 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 		}
 	}
 	/* Stop and copy: the vCPUs park, the state is taken, the rest goes. */
+	vdebug("migration: stop and copy at %llu ms",
+	       (unsigned long long)((vtime_ns() - j->start_ns) / 1000000u));
 	j->throttle = 0;
 	e = vm_pause(vm, 5000);
 	if (e && e != -EALREADY)
@@ -1270,6 +1315,7 @@ int migrate_incoming(struct vmm_opts *o)
 	}
 	inc.start_ns = vtime_ns();
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	mig_nodelay(fd);
 	mig_rx_init(&rx, &inc_ops, &m);
 	payload = malloc(MIG_MAX_PAGES * MIG_PAGE + sizeof(struct mig_pages_hdr));
 	if (!payload) {
@@ -1318,6 +1364,11 @@ int migrate_incoming(struct vmm_opts *o)
 			free(buf);
 		if (r)
 			goto out;
+		if (rh.type == MIG_REC_SYNC && vio_write_full(fd, MIG_SYNCED, 8)) {
+			snprintf(err, sizeof(err), "cannot answer the source: %s", strerror(errno));
+			r = -1;
+			goto out;
+		}
 		r = -1;
 	}
 	inc.end_ns = vtime_ns();

@@ -28,6 +28,7 @@ static const char *mig_rec_name(uint32_t type)
 	case MIG_REC_ZERO: return "zero";
 	case MIG_REC_STATE: return "state";
 	case MIG_REC_STOP: return "stop";
+	case MIG_REC_SYNC: return "sync";
 	default: return "unknown";
 	}
 }
@@ -101,6 +102,7 @@ int64_t mig_rx_record_len(struct mig_rx *rx, const struct mig_rec_hdr *h, char *
 	case MIG_REC_PAGES:
 	case MIG_REC_ZERO:
 	case MIG_REC_STATE:
+	case MIG_REC_SYNC:
 		if (rx->phase != MIG_RX_MEMORY)
 			return mig_err(err, errlen, "record %llu: %s %s", (unsigned long long)rx->records,
 				       n, rx->phase < MIG_RX_MEMORY ? "before the config"
@@ -109,6 +111,8 @@ int64_t mig_rx_record_len(struct mig_rx *rx, const struct mig_rec_hdr *h, char *
 			ok = h->len >= sizeof(struct vstate_file_hdr) && h->len <= MIG_MAX_RECORD;
 		else if (h->type == MIG_REC_ZERO)
 			ok = h->len == sizeof(struct mig_pages_hdr);
+		else if (h->type == MIG_REC_SYNC)
+			ok = h->len == 0;
 		else
 			ok = h->len > sizeof(struct mig_pages_hdr) &&
 			     h->len <= sizeof(struct mig_pages_hdr) + MIG_MAX_PAGES * MIG_PAGE;
@@ -287,6 +291,9 @@ int mig_rx_record(struct mig_rx *rx, const struct mig_rec_hdr *h, const void *pa
 		break;
 	case MIG_REC_END:
 		rx->phase = MIG_RX_DONE;
+		break;
+	case MIG_REC_SYNC:
+		rx->syncs++;   /* the caller answers it */
 		break;
 	case MIG_REC_STOP:
 		memcpy(&rx->stop_ns, payload, sizeof(rx->stop_ns));

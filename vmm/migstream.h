@@ -18,6 +18,10 @@
  *           sends it straight from guest RAM, the target reads it straight
  *           into guest RAM; TCP's own checksum covers it on the way)
  *   ZERO    the same header without data: pages of zeros
+ *   SYNC    empty, among the pages: the target answers MIG_SYNCED once it
+ *           has taken in everything before it (the source waits for that
+ *           after each round, so that what it measures and what it leaves
+ *           for the stop-and-copy are not hidden in the sockets' buffers)
  *   STATE   once, after the memory: a whole state file (state.h), whose
  *           CONFIG must equal the CONFIG record
  *   STOP    optional, once, after the STATE: u64 CLOCK_REALTIME nanoseconds
@@ -41,9 +45,9 @@
 #include "state.h"
 
 #define MIG_MAGIC     "VIREOMIG"
-#define MIG_VERSION   3u      /* 2: state.h version 2's larger CONFIG;
+#define MIG_VERSION   4u      /* 2: state.h version 2's larger CONFIG;
 				 * 3: a PAGES record's crc covers its page
-				 * header, not the data */
+				 * header, not the data; 4: SYNC */
 #define MIG_PAGE      4096u
 #define MIG_MAX_PAGES 256u                 /* one PAGES record: 1 MiB */
 /* The largest guest RAM a stream may announce (the target maps it). */
@@ -52,6 +56,7 @@
 #define MIG_READY     "VIREORDY"
 #define MIG_GO        "VIREOGO!"
 #define MIG_DONE      "VIREODWN"
+#define MIG_SYNCED    "VIREOSYN"
 
 enum mig_rec {
 	MIG_REC_END = 0,
@@ -60,6 +65,7 @@ enum mig_rec {
 	MIG_REC_ZERO = 3,
 	MIG_REC_STATE = 4,
 	MIG_REC_STOP = 5,
+	MIG_REC_SYNC = 6,
 };
 
 struct mig_hdr {
@@ -112,7 +118,7 @@ struct mig_rx {
 	void *state;          /* the STATE record's copy, 8-byte aligned (malloc'd) */
 	size_t state_len;
 	struct vstate st;     /* parsed, pointing into state */
-	uint64_t pages, zero_pages, records;
+	uint64_t pages, zero_pages, records, syncs;
 	uint64_t stop_ns;     /* the STOP record's time, 0 without one */
 };
 

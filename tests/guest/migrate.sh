@@ -160,11 +160,11 @@ s.close()"
 	echo "refused ($1): $(grep error "$dir/$1.err")"
 }
 refuse garbage "not a vireo migration stream" "b'GET / HTTP/1.0\r\n\r\n' * 10"
-refuse version "stream version 9, this vireo-vmm reads version 3" \
+refuse version "stream version 9, this vireo-vmm reads version 4" \
 	"b'VIREOMIG' + struct.pack('<II', 9, 0)"
-refuse truncated "record header: the source closed the connection (truncated stream)" "b'VIREOMIG' + struct.pack('<II', 3, 0)"
+refuse truncated "record header: the source closed the connection (truncated stream)" "b'VIREOMIG' + struct.pack('<II', 4, 0)"
 refuse badrec "record 0: pages before the config" \
-	"b'VIREOMIG' + struct.pack('<II', 3, 0) + struct.pack('<IIII', 2, 4112, 0, 0)"
+	"b'VIREOMIG' + struct.pack('<II', 4, 0) + struct.pack('<IIII', 2, 4112, 0, 0)"
 refuse crc "record 0 (config): checksum mismatch" \
-	"b'VIREOMIG' + struct.pack('<II', 3, 0) + struct.pack('<IIII', 1, 120, 1, 0) + bytes(120)"
+	"b'VIREOMIG' + struct.pack('<II', 4, 0) + struct.pack('<IIII', 1, 120, 1, 0) + bytes(120)"
 echo "ok"

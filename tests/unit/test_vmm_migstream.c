@@ -135,6 +135,7 @@ static struct sbuf good_stream(void)
 		zero(&s, p * MIG_PAGE, MIG_MAX_PAGES);
 	pages(&s, 0x1000, 3);
 	pages(&s, MEM - 2 * MIG_PAGE, 2);
+	rec(&s, MIG_REC_SYNC, NULL, 0);   /* the end of a round */
 	zero(&s, 0x2000, 1);      /* a later round: page 2 became zero */
 	pages(&s, 0x3000, 1);     /* and page 3 was sent again */
 	state_file(&w, &c);
@@ -176,6 +177,7 @@ static void test_good(void **state)
 	assert_int_equal(ram[MEM - 1], (MEM / MIG_PAGE - 1) & 0xff);
 	assert_int_equal(rx.pages, 3 + 2 + 1);
 	assert_int_equal(rx.zero_pages, MEM / MIG_PAGE + 1);
+	assert_int_equal(rx.syncs, 1);
 	assert_non_null(rx.st.config);
 	assert_non_null(rx.st.vcpu[0]);
 	assert_int_equal(rx.st.config->memory, MEM);
@@ -223,7 +225,7 @@ static void test_corrupt(void **state)
 	(void)state;
 	refuse_above = UINT64_MAX;
 	flip(0, 0, "wrong magic");
-	flip(8, 3, "stream version 11, this vireo-vmm reads version 3");
+	flip(8, 3, "stream version 12, this vireo-vmm reads version 4");
 	flip(12, 0, "reserved");
 	flip(cfg, 4, "unknown type 17");
 	flip(cfg, 1, "record 0: zero before the config");
@@ -252,6 +254,7 @@ static void test_semantics(void **state)
 		{ "its configuration differs", 5 }, { "after the state", 6 },
 		{ "bytes after the end", 7 }, { "memory regions", 8 }, { "no room", 9 },
 		{ "state: ", 10 }, { "wrong length", 11 }, { "2 pages in 4112 bytes", 12 },
+		{ "(sync): wrong length", 13 }, { "sync after the state", 14 },
 	};
 
 	(void)state;
@@ -274,6 +277,7 @@ static void test_semantics(void **state)
 		case 4: rec(&s, MIG_REC_END, NULL, 0); break;
 		case 10: rec(&s, MIG_REC_STATE, junk, sizeof(junk)); break;
 		case 11: rec(&s, MIG_REC_ZERO, junk, 8); break;
+		case 13: rec(&s, MIG_REC_SYNC, junk, 4); break;
 		case 12:
 			{
 				uint8_t p[sizeof(ph) + MIG_PAGE];
@@ -289,7 +293,7 @@ static void test_semantics(void **state)
 			break;
 		default: break;
 		}
-		if (cases[k].step >= 5 && cases[k].step <= 7) {
+		if ((cases[k].step >= 5 && cases[k].step <= 7) || cases[k].step == 14) {
 			struct vstate_config c3 = c;
 
 			if (cases[k].step == 5)
@@ -299,6 +303,8 @@ static void test_semantics(void **state)
 			vstate_writer_free(&w);
 			if (cases[k].step == 6)
 				zero(&s, 0, 1);
+			if (cases[k].step == 14)
+				rec(&s, MIG_REC_SYNC, NULL, 0);
 			if (cases[k].step == 7) {
 				rec(&s, MIG_REC_END, NULL, 0);
 				put(&s, junk, 3);
