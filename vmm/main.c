@@ -117,15 +117,6 @@ static unsigned main_filter_extras(const struct vmm_opts *o)
 	return x;
 }
 
-/* --verbose: how long each start-up step before the VM took (ms since
- * start; vm.c's vm_phase goes on from there). */
-static void main_phase(uint64_t start_ns, const char *what)
-{
-	if (vlog_get_level() >= VLOG_DEBUG)
-		vdebug("start-up: %s done at %.3f ms", what,
-		       (double)(vtime_ns() - start_ns) / 1e6);
-}
-
 int main(int argc, char **argv)
 {
 	uint64_t start_ns = vtime_ns();
@@ -181,20 +172,20 @@ int main(int argc, char **argv)
 	if (migrate_incoming(&opts) || snapshot_prepare(&opts))
 		return VMM_EXIT_ERROR;
 	if (vmm_opts_restoring(&opts))
-		main_phase(start_ns, opts.incoming ? "the migration stream" : "the state file");
+		vm_start_phase(start_ns, opts.incoming ? "the migration stream" : "the state file");
 	if (filters_init(opts.seccomp, main_filter_extras(&opts)) || hold_open_net(&opts))
 		return VMM_EXIT_ERROR;
-	main_phase(start_ns, "system call filters");
+	vm_start_phase(start_ns, "system call filters");
 	if (sandbox_start(&opts)) {
 		hold_close();
 		return VMM_EXIT_ERROR;
 	}
-	main_phase(start_ns, "sandbox");
+	vm_start_phase(start_ns, "sandbox");
 	if (hold_open(&opts) || snapshot_check_disks(&opts)) {
 		hold_close();
 		return VMM_EXIT_ERROR;
 	}
-	main_phase(start_ns, "files");
+	vm_start_phase(start_ns, "files");
 	/* The API's socket: in the host's file system, before the lock. */
 	if (api_server_open(&opts) || sandbox_lock(&opts)) {
 		api_server_close();

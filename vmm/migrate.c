@@ -643,8 +643,11 @@ static int mig_recv(struct mig_job *j, void *buf, size_t len, uint64_t timeout_m
 	return 0;
 }
 
-/* Wait for the target's READY. */
-static int mig_wait_ready(struct mig_job *j)
+/* Wait for the target's 8-byte answer @want (READY, SYNCED), its reasons
+ * for failing worded with @waiting (what the target did not do in time),
+ * @before (when it closed the connection) and @wrong (another answer). */
+static int mig_expect(struct mig_job *j, const char *want, const char *waiting,
+		      const char *before, const char *wrong)
 {
 	char b[8];
 	int e = mig_recv(j, b, sizeof(b), MIGRATE_READY_TIMEOUT_MS);
@@ -652,16 +655,22 @@ static int mig_wait_ready(struct mig_job *j)
 	if (e == -ECANCELED)
 		return mig_fail(j, e, "cancelled");
 	if (e == -ETIMEDOUT)
-		return mig_fail(j, e, "the target did not say it was ready within %u s",
+		return mig_fail(j, e, "the target did not %s within %u s", waiting,
 				MIGRATE_READY_TIMEOUT_MS / 1000);
 	if (e == -ECONNRESET)
-		return mig_fail(j, e, "the target closed the connection before it was ready "
-				"(see its log)");
+		return mig_fail(j, e, "the target closed the connection%s (see its log)", before);
 	if (e)
 		return mig_fail(j, e, "the connection to the target failed: %s", strerror(-e));
-	if (memcmp(b, MIG_READY, sizeof(b)))
-		return mig_fail(j, -EPROTO, "the target answered something else than READY");
+	if (memcmp(b, want, sizeof(b)))
+		return mig_fail(j, -EPROTO, "the target answered %s", wrong);
 	return 0;
+}
+
+/* Wait for the target's READY. */
+static int mig_wait_ready(struct mig_job *j)
+{
+	return mig_expect(j, MIG_READY, "say it was ready", " before it was ready",
+			  "something else than READY");
 }
 
 /* After a round: a SYNC, then the target's answer once it has taken in
@@ -669,24 +678,10 @@ static int mig_wait_ready(struct mig_job *j)
  * as sent, and land in the downtime). */
 static int mig_sync(struct mig_job *j)
 {
-	char b[8];
 	int e = mig_send_record(j, MIG_REC_SYNC, NULL, 0);
 
-	if (e)
-		return e;
-	e = mig_recv(j, b, sizeof(b), MIGRATE_READY_TIMEOUT_MS);
-	if (e == -ECANCELED)
-		return mig_fail(j, e, "cancelled");
-	if (e == -ETIMEDOUT)
-		return mig_fail(j, e, "the target did not take in a round within %u s",
-				MIGRATE_READY_TIMEOUT_MS / 1000);
-	if (e == -ECONNRESET)
-		return mig_fail(j, e, "the target closed the connection (see its log)");
-	if (e)
-		return mig_fail(j, e, "the connection to the target failed: %s", strerror(-e));
-	if (memcmp(b, MIG_SYNCED, sizeof(b)))
-		return mig_fail(j, -EPROTO, "the target answered a round with something else");
-	return 0;
+	return e ? e : mig_expect(j, MIG_SYNCED, "take in a round", "",
+				  "a round with something else");
 }
 
 /* After GO: the target's downtime (MIG_DONE), or false when it did not

@@ -76,6 +76,9 @@ int vm_load(struct vm *vm);
  * process (watchdog.h). */
 int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
+/* --verbose: "start-up: @what done at N ms" (ms since @start_ns), for each
+ * start-up step, in main.c before the VM and in vm.c for its own. */
+void vm_start_phase(uint64_t start_ns, const char *what);
 
 /* The control API (any thread but a vCPU's, while vm_run runs): park
  * every vCPU out of KVM_RUN and return once all are (0), or let them go
