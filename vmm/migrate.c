@@ -1312,7 +1312,9 @@ int migrate_incoming(struct vmm_opts *o)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	mig_nodelay(fd);
 	mig_rx_init(&rx, &inc_ops, &m);
-	payload = malloc(MIG_MAX_PAGES * MIG_PAGE + sizeof(struct mig_pages_hdr));
+	/* Records but PAGES (read into guest RAM) and STATE (their own
+	 * buffer): CONFIG is the largest. */
+	payload = malloc(sizeof(struct vstate_config));
 	if (!payload) {
 		snprintf(err, sizeof(err), "out of memory");
 		goto out;
@@ -1344,7 +1346,7 @@ int migrate_incoming(struct vmm_opts *o)
 			inc.bytes += sizeof(rh) + (uint64_t)n;
 			continue;
 		}
-		if ((size_t)n > MIG_MAX_PAGES * MIG_PAGE + sizeof(struct mig_pages_hdr)) {
+		if ((size_t)n > sizeof(struct vstate_config)) {
 			buf = malloc((size_t)n);   /* the state */
 			if (!buf) {
 				snprintf(err, sizeof(err), "out of memory");
