@@ -88,7 +88,7 @@ all_ok() {
 	lab_says "lab: starting" "RESULT PASS alpha" "RESULT PASS beta" "lab: 2 passed, 0 failed, 0 retried"
 	echo pass >"$fake/fuzz/fuzz_two.c"
 	chmod +x "$fake/tests/lab/run.sh"
-	unset FAKE_LAB_RC FAKE_LAB_KVM_LOG LAB_FILTER
+	unset FAKE_LAB_RC FAKE_LAB_KVM_LOG LAB_FILTER LAB_SAMPLE
 	kvm=/dev/null
 }
 # run ARGS...: run-all in the fake checkout; its status in $rc.
@@ -215,8 +215,19 @@ all_ok
 lab_says "RESULT PASS alpha"
 LAB_FILTER='al*' run --skip-fuzz
 expect 0 "0 retried" "5 passed, 0 failed, 4 skipped"
-grep -q -- "--filter al\\* --all" "$FAKE_ARGS" || fail "run.sh was not given the filter"
+[ "$(cat "$FAKE_ARGS")" = alpha ] || fail "run.sh was given '$(cat "$FAKE_ARGS")', not alpha alone"
 has "^   beta, lab-stall-retry: LAB_FILTER 'al\\*'" "beta and lab-stall-retry are not skipped on request"
+ok
+
+case="LAB_SAMPLE=1: only the marked scenarios run, the others skipped on request"
+all_ok
+lab_says "RESULT PASS beta"
+printf '# beta\n# lab-sample: yes\n' >"$fake/tests/lab/scenarios/beta.sh"
+LAB_SAMPLE=1 run --skip-fuzz
+echo "# beta" >"$fake/tests/lab/scenarios/beta.sh"
+expect 0 "0 retried" "6 passed, 0 failed, 3 skipped"
+[ "$(cat "$FAKE_ARGS")" = beta ] || fail "run.sh was given '$(cat "$FAKE_ARGS")', not beta alone"
+has "^   alpha: LAB_SAMPLE=1: not in the lab's sample" "alpha is not skipped on request"
 ok
 
 case="LAB_FILTER matching no scenario fails"

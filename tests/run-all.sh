@@ -20,7 +20,9 @@
 # Env: FUZZ_SECONDS (per target; default 20), FUZZ_JOBS (targets at once;
 # default the number of CPUs),
 # LAB_FILTER (scenario name glob: the other scenarios are skipped on request;
-# a glob that matches none is an error), RUN_ALL_KVM_DEVICE (the device whose
+# a glob that matches none is an error), LAB_SAMPLE (1: only the scenarios
+# with a "# lab-sample: yes" line, and kvm-tests, run; the others are
+# skipped on request; .ci/run asks for this), RUN_ALL_KVM_DEVICE (the device whose
 # opening decides whether the suites guest and kvm run here or in the lab;
 # default /dev/kvm; tests/run-all-test.sh sets it).
 set -uo pipefail
@@ -113,7 +115,7 @@ kvm_here=0
 kvm_log=build/asan/meson-logs/lab-kvm.json
 
 # 1. Meson tests in the sanitizer build.
-echo "== building the test flavour (ASan+UBSan)"
+echo "== building the test flavour (ASan+UBSan), at $SECONDS s"
 if bash scripts/build.sh asan; then
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -131,7 +133,7 @@ fi
 
 # 1b. The concurrency harness under ThreadSanitizer (suite stress; it uses a
 # KVM VM where /dev/kvm opens and runs without one elsewhere).
-echo "== building the concurrency harness (ThreadSanitizer)"
+echo "== building the concurrency harness (ThreadSanitizer), at $SECONDS s"
 if bash scripts/build.sh tsan; then
 	TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
 		meson test -C build/tsan --no-rebuild --print-errorlogs --suite stress \
@@ -152,7 +154,7 @@ if [ $skip_fuzz -eq 1 ]; then
 elif [ ${#fuzz_targets[@]} -eq 0 ]; then
 	record SKIP fuzz "no fuzz targets (fuzz/fuzz_*.c)"
 else
-	echo "== building fuzz targets (clang, libFuzzer)"
+	echo "== building fuzz targets (clang, libFuzzer), at $SECONDS s"
 	if bash scripts/build.sh fuzz; then
 		# One target per CPU at a time (each is single-threaded).
 		fuzz_one() {
@@ -198,10 +200,13 @@ done
 lab_names=()
 for n in "${lab_all[@]}"; do
 	# shellcheck disable=SC2053
-	if [ -z "${LAB_FILTER:-}" ] || [[ "$n" == $LAB_FILTER ]]; then
-		lab_names+=("$n")
-	else
+	if [ -n "${LAB_FILTER:-}" ] && [[ "$n" != $LAB_FILTER ]]; then
 		skip_requested "$n" "LAB_FILTER '$LAB_FILTER'"
+	elif [ "${LAB_SAMPLE:-}" = 1 ] && [ "$n" != kvm-tests ] &&
+		! grep -q '^# lab-sample: yes' "tests/lab/scenarios/$n.sh"; then
+		skip_requested "$n" "LAB_SAMPLE=1: not in the lab's sample (no '# lab-sample: yes' line)"
+	else
+		lab_names+=("$n")
 	fi
 done
 kvm_in_lab=0
@@ -226,7 +231,7 @@ elif [ ! -x tests/lab/run.sh ]; then
 elif [ ${#lab_all[@]} -eq 0 ]; then
 	record SKIP lab "no lab scenarios (tests/lab/scenarios/*.sh)"
 elif [ ${#lab_names[@]} -gt 0 ]; then
-	echo "== lab scenarios"
+	echo "== lab scenarios, at $SECONDS s"
 	nfail_before=$(grep -c '^FAIL ' "$results")
 	# Its output passes through as it comes; RESULT and RETRIED lines are
 	# also recorded. (Not `tee /dev/stderr`: when stderr is a file, tee
@@ -241,7 +246,10 @@ elif [ ${#lab_names[@]} -gt 0 ]; then
 	# scp round trip): the whole of it takes about 13 minutes in the lab.
 	lab_env=()
 	[ "${CI:-}" = true ] && lab_env=(--env LAB_DEBIAN_SAMPLE=1)
-	bash tests/lab/run.sh ${LAB_FILTER:+--filter "$LAB_FILTER"} --all "${kvm_args[@]}" "${lab_env[@]}" 2>&1 |
+	# The scenarios by name (kvm-tests is the file in kvm_args).
+	lab_run=()
+	for n in "${lab_names[@]}"; do [ "$n" = kvm-tests ] || lab_run+=("$n"); done
+	bash tests/lab/run.sh "${lab_env[@]}" "${kvm_args[@]}" "${lab_run[@]}" 2>&1 |
 		awk -v results="$results" -v reasons="$reasons" -v retried="$retried" '{ print; fflush() }
 		$1 == "RESULT" && ($2 == "PASS" || $2 == "FAIL") {
 			print $2, $3 >> results
@@ -274,6 +282,7 @@ elif [ ${#lab_names[@]} -gt 0 ]; then
 		fi
 	fi
 	if [ $lab_stall -eq 1 ]; then
+		echo "== the lab harness's self-test, at $SECONDS s"
 		if bash tests/lab/stall-retry-test.sh; then
 			record PASS lab-stall-retry
 		else
@@ -305,7 +314,7 @@ group() {
 }
 
 echo
-echo "== summary"
+echo "== summary, at $SECONDS s"
 sort -k2 "$results" | sed 's/^/   /'
 passed=$(grep -c '^PASS ' "$results")
 failed=$(grep -c '^FAIL ' "$results")

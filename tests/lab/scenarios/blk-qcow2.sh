@@ -4,6 +4,7 @@
 # converts to raw as the base with the new data where written, and the base
 # file is unchanged.
 # lab-timeout: 220
+# lab-sample: yes
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
 command -v qemu-img >/dev/null ||

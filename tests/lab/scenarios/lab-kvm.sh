@@ -1,6 +1,7 @@
 # Lab self-test: /dev/kvm works in the lab (a tiny guest of ours runs, with
 # port, MMIO and HLT exits checked by kvm-probe).
 # lab-timeout: 60
+# lab-sample: yes
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
 if [ "$LAB_MODE" = outer ]; then

@@ -6,6 +6,7 @@
 # one (8023 -> 81) that the answer arrived.  No tap and no root are needed
 # by vireo-vmm for this.
 # lab-timeout: 400
+# lab-sample: yes
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
 

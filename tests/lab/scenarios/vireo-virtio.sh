@@ -6,6 +6,7 @@
 # refused (checked here: the image is unchanged), writes a line to /dev/hvc0
 # (it must show on the VMM's output) and reads 4096 varied bytes of /dev/hwrng.
 # lab-timeout: 200
+# lab-sample: yes
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
 # The same 4096 bytes as vio_pattern in tests/lab/inner/virtio.sh.

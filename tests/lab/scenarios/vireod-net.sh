@@ -9,6 +9,7 @@
 # started at once: each gets its own address (different MACs) and reaches
 # this host. Everything is taken down at the end: no bridge left.
 # lab-timeout: 900
+# lab-sample: yes
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
 T=$LAB_TMP

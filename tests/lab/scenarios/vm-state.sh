@@ -28,6 +28,7 @@
 # TCP on loopback (a root target's unix: socket is 0600, out of the
 # sandboxed source's reach).
 # lab-timeout: 900
+# lab-sample: yes
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
 [ -c /dev/net/tun ] || lab_fail "no /dev/net/tun in the outer VM (tun module?)"

@@ -2,6 +2,7 @@
 # inner smoke scenario passes, the boot timer reports, and the guest's
 # poweroff ends vireo-vmm with status 0.
 # lab-timeout: 150
+# lab-sample: yes
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
 lab_boot vireo "$LAB_INNER_CMDLINE vireo.run=smoke" 120 ||

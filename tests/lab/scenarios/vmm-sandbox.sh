@@ -7,6 +7,7 @@
 # in the cgroup; the monitor (the PID we started) has dropped the same
 # way. SIGTERM to the monitor reaches the VM: status 143.
 # lab-timeout: 200
+# lab-sample: yes
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
 img=$LAB_TMP/disk.img ro=$LAB_TMP/ro.img con=$LAB_TMP/console.log err=$LAB_TMP/vmm.err

@@ -1,5 +1,6 @@
 # Two vCPUs: the guest's /proc/cpuinfo shows 2 processors (ACPI MADT, INIT/SIPI).
 # lab-timeout: 150
+# lab-sample: yes
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
 s=$(printf '%s\n' 'echo "CPUS $(grep -c ^processor /proc/cpuinfo)"' 'echo "ONLINE $(cat /sys/devices/system/cpu/online)"' | base64 | tr -d '\n')

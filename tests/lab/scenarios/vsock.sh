@@ -8,6 +8,7 @@
 # VMM stops vhost-vsock and starts it again for the new driver, which gets
 # a transport reset event) and both echoes run again on new ports.
 # lab-timeout: 300
+# lab-sample: yes
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
 [ -e /dev/vhost-vsock ] || lab_fail "the lab host has no /dev/vhost-vsock (vhost_vsock module)"
