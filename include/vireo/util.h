@@ -73,6 +73,16 @@ int vio_punch_hole(int fd, uint64_t off, uint64_t len);
  * punch one, else FALLOC_FL_ZERO_RANGE, else zeros written. */
 int vio_zero_range(int fd, uint64_t off, uint64_t len, bool unmap);
 
+/*
+ * Image locks (lib/util/imglock.c): QEMU's lock bytes, so that vireo and
+ * QEMU see each other's users of an image.  vlock_image takes a reader's
+ * or a writer's locks on the file behind @fd: 0, -EBUSY when another open
+ * of the file conflicts (nothing is then held), or -errno.
+ * vlock_image_drop releases them (and any other lock of @fd's).
+ */
+int vlock_image(int fd, bool writer);
+int vlock_image_drop(int fd);
+
 /* Monotonic time in nanoseconds. */
 uint64_t vtime_ns(void);
 

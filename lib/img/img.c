@@ -73,29 +73,25 @@ static bool same_file(int fd, const struct vimg *img)
 	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-/* Lock the whole file behind @fd (see vimg_open_opts). */
+/* Lock the file behind @fd as a reader or a writer (see vimg_open_opts). */
 static int lock_file(int fd, const char *path, const struct vimg_open_opts *opts,
 		     char *err, size_t errlen)
 {
-	struct flock fl = { .l_type = opts->readonly ? F_RDLCK : F_WRLCK,
-			    .l_whence = SEEK_SET };
+	int r;
 
 	if (opts->force_share || same_file(fd, opts->lock_holder))
 		return 0;
-	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-		return 0;
-	if (errno == EAGAIN || errno == EACCES) {
+	r = vlock_image(fd, !opts->readonly);
+	if (r == -EBUSY)
 		snprintf(err, errlen, "'%s' is in use by another process (it holds a "
 			 "conflicting lock)", path);
-		return -EBUSY;
-	}
-	snprintf(err, errlen, "cannot lock '%s': %s", path, strerror(errno));
-	return -errno;
+	else if (r)
+		snprintf(err, errlen, "cannot lock '%s': %s", path, strerror(-r));
+	return r;
 }
 
 int vimg_lock(struct vimg *img, bool on, char *err, size_t errlen)
 {
-	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
 	int r;
 
 	if (on && img->handed_over) {
@@ -114,9 +110,9 @@ int vimg_lock(struct vimg *img, bool on, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot flush '%s': %s", img->filename, strerror(-r));
 		return r;
 	}
-	if (fcntl(img->fd, F_OFD_SETLK, &fl) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "cannot unlock '%s': %s", img->filename, strerror(errno));
+	r = vlock_image_drop(img->fd);
+	if (r) {
+		snprintf(err, errlen, "cannot unlock '%s': %s", img->filename, strerror(-r));
 		return r;
 	}
 	/* Another process may now write it: this one must not, not even

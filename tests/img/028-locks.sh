@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # vireo-img and an image in use: while another process holds the image open
-# for writing (an OFD write lock, as vireo-vmm and the image library take),
+# for writing (qemu-io here: QEMU's lock bytes, which vireo-vmm and the
+# image library take too),
 # every verb that writes refuses with an error saying it is in use, and so
 # does a read-only open (its shared lock conflicts) unless -U is given;
 # the image is not changed.  A reader holding it (a read-only VM) lets
@@ -13,19 +14,23 @@
 "$QEMU_IO" -f qcow2 -c "write -P 3 0 1M" vm.qcow2 >/dev/null
 "$QEMU_IMG" snapshot -c old vm.qcow2
 
-# hold FILE rw|ro: keep an OFD lock on FILE until the returned pid dies.
+# hold FILE rw|ro: qemu-io keeps FILE open (read-only with ro) until the
+# returned pid dies; back once its lock byte for reading (100) is taken.
 hold() {
-	python3 - "$1" "$2" <<'PY' &
-import fcntl, os, struct, sys, time
-fd = os.open(sys.argv[1], os.O_RDWR if sys.argv[2] == "rw" else os.O_RDONLY)
-kind = fcntl.F_WRLCK if sys.argv[2] == "rw" else fcntl.F_RDLCK
-fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("hhxxxxqqixxxx", kind, 0, 0, 0, 0))
-open(sys.argv[1] + ".held", "w").close()
-time.sleep(600)
-PY
+	local ro=
+	[ "$2" = ro ] && ro=-r
+	"$QEMU_IO" $ro -f qcow2 -c "sleep 600000" "$1" >/dev/null 2>&1 &
 	HOLDER=$!
-	for _ in $(seq 100); do [ -e "$1.held" ] && break; sleep 0.1; done
-	rm -f "$1.held"
+	python3 - "$1" <<'PY' || fail "qemu-io did not lock $1"
+import fcntl, os, struct, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+for _ in range(500):
+    fl = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, struct.pack("hhxxxxqqixxxx", fcntl.F_WRLCK, 0, 100, 1, 0))
+    if struct.unpack("hhxxxxqqixxxx", fl)[0] != fcntl.F_UNLCK:
+        sys.exit(0)
+    time.sleep(0.02)
+sys.exit(1)
+PY
 }
 unhold() { kill "$HOLDER"; wait "$HOLDER" 2>/dev/null; }
 

@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -421,6 +423,85 @@ static void make_overlay(const char *path, const char *backing, const char *fmt)
 	assert_int_equal(vimg_create(path, &co, err, sizeof(err)), 0);
 }
 
+/* Run a shell command (QEMU's tools): its exit status, -1 if it did not
+ * exit. */
+static int sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* vireo and QEMU see each other's users of an image (QEMU's lock bytes):
+ * with vireo writing the overlay, qemu-img may not open it but with -U,
+ * and may read another overlay of the same base, not write the base; with
+ * qemu-io writing the overlay, vireo may not open it, and may read the
+ * base. */
+static void test_qemu_locks(void **state)
+{
+	struct fx *f = *state;
+	struct blk_backend *b, *b2;
+	char top2[128];
+	pid_t pid;
+	int fd, r;
+
+	if (sh("command -v qemu-img >/dev/null && command -v qemu-io >/dev/null"))
+		fail_msg("qemu-img and qemu-io are needed (package qemu-utils: scripts/setup.sh)");
+	snprintf(top2, sizeof(top2), "%s/top2.qcow2", f->dir);
+	make_overlay(top2, f->base, "raw");
+	assert_int_equal(blk_img_open(f->top, "qcow2", 0, &b), 0);
+	assert_int_not_equal(sh("qemu-img info '%s' >/dev/null 2>&1", f->top), 0);
+	assert_int_equal(sh("qemu-img info -U '%s' >/dev/null", f->top), 0);
+	assert_int_equal(sh("qemu-img check -q '%s'", top2), 0);
+	assert_int_equal(sh("qemu-img info --backing-chain '%s' >/dev/null", top2), 0);
+	/* the base is read by vireo: QEMU may not write it */
+	assert_int_not_equal(sh("qemu-io -f raw -c 'write 0 512' '%s' >/dev/null 2>&1", f->base), 0);
+	blk_backend_close(b);
+
+	/* qemu-io holds the overlay for writing: seen, without taking a lock,
+	 * once its byte for the write permission is locked. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execlp("qemu-io", "qemu-io", "-f", "qcow2", "-c", "sleep 30000", f->top,
+		       (char *)NULL);
+		_exit(127);
+	}
+	fd = open(f->top, O_RDONLY);
+	assert_true(fd >= 0);
+	for (int i = 0; i < 500; i++) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+				    .l_start = 101, .l_len = 1 };
+
+		assert_int_equal(fcntl(fd, F_OFD_GETLK, &fl), 0);
+		if (fl.l_type != F_UNLCK)
+			break;
+		assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);   /* qemu-io still there */
+		usleep(20000);
+	}
+	close(fd);
+	r = blk_img_open(f->top, "qcow2", 0, &b2);
+	if (!r)
+		blk_backend_close(b2);
+	assert_int_equal(r, -EBUSY);
+	assert_int_equal(blk_img_open(f->top, "qcow2", BLK_IMG_READONLY, &b2), -EBUSY);
+	/* its backing file: QEMU shares it for reading (and writing) */
+	assert_int_equal(blk_raw_open(f->base, BLK_RAW_READONLY | BLK_RAW_SYNC, &b2), 0);
+	blk_backend_close(b2);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	/* and once it is gone, vireo may */
+	assert_int_equal(blk_img_open(f->top, "qcow2", 0, &b2), 0);
+	blk_backend_close(b2);
+	unlink(top2);
+}
+
 /* Backing files an image names itself: only inside the image's directory
  * (after symlinks) or an allowed one, only with a format, none at all with
  * backing=off. */
@@ -650,6 +731,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_qemu_locks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_format_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backing_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device, setup, teardown),

@@ -96,7 +96,7 @@ int blk_done_run(struct blk_done_queue *q)
 int blk_hand_over_file(int fd, bool read_only, bool on, const char *path, char *err,
 		       size_t errlen)
 {
-	struct flock fl = { .l_type = on ? F_WRLCK : F_UNLCK, .l_whence = SEEK_SET };
+	int r;
 
 	if (read_only)
 		return 0;
@@ -106,29 +106,22 @@ int blk_hand_over_file(int fd, bool read_only, bool on, const char *path, char *
 		snprintf(err, errlen, "cannot flush disk image %s: %s", path, strerror(e));
 		return -e;
 	}
-	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-		return 0;
-	if (errno == EAGAIN || errno == EACCES) {
+	r = on ? vlock_image(fd, true) : vlock_image_drop(fd);
+	if (r == -EBUSY)
 		snprintf(err, errlen, "disk image %s is in use by another process", path);
-		return -EBUSY;
-	}
-	snprintf(err, errlen, "cannot %s disk image %s: %s", on ? "lock" : "unlock", path,
-		 strerror(errno));
-	return -errno;
+	else if (r)
+		snprintf(err, errlen, "cannot %s disk image %s: %s", on ? "lock" : "unlock",
+			 path, strerror(-r));
+	return r;
 }
 
 int blk_lock_file(int fd, bool shared, const char *path, const char *backing_of)
 {
-	struct flock fl = {
-		.l_type = shared ? F_RDLCK : F_WRLCK,
-		.l_whence = SEEK_SET,
-	};
-	int e;
+	int e = -vlock_image(fd, !shared);
 
-	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+	if (!e)
 		return 0;
-	e = errno;
-	if (e == EAGAIN || e == EACCES) {
+	if (e == EBUSY) {
 		if (backing_of)
 			verr("backing file %s of disk image %s is being written by "
 			     "another process; stop that VM first", path, backing_of);

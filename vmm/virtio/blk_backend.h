@@ -167,8 +167,8 @@ static inline void blk_backend_close(struct blk_backend *b)
 }
 
 /*
- * Take an OFD lock on the whole file behind @fd: shared (F_RDLCK) for a
- * read-only user, exclusive (F_WRLCK) for a writer.  On a conflict prints
+ * Lock the file behind @fd as a reader (@shared) or a writer, with the
+ * lock bytes QEMU uses (vlock_image, lib/util/imglock.c).  On a conflict prints
  * one line naming @path (and, for a backing file, the image @backing_of that
  * needs it) and returns -EBUSY; other failures return -errno.
  */
