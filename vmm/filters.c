@@ -391,9 +391,19 @@ static int filters_compile(enum vmm_role role, uint32_t deflt)
 }
 
 static int filters_build(void);
+static int filters_built;   /* 0 not yet, 1 done, <0 failed */
 
 int filters_init(enum vmm_seccomp mode, unsigned extras)
 {
+	if (filters_built && (mode != filters_mode_v || extras != filters_extras_v)) {
+		/* Compiled for other options (a migration target's command
+		 * line, before the stream said otherwise): again. */
+		for (unsigned r = 0; r < VMM_ROLE_COUNT; r++) {
+			free(filters_prog[r].filter);
+			filters_prog[r] = (struct sock_fprog){ 0 };
+		}
+		filters_built = 0;
+	}
 	filters_mode_v = mode;
 	filters_extras_v = extras;
 	return mode == VMM_SECCOMP_OFF ? 0 : filters_build();
@@ -407,22 +417,21 @@ enum vmm_seccomp filters_mode(void)
 /* Compile every role once (main thread, before any filter). */
 static int filters_build(void)
 {
-	static int built;   /* 0 not yet, 1 done, <0 failed */
 	uint32_t deflt = filters_mode_v == VMM_SECCOMP_LOG ? SCMP_ACT_LOG
 							   : SCMP_ACT_KILL_PROCESS;
 
-	if (built)
-		return built < 0 ? built : 0;
+	if (filters_built)
+		return filters_built < 0 ? filters_built : 0;
 	for (unsigned r = 0; r < VMM_ROLE_COUNT; r++) {
 		int e = filters_compile((enum vmm_role)r, deflt);
 		if (e) {
 			verr("cannot build the %s system call filter: %s", roles[r].name,
 			     strerror(-e));
-			built = e;
+			filters_built = e;
 			return e;
 		}
 	}
-	built = 1;
+	filters_built = 1;
 	return 0;
 }
 

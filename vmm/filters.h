@@ -36,7 +36,8 @@ enum {
 };
 
 /* Set the mode for the process and compile the filters (main thread,
- * before any thread starts), with the @extras the VM's devices need.
+ * before any thread starts), with the @extras the VM's devices need;
+ * called again, compiles them again only if @mode or @extras changed.
  * 0 or -errno (a message printed). */
 int filters_init(enum vmm_seccomp mode, unsigned extras);
 enum vmm_seccomp filters_mode(void);

@@ -167,6 +167,12 @@ int main(int argc, char **argv)
 	 * the host's file system, leave that file system and the privileges,
 	 * then the filters: see vmm/README.md "Sandbox". */
 	mallopt(M_ARENA_MAX, 8 * get_nprocs());
+	/* --incoming: compile the filters for this command line before the
+	 * stream, which usually has the same devices (QEMU's way of starting a
+	 * target): after it they are compiled again only if it had others,
+	 * and the guest is not kept waiting for them. */
+	if (opts.incoming && filters_init(opts.seccomp, main_filter_extras(&opts)))
+		return VMM_EXIT_ERROR;
 	/* --restore, --incoming: the machine comes from the save or the
 	 * migration stream (before anything is sized from the options). */
 	if (migrate_incoming(&opts) || snapshot_prepare(&opts))

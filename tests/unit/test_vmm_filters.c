@@ -147,6 +147,36 @@ static void test_counts(void **state)
 	filters_init(VMM_SECCOMP_OFF, 0);
 }
 
+/* Compiled again when the extras change (a migration target compiles for
+ * its command line, then for the stream's devices), not when they do not. */
+static void test_recompile(void **state)
+{
+	unsigned plain, tap, n, io0, io1;
+
+	assert_int_equal(filters_init(VMM_SECCOMP_ON, 0), 0);
+	plain = filters_count(VMM_ROLE_LOOP, &io0);
+	assert_int_equal(filters_init(VMM_SECCOMP_ON, FILTERS_TAP | FILTERS_VHOST), 0);
+	tap = filters_count(VMM_ROLE_LOOP, &io1);
+	assert_true(io1 > io0);             /* the tap's and vhost's ioctls */
+	assert_int_equal(tap, plain);
+	assert_int_equal(filters_init(VMM_SECCOMP_ON, FILTERS_TAP | FILTERS_VHOST), 0);
+	n = filters_count(VMM_ROLE_LOOP, &io0);
+	assert_int_equal(n, tap);
+	assert_int_equal(io0, io1);
+	assert_int_equal(filters_init(VMM_SECCOMP_ON, 0), 0);
+	filters_count(VMM_ROLE_LOOP, &io1);
+	assert_true(io1 < io0);
+	/* what is installed is what was asked for last: compiled with the
+	 * sockets here, the probe's child asks for none */
+	assert_int_equal(filters_init(VMM_SECCOMP_ON, FILTERS_SOCKETS), 0);
+	probe_extras = 0;
+	assert_int_equal(probe(VMM_SECCOMP_ON, VMM_ROLE_LOOP, P_SOCKET), SIGSYS_EXIT);
+	probe_extras = FILTERS_SOCKETS;
+	assert_int_equal(probe(VMM_SECCOMP_ON, VMM_ROLE_LOOP, P_SOCKET), 0);
+	probe_extras = 0;
+	filters_init(VMM_SECCOMP_OFF, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -157,6 +187,7 @@ int main(void)
 		cmocka_unit_test(test_api),
 		cmocka_unit_test(test_log_off),
 		cmocka_unit_test(test_counts),
+		cmocka_unit_test(test_recompile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
