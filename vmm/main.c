@@ -117,6 +117,57 @@ static unsigned main_filter_extras(const struct vmm_opts *o)
 	return x;
 }
 
+/*
+ * --incoming: the target readies what does not depend on the stream
+ * before it takes the connection, so that the guest does not wait for it
+ * after the source has stopped: the system call filters, the taps and the
+ * sandbox (its namespaces and its monitor process), all from this command
+ * line, which is the source's plus --incoming (QEMU's way; vireod starts
+ * its targets so).  The listening socket is made first, in the host's
+ * network namespace.  The stream then gives the VM (snapshot.c checks
+ * its nets against the --net options given); the filters are compiled
+ * again only if its devices need others, and a sandboxed target whose
+ * command line had fewer nets than the stream refuses it (its network
+ * namespace and taps are already made).
+ */
+static int main_incoming(struct vmm_opts *o, uint64_t start_ns)
+{
+	unsigned nets = o->virtio.nr_nets;
+	bool host_net = sandbox_host_net(o);
+
+	if (filters_init(o->seccomp, main_filter_extras(o)) || migrate_incoming_listen(o) ||
+	    hold_open_net(o))
+		return -EINVAL;
+	vm_start_phase(start_ns, "system call filters");
+	if (sandbox_start(o)) {
+		hold_close();
+		return -EINVAL;
+	}
+	vm_start_phase(start_ns, "sandbox");
+	if (migrate_incoming(o)) {
+		hold_close();
+		return -EINVAL;
+	}
+	vm_start_phase(start_ns, "the migration stream");
+	if (sandbox_active() && (sandbox_host_net(o) != host_net || o->virtio.nr_nets != nets)) {
+		verr("--incoming %s: the source's VM has %u network device(s)%s, this "
+		     "command line %u%s: give the target the source's --net options (a "
+		     "sandboxed target makes its network namespace before the stream)",
+		     o->incoming, o->virtio.nr_nets, sandbox_host_net(o) ? " (user-mode)" : "",
+		     nets, host_net ? " (user-mode)" : "");
+		hold_close();
+		return -EINVAL;
+	}
+	/* Without the sandbox the taps the stream names open now. */
+	if (!nets && !sandbox_active() && hold_open_net(o))
+		return -EINVAL;
+	if (filters_init(o->seccomp, main_filter_extras(o))) {
+		hold_close();
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t start_ns = vtime_ns();
@@ -167,26 +218,25 @@ int main(int argc, char **argv)
 	 * the host's file system, leave that file system and the privileges,
 	 * then the filters: see vmm/README.md "Sandbox". */
 	mallopt(M_ARENA_MAX, 8 * get_nprocs());
-	/* --incoming: compile the filters for this command line before the
-	 * stream, which usually has the same devices (QEMU's way of starting a
-	 * target): after it they are compiled again only if it had others,
-	 * and the guest is not kept waiting for them. */
-	if (opts.incoming && filters_init(opts.seccomp, main_filter_extras(&opts)))
-		return VMM_EXIT_ERROR;
-	/* --restore, --incoming: the machine comes from the save or the
-	 * migration stream (before anything is sized from the options). */
-	if (migrate_incoming(&opts) || snapshot_prepare(&opts))
-		return VMM_EXIT_ERROR;
-	if (vmm_opts_restoring(&opts))
-		vm_start_phase(start_ns, opts.incoming ? "the migration stream" : "the state file");
-	if (filters_init(opts.seccomp, main_filter_extras(&opts)) || hold_open_net(&opts))
-		return VMM_EXIT_ERROR;
-	vm_start_phase(start_ns, "system call filters");
-	if (sandbox_start(&opts)) {
-		hold_close();
-		return VMM_EXIT_ERROR;
+	/* --restore: the machine comes from the save (before anything is
+	 * sized from the options); --incoming: see main_incoming. */
+	if (opts.incoming) {
+		if (main_incoming(&opts, start_ns))
+			return VMM_EXIT_ERROR;
+	} else {
+		if (snapshot_prepare(&opts))
+			return VMM_EXIT_ERROR;
+		if (vmm_opts_restoring(&opts))
+			vm_start_phase(start_ns, "the state file");
+		if (filters_init(opts.seccomp, main_filter_extras(&opts)) || hold_open_net(&opts))
+			return VMM_EXIT_ERROR;
+		vm_start_phase(start_ns, "system call filters");
+		if (sandbox_start(&opts)) {
+			hold_close();
+			return VMM_EXIT_ERROR;
+		}
+		vm_start_phase(start_ns, "sandbox");
 	}
-	vm_start_phase(start_ns, "sandbox");
 	if (hold_open(&opts) || snapshot_check_disks(&opts)) {
 		hold_close();
 		return VMM_EXIT_ERROR;

@@ -1159,16 +1159,19 @@ void migrate_unbind(void)
 /* ---- target ------------------------------------------------------------------ */
 
 static struct {
+	int lfd;         /* listening (or fd:N's descriptor), until the connection */
+	bool listening;
 	int fd;          /* the connection, until GO */
 	uint64_t start_ns;
 	uint64_t end_ns;    /* the END came (monotonic) */
 	uint64_t stop_rt;   /* the source's STOP (CLOCK_REALTIME), 0: none */
 	uint64_t bytes;     /* the stream's */
 	char uri[128];
-} inc = { .fd = -1 };
+} inc = { .lfd = -1, .fd = -1 };
 
-/* Listen on @uri and take one connection (fd:N: that descriptor). */
-static int inc_accept(const char *uri, char *err, size_t errlen)
+/* Listen on @uri (fd:N: check that descriptor): the listening socket, or
+ * -1 with @err set. */
+static int inc_listen(const char *uri, char *err, size_t errlen)
 {
 	int lfd = -1, fd, one = 1;
 
@@ -1228,6 +1231,16 @@ static int inc_accept(const char *uri, char *err, size_t errlen)
 		freeaddrinfo(ai);
 	}
 	vinfo("waiting for a migration on %s", uri);
+	return lfd;
+}
+
+/* Take one connection on what inc_listen gave (fd:N: that descriptor). */
+static int inc_accept(const char *uri, int lfd, char *err, size_t errlen)
+{
+	int fd;
+
+	if (!strncmp(uri, "fd:", 3))
+		return lfd;
 	do
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	while (fd < 0 && errno == EINTR);
@@ -1291,6 +1304,29 @@ static void *inc_config(void *opaque, const struct vstate_config *cfg, char *err
 
 static const struct mig_rx_ops inc_ops = { .config = inc_config };
 
+int migrate_incoming_listen(const struct vmm_opts *o)
+{
+	char err[300] = "";
+
+	if (!o->incoming || inc.listening)
+		return 0;
+	inc.lfd = inc_listen(o->incoming, err, sizeof(err));
+	if (inc.lfd < 0) {
+		verr("--incoming %s: %s", o->incoming, err);
+		return -EINVAL;
+	}
+	inc.listening = true;
+	return 0;
+}
+
+void migrate_incoming_forget(void)
+{
+	if (inc.listening && inc.lfd >= 0)
+		close(inc.lfd);
+	inc.lfd = -1;
+	inc.listening = false;
+}
+
 int migrate_incoming(struct vmm_opts *o)
 {
 	struct inc_mem m = { .fd = -1 };
@@ -1303,7 +1339,11 @@ int migrate_incoming(struct vmm_opts *o)
 
 	if (!o->incoming)
 		return 0;
-	fd = inc_accept(o->incoming, err, sizeof(err));
+	if (migrate_incoming_listen(o))
+		return -EINVAL;
+	inc.listening = false;
+	fd = inc_accept(o->incoming, inc.lfd, err, sizeof(err));
+	inc.lfd = -1;
 	if (fd < 0) {
 		verr("--incoming %s: %s", o->incoming, err);
 		return -EINVAL;

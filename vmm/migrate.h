@@ -111,8 +111,16 @@ bool migrate_active(void);
 void migrate_unbind(void);
 
 /* ---- target ---- */
-/* --incoming: receive the VM into @o (snapshot_prepare_incoming).  0, or
- * -EINVAL after printing one error line. */
+/* --incoming: listen (in the host's network namespace and file system,
+ * before the sandbox); migrate_incoming listens itself if this was not
+ * called.  0, or -EINVAL after printing one error line. */
+int migrate_incoming_listen(const struct vmm_opts *o);
+/* The sandbox's monitor, after the fork: close its copy of the listening
+ * socket (the VM's process takes the connection). */
+void migrate_incoming_forget(void);
+/* --incoming: take the connection and receive the VM into @o
+ * (snapshot_prepare_incoming).  0, or -EINVAL after printing one error
+ * line. */
 int migrate_incoming(struct vmm_opts *o);
 /* The VM is built and loaded: READY, then wait for GO.  0, or -EIO after
  * printing one error line (the guest must not run). */

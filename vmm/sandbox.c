@@ -538,7 +538,7 @@ static int sandbox_user(const struct vmm_opts *o)
 	return 0;
 }
 
-static bool sandbox_host_net(const struct vmm_opts *o)
+bool sandbox_host_net(const struct vmm_opts *o)
 {
 	for (unsigned i = 0; i < o->virtio.nr_nets; i++)
 		if (o->virtio.net[i].user)
@@ -642,6 +642,7 @@ int sandbox_start(const struct vmm_opts *o)
 		if (sb_conn >= 0)
 			close(sb_conn);   /* the VM's process holds it */
 		hold_forget();   /* the VM's process holds the taps */
+		migrate_incoming_forget();   /* and takes the migration */
 		sandbox_monitor(pid, p[0]);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);

@@ -24,6 +24,9 @@ int sandbox_lock(const struct vmm_opts *o);
 bool sandbox_active(void);
 /* Whether sandbox_start() will enter the sandbox (--sandbox, root). */
 bool sandbox_wanted(const struct vmm_opts *o);
+/* Whether the sandbox stays in the host's network namespace (a user-mode
+ * net: libslirp's sockets are the host's). */
+bool sandbox_host_net(const struct vmm_opts *o);
 /* The child made the --api-socket (before sandbox_lock): the monitor
  * removes it when the VM's process has ended. */
 void sandbox_api_socket_made(void);

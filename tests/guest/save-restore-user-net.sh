@@ -11,7 +11,9 @@
 # libslirp's state, and the guest's remaining rounds go through the
 # restored queue.  Refused: a save whose libslirp state version was
 # changed (one error line, status 1).  Then a live migration (no hostfwd:
-# source and target share the host) carries the same.
+# source and target share the host) carries the same, after a sandboxed
+# target without the source's --net has refused the stream (the source
+# runs on).
 #   save-restore-user-net.sh VMM GUEST (virtio.elf)
 set -u
 vmm=$(readlink -f "$1") guest=$(readlink -f "$2")
@@ -91,16 +93,35 @@ kill -TERM $pid
 finish second 143
 echo "restore ok: saved at '$last', restored at '$first', hostfwd port $port accepts"
 
-# 4. A live migration carries libslirp's state the same way.
+# 4. A live migration carries libslirp's state the same way.  First a
+#    sandboxed target started without the source's --net (its network
+#    namespace is made before the stream): it refuses the stream, saying
+#    so, and the source runs on.
 tsock=$dir/target-api.sock
 boot=(--net user,id=u0 --cmdline netsave --kernel "$guest")
+"$vmm" --cmdline netsave --kernel "$guest" --incoming "unix:$dir/mig0.sock" \
+	</dev/null >"$dir/target0.out" 2>"$dir/target0.err" &
+tpid=$!; pids+=("$tpid")
+wait_for "$dir/target0.err" "waiting for a migration" $tpid
+"$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null >"$dir/source.out" 2>"$dir/source.err" &
+pid=$!
+wait_for "$dir/source.out" "^net round 2$"
+call PUT /migrate "{\"uri\": \"unix:$dir/mig0.sock\"}"; expect 202
+finish target0 1 $tpid
+grep -q "error: --incoming unix:$dir/mig0.sock: the source's VM has 1 network device(s) (user-mode), this command line 0: give the target the source's --net options" \
+	"$dir/target0.err" || fail "target0 does not say why it refused: $(tail -1 "$dir/target0.err")"
+for _ in $(seq 300); do
+	call -q GET /migrate
+	grep -q '"state":"failed"' <<<"$body" && break
+	sleep 0.1
+done
+grep -q '"state":"failed"' <<<"$body" || fail "GET /migrate never said failed: $body"
+kill -0 $pid || fail "the source ended with the failed migration"
+echo "ok: a target without the source's --net refused the stream, the source runs on"
 "$vmm" "${boot[@]}" --incoming "unix:$dir/mig.sock" --api-socket "$tsock" \
 	</dev/null >"$dir/target.out" 2>"$dir/target.err" &
 tpid=$!; pids+=("$tpid")
 wait_for "$dir/target.err" "waiting for a migration" $tpid
-"$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null >"$dir/source.out" 2>"$dir/source.err" &
-pid=$!
-wait_for "$dir/source.out" "^net round 2$"
 call PUT /migrate "{\"uri\": \"unix:$dir/mig.sock\"}"; expect 202
 finish source 0
 grep -q "virtio-net save ok" "$dir/source.out" && fail "the source finished the guest"
