@@ -248,12 +248,14 @@ int main(int argc, char **argv)
 		hold_close();
 		return VMM_EXIT_ERROR;
 	}
+	vm_start_phase(start_ns, "API socket and the sandbox's root");
 	main_test_hook();
 	if (filters_enter(VMM_ROLE_BUILDER) || api_server_start()) {
 		api_server_close();
 		hold_close();
 		return VMM_EXIT_ERROR;
 	}
+	vm_start_phase(start_ns, "builder's filter and API thread");
 
 	for (;;) {
 		struct vm vm;
