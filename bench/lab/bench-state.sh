@@ -29,7 +29,8 @@
 # resident256 resident2048 save256 save2048 (first run only: one save),
 # mig{256,1024}{idle,busy}_total and _down.
 # Env: BENCH_SIDES, BENCH_RUNS (default 5), BENCH_PARTS (default
-# "restore migrate").
+# "restore migrate"), BENCH_MIG_SIZES (MiB, default "256 1024"),
+# BENCH_MIG_KINDS (0 idle, 1 busy; default "0 1").
 # lab-timeout: 5400
 . "$LAB_SCENARIOS/lib.sh"
 lab_need_kvm
@@ -193,9 +194,9 @@ fi
 # ---- live migration ----
 if echo "$parts" | grep -q migrate; then
 	port=4600
-	for m in 256 1024; do
+	for m in ${BENCH_MIG_SIZES:-256 1024}; do
 		fill=$((m * 70 / 100))
-		for busy in 0 1; do
+		for busy in ${BENCH_MIG_KINDS:-0 1}; do
 			kind=idle
 			[ $busy = 1 ] && kind=busy
 			cmd="$LAB_INNER_CMDLINE vireo.notimer vireo.sh=$(guest_sh $fill $busy)"
@@ -222,7 +223,13 @@ if echo "$parts" | grep -q migrate; then
 						total=$(q_total "$src")
 						down=$(tr -d '\r' <"$src" | grep -v expected |
 							sed -n 's/.*downtime: *\([0-9]*\) ms.*/\1/p' | tail -1)
-						wait_line "$dst.serial" "tick" 60 $tpid
+						# the target's guest runs (else say what QEMU and the
+						# outer kernel said)
+						if ! (wait_line "$dst.serial" "tick" 60 $tpid); then
+							tr -d '\r' <"$dst" | tail -n 20 | sed 's/^/  QEMU target: /'
+							dmesg | tail -n 20 | sed 's/^/  outer kernel: /'
+							lab_fail "QEMU's $m MiB target never ran its guest after the migration (run $i)"
+						fi
 						qmon quit
 						exec 3>&-
 						wait $qpid
