@@ -27,7 +27,8 @@
 # (--verbose).
 # Reports "LAB-DATA side=NAME run=I KEY=VALUE...": restore256 restore2048
 # resident256 resident2048 save256 save2048 (first run only: one save),
-# mig{256,1024}{idle,busy}_total and _down.
+# mig{256,1024}{idle,busy}_total and _down (for a QEMU run whose target
+# never ran its guest, _stuck=1 instead).
 # Env: BENCH_SIDES, BENCH_RUNS (default 5), BENCH_PARTS (default
 # "restore migrate"), BENCH_MIG_SIZES (MiB, default "256 1024"),
 # BENCH_MIG_KINDS (0 idle, 1 busy; default "0 1").
@@ -223,12 +224,16 @@ if echo "$parts" | grep -q migrate; then
 						total=$(q_total "$src")
 						down=$(tr -d '\r' <"$src" | grep -v expected |
 							sed -n 's/.*downtime: *\([0-9]*\) ms.*/\1/p' | tail -1)
-						# the target's guest runs (else say what QEMU and the
-						# outer kernel said)
+						# The target's guest runs on.  In the lab it now and
+						# then does not (QEMU's target alive and silent, its
+						# guest printing nothing for 60 s after a migration
+						# its source called completed): that run's figures
+						# are left out, and counted as stuck.
 						if ! (wait_line "$dst.serial" "tick" 60 $tpid); then
 							tr -d '\r' <"$dst" | tail -n 20 | sed 's/^/  QEMU target: /'
-							dmesg | tail -n 20 | sed 's/^/  outer kernel: /'
-							lab_fail "QEMU's $m MiB target never ran its guest after the migration (run $i)"
+							echo "microvm: $m MiB $kind migration, run $i: the target's guest never ran (source: total $total ms, downtime $down ms): left out"
+							lab_data "side=$side run=$i mig$m${kind}_stuck=1"
+							total=stuck
 						fi
 						qmon quit
 						exec 3>&-
@@ -253,6 +258,7 @@ if echo "$parts" | grep -q migrate; then
 						[ $i = 1 ] && tr -d '\r' <"$dst" | grep 'start-up:' | sed 's/^.*start-up: /vireo target: /'
 						kill $tpid; wait $tpid ;;
 					esac
+					[ "$total" = stuck ] && continue
 					[ -n "$total" ] && [ -n "$down" ] ||
 						lab_fail "$side: no total time or downtime reported for a $m MiB $kind migration"
 					echo "$side: $m MiB $kind migration: total $total ms, downtime $down ms"
