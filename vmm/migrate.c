@@ -1414,10 +1414,9 @@ int migrate_incoming(struct vmm_opts *o)
 	vinfo("--incoming %s: received %llu pages and %llu zero pages in %llu ms",
 	      o->incoming, (unsigned long long)rx.pages, (unsigned long long)rx.zero_pages,
 	      (unsigned long long)((vtime_ns() - inc.start_ns) / 1000000u));
-	munmap(m.map, m.len);
+	r = snapshot_prepare_incoming(o, rx.state, rx.state_len, &rx.st, m.fd, m.map);
+	rx.state = NULL;   /* snapshot.c's now, and the memfd and its mapping */
 	m.map = NULL;
-	r = snapshot_prepare_incoming(o, rx.state, rx.state_len, &rx.st, m.fd);
-	rx.state = NULL;   /* snapshot.c's now, and the memfd */
 	mig_rx_free(&rx);
 	m.fd = -1;
 	if (r) {

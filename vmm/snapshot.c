@@ -718,6 +718,7 @@ static struct {
 	char mem_path[PATH_MAX];
 	char label[4200];   /* "--restore DIR" or "--incoming URI", for messages */
 	int mem_fd;         /* --incoming: guest RAM received (a memfd), else -1 */
+	uint8_t *mem_map;   /* --incoming: its mapping, until moved into place */
 } snap = { .mem_fd = -1 };
 
 static int snap_fail(const struct vmm_opts *o, const char *fmt, ...)
@@ -988,13 +989,14 @@ static int snap_prepare_opts(struct vmm_opts *o)
 }
 
 int snapshot_prepare_incoming(struct vmm_opts *o, void *state, size_t len,
-			      const struct vstate *st, int mem_fd)
+			      const struct vstate *st, int mem_fd, void *mem_map)
 {
 	snprintf(snap.label, sizeof(snap.label), "--incoming %s", o->incoming);
 	snap.buf = state;
 	snap.len = len;
 	snap.st = *st;
 	snap.mem_fd = mem_fd;
+	snap.mem_map = mem_map;
 	/* The source's command line: its boot options and devices are
 	 * replaced by the stream's. */
 	o->kernel = o->initrd = NULL;
@@ -1046,8 +1048,17 @@ const char *snapshot_memory_path(void)
 	return snap.st.config && snap.mem_fd < 0 ? snap.mem_path : NULL;
 }
 
+/* The received RAM's mapping, what of it was not moved into place. */
+static void snap_unmap_received(void)
+{
+	if (snap.mem_map && snap.st.config)
+		munmap(snap.mem_map, snap.st.config->memory_file_size);
+	snap.mem_map = NULL;
+}
+
 void snapshot_release(void)
 {
+	snap_unmap_received();
 	free(snap.buf);
 	if (snap.mem_fd >= 0)
 		close(snap.mem_fd);
@@ -1058,6 +1069,7 @@ void snapshot_release(void)
 int snapshot_map_memory(struct gmem *m, const struct vmm_opts *o)
 {
 	const struct vstate_config *c = snap.st.config;
+	unsigned done = 0;   /* regions of the received mapping moved or unmapped */
 	int fd, r = 0;
 
 	if (!c)
@@ -1087,9 +1099,22 @@ int snapshot_map_memory(struct gmem *m, const struct vmm_opts *o)
 			r = -EINVAL;
 			break;
 		}
-		p = mmap(g->hva, g->size, PROT_READ | PROT_WRITE,
-			 (snap.mem_fd >= 0 ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | MAP_NORESERVE |
-			 (o->restore_prefault ? MAP_POPULATE : 0), fd, (off_t)s->file_offset);
+		/* --incoming: the pages the stream was received into, moved
+		 * with their page tables (no unmapping of what the receive
+		 * faulted in, no faulting it in again); else mapped anew. */
+		p = MAP_FAILED;
+		if (snap.mem_map) {
+			p = mremap(snap.mem_map + s->file_offset, g->size, g->size,
+				   MREMAP_MAYMOVE | MREMAP_FIXED, g->hva);
+			if (p == MAP_FAILED)
+				munmap(snap.mem_map + s->file_offset, g->size);
+			done = i + 1;
+		}
+		if (p == MAP_FAILED)
+			p = mmap(g->hva, g->size, PROT_READ | PROT_WRITE,
+				 (snap.mem_fd >= 0 ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED |
+				 MAP_NORESERVE | (o->restore_prefault ? MAP_POPULATE : 0),
+				 fd, (off_t)s->file_offset);
 		if (p == MAP_FAILED) {
 			r = -errno;
 			verr("%s: cannot map the saved memory: %s", snap.label, strerror(errno));
@@ -1098,6 +1123,11 @@ int snapshot_map_memory(struct gmem *m, const struct vmm_opts *o)
 		if (o->mem_merge)
 			madvise(p, g->size, MADV_MERGEABLE);
 	}
+	/* What of the received mapping the loop did not reach (an error):
+	 * not the whole range, where other threads may have mapped since. */
+	for (unsigned k = done; snap.mem_map && k < c->nr_regions; k++)
+		munmap(snap.mem_map + c->region[k].file_offset, c->region[k].size);
+	snap.mem_map = NULL;
 	close(fd);
 	return r;
 }

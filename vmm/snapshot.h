@@ -66,11 +66,14 @@ void snapshot_config(struct vm *vm, struct vstate_config *c);
 /*
  * --incoming (migrate.c), before the hold: take the received, checked
  * state (@state of @len bytes, malloc'd, parsed into @st; owned from now
- * on) and guest RAM (@mem_fd, laid out as the memory file; owned) as a
- * restore would, the machine into @o.  0, or -EINVAL after one error line.
+ * on) and guest RAM (@mem_fd, laid out as the memory file, and @mem_map,
+ * its shared mapping of the config's memory_file_size bytes, into which
+ * it was received; both owned) as a restore would, the machine into @o.
+ * The mapping is moved into place (mremap) as the guest's RAM, with the
+ * pages it already maps.  0, or -EINVAL after one error line.
  */
 int snapshot_prepare_incoming(struct vmm_opts *o, void *state, size_t len,
-			      const struct vstate *st, int mem_fd);
+			      const struct vstate *st, int mem_fd, void *mem_map);
 
 /*
  * --restore, before the hold and the sandbox: read and check DIR's state
