@@ -120,9 +120,9 @@ static unsigned main_filter_extras(const struct vmm_opts *o)
 /*
  * --incoming: the target readies what does not depend on the stream
  * before it takes the connection, so that the guest does not wait for it
- * after the source has stopped: the system call filters, the taps and the
- * sandbox (its namespaces and its monitor process), all from this command
- * line, which is the source's plus --incoming (QEMU's way; vireod starts
+ * after the source has stopped: the system call filters, the taps, the
+ * sandbox (its namespaces and its monitor process) and the KVM VM, all
+ * from this command line, which is the source's plus --incoming (QEMU's way; vireod starts
  * its targets so).  The listening socket is made first, in the host's
  * network namespace.  The stream then gives the VM (snapshot.c checks
  * its nets against the --net options given); the filters are compiled
@@ -144,6 +144,8 @@ static int main_incoming(struct vmm_opts *o, uint64_t start_ns)
 		return -EINVAL;
 	}
 	vm_start_phase(start_ns, "sandbox");
+	vm_prepare();
+	vm_start_phase(start_ns, "KVM VM");
 	if (migrate_incoming(o)) {
 		hold_close();
 		return -EINVAL;

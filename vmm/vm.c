@@ -76,13 +76,22 @@ static int vm_check_limits(struct vm *vm, const struct vmm_opts *o)
 	return 0;
 }
 
+/* A KVM VM made ahead with its TSS, irqchip and PIT (vm_prepare), for the
+ * next vm_create; -1: none. */
+static int vm_ready_fd = -1;
+
 static int vm_create_kvm_vm(struct vm *vm)
 {
 	int ret;
 
-	do {
+	vm->vm_fd = vm_ready_fd;
+	vm->kvm_ready = vm_ready_fd >= 0;
+	vm_ready_fd = -1;
+	while (vm->vm_fd < 0) {
 		vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
-	} while (vm->vm_fd < 0 && errno == EINTR);
+		if (vm->vm_fd >= 0 || errno != EINTR)
+			break;
+	}
 	if (vm->vm_fd < 0) {
 		ret = -errno;
 		verr("KVM_CREATE_VM failed: %s", strerror(errno));
@@ -103,6 +112,10 @@ static int vm_kvm_setup(struct vm *vm)
 	uint64_t map = LAYOUT_IDENTITY_MAP;
 	int ret;
 
+	if (vm->kvm_ready) {
+		vm->kvm_ready = false;
+		return 0;
+	}
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_TSS) < 0)
 		vdebug("KVM_SET_TSS_ADDR: %s (ignored)", strerror(errno));
 	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &map) < 0)
@@ -119,6 +132,29 @@ static int vm_kvm_setup(struct vm *vm)
 		return ret;
 	}
 	return 0;
+}
+
+void vm_prepare(void)
+{
+	struct vm v = { .kvm_fd = -1, .vm_fd = -1 };
+	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (kvm < 0)
+		return;   /* vm_create says why */
+	do {
+		v.vm_fd = ioctl(kvm, KVM_CREATE_VM, 0);
+	} while (v.vm_fd < 0 && errno == EINTR);
+	close(kvm);
+	if (v.vm_fd < 0)
+		return;
+	/* Its irqchip and PIT too: made long before the guest RAM's slots,
+	 * they leave no grace period for the first slot to wait out
+	 * (vm_register_ram). */
+	if (vm_kvm_setup(&v)) {
+		close(v.vm_fd);   /* vm_create makes its own and meets the failure */
+		return;
+	}
+	vm_ready_fd = v.vm_fd;
 }
 
 static int vm_get_cpuid(struct vm *vm)

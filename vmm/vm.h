@@ -36,6 +36,7 @@ struct vm_mem {
 struct vm {
 	const struct vmm_opts *opts;
 	int kvm_fd, vm_fd;
+	bool kvm_ready;   /* vm_fd came from vm_prepare, TSS, irqchip and PIT made */
 	size_t run_size;
 	struct gmem mem;
 	struct vm_mem mem_map;
@@ -67,6 +68,11 @@ struct vm {
 /* Create the VM: KVM fds, memory, irqchip, devices, vCPUs.  On failure
  * prints one error line and returns -errno (vm_destroy still required). */
 int vm_create(struct vm *vm, const struct vmm_opts *opts, uint64_t start_ns);
+/* Make the KVM VM (KVM_CREATE_VM) that the next vm_create of this process
+ * takes, ahead of it: a migration target's, before its stream (in the
+ * nested lab a VM takes tens of ms to make).  Failures are left for
+ * vm_create to meet and report. */
+void vm_prepare(void);
 /* Load the kernel and set the boot vCPU's registers (--restore: load the
  * saved state instead, snapshot.h). */
 int vm_load(struct vm *vm);
