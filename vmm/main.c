@@ -122,13 +122,13 @@ static unsigned main_filter_extras(const struct vmm_opts *o)
  * before it takes the connection, so that the guest does not wait for it
  * after the source has stopped: the system call filters, the taps, the
  * sandbox (its namespaces and its monitor process) and the KVM VM, all
- * from this command line, which is the source's plus --incoming (QEMU's way; vireod starts
- * its targets so).  The listening socket is made first, in the host's
- * network namespace.  The stream then gives the VM (snapshot.c checks
- * its nets against the --net options given); the filters are compiled
- * again only if its devices need others, and a sandboxed target whose
- * command line had fewer nets than the stream refuses it (its network
- * namespace and taps are already made).
+ * from this command line, which is the source's plus --incoming (QEMU's
+ * way; vireod starts its targets so).  The listening socket is made
+ * first, in the host's network namespace.  The stream then gives the VM
+ * (snapshot.c checks its nets against the --net options given); the
+ * filters are compiled again only if its devices need others, and a
+ * sandboxed target whose command line had other nets than the stream
+ * refuses it (its network namespace and taps are already made).
  */
 static int main_incoming(struct vmm_opts *o, uint64_t start_ns)
 {
