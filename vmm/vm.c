@@ -201,6 +201,8 @@ static int vm_register_ram(struct vm *vm)
 	return 0;
 }
 
+static void vm_phase(const struct vm *vm, const char *what);
+
 static int vm_setup_memory(struct vm *vm)
 {
 	char b[32];
@@ -214,9 +216,13 @@ static int vm_setup_memory(struct vm *vm)
 		     vsize_format(vm->opts->memory, b, sizeof(b)), strerror(-ret));
 		return ret;
 	}
+	vm_phase(vm, "guest RAM reserved");
 	/* --restore: the saved RAM, mapped before KVM sees the addresses. */
-	if (vmm_opts_restoring(vm->opts) && (ret = snapshot_map_memory(&vm->mem, vm->opts)))
-		return ret;
+	if (vmm_opts_restoring(vm->opts)) {
+		if ((ret = snapshot_map_memory(&vm->mem, vm->opts)))
+			return ret;
+		vm_phase(vm, "saved RAM in place");
+	}
 	return vm_register_ram(vm);
 }
 
@@ -324,9 +330,12 @@ int vm_create(struct vm *vm, const struct vmm_opts *opts, uint64_t start_ns)
 	if (!vm->loop)
 		return -ENOMEM;
 	if ((ret = vm_open_kvm(vm)) || (ret = vm_check_limits(vm, opts)) ||
-	    (ret = vm_create_kvm_vm(vm)) || (ret = vm_setup_memory(vm)))
+	    (ret = vm_create_kvm_vm(vm)))
 		return ret;
-	vm_phase(vm, "KVM VM and guest RAM");
+	vm_phase(vm, "KVM VM");
+	if ((ret = vm_setup_memory(vm)))
+		return ret;
+	vm_phase(vm, "guest RAM's slots");
 	if ((ret = vm_kvm_setup(vm)))
 		return ret;
 	vm_phase(vm, "irqchip and PIT");
