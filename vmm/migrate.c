@@ -1280,6 +1280,30 @@ struct inc_mem {
 	size_t len;
 };
 
+#define INC_ALIGN (2u << 20)
+
+/* @fd's first @len bytes, mapped shared at an INC_ALIGN boundary. */
+static void *inc_map_aligned(int fd, size_t len)
+{
+	uint8_t *base = mmap(NULL, len + INC_ALIGN, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint8_t *p;
+	size_t lead;
+
+	if (base == MAP_FAILED)
+		return MAP_FAILED;
+	lead = (size_t)(VIREO_ALIGN_UP((uintptr_t)base, INC_ALIGN) - (uintptr_t)base);
+	p = mmap(base + lead, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+	if (p == MAP_FAILED) {
+		munmap(base, len + INC_ALIGN);
+		return MAP_FAILED;
+	}
+	if (lead)
+		munmap(base, lead);
+	munmap(p + len, INC_ALIGN - lead);
+	return p;
+}
+
 static void *inc_config(void *opaque, const struct vstate_config *cfg, char *err, size_t errlen)
 {
 	struct inc_mem *m = opaque;
@@ -1291,7 +1315,10 @@ static void *inc_config(void *opaque, const struct vstate_config *cfg, char *err
 			 (unsigned long long)(cfg->memory_file_size >> 20), strerror(errno));
 		return NULL;
 	}
-	p = mmap(NULL, cfg->memory_file_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, 0);
+	/* At a 2 MiB boundary, as guest RAM is: snapshot_map_memory then
+	 * moves it into place a page table at a time, not an entry at a time
+	 * (14 ms for 256 MiB in the lab). */
+	p = inc_map_aligned(m->fd, cfg->memory_file_size);
 	if (p == MAP_FAILED) {
 		snprintf(err, errlen, "cannot map %llu MiB of guest RAM: %s",
 			 (unsigned long long)(cfg->memory_file_size >> 20), strerror(errno));
