@@ -1160,7 +1160,6 @@ void migrate_unbind(void)
 
 static struct {
 	int lfd;         /* listening (or fd:N's descriptor), until the connection */
-	bool listening;
 	int fd;          /* the connection, until GO */
 	uint64_t start_ns;
 	uint64_t end_ns;    /* the END came (monotonic) */
@@ -1335,23 +1334,21 @@ int migrate_incoming_listen(const struct vmm_opts *o)
 {
 	char err[300] = "";
 
-	if (!o->incoming || inc.listening)
+	if (!o->incoming || inc.lfd >= 0)
 		return 0;
 	inc.lfd = inc_listen(o->incoming, err, sizeof(err));
 	if (inc.lfd < 0) {
 		verr("--incoming %s: %s", o->incoming, err);
 		return -EINVAL;
 	}
-	inc.listening = true;
 	return 0;
 }
 
 void migrate_incoming_forget(void)
 {
-	if (inc.listening && inc.lfd >= 0)
+	if (inc.lfd >= 0)
 		close(inc.lfd);
 	inc.lfd = -1;
-	inc.listening = false;
 }
 
 int migrate_incoming(struct vmm_opts *o)
@@ -1368,7 +1365,6 @@ int migrate_incoming(struct vmm_opts *o)
 		return 0;
 	if (migrate_incoming_listen(o))
 		return -EINVAL;
-	inc.listening = false;
 	fd = inc_accept(o->incoming, inc.lfd, err, sizeof(err));
 	inc.lfd = -1;
 	if (fd < 0) {
