@@ -80,6 +80,17 @@ static int vm_check_limits(struct vm *vm, const struct vmm_opts *o)
  * next vm_create; -1: none. */
 static int vm_ready_fd = -1;
 
+/* KVM_CREATE_VM on /dev/kvm's @kvm_fd: the VM's fd, or -1 with errno. */
+static int vm_kvm_create(int kvm_fd)
+{
+	int fd;
+
+	do {
+		fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+	} while (fd < 0 && errno == EINTR);
+	return fd;
+}
+
 static int vm_create_kvm_vm(struct vm *vm)
 {
 	int ret;
@@ -87,11 +98,8 @@ static int vm_create_kvm_vm(struct vm *vm)
 	vm->vm_fd = vm_ready_fd;
 	vm->kvm_ready = vm_ready_fd >= 0;
 	vm_ready_fd = -1;
-	while (vm->vm_fd < 0) {
-		vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
-		if (vm->vm_fd >= 0 || errno != EINTR)
-			break;
-	}
+	if (vm->vm_fd < 0)
+		vm->vm_fd = vm_kvm_create(vm->kvm_fd);
 	if (vm->vm_fd < 0) {
 		ret = -errno;
 		verr("KVM_CREATE_VM failed: %s", strerror(errno));
@@ -141,9 +149,7 @@ void vm_prepare(void)
 
 	if (kvm < 0)
 		return;   /* vm_create says why */
-	do {
-		v.vm_fd = ioctl(kvm, KVM_CREATE_VM, 0);
-	} while (v.vm_fd < 0 && errno == EINTR);
+	v.vm_fd = vm_kvm_create(kvm);
 	close(kvm);
 	if (v.vm_fd < 0)
 		return;
