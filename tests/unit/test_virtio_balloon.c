@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <vireo/util.h>
@@ -365,6 +368,65 @@ static void test_create_checks(void **state)
 	tmem_free(&m);
 }
 
+/* ---- giving pages back: private, shared and private file memory ---- */
+
+static long blocks_of(int fd)
+{
+	struct stat st;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	return (long)st.st_blocks;
+}
+
+static void test_release(void **state)
+{
+	size_t len = 16 * PG;
+	uint8_t *anon, *shared, *priv, back[PG];
+	int fd;
+
+	(void)state;
+	/* private anonymous RAM (a booted VM): the page reads back as zeros */
+	anon = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(anon != MAP_FAILED);
+	memset(anon, 0x5a, len);
+	assert_int_equal(virtio_balloon_release(anon + 4 * PG, 2 * PG), 0);
+	assert_int_equal(anon[4 * PG], 0);
+	assert_int_equal(anon[6 * PG - 1], 0);
+	assert_int_equal(anon[6 * PG], 0x5a);
+	munmap(anon, len);
+
+	/* shared memfd RAM (a migrated VM): freed from the file, not only
+	 * unmapped (MADV_DONTNEED alone would leave the data in the file) */
+	fd = memfd_create("balloon-test", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)len), 0);
+	shared = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(shared != MAP_FAILED);
+	memset(shared, 0x5a, len);
+	{
+		long before = blocks_of(fd);
+
+		assert_int_equal(virtio_balloon_release(shared + 4 * PG, 2 * PG), 0);
+		assert_true(blocks_of(fd) <= before - (long)(2 * PG / 512));
+	}
+	assert_int_equal(pread(fd, back, PG, (off_t)(4 * PG)), (ssize_t)PG);
+	assert_int_equal(back[0], 0);
+	assert_int_equal(shared[5 * PG], 0);
+	assert_int_equal(shared[6 * PG], 0x5a);
+
+	/* private file mapping (a restored VM): its own copies go, the
+	 * file's content shows through again, the file is untouched */
+	priv = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	assert_true(priv != MAP_FAILED);
+	memset(priv + 8 * PG, 0x33, PG);
+	assert_int_equal(virtio_balloon_release(priv + 8 * PG, PG), 0);
+	assert_int_equal(priv[8 * PG], 0x5a);
+	assert_int_equal(shared[8 * PG], 0x5a);
+	munmap(priv, len);
+	munmap(shared, len);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +437,7 @@ int main(void)
 		cmocka_unit_test(test_stats_queue),
 		cmocka_unit_test(test_reporting),
 		cmocka_unit_test(test_create_checks),
+		cmocka_unit_test(test_release),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

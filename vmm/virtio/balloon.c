@@ -129,10 +129,21 @@ unsigned virtio_balloon_parse_stats(const uint8_t *buf, size_t len,
 
 /* ---- discarding ---- */
 
+int virtio_balloon_release(void *hva, size_t len)
+{
+	/* Shared memory (a migrated VM's RAM is the memfd it was received
+	 * into): MADV_DONTNEED would only unmap it, MADV_REMOVE frees it.
+	 * Private memory refuses MADV_REMOVE (EINVAL, or EACCES for a
+	 * restored VM's private file mapping). */
+	if (madvise(hva, len, MADV_REMOVE) == 0)
+		return 0;
+	return madvise(hva, len, MADV_DONTNEED) ? -errno : 0;
+}
+
 static int balloon_madvise(void *opaque, void *hva, size_t len)
 {
 	(void)opaque;
-	return madvise(hva, len, MADV_DONTNEED) ? -errno : 0;
+	return virtio_balloon_release(hva, len);
 }
 
 static void balloon_discard(struct virtio_balloon *b, uint8_t *hva, uint64_t pages)

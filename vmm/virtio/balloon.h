@@ -9,9 +9,9 @@
  * are fixed when the driver sets DRIVER_OK.
  *
  * Inflated pages and reported ranges are discarded from the host
- * (madvise(MADV_DONTNEED): guest RAM is private anonymous memory, so the
- * pages are freed and read back as zeros on the next guest access; nothing
- * is done on deflate, the guest's next touch faults them in again).
+ * (virtio_balloon_release: MADV_DONTNEED for private guest RAM, MADV_REMOVE
+ * for a migrated VM's, which is shared; freed either way; nothing is done
+ * on deflate, the guest's next touch faults them in again).
  * Every page frame number or range is checked against the balloonable guest
  * RAM the VMM gives at creation (its e820 RAM ranges): outside RAM, in the
  * PCI hole, in the BIOS area below 1 MiB, overflowing or straddling two
@@ -103,6 +103,11 @@ void virtio_balloon_request_stats(struct virtio_dev *d, bool log);
 
 void virtio_balloon_get_counters(struct virtio_dev *d,
 				 struct virtio_balloon_counters *out);
+
+/* Give the host back the pages of [@hva, @hva + @len) (page-aligned):
+ * MADV_REMOVE for shared guest RAM (punched out of its memory file), else
+ * MADV_DONTNEED.  0 or -errno.  The balloon's discard unless replaced. */
+int virtio_balloon_release(void *hva, size_t len);
 
 /* Replace how pages are discarded (tests and fuzz targets record instead
  * of madvise).  The function gets page-aligned host ranges. */
