@@ -822,14 +822,17 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 		vdebug("migration: dirty log %s", j->manual ? "with manual protection "
 		       "(KVM_CLEAR_DIRTY_LOG)" : "plain (KVM_GET_DIRTY_LOG clears it)");
 		/* Round 1: everything. */
-		uint64_t t0 = vtime_ns(), s0 = j->sent;
+		uint64_t t0 = vtime_ns(), s0 = j->sent, t_sent;
 
+		vdebug("migration: dirty logging on at %llu ms",
+		       (unsigned long long)((t0 - j->start_ns) / 1000000u));
 		e = mig_send_dirty(j, true, &acc);
 		uint64_t prev_bytes = UINT64_MAX / 16;
 
 		for (;;) {
 			uint64_t t1, dirty, bytes;
 
+			t_sent = vtime_ns();
 			if (!e)
 				e = mig_sync(j);
 			if (e)
@@ -851,9 +854,11 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 			ri.pages = acc.pages;
 			ri.zero_pages = acc.zero_pages;
 			mig_update(mig_set_round, &ri);
-			vdebug("migration round %llu (at %llu ms): %llu MiB sent, %llu dirty pages, "
+			vdebug("migration round %llu (at %llu ms, its last byte sent %llu ms "
+			       "before the target took it in): %llu MiB sent, %llu dirty pages, "
 			       "%llu MiB/s, expected downtime %llu ms", (unsigned long long)ri.rounds,
 			       (unsigned long long)((t1 - j->start_ns) / 1000000u),
+			       (unsigned long long)((t1 - t_sent) / 1000000u),
 			       (unsigned long long)(j->sent >> 20),
 			       (unsigned long long)dirty, (unsigned long long)(ri.bandwidth >> 20),
 			       (unsigned long long)ri.expected_ms);
