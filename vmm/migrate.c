@@ -491,11 +491,22 @@ static int mig_loop_dirty(struct vm *vm, void *arg)
 	return mig_get_dirty(vm, arg);
 }
 
-/* Paused: the state, then the pages dirtied up to now (the disks' drain
- * may write guest RAM). */
+/*
+ * Paused: the state, then the pages dirtied up to now (the disks' drain
+ * may write guest RAM), on the event loop, which then stays held until
+ * the migration thread has sent those pages (mig_final_release).  Paused
+ * vCPUs do not stop the devices: a frame from a tap, say, is written into
+ * guest RAM and a used ring by the loop.  Once the state is taken, no
+ * device may write guest RAM before the last page is read, or the target
+ * gets RAM that says a device did more than its state says (the guest
+ * then finds buffers used that the device will use again).
+ */
 struct mig_final {
 	struct mig_job *j;
 	struct vstate_writer w;
+	pthread_mutex_t lock;       /* a leaf */
+	pthread_cond_t cond;
+	bool released;
 };
 
 static int mig_loop_final(struct vm *vm, void *arg)
@@ -503,12 +514,29 @@ static int mig_loop_final(struct vm *vm, void *arg)
 	struct mig_final *f = arg;
 	int e = snapshot_state(vm, &f->w, f->j->err, sizeof(f->j->err));
 
-	if (e || !f->j->logging)
-		return e;
-	e = mig_get_dirty(vm, f->j);
 	if (e)
-		mig_fail(f->j, e, "KVM_GET_DIRTY_LOG: %s", strerror(-e));
-	return e;
+		return e;
+	if (f->j->logging) {
+		e = mig_get_dirty(vm, f->j);
+		if (e)
+			return mig_fail(f->j, e, "KVM_GET_DIRTY_LOG: %s", strerror(-e));
+	}
+	/* Answer, and hold the loop until the pages are sent. */
+	vm_call_answer(vm, 0);
+	pthread_mutex_lock(&f->lock);
+	while (!f->released)
+		pthread_cond_wait(&f->cond, &f->lock);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+/* The migration thread: the loop may go on (idempotent). */
+static void mig_final_release(struct mig_final *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->released = true;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
 }
 
 /*
@@ -755,7 +783,8 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 	struct vstate_config cfg;
 	struct mig_round_info ri = { 0 };
 	struct migrate_status acc = { 0 };
-	struct mig_final f = { .j = j };
+	struct mig_final f = { .j = j, .lock = PTHREAD_MUTEX_INITIALIZER,
+			       .cond = PTHREAD_COND_INITIALIZER };
 	struct mig_disks disks = { .j = j };
 	uint64_t pause_ns, pause_rt, sent_ns, last_pages, limit_ns = vtime_ns() + MIGRATE_MAX_SECONDS * 1000000000ull;
 	bool paused_here = false, released = false;
@@ -903,13 +932,22 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 	paused_here = e == 0;
 	pause_ns = vtime_ns();
 	pause_rt = mig_realtime_ns();
+	/* The loop stays held from the state's taking until the last page is
+	 * read (mig_loop_final). */
 	e = mig_call(vm, mig_loop_final, &f);
 	if (e) {
 		mig_fail(j, e, "cannot take the state: %s", strerror(-e));
 		goto resume;
 	}
+#ifdef VIREO_TEST_HOOKS
+	/* Tests: time for a device to write guest RAM, were the loop not held
+	 * (migrate-net.sh). */
+	if (getenv("VIREO_TEST_MIGRATE_FINAL_DELAY_MS"))
+		mig_sleep((uint64_t)atoi(getenv("VIREO_TEST_MIGRATE_FINAL_DELAY_MS")) * 1000000ull);
+#endif
 	last_pages = mig_count_dirty(j);
 	e = mig_send_dirty(j, false, &acc);
+	mig_final_release(&f);
 	if (!e)
 		e = mig_send_record(j, MIG_REC_STATE, f.w.buf, (uint32_t)f.w.len);
 	if (!e) {
@@ -968,6 +1006,7 @@ static int mig_run(struct mig_job *j, const struct migrate_params *p, uint64_t *
 		}
 	}
 resume:
+	mig_final_release(&f);
 	vstate_writer_free(&f.w);
 	if (released)
 		mig_retake_disks(j, &disks);

@@ -521,8 +521,24 @@ static void vm_on_call(void *opaque, uint32_t events)
 	c = vm->call;
 	vm->call = NULL;
 	pthread_mutex_unlock(&vm->call_lock);
+	if (c) {
+		int r;
+
+		vm->call_running = c;
+		r = c->fn(vm, c->arg);
+		if (vm->call_running)
+			vm_call_finish(vm, c, r);
+		vm->call_running = NULL;
+	}
+}
+
+void vm_call_answer(struct vm *vm, int result)
+{
+	struct vm_call *c = vm->call_running;
+
+	vm->call_running = NULL;
 	if (c)
-		vm_call_finish(vm, c, c->fn(vm, c->arg));
+		vm_call_finish(vm, c, result);
 }
 
 /* The loop has ended: a waiting call fails, later ones too. */

@@ -62,6 +62,7 @@ struct vm {
 	pthread_mutex_t call_lock;
 	pthread_cond_t call_cond;
 	struct vm_call *call;
+	struct vm_call *call_running;    /* the loop's own: the one it runs */
 	bool call_closed;                /* the loop has ended */
 };
 
@@ -102,5 +103,11 @@ int vm_resume(struct vm *vm);
  */
 struct vm_call;
 int vm_call(struct vm *vm, int (*fn)(struct vm *vm, void *arg), void *arg);
+/* From within a vm_call's function, on the loop: the caller's vm_call
+ * returns @result now, while the function goes on (what it returns then
+ * is dropped).  For a function that holds the loop, all its devices
+ * still, until the caller has done something and says so (migrate.c's
+ * last pass). */
+void vm_call_answer(struct vm *vm, int result);
 
 #endif

@@ -890,6 +890,16 @@ int virtio_pci_restore(struct virtio_pci *vp, const struct vstate_virtio *s, cha
 		vq->signalled_used = s->vq[q].signalled_used;
 		vq->signalled_valid = s->vq[q].signalled_valid;
 		vq->broken = vq->broken || s->vq[q].broken;
+		/* Guest RAM must agree (a state and RAM taken at one
+		 * moment): else the guest would see buffers used twice or
+		 * never.  The device writes its own index with its next
+		 * buffer; this says where the two came apart. */
+		uint16_t ram;
+
+		if (virtq_ram_used_idx(vq, &ram) && ram != vq->used_idx)
+			vwarn("%s: queue %u: guest RAM says %u buffers used, the saved "
+			      "state %u: RAM and device state do not match", vp->name, q,
+			      ram, vq->used_idx);
 	}
 	/* A device that needed a reset is not activated again. */
 	d->status |= s->status & VIRTIO_STATUS_NEEDS_RESET;

@@ -369,6 +369,14 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	return 1;
 }
 
+bool virtq_ram_used_idx(const struct virtq *q, uint16_t *out)
+{
+	if (!q->ready || !q->used)
+		return false;
+	*out = le16toh(LOAD(&q_used(q)->idx));
+	return true;
+}
+
 void virtq_unpop(struct virtq *q)
 {
 	q->last_avail--;

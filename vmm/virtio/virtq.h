@@ -102,6 +102,14 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c);
 /* Give a chain back with @written bytes written into its writable part. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
 
+/*
+ * The used index guest RAM holds (used->idx), into *@out; false when the
+ * queue is not mapped.  For a restored queue it is the saved used_idx
+ * unless RAM and device state were taken at different moments (or the
+ * guest wrote the device's field).
+ */
+bool virtq_ram_used_idx(const struct virtq *q, uint16_t *out);
+
 /* Put the last popped chain back, as if it had not been taken. */
 void virtq_unpop(struct virtq *q);
 
