@@ -216,6 +216,8 @@ f=$(st_first "$T/t1.out")
 st_continues "$T/r1.out" "$T/t1.out" >"$T/junction" ||
 	lab_fail "after the migration the count did not go on: $(cat "$T/junction")"
 grep -q 'vm-state: ready\|VIREO-BOOT-OK' "$T/t1.out" && lab_fail "the migrated guest booted again"
+grep -q 'do not match' "$T/t1.out" "$T/r1.out" &&
+	lab_fail "RAM and device state apart: $(grep -h 'do not match' "$T/t1.out" "$T/r1.out" | head -1)"
 st_api a3.sock GET /migrate
 dt=$(echo "$body" | sed -n 's/.*"downtime_ms": *\([0-9.]*\).*/\1/p')
 [ -n "$dt" ] || lab_fail "the target's GET /migrate reports no downtime_ms: $body"
