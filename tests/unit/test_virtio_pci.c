@@ -2,7 +2,8 @@
  * the routes, irqfds and ioeventfds are real): a device starts through its
  * BAR, its config interrupts go out on MSI-X, and a guest that keeps
  * rewriting an MSI-X entry cannot make every interrupt rebuild the GSI
- * routing table. */
+ * routing table; a device restored over a new one maps its BARs where the
+ * saved one had them. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -23,6 +24,7 @@
 #include "irq.h"
 #include "loop.h"
 #include "pci_guest.h"
+#include "state.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
 
@@ -177,12 +179,68 @@ static void test_vhost_hooks(void **state)
 	assert_int_equal(evloop_mod(F.env.loop, kick, EPOLLIN), 0);
 }
 
+/* Saved, then restored into the device built anew (a migration's target,
+ * which builds where the source was built): BAR 4 maps where the saved
+ * device had it, the guest's move kept, and the device runs as saved. */
+static void restore_with_bar_moved(uint64_t move)
+{
+	struct vstate_virtio *s = calloc(1, sizeof(*s));
+	char err[256];
+	uint8_t d[4] = { 0 };
+	uint64_t a;
+
+	assert_non_null(s);
+	pg_virtio_start(&F.mmio, 1);
+	a = pg_bar4(&F.mmio, 1);
+	assert_true(a != 0);
+	if (move) {
+		uint32_t flags = pg_cfg_rd(&F.mmio, 1, 0x20, 4) & 15u;
+
+		pg_cfg_wr(&F.mmio, 1, 0x04, 0, 2);     /* decoding off, as a guest does */
+		pg_cfg_wr(&F.mmio, 1, 0x20, (uint32_t)(a + move) | flags, 4);
+		pg_cfg_wr(&F.mmio, 1, 0x24, (uint32_t)((a + move) >> 32), 4);
+		pg_cfg_wr(&F.mmio, 1, 0x04, 0x6, 2);   /* memory and bus master */
+		assert_true(pg_bar4(&F.mmio, 1) == a + move);
+	}
+	assert_int_equal(pg_bar_rd(&F.mmio, 1, VIRTIO_PCI_COMMON_OFF + 0x14, 1), 0xf);
+	assert_int_equal(virtio_pci_save(F.vp, s, err, sizeof(err)), 0);
+	teardown(NULL);
+	assert_int_equal(setup(NULL), 0);
+	assert_true(pg_bar4(&F.mmio, 1) == a);
+	assert_int_equal(pg_bar_rd(&F.mmio, 1, VIRTIO_PCI_COMMON_OFF + 0x14, 1), 0);
+	assert_int_equal(virtio_pci_restore(F.vp, s, err, sizeof(err)), 0);
+	assert_true(pg_bar4(&F.mmio, 1) == a + move);
+	assert_int_equal(pg_cfg_rd(&F.mmio, 1, 0x04, 2), s->cfg[4] | s->cfg[5] << 8);
+	assert_int_equal(pg_bar_rd(&F.mmio, 1, VIRTIO_PCI_COMMON_OFF + 0x14, 1), 0xf);
+	assert_true(virtio_dev_running(F.rng));
+	if (move) {
+		/* Nothing of the device at the address it was built at. */
+		bus_access(&F.mmio, a + VIRTIO_PCI_COMMON_OFF + 0x14, d, 1, false);
+		assert_int_not_equal(d[0], 0xf);
+	}
+	free(s);
+}
+
+static void test_restore_bars_kept(void **state)
+{
+	(void)state;
+	restore_with_bar_moved(0);
+}
+
+static void test_restore_bars_moved(void **state)
+{
+	(void)state;
+	restore_with_bar_moved(1u << 20);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_start_through_bar, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_route_updates_limited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vhost_hooks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_bars_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_bars_moved, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -726,6 +726,7 @@ struct virtio_dev *virtio_pci_vdev(struct virtio_pci *vp)
 
 #define VP_CFG_COMMAND 0x04
 #define VP_CFG_BAR0    0x10
+#define VP_CFG_BARS_LEN 24      /* the six BAR registers */
 
 _Static_assert(VP_NVEC <= VSTATE_MAX_VECTORS, "MSI-X vectors in the state file");
 _Static_assert(VIRTIO_MAX_QUEUES <= VSTATE_MAX_QUEUES, "queues in the state file");
@@ -806,6 +807,7 @@ int virtio_pci_restore(struct virtio_pci *vp, const struct vstate_virtio *s, cha
 	const uint8_t early = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
 			      VIRTIO_STATUS_FEATURES_OK;
 	uint8_t zero[2] = { 0, 0 };
+	bool same_bars;
 	int r = 0;
 
 	if (s->device_id != d->ops->device_id || s->nr_queues != d->ops->nr_queues ||
@@ -818,8 +820,15 @@ int virtio_pci_restore(struct virtio_pci *vp, const struct vstate_virtio *s, cha
 	/* Config space: decoding off, the header's BARs and interrupt line,
 	 * then the command register (the BARs map at the saved addresses),
 	 * the PCI configuration access capability's fields (not its data
-	 * window, whose write is a BAR access). */
-	vp_cfg_put(vp, VP_CFG_COMMAND, zero, 2);
+	 * window, whose write is a BAR access).  BARs where the device was
+	 * built (the guest kept them, as it mostly does) stay mapped: no
+	 * decoding off, whose ioeventfds' removal and return each cost KVM
+	 * an SRCU grace period, in the target's downtime. */
+	pthread_mutex_lock(&vp->pci.host->lock);
+	same_bars = memcmp(vp->pci.cfg + VP_CFG_BAR0, s->cfg + VP_CFG_BAR0, VP_CFG_BARS_LEN) == 0;
+	pthread_mutex_unlock(&vp->pci.host->lock);
+	if (!same_bars)
+		vp_cfg_put(vp, VP_CFG_COMMAND, zero, 2);
 	for (unsigned off = VP_CFG_BAR0; off < 0x40; off += 4)
 		vp_cfg_put(vp, off, s->cfg + off, 4);
 	vp_cfg_put(vp, VP_CFG_COMMAND, s->cfg + VP_CFG_COMMAND, 2);
