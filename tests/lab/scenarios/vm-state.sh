@@ -114,11 +114,25 @@ st_first() {
 st_wait() {
 	_n=0
 	while [ "$(st_count "$2")" -lt "$3" ]; do
-		kill -0 "$1" 2>/dev/null || { tail -n 20 "$2"; lab_fail "vireo-vmm ($2) ended before count $3"; }
+		kill -0 "$1" 2>/dev/null || { tail -n 20 "$2"; st_record "$2"; lab_fail "vireo-vmm ($2) ended before count $3"; }
 		_n=$((_n + 1))
 		[ $_n -gt $(($4 * 10)) ] && { tail -n 20 "$2"; lab_fail "no count $3 in $2 after $4 s"; }
 		sleep 0.1
 	done
+}
+# st_record OUT: with the outer kernel's record on (lab_trace_on, around
+# the migration), its last lines, and whether they show the lab
+# emulator's own fault (lib.sh: lab_emulator_fault).
+st_tracing=
+st_record() {
+	[ -n "$st_tracing" ] || return 0
+	lab_trace_off "$T/mig.trace"
+	tail -n 20 "$T/mig.trace" | sed 's/^/  outer record: /'
+	if lab_emulator_fault "$1" "$T/mig.trace" 256; then
+		echo "vm-state: the outer record shows the lab emulator's own fault"
+	else
+		echo "vm-state: the outer record shows no sign of the lab emulator's fault"
+	fi
 }
 # st_api SOCK METHOD PATH [BODY]: $code and $body.
 st_api() {
@@ -202,7 +216,8 @@ echo "vm-state: restore: count went on from $f; guest clock $skew s behind ours"
 	lab_fail "after the restore the guest's clock is $skew s off (more than 3)"
 lab_data "restore_clock_skew_s=$skew"
 
-# 2. Live migration to a target on vst1.
+# 2. Live migration to a target on vst1 (the outer kernel's record on).
+lab_trace_on vireo 256 && st_tracing=1
 st_boot t1.out vst1 a3.sock --incoming tcp:127.0.0.1:4701
 dst=$vpid
 st_listening "$T/t1.out" $dst
@@ -244,6 +259,8 @@ done
 n3=$(st_count "$T/t1.out")
 st_wait $src "$T/t1.out" $((n3 + 10)) 60
 echo "vm-state: a killed target: the source counts on ($(st_count "$T/t1.out"))"
+[ -n "$st_tracing" ] && lab_trace_off "$T/mig.trace"
+st_tracing=
 
 # The TCP connection: every count once, in order.
 sleep 1
