@@ -103,7 +103,15 @@ st_continues() {
 	cat "$1" "$2" | tr -d '\r' | sed -n 's/.*vm-state: count \([0-9]*\) .*/\1/p' | awk '
 		NR > 1 && $1 != p + 1 { print "count " $1 " came after " p; bad = 1; exit }
 		{ p = $1 }
-		END { exit bad }' || return 1
+		END { exit bad }' || {
+		# The output from the last good count on, as it came (stderr:
+		# the lab's log), to tell a lost line from one a kernel
+		# message cut.
+		cat "$1" "$2" | tr -d '\r' | awk -v f="$(st_count "$1")" '
+			/vm-state: count / { n = $0; sub(/.*vm-state: count /, "", n); n += 0 }
+			n >= f - 1 && k < 12 { print "  junction: " $0; k++ }' | cat -v >&2
+		return 1
+	}
 	[ -n "$(st_first "$2")" ] || { echo "no count in $2"; return 1; }
 }
 # st_first FILE: the first count FILE shows.
