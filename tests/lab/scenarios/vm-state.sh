@@ -100,18 +100,20 @@ st_count() {
 # again) go up by one each, and AFTER has its own: no reset, no gap, no
 # count repeated.  Prints the counts at the junction.
 st_continues() {
-	cat "$1" "$2" | tr -d '\r' | sed -n 's/.*vm-state: count \([0-9]*\) .*/\1/p' | awk '
-		NR > 1 && $1 != p + 1 { print "count " $1 " came after " p; bad = 1; exit }
-		{ p = $1 }
-		END { exit bad }' || {
+	_gap=$(cat "$1" "$2" | tr -d '\r' | sed -n 's/.*vm-state: count \([0-9]*\) .*/\1/p' | awk '
+		NR > 1 && $1 != p + 1 { print p; exit }
+		{ p = $1 }')
+	if [ -n "$_gap" ]; then
 		# The output from the last good count on, as it came (stderr:
 		# the lab's log), to tell a lost line from one a kernel
 		# message cut.
-		cat "$1" "$2" | tr -d '\r' | awk -v f="$(st_count "$1")" '
+		cat "$1" "$2" | tr -d '\r' | awk -v f="$_gap" '
 			/vm-state: count / { n = $0; sub(/.*vm-state: count /, "", n); n += 0 }
-			n >= f - 1 && k < 12 { print "  junction: " $0; k++ }' | cat -v >&2
+			n >= f && k < 12 { print "  around the gap: " $0; k++ }' | cat -v >&2
+		cat "$1" "$2" | tr -d '\r' | sed -n 's/.*vm-state: count \([0-9]*\) .*/\1/p' |
+			awk -v f="$_gap" 'p == f { print "count " $1 " came after " f; exit } { p = $1 }'
 		return 1
-	}
+	fi
 	[ -n "$(st_first "$2")" ] || { echo "no count in $2"; return 1; }
 }
 # st_first FILE: the first count FILE shows.
