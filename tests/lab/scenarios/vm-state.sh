@@ -255,7 +255,7 @@ st_boot t2.out vst0 a4.sock --incoming tcp:127.0.0.1:4702
 dst=$vpid
 st_listening "$T/t2.out" $dst
 st_api a3.sock PUT /migrate '{"uri": "tcp:127.0.0.1:4702", "bandwidth_mbps": 8}'
-[ "$code" = 204 ] || [ "$code" = 202 ] || lab_fail "PUT /migrate (2) answered $code: $body"
+[ "$code" = 204 ] || [ "$code" = 202 ] || { st_record "$T/t1.out"; lab_fail "PUT /migrate (2) answered $code: $body"; }
 sleep 3
 kill -9 $dst
 n=0
