@@ -91,26 +91,38 @@ st_listening() {
 		sleep 0.1
 	done
 }
+# st_text FILE...: the files' text as one stream, the guest's console lines
+# whole again: vireo-vmm's log (stderr, to the same file) may land inside
+# a console line ("v" LOG-LINE "m-state: count 65 ..."); the log line is
+# taken out and the two halves joined.
+st_text() {
+	cat "$@" | tr -d '\r' | awk '
+		match($0, /vireo-vmm(\[[^]]*\])?: (debug|info|warning|error): /) && RSTART > 1 {
+			pre = substr($0, 1, RSTART - 1)
+			if ((getline nxt) > 0) { print pre nxt; next }
+		}
+		{ print }'
+}
 # st_count FILE: the highest count FILE shows (0 if none).
 st_count() {
-	tr -d '\r' <"$1" | sed -n 's/^vm-state: count \([0-9]*\) .*/\1/p' | tail -1 | grep . || echo 0
+	st_text "$1" | sed -n 's/^vm-state: count \([0-9]*\) .*/\1/p' | tail -1 | grep . || echo 0
 }
 # st_continues BEFORE AFTER: the counts of BEFORE's output followed by
 # AFTER's (joined as one stream, so a line the pause cut in two is whole
 # again) go up by one each, and AFTER has its own: no reset, no gap, no
 # count repeated.  Prints the counts at the junction.
 st_continues() {
-	_gap=$(cat "$1" "$2" | tr -d '\r' | sed -n 's/.*vm-state: count \([0-9]*\) .*/\1/p' | awk '
+	_gap=$(st_text "$1" "$2" | sed -n 's/.*vm-state: count \([0-9]*\) .*/\1/p' | awk '
 		NR > 1 && $1 != p + 1 { print p; exit }
 		{ p = $1 }')
 	if [ -n "$_gap" ]; then
 		# The output from the last good count on, as it came (stderr:
 		# the lab's log), to tell a lost line from one a kernel
 		# message cut.
-		cat "$1" "$2" | tr -d '\r' | awk -v f="$_gap" '
+		st_text "$1" "$2" | awk -v f="$_gap" '
 			/vm-state: count / { n = $0; sub(/.*vm-state: count /, "", n); n += 0 }
 			n >= f && k < 12 { print "  around the gap: " $0; k++ }' | cat -v >&2
-		cat "$1" "$2" | tr -d '\r' | sed -n 's/.*vm-state: count \([0-9]*\) .*/\1/p' |
+		st_text "$1" "$2" | sed -n 's/.*vm-state: count \([0-9]*\) .*/\1/p' |
 			awk -v f="$_gap" 'p == f { print "count " $1 " came after " f; exit } { p = $1 }'
 		return 1
 	fi
@@ -118,7 +130,7 @@ st_continues() {
 }
 # st_first FILE: the first count FILE shows.
 st_first() {
-	tr -d '\r' <"$1" | sed -n 's/^vm-state: count \([0-9]*\) .*/\1/p' | head -1
+	st_text "$1" | sed -n 's/^vm-state: count \([0-9]*\) .*/\1/p' | head -1
 }
 # st_wait PID FILE N SECONDS: until FILE shows count N.
 st_wait() {
