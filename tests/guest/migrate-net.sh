@@ -28,6 +28,9 @@ api_init
 snd=
 trap '[ -n "$snd" ] && kill $snd 2>/dev/null; api_cleanup; ip netns del "$ns" 2>/dev/null' EXIT
 ip netns add "$ns" 2>/dev/null || { echo "cannot make a network namespace: skipped"; exit 77; }
+# (The processes started in the background are started by ip itself, not
+# through this function, so that $! is theirs and the clean-up's kill
+# reaches them.)
 in_ns() { ip netns exec "$ns" "$@"; }
 wait_secs=120
 
@@ -38,7 +41,7 @@ for t in vn0 vn1; do
 done
 # The sender: one frame a round into each tap (the one without a reader
 # yet may refuse it).
-in_ns python3 -c '
+ip netns exec "$ns" python3 -c '
 import socket, time
 socks = []
 for name in ("vn0", "vn1"):
@@ -63,11 +66,11 @@ wait_for "$dir/send.log" sending $snd
 
 boot=(--debug-exit --sandbox=off --memory 64M --cpus 1 --cmdline netrx --kernel "$guest")
 u=unix:$dir/target.sock
-in_ns "$vmm" "${boot[@]}" --net tap=vn1,mac=52:54:00:12:34:56,vhost=off,id=lan \
+ip netns exec "$ns" "$vmm" "${boot[@]}" --net tap=vn1,mac=52:54:00:12:34:56,vhost=off,id=lan \
 	--incoming "$u" </dev/null >"$dir/target.out" 2>"$dir/target.err" &
 tpid=$!; pids+=("$tpid")
 wait_for "$dir/target.err" "waiting for a migration" $tpid
-in_ns env VIREO_TEST_MIGRATE_FINAL_DELAY_MS=300 "$vmm" "${boot[@]}" \
+ip netns exec "$ns" env VIREO_TEST_MIGRATE_FINAL_DELAY_MS=300 "$vmm" "${boot[@]}" \
 	--net tap=vn0,mac=52:54:00:12:34:56,vhost=off,id=lan --api-socket "$sock" \
 	</dev/null >"$dir/source.out" 2>"$dir/source.err" &
 spid=$!; pids+=("$spid")
