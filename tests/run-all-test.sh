@@ -195,12 +195,17 @@ ok
 
 case="a failed scenario and one without a result"
 all_ok
-lab_says "RESULT FAIL beta no marker" "lab: 0 passed, 1 failed"
+lab_says "RESULT FAIL beta no marker" "    beta| the guest said X" "    beta| and then Y" \
+	"    gamma| not beta's" "lab: 0 passed, 1 failed"
 export FAKE_LAB_RC=1
 run --skip-fuzz
 expect 1 "0 retried" "5 passed, 2 failed, 2 skipped"
 has '^   alpha: no result from the lab run' "alpha is not failed for its missing result"
 has '^   beta: no marker$' "beta's reason is not listed"
+[ "$(sed -n "/^== the failed lab scenarios' last lines/,\$p" "$out" | grep -c '^    beta| ')" = 2 ] ||
+	fail "beta's last lines are not repeated at the end"
+sed -n "/^== the failed lab scenarios' last lines/,\$p" "$out" | grep -q 'gamma|' &&
+	fail "a line that is not beta's is repeated with its last lines"
 hasnt '^   lab: the harness failed' "the harness is failed too"
 ok
 

@@ -44,8 +44,11 @@ trap 'rm -rf "$tmp"' EXIT
 #   repeated just above the last line (CI keeps only the tail of the output).
 # requested: "name: why" for each skip asked for.
 # retried: "name: why" for each retry of a lab scenario.
+# details: the last lines of each failed lab scenario, also repeated at the
+#   end (the tail CI keeps shows them).
 results=$tmp/results reasons=$tmp/reasons requested=$tmp/requested retried=$tmp/retried
-: >"$results"; : >"$reasons"; : >"$requested"; : >"$retried"
+details=$tmp/details
+: >"$results"; : >"$reasons"; : >"$requested"; : >"$retried"; : >"$details"
 
 # record PASS|FAIL|SKIP NAME [REASON]: one test's result. SKIP is a skip
 # nobody asked for (skip_requested is the other kind).
@@ -250,12 +253,15 @@ elif [ ${#lab_names[@]} -gt 0 ]; then
 	lab_run=()
 	for n in "${lab_names[@]}"; do [ "$n" = kvm-tests ] || lab_run+=("$n"); done
 	bash tests/lab/run.sh "${lab_env[@]}" "${kvm_args[@]}" "${lab_run[@]}" 2>&1 |
-		awk -v results="$results" -v reasons="$reasons" -v retried="$retried" '{ print; fflush() }
+		awk -v results="$results" -v reasons="$reasons" -v retried="$retried" -v details="$details" '{ print; fflush() }
+		cur != "" && index($0, "    " cur "| ") == 1 { print >> details; next }
+		{ cur = "" }
 		$1 == "RESULT" && ($2 == "PASS" || $2 == "FAIL") {
 			print $2, $3 >> results
 			if ($2 == "FAIL") {
 				why = $0; sub(/^RESULT FAIL [^ ]+ ?/, "", why)
 				print $3 ": " why >> reasons
+				cur = $3
 			}
 		}
 		$1 == "RETRIED" {
@@ -335,6 +341,11 @@ if [ -s "$reasons" ]; then
 	echo
 	echo "== what failed"
 	group "$reasons"
+fi
+if [ -s "$details" ]; then
+	echo
+	echo "== the failed lab scenarios' last lines (all of them above)"
+	tail -n "${DETAIL_LINES:-40}" "$details"
 fi
 echo "$nretried retried"
 echo "$passed passed, $failed failed, $skipped skipped"

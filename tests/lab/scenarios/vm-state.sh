@@ -136,17 +136,28 @@ st_first() {
 st_wait() {
 	_n=0
 	while [ "$(st_count "$2")" -lt "$3" ]; do
-		kill -0 "$1" 2>/dev/null || { tail -n 20 "$2"; st_record "$2"; lab_fail "vireo-vmm ($2) ended before count $3"; }
+		kill -0 "$1" 2>/dev/null || { tail -n 20 "$2"; st_outer "$2"; lab_fail "vireo-vmm ($2) ended before count $3"; }
 		_n=$((_n + 1))
-		[ $_n -gt $(($4 * 10)) ] && { tail -n 20 "$2"; lab_fail "no count $3 in $2 after $4 s"; }
+		[ $_n -gt $(($4 * 10)) ] && { st_stuck "$1" "$2"; lab_fail "no count $3 in $2 after $4 s"; }
 		sleep 0.1
 	done
 }
-# st_record OUT: with the outer kernel's record on (lab_trace_on, around
+# st_stuck PID OUT: a VM that stopped counting: its threads, what its vCPUs
+# do (SIGQUIT: vireo-vmm's state dump, from its event loop) and its output.
+st_stuck() {
+	for _t in /proc/"$1"/task/*; do
+		echo "vm-state: thread $(cat "$_t/comm" 2>/dev/null): state $(cut -d' ' -f3 "$_t/stat" 2>/dev/null)," \
+			"in $(cat "$_t/wchan" 2>/dev/null)"
+	done
+	kill -QUIT "$1" 2>/dev/null
+	sleep 3
+	tail -n 45 "$2" | tr -d '\r'
+}
+# st_outer OUT: with the outer kernel's record on (lab_trace_on, around
 # the migration), its last lines, and whether they show the lab
 # emulator's own fault (lib.sh: lab_emulator_fault).
 st_tracing=
-st_record() {
+st_outer() {
 	[ -n "$st_tracing" ] || return 0
 	lab_trace_off "$T/mig.trace"
 	tail -n 20 "$T/mig.trace" | sed 's/^/  outer record: /'
@@ -267,7 +278,7 @@ st_boot t2.out vst0 a4.sock --incoming tcp:127.0.0.1:4702
 dst=$vpid
 st_listening "$T/t2.out" $dst
 st_api a3.sock PUT /migrate '{"uri": "tcp:127.0.0.1:4702", "bandwidth_mbps": 8}'
-[ "$code" = 204 ] || [ "$code" = 202 ] || { st_record "$T/t1.out"; lab_fail "PUT /migrate (2) answered $code: $body"; }
+[ "$code" = 204 ] || [ "$code" = 202 ] || { st_outer "$T/t1.out"; lab_fail "PUT /migrate (2) answered $code: $body"; }
 sleep 3
 kill -9 $dst
 n=0
