@@ -97,6 +97,16 @@ static void main_test_hook(void)
 #endif
 }
 
+/* --incoming, a VM built while the stream came in: the rest of it. */
+static int main_received(struct vm *vm, struct vmm_opts *o)
+{
+	int r = migrate_incoming_received(o);
+
+	if (!r && o->incoming)
+		vm_start_phase(vm->start_ns, "the rest of the migration stream");
+	return r;
+}
+
 /* The filters' extras (filters.h) that the VM's devices need. */
 static unsigned main_filter_extras(const struct vmm_opts *o)
 {
@@ -150,20 +160,24 @@ static int main_incoming(struct vmm_opts *o, uint64_t start_ns)
 		hold_close();
 		return -EINVAL;
 	}
-	vm_start_phase(start_ns, "the migration stream");
+	vm_start_phase(start_ns, "the migration stream (or its CONFIG, see migrate.h)");
 	if (sandbox_active() && (sandbox_host_net(o) != host_net || o->virtio.nr_nets != nets)) {
 		verr("--incoming %s: the source's VM has %u network device(s)%s, this "
 		     "command line %u%s: give the target the source's --net options (a "
 		     "sandboxed target makes its network namespace before the stream)",
 		     o->incoming, o->virtio.nr_nets, sandbox_host_net(o) ? " (user-mode)" : "",
 		     nets, host_net ? " (user-mode)" : "");
+		migrate_incoming_abort();
 		hold_close();
 		return -EINVAL;
 	}
 	/* Without the sandbox the taps the stream names open now. */
-	if (!nets && !sandbox_active() && hold_open_net(o))
+	if (!nets && !sandbox_active() && hold_open_net(o)) {
+		migrate_incoming_abort();
 		return -EINVAL;
+	}
 	if (filters_init(o->seccomp, main_filter_extras(o))) {
+		migrate_incoming_abort();
 		hold_close();
 		return -EINVAL;
 	}
@@ -240,19 +254,22 @@ int main(int argc, char **argv)
 		vm_start_phase(start_ns, "sandbox");
 	}
 	if (hold_open(&opts) || snapshot_check_disks(&opts)) {
+		migrate_incoming_abort();
 		hold_close();
 		return VMM_EXIT_ERROR;
 	}
 	vm_start_phase(start_ns, "files");
 	/* The API's socket: in the host's file system, before the lock. */
 	if (api_server_open(&opts) || sandbox_lock(&opts)) {
+		migrate_incoming_abort();
 		api_server_close();
 		hold_close();
 		return VMM_EXIT_ERROR;
 	}
 	vm_start_phase(start_ns, "API socket and the sandbox's root");
 	main_test_hook();
-	if (filters_enter(VMM_ROLE_BUILDER) || api_server_start()) {
+	if (filters_enter(VMM_ROLE_BUILDER) || api_server_start() || migrate_incoming_receive()) {
+		migrate_incoming_abort();
 		api_server_close();
 		hold_close();
 		return VMM_EXIT_ERROR;
@@ -265,8 +282,9 @@ int main(int argc, char **argv)
 
 		/* --incoming: the guest runs only once the source has
 		 * handed it over (migrate.h). */
-		if (vm_create(&vm, &opts, start_ns) || vm_load(&vm) ||
+		if (vm_create(&vm, &opts, start_ns) || main_received(&vm, &opts) || vm_load(&vm) ||
 		    console_open(&vm.console, &opts) || migrate_incoming_go()) {
+			migrate_incoming_abort();
 			vm_destroy(&vm);
 			api_server_close();
 			hold_close();

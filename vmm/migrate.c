@@ -1202,6 +1202,12 @@ void migrate_unbind(void)
 
 /* ---- target ------------------------------------------------------------------ */
 
+struct inc_mem {
+	int fd;
+	void *map;
+	size_t len;
+};
+
 static struct {
 	int lfd;         /* listening (or fd:N's descriptor), until the connection */
 	int fd;          /* the connection, until GO */
@@ -1210,7 +1216,16 @@ static struct {
 	uint64_t stop_rt;   /* the source's STOP (CLOCK_REALTIME), 0: none */
 	uint64_t bytes;     /* the stream's */
 	char uri[128];
-} inc = { .lfd = -1, .fd = -1 };
+	struct mig_rx rx;
+	struct inc_mem m;   /* guest RAM as received */
+	void *payload;      /* a record's, but PAGES' and STATE's */
+	/* snapshot_incoming_early: the rest of the stream comes on a thread
+	 * (migrate_incoming_receive) while the VM is built. */
+	bool early, thread_on;
+	pthread_t thread;
+	int result;         /* the thread's: 0, or -1 with err */
+	char err[300];
+} inc = { .lfd = -1, .fd = -1, .m = { .fd = -1 } };
 
 /* Listen on @uri (fd:N: check that descriptor): the listening socket, or
  * -1 with @err set. */
@@ -1317,12 +1332,6 @@ static int inc_read(int fd, void *buf, size_t len, const char *what, char *err, 
 	return 0;
 }
 
-struct inc_mem {
-	int fd;
-	void *map;
-	size_t len;
-};
-
 #define INC_ALIGN (2u << 20)
 
 /* @fd's first @len bytes, mapped shared at an INC_ALIGN boundary. */
@@ -1395,115 +1404,224 @@ void migrate_incoming_forget(void)
 	inc.lfd = -1;
 }
 
-int migrate_incoming(struct vmm_opts *o)
+/* Read records into inc.rx until the END, or (@upto_config) until the
+ * CONFIG is in: 0, or -1 with @err set. */
+static int inc_records(bool upto_config, char *err, size_t errlen)
 {
-	struct inc_mem m = { .fd = -1 };
-	struct timeval tv = { .tv_sec = MIGRATE_RECV_TIMEOUT_S };
-	struct mig_rx rx;
-	struct mig_hdr h;
-	char err[300] = "";
-	void *payload = NULL;
-	int fd, r = -1;
+	struct mig_rx *rx = &inc.rx;
+	int fd = inc.fd, r;
 
-	if (!o->incoming)
-		return 0;
-	if (migrate_incoming_listen(o))
-		return -EINVAL;
-	fd = inc_accept(o->incoming, inc.lfd, err, sizeof(err));
-	inc.lfd = -1;
-	if (fd < 0) {
-		verr("--incoming %s: %s", o->incoming, err);
-		return -EINVAL;
-	}
-	inc.start_ns = vtime_ns();
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	mig_nodelay(fd);
-	mig_rx_init(&rx, &inc_ops, &m);
-	/* Records but PAGES (read into guest RAM) and STATE (their own
-	 * buffer): CONFIG is the largest. */
-	payload = malloc(sizeof(struct vstate_config));
-	if (!payload) {
-		snprintf(err, sizeof(err), "out of memory");
-		goto out;
-	}
-	if (inc_read(fd, &h, sizeof(h), "stream header", err, sizeof(err)) ||
-	    mig_rx_header(&rx, &h, err, sizeof(err)))
-		goto out;
-	inc.bytes = sizeof(h);
-	while (!mig_rx_done(&rx)) {
+	while (!mig_rx_done(rx)) {
 		struct mig_rec_hdr rh;
 		int64_t n;
-		void *buf = payload;
+		void *buf = inc.payload;
 
-		if (inc_read(fd, &rh, sizeof(rh), "record header", err, sizeof(err)))
-			goto out;
-		n = mig_rx_record_len(&rx, &rh, err, sizeof(err));
+		if (upto_config && rx->phase == MIG_RX_MEMORY)
+			return 0;
+		if (inc_read(fd, &rh, sizeof(rh), "record header", err, errlen))
+			return -1;
+		n = mig_rx_record_len(rx, &rh, err, errlen);
 		if (n < 0)
-			goto out;
+			return -1;
 		if (rh.type == MIG_REC_PAGES) {
 			/* The page header, then the data straight into guest RAM. */
 			struct mig_pages_hdr ph;
 			uint8_t *dst;
 			size_t len;
 
-			if (inc_read(fd, &ph, sizeof(ph), "record", err, sizeof(err)) ||
-			    mig_rx_pages_dst(&rx, &rh, &ph, &dst, &len, err, sizeof(err)) ||
-			    inc_read(fd, dst, len, "record", err, sizeof(err)))
-				goto out;
+			if (inc_read(fd, &ph, sizeof(ph), "record", err, errlen) ||
+			    mig_rx_pages_dst(rx, &rh, &ph, &dst, &len, err, errlen) ||
+			    inc_read(fd, dst, len, "record", err, errlen))
+				return -1;
 			inc.bytes += sizeof(rh) + (uint64_t)n;
 			continue;
 		}
 		if ((size_t)n > sizeof(struct vstate_config)) {
 			buf = malloc((size_t)n);   /* the state */
 			if (!buf) {
-				snprintf(err, sizeof(err), "out of memory");
-				goto out;
+				snprintf(err, errlen, "out of memory");
+				return -1;
 			}
 		}
-		r = inc_read(fd, buf, (size_t)n, "record", err, sizeof(err));
+		r = inc_read(fd, buf, (size_t)n, "record", err, errlen);
 		inc.bytes += sizeof(rh) + (uint64_t)n;
 		if (!r)
-			r = mig_rx_record(&rx, &rh, buf, err, sizeof(err));
-		if (buf != payload)
+			r = mig_rx_record(rx, &rh, buf, err, errlen);
+		if (buf != inc.payload)
 			free(buf);
 		if (r)
-			goto out;
+			return -1;
 		if (rh.type == MIG_REC_SYNC && vio_write_full(fd, MIG_SYNCED, 8)) {
-			snprintf(err, sizeof(err), "cannot answer the source: %s", strerror(errno));
-			r = -1;
-			goto out;
+			snprintf(err, errlen, "cannot answer the source: %s", strerror(errno));
+			return -1;
 		}
-		r = -1;
 	}
+	return 0;
+}
+
+/* The stream is in (its END read). */
+static void inc_ended(const char *uri)
+{
 	inc.end_ns = vtime_ns();
-	inc.stop_rt = rx.stop_ns;
-	snprintf(inc.uri, sizeof(inc.uri), "%s", o->incoming);
-	vinfo("--incoming %s: received %llu pages and %llu zero pages in %llu ms",
-	      o->incoming, (unsigned long long)rx.pages, (unsigned long long)rx.zero_pages,
-	      (unsigned long long)((vtime_ns() - inc.start_ns) / 1000000u));
-	r = snapshot_prepare_incoming(o, rx.state, rx.state_len, &rx.st, m.fd, m.map);
-	rx.state = NULL;   /* snapshot.c's now, and the memfd and its mapping */
-	m.map = NULL;
-	mig_rx_free(&rx);
-	m.fd = -1;
-	if (r) {
-		close(fd);
-		free(payload);
+	inc.stop_rt = inc.rx.stop_ns;
+	vinfo("--incoming %s: received %llu pages and %llu zero pages in %llu ms", uri,
+	      (unsigned long long)inc.rx.pages, (unsigned long long)inc.rx.zero_pages,
+	      (unsigned long long)((inc.end_ns - inc.start_ns) / 1000000u));
+}
+
+/* Drop what the stream left: its parser, buffers, guest RAM not handed
+ * over and the connection. */
+static void inc_drop(void)
+{
+	free(inc.payload);
+	inc.payload = NULL;
+	mig_rx_free(&inc.rx);
+	if (inc.m.map)
+		munmap(inc.m.map, inc.m.len);
+	inc.m.map = NULL;
+	if (inc.m.fd >= 0)
+		close(inc.m.fd);
+	inc.m.fd = -1;
+	if (inc.fd >= 0)
+		close(inc.fd);
+	inc.fd = -1;
+}
+
+int migrate_incoming(struct vmm_opts *o)
+{
+	struct timeval tv = { .tv_sec = MIGRATE_RECV_TIMEOUT_S };
+	struct mig_hdr h;
+	char err[300] = "";
+	int r;
+
+	if (!o->incoming)
+		return 0;
+	if (migrate_incoming_listen(o))
+		return -EINVAL;
+	inc.fd = inc_accept(o->incoming, inc.lfd, err, sizeof(err));
+	inc.lfd = -1;
+	if (inc.fd < 0) {
+		verr("--incoming %s: %s", o->incoming, err);
 		return -EINVAL;
 	}
-	inc.fd = fd;
-	free(payload);
+	inc.start_ns = vtime_ns();
+	inc.m.fd = -1;
+	snprintf(inc.uri, sizeof(inc.uri), "%s", o->incoming);
+	setsockopt(inc.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	mig_nodelay(inc.fd);
+	mig_rx_init(&inc.rx, &inc_ops, &inc.m);
+	/* Records but PAGES (read into guest RAM) and STATE (their own
+	 * buffer): CONFIG is the largest. */
+	inc.payload = malloc(sizeof(struct vstate_config));
+	if (!inc.payload) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto out;
+	}
+	if (inc_read(inc.fd, &h, sizeof(h), "stream header", err, sizeof(err)) ||
+	    mig_rx_header(&inc.rx, &h, err, sizeof(err)))
+		goto out;
+	inc.bytes = sizeof(h);
+	if (inc_records(true, err, sizeof(err)))
+		goto out;
+	/* The VM built while the rest comes (migrate_incoming_receive),
+	 * when it can be (snapshot.h). */
+	r = snapshot_incoming_early(o, &inc.rx.config, inc.m.fd);
+	if (r > 0) {
+		inc.m.fd = -1;   /* snapshot.c's now */
+		inc.early = true;
+		vdebug("--incoming %s: the VM is built while the stream comes in", o->incoming);
+		return 0;
+	}
+	if (inc_records(false, err, sizeof(err)))
+		goto out;
+	inc_ended(o->incoming);
+	r = snapshot_prepare_incoming(o, inc.rx.state, inc.rx.state_len, &inc.rx.st, inc.m.fd,
+				      inc.m.map);
+	inc.rx.state = NULL;   /* snapshot.c's now, and the memfd and its mapping */
+	inc.m.map = NULL;
+	inc.m.fd = -1;
+	if (r) {
+		inc_drop();
+		return -EINVAL;
+	}
+	free(inc.payload);
+	inc.payload = NULL;
+	mig_rx_free(&inc.rx);
 	return 0;
 out:
 	verr("--incoming %s: %s", o->incoming, err);
-	free(payload);
-	mig_rx_free(&rx);
-	if (m.map)
-		munmap(m.map, m.len);
-	if (m.fd >= 0)
-		close(m.fd);
-	close(fd);
+	inc_drop();
 	return -EINVAL;
+}
+
+static void *inc_thread(void *arg)
+{
+	(void)arg;
+	pthread_setname_np(pthread_self(), "incoming");
+	inc.result = inc_records(false, inc.err, sizeof(inc.err));
+	return NULL;
+}
+
+int migrate_incoming_receive(void)
+{
+	int e;
+
+	if (!inc.early)
+		return 0;
+	/* Under the builder's filter (inherited): reads, writes and
+	 * memory, as the stream needs. */
+	e = pthread_create(&inc.thread, NULL, inc_thread, NULL);
+	if (e) {
+		verr("--incoming %s: cannot start the thread receiving the stream: %s",
+		     inc.uri, strerror(e));
+		return -EINVAL;
+	}
+	inc.thread_on = true;
+	return 0;
+}
+
+int migrate_incoming_received(struct vmm_opts *o)
+{
+	int r;
+
+	if (!inc.early)
+		return 0;
+	inc.early = false;
+	if (inc.thread_on)
+		pthread_join(inc.thread, NULL);
+	else
+		inc.result = inc_records(false, inc.err, sizeof(inc.err));
+	inc.thread_on = false;
+	if (inc.result) {
+		verr("--incoming %s: %s", inc.uri, inc.err);
+		inc_drop();
+		return -EINVAL;
+	}
+	inc_ended(inc.uri);
+	/* Guest RAM maps the memfd itself: the receiving mapping goes. */
+	munmap(inc.m.map, inc.m.len);
+	inc.m.map = NULL;
+	r = snapshot_incoming_state(o, inc.rx.state, inc.rx.state_len, &inc.rx.st);
+	inc.rx.state = NULL;   /* snapshot.c's now */
+	free(inc.payload);
+	inc.payload = NULL;
+	mig_rx_free(&inc.rx);
+	if (r) {
+		inc_drop();
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void migrate_incoming_abort(void)
+{
+	if (inc.thread_on) {
+		shutdown(inc.fd, SHUT_RDWR);
+		pthread_join(inc.thread, NULL);
+		inc.thread_on = false;
+	}
+	inc.early = false;
+	inc_drop();
 }
 
 int migrate_incoming_go(void)

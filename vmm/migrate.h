@@ -19,10 +19,14 @@
  *
  * Target (--incoming URI): migrate_incoming() in main.c, before anything
  * is sized from the options (as --restore's snapshot_prepare): listen,
- * accept one connection, receive and check the whole stream (guest RAM
- * into a memfd), hand it to snapshot_prepare_incoming(); once the VM is
- * built and loaded (its disks opened after the END, so after the source
- * released them), migrate_incoming_go() says READY and waits for GO
+ * accept one connection, receive and check the stream (guest RAM into a
+ * memfd).  A VM without disks whose nets this command line gives is built
+ * from the CONFIG record on, while a thread takes in the rest
+ * (migrate_incoming_receive, then migrate_incoming_received hands the
+ * state to snapshot_incoming_state); any other waits for the whole stream
+ * (snapshot_prepare_incoming), its disks opened after the END, so after
+ * the source released them.  Once the VM is built and loaded,
+ * migrate_incoming_go() says READY and waits for GO
  * before the guest runs; as it starts it sends the downtime (DONE) and
  * keeps it for its own GET /migrate.
  */
@@ -122,6 +126,18 @@ void migrate_incoming_forget(void);
  * (snapshot_prepare_incoming).  0, or -EINVAL after printing one error
  * line. */
 int migrate_incoming(struct vmm_opts *o);
+/* When migrate_incoming left the rest of the stream to come while the VM
+ * is built (snapshot_incoming_early): start the thread that receives it
+ * (main.c, once the builder's filter is in).  0, or -EINVAL after one
+ * error line. */
+int migrate_incoming_receive(void);
+/* The VM is built: wait for the whole stream and hand its state to
+ * snapshot_incoming_state (nothing to do when migrate_incoming took it
+ * all).  0, or -EINVAL after one error line (the guest must not run). */
+int migrate_incoming_received(struct vmm_opts *o);
+/* A target that gives up before migrate_incoming_received: stop the
+ * receiving thread and drop the connection. */
+void migrate_incoming_abort(void);
 /* The VM is built and loaded: READY, then wait for GO.  0, or -EIO after
  * printing one error line (the guest must not run). */
 int migrate_incoming_go(void);

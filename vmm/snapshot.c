@@ -719,6 +719,7 @@ static struct {
 	char label[4200];   /* "--restore DIR" or "--incoming URI", for messages */
 	int mem_fd;         /* --incoming: guest RAM received (a memfd), else -1 */
 	uint8_t *mem_map;   /* --incoming: its mapping, until moved into place */
+	struct vstate_config early_cfg;   /* snapshot_incoming_early's, until the state */
 } snap = { .mem_fd = -1 };
 
 static int snap_fail(const struct vmm_opts *o, const char *fmt, ...)
@@ -957,16 +958,9 @@ static int snap_prepare_nets(struct vmm_opts *o)
 	return 0;
 }
 
-/* The machine from the checked save into @o. */
-static int snap_prepare_opts(struct vmm_opts *o)
+/* The machine's own settings (not its disks and nets) from @c into @o. */
+static void snap_opts_config(struct vmm_opts *o, const struct vstate_config *c)
 {
-	const struct vstate_config *c = snap.st.config;
-
-	if (o->virtio.nr_disks && o->virtio.nr_disks != c->nr_disks)
-		return snap_fail(o, "the saved VM has %u disks, %u --disk given", c->nr_disks,
-				 o->virtio.nr_disks);
-	if (snap_prepare_disks(o) || snap_prepare_nets(o))
-		return -EINVAL;
 	o->virtio.rng = c->flags & VSTATE_CFG_RNG;
 	o->virtio.rng_rate = c->rng_rate;
 	o->virtio.console = c->flags & VSTATE_CFG_CONSOLE;
@@ -985,13 +979,35 @@ static int snap_prepare_opts(struct vmm_opts *o)
 	o->serial_coalesce = (enum vmm_coalesce)c->serial_coalesce;
 	/* A guest reboot cannot boot anything: there is no kernel. */
 	o->reboot_restart = false;
+}
+
+/* The machine from the checked save into @o. */
+static int snap_prepare_opts(struct vmm_opts *o)
+{
+	const struct vstate_config *c = snap.st.config;
+
+	if (o->virtio.nr_disks && o->virtio.nr_disks != c->nr_disks)
+		return snap_fail(o, "the saved VM has %u disks, %u --disk given", c->nr_disks,
+				 o->virtio.nr_disks);
+	if (snap_prepare_disks(o) || snap_prepare_nets(o))
+		return -EINVAL;
+	snap_opts_config(o, c);
 	return 0;
+}
+
+/* --incoming before the stream's end: the source's command line without
+ * its boot options and devices, which come from @o's config. */
+static void snap_incoming_opts(struct vmm_opts *o)
+{
+	snprintf(snap.label, sizeof(snap.label), "--incoming %s", o->incoming);
+	o->kernel = o->initrd = NULL;
+	o->virtio.rng = o->virtio.console = o->virtio.vsock = o->virtio.balloon = false;
 }
 
 int snapshot_prepare_incoming(struct vmm_opts *o, void *state, size_t len,
 			      const struct vstate *st, int mem_fd, void *mem_map)
 {
-	snprintf(snap.label, sizeof(snap.label), "--incoming %s", o->incoming);
+	snap_incoming_opts(o);
 	snap.buf = state;
 	snap.len = len;
 	snap.st = *st;
@@ -999,12 +1015,55 @@ int snapshot_prepare_incoming(struct vmm_opts *o, void *state, size_t len,
 	snap.mem_map = mem_map;
 	/* The source's command line: its boot options and devices are
 	 * replaced by the stream's. */
-	o->kernel = o->initrd = NULL;
-	o->virtio.rng = o->virtio.console = o->virtio.vsock = o->virtio.balloon = false;
 	for (unsigned i = 0; i < o->virtio.nr_nets; i++)
 		if (o->virtio.net[i].user)
 			o->virtio.nr_nets = 0;   /* the stream's nets and hostfwd rules count */
 	return snap_prepare_opts(o);
+}
+
+int snapshot_incoming_early(struct vmm_opts *o, const struct vstate_config *c, int mem_fd)
+{
+	/* A disk opens once the source has let it go, after the stream; a
+	 * net is built from this command line only when it gives each one
+	 * the MAC (a user-mode net's forwarding rules come from the state). */
+	if (c->nr_disks || (c->nr_nets && o->virtio.nr_nets != c->nr_nets))
+		return 0;
+	for (unsigned i = 0; i < c->nr_nets; i++)
+		if (o->virtio.net[i].user || !o->virtio.net[i].has_mac)
+			return 0;
+	snap_incoming_opts(o);
+	snap.early_cfg = *c;
+	snap.st.config = &snap.early_cfg;
+	snap.mem_fd = mem_fd;
+	snap.mem_map = NULL;   /* still being received into: guest RAM maps the memfd anew */
+	snap_opts_config(o, c);
+	return 1;
+}
+
+int snapshot_incoming_state(struct vmm_opts *o, void *state, size_t len, const struct vstate *st)
+{
+	struct vmm_opts *x;
+	int r = 0;
+
+	snap.buf = state;
+	snap.len = len;
+	snap.st = *st;   /* its config equals the CONFIG record (migstream.c) */
+	if (!snap.st.config->nr_nets)
+		return 0;
+	/* The nets built from this command line, checked against the saved
+	 * ones as a --net given to a restore is. */
+	x = malloc(sizeof(*x));
+	if (!x)
+		return snap_fail(o, "out of memory");
+	*x = *o;
+	if (snap_prepare_nets(x))
+		r = -EINVAL;
+	for (unsigned i = 0; !r && i < x->virtio.nr_nets; i++)
+		if (x->virtio.net[i].vhost != o->virtio.net[i].vhost)
+			r = snap_fail(o, "--net %s: vhost= differs from the source's net",
+				      o->virtio.net[i].id);
+	free(x);
+	return r;
 }
 
 int snapshot_prepare(struct vmm_opts *o)

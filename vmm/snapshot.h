@@ -74,6 +74,20 @@ void snapshot_config(struct vm *vm, struct vstate_config *c);
  */
 int snapshot_prepare_incoming(struct vmm_opts *o, void *state, size_t len,
 			      const struct vstate *st, int mem_fd, void *mem_map);
+/*
+ * --incoming, the stream's checked CONFIG in (@c) and the rest still to
+ * come into @mem_fd: 1 when the VM can be built now, while the rest comes
+ * (the machine set into @o from @c; guest RAM will map @mem_fd anew, owned
+ * from now on), 0 when it must wait for the whole stream
+ * (snapshot_prepare_incoming): a VM with disks, or nets this command line
+ * does not give in full (each with its MAC, none user-mode).  Then
+ * snapshot_incoming_state() with the stream's state before snapshot_load.
+ */
+int snapshot_incoming_early(struct vmm_opts *o, const struct vstate_config *c, int mem_fd);
+/* The state for snapshot_incoming_early's VM (as snapshot_prepare_incoming
+ * takes it, owned from now on): its nets checked against the ones built.
+ * 0, or -EINVAL after one error line. */
+int snapshot_incoming_state(struct vmm_opts *o, void *state, size_t len, const struct vstate *st);
 
 /*
  * --restore, before the hold and the sandbox: read and check DIR's state

@@ -64,7 +64,7 @@ exec 3<>"$dir/target.in"
 
 # 1 and 2.
 u=unix:$dir/target.sock
-"$vmm" "${hboot[@]}" --api-socket "$tsock" --incoming "$u" <"$dir/target.in" \
+"$vmm" "${hboot[@]}" --api-socket "$tsock" --incoming "$u" --verbose <"$dir/target.in" \
 	>"$dir/target.out" 2>"$dir/target.err" &
 tpid=$!; pids+=("$tpid")
 wait_for "$dir/target.err" "waiting for a migration" $tpid
@@ -131,6 +131,10 @@ if [ -n "$mode" ]; then
 	exit 0
 fi
 wait_for "$dir/target.err" "migrated in" $tpid
+# A disk opens once the source has let it go: the VM is built after the
+# stream's end.
+grep -q "built while the stream comes in" "$dir/target.err" &&
+	fail "a target with a disk built the VM before the stream's end"
 # The target runs the guest: it holds the disk now.
 call -u "$tsock" GET /migrate
 [ "$code" = 200 ] || fail "target GET /migrate: $code"

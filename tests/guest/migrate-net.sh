@@ -14,8 +14,10 @@
 # with the test hook VIREO_TEST_MIGRATE_FINAL_DELAY_MS: 300 ms between
 # the state's taking and the last pages' reading, in which frames keep
 # coming.  The target's guest must go on where the source's stopped,
-# take its 400 frames with every check passed, and the target must not
-# say its RAM and device state disagree.  Skips (77) without root,
+# take its 600 frames with every check passed, and the target must not
+# say its RAM and device state disagree.  Before that, a target whose
+# --net has another MAC refuses the stream and the source runs on.  Skips
+# (77) without root,
 # /dev/net/tun or ip netns.
 set -u
 vmm=$(readlink -f "$1") guest=$(readlink -f "$2")
@@ -65,19 +67,44 @@ snd=$!
 wait_for "$dir/send.log" sending $snd
 
 boot=(--debug-exit --sandbox=off --memory 64M --cpus 1 --cmdline netrx --kernel "$guest")
-u=unix:$dir/target.sock
-ip netns exec "$ns" "$vmm" "${boot[@]}" --net tap=vn1,mac=52:54:00:12:34:56,vhost=off,id=lan \
-	--incoming "$u" </dev/null >"$dir/target.out" 2>"$dir/target.err" &
-tpid=$!; pids+=("$tpid")
-wait_for "$dir/target.err" "waiting for a migration" $tpid
+# target N MAC: a target (targetN) on vn1 whose net has MAC; tpid, u.
+target() {
+	u=unix:$dir/target$1.sock
+	ip netns exec "$ns" "$vmm" "${boot[@]}" --net tap=vn1,mac=$2,vhost=off,id=lan \
+		--incoming "$u" --verbose </dev/null >"$dir/target$1.out" 2>"$dir/target$1.err" &
+	tpid=$!; pids+=("$tpid")
+	wait_for "$dir/target$1.err" "waiting for a migration" $tpid
+}
 ip netns exec "$ns" env VIREO_TEST_MIGRATE_FINAL_DELAY_MS=300 "$vmm" "${boot[@]}" \
 	--net tap=vn0,mac=52:54:00:12:34:56,vhost=off,id=lan --api-socket "$sock" \
 	</dev/null >"$dir/source.out" 2>"$dir/source.err" &
 spid=$!; pids+=("$spid")
 wait_for "$dir/source.out" "^net rx 100$" $spid
+
+# A target whose command line gives the net another MAC: it builds the
+# VM from its command line while the stream comes in (no disk, each net
+# with its MAC), finds the saved net unlike it, and never runs; the
+# source runs on.
+target 0 52:54:00:12:34:57
+call PUT /migrate "{\"uri\": \"$u\"}"
+[ "$code" = 202 ] || fail "PUT /migrate (1): $code $body"
+finish target0 1 $tpid
+grep -q "built while the stream comes in" "$dir/target0.err" ||
+	fail "target0 did not build the VM while the stream came in"
+grep -q "does not match the saved net" "$dir/target0.err" ||
+	fail "target0: no clear error for the other MAC"
+[ -s "$dir/target0.out" ] && fail "target0's guest ran: $(head -3 "$dir/target0.out")"
+wait_for "$dir/source.err" "failed: .*the VM runs on" $spid
+n=$(grep -c '^net rx' "$dir/source.out")
+wait_for "$dir/source.out" "^net rx $(( (n + 1) * 50 ))$" $spid
+echo "a target with another MAC: '$(grep -o 'does not match the saved net.*' "$dir/target0.err")'; the source runs on"
+
+target "" 52:54:00:12:34:56
 call PUT /migrate "{\"uri\": \"$u\"}"
 [ "$code" = 202 ] || fail "PUT /migrate: $code $body"
 finish source 0 $spid
+grep -q "built while the stream comes in" "$dir/target.err" ||
+	fail "the target did not build the VM while the stream came in"
 grep -q "migrated to $u" "$dir/source.err" || fail "the source does not say it migrated"
 grep -q "FAIL" "$dir/source.out" && fail "the source's guest failed: $(grep FAIL "$dir/source.out")"
 finish target 0 $tpid

@@ -4,7 +4,8 @@
 # sandbox: it connects to the target) migrates it to a target started
 # with the same command line plus --incoming (sandboxed and filtered as
 # root, the defaults), while it writes.  The source exits 0 saying
-# "migrated", GET /migrate said "completed" before; the target carries on
+# "migrated", GET /migrate said "completed" before; the target (no disk,
+# no net: it builds the VM while the stream comes in) carries on
 # from the round it was at (no new start) and ends with every word checked
 # and the expected checksum.
 #   migrate.sh VMM GUEST CPUS tcp|unix
@@ -33,7 +34,7 @@ start_pair() {
 	local n=$1 round=$2
 	shift 2
 	u=$(uri "target$n")
-	"$vmm" "${boot[@]}" --incoming "$u" </dev/null >"$dir/target$n.out" 2>"$dir/target$n.err" &
+	"$vmm" "${boot[@]}" --incoming "$u" --verbose </dev/null >"$dir/target$n.out" 2>"$dir/target$n.err" &
 	tpid=$!; pids+=("$tpid")
 	wait_for "$dir/target$n.err" "waiting for a migration" "$tpid"
 	env "$@" "$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null \
@@ -70,6 +71,9 @@ first=$(grep '^round' "$dir/target.out" | head -1)
 grep -q "^checksum $want over 16384 words: ok$" "$dir/target.out" ||
 	fail "target: expected 'checksum $want over 16384 words: ok'"
 grep -q "migrated in" "$dir/target.err" || fail "the target does not say it runs"
+# No disk, no net: the target builds the VM while the stream comes in.
+grep -q "the VM is built while the stream comes in" "$dir/target.err" ||
+	fail "the target did not build the VM while the stream came in"
 echo "migrated: source ended at '$last', target went on at '$first'; $(grep -o 'downtime [0-9]* ms' "$dir/source.err")"
 [ "$cpus" = 1 ] && [ "$transport" = tcp ] || exit 0
 
@@ -92,6 +96,8 @@ wait_state cancelled
 call DELETE /migrate; expect 409
 finish target2 1 $tpid
 grep -q "truncated stream" "$dir/target2.err" || fail "target2: no clear error"
+grep -q "the VM is built while the stream comes in" "$dir/target2.err" ||
+	fail "target2 did not build the VM while the stream came in"
 [ -s "$dir/target2.out" ] && fail "target2: the guest ran"
 finish source2 0 $spid
 grep -q "^checksum $want over 16384 words: ok$" "$dir/source2.out" ||

@@ -613,7 +613,7 @@ static int test_balloonsave(void)
 #define NETRX_BUFS   8u
 #define NETRX_ON     4u
 #define NETRX_LEN    2048u
-#define NETRX_FRAMES 400u
+#define NETRX_FRAMES 600u
 #define NETRX_CANARY 0xa5u
 static uint8_t rxbuf[NETRX_BUFS][NETRX_LEN] __attribute__((aligned(4096)));
 

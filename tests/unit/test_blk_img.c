@@ -425,6 +425,7 @@ static void make_overlay(const char *path, const char *backing, const char *fmt)
 
 /* Run a shell command (QEMU's tools): its exit status, -1 if it did not
  * exit. */
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
 {
 	char cmd[512];
