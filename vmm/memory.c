@@ -9,6 +9,7 @@
 #include "memory.h"
 
 #define MEMORY_GUARD (2 * MiB)
+_Static_assert(MEMORY_GUARD == MEMORY_ALIGN, "a guard is one alignment unit");
 
 int memory_layout(struct gmem *m, uint64_t ram)
 {
@@ -54,24 +55,32 @@ unsigned memory_e820(const struct gmem *m, struct e820_entry *e, unsigned max)
 	return n;
 }
 
+uint8_t *memory_reserve(size_t len, uint8_t **aligned)
+{
+	uint8_t *base = mmap(NULL, len + MEMORY_ALIGN, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (base == MAP_FAILED)
+		return NULL;
+	*aligned = base + (VIREO_ALIGN_UP((uintptr_t)base, MEMORY_ALIGN) - (uintptr_t)base);
+	return base;
+}
+
 int memory_map(struct gmem *m, bool merge, bool hugepages,
 	       uint8_t **reservation, size_t *reservation_len)
 {
 	size_t total = MEMORY_GUARD, off;
-	uint8_t *base;
+	uint8_t *base, *start;
 
 	for (unsigned i = 0; i < m->nr_regions; i++)
 		total += m->region[i].size + MEMORY_GUARD;
-	/* Reserve address space only: PROT_NONE, no commit. */
-	base = mmap(NULL, total + MEMORY_GUARD, PROT_NONE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (base == MAP_FAILED)
+	/* At a 2 MiB boundary, so that huge pages can back the RAM. */
+	base = memory_reserve(total, &start);
+	if (!base)
 		return -errno;
-	/* Align the start to 2 MiB so huge pages can back the RAM. */
-	off = VIREO_ALIGN_UP((uintptr_t)base, MEMORY_GUARD) - (uintptr_t)base;
 	*reservation = base;
-	*reservation_len = total + MEMORY_GUARD;
-	off += MEMORY_GUARD;
+	*reservation_len = total + MEMORY_ALIGN;
+	off = (size_t)(start - base) + MEMORY_GUARD;
 	for (unsigned i = 0; i < m->nr_regions; i++) {
 		struct gmem_region *r = &m->region[i];
 		void *p = mmap(base + off, r->size, PROT_READ | PROT_WRITE,

@@ -29,6 +29,13 @@ int memory_layout(struct gmem *m, uint64_t ram);
  * ECAM window reserved.  Returns the number of entries written (<= max). */
 unsigned memory_e820(const struct gmem *m, struct e820_entry *e, unsigned max);
 
+/* Guest RAM's alignment: a huge page. */
+#define MEMORY_ALIGN (2u << 20)
+/* Address space only (PROT_NONE, nothing committed) for @len bytes at a
+ * MEMORY_ALIGN boundary: the reservation (@len + MEMORY_ALIGN bytes, for
+ * munmap), its first aligned address in *@aligned; NULL with errno set. */
+uint8_t *memory_reserve(size_t len, uint8_t **aligned);
+
 /* Map the host memory for layout m: one PROT_NONE reservation with guard
  * gaps between and around the regions, then read-write anonymous mappings
  * inside it.  Nothing is touched per page.  Sets m->region[].hva. */

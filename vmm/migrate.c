@@ -1332,27 +1332,21 @@ static int inc_read(int fd, void *buf, size_t len, const char *what, char *err, 
 	return 0;
 }
 
-#define INC_ALIGN (2u << 20)
-
-/* @fd's first @len bytes, mapped shared at an INC_ALIGN boundary. */
+/* @fd's first @len bytes, mapped shared at a huge-page boundary. */
 static void *inc_map_aligned(int fd, size_t len)
 {
-	uint8_t *base = mmap(NULL, len + INC_ALIGN, PROT_NONE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	uint8_t *p;
-	size_t lead;
+	uint8_t *p, *base = memory_reserve(len, &p);
 
-	if (base == MAP_FAILED)
+	if (!base)
 		return MAP_FAILED;
-	lead = (size_t)(VIREO_ALIGN_UP((uintptr_t)base, INC_ALIGN) - (uintptr_t)base);
-	p = mmap(base + lead, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
-	if (p == MAP_FAILED) {
-		munmap(base, len + INC_ALIGN);
+	if (mmap(p, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+		munmap(base, len + MEMORY_ALIGN);
 		return MAP_FAILED;
 	}
-	if (lead)
-		munmap(base, lead);
-	munmap(p + len, INC_ALIGN - lead);
+	/* The reservation around it goes. */
+	if (p > base)
+		munmap(base, (size_t)(p - base));
+	munmap(p + len, MEMORY_ALIGN - (size_t)(p - base));
 	return p;
 }
 

@@ -29,6 +29,9 @@ struct virtio_balloon {
 	struct virtio_balloon_counters cnt;
 	int (*discard)(void *opaque, void *hva, size_t len);
 	void *discard_opaque;
+	/* balloon_madvise: guest RAM takes MADV_REMOVE (1: shared, a
+	 * migrated VM's), refuses it (-1: private), or not known yet (0) */
+	int ram_remove;
 	bool warned_pfn, warned_range;
 	struct virtq_chain chain;
 };
@@ -140,10 +143,21 @@ int virtio_balloon_release(void *hva, size_t len)
 	return madvise(hva, len, MADV_DONTNEED) ? -errno : 0;
 }
 
+/* virtio_balloon_release, without trying MADV_REMOVE again on each
+ * discard once private RAM has refused it. */
 static int balloon_madvise(void *opaque, void *hva, size_t len)
 {
-	(void)opaque;
-	return virtio_balloon_release(hva, len);
+	struct virtio_balloon *b = opaque;
+
+	if (b->ram_remove >= 0) {
+		if (madvise(hva, len, MADV_REMOVE) == 0) {
+			b->ram_remove = 1;
+			return 0;
+		}
+		if (b->ram_remove == 0 && (errno == EINVAL || errno == EACCES))
+			b->ram_remove = -1;
+	}
+	return madvise(hva, len, MADV_DONTNEED) ? -errno : 0;
 }
 
 static void balloon_discard(struct virtio_balloon *b, uint8_t *hva, uint64_t pages)
@@ -509,6 +523,7 @@ int virtio_balloon_create(const struct virtio_env *env,
 	b->cnt.target_pages = balloon_pages(cfg->target);
 	set32(b->config, b->cnt.target_pages);
 	b->discard = balloon_madvise;
+	b->discard_opaque = b;
 	*out = &b->vdev;
 	return 0;
 }
@@ -569,5 +584,5 @@ void virtio_balloon_set_discard(struct virtio_dev *d,
 	struct virtio_balloon *b = to_balloon(d);
 
 	b->discard = discard ? discard : balloon_madvise;
-	b->discard_opaque = opaque;
+	b->discard_opaque = discard ? opaque : b;
 }
