@@ -1548,11 +1548,19 @@ out:
 	return -EINVAL;
 }
 
+/* The rest of the stream, into inc.result and inc.err. */
+static void inc_rest(void)
+{
+	inc.result = inc_records(false, inc.err, sizeof(inc.err));
+	if (!inc.result)
+		inc_ended(inc.uri);   /* its time, as the END came */
+}
+
 static void *inc_thread(void *arg)
 {
 	(void)arg;
 	pthread_setname_np(pthread_self(), "incoming");
-	inc.result = inc_records(false, inc.err, sizeof(inc.err));
+	inc_rest();
 	return NULL;
 }
 
@@ -1584,19 +1592,19 @@ int migrate_incoming_received(struct vmm_opts *o)
 	if (inc.thread_on)
 		pthread_join(inc.thread, NULL);
 	else
-		inc.result = inc_records(false, inc.err, sizeof(inc.err));
+		inc_rest();
 	inc.thread_on = false;
 	if (inc.result) {
 		verr("--incoming %s: %s", inc.uri, inc.err);
 		inc_drop();
 		return -EINVAL;
 	}
-	inc_ended(inc.uri);
-	/* Guest RAM maps the memfd itself: the receiving mapping goes. */
-	munmap(inc.m.map, inc.m.len);
+	/* (for the start-up's phases: the stream's end as against them) */
+	vdebug("--incoming %s: the stream ended %.3f ms ago", inc.uri,
+	       (double)(vtime_ns() - inc.end_ns) / 1e6);
+	r = snapshot_incoming_state(o, inc.rx.state, inc.rx.state_len, &inc.rx.st, inc.m.map);
+	inc.rx.state = NULL;   /* snapshot.c's now, and the mapping */
 	inc.m.map = NULL;
-	r = snapshot_incoming_state(o, inc.rx.state, inc.rx.state_len, &inc.rx.st);
-	inc.rx.state = NULL;   /* snapshot.c's now */
 	free(inc.payload);
 	inc.payload = NULL;
 	mig_rx_free(&inc.rx);

@@ -1040,7 +1040,8 @@ int snapshot_incoming_early(struct vmm_opts *o, const struct vstate_config *c, i
 	return 1;
 }
 
-int snapshot_incoming_state(struct vmm_opts *o, void *state, size_t len, const struct vstate *st)
+int snapshot_incoming_state(struct vmm_opts *o, void *state, size_t len, const struct vstate *st,
+			    void *mem_map)
 {
 	struct vmm_opts *x;
 	int r = 0;
@@ -1048,6 +1049,7 @@ int snapshot_incoming_state(struct vmm_opts *o, void *state, size_t len, const s
 	snap.buf = state;
 	snap.len = len;
 	snap.st = *st;   /* its config equals the CONFIG record (migstream.c) */
+	snap.mem_map = mem_map;   /* moved over guest RAM by snapshot_load */
 	if (!snap.st.config->nr_nets)
 		return 0;
 	/* The nets built from this command line, checked against the saved
@@ -1125,6 +1127,45 @@ void snapshot_release(void)
 	snap.mem_fd = -1;
 }
 
+/* --incoming: the pages of region @g the stream was received into
+ * (snap.mem_map), moved over it with their page tables: no unmapping of
+ * what the receive faulted in (in the lab, tens of milliseconds for
+ * 256 MiB), no faulting it in again.  Guest RAM, or MAP_FAILED (the
+ * received mapping of @g then gone) for the caller to map anew. */
+static void *snap_move_received(struct gmem_region *g, const struct vstate_region *s,
+				const struct vmm_opts *o)
+{
+	void *p = mremap(snap.mem_map + s->file_offset, g->size, g->size,
+			 MREMAP_MAYMOVE | MREMAP_FIXED, g->hva);
+
+	if (p == MAP_FAILED)
+		munmap(snap.mem_map + s->file_offset, g->size);
+	else if (o->mem_merge)
+		madvise(p, g->size, MADV_MERGEABLE);
+	return p;
+}
+
+/* snapshot_incoming_state's VM: guest RAM, the same memfd mapped anew
+ * while the stream came in, replaced by the mapping it came into. */
+static void snap_move_incoming(struct vm *vm)
+{
+	const struct vstate_config *c = snap.st.config;
+	bool failed = false;
+
+	for (unsigned i = 0; i < c->nr_regions; i++) {
+		if (failed) {
+			munmap(snap.mem_map + c->region[i].file_offset, c->region[i].size);
+		} else if (snap_move_received(&vm->mem.region[i], &c->region[i], vm->opts) ==
+			   MAP_FAILED) {
+			/* Guest RAM still maps the same pages: only slower. */
+			vwarn("%s: cannot move the received RAM into place: %s", snap.label,
+			      strerror(errno));
+			failed = true;
+		}
+	}
+	snap.mem_map = NULL;
+}
+
 int snapshot_map_memory(struct gmem *m, const struct vmm_opts *o)
 {
 	const struct vstate_config *c = snap.st.config;
@@ -1158,15 +1199,9 @@ int snapshot_map_memory(struct gmem *m, const struct vmm_opts *o)
 			r = -EINVAL;
 			break;
 		}
-		/* --incoming: the pages the stream was received into, moved
-		 * with their page tables (no unmapping of what the receive
-		 * faulted in, no faulting it in again); else mapped anew. */
 		p = MAP_FAILED;
 		if (snap.mem_map) {
-			p = mremap(snap.mem_map + s->file_offset, g->size, g->size,
-				   MREMAP_MAYMOVE | MREMAP_FIXED, g->hva);
-			if (p == MAP_FAILED)
-				munmap(snap.mem_map + s->file_offset, g->size);
+			p = snap_move_received(g, s, o);
 			done = i + 1;
 		}
 		if (p == MAP_FAILED)
@@ -1385,6 +1420,8 @@ int snapshot_load(struct vm *vm)
 
 	if (!st->config || st->config->cpus != vm->ncpus)
 		return -EINVAL;
+	if (snap.mem_map)
+		snap_move_incoming(vm);
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		r = snap_set_vcpu(vm->vcpus[i], st->vcpu[i]);
 		if (r)

@@ -85,9 +85,11 @@ int snapshot_prepare_incoming(struct vmm_opts *o, void *state, size_t len,
  */
 int snapshot_incoming_early(struct vmm_opts *o, const struct vstate_config *c, int mem_fd);
 /* The state for snapshot_incoming_early's VM (as snapshot_prepare_incoming
- * takes it, owned from now on): its nets checked against the ones built.
- * 0, or -EINVAL after one error line. */
-int snapshot_incoming_state(struct vmm_opts *o, void *state, size_t len, const struct vstate *st);
+ * takes it, owned from now on) and @mem_map, the mapping the stream was
+ * received into (owned: snapshot_load moves it over guest RAM): the nets
+ * checked against the ones built.  0, or -EINVAL after one error line. */
+int snapshot_incoming_state(struct vmm_opts *o, void *state, size_t len, const struct vstate *st,
+			    void *mem_map);
 
 /*
  * --restore, before the hold and the sandbox: read and check DIR's state

@@ -112,6 +112,16 @@ wait_for() {
 	fail "no '$2' in $1 after $wait_secs s"
 }
 
+# went_on PREFIX BEFORE AFTER: the guest's first "PREFIX N" line in file
+# AFTER comes after its last one in file BEFORE (it went on, not from the
+# start): sets last and first to those lines, or fails.
+went_on() {
+	last=$(grep "^$1" "$2" | tail -1)
+	first=$(grep "^$1" "$3" | head -1)
+	[ -n "$first" ] && [ -n "$last" ] && [ "${first#"$1"}" -gt "${last#"$1"}" ] ||
+		fail "$(basename "$3") at '$first' after $(basename "$2")'s '$last'"
+}
+
 finish() {
 	local p=${3:-$pid} q kept=()
 	for _ in $(seq $((finish_secs * 10))); do

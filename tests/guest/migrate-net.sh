@@ -113,10 +113,7 @@ grep -q "do not match" "$dir/target.err" &&
 grep -q "FAIL" "$dir/target.out" && fail "the target's guest failed: $(grep FAIL "$dir/target.out")"
 grep -q "^virtio-net rx ok$" "$dir/target.out" || fail "target: no 'virtio-net rx ok'"
 grep -q "virtio-net rx: start" "$dir/target.out" && fail "the target started the guest again"
-first=$(grep '^net rx' "$dir/target.out" | head -1)
-last=$(grep '^net rx' "$dir/source.out" | tail -1)
-[ -n "$first" ] && [ "${first#net rx }" -gt "${last#net rx }" ] ||
-	fail "target at '$first' after the source's '$last'"
+went_on 'net rx ' "$dir/source.out" "$dir/target.out"
 echo "migrated while receiving: source at '$last', target from '$first';" \
 	"$(grep -o 'downtime [0-9]* ms' "$dir/source.err" | head -1)"
 echo ok

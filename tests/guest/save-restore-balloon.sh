@@ -28,7 +28,6 @@ wait_for "$dir/first.out" "^balloon round 3$"
 call PUT /vm/save "{\"dir\": \"$save\", \"exit\": true}"; expect 204
 finish first 0
 grep -q "virtio-balloon save ok" "$dir/first.out" && fail "the guest finished before the save"
-last=$(grep '^balloon round' "$dir/first.out" | tail -1)
 
 # 2. A restore may not add a balloon (it comes from the save).
 "$vmm" --restore "$save" --balloon </dev/null >"$dir/add.out" 2>"$dir/add.err"
@@ -43,8 +42,7 @@ pid=$!
 wait_for "$dir/second.out" "virtio-balloon save ok"
 grep -q "virtio-balloon save: start\|virtio device at" "$dir/second.out" &&
 	fail "the restored guest started again"
-first=$(grep '^balloon round' "$dir/second.out" | head -1)
-[ "${first#balloon round }" -gt "${last#balloon round }" ] || fail "restored at '$first' after '$last'"
+went_on 'balloon round ' "$dir/first.out" "$dir/second.out"
 grep -q "^balloon round 8$" "$dir/second.out" || fail "not every round after the restore"
 call GET /vm/balloon; expect 200
 grep -q '"target_mib":12,' <<<"$body" || fail "the saved target is not restored"
@@ -71,11 +69,8 @@ call PUT /vm/balloon '{"target_mib": 10}'; expect 204
 call PUT /migrate "{\"uri\": \"unix:$dir/mig.sock\"}"; expect 202
 finish source 0
 grep -q "virtio-balloon save ok" "$dir/source.out" && fail "the source finished the guest"
-last=$(grep '^balloon round' "$dir/source.out" | tail -1)
 wait_for "$dir/target.out" "virtio-balloon save ok" $tpid
-first=$(grep '^balloon round' "$dir/target.out" | head -1)
-[ -n "$first" ] && [ "${first#balloon round }" -gt "${last#balloon round }" ] ||
-	fail "target at '$first' after the source's '$last'"
+went_on 'balloon round ' "$dir/source.out" "$dir/target.out"
 call -u "$tsock" GET /vm/balloon; expect 200
 grep -q '"target_mib":10,' <<<"$body" || fail "the source's target did not come with the migration"
 grep -q '"actual_mib":8,' <<<"$body" || fail "the guest's actual (8 MiB) is not seen on the target"
