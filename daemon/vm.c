@@ -595,7 +595,9 @@ int spawn_full(struct vm *vm, bool restart, const char *restore_dir, const char 
 					  incoming ? "before the guest came over" : "at start",
 					  line[0] ? ": " : "", line);
 		}
-		/* Its API answers "shutting-down" until the VM is built. */
+		/* Its API answers "shutting-down" until the VM is built (a
+		 * migration target that builds it while the stream comes in:
+		 * "incoming" until the guest runs). */
 		int status = 0;
 		char *body = NULL, e[256];
 		if (access(sock, F_OK) == 0 &&

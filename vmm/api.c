@@ -188,6 +188,7 @@ static const char *api_state_name(enum api_state s)
 	switch (s) {
 	case API_STATE_RUNNING: return "running";
 	case API_STATE_PAUSED: return "paused";
+	case API_STATE_INCOMING: return "incoming";
 	default: return "shutting-down";
 	}
 }

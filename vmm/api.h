@@ -27,7 +27,8 @@
 /* PUT /vm/pause waits this long for the vCPUs to park (else 500). */
 #define API_PAUSE_TIMEOUT_MS 5000u
 
-enum api_state { API_STATE_RUNNING, API_STATE_PAUSED, API_STATE_SHUTTING_DOWN };
+enum api_state { API_STATE_RUNNING, API_STATE_PAUSED, API_STATE_SHUTTING_DOWN,
+		 API_STATE_INCOMING };
 
 struct api_vm_info {
 	enum api_state state;

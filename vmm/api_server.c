@@ -71,6 +71,9 @@ static int api_op_info(void *opaque, struct api_vm_info *out)
 	out->memory_mib = api.opts->memory >> 20;
 	out->name = api.opts->name;
 	out->state = API_STATE_SHUTTING_DOWN;
+	/* (no VM yet: a target that builds it while the stream comes in) */
+	if (!api.vm && migrate_active())
+		out->state = API_STATE_INCOMING;
 	if (api.vm) {
 		out->uptime_ms = (vtime_ns() - api.vm_start_ns) / 1000000u;
 		if (!runstate_stopping(&api.vm->rs))
@@ -316,6 +319,8 @@ static int api_op_migrate_start(void *opaque, const struct migrate_params *p, ch
 
 	(void)opaque;
 	pthread_mutex_lock(&api.bind_lock);
+	if (!api.vm && migrate_active())
+		r = -EINPROGRESS;   /* a target taking its VM in */
 	if (api.vm && !runstate_stopping(&api.vm->rs)) {
 		r = 0;
 		/* Sandboxed, the connection comes from the sandbox's
@@ -401,6 +406,8 @@ static int api_op_metrics(void *opaque, struct api_metrics *m)
 
 	(void)opaque;
 	pthread_mutex_lock(&api.bind_lock);
+	if (!api.vm && migrate_active())
+		r = -EINPROGRESS;   /* a target taking its VM in */
 	if (api.vm && !runstate_stopping(&api.vm->rs)) {
 		unsigned n = api.opts->cpus;
 

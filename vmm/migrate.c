@@ -1184,7 +1184,7 @@ bool migrate_active(void)
 	bool a;
 
 	pthread_mutex_lock(&mig.lock);
-	a = mig.job;
+	a = mig.job || (mig.st.incoming && mig.st.state == MIGRATE_ACTIVE);
 	pthread_mutex_unlock(&mig.lock);
 	return a;
 }
@@ -1398,6 +1398,16 @@ void migrate_incoming_forget(void)
 	inc.lfd = -1;
 }
 
+/* An early-built target's GET /migrate while the stream comes in. */
+static void inc_progress(void)
+{
+	if (!inc.thread_on)
+		return;
+	pthread_mutex_lock(&mig.lock);
+	mig.st.bytes_received = inc.bytes;
+	pthread_mutex_unlock(&mig.lock);
+}
+
 /* Read records into inc.rx until the END, or (@upto_config) until the
  * CONFIG is in: 0, or -1 with @err set. */
 static int inc_records(bool upto_config, char *err, size_t errlen)
@@ -1428,6 +1438,7 @@ static int inc_records(bool upto_config, char *err, size_t errlen)
 			    inc_read(fd, dst, len, "record", err, errlen))
 				return -1;
 			inc.bytes += sizeof(rh) + (uint64_t)n;
+			inc_progress();
 			continue;
 		}
 		if ((size_t)n > sizeof(struct vstate_config)) {
@@ -1570,15 +1581,24 @@ int migrate_incoming_receive(void)
 
 	if (!inc.early)
 		return 0;
+	/* GET /migrate: active, in; GET /vm: incoming; the rest 409. */
+	pthread_mutex_lock(&mig.lock);
+	memset(&mig.st, 0, sizeof(mig.st));
+	mig.st.state = MIGRATE_ACTIVE;
+	mig.st.incoming = true;
+	snprintf(mig.st.uri, sizeof(mig.st.uri), "%s", inc.uri);
+	mig.st.bytes_received = inc.bytes;
+	pthread_mutex_unlock(&mig.lock);
+	inc.thread_on = true;   /* before the thread: inc_progress reads it */
 	/* Under the builder's filter (inherited): reads, writes and
 	 * memory, as the stream needs. */
 	e = pthread_create(&inc.thread, NULL, inc_thread, NULL);
 	if (e) {
+		inc.thread_on = false;
 		verr("--incoming %s: cannot start the thread receiving the stream: %s",
 		     inc.uri, strerror(e));
 		return -EINVAL;
 	}
-	inc.thread_on = true;
 	return 0;
 }
 
@@ -1596,6 +1616,11 @@ int migrate_incoming_received(struct vmm_opts *o)
 	inc.thread_on = false;
 	if (inc.result) {
 		verr("--incoming %s: %s", inc.uri, inc.err);
+		pthread_mutex_lock(&mig.lock);
+		mig.st.state = MIGRATE_FAILED;
+		snprintf(mig.st.error, sizeof(mig.st.error), "%.*s", (int)sizeof(mig.st.error) - 1,
+			 inc.err);
+		pthread_mutex_unlock(&mig.lock);
 		inc_drop();
 		return -EINVAL;
 	}

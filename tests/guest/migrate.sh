@@ -26,6 +26,7 @@ uri() {
 	if [ "$transport" = tcp ]; then echo "tcp:127.0.0.1:$(free_port)"; else echo "unix:$dir/$1.sock"; fi
 }
 boot=(--debug-exit --memory 64M --cpus "$cpus" --cmdline "cpus=$cpus" --kernel "$guest")
+targs=()   # the target's further options
 # start_pair N ROUND [VAR=VALUE...]: a target (targetN, --incoming $u, u a
 # new uri()) waiting for a migration, then a source (sourceN, the API on
 # $sock, its environment plus VAR=VALUE...) at round ROUND; sets u, tpid
@@ -34,7 +35,8 @@ start_pair() {
 	local n=$1 round=$2
 	shift 2
 	u=$(uri "target$n")
-	"$vmm" "${boot[@]}" --incoming "$u" --verbose </dev/null >"$dir/target$n.out" 2>"$dir/target$n.err" &
+	"$vmm" "${boot[@]}" "${targs[@]}" --incoming "$u" --verbose </dev/null \
+		>"$dir/target$n.out" 2>"$dir/target$n.err" &
 	tpid=$!; pids+=("$tpid")
 	wait_for "$dir/target$n.err" "waiting for a migration" "$tpid"
 	env "$@" "$vmm" "${boot[@]}" --sandbox=off --api-socket "$sock" </dev/null \
@@ -75,12 +77,23 @@ echo "migrated: source ended at '$last', target went on at '$first'; $(grep -o '
 [ "$cpus" = 1 ] && [ "$transport" = tcp ] || exit 0
 
 # 2. Cancel part-way (bandwidth capped: 1 MB/s): the source runs on and
-#    finishes; the target says the stream was cut and never runs.
+#    finishes; the target (its API meanwhile: GET /vm "incoming", GET
+#    /migrate active and in, others 409) says the stream was cut and
+#    never runs.
+targs=(--api-socket "$dir/t2.sock")
 start_pair "2" 2
+targs=()
 call PUT /migrate "{\"uri\": \"$u\", \"bandwidth_mbps\": 8}"; expect 202
 sleep 1
 call GET /migrate; expect 200
 grep -q '"state":"active"' <<<"$body" || fail "not active after 1 s"
+# The target, its VM built while the stream comes in, says so.
+call -u "$dir/t2.sock" GET /vm; expect 200
+[ "$(json "$body" state)" = incoming ] || fail "target2's GET /vm: $body"
+call -u "$dir/t2.sock" GET /migrate; expect 200
+[ "$(json "$body" state)" = active ] && [ "$(json "$body" direction)" = in ] &&
+	[ "$(json "$body" bytes_received)" -gt 0 ] || fail "target2's GET /migrate: $body"
+call -u "$dir/t2.sock" PUT /vm/pause; expect 409
 call PUT /vm/pause; expect 409
 call PUT /vm/save "{\"dir\": \"$dir/save\"}"; expect 409
 call PUT /vm/snapshot '{"name": "s1"}'; expect 409
