@@ -56,6 +56,18 @@ static struct {
 	atomic_bool cancel;
 } mig = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .fd = -1 };
 
+/* Records sent together: a round's scattered pages would otherwise cost
+ * a sendmsg each (in the lab, most of the stop-and-copy's sending). */
+#define MIG_BATCH_RECORDS 64u
+#define MIG_BATCH_BYTES (1u << 20)
+struct mig_batch {
+	struct mig_rec_hdr h[MIG_BATCH_RECORDS];
+	struct mig_pages_hdr ph[MIG_BATCH_RECORDS];
+	struct iovec iov[3 * MIG_BATCH_RECORDS];
+	unsigned n, niov;
+	size_t bytes;
+};
+
 /* One job's working set. */
 struct mig_job {
 	struct vm *vm;
@@ -72,6 +84,7 @@ struct mig_job {
 	unsigned throttle;          /* percent, 0: not throttled */
 	uint64_t throttle_next_ns;
 	unsigned max_rounds;
+	struct mig_batch batch;     /* PAGES and ZERO records not sent yet */
 	char err[256];
 };
 
@@ -292,6 +305,38 @@ static int mig_send_record(struct mig_job *j, enum mig_rec type, const void *p, 
 	return mig_send(j, iov, len ? 2 : 1);
 }
 
+/* Send the batch's records (one sendmsg, as mig_send goes). */
+static int mig_flush(struct mig_job *j)
+{
+	struct mig_batch *b = &j->batch;
+	int e = b->niov ? mig_send(j, b->iov, (int)b->niov) : 0;
+
+	b->n = b->niov = 0;
+	b->bytes = 0;
+	return e;
+}
+
+/* A PAGES record of @ph->count pages from @data, or (@data NULL) a ZERO
+ * record, into the batch; the batch goes once it is full.  Guest RAM is
+ * read when it goes: a page written after the round's log was taken is
+ * in the next round's. */
+static int mig_batch_add(struct mig_job *j, const struct mig_pages_hdr *ph, const uint8_t *data)
+{
+	struct mig_batch *b = &j->batch;
+	unsigned k = b->n++;
+	size_t dlen = data ? (size_t)ph->count * MIG_PAGE : 0;
+
+	b->ph[k] = *ph;
+	mig_rec_hdr_make(&b->h[k], data ? MIG_REC_PAGES : MIG_REC_ZERO, &b->ph[k],
+			 (uint32_t)(sizeof(*ph) + dlen));
+	b->iov[b->niov++] = (struct iovec){ &b->h[k], sizeof(b->h[k]) };
+	b->iov[b->niov++] = (struct iovec){ &b->ph[k], sizeof(b->ph[k]) };
+	if (data)
+		b->iov[b->niov++] = (struct iovec){ (void *)data, dlen };
+	b->bytes += sizeof(b->h[k]) + sizeof(*ph) + dlen;
+	return b->n == MIG_BATCH_RECORDS || b->bytes >= MIG_BATCH_BYTES ? mig_flush(j) : 0;
+}
+
 static bool mig_zero_page(const uint8_t *p)
 {
 	const uint64_t *w = (const uint64_t *)p;
@@ -316,7 +361,6 @@ static int mig_send_run(struct mig_job *j, unsigned ri, uint64_t first, unsigned
 
 	while (i < count && !e) {
 		struct mig_pages_hdr ph;
-		struct mig_rec_hdr h;
 		unsigned n = 1;
 		bool next = false;
 
@@ -325,18 +369,11 @@ static int mig_send_run(struct mig_job *j, unsigned ri, uint64_t first, unsigned
 			n++;
 		ph = (struct mig_pages_hdr){ .gpa = r->gpa + (first + i) * MIG_PAGE, .count = n };
 		j->left -= VIREO_MIN(j->left, (uint64_t)n * MIG_PAGE);
-		if (zero) {
-			e = mig_send_record(j, MIG_REC_ZERO, &ph, sizeof(ph));
+		e = mig_batch_add(j, &ph, zero ? NULL : base + (size_t)i * MIG_PAGE);
+		if (zero)
 			acc->zero_pages += n;
-		} else {
-			uint32_t len = (uint32_t)(sizeof(ph) + (size_t)n * MIG_PAGE);
-			struct iovec iov[3] = { { &h, sizeof(h) }, { &ph, sizeof(ph) },
-						{ base + (size_t)i * MIG_PAGE, (size_t)n * MIG_PAGE } };
-
-			mig_rec_hdr_make(&h, MIG_REC_PAGES, &ph, len);
-			e = mig_send(j, iov, 3);
+		else
 			acc->pages += n;
-		}
 		i += n;
 		zero = next;
 	}
@@ -354,6 +391,8 @@ static uint64_t mig_count_dirty(struct mig_job *j);
 static int mig_send_dirty(struct mig_job *j, bool all, struct migrate_status *acc)
 {
 	j->left = all ? j->vm->mem.ram_size : mig_count_dirty(j) * MIG_PAGE;
+	j->batch.n = j->batch.niov = 0;
+	j->batch.bytes = 0;
 	for (unsigned ri = 0; ri < j->vm->mem.nr_regions; ri++) {
 		const struct gmem_region *r = &j->vm->mem.region[ri];
 		uint64_t np = mig_region_pages(r), p = 0;
@@ -362,6 +401,10 @@ static int mig_send_dirty(struct mig_job *j, bool all, struct migrate_status *ac
 			unsigned n = 0;
 			int e;
 
+			if (!all && !(j->bitmap[ri][p / 64] >> (p % 64))) {
+				p += 64 - p % 64;   /* nothing more in this word */
+				continue;
+			}
 			if (!all && !(j->bitmap[ri][p / 64] & (1ull << (p % 64)))) {
 				p++;
 				continue;
@@ -375,7 +418,7 @@ static int mig_send_dirty(struct mig_job *j, bool all, struct migrate_status *ac
 			p += n;
 		}
 	}
-	return 0;
+	return mig_flush(j);
 }
 
 /* ---- dirty logging, on the event loop (vm_call) ---- */
