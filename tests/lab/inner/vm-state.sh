@@ -8,12 +8,14 @@
 #   - written to the first virtio disk as a 16-byte record at offset 16*(I-1)
 #     ("%015d\n"), then synced,
 #   - sent over the TCP connection as a line "I".
+# With vireo.nodisk there is no disk: the records are not written.
 # The host stops it (power-off, SIGTERM or a save with exit).
-ip= host=
+ip= host= disk=1
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	vireo.netip=*) ip=${arg#vireo.netip=} ;;
 	vireo.nethost=*) host=${arg#vireo.nethost=} ;;
+	vireo.nodisk) disk= ;;
 	esac
 done
 fail() {
@@ -21,7 +23,7 @@ fail() {
 	exit 1
 }
 [ -n "$ip" ] && [ -n "$host" ] || fail "no vireo.netip= / vireo.nethost= on the command line"
-[ -b /dev/vda ] || fail "no /dev/vda"
+[ -z "$disk" ] || [ -b /dev/vda ] || fail "no /dev/vda"
 n=0
 while [ ! -d /sys/class/net/eth0 ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
 [ -d /sys/class/net/eth0 ] || fail "no eth0"
@@ -43,10 +45,12 @@ i=0
 while :; do
 	i=$((i + 1))
 	echo "vm-state: count $i up $(cut -d' ' -f1 /proc/uptime) date $(date +%s)"
-	printf '%015d\n' $i | dd of=/dev/vda bs=16 seek=$((i - 1)) conv=notrunc 2>/dev/null ||
-		fail "cannot write record $i"
-	sync
-	echo "vm-state: synced $i"
+	if [ -n "$disk" ]; then
+		printf '%015d\n' $i | dd of=/dev/vda bs=16 seek=$((i - 1)) conv=notrunc 2>/dev/null ||
+			fail "cannot write record $i"
+		sync
+		echo "vm-state: synced $i"
+	fi
 	echo "$i" >&4 || echo "vm-state: tcp write $i failed"
 	usleep 200000
 done
