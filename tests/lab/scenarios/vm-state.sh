@@ -151,9 +151,12 @@ st_wait() {
 # st_stuck PID OUT: a VM that stopped counting: its threads, what its vCPUs
 # do (SIGQUIT: vireo-vmm's state dump, from its event loop) and its output.
 st_stuck() {
-	for _t in /proc/"$1"/task/*; do
-		echo "vm-state: thread $(cat "$_t/comm" 2>/dev/null): state $(cut -d' ' -f3 "$_t/stat" 2>/dev/null)," \
-			"in $(cat "$_t/wchan" 2>/dev/null)"
+	# (sandboxed, the VM runs in the monitor's child)
+	for _p in "$1" $(pgrep -P "$1" 2>/dev/null); do
+		for _t in /proc/"$_p"/task/*; do
+			echo "vm-state: process $_p thread $(cat "$_t/comm" 2>/dev/null):" \
+				"state $(cut -d' ' -f3 "$_t/stat" 2>/dev/null), in $(cat "$_t/wchan" 2>/dev/null)"
+		done
 	done
 	kill -QUIT "$1" 2>/dev/null
 	sleep 3
