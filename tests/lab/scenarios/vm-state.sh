@@ -56,8 +56,15 @@ done
 # connection at an EOF of its stdin).
 mkfifo "$T/hold"
 exec 5<>"$T/hold"
-nc -l -p 5003 <"$T/hold" >"$T/tcp.log" 2>/dev/null &
-listener=$!
+# st_listen LOG: a new listener for the guest's TCP connection (the one
+# before, if any, gone), what it receives into $T/LOG.
+listener=
+st_listen() {
+	[ -n "$listener" ] && { kill $listener 2>/dev/null; wait $listener 2>/dev/null; }
+	nc -l -p 5003 <"$T/hold" >"$T/$1" 2>/dev/null &
+	listener=$!
+}
+st_listen tcp.log
 pids=
 cleanup() {
 	for p in $pids $listener; do kill -9 "$p" 2>/dev/null; done
@@ -224,6 +231,21 @@ st_tcp_ok() {
 		END { if (!bad && NR < last - 5) { print "tcp: only " NR " counts of " last; bad = 1 }
 		      exit bad }' "$1"
 }
+# st_downtime: the downtime_ms of GET /migrate's answer in $body.
+st_downtime() {
+	echo "$body" | sed -n 's/.*"downtime_ms": *\([0-9.]*\).*/\1/p'
+}
+# st_tcp_end OUT LOG API PID STEP ACROSS WHAT: the TCP connection (into
+# $T/LOG) carried every count OUT shows, once, in order (1 s for the
+# last); then the VM (WHAT) powers off.  Sets last.
+st_tcp_end() {
+	sleep 1
+	last=$(st_count "$T/$1")
+	st_tcp_ok "$T/$2" "$last" ||
+		lab_fail "$5: the TCP connection lost or repeated counts across $6"
+	st_api "$3" PUT /vm/poweroff
+	st_exit "$4" "$7" 0 60
+}
 # st_record I: the disk's record I as a number (0 when it holds zeros).
 st_record() {
 	dd if="$T/disk.raw" bs=16 skip=$(($1 - 1)) count=1 2>/dev/null | tr -d '\0' | awk '{ v = $0; sub(/^0+/, "", v); print v + 0 } END { if (!NR) print 0 }'
@@ -279,7 +301,7 @@ grep -q 'vm-state: ready\|VIREO-BOOT-OK' "$T/t1.out" && lab_fail "the migrated g
 grep -q 'do not match' "$T/t1.out" "$T/r1.out" &&
 	lab_fail "RAM and device state apart: $(grep -h 'do not match' "$T/t1.out" "$T/r1.out" | head -1)"
 st_api a3.sock GET /migrate
-dt=$(echo "$body" | sed -n 's/.*"downtime_ms": *\([0-9.]*\).*/\1/p')
+dt=$(st_downtime)
 [ -n "$dt" ] || lab_fail "the target's GET /migrate reports no downtime_ms: $body"
 echo "vm-state: migration: count went on from $f; downtime $dt ms (target's report)"
 lab_data "migration_downtime_ms=$dt"
@@ -373,10 +395,7 @@ done
 # is run once more, with a new listener; any other end fails.
 try=1
 while :; do
-	kill $listener 2>/dev/null
-	wait $listener 2>/dev/null
-	nc -l -p 5003 <"$T/hold" >"$T/tcp6.log" 2>/dev/null &
-	listener=$!
+	st_listen tcp6.log
 	lab_trace_on vireo 256
 	vhost=on st_boot v1.out vst0 a6.sock --verbose
 	src=$vpid
@@ -404,20 +423,13 @@ f=$(st_first "$T/v2.out")
 st_continues "$T/v1.out" "$T/v2.out" >"$T/junction" ||
 	lab_fail "vhost=on: after the restore the count did not go on: $(cat "$T/junction")"
 grep -q 'data path in vhost-net' "$T/v2.out" || lab_fail "vhost=on: the restored data path is not in vhost-net"
-sleep 1
-last=$(st_count "$T/v2.out")
-st_tcp_ok "$T/tcp6.log" "$last" || lab_fail "vhost=on: the TCP connection lost or repeated counts across the save and restore"
-st_api a7.sock PUT /vm/poweroff
-st_exit $src "the restored vhost=on VM" 0 60
+st_tcp_end v2.out tcp6.log a7.sock $src "vhost=on" "the save and restore" "the restored vhost=on VM"
 echo "vm-state: vhost=on: saved at $n6, restored, counted on to $last over the same TCP connection"
 
 # 7. A VM without a disk (vireo.nodisk): live migration to a target that
 # builds the VM while the stream comes in (no disk; its net, with the
 # MAC, from its command line): the count and a new TCP connection go on.
-kill $listener 2>/dev/null
-wait $listener 2>/dev/null
-nc -l -p 5003 <"$T/hold" >"$T/tcp7.log" 2>/dev/null &
-listener=$!
+st_listen tcp7.log
 # st_nodisk OUT TAP API [ARGS...]: st_boot's VM without its disk.
 st_nodisk() {
 	_o=$1 _tap=$2 _api=$3
@@ -444,12 +456,8 @@ grep -q 'the VM is built while the stream comes in' "$T/n2.out" ||
 	lab_fail "no disk: the target did not build the VM while the stream came in"
 grep -q 'vm-state: ready\|VIREO-BOOT-OK' "$T/n2.out" && lab_fail "no disk: the migrated guest booted again"
 st_api a9.sock GET /migrate
-dt=$(echo "$body" | sed -n 's/.*"downtime_ms": *\([0-9.]*\).*/\1/p')
-sleep 1
-last=$(st_count "$T/n2.out")
-st_tcp_ok "$T/tcp7.log" "$last" || lab_fail "no disk: the TCP connection lost or repeated counts across the migration"
-st_api a9.sock PUT /vm/poweroff
-st_exit $dst "the diskless migrated VM" 0 60
+dt=$(st_downtime)
+st_tcp_end n2.out tcp7.log a9.sock $dst "no disk" "the migration" "the diskless migrated VM"
 echo "vm-state: no disk: migrated at $n7 to a target built while the stream came in, counted on from $f to $last over the same TCP connection; downtime $dt ms"
 lab_data "migration_nodisk_downtime_ms=$dt"
 echo "vm-state: ok"
